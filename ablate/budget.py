@@ -1,0 +1,175 @@
+"""The budget solver: pick the free dimension that matches a complexity budget (equation 4).
+
+`solve(template, budget, vary=...)` searches one integer field of the template — the
+bottleneck width d (default), the first-stage width, the cardinality C, or one stage's depth —
+for the value whose complexity is nearest the target. Every metric (params, FLOPs, acts) grows
+monotonically with each of these fields, so a doubling search followed by bisection finds the
+two values that bracket the target; the nearer one wins, and on a tie the smaller value wins
+(the cheaper network). No torch import: a solve takes well under a millisecond.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ablate.complexity import block_complexity, complexity
+from ablate.errors import BudgetError, TemplateError
+from ablate.template import Template
+
+METRICS = ("params", "flops", "acts")
+SCOPES = ("network", "block")
+VARY = ("bottleneck_width", "width", "cardinality", "depth")
+MAX_VALUE = 1 << 20  # no sane template has a dimension this large
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A complexity target: `metric` at `scope` equal to `target` within `tolerance`.
+
+    `target` is absolute; `Budget.relative(reference, scale, ...)` builds one from a
+    reference template (or a model config name) times a scale.
+    """
+
+    metric: str = "params"
+    target: float = 0.0
+    scope: str = "network"
+    tolerance: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.metric not in METRICS:
+            raise BudgetError(f"budget.metric={self.metric!r} is unknown: valid metrics are {', '.join(METRICS)}.")
+        if self.scope not in SCOPES:
+            raise BudgetError(f"budget.scope={self.scope!r} is unknown: valid scopes are {', '.join(SCOPES)}.")
+        if isinstance(self.target, bool) or not isinstance(self.target, (int, float)) or not self.target > 0 \
+                or self.target == float("inf"):
+            raise BudgetError(f"budget.target={self.target!r} is invalid: it must be a positive, finite number.")
+        if isinstance(self.tolerance, bool) or not isinstance(self.tolerance, (int, float)) or not self.tolerance >= 0:
+            raise BudgetError(
+                f"budget.tolerance={self.tolerance!r} is invalid: it must be a relative deviation of 0 or more, "
+                "e.g. 0.05."
+            )
+
+    @classmethod
+    def relative(cls, reference: "Template | str", scale: float = 1.0, metric: str = "params",
+                 scope: str = "network", tolerance: float = 0.05) -> "Budget":
+        """A budget of `scale` times the reference's complexity (a template or model name)."""
+        if isinstance(reference, str):
+            from ablate.config import load_template  # config knows where model names live
+
+            reference = load_template(reference)
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
+            raise BudgetError(f"budget.scale={scale!r} is invalid: it must be a positive number, e.g. 2.0.")
+        if metric not in METRICS:
+            raise BudgetError(f"budget.metric={metric!r} is unknown: valid metrics are {', '.join(METRICS)}.")
+        if scope not in SCOPES:
+            raise BudgetError(f"budget.scope={scope!r} is unknown: valid scopes are {', '.join(SCOPES)}.")
+        return cls(metric=metric, target=scale * measure(reference, metric, scope), scope=scope, tolerance=tolerance)
+
+
+@dataclass(frozen=True)
+class Solution:
+    """The chosen template, its complexity under the budget's metric and the deviation."""
+
+    template: Template
+    vary: str
+    value: int  # the chosen value of the varied field
+    achieved: int
+    target: float
+
+    @property
+    def deviation(self) -> float:
+        """Relative deviation from the target: achieved / target − 1."""
+        return self.achieved / self.target - 1.0
+
+    def as_dict(self) -> dict:
+        return {"vary": self.vary, "value": self.value, "achieved": self.achieved,
+                "target": self.target, "deviation": self.deviation}
+
+
+def measure(template: Template, metric: str, scope: str = "network") -> int:
+    """The template's complexity under one metric, for the whole network or the equation-4 block."""
+    if scope == "block":
+        return block_complexity(template)[metric]
+    return getattr(complexity(template), metric)
+
+
+def _default_stage(template: Template) -> int:
+    return max(len(template.depths) - 2, 0)
+
+
+def _with(template: Template, vary: str, value: int, stage: int) -> Template:
+    if vary == "depth":
+        depths = list(template.depths)
+        depths[stage] = value
+        return template.replace(depths=tuple(depths))
+    return template.replace(**{vary: value})
+
+
+def _current(template: Template, vary: str, stage: int) -> int:
+    return template.depths[stage] if vary == "depth" else getattr(template, vary)
+
+
+def solve(template: Template, budget: Budget, vary: str = "bottleneck_width", stage: int | None = None) -> Solution:
+    """Find the value of `vary` whose complexity is nearest `budget.target`.
+
+    vary: `bottleneck_width` (d, equation 4), `width` (output width of the first stage; later
+    stages keep doubling it), `cardinality` (C at fixed d), or `depth` (the block count of one
+    stage, `stage`, by default the second to last — conv4 in a four-stage net, the stage that
+    grows from ResNet-50 to ResNet-101; the other stages keep their depths).
+    Rounding: the two integers that bracket the target are compared and the nearer wins; a tie
+    goes to the smaller. A result outside `budget.tolerance` raises `BudgetError` with the range
+    the template can reach.
+    """
+    if vary not in VARY:
+        raise BudgetError(f"vary={vary!r} is unknown: valid choices are {', '.join(VARY)}.")
+    if vary == "depth":
+        stage = _default_stage(template) if stage is None else stage
+        if not 0 <= stage < len(template.depths):
+            raise BudgetError(
+                f"stage={stage!r} is invalid: this template has stages 0 to {len(template.depths) - 1}."
+            )
+    if vary == "depth" and budget.scope == "block":
+        raise BudgetError("vary='depth' cannot meet a budget at scope='block': a block's cost does not depend on depth; "
+                          "use scope='network'.")
+    stage = stage or 0
+
+    def cost(v: int) -> int:
+        return measure(_with(template, vary, v, stage), budget.metric, budget.scope)
+
+    target = budget.target
+    try:
+        low_cost = cost(1)
+    except TemplateError as e:
+        raise BudgetError(f"the budget cannot be solved by varying {vary}: {e}") from None
+    hi = 1
+    while cost(hi) < target:
+        if hi >= MAX_VALUE:
+            raise BudgetError(
+                f"budget {budget.metric}={target:,.0f} is out of reach by varying {vary}: "
+                f"this template reaches {low_cost:,} at {vary}=1 and {cost(hi):,} at {vary}={hi:,}."
+            )
+        hi *= 2
+    lo = max(hi // 2, 1)
+    # invariant: cost(hi) >= target; find the smallest such hi
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if cost(mid) >= target:
+            hi = mid
+        else:
+            lo = mid + 1
+    candidates = [hi] if hi == 1 else [hi - 1, hi]
+    value = min(candidates, key=lambda v: (abs(cost(v) - target), v))
+    chosen = _with(template, vary, value, stage)
+    solution = Solution(template=chosen, vary=vary, value=value, achieved=cost(value), target=target)
+    if abs(solution.deviation) > budget.tolerance:
+        raise BudgetError(
+            f"budget {budget.metric}={target:,.0f} cannot be met within tolerance {budget.tolerance:g} by varying "
+            f"{vary}: the nearest is {solution.achieved:,} at {vary}={value} ({solution.deviation:+.2%}); "
+            f"this template reaches {low_cost:,} and up."
+        )
+    return solution
+
+
+def table2(template: Template, cardinalities, budget: Budget, vary: str = "bottleneck_width") -> list[Solution]:
+    """Table 2 for any template: one solution per cardinality at the same budget."""
+    return [solve(template.replace(cardinality=c), budget, vary=vary) for c in cardinalities]

@@ -1,0 +1,1 @@
+"""Hydra's config tree for ablate, shipped as the package `ablate.conf`."""

@@ -1,0 +1,1 @@
+"""ablate's Optuna sweeper for Hydra (Optuna >= 4, ask and tell)."""
