@@ -86,7 +86,7 @@ def validate(t: Template) -> None:
         if stride == 2 and r < 2:
             raise TemplateError(
                 f"resolution={t.resolution} vanishes before {name}: it is {r}×{r} there; "
-                f"use a resolution of at least {min_resolution(t)} or fewer stages."
+                f"use a resolution of at least {min_resolution(t.stem, len(t.depths))} or fewer stages."
             )
         r = conv_out(r, stride)
 
@@ -102,10 +102,9 @@ def _downsamplings(t: Template) -> list[tuple[str, int]]:
     return steps
 
 
-def min_resolution(t: Template) -> int:
+def min_resolution(stem: str, num_stages: int) -> int:
     """The smallest input resolution whose every stride-2 step sees at least 2 pixels."""
-    n = sum(1 for _, s in _downsamplings(t) if s == 2)
-    return 2 ** n if n else 1
+    return 2 ** ((2 if stem == "imagenet" else 0) + num_stages - 1)
 
 
 def stage_name(i: int) -> str:

@@ -109,6 +109,37 @@ def _current(template: Template, vary: str, stage: int) -> int:
     return template.depths[stage] if vary == "depth" else getattr(template, vary)
 
 
+def _pieces(template: Template, vary: str) -> list[tuple[int, int]]:
+    """Ranges of `vary` on which every metric grows monotonically.
+
+    Complexity grows with each field except one spot: at width == stem_width the first block
+    needs no projection shortcut, so that single width is cheaper than its neighbours.
+    """
+    sw = template.stem_width
+    if vary == "width" and template.shortcut and sw > 1:
+        return [(1, sw - 1), (sw, sw), (sw + 1, MAX_VALUE)]
+    return [(1, MAX_VALUE)]
+
+
+def _bracket(cost, target: float, lo: int, hi: int) -> list[int]:
+    """The values in [lo, hi] on either side of `target` (cost increasing): doubling, then bisection."""
+    if cost(lo) >= target:
+        return [lo]
+    step = 1
+    while lo + step < hi and cost(lo + step) < target:
+        step *= 2
+    a, b = lo + step // 2, min(lo + step, hi)  # cost(a) < target; cost(b) >= target unless b == hi
+    if cost(b) < target:
+        return [b]
+    while b - a > 1:
+        mid = (a + b) // 2
+        if cost(mid) >= target:
+            b = mid
+        else:
+            a = mid
+    return [a, b]
+
+
 def solve(template: Template, budget: Budget, vary: str = "bottleneck_width", stage: int | None = None) -> Solution:
     """Find the value of `vary` whose complexity is nearest `budget.target`.
 
@@ -138,26 +169,15 @@ def solve(template: Template, budget: Budget, vary: str = "bottleneck_width", st
 
     target = budget.target
     try:
-        low_cost = cost(1)
+        low_cost = min(cost(lo) for lo, _ in _pieces(template, vary))
     except TemplateError as e:
         raise BudgetError(f"the budget cannot be solved by varying {vary}: {e}") from None
-    hi = 1
-    while cost(hi) < target:
-        if hi >= MAX_VALUE:
-            raise BudgetError(
-                f"budget {budget.metric}={target:,.0f} is out of reach by varying {vary}: "
-                f"this template reaches {low_cost:,} at {vary}=1 and {cost(hi):,} at {vary}={hi:,}."
-            )
-        hi *= 2
-    lo = max(hi // 2, 1)
-    # invariant: cost(hi) >= target; find the smallest such hi
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if cost(mid) >= target:
-            hi = mid
-        else:
-            lo = mid + 1
-    candidates = [hi] if hi == 1 else [hi - 1, hi]
+    if low_cost > target * (1 + budget.tolerance):
+        raise BudgetError(
+            f"budget {budget.metric}={target:,.0f} is out of reach by varying {vary}: this template needs at least "
+            f"{low_cost:,}; the reachable range is {low_cost:,} and up."
+        )
+    candidates = [v for lo, hi in _pieces(template, vary) for v in _bracket(cost, target, lo, hi)]
     value = min(candidates, key=lambda v: (abs(cost(v) - target), v))
     chosen = _with(template, vary, value, stage)
     solution = Solution(template=chosen, vary=vary, value=value, achieved=cost(value), target=target)
@@ -165,7 +185,7 @@ def solve(template: Template, budget: Budget, vary: str = "bottleneck_width", st
         raise BudgetError(
             f"budget {budget.metric}={target:,.0f} cannot be met within tolerance {budget.tolerance:g} by varying "
             f"{vary}: the nearest is {solution.achieved:,} at {vary}={value} ({solution.deviation:+.2%}); "
-            f"this template reaches {low_cost:,} and up."
+            f"the reachable range is {low_cost:,} and up, in steps of this size."
         )
     return solution
 

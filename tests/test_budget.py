@@ -1,0 +1,112 @@
+"""The budget solver: Table 2, Table 4, rounding, infeasible budgets and properties."""
+
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from ablate import Budget, BudgetError, load_template, solve
+from ablate.budget import measure, table2
+from tests.strategies import templates
+
+
+@pytest.mark.parametrize("scope", ["block", "network"])
+def test_table2_resnet50(scope):
+    # Table 2: C = 1, 2, 4, 8, 32 → d = 64, 40, 24, 14, 4; width of group conv 64, 80, 96, 112, 128
+    base = load_template("resnet50")
+    rows = table2(base, [1, 2, 4, 8, 32], Budget.relative(base, metric="params", scope=scope))
+    assert [r.value for r in rows] == [64, 40, 24, 14, 4]
+    assert [r.template.group_width for r in rows] == [64, 80, 96, 112, 128]
+
+
+def test_table2_block_params_and_deviation():
+    base = load_template("resnet50")
+    rows = table2(base, [1, 2, 4, 8, 32], Budget.relative(base, metric="params", scope="block"))
+    # C·(256·d + 9·d² + d·256) at the chosen d, against 69,632
+    assert [r.achieved for r in rows] == [69_632, 69_760, 69_888, 71_456, 70_144]
+    assert rows[0].deviation == 0.0
+
+
+def test_table4_settings_at_twice_resnet101_flops(capsys):
+    # Table 4: ~2× ResNet-101's FLOPs by width (1×100d), by cardinality (2×64d, 64×4d), or by depth
+    r101 = load_template("resnet101")
+    budget = Budget.relative(r101, scale=2.0, metric="flops")
+    assert budget.target == 2 * 7_801_405_440
+    wider = solve(r101, budget)
+    c2 = solve(r101.replace(cardinality=2), budget)
+    c64 = solve(r101.replace(cardinality=64), budget)
+    deeper = solve(r101, budget, vary="depth")
+    for label, s in [("1×d", wider), ("2×d", c2), ("64×d", c64), ("deeper", deeper)]:
+        print(f"{label}: {s.vary}={s.value} flops={s.achieved:,} deviation={s.deviation:+.2%}")
+    assert wider.value == 101            # the paper rounds to 1×100d
+    assert c2.value == 65                # the paper's 2×64d
+    assert c64.value == 4                # the paper's 64×4d
+    assert deeper.template.depths == (3, 4, 59, 3)
+    assert all(abs(s.deviation) < 0.01 for s in (wider, c2, c64, deeper))
+
+
+def test_ties_go_to_the_smaller_value():
+    base = load_template("resnet50")
+    lo = measure(base.replace(bottleneck_width=10), "params", "block")
+    hi = measure(base.replace(bottleneck_width=11), "params", "block")
+    s = solve(base, Budget("params", (lo + hi) / 2, "block", tolerance=1.0))
+    assert s.value == 10
+
+
+def test_infeasible_budget_names_the_reachable_range():
+    base = load_template("resnet50")
+    with pytest.raises(BudgetError) as e:
+        solve(base.replace(cardinality=32), Budget("params", 1000, "network"))
+    assert str(e.value) == ("budget params=1,000 is out of reach by varying bottleneck_width: this template needs "
+                            "at least 9,640,968; the reachable range is 9,640,968 and up.")
+
+
+def test_budget_between_steps_outside_tolerance():
+    base = load_template("resnet50").replace(cardinality=32)
+    with pytest.raises(BudgetError) as e:
+        solve(base, Budget("params", 25_028_904 * 1.02, tolerance=0.001))
+    assert str(e.value).startswith("budget params=25,529,482 cannot be met within tolerance 0.001 by varying "
+                                   "bottleneck_width: the nearest is ")
+
+
+@pytest.mark.parametrize("kwargs, sentence", [
+    (dict(metric="latency", target=1), "budget.metric='latency' is unknown: valid metrics are params, flops, acts."),
+    (dict(target=0), "budget.target=0 is invalid: it must be a positive, finite number."),
+    (dict(target=-5), "budget.target=-5 is invalid: it must be a positive, finite number."),
+    (dict(target=1, scope="stage"), "budget.scope='stage' is unknown: valid scopes are network, block."),
+    (dict(target=1, tolerance=-1), "budget.tolerance=-1 is invalid: it must be a relative deviation of 0 or more, e.g. 0.05."),
+])
+def test_malformed_budgets(kwargs, sentence):
+    with pytest.raises(BudgetError) as e:
+        Budget(**kwargs)
+    assert str(e.value) == sentence
+
+
+def test_unknown_vary():
+    with pytest.raises(BudgetError, match=r"^vary='groups' is unknown: valid choices are bottleneck_width, width, "
+                                           r"cardinality, depth\.$"):
+        solve(load_template("resnet50"), Budget("params", 1e7), vary="groups")
+
+
+@settings(max_examples=200, deadline=None)
+@given(templates(), st.sampled_from(["params", "flops", "acts"]),
+       st.sampled_from(["bottleneck_width", "width", "cardinality", "depth"]), st.integers(1, 12))
+def test_solver_returns_its_own_value_and_is_nearest(t, metric, vary, value):
+    """Solving for the complexity of a known value returns that value, and no neighbour is nearer."""
+    stage = len(t.depths) - 1 if vary == "depth" else None
+    field_template = t.replace(depths=t.depths[:-1] + (value,)) if vary == "depth" else t.replace(**{vary: value})
+    target = measure(field_template, metric)
+    s = solve(t, Budget(metric, target, tolerance=1.0), vary=vary, stage=stage)
+    # exact hit; where the curve is flat (acts do not depend on d), ties go to the smaller value
+    assert s.achieved == target
+    assert s.value <= value
+
+
+@settings(max_examples=200, deadline=None)
+@given(templates(), st.floats(0.5, 3.0))
+def test_solution_is_the_nearest_integer(t, scale):
+    budget = Budget("params", scale * measure(t, "params"), tolerance=10.0)
+    s = solve(t, budget)
+    assume(s.value > 1)
+    dist = abs(s.achieved - budget.target)
+    for other in (s.value - 1, s.value + 1):
+        assert abs(measure(t.replace(bottleneck_width=other), "params") - budget.target) >= dist
