@@ -1,0 +1,22 @@
+# The two commands of the README: `make run` (set up, then the main job) and `make test` (set up, then the tests).
+PY := .venv/bin/python
+SWEEP ?= cardinality_vs_width
+
+.PHONY: setup run train test bench report clean
+setup:
+	@./scripts/setup.sh
+
+run: setup  ## the paper's Table 3 ablation on the built-in default, report included
+	$(PY) -m ablate +sweep=$(SWEEP) -m
+
+train: setup  ## one training run of the built-in default
+	$(PY) -m ablate
+
+test: setup
+	$(PY) -m pytest -n 2 --dist loadfile -q
+
+bench: setup
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf outputs multirun sweeps/*/ .pytest_cache .hypothesis
