@@ -1,0 +1,278 @@
+"""Runs → DataFrames: one pass over a sweep directory's run records.
+
+A sweep directory holds one folder per member (Hydra's `hydra.sweep.subdir`), each with the
+`result.json` its run wrote, and Hydra's `multirun.yaml`. `collect` reads every record once
+and returns two frames: `runs`, one row per member — completed, diverged, failed, and the
+expected members that never wrote a record (status "missing") — and `epochs`, one row per
+run and epoch. Every table, figure and page of a report is drawn from these two frames.
+
+Members are matched by their override list: the set of `key=value` strings Hydra gave the
+job. The expected set comes from `multirun.yaml` the way Hydra's basic sweeper builds it:
+the sweep file's `hydra.sweeper.params` first, the command line's overrides over them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ablate.errors import DataError
+from ablate.runs import RESULT
+
+MULTIRUN = "multirun.yaml"
+RUNNING = "no end recorded: the run is still going, or it was killed before it could record one"
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+STATUSES = ("completed", "diverged", "failed", "running", "missing")
+SEED_KEYS = ("seed",)
+EPOCH_FIELDS = ("epoch", "train_loss", "train_err", "val_loss", "val_err", "val_top5_err", "lr", "seconds",
+                "images_per_s")
+FINAL_FIELDS = ("val_err", "val_top5_err", "val_loss", "train_err", "train_loss")
+INT_COLUMNS = ("job_num", "seed", "cardinality", "bottleneck_width", "group_width", "width", "stem_width",
+               "in_channels", "resolution", "num_classes", "params", "flops",
+               "acts", "best_epoch", "epochs", "budget_value", "order")
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A collected sweep: its name, folder, the two frames and Hydra's multirun config."""
+
+    name: str
+    directory: Path
+    runs: pd.DataFrame  # one row per member
+    epochs: pd.DataFrame  # one row per run and epoch
+    multirun: dict | None  # multirun.yaml as plain containers (unresolved), None when absent
+
+    @property
+    def sweep_config(self) -> str | None:
+        """The `+sweep=NAME` config the multirun used, when multirun.yaml records it."""
+        return _get(self.multirun, "hydra", "runtime", "choices", "sweep")
+
+    @property
+    def command(self) -> str | None:
+        """The command line that launched the sweep, rebuilt from multirun.yaml."""
+        task = _get(self.multirun, "hydra", "overrides", "task")
+        if task is None:
+            return None
+        hydra = [o for o in _get(self.multirun, "hydra", "overrides", "hydra") or [] if o != "hydra.mode=MULTIRUN"]
+        return " ".join(["python -m ablate", *(shlex.quote(o) for o in [*task, *hydra]), "-m"])
+
+
+def override_key(override: str) -> str:
+    """`+model.cardinality=8` → `model.cardinality` (the key Hydra's override names)."""
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def setting_of(overrides) -> str:
+    """A member's setting: its overrides without the seed, sorted — repeats share one."""
+    return " ".join(sorted(o for o in overrides if override_key(o) not in SEED_KEYS))
+
+
+def expected_members(multirun: dict | None) -> list[list[str]]:
+    """Every member's override list Hydra's basic sweeper launches for this multirun.yaml."""
+    if _get(multirun, "hydra", "sweeper", "_target_") != BASIC_SWEEPER:
+        return []  # another sweeper (Optuna) picks its members as it goes: the expected ones are those that ran
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    params = _get(multirun, "hydra", "sweeper", "params") or {}
+    task = _get(multirun, "hydra", "overrides", "task") or []
+    lines = [f"{k}={v}" for k, v in params.items()] + list(task)
+    try:
+        overrides = OverridesParser.create().parse_overrides(lines)
+        return BasicSweeper.split_arguments(overrides, None)[0]
+    except Exception:  # a sweep the parser cannot expand (glob, range): the expected ones are those that ran
+        return []
+
+
+def collect(sweep_dir) -> Sweep:
+    """Read every member of a sweep directory into a `Sweep` (runs and epochs frames).
+
+    Raises `DataError` when the folder does not exist or holds no run record at all.
+    """
+    directory = Path(sweep_dir)
+    if not directory.is_dir():
+        raise DataError(f"SWEEP_DIR={str(directory)!r} is not a directory: give a sweep folder such as "
+                        "sweeps/cardinality_vs_width.")
+    multirun = _read_multirun(directory / MULTIRUN)
+    expected = expected_members(multirun)
+    records = sorted(p for p in directory.rglob(RESULT) if not _hidden(p.relative_to(directory)))
+    if not records:
+        hint = f"; multirun.yaml expects {len(expected)} members, none wrote one" if expected else ""
+        raise DataError(f"SWEEP_DIR={str(directory)!r} holds no runs: no {RESULT} under it{hint}.")
+
+    order = {frozenset(o): i for i, o in enumerate(expected)}
+    rows, epochs, seen = [], [], set()
+    for path in records:
+        run = path.parent.relative_to(directory).as_posix()
+        record = _read_record(path)
+        row = run_row(run, record, order)
+        seen.add(frozenset(row["_overrides"]))
+        rows.append(row)
+        for e in record.get("epochs") or []:
+            epochs.append({"run": run, "setting": row["setting"], "label": row["label"], "seed": row["seed"],
+                           **{k: e.get(k) for k in EPOCH_FIELDS}})
+    started = _started_members(directory)
+    for overrides in expected + [o for o in started.values() if frozenset(o) not in order]:
+        key = frozenset(overrides)
+        if key in seen:
+            continue
+        seen.add(key)
+        run = next((r for r, o in started.items() if frozenset(o) == key), None)
+        reason = ("the job started but wrote no result.json (it crashed or was killed before its first record)"
+                  if run else "the job never started, or its folder was removed")
+        rows.append(run_row(run, {"status": "missing", "reason": reason, "overrides": overrides}, order))
+
+    runs = pd.DataFrame(rows).drop(columns="_overrides")
+    runs = runs.sort_values(["order", "job_num", "run"], na_position="last", kind="stable").reset_index(drop=True)
+    for c in INT_COLUMNS:
+        runs[c] = pd.to_numeric(runs[c], errors="coerce").astype("Int64")
+    epochs_frame = pd.DataFrame(epochs, columns=["run", "setting", "label", "seed", *EPOCH_FIELDS])
+    return Sweep(name=directory.resolve().name, directory=directory, runs=runs, epochs=epochs_frame, multirun=multirun)
+
+
+def run_row(run: str | None, record: dict, order: dict) -> dict:
+    """One member's row: identity, status, the solved template, complexity, budget, errors."""
+    overrides = [str(o) for o in record.get("overrides") or []]
+    config = record.get("config") or {}
+    model = record.get("model") or {}
+    template = model.get("template") or {}
+    cx = model.get("complexity") or {}
+    budget = record.get("budget") or {}
+    final = record.get("final") or {}
+    best = record.get("best") or {}
+    keyed = {override_key(o): o.split("=", 1)[1] if "=" in o else "" for o in overrides}
+    seed = config.get("seed", keyed.get("seed"))
+    c = template.get("cardinality", keyed.get("model.cardinality"))
+    d = template.get("bottleneck_width", keyed.get("model.bottleneck_width"))
+    depths = template.get("depths")
+    status = record.get("status") if record.get("status") in STATUSES else "failed"
+    budget_cfg = config.get("budget") or {}
+    return {
+        "run": run,
+        "status": status,
+        "reason": record.get("reason") or (RUNNING if status == "running" else None),
+        "job_num": record.get("job_num"),
+        "order": order.get(frozenset(overrides)),
+        "setting": setting_of(overrides) if overrides else run,  # a record without overrides stands alone
+        "label": f"{c if c is not None else '?'}×{d if d is not None else '?'}d",
+        "variant": keyed.get("variant"),
+        "overrides": " ".join(overrides),
+        "_overrides": overrides,
+        "seed": seed,
+        "model": model.get("name") or (config.get("model") or {}).get("name"),
+        "data": (config.get("data") or {}).get("name"),
+        "cardinality": c,
+        "bottleneck_width": d,
+        "group_width": _product(c, d),
+        "width": template.get("width"),
+        "depths": "-".join(str(x) for x in depths) if depths else None,
+        "block": template.get("block"),
+        "stem": template.get("stem"),
+        "stem_width": template.get("stem_width"),
+        "in_channels": template.get("in_channels"),
+        "resolution": template.get("resolution"),
+        "num_classes": template.get("num_classes"),
+        "shortcut": template.get("shortcut"),
+        "params": cx.get("params"),
+        "flops": cx.get("flops"),
+        "acts": cx.get("acts"),
+        "budget_metric": budget.get("metric", budget_cfg.get("metric")),
+        "budget_scope": budget.get("scope", budget_cfg.get("scope")),
+        "budget_scale": budget_cfg.get("scale") if budget_cfg.get("metric") else None,
+        "budget_vary": budget.get("vary", budget_cfg.get("vary") if budget_cfg.get("metric") else None),
+        "budget_value": budget.get("value"),
+        "budget_target": budget.get("target"),
+        "budget_achieved": budget.get("achieved"),
+        "budget_deviation": budget.get("deviation"),
+        "epochs": len(record.get("epochs") or []) if status != "missing" else None,
+        **{f"final_{k}": _number(final.get(k)) for k in FINAL_FIELDS},
+        "best_val_err": _number(best.get("val_err")),
+        "best_epoch": best.get("epoch"),
+        "wall_seconds": _number(record.get("wall_seconds")),
+        "started_at": record.get("started_at"),
+        "finished_at": record.get("finished_at"),
+        "config_hash": record.get("config_hash"),
+        "budget_reference": budget_cfg.get("reference"),
+        "env": json.dumps(record["env"], sort_keys=True, default=str) if record.get("env") else None,
+    }
+
+
+def wall_time(runs: pd.DataFrame) -> dict:
+    """Total run seconds and the sweep's elapsed span (first start to last finish), when known."""
+    total = pd.to_numeric(runs["wall_seconds"], errors="coerce").sum(min_count=1)
+    starts = pd.to_datetime(runs["started_at"], errors="coerce", utc=True, format="ISO8601").dropna()
+    ends = pd.to_datetime(runs["finished_at"], errors="coerce", utc=True, format="ISO8601").dropna()
+    span = (ends.max() - starts.min()).total_seconds() if len(starts) and len(ends) else None
+    return {"run_seconds": None if pd.isna(total) else float(total), "elapsed_seconds": span}
+
+
+def _product(c, d):
+    try:
+        return int(c) * int(d)
+    except (TypeError, ValueError):
+        return None
+
+
+def _number(x):
+    """A finite float, or NaN for a missing or non-numeric value (a diverged loss may be inf)."""
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return math.nan
+    return x if math.isfinite(x) else math.nan
+
+
+def _hidden(rel: Path) -> bool:
+    return any(part.startswith(".") for part in rel.parts)
+
+
+def _read_record(path: Path) -> dict:
+    try:
+        record = json.loads(path.read_text())
+        if not isinstance(record, dict):
+            raise ValueError("it is not a JSON object")
+        return record
+    except (OSError, ValueError) as e:
+        return {"status": "failed", "reason": f"{path.name} cannot be read: {e}"}
+
+
+def _read_multirun(path: Path) -> dict | None:
+    if not path.is_file():
+        return None
+    from omegaconf import OmegaConf
+
+    try:
+        return OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+    except Exception:  # a damaged multirun.yaml costs the list of missing members, not the report
+        return None
+
+
+def _started_members(directory: Path) -> dict[str, list[str]]:
+    """Member folders Hydra created (`.hydra/overrides.yaml`) → their overrides."""
+    import yaml
+
+    out = {}
+    for path in sorted(directory.rglob("overrides.yaml")):
+        member = path.parent.parent
+        if path.parent.name != ".hydra" or member == directory or _hidden(member.relative_to(directory)):
+            continue
+        try:
+            overrides = yaml.safe_load(path.read_text()) or []
+        except (OSError, yaml.YAMLError):
+            continue
+        out[member.relative_to(directory).as_posix()] = [str(o) for o in overrides]
+    return out
+
+
+def _get(tree, *keys):
+    for k in keys:
+        if not isinstance(tree, dict) or k not in tree:
+            return None
+        tree = tree[k]
+    return tree
+

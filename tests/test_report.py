@@ -1,0 +1,214 @@
+"""The report of a sweep, from fake run records written through `ablate.runs` (no training)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+
+import pandas as pd
+import pytest
+
+from ablate import runs
+from ablate.config import load_template
+from ablate.report import collect, write_report
+from ablate.report.__main__ import main as report_main
+from ablate.report.callback import ReportCallback
+from ablate.report.tables import paper_arch, paper_errors, table2
+
+SCRIPT = "<script>alert('x')</script>"
+SWEEP = "+sweep=cardinality_vs_width"
+# the d that Table 2 gives resnet50 for each C; the C=8 member fails, the C=32 member never ran
+MEMBERS = {1: 64, 2: 40, 4: 24}
+MULTIRUN = f"""
+hydra:
+  mode: MULTIRUN
+  sweeper:
+    _target_: hydra._internal.core_plugins.basic_sweeper.BasicSweeper
+    params:
+      model.cardinality: 1,2,4,8,32
+  overrides:
+    hydra: [hydra.mode=MULTIRUN]
+    task: ['{SWEEP}', model=resnet50, 'seed=0,1']
+  runtime:
+    choices: {{sweep: cardinality_vs_width, model: resnet50}}
+"""
+
+
+def write_member(root, overrides, seed, job_num, template=None, val_errs=(), status="completed", reason=None):
+    """One member's result.json in the folder Hydra's override_dirname would give it."""
+    config = {"model": {"name": "resnet50"}, "data": {"name": SCRIPT}, "seed": seed,
+              "budget": {"metric": "params", "scope": "network", "reference": "resnet50", "scale": 1.0,
+                         "vary": "bottleneck_width"}}
+    record = runs.new_record(config, overrides, job_num)
+    if template is not None:
+        record["model"] = runs.model_section("resnet50", "c", template)
+    record["epochs"] = [{"epoch": i + 1, "train_loss": 1.0, "train_err": err - 3, "val_loss": 1.2, "val_err": err,
+                         "val_top5_err": err / 4, "lr": 0.1, "seconds": 1.0, "images_per_s": 50.0}
+                        for i, err in enumerate(val_errs)]
+    runs.finish(record, status, reason, wall_seconds=60.0)
+    runs.write_result(root / ",".join(sorted(overrides)), record)
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sweeps") / "cardinality_vs_width"
+    root.mkdir()
+    (root / "multirun.yaml").write_text(MULTIRUN)
+    resnet50 = load_template("resnet50")
+    job = 0
+    for c, d in MEMBERS.items():
+        for seed in (0, 1):
+            overrides = [f"model.cardinality={c}", SWEEP, "model=resnet50", f"seed={seed}"]
+            # final val error: 30 − C + seed, so the mean over seeds is 30.5 − C and the std is √0.5
+            write_member(root, overrides, seed, job, resnet50.replace(cardinality=c, bottleneck_width=d),
+                         val_errs=(40.0, 30.0 - c + seed))
+            job += 1
+    for seed in (0, 1):
+        write_member(root, ["model.cardinality=8", SWEEP, "model=resnet50", f"seed={seed}"], seed, job,
+                     status="failed", reason="budget params=25,557,032 cannot be met within tolerance 0 by varying "
+                                             "bottleneck_width.")
+        job += 1
+    return root
+
+
+@pytest.fixture(scope="module")
+def report(sweep_dir, tmp_path_factory):
+    return write_report(sweep_dir, tmp_path_factory.mktemp("report"))
+
+
+def test_one_row_per_member_from_one_collection(sweep_dir, report):
+    sweep = collect(sweep_dir)
+    assert sweep.name == "cardinality_vs_width"
+    assert len(sweep.runs) == 10  # 5 cardinalities × 2 seeds
+    assert sweep.runs.status.value_counts().to_dict() == {"completed": 6, "failed": 2, "missing": 2}
+    assert len(sweep.epochs) == 6 * 2  # completed runs × epochs
+    assert len(pd.read_csv(report / "runs.csv")) == 10
+    assert len(pd.read_csv(report / "epochs.csv")) == 12
+    assert sweep.runs.label.tolist() == ["1×64d"] * 2 + ["2×40d"] * 2 + ["4×24d"] * 2 + ["8×?d"] * 2 + ["32×?d"] * 2
+
+
+def test_mean_and_std_over_seeds(report):
+    table = pd.read_csv(report / "table.csv")
+    assert table.label.tolist() == ["1×64d", "2×40d", "4×24d", "8×?d", "32×?d"]
+    assert table.n.tolist() == [2, 2, 2, 0, 0]
+    assert table.top1_mean.iloc[:3].tolist() == [29.5, 28.5, 26.5]
+    assert table.top1_std.iloc[:3].tolist() == pytest.approx([math.sqrt(0.5)] * 3)
+    assert table.params.iloc[0] == 25_557_032  # Table 1: ResNet-50
+    md = (report / "table.md").read_text()
+    assert "| 1×64d" in md and "29.50 ± 0.71" in md
+    assert r"29.50 $\pm$ 0.71" in (report / "table.tex").read_text()
+
+
+def test_failed_and_missing_members_are_listed(report):
+    md = (report / "table.md").read_text()
+    assert md.count("**failed**") == 2 and "cannot be met within tolerance 0" in md
+    assert md.count("**missing**") == 2 and "model.cardinality=32" in md
+    assert "2 failed" in md and "2 missing" in md
+    page = (report / "index.html").read_text()
+    assert "cannot be met within tolerance 0" in page and page.count("<b>missing</b>") == 2
+
+
+def test_header_names_command_and_wall_time(report):
+    md = (report / "table.md").read_text()
+    assert "- command: `python -m ablate +sweep=cardinality_vs_width model=resnet50 seed=0,1 -m`" in md
+    assert "- machine: hostname " in md
+    assert "8.0 min summed over runs" in md  # 8 records × 60 s
+
+
+def test_figures_present_and_not_empty(report):
+    for stem in ("curves", "error_vs_complexity"):
+        png, svg = (report / f"{stem}.png").read_bytes(), (report / f"{stem}.svg").read_text()
+        assert png.startswith(b"\x89PNG") and len(png) > 10_000
+        assert "<svg" in svg and svg.count("<path") > 10
+
+
+def test_html_escapes_config_strings(report):
+    page = (report / "index.html").read_text()
+    assert "<script" not in page
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
+    assert "<img src='curves.svg'" in page
+
+
+def test_paper_numbers_beside_ours_for_resnet50(report):
+    table = pd.read_csv(report / "table.csv")
+    assert table.paper_top1.iloc[:3].tolist() == [23.9, 23.0, 22.6]  # Table 3, 50-layer: 1×64d, 2×40d, 4×24d
+    assert table.paper_table.iloc[:3].tolist() == ["Table 3"] * 3
+    assert "| paper top-1 (%)" in (report / "table.md").read_text()
+
+
+def test_paper_lookup():
+    resnet101 = {**load_template("resnet101").to_dict(), "depths": "3-4-23-3"}
+    assert paper_arch(resnet101) == "101-layer"
+    assert paper_arch({**resnet101, "cardinality": 64, "bottleneck_width": 4}) == "101-layer"
+    assert paper_arch(load_template("tiny").to_dict()) is None
+    assert paper_errors("101-layer", 64, 4, True) == {"paper_top1": 20.4, "paper_top5": 5.3, "paper_table": "Table 4"}
+    # both tables print ResNeXt-101 32×4d: 21.2 top-1 (Tables 3 and 4), 5.6 top-5 (Table 4)
+    assert paper_errors("101-layer", 32, 4, True) == {"paper_top1": 21.2, "paper_top5": 5.6,
+                                                      "paper_table": "Table 3, Table 4"}
+    assert paper_errors("50-layer", 32, 4, False)["paper_top1"] == 26.1  # §5.1, without shortcuts
+    assert paper_errors("50-layer", 3, 4, True) is None
+
+
+def test_table2_of_resnet50():
+    t2 = table2(load_template("resnet50"))
+    assert t2.cardinality.tolist() == [1, 2, 4, 8, 32]
+    assert t2.bottleneck_width.tolist() == [64, 40, 24, 14, 4]  # Table 2
+    assert t2.group_width.tolist() == [64, 80, 96, 112, 128]  # Table 2
+    assert t2.params.tolist() == [25_557_032, 25_425_000, 25_292_968, 25_603_016, 25_028_904]  # §3 / Table 2 note
+
+
+def test_report_writes_table2_of_the_template(report):
+    t2 = pd.read_csv(report / "table2.csv")
+    assert t2.bottleneck_width.tolist() == [64, 40, 24, 14, 4]  # Table 2
+    assert (report / "table2.md").read_text().startswith("# Table 2 of resnet50")
+
+
+def test_cli_default_out_and_bad_input(sweep_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert report_main([str(sweep_dir)]) == 0
+    assert (tmp_path / "reports" / "cardinality_vs_width" / "index.html").is_file()
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert report_main([str(empty)]) == 2
+    assert capsys.readouterr().err.strip() == f"error: SWEEP_DIR='{empty}' holds no runs: no result.json under it."
+
+    assert report_main([str(tmp_path / "nope")]) == 2
+    assert "is not a directory" in capsys.readouterr().err
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert report_main([str(sweep_dir), "--out", str(blocker / "report")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: the report directory '{blocker / 'report'}' cannot be written") and err.count("\n") == 0
+
+
+def test_callback_writes_report_and_never_raises(sweep_dir, tmp_path, caplog):
+    from omegaconf import OmegaConf
+
+    ReportCallback(out=str(tmp_path / "r")).on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep_dir)}}}))
+    assert (tmp_path / "r" / "index.html").is_file()
+    with caplog.at_level(logging.ERROR):
+        ReportCallback().on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path / "none")}}}))
+    assert "was not written" in caplog.text and "is not a directory" in caplog.text
+
+
+def test_unreadable_record_is_a_failed_member(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "result.json").write_text('{"status": "compl')
+    sweep = collect(tmp_path)
+    assert sweep.runs.status.tolist() == ["failed"]
+    assert sweep.runs.reason.iloc[0].startswith("result.json cannot be read")
+
+
+def test_started_member_without_record_is_missing(sweep_dir, tmp_path):
+    import shutil
+
+    shutil.copytree(sweep_dir, tmp_path / "s")
+    member = tmp_path / "s" / "extra"
+    (member / ".hydra").mkdir(parents=True)
+    (member / ".hydra" / "overrides.yaml").write_text(json.dumps(["model.cardinality=16", "seed=0"]))
+    runs_frame = collect(tmp_path / "s").runs
+    row = runs_frame[runs_frame.run == "extra"].iloc[0]
+    assert row.status == "missing" and "started but wrote no result.json" in row.reason

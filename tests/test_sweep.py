@@ -1,0 +1,116 @@
+"""A tiny real sweep end to end: `python -m ablate +sweep=cardinality_vs_width ... -m` and its report.
+
+Three members on small synthetic data for one epoch: C=1 and C=2 train, C=64 cannot meet
+the budget (d=1 is already far above tiny's params) and is recorded as failed with the
+solver's sentence. The Hydra callback writes the report; re-running the same command skips
+the completed members.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from importlib import resources
+
+import pandas as pd
+import pytest
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
+
+from ablate.budget import Budget, solve
+from ablate.config import CONFIG_MODULE, available, compose, load_template, solve_cfg
+from ablate.errors import BudgetError
+
+pytestmark = pytest.mark.slow
+
+CARDINALITIES = (1, 2, 64)
+ARGS = ["+sweep=cardinality_vs_width", f"model.cardinality={','.join(map(str, CARDINALITIES))}", "data=synthetic",
+        "data.num_samples=256", "data.val_samples=128", "optim.epochs=1", "trainer.progress=false",
+        "trainer.num_threads=1"]
+
+
+def ablate(args, cwd, timeout=300):
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
+    return subprocess.run([sys.executable, "-m", "ablate", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    cwd = tmp_path_factory.mktemp("sweep")
+    args = [*ARGS, f"hydra.sweep.dir={cwd / 'cardinality_vs_width'}", "-m"]
+    first = ablate(args, cwd)
+    assert first.returncode == 0, first.stderr[-3000:]
+    records = {p: p.read_bytes() for p in (cwd / "cardinality_vs_width").rglob("result.json")}
+    second = ablate(args, cwd)
+    assert second.returncode == 0, second.stderr[-3000:]
+    return cwd, first, second, records
+
+
+def test_report_has_one_row_per_member(sweep):
+    cwd = sweep[0]
+    report = cwd / "reports" / "cardinality_vs_width"  # the callback's default folder, under the working dir
+    runs = pd.read_csv(report / "runs.csv")
+    assert sorted(runs.cardinality) == sorted(CARDINALITIES)
+    table = pd.read_csv(report / "table.csv")
+    assert len(table) == len(CARDINALITIES)
+    md = (report / "table.md").read_text()
+    assert "- command: `python -m ablate +sweep=cardinality_vs_width" in md
+    for stem in ("curves", "error_vs_complexity"):
+        assert (report / f"{stem}.png").stat().st_size > 10_000
+        assert (report / f"{stem}.svg").stat().st_size > 10_000
+    assert (report / "index.html").stat().st_size > 1_000
+
+
+def test_each_member_has_the_solved_d_and_finite_errors(sweep):
+    runs = pd.read_csv(sweep[0] / "reports" / "cardinality_vs_width" / "runs.csv").set_index("cardinality")
+    tiny = load_template("tiny")
+    budget = Budget.relative(tiny, 1.0, "params", tolerance=0.1)  # conf/sweep/cardinality_vs_width.yaml
+    for c in CARDINALITIES[:2]:
+        row = runs.loc[c]
+        assert row.status == "completed"
+        assert row.bottleneck_width == solve(tiny.replace(cardinality=c), budget).value
+        assert row.params == pytest.approx(budget.target, rel=0.1)
+        assert 0 <= row.final_val_err <= 100 and math.isfinite(row.final_val_loss)
+    failed = runs.loc[64]  # the record holds the solver's own sentence
+    with pytest.raises(BudgetError) as solver:
+        solve(tiny.replace(cardinality=64), budget)
+    assert failed.status == "failed" and failed.reason == str(solver.value)
+    assert "failed" in (sweep[0] / "reports" / "cardinality_vs_width" / "table.md").read_text()
+
+
+def test_rerunning_the_command_skips_completed_members(sweep):
+    cwd, _, second, before = sweep
+    completed = [p for p, data in before.items() if b'"status": "completed"' in data]
+    assert len(completed) == 2
+    for path in completed:
+        assert path.read_bytes() == before[path]  # not trained again, not even rewritten
+    assert (second.stdout + second.stderr).count("already holds this completed run") == 2
+
+
+def test_unknown_sweep_lists_the_available_ones(tmp_path):
+    result = ablate(["+sweep=nope", "-m"], tmp_path, timeout=120)
+    assert result.returncode != 0
+    out = result.stdout + result.stderr
+    for name in available("sweep"):
+        assert name in out
+
+
+@pytest.mark.parametrize("name", ["cardinality_vs_width", "complexity_2x", "cardinality_growth", "no_shortcut"])
+def test_every_member_of_the_default_sweeps_solves(name):
+    """Each member of each sweep, on the built-in default model, composes and meets its budget."""
+    sweep = OmegaConf.load(resources.files(CONFIG_MODULE) / "sweep" / f"{name}.yaml")
+    assert sweep.hydra.sweep.dir == f"sweeps/{name}"
+    assert sweep.hydra.callbacks.report._target_ == "ablate.report.callback.ReportCallback"
+    params = [f"{k}={v}" for k, v in sweep.hydra.sweeper.params.items()]
+    members = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(params), None)[0]
+    solved = []
+    for overrides in members:
+        cfg = compose([f"+sweep={name}", *overrides])
+        template, _ = solve_cfg(cfg)  # raises BudgetError when a member cannot meet its budget
+        solved.append((template.cardinality, template.bottleneck_width, template.depths, template.shortcut))
+    # every member is a different network, except cardinality_growth's two series, which start from the same one
+    assert len(set(solved)) == len(members) - (1 if name == "cardinality_growth" else 0)
