@@ -1,0 +1,341 @@
+"""The report of an Optuna search: trials table, Pareto front (error against FLOPs), best model.
+
+The sweeper writes `<sweep_dir>/study.json` (every trial of the study, with its parameters,
+values, state and job folder); each trial's `result.json` adds the solved template, its
+complexity, the budget's deviation and the run's wall time. `write_search_report` writes
+into `out_dir`:
+- `search_trials.csv` and `search_trials.md`: one row per trial, the budget deviation of each
+  and whether it is within tolerance; the summary above the table gives the search's wall
+  time against the sum of its trials' times (how well the launcher kept the cores busy);
+- `search_pareto.png` / `.svg`: val error against FLOPs, the non-dominated trials joined;
+- `search_best_model.yaml`: the best trial (lowest val error among the feasible completed
+  trials) as a model config, ready for `conf/model/`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import numbers
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ablate.errors import DataError
+from ablate.runs import RESULT, atomic_write_bytes
+
+STUDY_RECORD = "study.json"
+FORMATS = ("png", "svg")
+MODEL_EXTRA = ("form", "zero_init_last_bn")
+
+
+def write_search_report(sweep_dir, out_dir) -> list[Path]:
+    """Write the search report of `sweep_dir` into `out_dir`; returns the files written.
+
+    Raises DataError when the folder holds no `study.json` (not a search by the Optuna sweeper).
+    """
+    sweep_dir, out_dir = Path(sweep_dir), Path(out_dir)
+    study = read_study(sweep_dir)
+    trials = trials_frame(study, sweep_dir)
+    written = [_text(out_dir / "search_trials.csv", trials.to_csv(index=False)),
+               _text(out_dir / "search_trials.md", markdown(study, trials, sweep_dir))]
+    written += _save(pareto_figure(study, trials), out_dir / "search_pareto")
+    best = best_row(trials)
+    if best is not None:
+        yaml_text = best_model_yaml(study, best, sweep_dir)
+        if yaml_text:
+            written.append(_text(out_dir / "search_best_model.yaml", yaml_text))
+    return written
+
+
+def read_study(sweep_dir: Path) -> dict:
+    path = Path(sweep_dir) / STUDY_RECORD
+    try:
+        return json.loads(path.read_text())
+    except OSError:
+        raise DataError(f"{path} does not exist: the search report needs a sweep run by hydra/sweeper=ablate_optuna.") \
+            from None
+    except ValueError:
+        raise DataError(f"{path} is not valid JSON: re-run the sweep to rewrite it.") from None
+
+
+def _record(job_dir) -> dict | None:
+    if not job_dir:
+        return None
+    try:
+        return json.loads((Path(job_dir) / RESULT).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _get(tree, *keys):
+    for key in keys:
+        if not isinstance(tree, dict) or key not in tree:
+            return None
+        tree = tree[key]
+    return tree
+
+
+def trials_frame(study: dict, sweep_dir: Path | None = None) -> pd.DataFrame:
+    """One row per trial: parameters, val error, complexity, budget deviation, time, Pareto membership."""
+    rows = []
+    returns_error = (study.get("objectives") or ["return"])[0] == "return"
+    for t in study.get("trials", []):
+        attrs = t.get("user_attrs", {})
+        copy_of = attrs.get("copy_of")  # told the values of an earlier trial of the same design
+        record = _record(attrs.get("job_dir"))
+        values = t.get("values") or []
+        err = _get(record, "final", "val_err")
+        if err is None and values and returns_error:
+            err = values[0]
+        deviation = _get(record, "budget", "deviation")
+        tolerance = _get(record, "budget", "tolerance")
+        row = {"trial": t["number"], "state": t["state"], "copy_of": copy_of}
+        row.update({f"param:{k}": v for k, v in (t.get("params") or {}).items()})
+        row.update({
+            "val_err": err,
+            "flops": _get(record, "model", "complexity", "flops"),
+            "params": _get(record, "model", "complexity", "params"),
+            "cardinality": _get(record, "model", "template", "cardinality"),
+            "bottleneck_width": _get(record, "model", "template", "bottleneck_width"),
+            "depths": "-".join(map(str, _get(record, "model", "template", "depths") or [])) or None,
+            "budget_metric": _get(record, "budget", "metric"),
+            "budget_deviation": deviation,
+            "budget_tolerance": tolerance,
+            "within_tolerance": None if deviation is None or tolerance is None else abs(deviation) <= tolerance,
+            "feasible": all(v <= 0 for v in (t.get("constraints") or {}).values()) if t["state"] == "COMPLETE"
+            else None,
+            "seconds": None if copy_of is not None else _get(record, "wall_seconds"),
+            "status": _get(record, "status"),
+            "reason": attrs.get("fail_reason") or (None if copy_of is not None else _get(record, "reason")),
+            "job_dir": _relative(attrs.get("job_dir"), sweep_dir),
+        })
+        for i, value in enumerate(values):
+            row[f"value_{i}"] = value
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    frame["copy_of"] = _originals(frame)
+    run = frame["copy_of"].isna()
+    frame["repeats"] = frame["trial"].map(frame.loc[~run, "copy_of"].value_counts()).fillna(0).astype(int)
+    frame["pareto"] = pareto_mask(frame) & run
+    return frame.sort_values("trial").reset_index(drop=True)
+
+
+def _originals(frame: pd.DataFrame) -> pd.Series:
+    """`copy_of` followed back to the trial that ran (a copy may name another copy)."""
+    source = dict(zip(frame["trial"], frame["copy_of"]))
+
+    def root(n):
+        seen = set()
+        while n is not None and not (isinstance(n, float) and math.isnan(n)) and source.get(n) is not None \
+                and not (isinstance(source[n], float) and math.isnan(source[n])) and n not in seen:
+            seen.add(n)
+            n = source[n]
+        return n
+
+    return frame["copy_of"].map(lambda n: None if n is None or (isinstance(n, float) and math.isnan(n))
+                                else int(root(int(n)))).astype("object")
+
+
+def _relative(path, base) -> str | None:
+    if not path:
+        return None
+    try:
+        return str(Path(path).resolve().relative_to(Path(base).resolve())) if base else str(path)
+    except ValueError:
+        return str(path)
+
+
+def pareto_mask(frame: pd.DataFrame) -> pd.Series:
+    """True for the completed, feasible trials that no other such trial beats on both error and FLOPs."""
+    ok = _usable(frame) & frame["flops"].notna()
+    points = frame.loc[ok, ["val_err", "flops"]].astype(float)
+    mask = pd.Series(False, index=frame.index)
+    for i, (err, flops) in points.iterrows():
+        dominated = ((points["val_err"] <= err) & (points["flops"] <= flops)
+                     & ((points["val_err"] < err) | (points["flops"] < flops))).any()
+        mask[i] = not dominated
+    return mask
+
+
+def _usable(frame: pd.DataFrame) -> pd.Series:
+    """Completed, feasible trials with a val error that ran (not copies of a design already run)."""
+    feasible = frame["feasible"].map(lambda v: v is True or v == 1.0)
+    ran = frame["copy_of"].isna() if "copy_of" in frame else True
+    return (frame["state"] == "COMPLETE") & feasible & frame["val_err"].notna() & ran
+
+
+def best_row(trials: pd.DataFrame):
+    """The feasible completed trial with the lowest val error (ties: fewer FLOPs), or None."""
+    if trials.empty:
+        return None
+    ok = trials[_usable(trials)]
+    if ok.empty:
+        return None
+    return ok.sort_values(["val_err", "flops", "trial"]).iloc[0]
+
+
+def wall_time(study: dict, trials: pd.DataFrame) -> dict:
+    """This sweep folder's wall time (its sweeper runs) against the sum of its trials' run times."""
+    wall = sum(r.get("wall_seconds") or 0.0 for r in study.get("runs", []))
+    launched = {n for r in study.get("runs", []) for n in r.get("trials", [])}
+    mine = trials[trials["trial"].isin(launched)] if not trials.empty else trials
+    total = float(mine["seconds"].fillna(0).sum()) if not mine.empty else 0.0
+    return {"wall_seconds": wall, "trial_seconds": total, "ratio": wall / total if total else None}
+
+
+def markdown(study: dict, trials: pd.DataFrame, sweep_dir: Path) -> str:
+    """The summary and the trials table as Markdown."""
+    runs = trials[trials["copy_of"].isna()] if not trials.empty else trials
+    counts = runs["state"].value_counts().to_dict() if not runs.empty else {}
+    time = wall_time(study, trials)
+    lines = [f"# Search {study.get('study_name')} ({sweep_dir})", ""]
+    lines.append(f"- storage: {study.get('storage')}; sampler: {study.get('sampler')}")
+    objectives = ", ".join(f"{d} {o}" for d, o in zip(study.get("directions", []), study.get("objectives", [])))
+    lines.append(f"- objectives: {objectives}; constraints: {', '.join(study.get('constraints') or []) or 'none'}")
+    lines.append(f"- trials run: {len(runs)} for n_trials={study.get('n_trials')} "
+                 f"({', '.join(f'{n} {s.lower()}' for s, n in sorted(counts.items()))}), {study.get('n_jobs')} "
+                 f"per batch; {len(trials) - len(runs)} more sampled a design already run and took its values "
+                 "(column `repeats`)")
+    if time["ratio"] is not None:
+        lines.append(f"- wall time {time['wall_seconds']:.0f} s against {time['trial_seconds']:.0f} s "
+                     "of trial run time: "
+                     f"{time['ratio']:.2f}× (1.0: one trial at a time; 1/n_jobs: perfect overlap)")
+    if not runs.empty and runs["budget_deviation"].notna().any():
+        within = runs["within_tolerance"].dropna()
+        worst = runs["budget_deviation"].abs().max()
+        lines.append(f"- budget: {int(within.sum())} of {len(within)} trials within tolerance "
+                     f"(largest |deviation| {worst:.2%})")
+    best = best_row(trials)
+    if best is not None:
+        lines.append(f"- best: trial {best['trial']}, val error {best['val_err']:.2f}%"
+                     + (f", {best['flops'] / 1e6:.1f} MFLOPs" if _number(best.get("flops")) else ""))
+    lines += ["", _table(runs), ""]
+    return "\n".join(lines)
+
+
+def _number(x) -> bool:
+    """A finite real number (numpy scalars included), not a boolean."""
+    return isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_)) and math.isfinite(x)
+
+
+def _table(trials: pd.DataFrame) -> str:
+    if trials.empty:
+        return "(no trials)"
+    shown = pd.DataFrame({
+        "trial": trials["trial"], "state": trials["state"],
+        **{c.split(":", 1)[1]: trials[c] for c in trials.columns if c.startswith("param:")},
+        "d": trials["bottleneck_width"].map(_fmt(".0f")), "val err %": trials["val_err"].map(_fmt(".2f")),
+        "MFLOPs": (trials["flops"] / 1e6).map(_fmt(".1f")), "params": trials["params"].map(_fmt(",.0f")),
+        "budget dev.": trials["budget_deviation"].map(_fmt("+.2%")),
+        "in tol.": trials["within_tolerance"].map({True: "yes", False: "NO"}).fillna(""),
+        "feasible": trials["feasible"].map({True: "yes", False: "no"}).fillna(""),
+        "Pareto": trials["pareto"].map({True: "*", False: ""}),
+        "repeats": trials["repeats"], "s": trials["seconds"].map(_fmt(".0f")), "note": trials["reason"].fillna(""),
+    })
+    header = "| " + " | ".join(shown.columns) + " |"
+    rule = "|" + "|".join("---" for _ in shown.columns) + "|"
+    body = ["| " + " | ".join("" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in row)
+            + " |" for row in shown.itertuples(index=False)]
+    return "\n".join([header, rule, *body])
+
+
+def _fmt(spec: str):
+    return lambda x: "" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
+
+
+def pareto_figure(study: dict, trials: pd.DataFrame):
+    """Val error against FLOPs: every completed trial, the Pareto front joined, the best marked."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4, 4.4))
+    ax = fig.add_subplot()
+    ax.set(xlabel="FLOPs (M multiply-adds)", ylabel="val top-1 error (%)",
+           title=f"search {study.get('study_name')}: error against FLOPs")
+    done = trials[(trials["state"] == "COMPLETE") & trials["val_err"].notna() & trials["flops"].notna()
+                  & trials["copy_of"].isna()] if not trials.empty else trials
+    if done.empty:
+        ax.text(0.5, 0.5, "no completed trial", ha="center", va="center", transform=ax.transAxes)
+        return fig
+    x, y = done["flops"] / 1e6, done["val_err"]
+    feasible = _usable(done)
+    ax.scatter(x[feasible], y[feasible], color="0.6", label="trial", zorder=2)
+    if (~feasible).any():
+        ax.scatter(x[~feasible], y[~feasible], marker="x", color="tab:red", label="infeasible", zorder=2)
+    front = done[done["pareto"]].sort_values("flops")
+    ax.step(front["flops"] / 1e6, front["val_err"], where="post", color="tab:blue", zorder=3)
+    ax.scatter(front["flops"] / 1e6, front["val_err"], color="tab:blue", label="Pareto front", zorder=4)
+    for _, row in front.drop_duplicates(["flops", "val_err"]).iterrows():  # a design sampled twice: one label
+        ax.annotate(_label(row), (row["flops"] / 1e6, row["val_err"]), textcoords="offset points", xytext=(4, 4),
+                    fontsize=8)
+    best = best_row(trials)
+    if best is not None and _number(best.get("flops")):
+        ax.scatter([best["flops"] / 1e6], [best["val_err"]], s=160, facecolors="none", edgecolors="black",
+                   label=f"best (trial {best['trial']})", zorder=5)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the axes: no point hidden
+    return fig
+
+
+def _label(row) -> str:
+    if _number(row.get("cardinality")) and _number(row.get("bottleneck_width")):
+        return f"{int(row['cardinality'])}×{int(row['bottleneck_width'])}d {row.get('depths') or ''}".strip()
+    return f"trial {row['trial']}"
+
+
+def _save(fig, stem: Path) -> list[Path]:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    paths = []
+    for fmt in FORMATS:
+        buf = io.BytesIO()
+        fig.savefig(buf, format=fmt, dpi=120, bbox_inches="tight")
+        path = stem.with_suffix(f".{fmt}")
+        atomic_write_bytes(path, buf.getvalue())
+        paths.append(path)
+    return paths
+
+
+def best_model_yaml(study: dict, best, sweep_dir: Path) -> str | None:
+    """The best trial's solved template as a `conf/model/` file, or None when its record is missing."""
+    trial = next(t for t in study["trials"] if t["number"] == best["trial"])
+    record = _record(trial.get("user_attrs", {}).get("job_dir"))
+    template = _get(record, "model", "template")
+    if not template:
+        return None
+    model_cfg = _get(record, "config", "model") or {}
+    name = f"{study.get('study_name') or 'search'}_best"
+    lines = [
+        f"# The best trial ({best['trial']}) of search {study.get('study_name')} in {sweep_dir}: "
+        f"val error {best['val_err']:.2f}%"
+        + (f", {best['flops'] / 1e6:.1f} MFLOPs, {best['params']:,.0f} params" if _number(best.get("flops")) else "")
+        + ".",
+        "# The budget solver's d is written out: copy this file to conf/model/ and train it with "
+        f"`python -m ablate model={name}`.",
+        f"name: {name}",
+    ]
+    for key, value in template.items():
+        lines.append(f"{key}: {_yaml(value)}")
+    lines.append(f"form: {_yaml(_get(record, 'model', 'form') or model_cfg.get('form', 'c'))}")
+    lines.append(f"zero_init_last_bn: {_yaml(bool(model_cfg.get('zero_init_last_bn', False)))}")
+    return "\n".join(lines) + "\n"
+
+
+def _yaml(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_yaml(v) for v in value) + "]"
+    if value is None:
+        return "null"
+    return str(value)
+
+
+def _text(path: Path, text: str) -> Path:
+    atomic_write_bytes(path, text.encode("utf-8"))
+    return path

@@ -1,0 +1,158 @@
+"""Hydra's sweep grammar as Optuna distributions, and back to overrides.
+
+`choice(a,b,...)` -> categorical; `range(start,stop[,step])` (stop excluded, as in Python)
+-> integer or stepped float distribution; `interval(low,high)` -> float distribution, integer
+with `tag(int, ...)`, log-scaled with `tag(log, ...)`. A plain `key=value` is fixed: every
+trial gets it. Keys are checked against the composed config before any trial is asked.
+"""
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+from hydra_plugins.ablate_optuna_sweeper.errors import SweepConfigError as ConfigError
+
+_PLAIN = re.compile(r"[\w\-+./:@%*?|]+")  # a string Hydra reads back unchanged without quotes
+
+
+@dataclass
+class SearchSpace:
+    """The distributions to sample, the fixed overrides, and how a sampled value is written."""
+
+    distributions: dict = field(default_factory=dict)  # key -> optuna BaseDistribution
+    fixed: dict = field(default_factory=dict)  # key -> value text
+    overrides: dict = field(default_factory=dict)  # key -> parsed hydra Override (for checks)
+    sources: dict = field(default_factory=dict)  # key -> where it was given, for error sentences
+
+    def trial_overrides(self, params: Mapping[str, Any]) -> tuple[str, ...]:
+        """The Hydra overrides of one trial: its sampled parameters, then the fixed values."""
+        sampled = tuple(f"{key}={value_text(params[key])}" for key in self.distributions)
+        return sampled + tuple(f"{key}={value}" for key, value in self.fixed.items())
+
+
+def value_text(value: Any) -> str:
+    """A sampled value in override syntax (strings arrive already in that form)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return str(value)
+
+
+def parse(params: Mapping[str, str] | None, arguments: Iterable[str] = (), config_loader=None) -> SearchSpace:
+    """The search space of `hydra.sweeper.params` and the command-line overrides (which win)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    parser = OverridesParser.create(config_loader=config_loader)
+    lines = [(f"hydra.sweeper.params.{k}", f"{k}={v}") for k, v in (params or {}).items()]
+    lines += [("the command line", a) for a in arguments]
+    space = SearchSpace()
+    for where, line in lines:
+        try:
+            override = parser.parse_override(line)
+        except HydraException as e:
+            raise ConfigError(_parse_sentence(where, line, e)) from None
+        key = override.get_key_element()
+        space.distributions.pop(key, None)
+        space.fixed.pop(key, None)
+        space.overrides[key] = override
+        space.sources[key] = where
+        if override.is_sweep_override():
+            space.distributions[key] = distribution(override, f"{line} in {where}")
+        else:
+            space.fixed[key] = override.get_value_element_as_str()
+    return space
+
+
+def _parse_sentence(where: str, line: str, error: Exception) -> str:
+    key, _, value = line.partition("=")
+    msg = " ".join(str(error).split())
+    if "empty choice" in msg:
+        return (f"{key}={value} in {where} is an empty choice: give at least one value, "
+                f"e.g. {key}=choice(1,2,4).")
+    return f"{key}={value} in {where} cannot be parsed as a Hydra override: {msg.rstrip('.')}."
+
+
+def distribution(override, line: str = ""):
+    """The Optuna distribution of one sweep override (choice, range or interval)."""
+    from hydra.core.override_parser.types import Transformer
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    key = override.get_key_element()
+    line = line or f"{key}={override.get_value_element_as_str()}"
+    value = override.value()
+    tags = set(getattr(value, "tags", ()) or ())
+    if override.is_choice_sweep() or (override.is_range_sweep() and value.shuffle):
+        raw = list(override.sweep_iterator())
+        encoded = list(override.sweep_iterator(transformer=Transformer.encode))
+        if override.is_range_sweep():  # shuffle(range(...)): the order means nothing to a sampler
+            raw = encoded = sorted(raw)
+        if not raw:
+            raise ConfigError(f"{line} is an empty choice: give at least one value, e.g. {key}=choice(1,2,4).")
+        return CategoricalDistribution([_choice(r, e) for r, e in zip(raw, encoded)])
+    if override.is_range_sweep():
+        values = list(override.sweep_iterator())
+        if not values:
+            raise ConfigError(f"{line} is an empty range: its start must be below its stop, "
+                              f"e.g. {key}=range(1,5).")
+        if "log" in tags:
+            raise ConfigError(f"{line} cannot be log-scaled: use tag(log, interval(low, high)) instead of a range.")
+        if all(isinstance(v, int) for v in (value.start, value.stop, value.step)):
+            return IntDistribution(value.start, values[-1], step=value.step)
+        return FloatDistribution(value.start, values[-1], step=value.step)
+    if override.is_interval_sweep():
+        low, high = value.start, value.end
+        if not low <= high:
+            raise ConfigError(f"{line} is an empty interval: its low end must not exceed its high end.")
+        log = "log" in tags
+        if log and low <= 0:
+            raise ConfigError(f"{line} cannot be log-scaled: a log interval needs a low end above 0.")
+        if "int" in tags:
+            return IntDistribution(int(low), int(high), log=log)
+        return FloatDistribution(float(low), float(high), log=log)
+    raise ConfigError(f"{line} is a sweep this sweeper cannot sample: use choice(...), range(...) or "
+                      "interval(...), with tag(log, ...) or tag(int, ...).")
+
+
+def _choice(raw: Any, encoded: Any) -> Any:
+    """A categorical choice as Optuna stores it: numbers and booleans as they are, the rest
+    as override text (lists and dicts in Hydra syntax, strings quoted where needed)."""
+    if isinstance(raw, (bool, int, float)) or raw is None:
+        return raw
+    if isinstance(raw, str):
+        if _PLAIN.fullmatch(raw) and raw.lower() not in ("true", "false", "null"):
+            return raw
+        return "'" + raw.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return str(encoded)
+
+
+def check_keys(space: SearchSpace, config) -> None:
+    """Refuse a key that is neither a config group nor a node of the composed config.
+
+    Keys added with `+` or `++` and deletions with `~` are left to Hydra.
+    """
+    from hydra.core.override_parser.types import OverrideType
+    from omegaconf import DictConfig, OmegaConf
+
+    choices = OmegaConf.select(config, "hydra.runtime.choices", default=None) or {}
+    missing = object()
+    for name, override in space.overrides.items():
+        if override.type is not OverrideType.CHANGE or override.package:
+            continue
+        key = override.key_or_group
+        if key in choices or key.startswith("hydra."):
+            continue
+        if OmegaConf.select(config, key, default=missing, throw_on_missing=False) is not missing:
+            continue
+        parent_key, _, last = key.rpartition(".")
+        parent = OmegaConf.select(config, parent_key, default=None) if parent_key else config
+        if isinstance(parent, DictConfig) and last in parent.keys():  # present, value '???'
+            continue
+        where = space.sources.get(name, "the sweep")
+        if isinstance(parent, DictConfig):
+            keys = [k for k in parent.keys() if k != "hydra"]
+            valid = f"valid keys under {parent_key or 'the root'} are {', '.join(map(str, keys))}"
+        else:
+            valid = f"{parent_key} is not a config node"
+        raise ConfigError(f"{name} in {where} is not in the config: {valid}; add a new key with +{key}.")

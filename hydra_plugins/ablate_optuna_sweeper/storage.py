@@ -1,0 +1,97 @@
+"""Where a study lives: a SQLite file in the sweep folder by default, or any SQLAlchemy URL.
+
+Several sweeper processes (on one machine or many) share one study through a server
+database such as PostgreSQL: each asks its own trials and tells their values, and Optuna
+numbers the trials in the database, so no number is given twice.
+"""
+
+import re
+import time
+from pathlib import Path
+
+from hydra_plugins.ablate_optuna_sweeper.errors import SweepConfigError as ConfigError
+
+DEFAULT_FILE = "study.db"
+CONNECT_TIMEOUT_S = 10
+SCHEMA_ATTEMPTS = 4
+
+
+def default_url(sweep_dir: str | Path) -> str:
+    """`sqlite:///<sweep_dir>/study.db`, with the folder resolved to an absolute path."""
+    return f"sqlite:///{Path(sweep_dir).resolve() / DEFAULT_FILE}"
+
+
+def masked(url: str) -> str:
+    """The URL with its password replaced by ***, safe to print."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy can read: mask anything that looks like user:pass@
+        return re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", str(url))
+
+
+def open_storage(url: str):
+    """An Optuna RDB storage on `url`, connected now: an unreachable or malformed URL raises
+    ConfigError naming it (password masked)."""
+    import optuna
+
+    if url.startswith("sqlite:///"):
+        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    engine_kwargs: dict = {"pool_pre_ping": True}  # trials run long; the server may drop idle connections
+    if url.startswith(("postgresql", "mysql")):
+        engine_kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
+    for attempt in range(1, SCHEMA_ATTEMPTS + 1):
+        try:
+            return optuna.storages.RDBStorage(with_driver(url), engine_kwargs=engine_kwargs)
+        except Exception as e:  # sqlalchemy errors, a missing driver, a malformed URL
+            if not (_schema_race(e) and attempt < SCHEMA_ATTEMPTS):
+                raise ConfigError(
+                    f"hydra.sweeper.storage={masked(url)!r} cannot be reached ({_reason(e)}): give a reachable "
+                    "SQLAlchemy URL, or null for a SQLite file in the sweep folder."
+                ) from None
+            time.sleep(0.5 * attempt)  # another worker is creating the tables: they exist in a moment
+
+
+def _schema_race(error: Exception) -> bool:
+    """Two workers creating Optuna's tables in a new database at once: one of them loses."""
+    text = str(getattr(error, "orig", None) or error).lower()
+    return type(error).__name__ in ("IntegrityError", "ProgrammingError") and (
+        "duplicate" in text or "already exists" in text)
+
+
+def with_driver(url: str) -> str:
+    """`postgresql://` with the driver that is installed: SQLAlchemy 2.1 means psycopg 3 by it, and
+    the `postgres` extra may bring psycopg2 instead."""
+    if not url.startswith("postgresql://"):
+        return url
+    from importlib.util import find_spec
+
+    if find_spec("psycopg") is None and find_spec("psycopg2") is not None:
+        return "postgresql+psycopg2://" + url[len("postgresql://"):]
+    return url
+
+
+def _reason(error: Exception) -> str:
+    """The first line of the driver's message, without SQLAlchemy's background links."""
+    if isinstance(error, ImportError) and isinstance(error.__cause__, ImportError):
+        return f"its database driver is not installed: {error.__cause__}"
+    orig = getattr(error, "orig", None) or error
+    text = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    text = re.sub(r"\(Background on this error.*", "", text).strip()
+    return f"{type(orig).__name__}: {text.rstrip('.')}"
+
+
+def load_study(storage, study_name: str, directions: list[str], sampler=None):
+    """Create the study, or load it when it exists (a re-run resumes it); the directions must match."""
+    import optuna
+
+    study = optuna.create_study(storage=storage, study_name=study_name, sampler=sampler,
+                                directions=directions, load_if_exists=True)
+    stored = [d.name.lower() for d in study.directions]
+    if stored != directions:
+        raise ConfigError(
+            f"hydra.sweeper.direction={directions} does not match the stored study {study_name!r}, whose directions "
+            f"are {stored}: use those directions or another hydra.sweeper.study_name."
+        )
+    return study

@@ -1,0 +1,140 @@
+"""Sweeps through Hydra's launchers: joblib and submitit_local run here, Ray on a local head,
+SLURM as configuration; and each member's share of the cores (`ablate.parallel.threads_for_job`)."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import OmegaConf
+
+from ablate.parallel import concurrent_members, cpu_count, threads_for_job
+from tests.test_optuna_sweeper import load, multirun
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def member(cfg):
+    """Records where it ran (process, threads it would use) and returns 10·x + y."""
+    out = Path(HydraConfig.get().runtime.output_dir)
+    info = {"pid": os.getpid(), "threads": threads_for_job(), "job_num": HydraConfig.get().job.num}
+    (out / "result.json").write_text(json.dumps(info))
+    return 10.0 * cfg.x + cfg.y
+
+
+def _runs(sweep_dir: Path) -> list[dict]:
+    return [json.loads((sweep_dir / str(n) / "result.json").read_text()) for n in (0, 1)]
+
+
+def _check_two_members(sweep_dir: Path, threads: int) -> None:
+    trials = load(sweep_dir).get_trials()
+    assert [(t.number, t.state.name) for t in trials] == [(0, "COMPLETE"), (1, "COMPLETE")]
+    for t in trials:
+        assert t.value == pytest.approx(10.0 * t.params["x"] + t.params["y"])
+    runs = _runs(sweep_dir)
+    assert [r["job_num"] for r in runs] == [0, 1]
+    assert os.getpid() not in {r["pid"] for r in runs}  # the members ran outside the sweeper's process
+    assert [r["threads"] for r in runs] == [threads, threads]
+
+
+SPACE = ("x=interval(0,1)", "y=choice(1,2)", "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=2")
+
+
+# -- threads per member ----------------------------------------------------------------------------------------------
+
+def _hydra(launcher: dict, sweeper: dict | None = None, mode="MULTIRUN"):
+    return OmegaConf.create({"mode": mode, "launcher": launcher, "sweeper": sweeper or {}})
+
+
+JOBLIB = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
+LOCAL = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher"
+SLURM = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+RAY = "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher"
+BASIC = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
+
+
+def test_threads_are_the_cores_shared_among_concurrent_members():
+    assert threads_for_job(_hydra({"_target_": JOBLIB, "n_jobs": 2}), cores=16) == 8
+    assert threads_for_job(_hydra({"_target_": JOBLIB, "n_jobs": 2}), cores=2) == 1
+    assert threads_for_job(_hydra({"_target_": JOBLIB, "n_jobs": -1}), cores=16) == 1  # joblib: every core
+    assert threads_for_job(_hydra({"_target_": JOBLIB, "n_jobs": 3}), cores=2) == 1  # never below 1
+    # the sweeper's batch bounds how many run at once
+    assert threads_for_job(_hydra({"_target_": JOBLIB, "n_jobs": 8}, {"n_jobs": 2}), cores=16) == 8
+    assert threads_for_job(_hydra({"_target_": LOCAL}, {"n_jobs": 4}), cores=16) == 4
+    assert threads_for_job(_hydra({"_target_": SLURM, "cpus_per_task": 10}), cores=64) == 10
+    assert threads_for_job(_hydra({"_target_": SLURM, "cpus_per_task": None}), cores=32) == 32  # its allocation
+    assert threads_for_job(_hydra({"_target_": RAY, "ray": {"remote": {"num_cpus": 3}}}), cores=16) == 3
+    assert threads_for_job(_hydra({"_target_": RAY, "ray": {"remote": {}}}), cores=16) == 1
+    assert threads_for_job(_hydra({"_target_": BASIC}), cores=16) == 16  # one member at a time
+    assert threads_for_job(_hydra({"_target_": JOBLIB, "n_jobs": 2}, mode="RUN"), cores=16) == 16
+    assert concurrent_members(_hydra({"_target_": JOBLIB, "n_jobs": -2}), cores=16) == 15
+
+
+# -- joblib and submitit_local, run here ------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_joblib_runs_two_members_at_once(tmp_path):
+    from joblib.externals.loky import get_reusable_executor
+
+    try:
+        multirun(member, tmp_path, *SPACE, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
+    finally:
+        get_reusable_executor().shutdown(wait=True)  # leave no worker processes behind
+    _check_two_members(tmp_path, threads=max(cpu_count() // 2, 1))
+    assert len({r["pid"] for r in _runs(tmp_path)}) == 2  # two worker processes
+
+
+@pytest.mark.slow
+def test_submitit_local_runs_the_same_code_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))  # the job processes unpickle this module's task function
+    multirun(member, tmp_path, *SPACE, "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5")
+    _check_two_members(tmp_path, threads=max(cpu_count() // 2, 1))  # submitit_local starts a batch at once
+    logs = sorted(p.name for p in (tmp_path / ".submitit").rglob("*_log.out"))
+    assert len(logs) == 2  # one submitit job folder (and log) per member
+
+
+@pytest.mark.slow
+def test_ray_runs_two_members_on_a_local_head(tmp_path, monkeypatch):
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed")
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))  # Ray's workers unpickle this module's task function
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # a local head: no token written to ~/.ray
+    try:
+        multirun(member, tmp_path, *SPACE, "hydra/launcher=ray", "+hydra.launcher.ray.init.num_cpus=2",
+                 "+hydra.launcher.ray.init.include_dashboard=false", "+hydra.launcher.ray.remote.num_cpus=1")
+    finally:
+        ray.shutdown()  # stops the head this test started
+    _check_two_members(tmp_path, threads=1)  # a 1-CPU Ray task uses one thread
+
+
+# -- SLURM and Ray: one override, GPUs per member -------------------------------------------------------------------
+
+def _compose(*overrides):
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_module("ablate.conf", version_base="1.3"):
+        return compose("config", overrides=["+sweep=search_budget", *overrides], return_hydra_config=True)
+
+
+def test_slurm_launcher_config():
+    cfg = _compose("hydra/launcher=submitit_slurm", "hydra.launcher.partition=gpu", "hydra.launcher.gpus_per_node=1",
+                   "hydra.launcher.cpus_per_task=8", "hydra.launcher.timeout_min=240")
+    launcher = cfg.hydra.launcher
+    assert launcher._target_ == SLURM
+    assert (launcher.partition, launcher.gpus_per_node, launcher.cpus_per_task, launcher.timeout_min) == \
+        ("gpu", 1, 8, 240)
+    assert OmegaConf.to_container(launcher, resolve=False)["submitit_folder"] == "${hydra.sweep.dir}/.submitit/%j"
+    assert threads_for_job(_hydra(OmegaConf.to_container(launcher, resolve=False)), cores=64) == 8
+    assert cfg.hydra.sweeper.n_jobs == 2  # the sweeper still asks two trials per batch
+
+
+def test_ray_launcher_config_asks_one_gpu_per_member():
+    pytest.importorskip("hydra_plugins.hydra_ray_launcher", reason="the ray extra is not installed")
+    cfg = _compose("hydra/launcher=ray", "+hydra.launcher.ray.init.address=auto",
+                   "+hydra.launcher.ray.remote.num_gpus=1", "+hydra.launcher.ray.remote.num_cpus=4")
+    assert cfg.hydra.launcher._target_ == RAY
+    assert OmegaConf.to_container(cfg.hydra.launcher.ray) == {"init": {"address": "auto"},
+                                                             "remote": {"num_gpus": 1, "num_cpus": 4}}
