@@ -1,0 +1,373 @@
+"""The training loop: SGD with the paper's schedules, checkpoint/resume, divergence, progress.
+
+`fit(model, data, cfg, device, ...)` trains `model` on `data.train` for `cfg.optim.epochs`,
+evaluating on `data.val` after every epoch, and returns the epochs' metrics. Recipes live in
+`conf/optim/` (the paper's ImageNet and CIFAR recipes, and a quick CPU one); `cfg.trainer`
+says how to run (precision, channels_last, compile, DDP rank, progress bar).
+
+The hot loop never waits for the device: losses and correct counts accumulate as device
+tensors and are read once every `trainer.log_every` steps (progress bar, NaN check) and at
+the epoch's end. After every epoch the whole state (model, optimizer, schedule, RNG, history)
+goes atomically to `checkpoint.pt`; a run started where one lies resumes from it, after
+checking it holds the same architecture and config (`torch.load(weights_only=True)`: tensors
+and plain containers only, so a checkpoint file cannot run code).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from ablate import device as devices
+from ablate.errors import CheckpointError, ConfigError
+from ablate.runs import atomic_write_bytes
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT = "checkpoint.pt"
+CHECKPOINT_FORMAT = 1
+SCHEDULES = ("step", "cosine")
+
+
+@dataclass
+class Fit:
+    """What `fit` returns: the final status, its reason, and every epoch's metrics."""
+
+    status: str  # completed | diverged
+    reason: str | None = None
+    epochs: list[dict] = field(default_factory=list)
+    resumed_from: int = 0  # epochs restored from a checkpoint
+
+
+# ----------------------------------------------------------------------------- recipe
+def optimizer(model: nn.Module, optim_cfg) -> torch.optim.SGD:
+    """SGD with momentum (optionally Nesterov) and weight decay.
+
+    With `decay_norm_and_bias: false`, BN weights and all biases (the 1-D parameters) get
+    no weight decay; the paper decays every parameter.
+    """
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim <= 1 and not optim_cfg.get("decay_norm_and_bias", True) else decay).append(p)
+    groups = [{"params": decay, "weight_decay": float(optim_cfg.weight_decay)}]
+    if no_decay:
+        groups.append({"params": no_decay, "weight_decay": 0.0})
+    lr = optim_cfg.lr
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0 or not math.isfinite(lr):
+        raise ConfigError(f"optim.lr={optim_cfg.lr!r} is invalid: it must be a positive, finite number such as 0.1.")
+    return torch.optim.SGD(groups, lr=lr, momentum=float(optim_cfg.momentum),
+                           nesterov=bool(optim_cfg.get("nesterov", False)))
+
+
+def lr_factor(optim_cfg, steps_per_epoch: int):
+    """The learning-rate multiplier of step s (0-based), for `LambdaLR`.
+
+    Linear warm-up from `warmup_start`·lr to lr over `warmup_epochs` (per step), then either
+    `step`: × `gamma` (0.1, the paper's ÷10) at each epoch in `milestones`, or `cosine`: half a
+    cosine from lr down to `min_lr_factor`·lr at the last step.
+    """
+    schedule = optim_cfg.get("schedule", "step")
+    if schedule not in SCHEDULES:
+        raise ConfigError(f"optim.schedule={schedule!r} is unknown: valid schedules are {', '.join(SCHEDULES)}.")
+    total = int(optim_cfg.epochs) * steps_per_epoch
+    warm = round(float(optim_cfg.get("warmup_epochs", 0) or 0) * steps_per_epoch)
+    start = float(optim_cfg.get("warmup_start", 0.1))
+    milestones = sorted(int(m) * steps_per_epoch for m in (optim_cfg.get("milestones") or ()))
+    gamma = float(optim_cfg.get("gamma", 0.1))
+    floor = float(optim_cfg.get("min_lr_factor", 0.0))
+
+    def factor(s: int) -> float:
+        warmup = start + (1 - start) * s / warm if s < warm else 1.0
+        if schedule == "step":
+            return warmup * gamma ** sum(s >= m for m in milestones)
+        progress = min(max(s - warm, 0) / max(total - warm, 1), 1.0)
+        return warmup * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+    return factor
+
+
+# ----------------------------------------------------------------------------- checkpoints
+def identity(config: dict, config_hash: str, template: dict, form: str) -> dict:
+    """What a checkpoint must match to be resumed: the architecture and the config."""
+    return {"config": config, "config_hash": config_hash, "template": template, "form": form}
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
+    """Write a checkpoint atomically (temporary file, fsync, rename)."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _first_difference(a, b, prefix: str = ""):
+    """The first dotted key where two nested dicts differ, with both values, or None."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b), key=str):
+            found = _first_difference(a.get(key), b.get(key), f"{prefix}{key}.")
+            if found:
+                return found
+        return None
+    return None if a == b else (prefix.rstrip("."), a, b)
+
+
+def load_checkpoint(path: str | os.PathLike, expected: dict | None = None) -> dict:
+    """Load a checkpoint (weights_only: no code runs) and check it belongs to this run.
+
+    Raises CheckpointError when the file cannot be read as a plain-tensor checkpoint or
+    holds another architecture or config than `expected` (see `identity`).
+    """
+    path = Path(path)
+    hint = f"delete {path} or choose another run directory"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # corrupt file, or an object weights_only refuses to unpickle
+        if "GLOBAL" in str(e):
+            raise CheckpointError(f"the checkpoint {path} holds objects other than tensors and plain containers, "
+                                  f"which torch.load(weights_only=True) refuses to load: {hint}.") from None
+        raise CheckpointError(f"the checkpoint {path} is unreadable (corrupt or not a torch file): {hint}.") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"the checkpoint {path} is not an ablate checkpoint of format {CHECKPOINT_FORMAT}: "
+                              f"{hint}.")
+    if expected is not None:
+        for what, key in (("architecture", "template"), ("architecture", "form"), ("config", "config")):
+            diff = _first_difference({key: state.get(key)}, {key: expected[key]})
+            if diff:
+                name, theirs, ours = diff
+                name = name.replace("template.", "model.", 1)
+                raise CheckpointError(f"the checkpoint {path} holds another {what} ({name}={theirs!r} there, "
+                                      f"{ours!r} in this run): {hint}.")
+        if state.get("config_hash") != expected["config_hash"]:
+            raise CheckpointError(f"the checkpoint {path} holds another config (hash {state.get('config_hash')} there, "
+                                  f"{expected['config_hash']} in this run): {hint}.")
+    return state
+
+
+def check_checkpoint(run_dir: str | os.PathLike, expected: dict) -> int:
+    """Epochs already trained by a resumable checkpoint in `run_dir` (0 if none); raises CheckpointError."""
+    path = Path(run_dir) / CHECKPOINT
+    return load_checkpoint(path, expected)["epoch"] if path.exists() else 0
+
+
+def _rng_state(device: torch.device) -> dict:
+    state = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+# ----------------------------------------------------------------------------- loop
+def _reduce(t: torch.Tensor, world_size: int) -> torch.Tensor:
+    if world_size > 1:
+        dist.all_reduce(t)
+    return t
+
+
+def _autocast(device: torch.device, dtype: torch.dtype | None):
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="step", leave=False, disable=not enabled, dynamic_ncols=True,
+                mininterval=0.5)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class _Diverged(Exception):
+    """Raised inside an epoch when the running training loss is no longer finite."""
+
+
+def train_epoch(net, split, opt, sched, scaler, criterion, *, epoch: int, batch_size: int, seed: int, device,
+                dtype, log_every: int, bar, rank: int = 0, world_size: int = 1) -> dict:
+    """One pass over this rank's shard of the training split (`batch_size` images a step, whole
+    batches only); returns loss, top-1 error (%), images (all ranks) and seconds.
+
+    Raises `_Diverged` as soon as a periodic check sees a non-finite running loss.
+    """
+    net.train()
+    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+    correct = torch.zeros((), device=device, dtype=torch.int64)
+    seen = 0
+    _sync(device)
+    start = time.perf_counter()
+    batches = split.batches(batch_size, train=True, epoch=epoch, seed=seed, rank=rank, world_size=world_size)
+    for step, (x, y) in enumerate(batches, 1):
+        with _autocast(device, dtype):
+            out = net(x)
+            loss = criterion(out, y)
+        opt.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+        else:
+            loss.backward()
+            opt.step()
+        sched.step()
+        n = y.shape[0]
+        loss_sum += loss.detach().double() * n
+        correct += (out.detach().argmax(1) == y).sum()
+        seen += n
+        bar.update(1)
+        if step % log_every == 0:  # the only host synchronisation inside the epoch
+            check = _reduce(torch.stack([loss_sum, torch.tensor(float(seen), device=device, dtype=torch.float64)]),
+                            world_size)
+            running = (check[0] / check[1]).item()
+            if not math.isfinite(running):
+                raise _Diverged(f"at step {step} the running training loss is {running}")
+            elapsed = time.perf_counter() - start
+            bar.set_postfix(loss=f"{running:.4f}", img_s=f"{seen * world_size / elapsed:,.0f}", refresh=False)
+    totals = _reduce(torch.stack([loss_sum, correct.double(), torch.tensor(float(seen), device=device,
+                                                                           dtype=torch.float64)]), world_size)
+    _sync(device)
+    seconds = time.perf_counter() - start
+    loss_total, correct_total, images = totals.tolist()
+    return {"loss": loss_total / images, "err": 100.0 * (1 - correct_total / images), "images": int(images),
+            "seconds": seconds}
+
+
+@torch.no_grad()
+def evaluate(net, split, *, batch_size: int, device, dtype=None, rank: int = 0, world_size: int = 1) -> dict:
+    """Loss (plain cross-entropy) and top-1/top-5 error (%) over a split; one sync at the end."""
+    net.eval()
+    sums = torch.zeros(4, device=device, dtype=torch.float64)  # loss, top-1 correct, top-5 correct, count
+    for x, y in split.batches(batch_size, train=False, epoch=0, seed=0, rank=rank, world_size=world_size):
+        with _autocast(device, dtype):
+            out = net(x)
+        out = out.float()
+        k = min(5, out.shape[1])
+        top = out.topk(k, dim=1).indices
+        hits = top == y[:, None]
+        sums += torch.stack([nn.functional.cross_entropy(out, y, reduction="sum").double(),
+                             hits[:, 0].sum().double(), hits.any(1).sum().double(),
+                             torch.tensor(float(y.shape[0]), device=device, dtype=torch.float64)])
+    loss, top1, top5, n = _reduce(sums, world_size).tolist()
+    n = max(n, 1.0)
+    return {"loss": loss / n, "err": 100.0 * (1 - top1 / n), "top5_err": 100.0 * (1 - top5 / n)}
+
+
+def _check_batch(cfg, world_size: int) -> int:
+    batch = cfg.optim.batch_size
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ConfigError(f"optim.batch_size={batch!r} is invalid: it must be a whole number of at least 1.")
+    if batch % world_size:
+        raise ConfigError(f"optim.batch_size={batch} does not split over trainer.world_size={world_size} processes: "
+                          "make it a multiple of the world size.")
+    epochs = cfg.optim.epochs
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ConfigError(f"optim.epochs={epochs!r} is invalid: it must be a whole number of at least 1.")
+    return batch // world_size
+
+
+def fit(model: nn.Module, data, cfg, device: torch.device, *, run_dir: str | os.PathLike | None = None,
+        expected: dict | None = None, rank: int = 0, world_size: int = 1, on_epoch=None) -> Fit:
+    """Train `model` on `data` with `cfg.optim` / `cfg.trainer`; resume from `run_dir`'s checkpoint.
+
+    `batch_size` in the recipe is the global batch: each of the `world_size` processes takes
+    its share of every batch from its shard of the data (the caller has set up the process
+    group). `expected` (see `identity`) is stored in, and checked against, the checkpoint.
+    Rank 0 alone writes checkpoints, calls `on_epoch(entry, epochs)` after each epoch and
+    shows progress. Returns status `completed`, or `diverged` at the first non-finite loss.
+    """
+    trainer, optim_cfg = cfg.trainer, cfg.optim
+    seed = int(cfg.get("seed", 0))
+    batch = _check_batch(cfg, world_size)
+    dtype = devices.autocast_dtype(trainer.get("precision", "auto"), device)
+    log_every = max(int(trainer.get("log_every", 50) or 50), 1)
+    memory_format = torch.channels_last if trainer.get("channels_last", True) else torch.contiguous_format
+    model.to(device=device, memory_format=memory_format)
+
+    opt = optimizer(model, optim_cfg)
+    steps = data.train.num_batches(batch, True, rank=rank, world_size=world_size)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(optim_cfg, steps))
+    scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
+    criterion = nn.CrossEntropyLoss(label_smoothing=float(optim_cfg.get("label_smoothing", 0.0) or 0.0))
+
+    result = Fit(status="completed")
+    path = Path(run_dir) / CHECKPOINT if run_dir is not None else None
+    if path is not None and path.exists():
+        state = load_checkpoint(path, expected)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        if scaler is not None and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        _set_rng_state(state["rng"], device)
+        result.epochs = list(state["history"])
+        result.resumed_from = int(state["epoch"])
+        if rank == 0:
+            log.info("resumed from %s after epoch %d", path, result.resumed_from)
+
+    net = eval_net = model  # evaluation runs on the bare model: each rank its shard, no DDP sync
+    if world_size > 1:
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if trainer.get("compile", False):
+        net, eval_net = torch.compile(net), torch.compile(model)
+
+    epochs = int(optim_cfg.epochs)
+    eval_batch = int(trainer.get("eval_batch_size") or batch * 2)
+    show = bool(trainer.get("progress", True)) and rank == 0
+    for epoch in range(result.resumed_from, epochs):
+        started = time.perf_counter()
+        with _progress(steps, f"epoch {epoch + 1}/{epochs}", show) as bar:
+            try:
+                train = train_epoch(net, data.train, opt, sched, scaler, criterion, epoch=epoch, batch_size=batch,
+                                    seed=seed, device=device, dtype=dtype, log_every=log_every,
+                                    bar=bar, rank=rank, world_size=world_size)
+            except _Diverged as e:
+                result.status = "diverged"
+                result.reason = (f"the training loss stopped being finite in epoch {epoch + 1} ({e}) at "
+                                 f"optim.lr={optim_cfg.lr}: lower the learning rate or add warm-up.")
+                break
+        val = evaluate(eval_net, data.val, batch_size=eval_batch, device=device, dtype=dtype, rank=rank,
+                       world_size=world_size)
+        entry = {"epoch": epoch + 1, "train_loss": train["loss"], "train_err": train["err"], "val_loss": val["loss"],
+                 "val_err": val["err"], "val_top5_err": val["top5_err"], "lr": opt.param_groups[0]["lr"],
+                 "seconds": time.perf_counter() - started, "images_per_s": train["images"] / train["seconds"]}
+        result.epochs.append(entry)
+        if not (math.isfinite(train["loss"]) and math.isfinite(val["loss"])):
+            result.status = "diverged"
+            result.reason = (f"the loss stopped being finite in epoch {epoch + 1} (train {train['loss']}, "
+                             f"val {val['loss']}) at optim.lr={optim_cfg.lr}: lower the learning rate or add warm-up.")
+            if rank == 0 and on_epoch is not None:
+                on_epoch(entry, result.epochs)
+            break
+        if rank == 0:
+            log.info("epoch %d/%d: train loss %.4f err %.2f%% | val loss %.4f err %.2f%% top-5 %.2f%% | "
+                     "%.1f s, %.0f img/s", epoch + 1, epochs, train["loss"], train["err"], val["loss"], val["err"],
+                     val["top5_err"], entry["seconds"], entry["images_per_s"])
+            if path is not None and trainer.get("checkpoint", True):
+                save_checkpoint(path, {
+                    "format": CHECKPOINT_FORMAT, "epoch": epoch + 1,
+                    "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                    "scaler": scaler.state_dict() if scaler is not None else None, "rng": _rng_state(device),
+                    "history": result.epochs, **(expected or {"config": None, "config_hash": None,
+                                                              "template": None, "form": None}),
+                })
+            if on_epoch is not None:
+                on_epoch(entry, result.epochs)
+    return result

@@ -1,0 +1,181 @@
+"""One run end to end (`ablate.app` and `python -m ablate`): the record, failures, resume rules, DDP, devices."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from ablate import app, device, runs
+from ablate.complexity import complexity
+from ablate.config import compose, template_from_cfg
+from ablate.errors import ConfigError
+from ablate.train import CHECKPOINT
+
+# a 2-stage template on 256 synthetic 28×28 images: an epoch is 8 steps of 32 images
+SMALL = ["data=synthetic", "data.num_samples=256", "data.val_samples=128", "data.noise=16", "model.depths=[1,1]",
+         "model.width=16", "model.bottleneck_width=8", "model.stem_width=16", "optim.batch_size=32", "optim.epochs=2",
+         "trainer.progress=false", "trainer.peak_flops=1e11"]
+SCHEMA = {"schema_version", "status", "reason", "config", "config_hash", "overrides", "job_num", "model", "budget",
+          "epochs", "final", "best", "env", "started_at", "finished_at", "wall_seconds", "throughput"}
+
+
+def run(tmp_path, *overrides, name="run"):
+    overrides = [*SMALL, *overrides]
+    return app.run(compose(overrides), tmp_path / name, overrides=overrides)
+
+
+def test_a_run_writes_its_record(tmp_path):
+    record = run(tmp_path, "seed=3")
+    assert record == runs.read_result(tmp_path / "run")
+    assert set(record) == SCHEMA and record["schema_version"] == 1
+    assert record["status"] == "completed" and record["reason"] is None
+    assert record["config"]["seed"] == 3 and record["overrides"][-1] == "seed=3" and record["job_num"] is None
+    assert record["config_hash"] == runs.config_hash(record["config"])
+    template = template_from_cfg(compose([*SMALL, "seed=3"]).model)
+    assert record["model"]["template"] == template.to_dict() and record["model"]["form"] == "c"
+    assert record["model"]["complexity"] == complexity(template).as_dict()
+    assert [s["resolution"] for s in record["model"]["stages"]] == [28, 14]
+    assert record["budget"] is None
+    assert [e["epoch"] for e in record["epochs"]] == [1, 2]
+    assert all(math.isfinite(v) for e in record["epochs"] for v in e.values())
+    last = record["epochs"][-1]
+    assert record["final"] == {k: last[k] for k in ("val_err", "val_top5_err", "val_loss", "train_err", "train_loss")}
+    assert record["best"]["val_err"] == min(e["val_err"] for e in record["epochs"])
+    assert record["env"]["device"] == "cpu" and record["env"]["seed"] == 3 and record["env"]["threads"] >= 1
+    tp = record["throughput"]
+    assert tp["images_per_s"] > 0
+    assert math.isclose(tp["train_flops_per_s"], 6 * complexity(template).flops * tp["images_per_s"])
+    assert math.isclose(tp["machine_fraction"], tp["train_flops_per_s"] / 1e11)  # trainer.peak_flops
+    assert record["wall_seconds"] > 0 and record["finished_at"] >= record["started_at"]
+    assert (tmp_path / "run" / CHECKPOINT).exists() and not (tmp_path / "run" / runs.ERROR_LOG).exists()
+
+
+def test_a_completed_run_returns_at_once(tmp_path, monkeypatch):
+    first = run(tmp_path, "optim.epochs=1")
+    before = (tmp_path / "run" / runs.RESULT).read_bytes()
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a completed run must not train again")
+
+    monkeypatch.setattr(app, "_train_process", no_training)
+    again = run(tmp_path, "optim.epochs=1", "trainer.device=cpu")  # a runtime key: same config hash
+    assert again == first and (tmp_path / "run" / runs.RESULT).read_bytes() == before
+
+
+def test_a_bad_config_is_recorded_as_failed_without_raising(tmp_path):
+    record = run(tmp_path, "model.cardinality=0")
+    assert record["status"] == "failed"
+    assert record["reason"] == "cardinality=0 is invalid: it must be a whole number of at least 1."
+    assert runs.read_result(tmp_path / "run")["reason"] == record["reason"]
+    record = run(tmp_path, "trainer.device=tpu", name="device")
+    assert record["status"] == "failed" and record["reason"].startswith("trainer.device='tpu' is unknown")
+    assert not (tmp_path / "run" / runs.ERROR_LOG).exists()  # a user error is its sentence, no traceback
+
+
+def test_an_unexpected_error_is_recorded_with_its_traceback(tmp_path, monkeypatch):
+    import ablate.train
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(ablate.train, "fit", boom)
+    record = run(tmp_path)
+    assert record["status"] == "failed" and record["reason"] == "RuntimeError: boom second line."
+    assert "Traceback" in (tmp_path / "run" / runs.ERROR_LOG).read_text()
+
+
+def test_a_checkpoint_of_another_architecture_leaves_the_directory_alone(tmp_path):
+    run(tmp_path, "optim.epochs=1")
+    files = {p: p.read_bytes() for p in (tmp_path / "run").iterdir()}
+    record = run(tmp_path, "optim.epochs=1", "model.cardinality=2", "model.bottleneck_width=4")
+    assert record["status"] == "failed"
+    assert "holds another architecture (model.bottleneck_width=8 there, 4 in this run)" in record["reason"]
+    assert {p: p.read_bytes() for p in (tmp_path / "run").iterdir()} == files
+
+
+def test_a_budget_is_solved_and_recorded(tmp_path):
+    params = complexity(template_from_cfg(compose(SMALL).model)).params
+    # this small template's d is coarse: at C=2 the nearest d (5) is 6.8 % under the target
+    record = run(tmp_path, "budget=params", f"budget.target={params}", "budget.tolerance=0.1", "model.cardinality=2",
+                 "optim.epochs=1")
+    assert record["status"] == "completed", record["reason"]
+    b = record["budget"]
+    assert (b["metric"], b["scope"], b["vary"], b["target"], b["tolerance"]) == ("params", "network",
+                                                                                  "bottleneck_width", params, 0.1)
+    assert record["model"]["template"]["cardinality"] == 2
+    assert record["model"]["template"]["bottleneck_width"] == b["value"] == 5
+    assert b["achieved"] == record["model"]["complexity"]["params"]
+    assert math.isclose(b["deviation"], b["achieved"] / params - 1) and abs(b["deviation"]) <= 0.1
+
+
+def test_ddp_on_two_cpu_processes(tmp_path):
+    record = run(tmp_path, "trainer.world_size=2", "trainer.num_threads=1")
+    assert record["status"] == "completed", record["reason"]
+    assert record == runs.read_result(tmp_path / "run")  # rank 0 wrote it
+    assert [e["epoch"] for e in record["epochs"]] == [1, 2]
+    assert all(math.isfinite(v) for e in record["epochs"] for v in e.values())
+    assert record["epochs"][-1]["train_loss"] < record["epochs"][0]["train_loss"]
+    assert record["env"]["threads"] == 1
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [CHECKPOINT, runs.RESULT]
+
+
+# ----------------------------------------------------------------------------- devices
+def test_device_sentences(monkeypatch):
+    assert device.choose("auto") == torch.device("cpu") or torch.cuda.is_available()
+    assert device.choose("cpu") == torch.device("cpu")
+    with pytest.raises(ConfigError, match=r"^trainer.device='tpu' is unknown: valid devices are auto, cpu, cuda"):
+        device.choose("tpu")
+    with pytest.raises(ConfigError, match=r"^trainer.precision='bf16' needs a CUDA device"):
+        device.autocast_dtype("bf16", torch.device("cpu"))
+    assert device.autocast_dtype("auto", torch.device("cpu")) is None
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match=r"^trainer.device='cuda:0' asks for CUDA, but this machine has no CUDA"):
+        device.choose("cuda:0")
+
+
+def test_multirun_jobs_spread_over_gpus(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    assert [device.choose("auto", job_num=n).index for n in range(6)] == [0, 1, 2, 3, 0, 1]
+    assert device.choose("cuda", job_num=1, rank=1, world_size=2) == torch.device("cuda", 3)  # job 1's 2nd GPU
+    assert device.choose("cuda:2") == torch.device("cuda", 2)
+    with pytest.raises(ConfigError, match=r"device='cuda:7' is out of range: this machine has CUDA devices 0 to 3"):
+        device.choose("cuda:7")
+
+
+# ----------------------------------------------------------------------------- the command line
+def cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "ablate", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "HYDRA_FULL_ERROR": "0"})
+
+
+def test_cli_single_bad_run_prints_one_sentence_and_exits_2(tmp_path):
+    proc = cli("model.cardinality=0", f"hydra.run.dir={tmp_path / 'bad'}", cwd=tmp_path)
+    assert proc.returncode == 2
+    sentence = "ablate: cardinality=0 is invalid: it must be a whole number of at least 1."
+    assert proc.stderr.strip().splitlines()[-1] == sentence
+    assert runs.read_result(tmp_path / "bad")["status"] == "failed"
+
+
+def test_cli_multirun_records_every_member_and_never_fails(tmp_path):
+    proc = cli("-m", *SMALL, "optim.epochs=1", "model.cardinality=1,0", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+               cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    # a member's folder is named by its overrides (hydra.job.override_dirname), the same on every re-launch
+    # (sorted; trainer.progress and trainer.peak_flops are left out as they do not change results)
+    good, bad = (tmp_path / "sweep" / ",".join(sorted([*SMALL[:9], "model.cardinality=" + c, "optim.epochs=1"]))
+                 for c in "10")
+    good, bad = runs.read_result(good), runs.read_result(bad)
+    assert good["status"] == "completed" and good["job_num"] == 0 and "model.cardinality=1" in good["overrides"]
+    assert good["final"]["val_err"] < 90
+    assert bad["status"] == "failed" and bad["job_num"] == 1 and bad["reason"].startswith("cardinality=0 is invalid")
+
+
+def test_ddp_process_errors_come_back_as_their_sentence(tmp_path):
+    record = run(tmp_path, "trainer.world_size=2", "trainer.device=tpu", "trainer.num_threads=1")
+    assert record["status"] == "failed"
+    assert record["reason"].startswith("trainer.device='tpu' is unknown: valid devices are auto, cpu, cuda")

@@ -1,0 +1,385 @@
+"""The bad-input matrix: every refusal is one sentence, a known exit status, and costs no existing result.
+
+One table, one row per distinct bad input: configs (types, ranges, unknown keys, unknown groups), budgets,
+data files, checkpoints, command-line arguments and report folders. Each row runs the real command-line
+entry point in this process (`ablate.__main__`'s Hydra app, `ablate.report`, `ablate.budget`,
+`ablate.describe`, with `sys.argv` set) and asserts the exit status and the exact text a user sees on
+stderr: for ablate's own refusals that is its one sentence (`ablate: ...` or `error: ...`); for the
+errors Hydra raises before ablate runs (unknown groups and keys) it is the first line Hydra prints.
+
+Before the table runs, a completed run, a sweep holding it and that sweep's report exist. A row whose error
+is found before training starts (model, budget, another run's checkpoint) targets that completed run's
+directory, so it is refused without a word written over the completed record; a row whose error is found
+only once training starts (data files, recipe, device) runs in a fresh directory; a checkpoint row runs in
+a directory holding just that checkpoint (or just a record), which must stay as it was. After every row
+the files of the completed run (but Hydra's own `.hydra/` and job log, which Hydra rewrites on each
+launch), of the sweep, of its report and of the data folders hash as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import io
+import logging
+import os
+import struct
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from ablate import app, runs
+from ablate.config import available, compose
+from ablate.data import fashion_mnist
+from ablate.report import write_report
+from ablate.train import CHECKPOINT
+
+SMALL = ["data=synthetic", "data.num_samples=128", "data.val_samples=64", "data.noise=16", "model.depths=[1,1]",
+         "model.width=16", "model.bottleneck_width=8", "model.stem_width=16", "optim.batch_size=32", "optim.epochs=1",
+         "trainer.progress=false", "trainer.num_threads=1", "trainer.peak_flops=1e11"]
+MODELS = ", ".join(available("model"))
+DATA_SETS = "cifar10, cifar100, fashion_mnist, imagenet, synthetic"
+MODEL_FIELDS = ("depths, width, cardinality, bottleneck_width, block, stem, stem_width, in_channels, resolution, "
+                "num_classes, shortcut, name, form, zero_init_last_bn")
+TRIED = []  # (category, input, status, sentence) of every row, printed at the end (pytest -s)
+
+
+@dataclass
+class Case:
+    id: str
+    category: str
+    command: str  # ablate | report | budget | describe
+    args: list[str]  # {placeholders} filled from the world's paths
+    status: int
+    sentence: str | None  # the exact text on stderr (first line for Hydra's errors); {placeholders} filled
+    # the run directory of an `ablate` row: the completed run's (existing), a new one (fresh), one that holds
+    # only what `setup` put there (held), or none at all (none: the arguments alone)
+    target: str = "existing"
+    setup: str | None = None  # what to put into a held directory, or `reshaped` data
+    line: str = "all"  # which stderr line is the sentence: all (the only one), first (Hydra), last (argparse)
+    data: bool = False  # Fashion-MNIST from data.root instead of synthetic images
+
+
+CASES = [
+    # -- configs: types
+    Case("type-cardinality", "config type", "ablate", ["model.cardinality=abc"], 2,
+         "ablate: cardinality='abc' is invalid: it must be a whole number of at least 1."),
+    Case("type-depths", "config type", "ablate", ["model.depths=3"], 2,
+         "ablate: model.depths=3 is invalid: it must be a list such as [3,4,6,3]."),
+    Case("type-shortcut", "config type", "ablate", ["model.shortcut=maybe"], 2,
+         "ablate: shortcut='maybe' is invalid: it must be true or false."),
+    Case("type-batch", "config type", "ablate", ["optim.batch_size=abc"], 2,
+         "ablate: optim.batch_size='abc' is invalid: it must be a whole number of at least 1.", target="fresh"),
+    Case("type-lr", "config type", "ablate", ["optim.lr=abc"], 2,
+         "ablate: optim.lr='abc' is invalid: it must be a positive, finite number such as 0.1.", target="fresh"),
+    Case("type-samples", "config type", "ablate", ["data.num_samples=abc"], 2,
+         "ablate: data.num_samples='abc' is invalid: it must be a positive integer.", target="fresh"),
+    Case("type-world", "config type", "ablate", ["trainer.world_size=two"], 2,
+         "ablate: trainer.world_size='two' is invalid: give the number of DDP processes, 1 or more.", target="fresh"),
+    # -- configs: ranges
+    Case("range-cardinality", "config range", "ablate", ["model.cardinality=0"], 2,
+         "ablate: cardinality=0 is invalid: it must be a whole number of at least 1."),
+    Case("range-width", "config range", "ablate", ["model.width=-64"], 2,
+         "ablate: width=-64 is invalid: it must be a whole number of at least 1."),
+    Case("range-block", "config range", "ablate", ["model.block=inception"], 2,
+         "ablate: block='inception' is unknown: valid blocks are bottleneck, basic."),
+    Case("range-lr", "config range", "ablate", ["optim.lr=-0.1"], 2,
+         "ablate: optim.lr=-0.1 is invalid: it must be a positive, finite number such as 0.1.", target="fresh"),
+    Case("range-epochs", "config range", "ablate", ["optim.epochs=0"], 2,
+         "ablate: optim.epochs=0 is invalid: it must be a whole number of at least 1.", target="fresh"),
+    Case("range-batch", "config range", "ablate", ["optim.batch_size=4096"], 2,
+         "ablate: batch_size=4096 is larger than the 128 training images each of the 1 rank(s) gets from "
+         "synthetic/train: lower the batch size or use more images.", target="fresh"),
+    Case("range-classes", "config range", "ablate", ["model.num_classes=7"], 2,
+         "ablate: model.num_classes=7 does not fit data=synthetic, which has num_classes 10: set model.num_classes=10 "
+         "or choose another data set.", target="fresh"),
+    Case("range-device", "config range", "ablate", ["trainer.device=tpu"], 2,
+         "ablate: trainer.device='tpu' is unknown: valid devices are auto, cpu, cuda or cuda:N.", target="fresh"),
+    Case("range-schedule", "config range", "ablate", ["optim.schedule=linear"], 2,
+         "ablate: optim.schedule='linear' is unknown: valid schedules are step, cosine.", target="fresh"),
+    # -- configs: unknown keys and groups (the first two kinds are Hydra's own errors, before ablate runs)
+    Case("unknown-key", "config unknown key", "ablate", ["model.foo=1"], 1,
+         "Could not override 'model.foo'.", line="first"),
+    Case("unknown-key-added", "config unknown key", "ablate", ["+model.foo=1"], 2,
+         "ablate: model.foo is not a model field: valid fields are {fields}."),
+    Case("unknown-group-option", "config unknown group", "ablate", ["model=nope"], 1,
+         "In 'config': Could not find 'model/nope'", line="first"),
+    Case("unknown-data-set", "config unknown group", "ablate", ["data=nope"], 1,
+         "In 'config': Could not find 'data/nope'", line="first"),
+    Case("unknown-group", "config unknown group", "ablate", ["nogroup=x"], 1,
+         "Could not override 'nogroup'.", line="first"),
+    Case("unknown-data-name", "config unknown group", "ablate", ["data.name=nope"], 2,
+         "ablate: data.name='nope' is unknown: available data sets are {data_sets}.", target="fresh"),
+    # -- budgets
+    Case("budget-infeasible", "budget", "ablate", ["budget=params", "budget.target=1000"], 2,
+         "ablate: budget params=1,000 is out of reach by varying bottleneck_width: this template needs at least "
+         "1,363; the reachable range is 1,363 and up."),
+    Case("budget-zero", "budget", "ablate", ["budget=params", "budget.target=0"], 2,
+         "ablate: budget.target=0 is invalid: it must be a positive, finite number."),
+    Case("budget-negative", "budget", "ablate", ["budget=params", "budget.target=-5"], 2,
+         "ablate: budget.target=-5 is invalid: it must be a positive, finite number."),
+    Case("budget-metric", "budget", "ablate", ["budget=params", "budget.metric=latency"], 2,
+         "ablate: budget.metric='latency' is unknown: valid metrics are params, flops, acts."),
+    Case("budget-tolerance", "budget", "ablate", ["budget=params", "budget.tolerance=-0.1"], 2,
+         "ablate: budget.tolerance=-0.1 is invalid: it must be a relative deviation of 0 or more, e.g. 0.05."),
+    Case("budget-vary", "budget", "ablate", ["budget=params", "budget.vary=height"], 2,
+         "ablate: vary='height' is unknown: valid choices are bottleneck_width, width, cardinality, depth."),
+    Case("budget-scale", "budget", "ablate", ["budget=flops", "budget.scale=0"], 2,
+         "ablate: budget.scale=0 is invalid: it must be a positive number, e.g. 2.0."),
+    # -- data (Fashion-MNIST from data.root)
+    Case("data-missing", "data", "ablate", ["data.root={empty}"], 2,
+         "ablate: Fashion-MNIST is missing: train-images-idx3-ubyte.gz is not in {empty}; run `apt-get install "
+         "dataset-fashion-mnist`, put the four idx files in data.root, or set data.download=true.",
+         target="fresh", data=True),
+    Case("data-truncated", "data", "ablate", ["data.root={truncated}"], 2,
+         "ablate: {truncated}/train-images-idx3-ubyte.gz is truncated or not a gzip file (Compressed file ended "
+         "before the end-of-stream marker was reached); " + "{refetch}.", target="fresh", data=True),
+    Case("data-checksum", "data", "ablate", ["data.root={tampered}"], 2,
+         "ablate: {tampered}/train-labels-idx1-ubyte.gz has MD5 95ce876c4610dbdcf8a6a9223392e0a4 but the published "
+         "file has 969ab6626fc081193c0a75800ae861cf: it is corrupt or another version, so training is refused; "
+         "{refetch}.", target="fresh", data=True),
+    Case("data-shape", "data", "ablate", ["data.root={reshaped}"], 2,
+         "ablate: {reshaped}/train-images-idx3-ubyte.gz holds images of shape (40, 27, 27) but Fashion-MNIST has "
+         "40×28×28; {refetch}.", target="fresh", data=True, setup="reshaped"),
+    Case("data-root-file", "data", "ablate", ["data.root={afile}"], 2,
+         "ablate: data.root='{afile}' is not a directory: point it at the folder holding the data files.",
+         target="fresh", data=True),
+    # -- checkpoints, each alone in a run directory
+    Case("checkpoint-truncated", "checkpoint", "ablate", [], 2,
+         "ablate: the checkpoint {run}/checkpoint.pt is unreadable (corrupt or not a torch file): {replace}.",
+         target="held", setup="ckpt-truncated"),
+    Case("checkpoint-architecture", "checkpoint", "ablate", ["model.cardinality=2", "model.bottleneck_width=4"], 2,
+         "ablate: the checkpoint {run}/checkpoint.pt holds another architecture (model.bottleneck_width=8 there, 4 "
+         "in this run): {replace}.", target="held", setup="ckpt-copy"),
+    Case("checkpoint-not-ours", "checkpoint", "ablate", [], 2,
+         "ablate: the checkpoint {run}/checkpoint.pt is not an ablate checkpoint of format 1: {replace}.",
+         target="held", setup="ckpt-list"),
+    Case("checkpoint-text", "checkpoint", "ablate", [], 2,
+         "ablate: the checkpoint {run}/checkpoint.pt is unreadable (corrupt or not a torch file): {replace}.",
+         target="held", setup="ckpt-text"),
+    # -- a run directory that holds another run
+    Case("other-config-checkpoint", "run directory", "ablate", ["seed=5"], 2,
+         "ablate: the checkpoint {existing}/checkpoint.pt holds another config (config.seed=0 there, 5 in this run): "
+         "delete {existing}/checkpoint.pt or choose another run directory."),
+    Case("other-config-record", "run directory", "ablate", ["seed=5"], 2,
+         "ablate: {run} holds a completed run of another config (hash {existing_hash} there, {seed5_hash} in this "
+         "run): choose another run directory, or delete that one to replace it.", target="held",
+         setup="record-only"),
+    # -- command-line arguments
+    Case("cli-ablate-flag", "cli", "ablate", ["--nonsense"], 2,
+         "ablate: error: unrecognized arguments: --nonsense", target="none", line="last"),
+    Case("cli-budget-cardinality", "cli", "budget", ["--cardinality", "0,x"], 2,
+         "error: --cardinality='0,x' is invalid: give whole numbers of at least 1, e.g. 1,2,4,8,32."),
+    Case("cli-budget-scale", "cli", "budget", ["--scale", "-1"], 2,
+         "error: --scale=-1.0 is invalid: it must be a positive number, e.g. 2."),
+    Case("cli-budget-metric", "cli", "budget", ["--metric", "latency"], 2,
+         "python -m ablate.budget: error: argument --metric: invalid choice: 'latency' (choose from 'params', "
+         "'flops', 'acts')", line="last"),
+    Case("cli-describe-model", "cli", "describe", ["model=nope"], 2,
+         "error: In 'config': Could not find 'model/nope': available model configs are {models}."),
+    Case("cli-report-no-dir", "cli", "report", [], 2,
+         "python -m ablate.report: error: the following arguments are required: SWEEP_DIR", line="last"),
+    # -- report folders
+    Case("report-missing", "report dir", "report", ["{nowhere}"], 2,
+         "error: SWEEP_DIR='{nowhere}' is not a directory: give a sweep folder such as sweeps/cardinality_vs_width."),
+    Case("report-empty", "report dir", "report", ["{empty}"], 2,
+         "error: SWEEP_DIR='{empty}' holds no runs: no result.json under it."),
+    Case("report-out-file", "report dir", "report", ["{sweep}", "--out", "{afile}"], 2,
+         "error: the report directory '{afile}' cannot be written (File exists): give a writable folder with --out."),
+]
+
+
+# ----------------------------------------------------------------------------- the world before the table
+def idx(array: np.ndarray) -> bytes:
+    return struct.pack(">I", 0x0800 + array.ndim) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
+
+
+def fake_fmnist(folder: Path, side=28) -> dict:
+    """Four small gzipped idx files in Fashion-MNIST's layout; returns the checksum table that matches them."""
+    rng = np.random.default_rng(0)
+    arrays = {"train_images": rng.integers(0, 256, (40, side, side), dtype=np.uint8),
+              "train_labels": (np.arange(40) % 10).astype(np.uint8),
+              "val_images": rng.integers(0, 256, (20, side, side), dtype=np.uint8),
+              "val_labels": (np.arange(20) % 10).astype(np.uint8)}
+    folder.mkdir(parents=True)
+    table = {}
+    for role, (name, _, _) in fashion_mnist.FILES.items():
+        raw = idx(arrays[role])
+        gz = gzip.compress(raw, mtime=0)
+        (folder / name).write_bytes(gz)
+        table[role] = (name, hashlib.md5(gz).hexdigest(), hashlib.md5(raw).hexdigest())
+    return table
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("world")
+    sweep = root / "sweeps" / "existing"
+    existing = sweep / "completed"
+    record = app.run(compose(SMALL), existing, SMALL)
+    assert record["status"] == "completed", record["reason"]
+    report = write_report(sweep, root / "reports" / "existing")
+    data = root / "data"
+    table = fake_fmnist(data / "good")
+    fake_fmnist(data / "reshaped", side=27)
+    for name in ("truncated", "tampered"):
+        folder = data / name
+        folder.mkdir()
+        for f in (data / "good").iterdir():
+            (folder / f.name).write_bytes(f.read_bytes())
+    gz = data / "truncated" / "train-images-idx3-ubyte.gz"
+    gz.write_bytes(gz.read_bytes()[: gz.stat().st_size // 2])
+    gz = data / "tampered" / "train-labels-idx1-ubyte.gz"
+    raw = bytearray(gzip.decompress(gz.read_bytes()))
+    raw[-1] ^= 1  # one label changed: a valid idx file with other bytes
+    gz.write_bytes(gzip.compress(bytes(raw), mtime=0))
+    (data / "empty").mkdir()
+    (root / "a-file.txt").write_text("not a folder\n")
+    paths = {"existing": existing, "sweep": sweep, "report": report, "data": data, "empty": data / "empty",
+             "truncated": data / "truncated", "tampered": data / "tampered", "reshaped": data / "reshaped",
+             "afile": root / "a-file.txt", "nowhere": root / "nowhere", "root": root}
+    seed5 = runs.config_hash(OmegaConf.to_container(compose([*SMALL, "seed=5"]), resolve=True))
+    fill = {"models": MODELS, "fields": MODEL_FIELDS, "data_sets": DATA_SETS, "existing_hash": record["config_hash"],
+            "seed5_hash": seed5, "refetch": "delete it and set data.download=true, or reinstall with `apt-get "
+                                            "install dataset-fashion-mnist`",
+            "replace": "delete {run}/checkpoint.pt or choose another run directory"}
+    return {"paths": paths, "table": table, "checkpoint": (existing / CHECKPOINT).read_bytes(), "fill": fill}
+
+
+def snapshot(*roots: Path) -> dict:
+    """sha256 of every file under roots, but Hydra's per-launch files (.hydra/, the job log)."""
+    out = {}
+    for root in roots:
+        for p in sorted(root.rglob("*")):
+            if p.is_file() and ".hydra" not in p.parts and p.name != "ablate.log":
+                out[str(p)] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+# ----------------------------------------------------------------------------- running an entry point here
+def call(command: str, args: list[str]) -> tuple[int, str]:
+    """Run a command-line entry point in this process; returns (exit status, stderr)."""
+    err, out = io.StringIO(), io.StringIO()
+    handlers, level = logging.root.handlers[:], logging.root.level
+    argv = sys.argv
+    code = 0
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+            if command == "ablate":
+                import ablate.__main__ as entry
+
+                sys.argv = ["ablate", *args]
+                try:
+                    entry.main()
+                except SystemExit as e:
+                    code = e.code if isinstance(e.code, int) else 1
+            else:
+                module = {"report": "ablate.report.__main__", "budget": "ablate.budget.__main__",
+                          "describe": "ablate.describe"}[command]
+                main = __import__(module, fromlist=["main"]).main
+                try:
+                    code = main(args)
+                except SystemExit as e:  # argparse
+                    code = e.code
+    finally:
+        sys.argv = argv
+        for h in logging.root.handlers:
+            if h not in handlers:
+                h.close()
+        logging.root.handlers[:] = handlers
+        logging.root.setLevel(level)
+    return code, err.getvalue()
+
+
+def prepare(case: Case, world, tmp_path: Path, monkeypatch) -> tuple[list[str], Path | None]:
+    """The row's arguments, with its run directory and data set up; returns (args, run directory)."""
+    paths = {k: str(v) for k, v in world["paths"].items()}
+    args = [a.format(**paths) for a in case.args]
+    if case.command != "ablate" or case.target == "none":
+        return args, None
+    base = SMALL
+    if case.data:
+        monkeypatch.setattr(fashion_mnist, "FILES", world["table"])
+        monkeypatch.setattr(fashion_mnist, "DEBIAN_DIR", tmp_path / "no-debian")
+        base = [a for a in SMALL if not a.startswith("data")] + ["data=fashion_mnist", "data.download=false"]
+    if case.setup == "reshaped":  # checksums that match the 27×27 files, so the shape check is reached
+        monkeypatch.setattr(fashion_mnist, "FILES", fake_fmnist(tmp_path / "reshaped-table", side=27))
+    run_dir = world["paths"]["existing"] if case.target == "existing" else tmp_path / "run"
+    if case.target == "held":
+        run_dir.mkdir()
+        ckpt, existing = run_dir / CHECKPOINT, world["paths"]["existing"]
+        if case.setup == "ckpt-truncated":
+            ckpt.write_bytes(world["checkpoint"][: len(world["checkpoint"]) // 2])
+        elif case.setup == "ckpt-copy":
+            ckpt.write_bytes(world["checkpoint"])
+        elif case.setup == "ckpt-list":
+            torch.save([torch.zeros(3)], ckpt)  # a torch file, not a checkpoint
+        elif case.setup == "ckpt-text":
+            ckpt.write_text("model weights go here\n")
+        elif case.setup == "record-only":  # a completed record (trainer.checkpoint=false leaves no checkpoint)
+            (run_dir / runs.RESULT).write_bytes((existing / runs.RESULT).read_bytes())
+    return [*base, *args, f"hydra.run.dir={run_dir}"], run_dir
+
+
+def sentence_shown(stderr: str, line: str) -> str:
+    lines = stderr.strip().splitlines() or [""]
+    return {"all": stderr.strip(), "first": lines[0], "last": lines[-1]}[line]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input(case: Case, world, tmp_path, monkeypatch):
+    paths = world["paths"]
+    args, run_dir = prepare(case, world, tmp_path, monkeypatch)
+    watched = [paths["sweep"], paths["report"], paths["data"]]  # the completed run is in the sweep
+    held = snapshot(run_dir) if case.target == "held" else None
+    before = snapshot(*watched)
+    code, stderr = call(case.command, args)
+    shown = sentence_shown(stderr, case.line)
+    given = " ".join(case.args).format(**{k: v.name for k, v in paths.items()}) or f"({case.setup or 'no arguments'})"
+    TRIED.append((case.category, given, code, shown))
+    assert code == case.status, stderr
+    fill = {k: str(v) for k, v in paths.items()} | world["fill"] | {"run": str(run_dir)}
+    fill["replace"] = fill["replace"].format(run=run_dir)
+    assert shown == case.sentence.format(**fill), stderr
+    if case.line == "all":
+        assert len(stderr.strip().splitlines()) == 1  # one sentence, nothing else on stderr
+    assert snapshot(*watched) == before  # the completed run, the sweep, its report and the data: untouched
+    if held is not None:
+        assert snapshot(run_dir) == held  # what a refused run found in its directory is left as it was
+    if run_dir is not None and code:
+        assert not (run_dir / ".lock").exists()
+
+
+def test_the_command_line_shows_the_same_as_the_table(tmp_path):
+    """Two rows again through real processes: Hydra's error and ablate's own sentence."""
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
+    proc = subprocess.run([sys.executable, "-m", "ablate", "model=nope"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120, env=env)
+    assert proc.returncode == 1 and proc.stderr.splitlines()[0] == "In 'config': Could not find 'model/nope'"
+    proc = subprocess.run([sys.executable, "-m", "ablate.report", str(tmp_path / "nowhere")], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 2 and proc.stderr == (f"error: SWEEP_DIR='{tmp_path / 'nowhere'}' is not a directory: "
+                                                    "give a sweep folder such as sweeps/cardinality_vs_width.\n")
+
+
+def test_the_matrix_covers_every_kind_of_bad_input():
+    assert len({c.id for c in CASES}) == len(CASES) >= 25
+    assert len({(c.command, tuple(c.args), c.setup) for c in CASES}) == len(CASES)  # distinct inputs
+    assert {c.category for c in CASES} == {"config type", "config range", "config unknown key", "config unknown group",
+                                          "budget", "data", "checkpoint", "run directory", "cli", "report dir"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def matrix():
+    """Print the inputs tried and the sentence each got at the end (pytest -s)."""
+    yield
+    print(f"\n[bad input] {len(TRIED)} inputs tried")
+    for category, given, code, sentence in TRIED:
+        print(f"  {category:<20} {given:<45} exit {code}  {sentence}")

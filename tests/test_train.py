@@ -1,0 +1,186 @@
+"""The training loop on small synthetic data: schedules, metrics, resume, divergence, checkpoints."""
+
+import math
+import os
+
+import pytest
+import torch
+
+from ablate import runs
+from ablate.config import compose, template_from_cfg
+from ablate.data import load
+from ablate.errors import CheckpointError
+from ablate.models import build
+from ablate.train import CHECKPOINT, fit, identity, load_checkpoint, lr_factor, optimizer, train_epoch
+
+# a 2-stage template and 256 synthetic 28×28 images: an epoch is 8 steps of 32
+SMALL = ["data=synthetic", "data.num_samples=256", "data.val_samples=128", "data.noise=16", "model.depths=[1,1]",
+         "model.width=16", "model.bottleneck_width=8", "model.stem_width=16", "optim.batch_size=32", "optim.epochs=2",
+         "trainer.progress=false", "trainer.log_every=4"]
+
+
+def setup(overrides=(), seed=0):
+    cfg = compose([*SMALL, *overrides])
+    torch.manual_seed(seed)
+    template = template_from_cfg(cfg.model)
+    model = build(template, form=cfg.model.form, zero_init_last_bn=cfg.model.zero_init_last_bn)
+    data = load(cfg.data, "cpu", seed)
+    config = runs.hashed_config(__import__("omegaconf").OmegaConf.to_container(cfg, resolve=True))
+    expected = identity(config, runs.config_hash(config), template.to_dict(), cfg.model.form)
+    return cfg, model, data, expected
+
+
+@pytest.fixture(autouse=True)
+def deterministic():
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    yield
+    torch.use_deterministic_algorithms(previous)
+
+
+# ----------------------------------------------------------------------------- schedules
+def test_step_schedule_is_the_papers_cifar_recipe():
+    cfg = compose(["optim=cifar"])
+    assert (cfg.optim.batch_size, cfg.optim.epochs, cfg.optim.weight_decay) == (128, 300, 5e-4)  # appendix A
+    f = lr_factor(cfg.optim, steps_per_epoch=10)
+    # appendix A: lr 0.1, ÷10 at epochs 150 and 225
+    assert f(0) == 1.0 and f(150 * 10 - 1) == 1.0
+    assert math.isclose(f(150 * 10), 0.1) and math.isclose(f(225 * 10 - 1), 0.1)
+    assert math.isclose(f(225 * 10), 0.01) and math.isclose(f(300 * 10 - 1), 0.01)
+
+
+def test_imagenet_recipe_divides_the_rate_by_ten_three_times():
+    cfg = compose(["optim=imagenet"])
+    assert (cfg.optim.batch_size, cfg.optim.lr, cfg.optim.weight_decay) == (256, 0.1, 1e-4)  # paper §4
+    f = lr_factor(cfg.optim, steps_per_epoch=1)
+    assert [round(f(e), 6) for e in (0, 29, 30, 59, 60, 89, 90, 99)] == [1, 1, 0.1, 0.1, 0.01, 0.01, 0.001, 0.001]
+
+
+def test_cosine_schedule_with_linear_warmup():
+    cfg = compose(["optim.schedule=cosine", "optim.epochs=10", "optim.warmup_epochs=1", "optim.warmup_start=0.1",
+                   "optim.min_lr_factor=0"])
+    f = lr_factor(cfg.optim, steps_per_epoch=10)
+    assert math.isclose(f(0), 0.1) and math.isclose(f(5), 0.55) and math.isclose(f(10), 1.0)  # warm-up per step
+    assert math.isclose(f(55), 0.5)  # half way through the cosine part
+    assert math.isclose(f(100), 0.0, abs_tol=1e-12) and f(99) > 0
+
+
+def test_no_weight_decay_on_norm_and_bias_on_request():
+    cfg, model, _, _ = setup(["optim.decay_norm_and_bias=false", "optim.weight_decay=0.01"])
+    decay, no_decay = optimizer(model, cfg.optim).param_groups
+    assert decay["weight_decay"] == 0.01 and no_decay["weight_decay"] == 0.0
+    assert all(p.ndim == 4 or p.ndim == 2 for p in decay["params"])  # conv and fc weights
+    assert all(p.ndim == 1 for p in no_decay["params"])
+    cfg = compose([*SMALL, "optim.decay_norm_and_bias=true"])
+    assert len(optimizer(model, cfg.optim).param_groups) == 1  # the paper decays everything
+
+
+# ----------------------------------------------------------------------------- the loop
+def test_fit_records_finite_metrics_per_epoch(tmp_path):
+    cfg, model, data, expected = setup()
+    seen = []
+    result = fit(model, data, cfg, torch.device("cpu"), run_dir=tmp_path, expected=expected,
+                 on_epoch=lambda entry, epochs: seen.append(entry["epoch"]))
+    assert result.status == "completed" and result.reason is None and seen == [1, 2]
+    assert [e["epoch"] for e in result.epochs] == [1, 2]
+    for e in result.epochs:
+        assert set(e) == {"epoch", "train_loss", "train_err", "val_loss", "val_err", "val_top5_err", "lr", "seconds",
+                          "images_per_s"}
+        assert all(math.isfinite(v) for v in e.values())
+        assert 0 <= e["val_top5_err"] <= e["val_err"] <= 100 and 0 <= e["train_err"] <= 100
+        assert e["images_per_s"] > 0 and e["seconds"] > 0
+    assert result.epochs[1]["train_loss"] < result.epochs[0]["train_loss"]
+    assert result.epochs[-1]["val_err"] < 80  # it learns: chance is 90 % error (16 steps are few)
+    assert result.epochs[-1]["lr"] < result.epochs[0]["lr"]  # cosine decays
+    assert (tmp_path / CHECKPOINT).exists()
+
+
+def test_the_loop_reads_the_device_only_every_log_every_steps(monkeypatch):
+    cfg, model, data, _ = setup()
+    reads = {"item": 0, "tolist": 0}
+    for name in reads:
+        original = getattr(torch.Tensor, name)
+
+        def counted(self, *a, _name=name, _original=original, **k):
+            reads[_name] += 1
+            return _original(self, *a, **k)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    from tqdm import tqdm
+
+    opt = optimizer(model.to(memory_format=torch.channels_last), cfg.optim)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+    with tqdm(total=8, disable=True) as bar:
+        out = train_epoch(model, data.train, opt, sched, None, torch.nn.CrossEntropyLoss(), epoch=0, batch_size=32,
+                          seed=0, device=torch.device("cpu"), dtype=None, log_every=4, bar=bar)
+    assert out["images"] == 256
+    assert reads == {"item": 2, "tolist": 1}  # 8 steps: 2 periodic checks, 1 read at the epoch's end
+
+
+def test_resume_after_an_interruption_matches_a_straight_run(tmp_path):
+    cfg, model, data, expected = setup()
+    straight = fit(model, data, cfg, torch.device("cpu"), run_dir=tmp_path / "straight", expected=expected)
+    straight_weights = {k: v.clone() for k, v in model.state_dict().items()}
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_first(entry, epochs):
+        if entry["epoch"] == 1:
+            raise Killed  # as if the process died right after epoch 1's checkpoint
+
+    cfg, model, data, expected = setup()
+    with pytest.raises(Killed):
+        fit(model, data, cfg, torch.device("cpu"), run_dir=tmp_path / "resumed", expected=expected,
+            on_epoch=kill_after_first)
+    cfg, model, data, expected = setup(seed=0)
+    torch.manual_seed(123)  # another RNG state and fresh weights: the checkpoint must restore both
+    model = build(template_from_cfg(cfg.model), form="c", zero_init_last_bn=True)
+    resumed = fit(model, data, cfg, torch.device("cpu"), run_dir=tmp_path / "resumed", expected=expected)
+    assert resumed.resumed_from == 1 and resumed.status == "completed"
+    strip = [{k: v for k, v in e.items() if k not in ("seconds", "images_per_s")} for e in straight.epochs]
+    assert [{k: v for k, v in e.items() if k not in ("seconds", "images_per_s")} for e in resumed.epochs] == strip
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(tensor, straight_weights[name]), name
+
+
+def test_an_absurd_learning_rate_diverges(tmp_path):
+    cfg, model, data, expected = setup(["optim.lr=1e30", "trainer.log_every=1", "optim.warmup_epochs=0"])
+    result = fit(model, data, cfg, torch.device("cpu"), run_dir=tmp_path, expected=expected)
+    assert result.status == "diverged"
+    assert "optim.lr=1e+30" in result.reason and result.reason.endswith(".")
+    assert not (tmp_path / CHECKPOINT).exists()  # a diverged epoch is never checkpointed
+
+
+# ----------------------------------------------------------------------------- checkpoints
+def test_a_checkpoint_of_another_architecture_is_refused(tmp_path):
+    cfg, model, data, expected = setup(["optim.epochs=1"])
+    fit(model, data, cfg, torch.device("cpu"), run_dir=tmp_path, expected=expected)
+    before = (tmp_path / CHECKPOINT).read_bytes()
+    _, other_model, _, other = setup(["optim.epochs=1", "model.cardinality=2", "model.bottleneck_width=4"])
+    refusal = r"another architecture \(model.bottleneck_width=8 there, 4 in this run\)"
+    with pytest.raises(CheckpointError, match=refusal):
+        fit(other_model, data, cfg, torch.device("cpu"), run_dir=tmp_path, expected=other)
+    _, _, _, other_config = setup(["optim.epochs=1", "optim.lr=0.5"])
+    with pytest.raises(CheckpointError, match=r"another config \(config.optim.lr=0.2 there, 0.5 in this run\)"):
+        load_checkpoint(tmp_path / CHECKPOINT, other_config)
+    assert (tmp_path / CHECKPOINT).read_bytes() == before
+    state = load_checkpoint(tmp_path / CHECKPOINT, expected)
+    assert state["epoch"] == 1 and state["template"] == expected["template"]
+
+
+def test_checkpoints_load_with_weights_only(tmp_path):
+    marker = tmp_path / "payload-ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.mkdir, (str(marker),))
+
+    path = tmp_path / CHECKPOINT
+    torch.save({"format": 1, "model": {}, "evil": Payload()}, path)
+    with pytest.raises(CheckpointError, match="which torch.load\\(weights_only=True\\) refuses"):
+        load_checkpoint(path)
+    assert not marker.exists()
+    path.write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="is unreadable \\(corrupt or not a torch file\\)"):
+        load_checkpoint(path)
