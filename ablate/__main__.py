@@ -15,4 +15,7 @@ def main(cfg) -> float | None:
 
 
 if __name__ == "__main__":
+    from hydra_plugins.ablate_optuna_sweeper import register
+
+    register()  # an editable install hides hydra_plugins/ from Hydra's scan outside the checkout
     main()
