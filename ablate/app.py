@@ -110,9 +110,20 @@ def _execute(cfg, run_dir, overrides, job_num) -> tuple[dict, BaseException | No
                 time.perf_counter() - started)
     runs.write_result(run_dir, record)
     final = record["final"]
-    log.info("%s: %s%s", record["status"], f"val error {final['val_err']:.2f}% " if final else "",
-             f"({record['reason']})" if record["reason"] else f"in {record['wall_seconds']:.0f} s")
+    log.info("%s: %s%s%s", record["status"], f"val error {final['val_err']:.2f}% " if final else "",
+             f"({record['reason']})" if record["reason"] else f"in {record['wall_seconds']:.0f} s",
+             _speed(record.get("throughput") or {}))
     return record, None
+
+
+def _speed(tp: dict) -> str:
+    """`; 1356 img/s (bf16), 45% of the fp32 matmul peak`: the end-of-run speed line's tail."""
+    if not tp.get("images_per_s"):
+        return ""
+    share = tp.get("fp32_fraction") if tp.get("fp32_fraction") is not None else tp.get("machine_fraction")
+    which = "fp32 " if tp.get("fp32_fraction") is not None else ""
+    return (f"; {tp['images_per_s']:.0f} img/s ({tp.get('precision') or 'fp32'})"
+            + ("" if share is None else f", {share:.0%} of the {which}matmul peak"))
 
 
 def _other_run(done: dict | None, record: dict, run_dir: Path) -> ConfigError | None:
@@ -264,18 +275,23 @@ def _throughput(record: dict, trainer, device, world_size: int) -> dict:
 
     rates = [e["images_per_s"] for e in record["epochs"] if e.get("images_per_s")]
     if not rates:
-        return {"images_per_s": None, "train_flops_per_s": None, "machine_fraction": None}
+        return {**record["throughput"], "images_per_s": None}
     # steady state: leave out the first epoch (allocator and kernel warm-up) when there are more
     steady = rates[1:] if len(rates) > 1 else rates
     images_per_s = len(steady) / sum(1 / r for r in steady)
     # training ≈ 3 × the forward pass (forward, input and weight gradients); 2 FLOPs per multiply-add
     flops = 6 * record["model"]["complexity"]["flops"] * images_per_s
+    dtype = devices.autocast_dtype(trainer.get("precision", "auto"), device)
     peak = trainer.get("peak_flops")
-    if peak is None:
-        peak = devices.peak_flops(device, devices.autocast_dtype(trainer.get("precision", "auto"), device))
-        peak *= world_size  # each process measured its own device or its share of the cores
-    return {"images_per_s": images_per_s, "train_flops_per_s": flops,
-            "machine_fraction": flops / peak if peak else None}
+    fp32_peak = None
+    if peak is None:  # each process measured its own device or its share of the cores
+        peak = devices.peak_flops(device, dtype) * world_size
+        fp32_peak = peak if dtype is None else devices.peak_flops(device, None) * world_size
+    elif dtype is None:
+        fp32_peak = float(peak)
+    return {"images_per_s": images_per_s, "train_flops_per_s": flops, "precision": devices.precision_name(dtype),
+            "peak_flops": peak, "machine_fraction": flops / peak if peak else None,
+            "fp32_peak_flops": fp32_peak, "fp32_fraction": flops / fp32_peak if fp32_peak else None}
 
 
 # ----------------------------------------------------------------------------- Hydra glue

@@ -17,7 +17,10 @@ is recognised as done.
      "best": None|{"val_err","epoch"},
      "env": {"torch","python","device","threads","seed","git_commit","hostname"},
      "started_at", "finished_at", "wall_seconds",
-     "throughput": {"images_per_s","train_flops_per_s","machine_fraction"}}
+     "throughput": {"images_per_s","train_flops_per_s","precision","peak_flops","machine_fraction",
+                    "fp32_peak_flops","fp32_fraction"}}
+    (machine_fraction: of the measured matmul peak in the training precision; fp32_fraction: of the
+    fp32 matmul peak, the fixed yardstick across precisions)
 
 Errors are percentages. No torch import here: the report reads records without it.
 """
@@ -178,7 +181,8 @@ def new_record(config: dict, overrides=(), job_num: int | None = None) -> dict:
         "model": None, "budget": None, "epochs": [], "final": None, "best": None,
         "env": environment(None, None, config.get("seed")),
         "started_at": now(), "finished_at": None, "wall_seconds": None,
-        "throughput": {"images_per_s": None, "train_flops_per_s": None, "machine_fraction": None},
+        "throughput": {"images_per_s": None, "train_flops_per_s": None, "precision": None, "peak_flops": None,
+                       "machine_fraction": None, "fp32_peak_flops": None, "fp32_fraction": None},
     }
 
 

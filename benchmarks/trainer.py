@@ -71,7 +71,7 @@ def bare_loop(cfg, template) -> dict:
                           nesterov=bool(optim.nesterov), weight_decay=float(optim.weight_decay))
     criterion = nn.CrossEntropyLoss(label_smoothing=float(optim.label_smoothing))
     batch = int(optim.batch_size)
-    ends = []
+    ends, cpu_ends = [], []
     fit_start = time.perf_counter()
     for epoch in range(int(optim.epochs)):
         model.train()
@@ -87,7 +87,8 @@ def bare_loop(cfg, template) -> dict:
                 correct += (model(x).argmax(1) == y).sum()
         correct.item()
         ends.append(time.perf_counter())
-    return {"start": start, "fit_start": fit_start, "ends": ends, "end": time.perf_counter()}
+        cpu_ends.append(time.process_time())
+    return {"start": start, "fit_start": fit_start, "ends": ends, "cpu_ends": cpu_ends, "end": time.perf_counter()}
 
 
 def ablate_run(cfg) -> dict:
@@ -98,7 +99,7 @@ def ablate_run(cfg) -> dict:
     from ablate import app
 
     real_fit = ablate.train.fit
-    marks: dict = {"ends": []}
+    marks: dict = {"ends": [], "cpu_ends": []}
 
     def timed_fit(*args, on_epoch=None, **kwargs):
         marks["fit_start"] = time.perf_counter()
@@ -107,6 +108,7 @@ def ablate_run(cfg) -> dict:
             if on_epoch is not None:
                 on_epoch(entry, epochs)
             marks["ends"].append(time.perf_counter())
+            marks["cpu_ends"].append(time.process_time())
 
         result = real_fit(*args, on_epoch=callback, **kwargs)
         marks["fit_end"] = time.perf_counter()
@@ -184,13 +186,13 @@ def extras(cfg, data, template, record: dict) -> dict:
 
     for _ in range(3):
         train_step()
-    try:  # interleaved, so a change in the machine's load hits both alike
-        pairs = [(timed_step(False), timed_step(True)) for _ in range(10)]
+    try:  # interleaved pairs, so a change in the machine's load hits both alike
+        pairs = [(timed_step(False), timed_step(True)) for _ in range(20)]
     finally:
         torch.use_deterministic_algorithms(False)
     plain = statistics.median(p for p, _ in pairs)
-    det = statistics.median(d for _, d in pairs)
-    per_step["deterministic algorithms (step time change)"] = det - plain
+    change = statistics.median(d / p for p, d in pairs) - 1  # per pair, then the median
+    per_step["deterministic algorithms (step time change)"] = change * plain
     return {"per_epoch": per_epoch, "per_step": per_step, "steps_per_epoch": steps}
 
 
@@ -224,6 +226,13 @@ def epoch_seconds(run: dict) -> list[float]:
     return [b - a for a, b in zip(ends, ends[1:])]
 
 
+def epoch_cpu_seconds(run: dict) -> list[float]:
+    """Process CPU seconds (all threads) of every epoch after the first: less sensitive than wall
+    time to other processes on a shared machine, though spinning OpenMP threads still inflate it."""
+    ends = run.get("cpu_ends", [])
+    return [b - a for a, b in zip(ends, ends[1:])]
+
+
 def phases(run: dict) -> dict:
     """Seconds before training (data, model, record), of the first epoch, and after the last epoch."""
     ends = run.get("ends") or [run["end"]]
@@ -252,9 +261,11 @@ def run(quick: bool, results: dict) -> dict:
     for kind in ("bare", "ablate"):
         done = [r for r in out["runs"] if r["kind"] == kind]
         epochs = [e for r in done for e in epoch_seconds(r)]
+        cpu = [e for r in done for e in epoch_cpu_seconds(r)]
         ph = [phases(r) for r in done]
-        rows.append({"kind": kind, "epoch_seconds": epochs,
+        rows.append({"kind": kind, "epoch_seconds": epochs, "epoch_cpu_seconds": cpu,
                      "epoch_median": statistics.median(epochs) if epochs else None,
+                     "epoch_cpu_median": statistics.median(cpu) if cpu else None,
                      "phases": ph, "status": [r.get("status", "completed") for r in done],
                      **{f"{k}_mean": statistics.fmean(p[k] for p in ph) for k in ph[0]}})
     bare, ablate = rows
@@ -262,6 +273,8 @@ def run(quick: bool, results: dict) -> dict:
         r["overhead"] = r["epoch_median"] / bare["epoch_median"] - 1 if r["epoch_median"] and bare["epoch_median"] \
             else None
         r["run_overhead"] = r["total_mean"] / bare["total_mean"] - 1
+        r["cpu_overhead"] = r["epoch_cpu_median"] / bare["epoch_cpu_median"] - 1 \
+            if r["epoch_cpu_median"] and bare["epoch_cpu_median"] else None
 
     def spread(r):
         e = r["epoch_seconds"]
@@ -270,6 +283,8 @@ def run(quick: bool, results: dict) -> dict:
     table_rows = [[LABELS[r["kind"]], len(r["epoch_seconds"]),
                    f"{r['epoch_median']:.2f} s {spread(r)}" if r["epoch_median"] else "–",
                    "–" if r["kind"] == "bare" or r["overhead"] is None else f"{r['overhead']:+.1%}",
+                   f"{r['epoch_cpu_median']:.2f} s" if r["epoch_cpu_median"] else "–",
+                   "–" if r["kind"] == "bare" or r["cpu_overhead"] is None else f"{r['cpu_overhead']:+.1%}",
                    f"{r['setup_mean']:.2f} s", f"{r['first_epoch_mean']:.2f} s", f"{r['after_mean']:.2f} s",
                    f"{r['total_mean']:.1f} s", "–" if r["kind"] == "bare" else f"{r['run_overhead']:+.1%}"]
                   for r in rows]
@@ -283,7 +298,8 @@ def run(quick: bool, results: dict) -> dict:
     notes = [f"Fashion-MNIST subset: {s['train_subset']} training and {s['val_subset']} validation images, "
              f"{s['epochs']} epochs per run, runs in the order {', '.join(s['order'])} (one process); batch "
              f"{out['batch']} (conf/optim/cpu.yaml), {out['threads']} threads, {steps} steps per epoch.",
-             "per epoch: median over every epoch but each run's first (± half the range). setup: from the call to "
+             "per epoch: median over every epoch but each run's first (± half the range); CPU s: the process's "
+             "CPU time (both threads) over the same epochs. setup: from the call to "
              "the start of training (ablate: record, budget, data with MD5 checks, model; bare: data, model); "
              "after: from the last epoch's end to the return (ablate: the peak-FLOP/s probe and the final record). "
              "Hydra's own start-up (`python -m ablate`) is outside both."]
@@ -301,9 +317,10 @@ def run(quick: bool, results: dict) -> dict:
         notes.append(f"inside ablate's runs: {statistics.fmean(rates):,.0f} training img/s (the record's steady "
                      f"epochs), {run_share:.0%} of the fp32 matmul ceiling")
     return {"title": TITLE, "settings": s, "rows": rows, "extras": ex, "notes": notes,
-            "overhead": ablate["overhead"], "run_overhead": ablate["run_overhead"], "run_share": run_share,
-            "table": {"headers": ["loop", "epochs timed", "per epoch", "overhead / epoch", "setup", "first epoch",
-                                  "after", "whole run", "overhead / run"], "rows": table_rows},
+            "overhead": ablate["overhead"], "cpu_overhead": ablate["cpu_overhead"], "run_overhead": ablate["run_overhead"], "run_share": run_share,
+            "table": {"headers": ["loop", "epochs timed", "per epoch (wall)", "overhead / epoch", "CPU s / epoch",
+                                  "CPU overhead", "setup", "first epoch", "after", "whole run", "overhead / run"],
+                      "rows": table_rows},
             "tables": [{"caption": "What ablate adds, each timed alone, as a share of the bare epoch",
                         "headers": ["extra", "when", "cost", "share of bare epoch"], "rows": extra_rows}]}
 

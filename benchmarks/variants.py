@@ -1,5 +1,6 @@
 """Implementation choices for the same network: block forms a, b, c (same weights), channels-last
-on and off, `torch.compile` on and off.
+on and off, `torch.compile` on and off, and bf16 autocast against fp32 on the CPU (which ablate's
+trainer refuses today: these rows say whether it should).
 
 The forms table decides `form=auto` (`ablate.models.resolve_form`): the fastest form per
 cardinality on this device. Compile is timed after its warm-up; its compile time (the warm-up)
@@ -21,9 +22,11 @@ def cases(quick: bool) -> list[tuple[str, str, object]]:
     form_names = ("tiny_c32",) if quick else ("tiny_c4", "tiny_c32")
     memory_names = ("tiny", "tiny_c32") if quick else ("tiny", "tiny_c32", "resnet50", "resnext50_32x4d")
     compile_names = () if quick else ("tiny",)  # a cold compile alone takes about a minute
+    precision_names = ("tiny",) if quick else ("tiny", "resnet50")  # bf16 autocast on this CPU (AVX-512 BF16)
     out = [("form", n, f) for n in form_names for f in ("c", "b", "a")]
     out += [("channels_last", n, v) for n in memory_names for v in (True, False)]
     out += [("compile", n, v) for n in compile_names for v in (False, True)]
+    out += [("precision", n, v) for n in precision_names for v in ("fp32", "bf16")]
     return out
 
 
@@ -34,8 +37,10 @@ def _workload(kind: str, name: str, value, quick: bool):
         if quick:
             return w.with_(form=value, batch=32, warmup=1, repeats=2)
         return w if value == "c" else w.with_(form=value, warmup=1, repeats=3)
-    if value is True and kind == "channels_last" or value is False and kind == "compile":
+    if value is True and kind == "channels_last" or value is False and kind == "compile" or value == "fp32":
         return w  # the models group's own workload: measured once
+    if kind == "precision":
+        return w.with_(precision=value, phases=("train",), warmup=1 if quick else 2, repeats=3 if quick else 5)
     if kind == "channels_last":
         w = w.with_(channels_last=False)
         return w if name.startswith("tiny") else w.with_(phases=("train",), warmup=1, repeats=2 if quick else 3)

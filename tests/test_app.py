@@ -50,6 +50,7 @@ def test_a_run_writes_its_record(tmp_path):
     assert tp["images_per_s"] > 0
     assert math.isclose(tp["train_flops_per_s"], 6 * complexity(template).flops * tp["images_per_s"])
     assert math.isclose(tp["machine_fraction"], tp["train_flops_per_s"] / 1e11)  # trainer.peak_flops
+    assert tp["precision"] == ("bf16" if device.cpu_has_bf16() else "fp32") and tp["peak_flops"] == 1e11
     assert record["wall_seconds"] > 0 and record["finished_at"] >= record["started_at"]
     assert (tmp_path / "run" / CHECKPOINT).exists() and not (tmp_path / "run" / runs.ERROR_LOG).exists()
 
@@ -129,9 +130,18 @@ def test_device_sentences(monkeypatch):
     assert device.choose("cpu") == torch.device("cpu")
     with pytest.raises(ConfigError, match=r"^trainer.device='tpu' is unknown: valid devices are auto, cpu, cuda"):
         device.choose("tpu")
-    with pytest.raises(ConfigError, match=r"^trainer.precision='bf16' needs a CUDA device"):
-        device.autocast_dtype("bf16", torch.device("cpu"))
-    assert device.autocast_dtype("auto", torch.device("cpu")) is None
+    with pytest.raises(ConfigError, match=r"^trainer.precision='fp16' needs a CUDA device, and this run is on cpu: "
+                                          r"use trainer.precision=bf16, fp32 or auto.$"):
+        device.autocast_dtype("fp16", torch.device("cpu"))
+    with pytest.raises(ConfigError, match=r"^trainer.precision='int8' is unknown: valid precisions are auto, fp32, "):
+        device.autocast_dtype("int8", torch.device("cpu"))
+    cpu = torch.device("cpu")
+    assert device.autocast_dtype("bf16", cpu) is torch.bfloat16 and device.autocast_dtype("fp32", cpu) is None
+    # auto on the CPU: bf16 exactly where the CPU has native bf16 dot products
+    monkeypatch.setattr(device, "cpu_has_bf16", lambda: True)
+    assert device.autocast_dtype("auto", cpu) is torch.bfloat16
+    monkeypatch.setattr(device, "cpu_has_bf16", lambda: False)
+    assert device.autocast_dtype("auto", cpu) is None
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ConfigError, match=r"^trainer.device='cuda:0' asks for CUDA, but this machine has no CUDA"):
         device.choose("cuda:0")

@@ -75,7 +75,8 @@ def test_new_record_has_every_field_of_the_schema():
                            "wall_seconds", "throughput"}
     assert record["schema_version"] == 1 and record["status"] == "running"
     assert set(record["env"]) == {"torch", "python", "device", "threads", "seed", "git_commit", "hostname"}
-    assert set(record["throughput"]) == {"images_per_s", "train_flops_per_s", "machine_fraction"}
+    assert set(record["throughput"]) == {"images_per_s", "train_flops_per_s", "precision", "peak_flops",
+                                         "machine_fraction", "fp32_peak_flops", "fp32_fraction"}
 
 
 def test_finish_summarises_epochs():

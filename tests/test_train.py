@@ -162,7 +162,7 @@ def test_a_checkpoint_of_another_architecture_is_refused(tmp_path):
     with pytest.raises(CheckpointError, match=refusal):
         fit(other_model, data, cfg, torch.device("cpu"), run_dir=tmp_path, expected=other)
     _, _, _, other_config = setup(["optim.epochs=1", "optim.lr=0.5"])
-    with pytest.raises(CheckpointError, match=r"another config \(config.optim.lr=0.2 there, 0.5 in this run\)"):
+    with pytest.raises(CheckpointError, match=rf"another config \(config.optim.lr={cfg.optim.lr} there, 0.5 in this run\)"):
         load_checkpoint(tmp_path / CHECKPOINT, other_config)
     assert (tmp_path / CHECKPOINT).read_bytes() == before
     state = load_checkpoint(tmp_path / CHECKPOINT, expected)
