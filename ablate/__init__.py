@@ -1,11 +1,11 @@
 """ablate: declarative architecture search and ablation for ResNeXt-style networks.
 
-The engine (`Template`, `derive`, `complexity`, `Budget`, `solve`, `load_template`) is pure
+The engine (`Template`, `derive`, `complexity`, `totals`, `Budget`, `solve`, `load_template`) is pure
 Python; `build` and `convert` import torch only when first used.
 """
 
 from ablate.budget import Budget, Solution, solve
-from ablate.complexity import complexity
+from ablate.complexity import complexity, totals
 from ablate.config import load_template
 from ablate.errors import AblateError, BudgetError, CheckpointError, ConfigError, DataError, TemplateError
 from ablate.template import Network, Stage, Template, derive
@@ -13,7 +13,7 @@ from ablate.template import Network, Stage, Template, derive
 __all__ = [
     "AblateError", "Budget", "BudgetError", "CheckpointError", "ConfigError", "DataError", "Network",
     "Solution", "Stage", "Template", "TemplateError", "build", "complexity", "convert", "derive",
-    "load_template", "solve",
+    "load_template", "solve", "totals",
 ]
 __version__ = "0.1.0"
 

@@ -152,7 +152,7 @@ def environment(device: str | None, threads: int | None, seed: int | None) -> di
 
 def model_section(name: str | None, form: str, template) -> dict:
     """The `model` section of a record: the template, its derived stages and its complexity."""
-    from ablate.complexity import complexity
+    from ablate.complexity import totals
     from ablate.template import derive
 
     net = derive(template)
@@ -160,7 +160,7 @@ def model_section(name: str | None, form: str, template) -> dict:
                "cardinality": s.cardinality, "bottleneck_width": s.bottleneck_width,
                "group_width": s.group_width, "stride": s.stride} for s in net.stages]
     return {"name": name, "form": form, "template": template.to_dict(), "stages": stages,
-            "complexity": complexity(net).as_dict()}
+            "complexity": totals(template).as_dict()}
 
 
 def budget_section(solution, budget) -> dict | None:

@@ -46,6 +46,13 @@ class Template:
         """A copy with some fields changed (validated again)."""
         return replace(self, **changes)
 
+    def unchecked_replace(self, **changes) -> "Template":
+        """A copy with some fields changed and no validation: for the budget solver's inner loop,
+        which sets one positive whole field (validation would be most of its cost)."""
+        new = object.__new__(Template)
+        new.__dict__.update(self.__dict__, **changes)
+        return new
+
     def to_dict(self) -> dict:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["depths"] = list(self.depths)

@@ -79,7 +79,8 @@ def run(quick: bool, results: dict) -> dict:
     notes = [
         f"bf16: this CPU {'has' if bf16_supported() else 'lacks'} native bf16 dot products "
         f"(avx512_bf16/amx); bf16 matmul runs at {bf16['flops_per_s'] / fp32['flops_per_s']:.2f}× fp32.",
-        "Training figures below are fp32 (bf16 autocast is CUDA-only in ablate), so fp32 is the ceiling.",
+        "Shares are against the fp32 ceiling whatever the precision a row trains in (the targets' yardstick): "
+        "rows in bf16 autocast are marked so.",
         f"Shares below are against the 2048² fp32 matmul, as the targets define them. oneDNN's own GEMM (the "
         f"1×1 conv) reaches {gemm['flops_per_s'] / fp32['flops_per_s']:.2f}× that here, so a large conv can show a "
         "share above 100%, and against oneDNN's figure every share is that much lower.",

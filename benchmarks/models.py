@@ -40,6 +40,17 @@ def cpu_batch() -> int:
 
 
 @lru_cache(maxsize=None)
+def default_precision(device: str = "cpu") -> str:
+    """The precision ablate's trainer runs in on `device` with `trainer.precision=auto` (bf16 on a
+    CPU with native bf16 dot products, else fp32): the models are timed as they are trained."""
+    import torch
+
+    from ablate.device import autocast_dtype, precision_name
+
+    return precision_name(autocast_dtype("auto", torch.device(device)))
+
+
+@lru_cache(maxsize=None)
 def templates() -> dict:
     """The templates measured: the CPU template at C=1 and at C=32 with d solved for equal params
     (the cardinality_vs_width sweep's tolerance, 10%), ResNet-50 and ResNeXt-50 32×4d."""
@@ -67,10 +78,10 @@ def workload(name: str, quick: bool, **changes) -> Workload:
     t = templates()[name]
     if name.startswith("tiny"):
         base = Workload(label(name), t.to_dict(), batch=cpu_batch(), warmup=2 if quick else 3,
-                        repeats=5 if quick else 10)
+                        repeats=5 if quick else 10, precision=default_precision())
     else:
         base = Workload(label(name), t.to_dict(), batch=4 if quick else 8, warmup=1 if quick else 2,
-                        repeats=2 if quick else 4)
+                        repeats=2 if quick else 4, precision=default_precision())
     return base.with_(**changes) if changes else base
 
 
@@ -132,7 +143,7 @@ def run(quick: bool, results: dict) -> dict:
     rows, table_rows, notes = [], [], []
     for name, (w, r) in zip(NAMES, measured):
         row = {"name": name, "label": w.label, "params": r.get("params"), "flops": r.get("flops"), "batch": w.batch,
-               "train": phase(r, "train"), "infer": phase(r, "infer"), "error": error(r),
+               "precision": w.precision, "train": phase(r, "train"), "infer": phase(r, "infer"), "error": error(r),
                "train_share": share(r, "train", peak), "infer_share": share(r, "infer", peak),
                "threads": r.get("threads")}
         rows.append(row)
@@ -146,7 +157,9 @@ def run(quick: bool, results: dict) -> dict:
     notes.append("img/s: median over timed steps after warm-up, ± half the inter-quartile range. Peak MiB: resident "
                  "memory high-water mark of the step's process above what it held before building the model "
                  "(model, gradients, optimizer state, activations, batch). Share: 3 (training) or 1 (inference) "
-                 "× 2 × forward multiply-adds × img/s ÷ the fp32 matmul ceiling. Channels-last, form c, fp32, eager.")
+                 "× 2 × forward multiply-adds × img/s ÷ the fp32 matmul ceiling. Channels-last, form c, eager, "
+                 f"{default_precision()} (what trainer.precision=auto picks on this machine; the variants group "
+                 "times the other precision).")
     table = {"headers": ["model", "params", "mult-adds", "input × batch", "train img/s", "infer img/s",
                          "train peak MiB", "infer peak MiB", "train share", "infer share"],
              "rows": table_rows}

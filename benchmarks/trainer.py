@@ -40,7 +40,7 @@ TIMEOUT = 900  # seconds for the whole comparison
 def settings(quick: bool) -> dict:
     if quick:
         return {"train_subset": 1280, "val_subset": 512, "epochs": 2, "order": ["bare", "ablate"]}
-    return {"train_subset": 3840, "val_subset": 1000, "epochs": 3,
+    return {"train_subset": 12800, "val_subset": 2000, "epochs": 3,
             "order": ["bare", "ablate", "ablate", "bare"]}
 
 
@@ -59,9 +59,12 @@ def bare_loop(cfg, template) -> dict:
     from torch import nn
 
     from ablate.data import load
+    from ablate.device import autocast_dtype
     from ablate.models import build
 
     start = time.perf_counter()
+    dtype = autocast_dtype(cfg.trainer.precision, torch.device("cpu"))  # ablate's precision on this machine
+    autocast = torch.autocast("cpu", dtype=dtype or torch.float32, enabled=dtype is not None)
     seed, optim = int(cfg.seed), cfg.optim
     data = load(cfg.data, torch.device("cpu"), seed)
     torch.manual_seed(seed)
@@ -76,7 +79,8 @@ def bare_loop(cfg, template) -> dict:
     for epoch in range(int(optim.epochs)):
         model.train()
         for x, y in data.train.batches(batch, train=True, epoch=epoch, seed=seed):
-            loss = criterion(model(x), y)
+            with autocast:
+                loss = criterion(model(x), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -84,7 +88,8 @@ def bare_loop(cfg, template) -> dict:
         correct = torch.zeros((), dtype=torch.int64)
         with torch.no_grad():
             for x, y in data.val.batches(2 * batch, train=False, epoch=0, seed=0):
-                correct += (model(x).argmax(1) == y).sum()
+                with autocast:
+                    correct += (model(x).argmax(1) == y).sum()
         correct.item()
         ends.append(time.perf_counter())
         cpu_ends.append(time.process_time())

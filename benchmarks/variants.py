@@ -1,6 +1,6 @@
 """Implementation choices for the same network: block forms a, b, c (same weights), channels-last
-on and off, `torch.compile` on and off, and bf16 autocast against fp32 on the CPU (which ablate's
-trainer refuses today: these rows say whether it should).
+on and off, `torch.compile` on and off, and bf16 autocast against fp32 (the rows behind
+`trainer.precision=auto` choosing bf16 on CPUs with native bf16).
 
 The forms table decides `form=auto` (`ablate.models.resolve_form`): the fastest form per
 cardinality on this device. Compile is timed after its warm-up; its compile time (the warm-up)
@@ -37,7 +37,8 @@ def _workload(kind: str, name: str, value, quick: bool):
         if quick:
             return w.with_(form=value, batch=32, warmup=1, repeats=2)
         return w if value == "c" else w.with_(form=value, warmup=1, repeats=3)
-    if value is True and kind == "channels_last" or value is False and kind == "compile" or value == "fp32":
+    if value is True and kind == "channels_last" or value is False and kind == "compile" \
+            or kind == "precision" and value == w.precision:
         return w  # the models group's own workload: measured once
     if kind == "precision":
         return w.with_(precision=value, phases=("train",), warmup=1 if quick else 2, repeats=3 if quick else 5)

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 
 from ablate import complexity, load_template
-from ablate.complexity import block_params
+from ablate.complexity import block_params, totals
 from tests.strategies import templates
 
 
@@ -65,6 +65,23 @@ def test_stage_sums_equal_totals_and_params_ignore_resolution(t):
     assert complexity(t.replace(resolution=t.resolution * 2)).params == cx.params
     # params grow strictly with d: the monotone curve the budget solver searches
     assert complexity(t.replace(bottleneck_width=t.bottleneck_width + 1)).params > cx.params
+
+
+@settings(max_examples=500, deadline=None)
+@given(templates(max_stages=5, max_c=16, max_d=16, max_width=64))
+def test_closed_form_totals_equal_the_layer_by_layer_sums(t):
+    # `totals` (the solver's fast path) against `complexity` (one Layer per module, each checked
+    # against the built model in test_complexity_vs_model): every stem, block and shortcut choice
+    cx = complexity(t)
+    assert totals(t) == (cx.params, cx.flops, cx.acts)
+
+
+@pytest.mark.parametrize("name", ["resnet50", "resnext50_32x4d", "resnet101", "resnext101_32x4d",
+                                  "resnext29_8x64d", "resnext29_16x64d", "tiny"])
+def test_closed_form_totals_of_every_paper_model(name):
+    t = load_template(name)
+    cx = complexity(t)
+    assert totals(t).as_dict() == cx.as_dict()
 
 
 def test_engine_never_imports_torch():

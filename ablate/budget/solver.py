@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ablate.complexity import block_complexity, complexity
+from ablate.complexity import block_complexity, totals
 from ablate.errors import BudgetError, TemplateError
 from ablate.template import Template
 
@@ -90,19 +90,23 @@ def measure(template: Template, metric: str, scope: str = "network") -> int:
     """The template's complexity under one metric, for the whole network or the equation-4 block."""
     if scope == "block":
         return block_complexity(template)[metric]
-    return getattr(complexity(template), metric)
+    return getattr(totals(template), metric)
 
 
 def _default_stage(template: Template) -> int:
     return max(len(template.depths) - 2, 0)
 
 
-def _with(template: Template, vary: str, value: int, stage: int) -> Template:
+def _with(template: Template, vary: str, value: int, stage: int, check: bool = True) -> Template:
+    """`template` with `vary` set to `value`; `check=False` skips validation, for the search's
+    candidates: a whole `value` ≥ 1 of these fields is always valid, and the answer is checked."""
     if vary == "depth":
         depths = list(template.depths)
         depths[stage] = value
-        return template.replace(depths=tuple(depths))
-    return template.replace(**{vary: value})
+        changes = {"depths": tuple(depths)}
+    else:
+        changes = {vary: value}
+    return template.replace(**changes) if check else template.unchecked_replace(**changes)
 
 
 def _current(template: Template, vary: str, stage: int) -> int:
@@ -165,7 +169,7 @@ def solve(template: Template, budget: Budget, vary: str = "bottleneck_width", st
     stage = stage or 0
 
     def cost(v: int) -> int:
-        return measure(_with(template, vary, v, stage), budget.metric, budget.scope)
+        return measure(_with(template, vary, v, stage, check=False), budget.metric, budget.scope)
 
     target = budget.target
     try:

@@ -17,6 +17,7 @@ import logging
 import os
 import socket
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,7 @@ class AblateOptunaSweeper(Sweeper):
         _fail_stale_trials(study)
 
         started, tic = _now(), time.perf_counter()
+        run_id = uuid.uuid4().hex  # this invocation's entry in study.json (two may start in one second)
         job_idx = _next_job_num(study, self.sweep_dir)
         launched, failed, returns = [], 0, []
         while True:
@@ -138,14 +140,14 @@ class AblateOptunaSweeper(Sweeper):
             for trial, source in copies:
                 _tell_copy(study, trial, source)
             launched += sorted(t.number for t in trials)
-            self._write_record(study, url, started, time.perf_counter() - tic, launched)
+            self._write_record(study, url, run_id, started, time.perf_counter() - tic, launched)
             if failed > self.max_failure_rate * self.n_trials:
                 raise SweepError(
                     f"{failed} of this run's {len(launched)} trials failed, more than "
                     f"hydra.sweeper.max_failure_rate={self.max_failure_rate:g} of n_trials={self.n_trials}: the study "
                     f"stops; its finished trials stay in {storage.masked(url)} (see the job logs in {self.sweep_dir})."
                 )
-        self._write_record(study, url, started, time.perf_counter() - tic, launched)
+        self._write_record(study, url, run_id, started, time.perf_counter() - tic, launched)
         _log_best(study)
         return returns
 
@@ -232,12 +234,13 @@ class AblateOptunaSweeper(Sweeper):
         log.info(f"Trial {trial.number} {dict(trial.params)}: {values}")
         return True
 
-    def _write_record(self, study, url: str, started: str, wall_seconds: float, launched: list[int]) -> None:
+    def _write_record(self, study, url: str, run_id: str, started: str, wall_seconds: float,
+                      launched: list[int]) -> None:
         """`<sweep_dir>/study.json`: the study's settings, every trial, the best, and this run's wall time."""
         path = self.sweep_dir / STUDY_RECORD
         previous = _read_json(path) or {}
-        runs = [r for r in previous.get("runs", []) if (r.get("started_at"), r.get("worker")) != (started, _worker())]
-        runs.append({"started_at": started, "wall_seconds": round(wall_seconds, 3), "trials": list(launched),
+        runs = [r for r in previous.get("runs", []) if r.get("id") != run_id]
+        runs.append({"id": run_id, "started_at": started, "wall_seconds": round(wall_seconds, 3), "trials": list(launched),
                      "worker": _worker()})
         record = {
             "study_name": study.study_name, "storage": storage.masked(url), "directions": self.directions,
