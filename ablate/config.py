@@ -11,10 +11,11 @@ from __future__ import annotations
 from importlib import resources
 from typing import Iterable
 
-from ablate.budget import Budget, Solution, solve
-from ablate.errors import ConfigError
 from dataclasses import fields
 
+from ablate.budget import Budget, Solution, solve
+from ablate.budget.solver import VARY
+from ablate.errors import BudgetError, ConfigError, TemplateError
 from ablate.template import Template
 
 CONFIG_MODULE = "ablate.conf"
@@ -81,7 +82,13 @@ def template_from_cfg(model_cfg) -> Template:
         if not isinstance(kwargs["depths"], (list, tuple)):
             raise ConfigError(f"model.depths={kwargs['depths']!r} is invalid: it must be a list such as [3,4,6,3].")
         kwargs["depths"] = tuple(kwargs["depths"])
-    return Template(**kwargs)
+    try:
+        return Template(**kwargs)
+    except TemplateError as e:  # the engine names the field; from a config it is model.<field>
+        text = str(e)
+        if text.split("=", 1)[0].split("[", 1)[0] in TEMPLATE_FIELDS:
+            raise TemplateError(f"model.{text}") from None
+        raise
 
 
 def load_template(name: str, overrides: Iterable[str] = ()) -> Template:
@@ -119,5 +126,8 @@ def solve_cfg(cfg) -> tuple[Template, Solution | None]:
     budget = budget_from_cfg(cfg.get("budget"))
     if budget is None:
         return template, None
-    solution = solve(template, budget, vary=cfg.budget.get("vary", "bottleneck_width"), stage=cfg.budget.get("stage"))
+    vary = cfg.budget.get("vary", "bottleneck_width")
+    if vary not in VARY:
+        raise BudgetError(f"budget.vary={vary!r} is unknown: valid choices are {', '.join(VARY)}.")
+    solution = solve(template, budget, vary=vary, stage=cfg.budget.get("stage"))
     return solution.template, solution

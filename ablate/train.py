@@ -302,6 +302,11 @@ def fit(model: nn.Module, data, cfg, device: torch.device, *, run_dir: str | os.
     model.to(device=device, memory_format=memory_format)
 
     opt = optimizer(model, optim_cfg)
+    per_rank = len(data.train) // world_size
+    if per_rank < batch:
+        raise ConfigError(f"optim.batch_size={cfg.optim.batch_size} is larger than the {per_rank} training images each "
+                          f"of the {world_size} rank(s) gets from {data.train.name}: lower the batch size or use "
+                          "more images.")
     steps = data.train.num_batches(batch, True, rank=rank, world_size=world_size)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(optim_cfg, steps))
     scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None

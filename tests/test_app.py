@@ -70,7 +70,7 @@ def test_a_completed_run_returns_at_once(tmp_path, monkeypatch):
 def test_a_bad_config_is_recorded_as_failed_without_raising(tmp_path):
     record = run(tmp_path, "model.cardinality=0")
     assert record["status"] == "failed"
-    assert record["reason"] == "cardinality=0 is invalid: it must be a whole number of at least 1."
+    assert record["reason"] == "model.cardinality=0 is invalid: it must be a whole number of at least 1."
     assert runs.read_result(tmp_path / "run")["reason"] == record["reason"]
     record = run(tmp_path, "trainer.device=tpu", name="device")
     assert record["status"] == "failed" and record["reason"].startswith("trainer.device='tpu' is unknown")
@@ -166,7 +166,7 @@ def cli(*args, cwd):
 def test_cli_single_bad_run_prints_one_sentence_and_exits_2(tmp_path):
     proc = cli("model.cardinality=0", f"hydra.run.dir={tmp_path / 'bad'}", cwd=tmp_path)
     assert proc.returncode == 2
-    sentence = "ablate: cardinality=0 is invalid: it must be a whole number of at least 1."
+    sentence = "ablate: model.cardinality=0 is invalid: it must be a whole number of at least 1."
     assert proc.stderr.strip().splitlines()[-1] == sentence
     assert runs.read_result(tmp_path / "bad")["status"] == "failed"
 
@@ -182,7 +182,7 @@ def test_cli_multirun_records_every_member_and_never_fails(tmp_path):
     good, bad = runs.read_result(good), runs.read_result(bad)
     assert good["status"] == "completed" and good["job_num"] == 0 and "model.cardinality=1" in good["overrides"]
     assert good["final"]["val_err"] < 90
-    assert bad["status"] == "failed" and bad["job_num"] == 1 and bad["reason"].startswith("cardinality=0 is invalid")
+    assert bad["status"] == "failed" and bad["job_num"] == 1 and bad["reason"].startswith("model.cardinality=0 is invalid")
 
 
 def test_ddp_process_errors_come_back_as_their_sentence(tmp_path):

@@ -70,11 +70,11 @@ class Case:
 CASES = [
     # -- configs: types
     Case("type-cardinality", "config type", "ablate", ["model.cardinality=abc"], 2,
-         "ablate: cardinality='abc' is invalid: it must be a whole number of at least 1."),
+         "ablate: model.cardinality='abc' is invalid: it must be a whole number of at least 1."),
     Case("type-depths", "config type", "ablate", ["model.depths=3"], 2,
          "ablate: model.depths=3 is invalid: it must be a list such as [3,4,6,3]."),
     Case("type-shortcut", "config type", "ablate", ["model.shortcut=maybe"], 2,
-         "ablate: shortcut='maybe' is invalid: it must be true or false."),
+         "ablate: model.shortcut='maybe' is invalid: it must be true or false."),
     Case("type-batch", "config type", "ablate", ["optim.batch_size=abc"], 2,
          "ablate: optim.batch_size='abc' is invalid: it must be a whole number of at least 1.", target="fresh"),
     Case("type-lr", "config type", "ablate", ["optim.lr=abc"], 2,
@@ -85,17 +85,17 @@ CASES = [
          "ablate: trainer.world_size='two' is invalid: give the number of DDP processes, 1 or more.", target="fresh"),
     # -- configs: ranges
     Case("range-cardinality", "config range", "ablate", ["model.cardinality=0"], 2,
-         "ablate: cardinality=0 is invalid: it must be a whole number of at least 1."),
+         "ablate: model.cardinality=0 is invalid: it must be a whole number of at least 1."),
     Case("range-width", "config range", "ablate", ["model.width=-64"], 2,
-         "ablate: width=-64 is invalid: it must be a whole number of at least 1."),
+         "ablate: model.width=-64 is invalid: it must be a whole number of at least 1."),
     Case("range-block", "config range", "ablate", ["model.block=inception"], 2,
-         "ablate: block='inception' is unknown: valid blocks are bottleneck, basic."),
+         "ablate: model.block='inception' is unknown: valid blocks are bottleneck, basic."),
     Case("range-lr", "config range", "ablate", ["optim.lr=-0.1"], 2,
          "ablate: optim.lr=-0.1 is invalid: it must be a positive, finite number such as 0.1.", target="fresh"),
     Case("range-epochs", "config range", "ablate", ["optim.epochs=0"], 2,
          "ablate: optim.epochs=0 is invalid: it must be a whole number of at least 1.", target="fresh"),
     Case("range-batch", "config range", "ablate", ["optim.batch_size=4096"], 2,
-         "ablate: batch_size=4096 is larger than the 128 training images each of the 1 rank(s) gets from "
+         "ablate: optim.batch_size=4096 is larger than the 128 training images each of the 1 rank(s) gets from "
          "synthetic/train: lower the batch size or use more images.", target="fresh"),
     Case("range-classes", "config range", "ablate", ["model.num_classes=7"], 2,
          "ablate: model.num_classes=7 does not fit data=synthetic, which has num_classes 10: set model.num_classes=10 "
@@ -130,7 +130,7 @@ CASES = [
     Case("budget-tolerance", "budget", "ablate", ["budget=params", "budget.tolerance=-0.1"], 2,
          "ablate: budget.tolerance=-0.1 is invalid: it must be a relative deviation of 0 or more, e.g. 0.05."),
     Case("budget-vary", "budget", "ablate", ["budget=params", "budget.vary=height"], 2,
-         "ablate: vary='height' is unknown: valid choices are bottleneck_width, width, cardinality, depth."),
+         "ablate: budget.vary='height' is unknown: valid choices are bottleneck_width, width, cardinality, depth."),
     Case("budget-scale", "budget", "ablate", ["budget=flops", "budget.scale=0"], 2,
          "ablate: budget.scale=0 is invalid: it must be a positive number, e.g. 2.0."),
     # -- data (Fashion-MNIST from data.root)

@@ -157,7 +157,7 @@ def test_a_single_run_named_with_dots_stays_inside_outputs(tmp_path, monkeypatch
     (tmp_path / "here").mkdir()
     monkeypatch.chdir(tmp_path / "here")
     code, stderr = call("ablate", [*SMALL, "model.name=../../evil", "model.cardinality=0"])
-    assert code == 2 and stderr.startswith("ablate: cardinality=0 is invalid")
+    assert code == 2 and stderr.startswith("ablate: model.cardinality=0 is invalid")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["here"]
     assert [p.name for p in (tmp_path / "here").iterdir()] == ["outputs"]
     (named,) = (tmp_path / "here" / "outputs").iterdir()

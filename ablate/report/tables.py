@@ -273,6 +273,10 @@ def about(sweep) -> list[tuple[str, str]]:
     if len(envs):
         env = json.loads(envs.iloc[0])
         machine = ", ".join(f"{k} {env[k]}" for k in MACHINE_KEYS if env.get(k) is not None)
+        if "precision" in runs:
+            precisions = sorted(runs.precision.dropna().unique())
+            if precisions:
+                machine += f", precision {'/'.join(precisions)}"
         items.append(("machine", machine or "unknown"))
         if env.get("git_commit"):
             items.append(("commit", str(env["git_commit"])))
