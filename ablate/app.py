@@ -75,8 +75,11 @@ def _execute(cfg, run_dir, overrides, job_num) -> tuple[dict, BaseException | No
                      started)
     record = runs.new_record(config, overrides, job_num)
     done = runs.read_result(run_dir)
-    if done and done.get("status") == "completed" and done.get("config_hash") == record["config_hash"]:
-        log.info("%s already holds this completed run (config %s): nothing to do", run_dir, record["config_hash"])
+    if done and done.get("status") in ("completed", "diverged") and done.get("config_hash") == record["config_hash"]:
+        # both are final: a seeded run of the same config would diverge again at the same step
+        log.info("%s already holds this %s run (config %s): nothing to do%s", run_dir, done["status"],
+                 record["config_hash"], "" if done["status"] == "completed" else
+                 f" (delete {run_dir / runs.RESULT} to train it again)")
         return done, None
     other = _other_run(done, record, run_dir)
     try:
@@ -139,9 +142,10 @@ def _other_run(done: dict | None, record: dict, run_dir: Path) -> ConfigError | 
 
 def _prepare(cfg, config: dict, record: dict, run_dir: Path):
     """Solve the budget, fill the record's model and budget sections, check any checkpoint."""
-    from ablate.config import budget_from_cfg, solve_cfg
+    from ablate.config import budget_from_cfg, check_fields, solve_cfg
     from ablate.train import check_checkpoint, identity
 
+    check_fields(cfg)
     template, solution = solve_cfg(cfg)
     form = str(cfg.model.get("form", "c"))
     record["model"] = runs.model_section(cfg.model.get("name"), form, template)
@@ -197,6 +201,7 @@ def _train_process(rank: int, world_size: int, cfg, template, expected: dict, re
     device = devices.choose(trainer.get("device", "auto"), job_num, rank, world_size)
     threads = devices.set_threads(threads)
     deterministic = torch.are_deterministic_algorithms_enabled()
+    fill = torch.utils.deterministic.fill_uninitialized_memory
     if world_size > 1:
         backend = "nccl" if device.type == "cuda" else "gloo"
         if device.type == "cuda":
@@ -207,6 +212,9 @@ def _train_process(rank: int, world_size: int, cfg, template, expected: dict, re
         torch.manual_seed(seed)
         if device.type == "cpu" and trainer.get("deterministic", True):
             torch.use_deterministic_algorithms(True, warn_only=True)
+            # deterministic mode also fills every new tensor with NaN (a debugging aid, not needed for
+            # identical results): 8% of a `tiny` step in aten::fill_, so it is off
+            torch.utils.deterministic.fill_uninitialized_memory = False
         data = load(cfg.data, device, seed)
         _check_data(data, template)
         form = expected["form"]
@@ -228,6 +236,7 @@ def _train_process(rank: int, world_size: int, cfg, template, expected: dict, re
             runs.write_result(run_dir, record)
     finally:
         torch.use_deterministic_algorithms(deterministic)  # as it was: tests and benchmarks share the process
+        torch.utils.deterministic.fill_uninitialized_memory = fill
         if world_size > 1:
             dist.destroy_process_group()
 

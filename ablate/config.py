@@ -12,6 +12,7 @@ from importlib import resources
 from typing import Iterable
 
 from dataclasses import fields
+from functools import lru_cache
 
 from ablate.budget import Budget, Solution, solve
 from ablate.budget.solver import VARY
@@ -54,6 +55,35 @@ def _hydra_sentence(e: Exception, overrides: list[str]) -> str:
             names = ", ".join(available(group))
             return f"{msg.split('Available options')[0].rstrip('. ')}: available {group} configs are {names}."
     return f"the overrides {overrides} are invalid: {msg}"
+
+
+CHECKED_GROUPS = ("optim", "data", "trainer")
+
+
+@lru_cache(maxsize=None)
+def group_fields(group: str) -> frozenset[str]:
+    """Every key that some config of `group` sets: the fields that group has."""
+    from omegaconf import OmegaConf
+
+    keys: set[str] = set()
+    for name in available(group):
+        node = OmegaConf.create((resources.files(CONFIG_MODULE) / group / f"{name}.yaml").read_text())
+        keys.update(k for k in node if k != "defaults")
+    return frozenset(keys)
+
+
+def check_fields(cfg) -> None:
+    """Refuse a key no config of its group knows: a typo added with `+optim.warmup_epoch=1` would
+    otherwise be ignored in silence (the model group is checked by `template_from_cfg`)."""
+    for group in CHECKED_GROUPS:
+        node = cfg.get(group)
+        if node is None:
+            continue
+        known = group_fields(group)
+        unknown = sorted(str(k) for k in node if k not in known)
+        if unknown:
+            raise ConfigError(f"{group}.{unknown[0]} is not {'an' if group[0] in 'aeiou' else 'a'} {group} field: valid fields are "
+                              f"{', '.join(sorted(known))}.")
 
 
 def model_config(name: str):

@@ -50,6 +50,22 @@ class Fit:
 
 
 # ----------------------------------------------------------------------------- recipe
+def _real(optim_cfg, key: str, default: float, low: float, high: float | None = None, example: str = "0.1",
+          low_open: bool = False, high_open: bool = True) -> float:
+    """`optim.<key>` as a float within its range, or a ConfigError sentence naming field, value and range."""
+    value = optim_cfg.get(key, default)
+    value = default if value is None else value
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    if ok:
+        ok = (value > low if low_open else value >= low) and (
+            high is None or (value < high if high_open else value <= high))
+    if not ok:
+        lo = f"{'above' if low_open else 'at least'} {low:g}"
+        hi = "" if high is None else f" and {'below' if high_open else 'at most'} {high:g}"
+        raise ConfigError(f"optim.{key}={value!r} is invalid: it must be a number {lo}{hi}, e.g. {example}.")
+    return float(value)
+
+
 def optimizer(model: nn.Module, optim_cfg) -> torch.optim.SGD:
     """SGD with momentum (optionally Nesterov) and weight decay.
 
@@ -60,13 +76,13 @@ def optimizer(model: nn.Module, optim_cfg) -> torch.optim.SGD:
     for p in model.parameters():
         if p.requires_grad:
             (no_decay if p.ndim <= 1 and not optim_cfg.get("decay_norm_and_bias", True) else decay).append(p)
-    groups = [{"params": decay, "weight_decay": float(optim_cfg.weight_decay)}]
+    groups = [{"params": decay, "weight_decay": _real(optim_cfg, "weight_decay", 0.0, 0.0, example="1e-4")}]
     if no_decay:
         groups.append({"params": no_decay, "weight_decay": 0.0})
     lr = optim_cfg.lr
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0 or not math.isfinite(lr):
         raise ConfigError(f"optim.lr={optim_cfg.lr!r} is invalid: it must be a positive, finite number such as 0.1.")
-    return torch.optim.SGD(groups, lr=lr, momentum=float(optim_cfg.momentum),
+    return torch.optim.SGD(groups, lr=lr, momentum=_real(optim_cfg, "momentum", 0.0, 0.0, 1.0, "0.9"),
                            nesterov=bool(optim_cfg.get("nesterov", False)))
 
 
@@ -81,11 +97,14 @@ def lr_factor(optim_cfg, steps_per_epoch: int):
     if schedule not in SCHEDULES:
         raise ConfigError(f"optim.schedule={schedule!r} is unknown: valid schedules are {', '.join(SCHEDULES)}.")
     total = int(optim_cfg.epochs) * steps_per_epoch
-    warm = round(float(optim_cfg.get("warmup_epochs", 0) or 0) * steps_per_epoch)
-    start = float(optim_cfg.get("warmup_start", 0.1))
-    milestones = sorted(int(m) * steps_per_epoch for m in (optim_cfg.get("milestones") or ()))
-    gamma = float(optim_cfg.get("gamma", 0.1))
-    floor = float(optim_cfg.get("min_lr_factor", 0.0))
+    warm = round(_real(optim_cfg, "warmup_epochs", 0.0, 0.0, example="0.3") * steps_per_epoch)
+    start = _real(optim_cfg, "warmup_start", 0.1, 0.0, 1.0, high_open=False)
+    raw = optim_cfg.get("milestones") or ()
+    if isinstance(raw, (str, int, float)) or any(isinstance(m, bool) or not isinstance(m, int) or m < 0 for m in raw):
+        raise ConfigError(f"optim.milestones={raw!r} is invalid: it must be a list of epochs such as [150,225].")
+    milestones = sorted(int(m) * steps_per_epoch for m in raw)
+    gamma = _real(optim_cfg, "gamma", 0.1, 0.0, low_open=True)
+    floor = _real(optim_cfg, "min_lr_factor", 0.0, 0.0, 1.0, "0.0", high_open=False)
 
     def factor(s: int) -> float:
         warmup = start + (1 - start) * s / warm if s < warm else 1.0
@@ -310,7 +329,7 @@ def fit(model: nn.Module, data, cfg, device: torch.device, *, run_dir: str | os.
     steps = data.train.num_batches(batch, True, rank=rank, world_size=world_size)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(optim_cfg, steps))
     scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
-    criterion = nn.CrossEntropyLoss(label_smoothing=float(optim_cfg.get("label_smoothing", 0.0) or 0.0))
+    criterion = nn.CrossEntropyLoss(label_smoothing=_real(optim_cfg, "label_smoothing", 0.0, 0.0, 1.0))
 
     result = Fit(status="completed")
     path = Path(run_dir) / CHECKPOINT if run_dir is not None else None

@@ -1,7 +1,8 @@
 """ablate's trainer against a bare PyTorch loop: the same model, data, batches and SGD.
 
 One fresh process (so `torch.use_deterministic_algorithms`, which an ablate run switches on,
-cannot leak into other measurements) runs, in a fixed ABBA order, the bare loop and ablate's
+cannot leak into other measurements) runs, in the fixed order bare, ablate, ablate, bare, bare,
+ablate (three adjacent pairs, compared pair by pair), the bare loop and ablate's
 whole run (`ablate.app.run`: record, progress bar, checkpoint every epoch, as `python -m
 ablate` does) on a class-balanced subset of Fashion-MNIST with the built-in CPU recipe.
 
@@ -40,8 +41,8 @@ TIMEOUT = 900  # seconds for the whole comparison
 def settings(quick: bool) -> dict:
     if quick:
         return {"train_subset": 1280, "val_subset": 512, "epochs": 2, "order": ["bare", "ablate"]}
-    return {"train_subset": 12800, "val_subset": 2000, "epochs": 3,
-            "order": ["bare", "ablate", "ablate", "bare"]}
+    return {"train_subset": 6400, "val_subset": 1000, "epochs": 3,
+            "order": ["bare", "ablate", "ablate", "bare", "bare", "ablate"]}
 
 
 # ----------------------------------------------------------------------------- worker (own process)
@@ -178,9 +179,16 @@ def extras(cfg, data, template, record: dict) -> dict:
     per_step["metric accumulation"] = measure_batched(metrics, calls=200).median
     per_step["schedule step"] = measure_batched(sched.step, calls=200).median
 
+    from ablate.device import autocast_dtype
+
+    dtype = autocast_dtype(cfg.trainer.precision, torch.device("cpu"))  # as ablate's run trains
+    autocast = torch.autocast("cpu", dtype=dtype or torch.float32, enabled=dtype is not None)
+
     def train_step():
         opt.zero_grad(set_to_none=True)
-        nn.functional.cross_entropy(model(x), y).backward()
+        with autocast:
+            loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
         opt.step()
 
     def timed_step(deterministic: bool) -> float:
@@ -191,10 +199,13 @@ def extras(cfg, data, template, record: dict) -> dict:
 
     for _ in range(3):
         train_step()
+    fill = torch.utils.deterministic.fill_uninitialized_memory
+    torch.utils.deterministic.fill_uninitialized_memory = False  # as in ablate's runs
     try:  # interleaved pairs, so a change in the machine's load hits both alike
         pairs = [(timed_step(False), timed_step(True)) for _ in range(20)]
     finally:
         torch.use_deterministic_algorithms(False)
+        torch.utils.deterministic.fill_uninitialized_memory = fill
     plain = statistics.median(p for p, _ in pairs)
     change = statistics.median(d / p for p, d in pairs) - 1  # per pair, then the median
     per_step["deterministic algorithms (step time change)"] = change * plain
@@ -238,6 +249,20 @@ def epoch_cpu_seconds(run: dict) -> list[float]:
     return [b - a for a, b in zip(ends, ends[1:])]
 
 
+def paired_overheads(runs: list[dict]) -> list[float]:
+    """ablate's epoch time over the bare loop's, minus 1, for each adjacent (bare, ablate) pair of runs
+    in the order they ran (runs 0-1, 2-3, ...): each pair's medians over its steady epochs."""
+    out = []
+    for a, b in zip(runs[::2], runs[1::2]):
+        kinds = {a["kind"]: a, b["kind"]: b}
+        if set(kinds) != {"bare", "ablate"}:
+            continue
+        e_bare, e_ablate = epoch_seconds(kinds["bare"]), epoch_seconds(kinds["ablate"])
+        if e_bare and e_ablate:
+            out.append(statistics.median(e_ablate) / statistics.median(e_bare) - 1)
+    return out
+
+
 def phases(run: dict) -> dict:
     """Seconds before training (data, model, record), of the first epoch, and after the last epoch."""
     ends = run.get("ends") or [run["end"]]
@@ -274,9 +299,13 @@ def run(quick: bool, results: dict) -> dict:
                      "phases": ph, "status": [r.get("status", "completed") for r in done],
                      **{f"{k}_mean": statistics.fmean(p[k] for p in ph) for k in ph[0]}})
     bare, ablate = rows
+    pairs = paired_overheads(out["runs"])
     for r in rows:
-        r["overhead"] = r["epoch_median"] / bare["epoch_median"] - 1 if r["epoch_median"] and bare["epoch_median"] \
-            else None
+        # per epoch: the median over adjacent bare/ablate pairs of their epoch-time ratio, so that the
+        # shared machine's slow and fast spells (which last minutes) hit both sides of each pair alike
+        r["pooled_overhead"] = r["epoch_median"] / bare["epoch_median"] - 1 \
+            if r["epoch_median"] and bare["epoch_median"] else None
+        r["overhead"] = statistics.median(pairs) if pairs else r["pooled_overhead"]
         r["run_overhead"] = r["total_mean"] / bare["total_mean"] - 1
         r["cpu_overhead"] = r["epoch_cpu_median"] / bare["epoch_cpu_median"] - 1 \
             if r["epoch_cpu_median"] and bare["epoch_cpu_median"] else None
@@ -303,7 +332,10 @@ def run(quick: bool, results: dict) -> dict:
     notes = [f"Fashion-MNIST subset: {s['train_subset']} training and {s['val_subset']} validation images, "
              f"{s['epochs']} epochs per run, runs in the order {', '.join(s['order'])} (one process); batch "
              f"{out['batch']} (conf/optim/cpu.yaml), {out['threads']} threads, {steps} steps per epoch.",
-             "per epoch: median over every epoch but each run's first (± half the range); CPU s: the process's "
+             "per epoch: median over every epoch but each run's first (± half the range); overhead / epoch: the "
+             "median over adjacent (bare, ablate) pairs of runs of their ratio ("
+             + ", ".join(f"{x:+.1%}" for x in pairs) + f"; pooled over all runs: {ablate['pooled_overhead']:+.1%}), "
+             "because this shared machine has slow and fast spells of a few minutes; CPU s: the process's "
              "CPU time (both threads) over the same epochs. setup: from the call to "
              "the start of training (ablate: record, budget, data with MD5 checks, model; bare: data, model); "
              "after: from the last epoch's end to the return (ablate: the peak-FLOP/s probe and the final record). "
@@ -316,13 +348,14 @@ def run(quick: bool, results: dict) -> dict:
         tp = r.get("throughput") or {}
         if r["kind"] == "ablate" and tp.get("images_per_s") and r.get("flops"):
             rates.append(tp["images_per_s"])
-            shares.append(6 * r["flops"] * tp["images_per_s"] / peak if peak else tp.get("machine_fraction"))
+            shares.append(6 * r["flops"] * tp["images_per_s"] / peak if peak else tp.get("fp32_fraction"))
     run_share = statistics.fmean(shares) if shares and all(x is not None for x in shares) else None
     if run_share is not None:
         notes.append(f"inside ablate's runs: {statistics.fmean(rates):,.0f} training img/s (the record's steady "
                      f"epochs), {run_share:.0%} of the fp32 matmul ceiling")
     return {"title": TITLE, "settings": s, "rows": rows, "extras": ex, "notes": notes,
-            "overhead": ablate["overhead"], "cpu_overhead": ablate["cpu_overhead"], "run_overhead": ablate["run_overhead"], "run_share": run_share,
+            "overhead": ablate["overhead"], "pairs": pairs, "cpu_overhead": ablate["cpu_overhead"],
+            "run_overhead": ablate["run_overhead"], "run_share": run_share,
             "table": {"headers": ["loop", "epochs timed", "per epoch (wall)", "overhead / epoch", "CPU s / epoch",
                                   "CPU overhead", "setup", "first epoch", "after", "whole run", "overhead / run"],
                       "rows": table_rows},

@@ -46,6 +46,8 @@ SMALL = ["data=synthetic", "data.num_samples=128", "data.val_samples=64", "data.
          "trainer.progress=false", "trainer.num_threads=1", "trainer.peak_flops=1e11"]
 MODELS = ", ".join(available("model"))
 DATA_SETS = "cifar10, cifar100, fashion_mnist, imagenet, synthetic"
+OPTIM_FIELDS = ("batch_size, decay_norm_and_bias, epochs, gamma, label_smoothing, lr, milestones, min_lr_factor, "
+                "momentum, nesterov, schedule, warmup_epochs, warmup_start, weight_decay")
 MODEL_FIELDS = ("depths, width, cardinality, bottleneck_width, block, stem, stem_width, in_channels, resolution, "
                 "num_classes, shortcut, name, form, zero_init_last_bn")
 TRIED = []  # (category, input, status, sentence) of every row, printed at the end (pytest -s)
@@ -79,6 +81,14 @@ CASES = [
          "ablate: optim.batch_size='abc' is invalid: it must be a whole number of at least 1.", target="fresh"),
     Case("type-lr", "config type", "ablate", ["optim.lr=abc"], 2,
          "ablate: optim.lr='abc' is invalid: it must be a positive, finite number such as 0.1.", target="fresh"),
+    Case("type-momentum", "config type", "ablate", ["optim.momentum=abc"], 2,
+         "ablate: optim.momentum='abc' is invalid: it must be a number at least 0 and below 1, e.g. 0.9.",
+         target="fresh"),
+    Case("type-milestones", "config type", "ablate", ["optim.milestones=abc"], 2,
+         "ablate: optim.milestones='abc' is invalid: it must be a list of epochs such as [150,225].", target="fresh"),
+    Case("range-smoothing", "config range", "ablate", ["optim.label_smoothing=1.5"], 2,
+         "ablate: optim.label_smoothing=1.5 is invalid: it must be a number at least 0 and below 1, e.g. 0.1.",
+         target="fresh"),
     Case("type-samples", "config type", "ablate", ["data.num_samples=abc"], 2,
          "ablate: data.num_samples='abc' is invalid: it must be a positive integer.", target="fresh"),
     Case("type-world", "config type", "ablate", ["trainer.world_size=two"], 2,
@@ -109,6 +119,8 @@ CASES = [
          "Could not override 'model.foo'.", line="first"),
     Case("unknown-key-added", "config unknown key", "ablate", ["+model.foo=1"], 2,
          "ablate: model.foo is not a model field: valid fields are {fields}."),
+    Case("unknown-optim-key-added", "config unknown key", "ablate", ["+optim.warmup_epoch=1"], 2,
+         "ablate: optim.warmup_epoch is not an optim field: valid fields are {optim_fields}.", target="fresh"),
     Case("unknown-group-option", "config unknown group", "ablate", ["model=nope"], 1,
          "In 'config': Could not find 'model/nope'", line="first"),
     Case("unknown-data-set", "config unknown group", "ablate", ["data=nope"], 1,
@@ -246,7 +258,7 @@ def world(tmp_path_factory):
              "truncated": data / "truncated", "tampered": data / "tampered", "reshaped": data / "reshaped",
              "afile": root / "a-file.txt", "nowhere": root / "nowhere", "root": root}
     seed5 = runs.config_hash(OmegaConf.to_container(compose([*SMALL, "seed=5"]), resolve=True))
-    fill = {"models": MODELS, "fields": MODEL_FIELDS, "data_sets": DATA_SETS, "existing_hash": record["config_hash"],
+    fill = {"models": MODELS, "fields": MODEL_FIELDS, "optim_fields": OPTIM_FIELDS, "data_sets": DATA_SETS, "existing_hash": record["config_hash"],
             "seed5_hash": seed5, "refetch": "delete it and set data.download=true, or reinstall with `apt-get "
                                             "install dataset-fashion-mnist`",
             "replace": "delete {run}/checkpoint.pt or choose another run directory"}

@@ -532,3 +532,11 @@ def test_a_diverging_member_is_recorded_and_reported_and_the_sweep_goes_on(tmp_p
     page = (report / "index.html").read_text()
     assert "<b>diverged</b>" in page and "lower the learning rate or add warm-up." in page
     assert "diverged" in (report / "table.md").read_text()
+    # the same command again: both outcomes are final, so nothing trains and nothing changes
+    before = {p: p.read_bytes() for p in sweep.glob("*/result.json")}
+    again = subprocess.run([sys.executable, "-m", "ablate", *args], cwd=tmp_path, capture_output=True, text=True,
+                           timeout=240, env={**os.environ, "HYDRA_FULL_ERROR": "0"})
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert {p: p.read_bytes() for p in sweep.glob("*/result.json")} == before
+    assert "already holds this diverged run" in again.stdout + again.stderr
+    assert "epoch 1/2:" not in again.stdout + again.stderr  # no epoch was trained

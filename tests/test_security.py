@@ -112,18 +112,23 @@ def test_a_target_in_the_model_node_is_an_unknown_field(tmp_path):
 
 
 def test_targets_in_sweep_values_elsewhere_are_inert(tmp_path):
-    """A sweep whose members carry `_target_: os.system` with a command in the data, optim and trainer nodes
-    and at the top: both members train as usual and the command never runs."""
+    """A sweep whose members carry `_target_: os.system` with a command at the top of the config trains as
+    usual and the command never runs; in the data, optim and trainer nodes such keys are refused as unknown
+    fields (each member fails with the sentence), and again nothing runs."""
     marker = tmp_path / "the-command-ran"
-    command = [f"+{node}_args_=['touch {marker}']" for node in ("", "data.", "optim.", "trainer.")]
-    targets = ["+data._target_=os.system", "+optim._target_=os.system", "+trainer._target_=os.system"]
-    code, stderr = call("ablate", ["-m", *SMALL, *targets, *command, "+_target_=os.system,subprocess.call",
-                                   f"hydra.sweep.dir={tmp_path / 'sweep'}"])
+    top = ["+_args_=['touch " + str(marker) + "']", "+_target_=os.system,subprocess.call"]
+    code, stderr = call("ablate", ["-m", *SMALL, *top, f"hydra.sweep.dir={tmp_path / 'top'}"])
     assert code == 0, stderr
-    records = [runs.read_result(p.parent) for p in (tmp_path / "sweep").glob("*/result.json")]
+    records = [runs.read_result(p.parent) for p in (tmp_path / "top").glob("*/result.json")]
     assert sorted((r["config"]["_target_"], r["status"]) for r in records) == [("os.system", "completed"),
                                                                                ("subprocess.call", "completed")]
-    assert all(r["config"]["optim"]["_target_"] == "os.system" for r in records)  # carried as data, nothing more
+    command = [f"+{node}_args_=['touch {marker}']" for node in ("data.", "optim.", "trainer.")]
+    targets = ["+data._target_=os.system", "+optim._target_=os.system", "+trainer._target_=os.system"]
+    code, stderr = call("ablate", ["-m", *SMALL, *targets, *command, *top, f"hydra.sweep.dir={tmp_path / 'nodes'}"])
+    assert code == 0, stderr
+    records = [runs.read_result(p.parent) for p in (tmp_path / "nodes").glob("*/result.json")]
+    assert [r["status"] for r in records] == ["failed", "failed"]
+    assert all(r["reason"].startswith("optim._args_ is not an optim field: valid fields are ") for r in records)
     assert not marker.exists()
 
 
