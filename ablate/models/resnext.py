@@ -24,8 +24,8 @@ def resolve_form(form: str, template: Template, device: torch.device | str | Non
     """The concrete block form (a, b or c) to build for `form`, which may also be `auto`.
 
     `auto` picks c, the grouped form: it is the fastest wherever it has been measured
-    (`python -m benchmarks --only variants`, reports/bench/bench.md). On the 2-core CPU, a training
-    step of the tiny template in form c is 2.1× and 2.5× faster than b and a at C=4, 4× and 11× at C=32:
+    (`python -m benchmarks --only variants`, reports/bench/bench.md). On the 2-core CPU (bf16), a training
+    step of the tiny template in form c is 1.7× and 2.4× faster than b and a at C=4, 3.6× and 8.2× at C=32:
     forms a and b run C small convs, BNs and ReLUs per layer where c runs one grouped conv, and
     that gap only grows with C. On CUDA, `benchmarks/gpu.sh` times ResNeXt-50 in form b against c
     (not yet run); one cuDNN kernel against C kernel launches per layer makes c the expected winner
