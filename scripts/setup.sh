@@ -24,7 +24,7 @@ stamp=.venv/.ablate-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   # torch first, pinned to the CPU build on disk, so the project's `torch>=` never pulls a CUDA build
   .venv/bin/pip install -q --disable-pip-version-check torch==2.13.0
-  .venv/bin/pip install -q --disable-pip-version-check -e '.[dev,launchers,postgres]'
+  .venv/bin/pip install -q --disable-pip-version-check -e '.[dev,launchers,postgres,ray]'
   touch "$stamp"
 fi
 echo "setup: ready (.venv: $(.venv/bin/python -c 'import torch, hydra, optuna; print("torch", torch.__version__, "hydra", hydra.__version__, "optuna", optuna.__version__)'))"
