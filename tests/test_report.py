@@ -212,3 +212,16 @@ def test_started_member_without_record_is_missing(sweep_dir, tmp_path):
     runs_frame = collect(tmp_path / "s").runs
     row = runs_frame[runs_frame.run == "extra"].iloc[0]
     assert row.status == "missing" and "started but wrote no result.json" in row.reason
+
+
+def test_curves_legend_follows_the_table_not_the_folder_names():
+    # folders sort as C=1, 32, 4 (strings); the legend must read as the table: 1, 4, 32
+    import pandas as pd
+
+    from ablate.report import figures
+
+    rows = [{"setting": s, "epoch": e, "train_err": 20.0 - e, "val_err": 15.0 - e}
+            for s in ("model.cardinality=1", "model.cardinality=32", "model.cardinality=4") for e in (1, 2)]
+    labels = {"model.cardinality=1": "1×12d", "model.cardinality=4": "4×5d", "model.cardinality=32": "32×1d"}
+    fig = figures.curves(pd.DataFrame(rows), labels)
+    assert fig.axes[0].get_legend_handles_labels()[1] == ["1×12d", "4×5d", "32×1d"]

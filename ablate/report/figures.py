@@ -50,7 +50,10 @@ def curves(epochs: pd.DataFrame, labels: dict) -> Figure:
         _empty(ax)
         return fig
     colors = _colors(labels)
-    for setting, group in epochs.groupby("setting", sort=False):
+    present = list(epochs.setting.unique())
+    order = [s for s in labels if s in present] + [s for s in present if s not in labels]  # the table's order
+    for setting in order:
+        group = epochs[epochs.setting == setting]
         stats = group.groupby("epoch")[["train_err", "val_err"]].agg(["mean", "std", "count"])
         x = stats.index.to_numpy()
         for column, style in (("train_err", "--"), ("val_err", "-")):
