@@ -8,11 +8,10 @@ pure-Python objects of the engine, with one-sentence errors for bad values.
 
 from __future__ import annotations
 
-from importlib import resources
-from typing import Iterable
-
 from dataclasses import fields
 from functools import lru_cache
+from importlib import resources
+from typing import Iterable
 
 from ablate.budget import Budget, Solution, solve
 from ablate.budget.solver import VARY

@@ -65,10 +65,11 @@ def bandwidth(nbytes: int = COPY_BYTES, repeats: int = 10, device: str = "cpu") 
 
 
 def bf16_supported() -> bool:
-    """Whether this CPU has native bf16 dot products (AVX-512 BF16 or AMX), where oneDNN/MKL use them."""
-    from benchmarks.machine import cpu_flags
+    """Whether this CPU has native bf16 dot products (AVX-512 BF16 or AMX): ablate's own test, the one
+    that makes `trainer.precision=auto` pick bf16."""
+    from ablate.device import cpu_has_bf16
 
-    return any(f in ("avx512_bf16", "amx_bf16") for f in cpu_flags())
+    return cpu_has_bf16()
 
 
 def run(quick: bool, results: dict) -> dict:
