@@ -79,8 +79,7 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
 
     `auto` is bf16 wherever the hardware runs it natively: CUDA with bf16 (else fp16), and CPUs
     with AVX-512 BF16 or AMX, where a training step of the default template is 2.1× faster than in
-    fp32 (the whole default run 1.35×) at the same accuracy; elsewhere on the CPU it is fp32.
-    fp16 is CUDA-only.
+    fp32 (`python -m benchmarks --only variants`); elsewhere on the CPU it is fp32. fp16 is CUDA-only.
     """
     precision = str(precision).lower()
     if precision not in PRECISIONS:

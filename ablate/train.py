@@ -289,7 +289,9 @@ def evaluate(net, split, *, batch_size: int, device, dtype=None, rank: int = 0, 
     return {"loss": loss / n, "err": 100.0 * (1 - top1 / n), "top5_err": 100.0 * (1 - top5 / n)}
 
 
-def _check_batch(cfg, world_size: int) -> int:
+def _check_batch(cfg, world_size: int, train) -> int:
+    """The per-process batch, after checking `optim.batch_size` and `optim.epochs` against the config
+    and the training split (each rank needs at least one whole batch of its shard)."""
     batch = cfg.optim.batch_size
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ConfigError(f"optim.batch_size={batch!r} is invalid: it must be a whole number of at least 1.")
@@ -299,6 +301,10 @@ def _check_batch(cfg, world_size: int) -> int:
     epochs = cfg.optim.epochs
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ConfigError(f"optim.epochs={epochs!r} is invalid: it must be a whole number of at least 1.")
+    per_rank = len(train) // world_size
+    if per_rank < batch // world_size:
+        raise ConfigError(f"optim.batch_size={batch} is larger than the {per_rank} training images each of the "
+                          f"{world_size} rank(s) gets from {train.name}: lower the batch size or use more images.")
     return batch // world_size
 
 
@@ -314,18 +320,13 @@ def fit(model: nn.Module, data, cfg, device: torch.device, *, run_dir: str | os.
     """
     trainer, optim_cfg = cfg.trainer, cfg.optim
     seed = int(cfg.get("seed", 0))
-    batch = _check_batch(cfg, world_size)
+    batch = _check_batch(cfg, world_size, data.train)
     dtype = devices.autocast_dtype(trainer.get("precision", "auto"), device)
     log_every = max(int(trainer.get("log_every", 50) or 50), 1)
     memory_format = torch.channels_last if trainer.get("channels_last", True) else torch.contiguous_format
     model.to(device=device, memory_format=memory_format)
 
     opt = optimizer(model, optim_cfg)
-    per_rank = len(data.train) // world_size
-    if per_rank < batch:
-        raise ConfigError(f"optim.batch_size={cfg.optim.batch_size} is larger than the {per_rank} training images each "
-                          f"of the {world_size} rank(s) gets from {data.train.name}: lower the batch size or use "
-                          "more images.")
     steps = data.train.num_batches(batch, True, rank=rank, world_size=world_size)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(optim_cfg, steps))
     scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None

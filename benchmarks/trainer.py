@@ -53,6 +53,16 @@ def _cfg(s: dict, extra=()):
                     f"optim.epochs={s['epochs']}", "trainer.device=cpu", *extra])
 
 
+def _autocast(cfg):
+    """The autocast context ablate's trainer uses on this CPU for `cfg` (bf16 where native, else off)."""
+    import torch
+
+    from ablate.device import autocast_dtype
+
+    dtype = autocast_dtype(cfg.trainer.precision, torch.device("cpu"))
+    return torch.autocast("cpu", dtype=dtype or torch.float32, enabled=dtype is not None)
+
+
 def bare_loop(cfg, template) -> dict:
     """Load the data, build, train and validate like ablate, with nothing else: returns start,
     epoch ends and end times."""
@@ -60,12 +70,10 @@ def bare_loop(cfg, template) -> dict:
     from torch import nn
 
     from ablate.data import load
-    from ablate.device import autocast_dtype
     from ablate.models import build
 
     start = time.perf_counter()
-    dtype = autocast_dtype(cfg.trainer.precision, torch.device("cpu"))  # ablate's precision on this machine
-    autocast = torch.autocast("cpu", dtype=dtype or torch.float32, enabled=dtype is not None)
+    autocast = _autocast(cfg)
     seed, optim = int(cfg.seed), cfg.optim
     data = load(cfg.data, torch.device("cpu"), seed)
     torch.manual_seed(seed)
@@ -179,10 +187,7 @@ def extras(cfg, data, template, record: dict) -> dict:
     per_step["metric accumulation"] = measure_batched(metrics, calls=200).median
     per_step["schedule step"] = measure_batched(sched.step, calls=200).median
 
-    from ablate.device import autocast_dtype
-
-    dtype = autocast_dtype(cfg.trainer.precision, torch.device("cpu"))  # as ablate's run trains
-    autocast = torch.autocast("cpu", dtype=dtype or torch.float32, enabled=dtype is not None)
+    autocast = _autocast(cfg)
 
     def train_step():
         opt.zero_grad(set_to_none=True)
@@ -305,7 +310,7 @@ def run(quick: bool, results: dict) -> dict:
         # shared machine's slow and fast spells (which last minutes) hit both sides of each pair alike
         r["pooled_overhead"] = r["epoch_median"] / bare["epoch_median"] - 1 \
             if r["epoch_median"] and bare["epoch_median"] else None
-        r["overhead"] = statistics.median(pairs) if pairs else r["pooled_overhead"]
+        r["overhead"] = 0.0 if r is bare else statistics.median(pairs) if pairs else r["pooled_overhead"]
         r["run_overhead"] = r["total_mean"] / bare["total_mean"] - 1
         r["cpu_overhead"] = r["epoch_cpu_median"] / bare["epoch_cpu_median"] - 1 \
             if r["epoch_cpu_median"] and bare["epoch_cpu_median"] else None

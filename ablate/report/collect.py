@@ -50,15 +50,15 @@ class Sweep:
     @property
     def sweep_config(self) -> str | None:
         """The `+sweep=NAME` config the multirun used, when multirun.yaml records it."""
-        return _get(self.multirun, "hydra", "runtime", "choices", "sweep")
+        return nested(self.multirun, "hydra", "runtime", "choices", "sweep")
 
     @property
     def command(self) -> str | None:
         """The command line that launched the sweep, rebuilt from multirun.yaml."""
-        task = _get(self.multirun, "hydra", "overrides", "task")
+        task = nested(self.multirun, "hydra", "overrides", "task")
         if task is None:
             return None
-        hydra = [o for o in _get(self.multirun, "hydra", "overrides", "hydra") or [] if o != "hydra.mode=MULTIRUN"]
+        hydra = [o for o in nested(self.multirun, "hydra", "overrides", "hydra") or [] if o != "hydra.mode=MULTIRUN"]
         return " ".join(["python -m ablate", *(shlex.quote(o) for o in [*task, *hydra]), "-m"])
 
 
@@ -74,13 +74,13 @@ def setting_of(overrides) -> str:
 
 def expected_members(multirun: dict | None) -> list[list[str]]:
     """Every member's override list Hydra's basic sweeper launches for this multirun.yaml."""
-    if _get(multirun, "hydra", "sweeper", "_target_") != BASIC_SWEEPER:
+    if nested(multirun, "hydra", "sweeper", "_target_") != BASIC_SWEEPER:
         return []  # another sweeper (Optuna) picks its members as it goes: the expected ones are those that ran
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    params = _get(multirun, "hydra", "sweeper", "params") or {}
-    task = _get(multirun, "hydra", "overrides", "task") or []
+    params = nested(multirun, "hydra", "sweeper", "params") or {}
+    task = nested(multirun, "hydra", "overrides", "task") or []
     lines = [f"{k}={v}" for k, v in params.items()] + list(task)
     try:
         overrides = OverridesParser.create().parse_overrides(lines)
@@ -194,9 +194,9 @@ def run_row(run: str | None, record: dict, order: dict) -> dict:
         "best_val_err": _number(best.get("val_err")),
         "best_epoch": best.get("epoch"),
         "wall_seconds": _number(record.get("wall_seconds")),
-        "images_per_s": _number((record.get("throughput") or {}).get("images_per_s")),
-        "precision": (record.get("throughput") or {}).get("precision"),
-        "fp32_fraction": _number((record.get("throughput") or {}).get("fp32_fraction")),
+        "images_per_s": _number(nested(record, "throughput", "images_per_s")),
+        "precision": nested(record, "throughput", "precision"),
+        "fp32_fraction": _number(nested(record, "throughput", "fp32_fraction")),
         "started_at": record.get("started_at"),
         "finished_at": record.get("finished_at"),
         "config_hash": record.get("config_hash"),
@@ -272,7 +272,8 @@ def _started_members(directory: Path) -> dict[str, list[str]]:
     return out
 
 
-def _get(tree, *keys):
+def nested(tree, *keys):
+    """`tree[k1][k2]...`, or None where a level is missing or not a dict (records may be partial)."""
     for k in keys:
         if not isinstance(tree, dict) or k not in tree:
             return None

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ablate.errors import DataError
+from ablate.report.collect import nested
 from ablate.runs import RESULT, atomic_write_bytes
 
 STUDY_RECORD = "study.json"
@@ -70,14 +71,6 @@ def _record(job_dir) -> dict | None:
         return None
 
 
-def _get(tree, *keys):
-    for key in keys:
-        if not isinstance(tree, dict) or key not in tree:
-            return None
-        tree = tree[key]
-    return tree
-
-
 def trials_frame(study: dict, sweep_dir: Path | None = None) -> pd.DataFrame:
     """One row per trial: parameters, val error, complexity, budget deviation, time, Pareto membership."""
     rows = []
@@ -87,29 +80,29 @@ def trials_frame(study: dict, sweep_dir: Path | None = None) -> pd.DataFrame:
         copy_of = attrs.get("copy_of")  # told the values of an earlier trial of the same design
         record = _record(attrs.get("job_dir"))
         values = t.get("values") or []
-        err = _get(record, "final", "val_err")
+        err = nested(record, "final", "val_err")
         if err is None and values and returns_error:
             err = values[0]
-        deviation = _get(record, "budget", "deviation")
-        tolerance = _get(record, "budget", "tolerance")
+        deviation = nested(record, "budget", "deviation")
+        tolerance = nested(record, "budget", "tolerance")
         row = {"trial": t["number"], "state": t["state"], "copy_of": copy_of}
         row.update({f"param:{k}": v for k, v in (t.get("params") or {}).items()})
         row.update({
             "val_err": err,
-            "flops": _get(record, "model", "complexity", "flops"),
-            "params": _get(record, "model", "complexity", "params"),
-            "cardinality": _get(record, "model", "template", "cardinality"),
-            "bottleneck_width": _get(record, "model", "template", "bottleneck_width"),
-            "depths": "-".join(map(str, _get(record, "model", "template", "depths") or [])) or None,
-            "budget_metric": _get(record, "budget", "metric"),
+            "flops": nested(record, "model", "complexity", "flops"),
+            "params": nested(record, "model", "complexity", "params"),
+            "cardinality": nested(record, "model", "template", "cardinality"),
+            "bottleneck_width": nested(record, "model", "template", "bottleneck_width"),
+            "depths": "-".join(map(str, nested(record, "model", "template", "depths") or [])) or None,
+            "budget_metric": nested(record, "budget", "metric"),
             "budget_deviation": deviation,
             "budget_tolerance": tolerance,
             "within_tolerance": None if deviation is None or tolerance is None else abs(deviation) <= tolerance,
             "feasible": all(v <= 0 for v in (t.get("constraints") or {}).values()) if t["state"] == "COMPLETE"
             else None,
-            "seconds": None if copy_of is not None else _get(record, "wall_seconds"),
-            "status": _get(record, "status"),
-            "reason": attrs.get("fail_reason") or (None if copy_of is not None else _get(record, "reason")),
+            "seconds": None if copy_of is not None else nested(record, "wall_seconds"),
+            "status": nested(record, "status"),
+            "reason": attrs.get("fail_reason") or (None if copy_of is not None else nested(record, "reason")),
             "job_dir": _relative(attrs.get("job_dir"), sweep_dir),
         })
         for i, value in enumerate(values):
@@ -305,10 +298,10 @@ def best_model_yaml(study: dict, best, sweep_dir: Path) -> str | None:
     """The best trial's solved template as a `conf/model/` file, or None when its record is missing."""
     trial = next(t for t in study["trials"] if t["number"] == best["trial"])
     record = _record(trial.get("user_attrs", {}).get("job_dir"))
-    template = _get(record, "model", "template")
+    template = nested(record, "model", "template")
     if not template:
         return None
-    model_cfg = _get(record, "config", "model") or {}
+    model_cfg = nested(record, "config", "model") or {}
     name = f"{study.get('study_name') or 'search'}_best"
     lines = [
         f"# The best trial ({best['trial']}) of search {study.get('study_name')} in {sweep_dir}: "
@@ -321,7 +314,7 @@ def best_model_yaml(study: dict, best, sweep_dir: Path) -> str | None:
     ]
     for key, value in template.items():
         lines.append(f"{key}: {_yaml(value)}")
-    lines.append(f"form: {_yaml(_get(record, 'model', 'form') or model_cfg.get('form', 'c'))}")
+    lines.append(f"form: {_yaml(nested(record, 'model', 'form') or model_cfg.get('form', 'c'))}")
     lines.append(f"zero_init_last_bn: {_yaml(bool(model_cfg.get('zero_init_last_bn', False)))}")
     return "\n".join(lines) + "\n"
 
