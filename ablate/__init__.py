@@ -1,14 +1,12 @@
 """ablate: declarative architecture search and ablation for ResNeXt-style networks.
 
-The engine (`Template`, `derive`, `complexity`, `totals`, `Budget`, `solve`, `load_template`) is pure
-Python; `build` and `convert` import torch only when first used.
+The engine (`Template`, `derive`, `complexity`, `totals`, `Budget`, `solve`) is pure Python;
+`load_template` imports the config layer (OmegaConf) and `build` and `convert` import torch, each only
+when first used.
 """
 
-from ablate.budget import Budget, Solution, solve
-from ablate.complexity import complexity, totals
-from ablate.config import load_template
+from ablate.engine import Budget, Network, Solution, Stage, Template, complexity, derive, solve, totals
 from ablate.errors import AblateError, BudgetError, CheckpointError, ConfigError, DataError, TemplateError
-from ablate.template import Network, Stage, Template, derive
 
 __all__ = [
     "AblateError", "Budget", "BudgetError", "CheckpointError", "ConfigError", "DataError", "Network",
@@ -19,9 +17,13 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
-    # torch-backed parts load lazily, so the engine stays importable and fast without torch
+    # the config layer and torch load lazily, so the engine stays importable and fast without them
     if name in ("build", "convert"):
         from ablate import models
 
         return getattr(models, name)
+    if name == "load_template":
+        from ablate.config import load_template
+
+        return load_template
     raise AttributeError(f"module 'ablate' has no attribute {name!r}")

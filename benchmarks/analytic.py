@@ -1,6 +1,6 @@
 """The analytic complexity model and the budget solver against building the model and counting.
 
-For every model config in conf/model: `ablate.complexity(template)` (pure Python, from the
+For every model config in conf/model: `ablate.engine.complexity(template)` (pure Python, from the
 derived stages) against `build(template)` + a forward pass of one image under
 `torch.utils.flop_counter.FlopCounterMode` + a parameter count, which is how one checks a
 network's FLOPs without an analytic model. Both must agree exactly (the counter's FLOPs are
@@ -46,7 +46,7 @@ def timed(fn, repeats: int):
 
 def candidates(template, budget) -> list:
     """The distinct templates the solver evaluates while it fills Table 2 (its search, replayed)."""
-    import ablate.budget.solver as solver
+    import ablate.engine.budget as solver
 
     seen: dict = {}
     real = solver.measure
@@ -65,9 +65,9 @@ def candidates(template, budget) -> list:
 
 def run(quick: bool, results: dict) -> dict:
     from ablate import Budget, complexity, load_template
-    from ablate.complexity import totals
+    from ablate.engine.complexity import totals
     from ablate.budget import table2
-    from ablate.config import available
+    from ablate.config.loading import available
 
     names = ("tiny", "resnet50") if quick else tuple(available("model"))
     repeats = 1 if quick else 2
@@ -119,8 +119,8 @@ def run(quick: bool, results: dict) -> dict:
                        f"{fmt_seconds(search.median)} ({len(searched)} candidates)" if search else "–",
                        f"{solver['ratio_meta']:,.0f}×" if search else "–"])
     ratios = [r["ratio"] for r in rows] + [solver["ratio"]]
-    notes.append("analytic = `ablate.complexity.totals` (closed form per stage: what the solver and the records use); "
-                 "per layer = `ablate.complexity.complexity`, which lists every layer with its counts (describe's "
+    notes.append("analytic = `ablate.engine.complexity.totals` (closed form per stage: what the solver and the records use); "
+                 "per layer = `ablate.engine.complexity.complexity`, which lists every layer with its counts (describe's "
                  "table). Both must equal the counted figures.")
     notes.append("build + count = build the model + one-image forward under FlopCounterMode + sum of parameter "
                  "sizes, on the CPU (the target's comparison) and on the meta device (no allocation or "

@@ -67,7 +67,7 @@ def bandwidth(nbytes: int = COPY_BYTES, repeats: int = 10, device: str = "cpu") 
 def bf16_supported() -> bool:
     """Whether this CPU has native bf16 dot products (AVX-512 BF16 or AMX): ablate's own test, the one
     that makes `trainer.precision=auto` pick bf16."""
-    from ablate.device import cpu_has_bf16
+    from ablate.run.device import cpu_has_bf16
 
     return cpu_has_bf16()
 

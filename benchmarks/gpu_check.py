@@ -2,8 +2,8 @@
 channels-last, eager and `torch.compile`d, plus the built-in CPU template, then one short table.
 
 Made for a bare single-GPU machine: Python 3.12 and torch with CUDA, no Hydra, OmegaConf or
-Optuna, no network. It imports only torch, ablate's pure-Python engine (`ablate.template`,
-`ablate.complexity`) and `ablate.models`, and reads the model configs and the CPU recipe's batch
+Optuna, no network. It imports only torch, ablate's pure-Python engine (`ablate.engine.template`,
+`ablate.engine.complexity`) and `ablate.models`, and reads the model configs and the CPU recipe's batch
 from `conf/` with a ten-line reader of their flat YAML. Hydra, OmegaConf and Optuna are blocked
 as if absent, so a dry run here proves the script never needs them:
 
@@ -78,7 +78,7 @@ def read_flat_yaml(path: str) -> dict:
 def template_of(name: str):
     from dataclasses import fields
 
-    from ablate.template import Template
+    from ablate.engine.template import Template
 
     cfg = read_flat_yaml(os.path.join(ROOT, "conf", "model", f"{name}.yaml"))
     kwargs = {f.name: cfg[f.name] for f in fields(Template) if f.name in cfg}
@@ -201,7 +201,7 @@ def main(argv=None) -> int:
         sys.path.insert(0, ROOT)
     import torch
 
-    from ablate.complexity import complexity
+    from ablate.engine.complexity import complexity
     from benchmarks import machine
 
     signal.signal(signal.SIGTERM, _stop)

@@ -24,7 +24,7 @@ def conv_layers(quick: bool, peak: float) -> list[dict]:
     """Each stage's 3×3 conv of ResNet-50 and ResNeXt-50 alone: training step (fwd + bwd) time and FLOP/s."""
     import torch
 
-    from ablate.template import derive
+    from ablate.engine.template import derive
 
     batch = models.workload("resnet50", quick).batch
     out = []

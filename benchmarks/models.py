@@ -34,7 +34,7 @@ def measure(w: Workload, timeout: float = 600) -> dict:
 @lru_cache(maxsize=None)
 def cpu_batch() -> int:
     """The built-in CPU recipe's batch (conf/optim/cpu.yaml)."""
-    from ablate.config import compose
+    from ablate.config.loading import compose
 
     return int(compose(["optim=cpu"]).optim.batch_size)
 
@@ -45,7 +45,7 @@ def default_precision(device: str = "cpu") -> str:
     CPU with native bf16 dot products, else fp32): the models are timed as they are trained."""
     import torch
 
-    from ablate.device import autocast_dtype, precision_name
+    from ablate.run.device import autocast_dtype, precision_name
 
     return precision_name(autocast_dtype("auto", torch.device(device)))
 

@@ -3,7 +3,7 @@
 One fresh process (so `torch.use_deterministic_algorithms`, which an ablate run switches on,
 cannot leak into other measurements) runs, in the fixed order bare, ablate, ablate, bare, bare,
 ablate (three adjacent pairs, compared pair by pair), the bare loop and ablate's
-whole run (`ablate.app.run`: record, progress bar, checkpoint every epoch, as `python -m
+whole run (`ablate.run.app.run`: record, progress bar, checkpoint every epoch, as `python -m
 ablate` does) on a class-balanced subset of Fashion-MNIST with the built-in CPU recipe.
 
 The bare loop: `build` the same template (same seed, form, zero-init), SGD with the recipe's lr,
@@ -13,7 +13,7 @@ validation pass (eval mode, no grad, the trainer's eval batch). No scheduler, no
 progress, no checkpoint.
 
 Per-epoch time of ablate = the interval between the ends of consecutive epochs' `on_epoch`
-callbacks (train + eval + log + checkpoint + record write), read by wrapping `ablate.train.fit`
+callbacks (train + eval + log + checkpoint + record write), read by wrapping `ablate.run.trainer.fit`
 for the benchmark; the bare loop's = the interval between the ends of its validation passes.
 Steady state: every epoch after each run's first. Then each per-epoch extra is timed alone
 (checkpoint write, record write, progress-bar updates, metric accumulation, schedule step, the
@@ -47,7 +47,7 @@ def settings(quick: bool) -> dict:
 
 # ----------------------------------------------------------------------------- worker (own process)
 def _cfg(s: dict, extra=()):
-    from ablate.config import compose
+    from ablate.config.loading import compose
 
     return compose([f"data.train_subset={s['train_subset']}", f"data.val_subset={s['val_subset']}",
                     f"optim.epochs={s['epochs']}", "trainer.device=cpu", *extra])
@@ -57,7 +57,7 @@ def _autocast(cfg):
     """The autocast context ablate's trainer uses on this CPU for `cfg` (bf16 where native, else off)."""
     import torch
 
-    from ablate.device import autocast_dtype
+    from ablate.run.device import autocast_dtype
 
     dtype = autocast_dtype(cfg.trainer.precision, torch.device("cpu"))
     return torch.autocast("cpu", dtype=dtype or torch.float32, enabled=dtype is not None)
@@ -106,13 +106,13 @@ def bare_loop(cfg, template) -> dict:
 
 
 def ablate_run(cfg) -> dict:
-    """`ablate.app.run` in a fresh directory, with the end of every epoch's callback timed."""
+    """`ablate.run.app.run` in a fresh directory, with the end of every epoch's callback timed."""
     import torch
 
-    import ablate.train
-    from ablate import app
+    import ablate.run.trainer
+    from ablate.run import app
 
-    real_fit = ablate.train.fit
+    real_fit = ablate.run.trainer.fit
     marks: dict = {"ends": [], "cpu_ends": []}
 
     def timed_fit(*args, on_epoch=None, **kwargs):
@@ -128,7 +128,7 @@ def ablate_run(cfg) -> dict:
         marks["fit_end"] = time.perf_counter()
         return result
 
-    ablate.train.fit = timed_fit
+    ablate.run.trainer.fit = timed_fit
     try:
         with tempfile.TemporaryDirectory(prefix="ablate-bench-") as run_dir:
             marks["start"] = time.perf_counter()
@@ -140,7 +140,7 @@ def ablate_run(cfg) -> dict:
             marks["throughput"] = record.get("throughput")
             marks["flops"] = (record.get("model") or {}).get("complexity", {}).get("flops")
     finally:
-        ablate.train.fit = real_fit
+        ablate.run.trainer.fit = real_fit
         torch.use_deterministic_algorithms(False)  # an ablate run switches it on for the process
     return marks
 
@@ -150,9 +150,9 @@ def extras(cfg, data, template, record: dict) -> dict:
     import torch
     from torch import nn
 
-    from ablate import runs
+    from ablate.run import record as runs
     from ablate.models import build
-    from ablate.train import _progress, lr_factor, optimizer, save_checkpoint
+    from ablate.run.trainer import _progress, lr_factor, optimizer, save_checkpoint
 
     model = build(template, str(cfg.model.form)).to(memory_format=torch.channels_last)
     opt = optimizer(model, cfg.optim)
@@ -220,7 +220,7 @@ def extras(cfg, data, template, record: dict) -> dict:
 def worker(s: dict) -> dict:
     import torch
 
-    from ablate.config import template_from_cfg
+    from ablate.config.loading import template_from_cfg
     from ablate.data import load
 
     cfg = _cfg(s)
@@ -275,7 +275,7 @@ def phases(run: dict) -> dict:
             "after": run["end"] - ends[-1], "total": run["end"] - run["start"]}
 
 
-LABELS = {"bare": "bare PyTorch loop", "ablate": "ablate run (`ablate.app.run`, default trainer)"}
+LABELS = {"bare": "bare PyTorch loop", "ablate": "ablate run (`ablate.run.app.run`, default trainer)"}
 
 
 def run(quick: bool, results: dict) -> dict:

@@ -73,9 +73,9 @@ def run(w: Workload) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from ablate.complexity import complexity
+    from ablate.engine.complexity import complexity
     from ablate.models import build, convert
-    from ablate.template import Template
+    from ablate.engine.template import Template
 
     if w.threads:
         torch.set_num_threads(w.threads)

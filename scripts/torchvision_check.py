@@ -56,7 +56,7 @@ def randomise(model) -> None:
 def check(name: str, tv) -> dict:
     import torch
 
-    from ablate.config import load_template
+    from ablate.config.loading import load_template
     from ablate.models import build, convert
 
     if hasattr(tv.models, name):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from ablate.template import Template, min_resolution
+from ablate.engine.template import Template, min_resolution
 
 
 

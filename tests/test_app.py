@@ -1,4 +1,4 @@
-"""One run end to end (`ablate.app` and `python -m ablate`): the record, failures, resume rules, DDP, devices."""
+"""One run end to end (`ablate.run.app` and `python -m ablate`): the record, failures, resume rules, DDP, devices."""
 
 import json
 import math
@@ -9,11 +9,11 @@ import sys
 import pytest
 import torch
 
-from ablate import app, device, runs
-from ablate.complexity import complexity
+from ablate.run import app, device, record as runs
+from ablate.engine.complexity import complexity
 from ablate.config import compose, template_from_cfg
 from ablate.errors import ConfigError
-from ablate.train import CHECKPOINT
+from ablate.run.trainer import CHECKPOINT
 
 # a 2-stage template on 256 synthetic 28×28 images: an epoch is 8 steps of 32 images
 SMALL = ["data=synthetic", "data.num_samples=256", "data.val_samples=128", "data.noise=16", "model.depths=[1,1]",
@@ -78,12 +78,12 @@ def test_a_bad_config_is_recorded_as_failed_without_raising(tmp_path):
 
 
 def test_an_unexpected_error_is_recorded_with_its_traceback(tmp_path, monkeypatch):
-    import ablate.train
+    import ablate.run.trainer
 
     def boom(*args, **kwargs):
         raise RuntimeError("boom\nsecond line")
 
-    monkeypatch.setattr(ablate.train, "fit", boom)
+    monkeypatch.setattr(ablate.run.trainer, "fit", boom)
     record = run(tmp_path)
     assert record["status"] == "failed" and record["reason"] == "RuntimeError: boom second line."
     assert "Traceback" in (tmp_path / "run" / runs.ERROR_LOG).read_text()

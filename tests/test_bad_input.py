@@ -3,7 +3,7 @@
 One table, one row per distinct bad input: configs (types, ranges, unknown keys, unknown groups), budgets,
 data files, checkpoints, command-line arguments and report folders. Each row runs the real command-line
 entry point in this process (`ablate.__main__`'s Hydra app, `ablate.report`, `ablate.budget`,
-`ablate.describe`, with `sys.argv` set) and asserts the exit status and the exact text a user sees on
+`ablate.cli.describe`, with `sys.argv` set) and asserts the exit status and the exact text a user sees on
 stderr: for ablate's own refusals that is its one sentence (`ablate: ...` or `error: ...`); for the
 errors Hydra raises before ablate runs (unknown groups and keys) it is the first line Hydra prints.
 
@@ -35,11 +35,11 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from ablate import app, runs
+from ablate.run import app, record as runs
 from ablate.config import available, compose
 from ablate.data import fashion_mnist
 from ablate.report import write_report
-from ablate.train import CHECKPOINT
+from ablate.run.trainer import CHECKPOINT
 
 SMALL = ["data=synthetic", "data.num_samples=128", "data.val_samples=64", "data.noise=16", "model.depths=[1,1]",
          "model.width=16", "model.bottleneck_width=8", "model.stem_width=16", "optim.batch_size=32", "optim.epochs=1",
@@ -294,7 +294,7 @@ def call(command: str, args: list[str]) -> tuple[int, str]:
                     code = e.code if isinstance(e.code, int) else 1
             else:
                 module = {"report": "ablate.report.__main__", "budget": "ablate.budget.__main__",
-                          "describe": "ablate.describe"}[command]
+                          "describe": "ablate.cli.describe"}[command]
                 main = __import__(module, fromlist=["main"]).main
                 try:
                     code = main(args)

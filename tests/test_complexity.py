@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 
 from ablate import complexity, load_template
-from ablate.complexity import block_params, totals
+from ablate.engine.complexity import block_params, totals
 from tests.strategies import templates
 
 
@@ -85,7 +85,7 @@ def test_closed_form_totals_of_every_paper_model(name):
 
 
 def test_engine_never_imports_torch():
-    code = ("import sys, ablate, ablate.budget, ablate.config, ablate.describe; "
-            "ablate.complexity(ablate.load_template('resnet50')); print('torch' in sys.modules)")
+    code = ("import sys, ablate, ablate.budget, ablate.config, ablate.cli.describe; "
+            "ablate.engine.complexity(ablate.load_template('resnet50')); print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

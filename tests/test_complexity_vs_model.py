@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from ablate.complexity import complexity
+from ablate.engine.complexity import complexity
 from ablate.models import build
-from ablate.template import Template
+from ablate.engine.template import Template
 from tests.strategies import templates
 
 COUNTED = (nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d, nn.Linear)

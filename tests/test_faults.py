@@ -30,10 +30,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from ablate import app, runs
+from ablate.run import app, record as runs
 from ablate.config import compose
-from ablate.lock import LOCK, RunLock
-from ablate.train import CHECKPOINT
+from ablate.run.lock import LOCK, RunLock
+from ablate.run.trainer import CHECKPOINT
 
 pytestmark = pytest.mark.slow
 
@@ -71,8 +71,8 @@ def hit(kind):
 
 
 import torch
-import ablate.app as app
-import ablate.train as train
+import ablate.run.app as app
+import ablate.run.trainer as train
 from ablate.data.base import TensorSplit
 
 real_fit, real_epoch, real_save, real_execute = train.fit, train.train_epoch, train.save_checkpoint, app.execute
@@ -401,8 +401,8 @@ def test_atomic_writes_under_a_reader_in_another_process(tmp_path):
     writer = (
         "import io, sys, torch\n"
         "from pathlib import Path\n"
-        "from ablate.runs import atomic_write_json\n"
-        "from ablate.train import save_checkpoint\n"
+        "from ablate.run.record import atomic_write_json\n"
+        "from ablate.run.trainer import save_checkpoint\n"
         "d = Path(sys.argv[1])\n"
         "for i in range(60):\n"
         "    atomic_write_json(d / 'result.json', {'schema_version': 1, 'i': i, 'pad': 'x' * (1 << 18)})\n"
@@ -460,7 +460,7 @@ def test_a_held_run_directory_is_skipped_and_nothing_is_written_there(tmp_path):
 def test_the_lock_dies_with_its_holder_and_its_leftovers_go(tmp_path):
     run_dir = tmp_path / "run"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom ablate.lock import RunLock\n"
+        [sys.executable, "-c", "import sys, time\nfrom ablate.run.lock import RunLock\n"
                                "assert RunLock(sys.argv[1]).acquire()\nprint('held', flush=True)\ntime.sleep(120)\n",
          str(run_dir)], stdout=subprocess.PIPE, text=True)
     try:

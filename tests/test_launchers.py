@@ -1,5 +1,5 @@
 """Sweeps through Hydra's launchers: joblib and submitit_local run here, Ray on a local head,
-SLURM as configuration; and each member's share of the cores (`ablate.parallel.threads_for_job`)."""
+SLURM as configuration; and each member's share of the cores (`ablate.run.parallel.threads_for_job`)."""
 
 import json
 import os
@@ -9,7 +9,7 @@ import pytest
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
-from ablate.parallel import concurrent_members, cpu_count, threads_for_job
+from ablate.run.parallel import concurrent_members, cpu_count, threads_for_job
 from tests.test_optuna_sweeper import load, multirun
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,7 +14,7 @@ from ablate.errors import ConfigError
 from ablate.models import build, convert, resolve_form
 from ablate.models.blocks import BasicBlock, BottleneckA, BottleneckB, BottleneckC
 from ablate.models.convert import grouped_state
-from ablate.template import Template
+from ablate.engine.template import Template
 from tests.strategies import templates
 
 TORCHVISION_KEYS = json.loads((Path(__file__).parent / "data" / "torchvision_resnet_keys.json").read_text())

@@ -319,7 +319,7 @@ def test_search_budget_config_and_every_design_meets_the_budget():
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
-    from ablate.config import solve_cfg
+    from ablate.config.loading import solve_cfg
 
     GlobalHydra.instance().clear()
     with initialize_config_module("ablate.conf", version_base="1.3"):
@@ -405,7 +405,7 @@ def test_search_report(tmp_path):
     best = (tmp_path / "report" / "search_best_model.yaml").read_text()
     from omegaconf import OmegaConf
 
-    from ablate.config import template_from_cfg
+    from ablate.config.loading import template_from_cfg
 
     model = OmegaConf.create(best)
     assert model.name == "search_budget_best" and model.form == "c"

@@ -1,4 +1,4 @@
-"""The report of a sweep, from fake run records written through `ablate.runs` (no training)."""
+"""The report of a sweep, from fake run records written through `ablate.run.record` (no training)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import math
 import pandas as pd
 import pytest
 
-from ablate import runs
+from ablate.run import record as runs
 from ablate.config import load_template
 from ablate.report import collect, write_report
 from ablate.report.__main__ import main as report_main

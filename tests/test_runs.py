@@ -6,9 +6,9 @@ import os
 
 import pytest
 
-from ablate import runs
+from ablate.run import record as runs
 from ablate.budget import Budget, solve
-from ablate.complexity import complexity
+from ablate.engine.complexity import complexity
 from ablate.config import load_template
 
 

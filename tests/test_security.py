@@ -26,11 +26,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from ablate import app, runs
-from ablate.conf import NAME_MAX, dirname
+from ablate.run import app, record as runs
+from ablate.config.resolvers import NAME_MAX, dirname
 from ablate.config import compose
 from ablate.report import REPORTS, collect, default_out
-from ablate.train import CHECKPOINT
+from ablate.run.trainer import CHECKPOINT
 from tests.test_bad_input import call
 
 ROOT = Path(__file__).resolve().parents[1]

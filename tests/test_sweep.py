@@ -21,7 +21,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from ablate.budget import Budget, solve
-from ablate.config import CONFIG_MODULE, available, compose, load_template, solve_cfg
+from ablate.config.loading import CONFIG_MODULE, available, compose, load_template, solve_cfg
 from ablate.errors import BudgetError
 
 pytestmark = pytest.mark.slow

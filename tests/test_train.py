@@ -6,12 +6,12 @@ import os
 import pytest
 import torch
 
-from ablate import runs
+from ablate.run import record as runs
 from ablate.config import compose, template_from_cfg
 from ablate.data import load
 from ablate.errors import CheckpointError
 from ablate.models import build
-from ablate.train import CHECKPOINT, fit, identity, load_checkpoint, lr_factor, optimizer, train_epoch
+from ablate.run.trainer import CHECKPOINT, fit, identity, load_checkpoint, lr_factor, optimizer, train_epoch
 
 # a 2-stage template and 256 synthetic 28×28 images: an epoch is 8 steps of 32
 SMALL = ["data=synthetic", "data.num_samples=256", "data.val_samples=128", "data.noise=16", "model.depths=[1,1]",

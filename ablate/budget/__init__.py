@@ -1,5 +1,5 @@
-"""The budget solver (equation 4) and its command line (`python -m ablate.budget`)."""
+"""`ablate.budget`: the budget solver's public name (`ablate.engine.budget`) and its command line."""
 
-from ablate.budget.solver import METRICS, SCOPES, VARY, Budget, Solution, measure, solve, table2
+from ablate.engine.budget import METRICS, SCOPES, VARY, Budget, Solution, measure, solve, table2
 
 __all__ = ["METRICS", "SCOPES", "VARY", "Budget", "Solution", "measure", "solve", "table2"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ablate.template import Stage
+from ablate.engine.template import Stage
 
 
 def conv1x1(w_in: int, w_out: int, stride: int = 1) -> nn.Conv2d:

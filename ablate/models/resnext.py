@@ -2,7 +2,7 @@
 
 `build(template, form)` turns a `Template` (or an already derived `Network`) into a plain
 `nn.Module` whose module names, in form c, are torchvision's (`conv1`, `bn1`, `maxpool`,
-`layer1.0.conv1`, ..., `fc`) and `ablate.complexity.layers`' names, so a torchvision ResNet or
+`layer1.0.conv1`, ..., `fc`) and `ablate.engine.complexity.layers`' names, so a torchvision ResNet or
 ResNeXt checkpoint loads and every analytic count can be checked module by module.
 """
 
@@ -15,7 +15,7 @@ from torch import nn
 
 from ablate.errors import ConfigError
 from ablate.models.blocks import Block, block_class
-from ablate.template import Network, Template, derive
+from ablate.engine.template import Network, Template, derive
 
 FORMS = ("a", "b", "c")
 

@@ -12,14 +12,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from ablate.report.collect import Sweep, collect
-from ablate.runs import atomic_write_bytes
+from ablate.run.record import atomic_write_bytes
 
 __all__ = ["Sweep", "atomic_write_text", "collect", "default_out", "write_report"]
 REPORTS = Path("reports")
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """UTF-8 text through `ablate.runs.atomic_write_bytes` (temporary file, then rename)."""
+    """UTF-8 text through `ablate.run.record.atomic_write_bytes` (temporary file, then rename)."""
     atomic_write_bytes(path, text.encode("utf-8"))
 
 

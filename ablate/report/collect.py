@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from ablate.errors import DataError
-from ablate.runs import RESULT
+from ablate.run.record import RESULT
 
 MULTIRUN = "multirun.yaml"
 RUNNING = "no end recorded: the run is still going, or it was killed before it could record one"

@@ -18,7 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from ablate.runs import atomic_write_bytes
+from ablate.run.record import atomic_write_bytes
 
 FORMATS = ("png", "svg")
 SERIES_COLUMNS = ("variant", "budget_vary", "shortcut")

@@ -25,7 +25,7 @@ import pandas as pd
 
 from ablate.errors import DataError
 from ablate.report.collect import nested
-from ablate.runs import RESULT, atomic_write_bytes
+from ablate.run.record import RESULT, atomic_write_bytes
 
 STUDY_RECORD = "study.json"
 FORMATS = ("png", "svg")

@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from ablate.cli import human
+from ablate.cli.common import human
 from ablate.report import atomic_write_text
 from ablate.report.collect import STATUSES
 
@@ -87,7 +87,7 @@ def paper_arch(run) -> str | None:
 
 @functools.lru_cache(maxsize=1)
 def _paper_references() -> tuple:
-    from ablate.config import load_template
+    from ablate.config.loading import load_template
 
     out = []
     for arch, (name, changes) in PAPER_ARCHS.items():
@@ -164,7 +164,7 @@ def table2(template, cardinalities=TABLE2_CARDINALITIES, metric: str = "params",
     instead of refusing rows outside a tolerance (Table 2 itself is "≈ 70k").
     """
     from ablate.budget import Budget, solve
-    from ablate.complexity import complexity
+    from ablate.engine.complexity import complexity
     from ablate.errors import AblateError
 
     budget = Budget.relative(template, 1.0, metric=metric, scope=scope, tolerance=math.inf)
@@ -240,7 +240,7 @@ def table2_of(sweep) -> Table2 | None:
     """Table 2 of the sweep's reference template (the model config as written, which the
     budget solver matches), under the sweep's budget metric and scope (params at network scope
     when the sweep has no budget), over Table 2's cardinalities and the sweep's own."""
-    from ablate.config import load_template
+    from ablate.config.loading import load_template
     from ablate.errors import AblateError
 
     runs = sweep.runs

@@ -251,7 +251,7 @@ class AblateOptunaSweeper(Sweeper):
             "best_trials": _best_numbers(study), "runs": runs,
             "trials": [_trial_row(t) for t in study.get_trials(deepcopy=False)],
         }
-        from ablate.runs import atomic_write_json
+        from ablate.run.record import atomic_write_json
 
         atomic_write_json(path, record)
 
@@ -287,7 +287,7 @@ def _worker() -> str:
 
 
 def _now() -> str:
-    from ablate.runs import now
+    from ablate.run.record import now
 
     return now()
 

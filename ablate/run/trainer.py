@@ -28,9 +28,9 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from ablate import device as devices
+from ablate.run import device as devices
 from ablate.errors import CheckpointError, ConfigError
-from ablate.runs import atomic_write_bytes
+from ablate.run.record import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 

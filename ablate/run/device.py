@@ -15,7 +15,7 @@ from functools import lru_cache
 import torch
 
 from ablate.errors import ConfigError
-from ablate.parallel import cpu_count
+from ablate.run.parallel import cpu_count
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = "auto, cpu, cuda or cuda:N"

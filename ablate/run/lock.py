@@ -8,7 +8,7 @@ descriptor of its holder closes, so a run killed with SIGKILL never leaves a sta
 clean release also removes the file.
 
 While it holds the lock a run is the only writer in its directory, so `acquire` also removes
-the temporary files (`.NAME.*.tmp`, see `ablate.runs.atomic_write_bytes`) that a writer killed
+the temporary files (`.NAME.*.tmp`, see `ablate.run.record.atomic_write_bytes`) that a writer killed
 between writing and renaming left behind: a killed checkpoint write costs no disk space.
 
     with RunLock(run_dir) as lock:
@@ -27,7 +27,7 @@ from pathlib import Path
 from ablate.errors import AblateError
 
 LOCK = ".lock"
-TEMPORARY = ".*.tmp"  # what ablate.runs.atomic_write_bytes writes before its rename
+TEMPORARY = ".*.tmp"  # what ablate.run.record.atomic_write_bytes writes before its rename
 
 
 class RunBusyError(AblateError):

@@ -14,9 +14,9 @@ from importlib import resources
 from typing import Iterable
 
 from ablate.budget import Budget, Solution, solve
-from ablate.budget.solver import VARY
+from ablate.engine.budget import VARY
 from ablate.errors import BudgetError, ConfigError, TemplateError
-from ablate.template import Template
+from ablate.engine.template import Template
 
 CONFIG_MODULE = "ablate.conf"
 TEMPLATE_FIELDS = tuple(f.name for f in fields(Template))

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator, NamedTuple
 
-from ablate.template import Network, Stage, Template, conv_out, derive
+from ablate.engine.template import Network, Stage, Template, conv_out, derive
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """One training run, from a composed config to its record: what `python -m ablate` does.
 
 `run(cfg, run_dir)` solves the budget, builds the model, loads the data, trains, evaluates
-and writes `result.json` (see `ablate.runs`) into `run_dir`. It never raises for a run that
+and writes `result.json` (see `ablate.run.record`) into `run_dir`. It never raises for a run that
 fails: it records status `failed` and the reason (one sentence; unexpected errors also leave
 their traceback in `error.log`), so one bad member cannot stop a sweep. `main(cfg)` is the
 Hydra glue: it finds the run directory, overrides and job number, and — in a single run only,
@@ -18,7 +18,7 @@ import time
 import traceback
 from pathlib import Path
 
-from ablate import runs
+from ablate.run import record as runs
 from ablate.errors import AblateError, CheckpointError, ConfigError
 
 log = logging.getLogger("ablate")
@@ -49,10 +49,10 @@ def run(cfg, run_dir: str | os.PathLike, overrides=(), job_num: int | None = Non
 def execute(cfg, run_dir, overrides=(), job_num=None) -> tuple[dict, BaseException | None]:
     """`run`, also returning the exception that failed the run (None otherwise).
 
-    One process at a time works in a run directory (`ablate.lock`): a launch that finds it held
+    One process at a time works in a run directory (`ablate.run.lock`): a launch that finds it held
     by a live process writes nothing there and returns status failed with that sentence.
     """
-    from ablate.lock import RunLock
+    from ablate.run.lock import RunLock
 
     with RunLock(run_dir) as lock:
         if not lock.held:
@@ -142,8 +142,8 @@ def _other_run(done: dict | None, record: dict, run_dir: Path) -> ConfigError | 
 
 def _prepare(cfg, config: dict, record: dict, run_dir: Path):
     """Solve the budget, fill the record's model and budget sections, check any checkpoint."""
-    from ablate.config import budget_from_cfg, check_fields, solve_cfg
-    from ablate.train import check_checkpoint, identity
+    from ablate.config.loading import budget_from_cfg, check_fields, solve_cfg
+    from ablate.run.trainer import check_checkpoint, identity
 
     check_fields(cfg)
     template, solution = solve_cfg(cfg)
@@ -178,10 +178,10 @@ def _world_size(value) -> int:
 
 def _threads(num_threads, world_size: int) -> int | None:
     """CPU threads per process: `trainer.num_threads`, else this job's share of the cores
-    (`ablate.parallel`: members of a multirun running at once split them), split among DDP ranks."""
+    (`ablate.run.parallel`: members of a multirun running at once split them), split among DDP ranks."""
     if num_threads is not None:
         return num_threads
-    from ablate.parallel import threads_for_job
+    from ablate.run.parallel import threads_for_job
 
     return max(threads_for_job() // world_size, 1)
 
@@ -192,10 +192,10 @@ def _train_process(rank: int, world_size: int, cfg, template, expected: dict, re
     import torch
     import torch.distributed as dist
 
-    from ablate import device as devices
+    from ablate.run import device as devices
     from ablate.data import load
     from ablate.models import build
-    from ablate.train import fit
+    from ablate.run.trainer import fit
 
     trainer = cfg.trainer
     device = devices.choose(trainer.get("device", "auto"), job_num, rank, world_size)
@@ -280,7 +280,7 @@ def _check_data(data, template) -> None:
 
 def _throughput(record: dict, trainer, device, world_size: int) -> dict:
     """Training images/s over the run's epochs, the FLOP/s they mean, and the fraction of the machine's peak."""
-    from ablate import device as devices
+    from ablate.run import device as devices
 
     rates = [e["images_per_s"] for e in record["epochs"] if e.get("images_per_s")]
     if not rates:

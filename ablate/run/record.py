@@ -152,8 +152,8 @@ def environment(device: str | None, threads: int | None, seed: int | None) -> di
 
 def model_section(name: str | None, form: str, template) -> dict:
     """The `model` section of a record: the template, its derived stages and its complexity."""
-    from ablate.complexity import totals
-    from ablate.template import derive
+    from ablate.engine.complexity import totals
+    from ablate.engine.template import derive
 
     net = derive(template)
     stages = [{"name": s.name, "depth": s.depth, "resolution": s.resolution, "width": s.width,

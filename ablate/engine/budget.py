@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ablate.complexity import block_complexity, totals
+from ablate.engine.complexity import block_complexity, totals
 from ablate.errors import BudgetError, TemplateError
-from ablate.template import Template
+from ablate.engine.template import Template
 
 METRICS = ("params", "flops", "acts")
 SCOPES = ("network", "block")
@@ -54,7 +54,7 @@ class Budget:
                  scope: str = "network", tolerance: float = 0.05) -> "Budget":
         """A budget of `scale` times the reference's complexity (a template or model name)."""
         if isinstance(reference, str):
-            from ablate.config import load_template  # config knows where model names live
+            from ablate.config.loading import load_template  # config knows where model names live
 
             reference = load_template(reference)
         if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:

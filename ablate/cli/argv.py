@@ -1,0 +1,41 @@
+"""Hydra's command line as users type it: overrides on both sides of `-m`.
+
+Hydra parses its flags with argparse, whose positional `overrides` list is collected once, so
+`python -m ablate +sweep=x -m seed=0,1,2` stops at `-m` and fails with "unrecognized arguments:
+seed=0,1,2". `flags_first` moves every flag (with its value) in front of the overrides, keeping
+the order within each, which is what argparse accepts; the meaning of the line is unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+# Hydra 1.3's flags that take a value; `--info` takes one optionally, from its choices.
+VALUE_FLAGS = frozenset({"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
+                         "--config-dir", "-cd", "--experimental-rerun"})
+INFO_FLAGS = frozenset({"--info", "-i"})
+INFO_CHOICES = frozenset({"all", "config", "defaults", "defaults-tree", "plugins", "searchpath"})
+
+
+def flags_first(args: Sequence[str]) -> list[str]:
+    """`args` (without the program name) with Hydra's flags and their values before the overrides."""
+    flags: list[str] = []
+    overrides: list[str] = []
+    i = 0
+    while i < len(args):
+        token = args[i]
+        if token == "--":  # everything after is positional, as argparse reads it
+            overrides.extend(args[i + 1:])
+            break
+        if not token.startswith("-"):
+            overrides.append(token)
+        elif token in VALUE_FLAGS and i + 1 < len(args):
+            flags += [token, args[i + 1]]
+            i += 1
+        elif token in INFO_FLAGS and i + 1 < len(args) and args[i + 1] in INFO_CHOICES:
+            flags += [token, args[i + 1]]
+            i += 1
+        else:
+            flags.append(token)
+        i += 1
+    return flags + overrides

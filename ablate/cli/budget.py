@@ -1,0 +1,113 @@
+"""`python -m ablate.budget [overrides] --cardinality 1,2,4,8,32 ...`: Table 2 for any template.
+
+For each cardinality the solver picks the free dimension (`--vary`, d by default) so the
+metric matches the composed model's own complexity times `--scale`, at the whole network or
+the equation-4 block. `--write DIR` writes one model config per row into `DIR/model/`, which the
+training app accepts: `python -m ablate 'hydra.searchpath=[file://DIR]' model=NAME`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from ablate.engine.budget import METRICS, SCOPES, VARY, Budget, measure, solve
+from ablate.engine.complexity import complexity
+from ablate.cli.common import human, print_json, user_errors
+from ablate.config import compose, template_from_cfg
+from ablate.errors import ConfigError
+
+
+def _cardinalities(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or any(v < 1 for v in values):
+        raise ConfigError(f"--cardinality={text!r} is invalid: give whole numbers of at least 1, e.g. 1,2,4,8,32.")
+    return values
+
+
+def _row_name(base: str, template) -> str:
+    return f"{base}_{template.cardinality}x{template.bottleneck_width}d_w{template.width}_" + \
+        "-".join(str(d) for d in template.depths)
+
+
+def write_config(directory: Path, name: str, model_cfg: dict, template) -> Path:
+    """One model config (`DIR/model/NAME.yaml`) for a solved template; written atomically."""
+    from omegaconf import OmegaConf
+
+    node = {**model_cfg, **template.to_dict(), "name": name}
+    folder = directory / "model"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{name}.yaml"
+        tmp = path.with_suffix(".yaml.tmp")
+        tmp.write_text(OmegaConf.to_yaml(OmegaConf.create(node)))
+        os.replace(tmp, path)
+    except OSError as e:
+        raise ConfigError(f"--write={str(directory)!r} cannot be written ({e.strerror}): give a writable directory.") from None
+    return path
+
+
+@user_errors
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ablate.budget", description=__doc__.splitlines()[0])
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=resnet50")
+    parser.add_argument("--cardinality", default="1,2,4,8,32", help="comma-separated C values (default 1,2,4,8,32)")
+    parser.add_argument("--vary", default="bottleneck_width", choices=VARY)
+    parser.add_argument("--metric", default="params", choices=METRICS)
+    parser.add_argument("--scope", default="network", choices=SCOPES)
+    parser.add_argument("--scale", type=float, default=1.0, help="target = scale × the model's own complexity")
+    parser.add_argument("--tolerance", type=float, default=0.05)
+    parser.add_argument("--stage", type=int, default=None, help="with --vary depth: the stage whose depth moves")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--write", type=Path, metavar="DIR", help="write one model config per row into DIR/model/")
+    args = parser.parse_args(argv)
+
+    cfg = compose(args.overrides)
+    reference = template_from_cfg(cfg.model)
+    if not args.scale > 0:
+        raise ConfigError(f"--scale={args.scale!r} is invalid: it must be a positive number, e.g. 2.")
+    budget = Budget(metric=args.metric, target=args.scale * measure(reference, args.metric, args.scope),
+                    scope=args.scope, tolerance=args.tolerance)
+    rows = []
+    for c in _cardinalities(args.cardinality):
+        sol = solve(reference.replace(cardinality=c), budget, vary=args.vary, stage=args.stage)
+        t = sol.template
+        cx = complexity(t)
+        rows.append({"cardinality": t.cardinality, "bottleneck_width": t.bottleneck_width,
+                     "group_width": t.group_width, "width": t.width, "depths": list(t.depths),
+                     "params": cx.params, "flops": cx.flops, "acts": cx.acts,
+                     "achieved": sol.achieved, "target": sol.target, "deviation": sol.deviation,
+                     "_template": t})
+    if args.write:
+        from omegaconf import OmegaConf
+
+        model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
+        for row in rows:
+            name = _row_name(cfg.model.name, row["_template"])
+            row["config"] = str(write_config(args.write, name, model_cfg, row["_template"]))
+            row["name"] = name
+    for row in rows:
+        del row["_template"]
+    if args.json:
+        print_json({"model": cfg.model.name, "metric": args.metric, "scope": args.scope,
+                    "target": budget.target, "vary": args.vary, "rows": rows})
+        return 0
+    print(f"{cfg.model.name}: {args.metric} at scope {args.scope} = {budget.target:,.0f} "
+          f"({human(budget.target)}), varying {args.vary}")
+    print(f"{'C':>4} {'d':>5} {'C·d':>6} {'width':>6} {'params':>14} {'FLOPs':>16} {'deviation':>10}")
+    for r in rows:
+        print(f"{r['cardinality']:>4} {r['bottleneck_width']:>5} {r['group_width']:>6} {r['width']:>6} "
+              f"{r['params']:>14,} {r['flops']:>16,} {r['deviation']:>+10.2%}")
+    if args.write:
+        print(f"wrote {len(rows)} model configs to {args.write / 'model'}; train one with:")
+        print(f"  python -m ablate 'hydra.searchpath=[file://{args.write.resolve()}]' model={rows[0]['name']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

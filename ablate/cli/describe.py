@@ -1,0 +1,85 @@
+"""`python -m ablate.cli.describe [overrides] [--json]`: the derived stages and the complexity.
+
+Prints a template's stages in the shape of the paper's Table 1 and its exact params, FLOPs
+(multiply-adds) and activations. Overrides are Hydra overrides of the training app's config
+(`model=resnext50_32x4d model.cardinality=8 budget=params`); a budget in the config is solved first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ablate.cli.common import human, print_json, user_errors
+from ablate.engine.complexity import complexity
+from ablate.config import compose, solve_cfg
+from ablate.engine.template import Network, derive
+
+
+def stage_rows(net: Network) -> list[dict]:
+    return [
+        {"name": s.name, "depth": s.depth, "resolution": s.resolution, "width": s.width,
+         "cardinality": s.cardinality, "bottleneck_width": s.bottleneck_width,
+         "group_width": s.group_width, "stride": s.stride}
+        for s in net.stages
+    ]
+
+
+def describe(net: Network) -> dict:
+    """The JSON form: params, flops, acts and one entry per stage."""
+    cx = complexity(net)
+    return {"params": cx.params, "flops": cx.flops, "acts": cx.acts, "stages": stage_rows(net)}
+
+
+def table1(net: Network) -> str:
+    """The stages as text in the shape of Table 1."""
+    t = net.template
+    lines = [f"{'stage':<6} {'output':>9}  blocks"]
+    if t.stem == "imagenet":
+        r1 = (t.resolution - 1) // 2 + 1
+        lines.append(f"{'conv1':<6} {f'{r1}×{r1}':>9}  7×7, {t.stem_width}, stride 2")
+        pool = "3×3 max pool, stride 2; "
+    else:
+        lines.append(f"{'conv1':<6} {f'{t.resolution}×{t.resolution}':>9}  3×3, {t.stem_width}")
+        pool = ""
+    for i, s in enumerate(net.stages):
+        c = f", C={s.cardinality}" if s.cardinality > 1 else ""
+        if t.block == "bottleneck":
+            body = f"[1×1, {s.group_width}; 3×3, {s.group_width}{c}; 1×1, {s.width}]"
+        else:
+            body = f"[3×3, {s.group_width}; 3×3, {s.width}]"
+        lines.append(f"{s.name:<6} {f'{s.resolution}×{s.resolution}':>9}  {pool if i == 0 else ''}{body} ×{s.depth}")
+    lines.append(f"{'head':<6} {'1×1':>9}  global average pool, {t.num_classes}-d fc")
+    if not t.shortcut:
+        lines.append("(no shortcut connections)")
+    cx = complexity(net)
+    lines.append(f"params {cx.params:,} ({human(cx.params)})  FLOPs {cx.flops:,} ({human(cx.flops)})  "
+                 f"acts {cx.acts:,} ({human(cx.acts)})")
+    return "\n".join(lines)
+
+
+@user_errors
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ablate.cli.describe", description=__doc__.splitlines()[0])
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=resnext50_32x4d")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    args = parser.parse_args(argv)
+    cfg = compose(args.overrides)
+    template, solution = solve_cfg(cfg)
+    net = derive(template)
+    if args.json:
+        out = describe(net)
+        if solution is not None:
+            out["budget"] = solution.as_dict()
+        print_json(out)
+    else:
+        print(f"model {cfg.model.name}: {template.cardinality}×{template.bottleneck_width}d")
+        print(table1(net))
+        if solution is not None:
+            print(f"budget: {solution.vary}={solution.value}, {cfg.budget.metric} {solution.achieved:,} "
+                  f"vs target {solution.target:,.0f} ({solution.deviation:+.2%})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Overrides on both sides of `-m`, as users type them, and the README's commands as written."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import hydra
+import pytest
+
+from ablate.cli.argv import flags_first
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def readme_app_commands() -> list[list[str]]:
+    """Every `python -m ablate ...` (the app, not its sub-tools) in the README's code blocks, split as a shell would."""
+    text = (ROOT / "README.md").read_text()
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
+        joined = block.replace("\\\n", " ")
+        for line in joined.splitlines():
+            line = line.split("#", 1)[0].strip()
+            if line.startswith("python -m ablate ") or line == "python -m ablate":
+                commands.append(shlex.split(line)[3:])
+    return commands
+
+
+def hydra_parse(args: list[str]):
+    """Parse with Hydra's own argparse parser, as `@hydra.main` does (written for hydra-core 1.3)."""
+    from hydra._internal.utils import get_args_parser
+
+    return get_args_parser().parse_args(args)
+
+
+def test_hydra_version_of_the_parser_adapter():
+    # `hydra_parse` uses Hydra's internal parser; flags_first's flag table is Hydra 1.3's
+    assert hydra.__version__.startswith("1.3.")
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["+sweep=x", "-m", "seed=0,1,2"], ["-m", "+sweep=x", "seed=0,1,2"]),
+    (["a=1", "--multirun", "b=2", "--config-dir", "d", "c=3"], ["--multirun", "--config-dir", "d", "a=1", "b=2", "c=3"]),
+    (["--info", "config", "a=1"], ["--info", "config", "a=1"]),
+    (["a=1", "--info", "b=2"], ["--info", "a=1", "b=2"]),
+    (["-cd", "conf", "-m", "a=1", "--", "-weird=1"], ["-cd", "conf", "-m", "a=1", "-weird=1"]),
+])
+def test_flags_first(args, expected):
+    assert flags_first(args) == expected
+
+
+def test_overrides_after_m_fail_in_plain_hydra_and_parse_after_reordering():
+    args = ["+sweep=cardinality_vs_width", "-m", "seed=0,1,2"]
+    with pytest.raises(SystemExit):  # argparse: "unrecognized arguments: seed=0,1,2"
+        hydra_parse(args)
+    parsed = hydra_parse(flags_first(args))
+    assert parsed.multirun and parsed.overrides == ["+sweep=cardinality_vs_width", "seed=0,1,2"]
+
+
+def test_every_readme_app_command_parses_as_written():
+    commands = readme_app_commands()
+    assert any("-m" in c and c.index("-m") < len(c) - 1 for c in commands), "the README shows overrides after -m"
+    for args in commands:
+        parsed = hydra_parse(flags_first(args))
+        assert parsed.overrides == [a for a in args if not a.startswith("-") and a not in ("config", "job")]
+
+
+@pytest.mark.slow
+def test_overrides_after_m_reach_every_member(tmp_path):
+    """The README's repeats form, `+sweep=… -m seed=0,1`, on a tiny synthetic sweep: both seeds run."""
+    sweep_dir = tmp_path / "sweep"
+    cmd = [sys.executable, "-m", "ablate", "+sweep=cardinality_vs_width", "data=synthetic", "data.num_samples=256",
+           "data.val_samples=64", "optim.epochs=1", "optim.batch_size=64", "trainer.progress=false",
+           f"hydra.sweep.dir={sweep_dir}", "-m", "model.cardinality=1", "seed=0,1"]
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    seeds = sorted(json.loads(p.read_text())["config"]["seed"] for p in sweep_dir.glob("*/result.json"))
+    assert seeds == [0, 1]
