@@ -1,4 +1,4 @@
-"""`python -m ablate [overrides]`: train one run (or, with -m, a sweep) of a config from `conf/`.
+"""`python -m ablate [overrides]` (or the `ablate` console script): train one run, or with -m a sweep, of a config.
 
 Thin Hydra entry point; the work is in `ablate.run.app`. The task function returns the run's
 final val top-1 error (%), or None for a run that did not complete, for sweepers to optimise.
@@ -18,11 +18,15 @@ def main(cfg) -> float | None:
     return run_main(cfg)
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The command line: overrides may stand on both sides of -m, as users type them."""
+    from ablate.cli.argv import flags_first
     from hydra_plugins.ablate_optuna_sweeper import register
 
-    from ablate.cli.argv import flags_first
-
     register()  # an editable install hides hydra_plugins/ from Hydra's scan outside the checkout
-    sys.argv[1:] = flags_first(sys.argv[1:])  # overrides may follow -m, as users type them
+    sys.argv[1:] = flags_first(sys.argv[1:])
     main()
+
+
+if __name__ == "__main__":
+    cli()

@@ -132,7 +132,7 @@ def ablate_run(cfg) -> dict:
     try:
         with tempfile.TemporaryDirectory(prefix="ablate-bench-") as run_dir:
             marks["start"] = time.perf_counter()
-            record = app.run(cfg, run_dir)
+            record = app.run(cfg, run_dir).to_dict()
             marks["end"] = time.perf_counter()
             marks["status"] = record["status"]
             marks["reason"] = record.get("reason")
@@ -174,11 +174,12 @@ def extras(cfg, data, template, record: dict) -> dict:
         loss_sum += loss.detach().double() * y.shape[0]
         correct += (out.detach().argmax(1) == y).sum()
 
+    typed = runs.RunRecord.from_dict(record)
     with tempfile.TemporaryDirectory(prefix="ablate-bench-") as d:
         path = os.path.join(d, "checkpoint.pt")
         per_epoch = {
             "checkpoint write": measure(lambda: save_checkpoint(path, state), warmup=1, repeats=5).median,
-            "record write": measure(lambda: runs.write_result(d, record), warmup=1, repeats=5).median,
+            "record write": measure(lambda: typed.save(d), warmup=1, repeats=5).median,
         }
     with open(os.devnull, "w") as null, contextlib.redirect_stderr(null):
         bar = _progress(10**9, "bench", True)

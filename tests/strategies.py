@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-
 from hypothesis import strategies as st
 
 from ablate.engine.template import Template, min_resolution
 
 
-
 @st.composite
-def templates(draw, max_stages: int = 4, max_c: int = 8, max_d: int = 8, max_width: int = 32):
-    """Random valid templates: both stems, both blocks, shortcut on and off."""
+def templates(draw, max_stages: int = 4, max_c: int = 8, max_d: int = 8, max_width: int = 32,
+              blocks: tuple[str, ...] = ("bottleneck", "basic")):
+    """Random valid templates: both stems, every block of `blocks` (by default the built-in ones), shortcut on
+    and off."""
     depths = tuple(draw(st.lists(st.integers(1, 2), min_size=1, max_size=max_stages)))
     stem = draw(st.sampled_from(["imagenet", "cifar"]))
     low = min_resolution(stem, len(depths))
@@ -19,7 +19,7 @@ def templates(draw, max_stages: int = 4, max_c: int = 8, max_d: int = 8, max_wid
     return Template(
         depths=depths,
         stem=stem,
-        block=draw(st.sampled_from(["bottleneck", "basic"])),
+        block=draw(st.sampled_from(blocks)),
         width=draw(st.integers(4, max_width)),
         cardinality=draw(st.integers(1, max_c)),
         bottleneck_width=draw(st.integers(1, max_d)),

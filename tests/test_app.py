@@ -3,16 +3,20 @@
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
+from dataclasses import asdict
 
 import pytest
 import torch
 
-from ablate.run import app, device, record as runs
-from ablate.engine.complexity import complexity
 from ablate.config import compose, template_from_cfg
+from ablate.engine.complexity import complexity
 from ablate.errors import ConfigError
+from ablate.run import app, device
+from ablate.run import record as runs
+from ablate.run.record import RunRecord
 from ablate.run.trainer import CHECKPOINT
 
 # a 2-stage template on 256 synthetic 28×28 images: an epoch is 8 steps of 32 images
@@ -30,28 +34,31 @@ def run(tmp_path, *overrides, name="run"):
 
 def test_a_run_writes_its_record(tmp_path):
     record = run(tmp_path, "seed=3")
-    assert record == runs.read_result(tmp_path / "run")
-    assert set(record) == SCHEMA and record["schema_version"] == 1
-    assert record["status"] == "completed" and record["reason"] is None
-    assert record["config"]["seed"] == 3 and record["overrides"][-1] == "seed=3" and record["job_num"] is None
-    assert record["config_hash"] == runs.config_hash(record["config"])
+    assert record == RunRecord.load(tmp_path / "run")
+    written = json.loads((tmp_path / "run" / runs.RESULT).read_text())
+    assert set(written) == SCHEMA and record.schema_version == 2 and written == record.to_dict()
+    assert record.status == "completed" and record.reason is None
+    assert record.config["seed"] == 3 and record.overrides[-1] == "seed=3" and record.job_num is None
+    assert record.config_hash == runs.config_hash(record.config)
+    assert record.model.counted == "analytic" and record.env.gpu is None and record.env.cuda is None
     template = template_from_cfg(compose([*SMALL, "seed=3"]).model)
-    assert record["model"]["template"] == template.to_dict() and record["model"]["form"] == "c"
-    assert record["model"]["complexity"] == complexity(template).as_dict()
-    assert [s["resolution"] for s in record["model"]["stages"]] == [28, 14]
-    assert record["budget"] is None
-    assert [e["epoch"] for e in record["epochs"]] == [1, 2]
-    assert all(math.isfinite(v) for e in record["epochs"] for v in e.values())
-    last = record["epochs"][-1]
-    assert record["final"] == {k: last[k] for k in ("val_err", "val_top5_err", "val_loss", "train_err", "train_loss")}
-    assert record["best"]["val_err"] == min(e["val_err"] for e in record["epochs"])
-    assert record["env"]["device"] == "cpu" and record["env"]["seed"] == 3 and record["env"]["threads"] >= 1
-    tp = record["throughput"]
-    assert tp["images_per_s"] > 0
-    assert math.isclose(tp["train_flops_per_s"], 6 * complexity(template).flops * tp["images_per_s"])
-    assert math.isclose(tp["machine_fraction"], tp["train_flops_per_s"] / 1e11)  # trainer.peak_flops
-    assert tp["precision"] == ("bf16" if device.cpu_has_bf16() else "fp32") and tp["peak_flops"] == 1e11
-    assert record["wall_seconds"] > 0 and record["finished_at"] >= record["started_at"]
+    assert record.model.template == template.to_dict() and record.model.form == "c"
+    assert asdict(record.model.complexity) == complexity(template).as_dict()
+    assert [s.resolution for s in record.model.stages] == [28, 14]
+    assert record.budget is None
+    assert [e.epoch for e in record.epochs] == [1, 2]
+    assert all(math.isfinite(v) for e in record.epochs for v in asdict(e).values())
+    last = asdict(record.epochs[-1])
+    assert asdict(record.final) == {k: last[k] for k in ("val_err", "val_top5_err", "val_loss", "train_err",
+                                                         "train_loss")}
+    assert record.best.val_err == min(e.val_err for e in record.epochs)
+    assert record.env.device == "cpu" and record.env.seed == 3 and record.env.threads >= 1
+    tp = record.throughput
+    assert tp.images_per_s > 0
+    assert math.isclose(tp.train_flops_per_s, 6 * complexity(template).flops * tp.images_per_s)
+    assert math.isclose(tp.machine_fraction, tp.train_flops_per_s / 1e11)  # trainer.peak_flops
+    assert tp.precision == ("bf16" if device.cpu_has_bf16() else "fp32") and tp.peak_flops == 1e11
+    assert record.wall_seconds > 0 and record.finished_at >= record.started_at
     assert (tmp_path / "run" / CHECKPOINT).exists() and not (tmp_path / "run" / runs.ERROR_LOG).exists()
 
 
@@ -69,11 +76,11 @@ def test_a_completed_run_returns_at_once(tmp_path, monkeypatch):
 
 def test_a_bad_config_is_recorded_as_failed_without_raising(tmp_path):
     record = run(tmp_path, "model.cardinality=0")
-    assert record["status"] == "failed"
-    assert record["reason"] == "model.cardinality=0 is invalid: it must be a whole number of at least 1."
-    assert runs.read_result(tmp_path / "run")["reason"] == record["reason"]
+    assert record.status == "failed"
+    assert record.reason == "model.cardinality=0 is invalid: it must be a whole number of at least 1."
+    assert RunRecord.load(tmp_path / "run").reason == record.reason
     record = run(tmp_path, "trainer.device=tpu", name="device")
-    assert record["status"] == "failed" and record["reason"].startswith("trainer.device='tpu' is unknown")
+    assert record.status == "failed" and record.reason.startswith("trainer.device='tpu' is unknown")
     assert not (tmp_path / "run" / runs.ERROR_LOG).exists()  # a user error is its sentence, no traceback
 
 
@@ -85,16 +92,63 @@ def test_an_unexpected_error_is_recorded_with_its_traceback(tmp_path, monkeypatc
 
     monkeypatch.setattr(ablate.run.trainer, "fit", boom)
     record = run(tmp_path)
-    assert record["status"] == "failed" and record["reason"] == "RuntimeError: boom second line."
+    assert record.status == "failed" and record.reason == "RuntimeError: boom second line."
     assert "Traceback" in (tmp_path / "run" / runs.ERROR_LOG).read_text()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_run_is_recorded_and_raised(tmp_path, monkeypatch, signum):
+    import ablate.run.trainer
+
+    real_fit = ablate.run.trainer.fit
+
+    def stopped(*args, on_epoch, **kwargs):
+        def after_epoch(entry, epochs):
+            on_epoch(entry, epochs)
+            os.kill(os.getpid(), signum)  # SIGINT: Python's KeyboardInterrupt; SIGTERM: ablate's handler
+
+        return real_fit(*args, on_epoch=after_epoch, **kwargs)
+
+    monkeypatch.setattr(ablate.run.trainer, "fit", stopped)
+    before = signal.getsignal(signal.SIGTERM)
+    for overrides, resume in ((["optim.epochs=3"], "resume after epoch 1"),
+                              (["optim.epochs=2", "trainer.checkpoint=false"],
+                               "start from the first epoch (trainer.checkpoint=false keeps no checkpoint)")):
+        with pytest.raises(app.RunInterrupted) as caught:
+            run(tmp_path, *overrides, name=overrides[-1])
+        assert isinstance(caught.value, KeyboardInterrupt) and caught.value.exit_code == 128 + signum
+        by = "Ctrl-C (SIGINT)" if signum == signal.SIGINT else "SIGTERM"
+        record = RunRecord.load(tmp_path / overrides[-1])
+        assert record.status == "interrupted" and [e.epoch for e in record.epochs] == [1]
+        epochs = overrides[0].split("=")[1]
+        assert record.reason == (f"interrupted by {by} in epoch 2 of {epochs}: run it again in the same directory to "
+                                 f"{resume}.")
+        assert signal.getsignal(signal.SIGTERM) == before  # the run's handler is gone with it
+
+
+def test_an_interrupted_run_resumes_on_relaunch(tmp_path, monkeypatch):
+    import ablate.run.trainer
+
+    real_fit = ablate.run.trainer.fit
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ablate.run.trainer, "fit", ctrl_c)
+    with pytest.raises(app.RunInterrupted):
+        run(tmp_path, "optim.epochs=1")
+    assert RunRecord.load(tmp_path / "run").reason.endswith("in epoch 1 of 1: run it again in the same directory to "
+                                                            "start from the first epoch.")
+    monkeypatch.setattr(ablate.run.trainer, "fit", real_fit)
+    assert run(tmp_path, "optim.epochs=1").status == "completed"  # interrupted is not final: it trains
 
 
 def test_a_checkpoint_of_another_architecture_leaves_the_directory_alone(tmp_path):
     run(tmp_path, "optim.epochs=1")
     files = {p: p.read_bytes() for p in (tmp_path / "run").iterdir()}
     record = run(tmp_path, "optim.epochs=1", "model.cardinality=2", "model.bottleneck_width=4")
-    assert record["status"] == "failed"
-    assert "holds another architecture (model.bottleneck_width=8 there, 4 in this run)" in record["reason"]
+    assert record.status == "failed"
+    assert "holds another architecture (model.bottleneck_width=8 there, 4 in this run)" in record.reason
     assert {p: p.read_bytes() for p in (tmp_path / "run").iterdir()} == files
 
 
@@ -103,24 +157,24 @@ def test_a_budget_is_solved_and_recorded(tmp_path):
     # this small template's d is coarse: at C=2 the nearest d (5) is 6.8 % under the target
     record = run(tmp_path, "budget=params", f"budget.target={params}", "budget.tolerance=0.1", "model.cardinality=2",
                  "optim.epochs=1")
-    assert record["status"] == "completed", record["reason"]
-    b = record["budget"]
-    assert (b["metric"], b["scope"], b["vary"], b["target"], b["tolerance"]) == ("params", "network",
-                                                                                  "bottleneck_width", params, 0.1)
-    assert record["model"]["template"]["cardinality"] == 2
-    assert record["model"]["template"]["bottleneck_width"] == b["value"] == 5
-    assert b["achieved"] == record["model"]["complexity"]["params"]
-    assert math.isclose(b["deviation"], b["achieved"] / params - 1) and abs(b["deviation"]) <= 0.1
+    assert record.status == "completed", record.reason
+    b = record.budget
+    assert (b.metric, b.scope, b.vary, b.target, b.tolerance) == ("params", "network",
+                                                                  "bottleneck_width", params, 0.1)
+    assert record.model.template["cardinality"] == 2
+    assert record.model.template["bottleneck_width"] == b.value == 5
+    assert b.achieved == record.model.complexity.params
+    assert math.isclose(b.deviation, b.achieved / params - 1) and abs(b.deviation) <= 0.1
 
 
 def test_ddp_on_two_cpu_processes(tmp_path):
     record = run(tmp_path, "trainer.world_size=2", "trainer.num_threads=1")
-    assert record["status"] == "completed", record["reason"]
-    assert record == runs.read_result(tmp_path / "run")  # rank 0 wrote it
-    assert [e["epoch"] for e in record["epochs"]] == [1, 2]
-    assert all(math.isfinite(v) for e in record["epochs"] for v in e.values())
-    assert record["epochs"][-1]["train_loss"] < record["epochs"][0]["train_loss"]
-    assert record["env"]["threads"] == 1
+    assert record.status == "completed", record.reason
+    assert record == RunRecord.load(tmp_path / "run")  # rank 0 wrote it
+    assert [e.epoch for e in record.epochs] == [1, 2]
+    assert all(math.isfinite(v) for e in record.epochs for v in asdict(e).values())
+    assert record.epochs[-1].train_loss < record.epochs[0].train_loss
+    assert record.env.threads == 1
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [CHECKPOINT, runs.RESULT]
 
 
@@ -168,7 +222,7 @@ def test_cli_single_bad_run_prints_one_sentence_and_exits_2(tmp_path):
     assert proc.returncode == 2
     sentence = "ablate: model.cardinality=0 is invalid: it must be a whole number of at least 1."
     assert proc.stderr.strip().splitlines()[-1] == sentence
-    assert runs.read_result(tmp_path / "bad")["status"] == "failed"
+    assert RunRecord.load(tmp_path / "bad").status == "failed"
 
 
 def test_cli_multirun_records_every_member_and_never_fails(tmp_path):
@@ -179,13 +233,24 @@ def test_cli_multirun_records_every_member_and_never_fails(tmp_path):
     # (sorted; trainer.progress and trainer.peak_flops are left out as they do not change results)
     good, bad = (tmp_path / "sweep" / ",".join(sorted([*SMALL[:9], "model.cardinality=" + c, "optim.epochs=1"]))
                  for c in "10")
-    good, bad = runs.read_result(good), runs.read_result(bad)
-    assert good["status"] == "completed" and good["job_num"] == 0 and "model.cardinality=1" in good["overrides"]
-    assert good["final"]["val_err"] < 90
-    assert bad["status"] == "failed" and bad["job_num"] == 1 and bad["reason"].startswith("model.cardinality=0 is invalid")
+    good, bad = RunRecord.load(good), RunRecord.load(bad)
+    assert good.status == "completed" and good.job_num == 0 and "model.cardinality=1" in good.overrides
+    assert good.final.val_err < 90
+    assert bad.status == "failed" and bad.job_num == 1 and bad.reason.startswith("model.cardinality=0 is invalid")
 
 
 def test_ddp_process_errors_come_back_as_their_sentence(tmp_path):
     record = run(tmp_path, "trainer.world_size=2", "trainer.device=tpu", "trainer.num_threads=1")
-    assert record["status"] == "failed"
-    assert record["reason"].startswith("trainer.device='tpu' is unknown: valid devices are auto, cpu, cuda")
+    assert record.status == "failed"
+    assert record.reason.startswith("trainer.device='tpu' is unknown: valid devices are auto, cpu, cuda")
+
+
+def test_every_run_activates_its_device_once_with_its_plan(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(device, "activate", lambda *args: calls.append(args))
+    record = run(tmp_path, "optim.batch_size=32")
+    assert record.status == "completed"
+    assert len(calls) == 1
+    dev, template, batch, precision, jobs_per_gpu, world_size = calls[0]
+    assert (dev, batch, jobs_per_gpu, world_size) == (torch.device("cpu"), 32, 1, 1)
+    assert template.to_dict() == record.model.template and precision == record.config["trainer"]["precision"]

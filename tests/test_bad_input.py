@@ -114,6 +114,8 @@ CASES = [
          "ablate: trainer.device='tpu' is unknown: valid devices are auto, cpu, cuda or cuda:N.", target="fresh"),
     Case("range-schedule", "config range", "ablate", ["optim.schedule=linear"], 2,
          "ablate: optim.schedule='linear' is unknown: valid schedules are step, cosine.", target="fresh"),
+    Case("range-form", "config range", "ablate", ["model.form=d"], 2,  # named as typed: model.form, not form
+         "ablate: model.form='d' is unknown: valid forms are a, b, c, auto."),
     # -- configs: unknown keys and groups (the first two kinds are Hydra's own errors, before ablate runs)
     Case("unknown-key", "config unknown key", "ablate", ["model.foo=1"], 1,
          "Could not override 'model.foo'.", line="first"),
@@ -121,6 +123,9 @@ CASES = [
          "ablate: model.foo is not a model field: valid fields are {fields}."),
     Case("unknown-optim-key-added", "config unknown key", "ablate", ["+optim.warmup_epoch=1"], 2,
          "ablate: optim.warmup_epoch is not an optim field: valid fields are {optim_fields}.", target="fresh"),
+    Case("unknown-budget-key-added", "config unknown key", "ablate", ["+budget.scael=2"], 2,  # was ignored
+         "ablate: budget.scael is not a budget field: valid fields are metric, reference, scale, scope, stage, "
+         "target, tolerance, vary."),
     Case("unknown-group-option", "config unknown group", "ablate", ["model=nope"], 1,
          "In 'config': Could not find 'model/nope'", line="first"),
     Case("unknown-data-set", "config unknown group", "ablate", ["data=nope"], 1,
@@ -145,6 +150,8 @@ CASES = [
          "ablate: budget.vary='height' is unknown: valid choices are bottleneck_width, width, cardinality, depth."),
     Case("budget-scale", "budget", "ablate", ["budget=flops", "budget.scale=0"], 2,
          "ablate: budget.scale=0 is invalid: it must be a positive number, e.g. 2.0."),
+    Case("budget-reference", "budget", "ablate", ["budget=params", "budget.reference=resnet5"], 2,  # not model=
+         "ablate: budget.reference='resnet5' is unknown: available models are {models}."),
     # -- data (Fashion-MNIST from data.root)
     Case("data-missing", "data", "ablate", ["data.root={empty}"], 2,
          "ablate: Fashion-MNIST is missing: train-images-idx3-ubyte.gz is not in {empty}; run `apt-get install "
@@ -236,7 +243,7 @@ def world(tmp_path_factory):
     sweep = root / "sweeps" / "existing"
     existing = sweep / "completed"
     record = app.run(compose(SMALL), existing, SMALL)
-    assert record["status"] == "completed", record["reason"]
+    assert record.status == "completed", record.reason
     report = write_report(sweep, root / "reports" / "existing")
     data = root / "data"
     table = fake_fmnist(data / "good")
@@ -258,7 +265,7 @@ def world(tmp_path_factory):
              "truncated": data / "truncated", "tampered": data / "tampered", "reshaped": data / "reshaped",
              "afile": root / "a-file.txt", "nowhere": root / "nowhere", "root": root}
     seed5 = runs.config_hash(OmegaConf.to_container(compose([*SMALL, "seed=5"]), resolve=True))
-    fill = {"models": MODELS, "fields": MODEL_FIELDS, "optim_fields": OPTIM_FIELDS, "data_sets": DATA_SETS, "existing_hash": record["config_hash"],
+    fill = {"models": MODELS, "fields": MODEL_FIELDS, "optim_fields": OPTIM_FIELDS, "data_sets": DATA_SETS, "existing_hash": record.config_hash,
             "seed5_hash": seed5, "refetch": "delete it and set data.download=true, or reinstall with `apt-get "
                                             "install dataset-fashion-mnist`",
             "replace": "delete {run}/checkpoint.pt or choose another run directory"}

@@ -110,3 +110,32 @@ def test_solution_is_the_nearest_integer(t, scale):
     dist = abs(s.achieved - budget.target)
     for other in (s.value - 1, s.value + 1):
         assert abs(measure(t.replace(bottleneck_width=other), "params") - budget.target) >= dist
+
+
+def test_a_solution_carries_its_budget_and_is_the_records_budget_section():
+    base = load_template("resnet50")
+    budget = Budget.relative(base, 2.0, metric="flops", tolerance=0.1, name="resnet50")
+    assert (budget.scale, budget.reference, budget.target) == (2.0, "resnet50", 2 * 4_089_184_256)  # Table 1: 4.1G
+    s = solve(base, budget)
+    assert s.budget is budget and s.target == budget.target
+    assert s.as_dict() == {"metric": "flops", "scope": "network", "target": budget.target, "achieved": s.achieved,
+                           "deviation": s.achieved / budget.target - 1, "vary": "bottleneck_width", "value": s.value,
+                           "tolerance": 0.1, "scale": 2.0, "reference": "resnet50"}
+    absolute = solve(base, Budget("params", 25e6))
+    assert (absolute.budget.scale, absolute.budget.reference) == (None, None)
+
+
+def test_a_relative_budget_takes_a_template_not_a_name():
+    """Model names are the config layer's (`ablate.config.load_template`): the engine never reads configs."""
+    with pytest.raises(TypeError, match="Budget.relative takes a Template, not 'resnet50'"):
+        Budget.relative("resnet50")
+
+
+def test_table2_is_one_solve_per_cardinality_and_raises_the_first_failure():
+    base = load_template("resnet50")
+    budget = Budget.relative(base, metric="params")
+    rows = table2(base, [1, 32], budget)
+    assert [r.value for r in rows] == [solve(base.replace(cardinality=c), budget).value for c in (1, 32)] == [64, 4]
+    with pytest.raises(BudgetError, match=r"^budget params=25,557,032 is out of reach by varying bottleneck_width: "
+                                          r"this template needs at least 310,506,792"):
+        table2(base, [1, 2048], budget)  # at C=2048 even d=1 is too many params

@@ -80,3 +80,16 @@ def test_overrides_after_m_reach_every_member(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     seeds = sorted(json.loads(p.read_text())["config"]["seed"] for p in sweep_dir.glob("*/result.json"))
     assert seeds == [0, 1]
+
+
+def test_console_script_runs_the_app(tmp_path):
+    """`ablate` (the console script) is `python -m ablate`, so Hydra's shell completion can name it."""
+    script = Path(sys.executable).with_name("ablate")
+    assert script.is_file()
+    proc = subprocess.run([str(script), "model=resnet50", "--cfg", "job"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "name: resnet50" in proc.stdout
+    completion = subprocess.run([str(script), "--shell-completion", "install=bash"], cwd=tmp_path,
+                                capture_output=True, text=True, timeout=120)
+    assert completion.returncode == 0 and "complete" in completion.stdout

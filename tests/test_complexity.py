@@ -5,8 +5,10 @@ import sys
 
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ablate import complexity, load_template
+from ablate.engine.blocks import BlockShape, block_counts, block_type
 from ablate.engine.complexity import block_params, totals
 from tests.strategies import templates
 
@@ -76,6 +78,16 @@ def test_closed_form_totals_equal_the_layer_by_layer_sums(t):
     assert totals(t) == (cx.params, cx.flops, cx.acts)
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["bottleneck", "basic"]), st.integers(1, 300), st.integers(1, 300), st.integers(1, 64),
+       st.integers(1, 64), st.sampled_from([1, 2]), st.integers(1, 64), st.booleans())
+def test_built_in_closed_forms_equal_their_layer_sums(name, w_in, width, c, d, stride, r, shortcut):
+    # each built-in block's `counts` (what `totals` multiplies by depth) against the sums of its own `layers`
+    block = block_type(name)
+    shape = BlockShape(w_in, width, c, d, stride, r, shortcut)
+    assert block.counts(shape) == block_counts.__wrapped__(block, shape)
+
+
 @pytest.mark.parametrize("name", ["resnet50", "resnext50_32x4d", "resnet101", "resnext101_32x4d",
                                   "resnext29_8x64d", "resnext29_16x64d", "tiny"])
 def test_closed_form_totals_of_every_paper_model(name):
@@ -89,3 +101,12 @@ def test_engine_never_imports_torch():
             "ablate.engine.complexity(ablate.load_template('resnet50')); print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_solver_never_imports_hydra_or_omegaconf():
+    """The budget path takes templates: a relative budget, a solve and Table 2 load no config library."""
+    code = ("import sys, ablate, ablate.budget as b; t = ablate.Template(); budget = b.Budget.relative(t, 2.0, "
+            "name='resnet50'); b.solve(t, budget); b.table2(t, [1, 2, 4], b.Budget.relative(t)); "
+            "print(sorted({'hydra', 'omegaconf', 'torch'} & {m.split('.')[0] for m in sys.modules}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

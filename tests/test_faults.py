@@ -25,14 +25,17 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 import torch
 
-from ablate.run import app, record as runs
 from ablate.config import compose
+from ablate.run import app
+from ablate.run import record as runs
 from ablate.run.lock import LOCK, RunLock
+from ablate.run.record import RunRecord
 from ablate.run.trainer import CHECKPOINT
 
 pytestmark = pytest.mark.slow
@@ -63,11 +66,15 @@ def trace(*fields):
 
 
 def hit(kind):
-    """Count one event of this kind; SIGKILL this process when it is the chosen one (ABLATE_FAULT=kind:n)."""
+    """Count one event of this kind; SIGKILL this process when it is the chosen one (ABLATE_FAULT=kind:n), or
+    wait there for a signal from the test (ABLATE_FAULT=pause:kind:n)."""
     counts[kind] = counts.get(kind, 0) + 1
     if FAULT and FAULT == f"{kind}:{counts[kind]}":
         trace("kill", run.get("dir"), FAULT)
         os.kill(os.getpid(), signal.SIGKILL)
+    if FAULT and FAULT == f"pause:{kind}:{counts[kind]}":
+        trace("paused", run.get("dir"), FAULT)
+        time.sleep(120)  # the signal the test sends ends the wait
 
 
 import torch
@@ -87,7 +94,7 @@ def execute(cfg, run_dir, *args, **kwargs):
             time.sleep(0.01)
         run["met"] = True
     record, error = real_execute(cfg, run_dir, *args, **kwargs)
-    trace("execute", str(run_dir), record["status"], record["reason"])
+    trace("execute", str(run_dir), record.status, record.reason)
     return record, error
 
 
@@ -188,7 +195,7 @@ def check_no_epoch_trained_twice(trace_events, epochs: int) -> Counter:
     """No epoch starts once a checkpoint holds it, none is skipped, and every run ends with all epochs
     checkpointed. Returns the counts of fits started and resumed (from a checkpoint) in the trace."""
     saved, counts = {}, Counter()
-    for pid, _, kind, run_dir, *rest in trace_events:
+    for _, _, kind, run_dir, *rest in trace_events:
         if kind == "fit":
             counts["started"] += 1
             counts["resumed"] += rest[0] > 0
@@ -203,19 +210,19 @@ def check_no_epoch_trained_twice(trace_events, epochs: int) -> Counter:
 
 
 def strip(epochs):
-    return [{k: v for k, v in e.items() if k not in VOLATILE} for e in epochs]
+    return [{k: v for k, v in asdict(e).items() if k not in VOLATILE} for e in epochs]
 
 
-def reference(tmp_path, overrides) -> dict:
+def reference(tmp_path, overrides) -> RunRecord:
     """The same config run straight through in this process (no kill)."""
     record = app.run(compose([*overrides, *RUNTIME]), tmp_path / "reference" / "_".join(overrides[-2:]), overrides)
-    assert record["status"] == "completed", record["reason"]
+    assert record.status == "completed", record.reason
     return record
 
 
-def same_result(record: dict, ref: dict) -> bool:
-    return (record["status"] == "completed" and record["config_hash"] == ref["config_hash"]
-            and strip(record["epochs"]) == strip(ref["epochs"]) and record["final"] == ref["final"])
+def same_result(record: RunRecord, ref: RunRecord) -> bool:
+    return (record.status == "completed" and record.config_hash == ref.config_hash
+            and strip(record.epochs) == strip(ref.epochs) and record.final == ref.final)
 
 
 def checkpoint_epoch(run_dir: Path) -> int:
@@ -243,20 +250,59 @@ def test_a_run_killed_at_each_point_resumes_to_the_result_of_a_straight_run(tmp_
         code, out = finish(launch(hook, args, tmp_path, trace, fault))
         assert code == (-signal.SIGKILL if fault else 0), out[-3000:]
         COUNTS["kills"] += fault is not None
-        record = runs.read_result(run_dir)  # always a whole record: status running until the end
-        assert record is not None and record["status"] == ("running" if fault else "completed"), fault
+        record = RunRecord.load(run_dir)  # always a whole record: status running until the end
+        assert record is not None and record.status == ("running" if fault else "completed"), fault
         assert checkpoint_epoch(run_dir) == ckpt, fault  # always a whole checkpoint (weights_only)
         assert len(temporaries(run_dir)) == tmps, (fault, temporaries(run_dir))  # the next holder removes them
         assert not (run_dir / LOCK).exists() or fault  # a clean exit removes its lock file
         COUNTS["temporaries"] += tmps
     counts = check_no_epoch_trained_twice(events(trace), epochs=3)
     assert counts == {"started": 5, "resumed": 3}  # the last three launches resumed from epoch 1, 1 and 3
-    final = runs.read_result(run_dir)
-    assert same_result(final, ref), (strip(final["epochs"]), strip(ref["epochs"]))
-    assert [e["epoch"] for e in final["epochs"]] == [1, 2, 3]
+    final = RunRecord.load(run_dir)
+    assert same_result(final, ref), (strip(final.epochs), strip(ref.epochs))
+    assert [e.epoch for e in final.epochs] == [1, 2, 3]
     COUNTS.update(started=counts["started"], resumed=counts["resumed"], completed=1)
     print(f"\n[faults] one run: {sum(f is not None for f, _, _ in chain)} kills, {counts['resumed']} resumes, "
-          f"final val error {final['final']['val_err']:.2f}% = straight run's {ref['final']['val_err']:.2f}%")
+          f"final val error {final.final.val_err:.2f}% = straight run's {ref.final.val_err:.2f}%")
+
+
+# ----------------------------------------------------------------------------- SIGTERM and Ctrl-C
+@pytest.mark.parametrize("signum, by, multirun", [(signal.SIGTERM, "SIGTERM", False),
+                                                   (signal.SIGINT, "Ctrl-C (SIGINT)", False),
+                                                   (signal.SIGINT, "Ctrl-C (SIGINT)", True)])
+def test_a_signal_records_the_run_interrupted_exits_with_its_code_and_a_relaunch_resumes(tmp_path, hook, signum, by,
+                                                                                          multirun):
+    overrides = [*SMALL, "optim.epochs=3", "seed=2"]
+    trace, sweep = tmp_path / "trace.jsonl", tmp_path / "sweep"
+    where = [f"hydra.sweep.dir={sweep}", "-m"] if multirun else [f"hydra.run.dir={tmp_path / 'run'}"]
+    args = [*overrides, *RUNTIME, *where]
+    # paused before step 6: in epoch 2 (4 steps an epoch), after epoch 1's checkpoint
+    proc = launch(hook, args, tmp_path, trace, fault="pause:step:6")
+    deadline = time.monotonic() + 180
+    while not any(e[2] == "paused" for e in events(trace)) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    run_dir = Path(next(e[3] for e in events(trace) if e[2] == "paused"))
+    proc.send_signal(signum)
+    code, out = finish(proc)
+    COUNTS["kills"] += 1
+    assert code == 128 + signum, out[-3000:]  # 143, 130: what a shell reports for the signal
+    assert "Traceback" not in out
+    again = f"hydra.sweep.dir={sweep} (its finished members are kept)" if multirun else f"hydra.run.dir={run_dir}"
+    assert [line for line in out.splitlines() if line.startswith("ablate:")] == [
+        f"ablate: interrupted by {by} in epoch 2 of 3 of {run_dir}: to resume after epoch 1, run the same command "
+        f"with {again}."]
+    record = RunRecord.load(run_dir)
+    assert record.status == "interrupted"
+    assert record.reason == (f"interrupted by {by} in epoch 2 of 3: run it again in the same directory to resume "
+                             "after epoch 1.")
+    assert [e.epoch for e in record.epochs] == [1] and checkpoint_epoch(run_dir) == 1
+    assert record.finished_at is not None and not (run_dir / LOCK).exists() and temporaries(run_dir) == []
+    code, out = finish(launch(hook, args, tmp_path, trace))  # the same command again: it resumes
+    assert code == 0, out[-3000:]
+    assert same_result(RunRecord.load(run_dir), reference(tmp_path, overrides))
+    counts = check_no_epoch_trained_twice(events(trace), epochs=3)
+    assert counts == {"started": 2, "resumed": 1}
+    COUNTS.update(started=2, resumed=1, completed=1)
 
 
 # ----------------------------------------------------------------------------- readers during writes
@@ -288,7 +334,7 @@ class Reader(threading.Thread):
     @staticmethod
     def parse(path: Path, data: bytes) -> None:
         if path.name == runs.RESULT:
-            assert json.loads(data)["schema_version"] == 1
+            assert json.loads(data)["schema_version"] == 2
         elif path.name == CHECKPOINT:
             assert torch.load(io.BytesIO(data), weights_only=True)["format"] == 1
         elif path.suffix == ".csv":
@@ -321,8 +367,8 @@ def killed_sweep(tmp_path_factory, hook):
         proc = launch(hook, args, cwd, trace)  # 1: killed from outside once seed=1 has a finished epoch
         deadline = time.monotonic() + 180
         while proc.poll() is None and time.monotonic() < deadline:
-            record = next((runs.read_result(p.parent) for p in sweep.glob("*seed=1*/result.json")), None)
-            if record and record["epochs"]:
+            record = next((RunRecord.load(p.parent) for p in sweep.glob("*seed=1*/result.json")), None)
+            if record and record.epochs:
                 os.killpg(proc.pid, signal.SIGKILL)
                 break
             time.sleep(0.02)
@@ -341,8 +387,8 @@ def killed_sweep(tmp_path_factory, hook):
 
 
 def _state(sweep: Path, cwd: Path) -> dict:
-    members = {p.parent.name: runs.read_result(p.parent) for p in sweep.glob("*/result.json")}
-    return {"members": {m: (r["status"], len(r["epochs"]), checkpoint_epoch(sweep / m)) for m, r in members.items()},
+    members = {p.parent.name: RunRecord.load(p.parent) for p in sweep.glob("*/result.json")}
+    return {"members": {m: (r.status, len(r.epochs), checkpoint_epoch(sweep / m)) for m, r in members.items()},
             "report": sorted(p.name for p in (cwd / "reports" / "killed").glob("*")) if (cwd / "reports").exists()
             else []}
 
@@ -355,7 +401,7 @@ def test_a_killed_sweep_finishes_every_member_with_straight_run_results(killed_s
     assert any(status == "running" for status, _, _ in first.values()), first  # the kill caught a member
     assert sum(status == "completed" for status, _, _ in first.values()) < 3
     sweep, refs = killed_sweep["sweep"], killed_sweep["refs"]
-    records = {int(r["config"]["seed"]): r for r in (runs.read_result(p.parent) for p in sweep.glob("*/result.json"))}
+    records = {int(r.config["seed"]): r for r in (RunRecord.load(p.parent) for p in sweep.glob("*/result.json"))}
     assert sorted(records) == [0, 1, 2]  # no member left out
     lost = [seed for seed, r in records.items() if not same_result(r, refs[seed])]
     assert lost == []
@@ -444,8 +490,8 @@ def test_a_held_run_directory_is_skipped_and_nothing_is_written_there(tmp_path):
     assert holder.acquire()
     try:
         record, error = app.execute(compose([*overrides, *RUNTIME]), run_dir, overrides)
-        assert record["status"] == "failed" and error is not None
-        assert record["reason"] == (f"the run directory {run_dir} is in use by another ablate process (pid "
+        assert record.status == "failed" and error is not None
+        assert record.reason == (f"the run directory {run_dir} is in use by another ablate process (pid "
                                     f"{os.getpid()} on {socket.gethostname()}): this launch leaves it alone, and the "
                                     "other one records the run.")
         after = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file() and p.name != LOCK}
@@ -454,7 +500,7 @@ def test_a_held_run_directory_is_skipped_and_nothing_is_written_there(tmp_path):
         holder.release()
     assert not (run_dir / LOCK).exists()
     record, _ = app.execute(compose([*overrides, *RUNTIME]), run_dir, overrides)  # free again: it trains
-    assert record["status"] == "completed" and not (run_dir / LOCK).exists()
+    assert record.status == "completed" and not (run_dir / LOCK).exists()
 
 
 def test_the_lock_dies_with_its_holder_and_its_leftovers_go(tmp_path):
@@ -500,8 +546,8 @@ def test_two_launches_of_one_sweep_train_each_member_once(tmp_path, hook):
     assert busy, "the two launches never met at a member"
     for _, _, _, run_dir, _, reason in busy:
         assert reason.startswith(f"the run directory {run_dir} is in use by another ablate process (pid ")
-    records = [runs.read_result(p.parent) for p in sweep.glob("*/result.json")]
-    assert sorted((r["config"]["seed"], r["status"], len(r["epochs"])) for r in records) == [(0, "completed", 2),
+    records = [RunRecord.load(p.parent) for p in sweep.glob("*/result.json")]
+    assert sorted((r.config["seed"], r.status, len(r.epochs)) for r in records) == [(0, "completed", 2),
                                                                                              (1, "completed", 2)]
     assert not list(sweep.glob(f"*/{LOCK}"))
     COUNTS.update(started=sum(e[2] == "fit" for e in trace_events), completed=2)
@@ -517,14 +563,14 @@ def test_a_diverging_member_is_recorded_and_reported_and_the_sweep_goes_on(tmp_p
     proc = subprocess.run([sys.executable, "-m", "ablate", *args], cwd=tmp_path, capture_output=True, text=True,
                           timeout=240, env={**os.environ, "HYDRA_FULL_ERROR": "0"})
     assert proc.returncode == 0, proc.stderr[-3000:]
-    records = {r["config"]["optim"]["lr"]: (r, p.parent) for r, p in
-               ((runs.read_result(p.parent), p) for p in sweep.glob("*/result.json"))}
+    records = {r.config["optim"]["lr"]: (r, p.parent) for r, p in
+               ((RunRecord.load(p.parent), p) for p in sweep.glob("*/result.json"))}
     diverged, where = records[1e30]
-    assert diverged["status"] == "diverged"
-    assert diverged["reason"].startswith("the training loss stopped being finite in epoch 1 (at step ")
-    assert diverged["reason"].endswith("at optim.lr=1e+30: lower the learning rate or add warm-up.")
+    assert diverged.status == "diverged"
+    assert diverged.reason.startswith("the training loss stopped being finite in epoch 1 (at step ")
+    assert diverged.reason.endswith("at optim.lr=1e+30: lower the learning rate or add warm-up.")
     assert not (where / CHECKPOINT).exists()  # a diverged epoch is never checkpointed
-    assert records[0.1][0]["status"] == "completed" and len(records[0.1][0]["epochs"]) == 2  # the sweep went on
+    assert records[0.1][0].status == "completed" and len(records[0.1][0].epochs) == 2  # the sweep went on
     report = tmp_path / "reports" / "diverge"
     with open(report / "runs.csv") as f:
         statuses = {float(r["overrides"].split("optim.lr=")[1].split()[0]): r["status"] for r in csv.DictReader(f)}

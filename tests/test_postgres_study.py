@@ -131,3 +131,60 @@ def test_two_workers_share_one_study(postgres, tmp_path):
     assert f"Study 'shared' in postgresql://ablate:***@127.0.0.1:{port}/studies" in logs[0]
     assert "pg-secret" not in logs[0] + logs[1]
     assert last["storage"] == f"postgresql://ablate:***@127.0.0.1:{port}/studies"
+
+
+def _workers(tmp_path, postgres, study, *args, seeds=(0, 1)):
+    (tmp_path / "pgapp").mkdir(exist_ok=True)
+    (tmp_path / "pgapp" / "__main__.py").write_text(APP)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    workers = [subprocess.Popen(
+        [sys.executable, "-m", "pgapp", "-m", *args, f"hydra.sweeper.storage={postgres}",
+         f"hydra.sweeper.study_name={study}", "hydra.sweeper.n_jobs=1", f"hydra.sweeper.seed={i}",
+         f"hydra.sweep.dir={tmp_path / f'{study}{i}'}"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in seeds]
+    logs = [w.communicate(timeout=180)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0] * len(workers), logs
+    return logs
+
+
+@pytest.mark.slow
+def test_a_design_another_worker_is_running_is_not_started_again(postgres, tmp_path):
+    import optuna
+
+    from hydra_plugins.ablate_optuna_sweeper.storage import with_driver
+
+    _workers(tmp_path, postgres, "single", "x=choice(1)", "y=choice(3)", "hydra.sweeper.n_trials=2")
+    trials = optuna.load_study(study_name="single", storage=with_driver(postgres)).get_trials()
+    ran = [t for t in trials if t.user_attrs.get("copy_of") is None]
+    assert len(ran) == 1  # one design, run once by one of the two workers
+    folders = [p for i in (0, 1) for p in (tmp_path / f"single{i}").iterdir() if p.name.isdigit()]
+    assert len(folders) == 1
+    assert all(t.state == optuna.trial.TrialState.COMPLETE and t.values == [(1 - 2.0) ** 2 + 3] for t in trials)
+
+
+@pytest.mark.slow
+def test_a_dead_workers_trial_is_failed_by_its_heartbeat_and_retried(postgres, tmp_path):
+    import time
+    import warnings
+
+    import optuna
+
+    from hydra_plugins.ablate_optuna_sweeper.storage import with_driver
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        storage = optuna.storages.RDBStorage(with_driver(postgres), heartbeat_interval=1)
+        study = optuna.create_study(study_name="dead", storage=storage)
+        trial = study.ask()  # a worker on another machine, killed while it ran this trial
+    trial.suggest_float("x", -4, 4)
+    trial.suggest_categorical("y", [1, 2, 3])
+    trial.set_user_attr("worker", "elsewhere:1")
+    storage.record_heartbeat(storage.get_trial_id_from_study_id_trial_number(
+        storage.get_study_id_from_name("dead"), trial.number))
+    time.sleep(3.5)  # longer than the grace period of two heartbeat intervals (stored to the second)
+
+    _workers(tmp_path, postgres, "dead", "x=interval(-4,4)", "y=choice(1,2,3)", "hydra.sweeper.n_trials=2",
+             "hydra.sweeper.heartbeat_interval=1", seeds=(0,))
+    trials = optuna.load_study(study_name="dead", storage=with_driver(postgres)).get_trials()
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"]
+    assert trials[1].params == trials[0].params and trials[1].system_attrs["failed_trial"] == 0

@@ -1,4 +1,4 @@
-"""The report of a sweep, from fake run records written through `ablate.run.record` (no training)."""
+"""The report of a sweep, from hand-made version-1 run records (tests/fake_sweeps.py; no training)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import math
 import pandas as pd
 import pytest
 
-from ablate.run import record as runs
 from ablate.config import load_template
 from ablate.report import collect, write_report
 from ablate.report.__main__ import main as report_main
 from ablate.report.callback import ReportCallback
 from ablate.report.tables import paper_arch, paper_errors, table2
+from tests.fake_sweeps import record, write_record
 
 SCRIPT = "<script>alert('x')</script>"
 SWEEP = "+sweep=cardinality_vs_width"
@@ -37,17 +37,11 @@ hydra:
 
 def write_member(root, overrides, seed, job_num, template=None, val_errs=(), status="completed", reason=None):
     """One member's result.json in the folder Hydra's override_dirname would give it."""
-    config = {"model": {"name": "resnet50"}, "data": {"name": SCRIPT}, "seed": seed,
+    config = {"data": {"name": SCRIPT},
               "budget": {"metric": "params", "scope": "network", "reference": "resnet50", "scale": 1.0,
                          "vary": "bottleneck_width"}}
-    record = runs.new_record(config, overrides, job_num)
-    if template is not None:
-        record["model"] = runs.model_section("resnet50", "c", template)
-    record["epochs"] = [{"epoch": i + 1, "train_loss": 1.0, "train_err": err - 3, "val_loss": 1.2, "val_err": err,
-                         "val_top5_err": err / 4, "lr": 0.1, "seconds": 1.0, "images_per_s": 50.0}
-                        for i, err in enumerate(val_errs)]
-    runs.finish(record, status, reason, wall_seconds=60.0)
-    runs.write_result(root / ",".join(sorted(overrides)), record)
+    write_record(root, record(overrides, seed, val_errs, status=status, reason=reason, template=template,
+                              model="resnet50", config=config, job_num=job_num))
 
 
 @pytest.fixture(scope="module")

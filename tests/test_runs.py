@@ -3,13 +3,18 @@
 import json
 import math
 import os
+import re
+from dataclasses import asdict
+from pathlib import Path
 
 import pytest
 
-from ablate.run import record as runs
 from ablate.budget import Budget, solve
-from ablate.engine.complexity import complexity
 from ablate.config import load_template
+from ablate.engine.complexity import complexity
+from ablate.run import record as runs
+from ablate.run.record import (BestSection, BudgetSection, ComplexitySection, Epoch, ModelSection, RecordError,
+                               RunRecord)
 
 
 def config(**changes) -> dict:
@@ -54,58 +59,129 @@ def test_config_hash_is_canonical_and_ignores_runtime_keys():
     assert "device" not in runs.hashed_config(config())["trainer"]
 
 
-def test_read_result_and_is_completed(tmp_path):
-    assert runs.read_result(tmp_path) is None
+def test_load_and_is_completed(tmp_path):
+    assert RunRecord.load(tmp_path) is None
     (tmp_path / runs.RESULT).write_text("{not json")
-    assert runs.read_result(tmp_path) is None
-    record = runs.new_record(config(), ["seed=0"], 3)
-    runs.write_result(tmp_path, record)
-    assert not runs.is_completed(tmp_path, record["config_hash"])  # still running
-    runs.finish(record, "completed")
-    runs.write_result(tmp_path, record)
-    assert runs.is_completed(tmp_path, record["config_hash"])
-    assert not runs.is_completed(tmp_path, runs.config_hash(config(seed=1)))
-    assert runs.read_result(tmp_path)["overrides"] == ["seed=0"]
+    assert RunRecord.load(tmp_path) is None
+    record = RunRecord.new(config(), ["seed=0"], 3)
+    record.save(tmp_path)
+    assert not RunRecord.load(tmp_path).is_completed(record.config_hash)  # still running
+    record.finish("completed")
+    record.save(tmp_path)
+    assert RunRecord.load(tmp_path).is_completed(record.config_hash)
+    assert not RunRecord.load(tmp_path).is_completed(runs.config_hash(config(seed=1)))
+    assert RunRecord.load(tmp_path).overrides == ["seed=0"]
+    assert RunRecord.load(tmp_path) == record
 
 
 def test_new_record_has_every_field_of_the_schema():
-    record = runs.new_record(config(), ["model.cardinality=8"], None)
+    record = RunRecord.new(config(), ["model.cardinality=8"], None).to_dict()
     assert set(record) == {"schema_version", "status", "reason", "config", "config_hash", "overrides", "job_num",
                            "model", "budget", "epochs", "final", "best", "env", "started_at", "finished_at",
                            "wall_seconds", "throughput"}
-    assert record["schema_version"] == 1 and record["status"] == "running"
-    assert set(record["env"]) == {"torch", "python", "device", "threads", "seed", "git_commit", "hostname"}
+    assert record["schema_version"] == 2 and record["status"] == "running"
+    assert set(record["env"]) == {"torch", "python", "device", "threads", "seed", "git_commit", "hostname",
+                                  "gpu", "gpu_capability", "cuda", "cudnn"}
     assert set(record["throughput"]) == {"images_per_s", "train_flops_per_s", "precision", "peak_flops",
                                          "machine_fraction", "fp32_peak_flops", "fp32_fraction"}
 
 
 def test_finish_summarises_epochs():
-    record = runs.new_record(config())
+    record = RunRecord.new(config())
     for epoch, err in ((1, 30.0), (2, 12.5), (3, 14.0)):
-        record["epochs"].append({"epoch": epoch, "train_loss": 1.0 / epoch, "train_err": err + 1, "val_loss": 0.5,
-                                 "val_err": err, "val_top5_err": 1.0, "lr": 0.1, "seconds": 2.0,
-                                 "images_per_s": 100.0})
-    runs.finish(record, "completed", wall_seconds=6.25)
-    assert record["final"] == {"val_err": 14.0, "val_top5_err": 1.0, "val_loss": 0.5, "train_err": 15.0,
-                               "train_loss": 1 / 3}
-    assert record["best"] == {"val_err": 12.5, "epoch": 2}
-    assert record["wall_seconds"] == 6.25 and record["finished_at"] >= record["started_at"]
+        record.epochs.append(Epoch(epoch=epoch, train_loss=1.0 / epoch, train_err=err + 1, val_loss=0.5,
+                                   val_err=err, val_top5_err=1.0, lr=0.1, seconds=2.0, images_per_s=100.0))
+    record.finish("completed", wall_seconds=6.25)
+    assert asdict(record.final) == {"val_err": 14.0, "val_top5_err": 1.0, "val_loss": 0.5, "train_err": 15.0,
+                                    "train_loss": 1 / 3}
+    assert asdict(record.best) == {"val_err": 12.5, "epoch": 2}
+    assert record.wall_seconds == 6.25 and record.finished_at >= record.started_at
     with pytest.raises(ValueError, match="status='done' is unknown"):
-        runs.finish(record, "done")
+        record.finish("done")
 
 
 def test_model_and_budget_sections_match_the_engine():
     template = load_template("resnext50_32x4d")
-    section = runs.model_section("resnext50_32x4d", "c", template)
-    assert section["complexity"] == complexity(template).as_dict()
-    assert section["template"] == template.to_dict()
-    assert [s["name"] for s in section["stages"]] == ["conv2", "conv3", "conv4", "conv5"]
+    section = ModelSection.of("resnext50_32x4d", "c", template)
+    assert asdict(section.complexity) == complexity(template).as_dict()
+    assert section.template == template.to_dict()
+    assert [s.name for s in section.stages] == ["conv2", "conv3", "conv4", "conv5"]
     # Table 1: ResNeXt-50 (32×4d) has C=32 and a group width of 128 in conv2, 1024 in conv5
-    assert section["stages"][0]["group_width"] == 128 and section["stages"][3]["group_width"] == 1024
-    assert section["stages"][3]["resolution"] == 7
-    budget = Budget.relative("resnet50", metric="params")
+    assert section.stages[0].group_width == 128 and section.stages[3].group_width == 1024
+    assert section.stages[3].resolution == 7
+    budget = Budget.relative(load_template("resnet50"), metric="params", name="resnet50")
     solution = solve(load_template("resnet50").replace(cardinality=32), budget)
-    b = runs.budget_section(solution, budget)
-    assert b["value"] == 4 and b["vary"] == "bottleneck_width"  # Table 2: 32×4d matches ResNet-50
-    assert math.isclose(b["deviation"], solution.achieved / budget.target - 1)
-    assert runs.budget_section(None, None) is None
+    b = BudgetSection.of(solution)
+    assert b.value == 4 and b.vary == "bottleneck_width"  # Table 2: 32×4d matches ResNet-50
+    assert math.isclose(b.deviation, solution.achieved / budget.target - 1)
+    assert (b.scale, b.reference, b.tolerance) == (1.0, "resnet50", budget.tolerance)
+    assert section.counted == "analytic"
+
+
+# ----------------------------------------------------------------------------- reading what earlier versions wrote
+V1 = Path(__file__).parent / "data" / "result_v1.json"  # written by `python -m ablate` before RunRecord existed
+
+
+def test_a_version_1_record_reads_field_by_field_and_writes_back_the_same_json_plus_version_2_fields(tmp_path):
+    record = RunRecord.read(V1)
+    assert record.status == "completed" and record.reason is None and record.job_num == 4
+    assert record.config["seed"] == 7 and record.overrides[-1] == "seed=7"
+    assert record.model.name == "tiny" and record.model.form == "c" and record.model.template["bottleneck_width"] == 5
+    assert [(s.name, s.resolution, s.group_width) for s in record.model.stages] == [("conv2", 28, 10),
+                                                                                    ("conv3", 14, 20)]
+    assert record.model.complexity == ComplexitySection(params=4828, flops=1546368, acts=72922)
+    assert (record.budget.metric, record.budget.vary, record.budget.value, record.budget.target,
+            record.budget.achieved) == ("params", "bottleneck_width", 5, 5178, 4828)
+    assert [e.epoch for e in record.epochs] == [1, 2] and record.epochs[1].lr == 0.0
+    assert record.final.val_err == record.epochs[-1].val_err == 80.46875
+    assert record.best == BestSection(val_err=80.46875, epoch=1)
+    assert record.env.seed == 7 and record.env.threads == 1 and record.env.device == "cpu"
+    assert record.throughput.precision == "bf16" and record.throughput.peak_flops == 1e11
+    assert record.throughput.fp32_fraction is None
+    # every version-1 key keeps its value (readers of the JSON: reports, sweeper keys, user scripts); version 2
+    # only adds keys, null where a version-1 record did not know them
+    v1, written = json.loads(V1.read_text()), record.to_dict()
+    added = {"model": {"counted"}, "budget": {"scale", "reference"}, "env": {"gpu", "gpu_capability", "cuda", "cudnn"}}
+    assert written["schema_version"] == 2
+    for key, value in v1.items():
+        if key in added:
+            assert {k: v for k, v in written[key].items() if k not in added[key]} == value
+            assert all(written[key][k] is None for k in added[key])
+        elif key != "schema_version":
+            assert written[key] == value, key
+    record.save(tmp_path)
+    assert json.loads((tmp_path / runs.RESULT).read_text()) == written
+    # the hash of its config is the one it recorded: a v1 run is recognised as done by this code
+    assert runs.config_hash(record.config) == record.config_hash
+
+
+@pytest.mark.parametrize("text, why", [
+    ("", "Expecting value"),
+    ('{"status": "compl', "Unterminated string"),
+    ("[1, 2]", "it is not a JSON object"),
+    ('{"status": "completed"}', "its schema_version is None: this ablate reads versions 1 to 2"),
+    ('{"schema_version": 3, "status": "completed"}', "its schema_version is 3"),
+    ('{"schema_version": 1}', "its status is None, not a text such as 'completed'"),
+    ('{"schema_version": 1, "status": "failed", "epochs": 3}', "its epochs are not a list"),
+    ('{"schema_version": 1, "status": "failed", "epochs": [7]}', "its epochs entry is int, not an object"),
+    ('{"schema_version": 1, "status": "failed", "model": [1]}', "its model is list, not an object"),
+    ('{"schema_version": 1, "status": "failed", "model": {"template": [1]}}', "a section does not fit the record"),
+])
+def test_a_damaged_record_is_none_to_load_and_says_why_to_read(tmp_path, text, why):
+    (tmp_path / runs.RESULT).write_text(text)
+    assert RunRecord.load(tmp_path) is None
+    with pytest.raises(RecordError, match=re.escape(why)):
+        RunRecord.read(tmp_path / runs.RESULT)
+
+
+def test_a_record_saves_atomically_as_strict_json(tmp_path):
+    record = RunRecord.new(config())
+    record.epochs.append(Epoch(epoch=1, train_loss=float("nan"), train_err=90.0, val_loss=float("inf"), val_err=90.0,
+                               val_top5_err=50.0, lr=0.1, seconds=1.0, images_per_s=10.0))
+    record.finish("diverged", "the loss stopped being finite.", wall_seconds=1.0)
+    path = record.save(tmp_path / "run")
+    assert os.listdir(path.parent) == [runs.RESULT]
+    loaded = RunRecord.load(path.parent)
+    assert loaded.epochs[0].train_loss is None and loaded.epochs[0].val_loss is None  # JSON has no NaN
+    assert loaded.final.val_loss is None and loaded.best == BestSection(val_err=90.0, epoch=1)
+    assert loaded.status == "diverged" and loaded.is_final and not loaded.is_completed(record.config_hash)

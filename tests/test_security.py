@@ -26,10 +26,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from ablate.run import app, record as runs
-from ablate.config.resolvers import NAME_MAX, dirname
 from ablate.config import compose
+from ablate.config.resolvers import NAME_MAX, dirname
 from ablate.report import REPORTS, collect, default_out
+from ablate.run import app
+from ablate.run.record import RunRecord
 from ablate.run.trainer import CHECKPOINT
 from tests.test_bad_input import call
 
@@ -66,10 +67,10 @@ def test_a_checkpoint_that_would_run_code_is_refused_and_left_alone(tmp_path):
     torch.save({"format": 1, "epoch": 1, "model": {}, "payload": Payload()}, path)
     before = path.read_bytes()
     record, error = app.execute(compose(SMALL), run_dir, SMALL)
-    assert record["status"] == "failed" and error is not None
-    assert record["reason"] == (f"the checkpoint {path} holds objects other than tensors and plain containers, which "
-                                f"torch.load(weights_only=True) refuses to load: delete {path} or choose another run "
-                                "directory.")
+    assert record.status == "failed" and error is not None
+    assert record.reason == (f"the checkpoint {path} holds objects other than tensors and plain containers, which "
+                             f"torch.load(weights_only=True) refuses to load: delete {path} or choose another run "
+                             "directory.")
     assert not marker.exists()  # the pickle's code never ran
     assert path.read_bytes() == before and sorted(p.name for p in run_dir.iterdir()) == [CHECKPOINT]
 
@@ -96,11 +97,26 @@ def test_ablate_instantiates_nothing_from_its_config(tmp_path):
         for name, node in calls(path):
             if name.rsplit(".", 1)[-1] in INSTANTIATORS or name in BUILTINS:
                 found.append((path.relative_to(ROOT).as_posix(), ast.unparse(node)))
-    # the one dynamic import picks a module from a fixed table, keyed by a checked data set name
-    assert found == [("ablate/data/__init__.py", "import_module(MODULES[opts.name])")]
+    # the dynamic imports: a data set module from a fixed table, keyed by a checked data set name; a block of
+    # the user's own by its import path, kept only when it is a block class (below); an Optuna pruner of the
+    # sweeper's config, checked to be one of optuna.pruners' classes before it is built (test_sweeper_pruning)
+    assert sorted(found) == [("ablate/data/__init__.py", "import_module(MODULES[opts.name])"),
+                             ("ablate/engine/blocks.py", "importlib.import_module(module_name)"),
+                             ("ablate/run/pruning.py", "instantiate(self.pruner)")]
     record = app.run(compose([*SMALL, "data.name=os"]), tmp_path / "run", ())
-    assert record["reason"] == ("data.name='os' is unknown: available data sets are cifar10, cifar100, fashion_mnist, "
-                                "imagenet, synthetic.")
+    assert record.reason == ("data.name='os' is unknown: available data sets are cifar10, cifar100, fashion_mnist, "
+                             "imagenet, synthetic.")
+
+
+def test_a_block_import_path_runs_nothing_but_a_block_class(tmp_path):
+    """`model.block=os:system` imports `os` (already imported) and refuses what it finds: nothing is called."""
+    marker = tmp_path / "the-command-ran"
+    code, stderr = call("ablate", [*SMALL, "model.block=os:system", f"hydra.run.dir={tmp_path / 'run'}"])
+    assert code == 2
+    assert stderr.startswith("ablate: model.block='os:system' is not a block class: <built-in function system> ")
+    code, stderr = call("ablate", [*SMALL, f"model.block=shutil:rmtree", f"hydra.run.dir={tmp_path / 'run2'}"])
+    assert code == 2 and "is not a block class" in stderr
+    assert not marker.exists() and tmp_path.exists()
 
 
 def test_a_target_in_the_model_node_is_an_unknown_field(tmp_path):
@@ -112,23 +128,24 @@ def test_a_target_in_the_model_node_is_an_unknown_field(tmp_path):
 
 
 def test_targets_in_sweep_values_elsewhere_are_inert(tmp_path):
-    """A sweep whose members carry `_target_: os.system` with a command at the top of the config trains as
-    usual and the command never runs; in the data, optim and trainer nodes such keys are refused as unknown
-    fields (each member fails with the sentence), and again nothing runs."""
+    """A sweep whose members carry `_target_: os.system` with a command at the top of the config, or in the
+    data, optim and trainer nodes: such keys are refused as unknown fields (each member fails with the
+    sentence), and the command never runs."""
     marker = tmp_path / "the-command-ran"
     top = ["+_args_=['touch " + str(marker) + "']", "+_target_=os.system,subprocess.call"]
     code, stderr = call("ablate", ["-m", *SMALL, *top, f"hydra.sweep.dir={tmp_path / 'top'}"])
     assert code == 0, stderr
-    records = [runs.read_result(p.parent) for p in (tmp_path / "top").glob("*/result.json")]
-    assert sorted((r["config"]["_target_"], r["status"]) for r in records) == [("os.system", "completed"),
-                                                                               ("subprocess.call", "completed")]
+    records = [RunRecord.load(p.parent) for p in (tmp_path / "top").glob("*/result.json")]
+    assert sorted((r.config["_target_"], r.status) for r in records) == [("os.system", "failed"),
+                                                                               ("subprocess.call", "failed")]
+    assert all(r.reason.startswith("_args_ is not a config field: valid fields are budget, data, ") for r in records)
     command = [f"+{node}_args_=['touch {marker}']" for node in ("data.", "optim.", "trainer.")]
     targets = ["+data._target_=os.system", "+optim._target_=os.system", "+trainer._target_=os.system"]
     code, stderr = call("ablate", ["-m", *SMALL, *targets, *command, *top, f"hydra.sweep.dir={tmp_path / 'nodes'}"])
     assert code == 0, stderr
-    records = [runs.read_result(p.parent) for p in (tmp_path / "nodes").glob("*/result.json")]
-    assert [r["status"] for r in records] == ["failed", "failed"]
-    assert all(r["reason"].startswith("optim._args_ is not an optim field: valid fields are ") for r in records)
+    records = [RunRecord.load(p.parent) for p in (tmp_path / "nodes").glob("*/result.json")]
+    assert [r.status for r in records] == ["failed", "failed"]
+    assert all(r.reason.startswith("optim._args_ is not an optim field: valid fields are ") for r in records)
     assert not marker.exists()
 
 
@@ -151,7 +168,7 @@ def test_a_value_becomes_one_folder_name_inside_its_parent():
 
 def test_a_report_of_any_sweep_folder_goes_inside_reports(tmp_path):
     sweep = tmp_path / "deep" / "sweep"
-    runs.write_result(sweep / "member", runs.new_record({"seed": 0}))
+    RunRecord.new({"seed": 0}).save(sweep / "member")
     for given in (sweep, tmp_path / "deep" / "sweep" / "member" / "..", Path(os.path.relpath(sweep))):
         out = default_out(collect(given))
         assert out == REPORTS / "sweep"
@@ -168,7 +185,7 @@ def test_a_single_run_named_with_dots_stays_inside_outputs(tmp_path, monkeypatch
     (named,) = (tmp_path / "here" / "outputs").iterdir()
     assert named.name == "..%2F..%2Fevil"
     (run,) = named.iterdir()
-    assert runs.read_result(run)["status"] == "failed"
+    assert RunRecord.load(run).status == "failed"
 
 
 @pytest.fixture(scope="module")
@@ -200,8 +217,8 @@ def test_sweep_values_cannot_write_outside_the_sweep_or_the_report(hostile_sweep
     assert {p.name for p in members} == expected
     assert all(len(p.name.encode()) <= NAME_MAX for p in members)
     assert sum(bool(re.search(r"-[0-9a-f]{16}$", p.name)) for p in members) >= 2  # the over-long ones, hashed
-    records = [runs.read_result(p) for p in members]
-    assert sorted((r["config"]["model"]["block"], r["status"]) for r in records) == [
+    records = [RunRecord.load(p) for p in members]
+    assert sorted((r.config["model"]["block"], r.status) for r in records) == [
         (SCRIPT, "failed"), (SCRIPT, "failed"), ("bottleneck", "completed"), ("bottleneck", "completed")]
 
 

@@ -6,11 +6,11 @@ import os
 import pytest
 import torch
 
-from ablate.run import record as runs
 from ablate.config import compose, template_from_cfg
 from ablate.data import load
 from ablate.errors import CheckpointError
 from ablate.models import build
+from ablate.run import record as runs
 from ablate.run.trainer import CHECKPOINT, fit, identity, load_checkpoint, lr_factor, optimizer, train_epoch
 
 # a 2-stage template and 256 synthetic 28×28 images: an epoch is 8 steps of 32
@@ -162,7 +162,8 @@ def test_a_checkpoint_of_another_architecture_is_refused(tmp_path):
     with pytest.raises(CheckpointError, match=refusal):
         fit(other_model, data, cfg, torch.device("cpu"), run_dir=tmp_path, expected=other)
     _, _, _, other_config = setup(["optim.epochs=1", "optim.lr=0.5"])
-    with pytest.raises(CheckpointError, match=rf"another config \(config.optim.lr={cfg.optim.lr} there, 0.5 in this run\)"):
+    refusal = rf"another config \(config.optim.lr={cfg.optim.lr} there, 0.5 in this run\)"
+    with pytest.raises(CheckpointError, match=refusal):
         load_checkpoint(tmp_path / CHECKPOINT, other_config)
     assert (tmp_path / CHECKPOINT).read_bytes() == before
     state = load_checkpoint(tmp_path / CHECKPOINT, expected)
@@ -184,3 +185,87 @@ def test_checkpoints_load_with_weights_only(tmp_path):
     path.write_bytes(b"garbage")
     with pytest.raises(CheckpointError, match="is unreadable \\(corrupt or not a torch file\\)"):
         load_checkpoint(path)
+
+
+# ----------------------------------------------------------------------------- progress
+FIT_SCRIPT = r'''
+import logging, sys
+import torch
+from ablate.config import compose, template_from_cfg
+from ablate.data import load
+from ablate.models import build
+from ablate.run.trainer import fit
+
+logging.basicConfig(level=logging.INFO, format="%(message)s")  # as Hydra's job logging does
+torch.set_num_threads(1)
+cfg = compose(sys.argv[1:])
+model = build(template_from_cfg(cfg.model), form=cfg.model.form)
+fit(model, load(cfg.data, "cpu", 0), cfg, torch.device("cpu"))
+'''
+
+
+def fit_output(stderr_to_terminal: bool) -> str:
+    """What a tiny fit with `trainer.progress=true` writes to stderr: a pipe, or a pseudo-terminal."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    args = [sys.executable, "-c", FIT_SCRIPT, *SMALL, "trainer.progress=true"]
+    if not stderr_to_terminal:
+        # bytes: text mode would turn every carriage return into a newline
+        return subprocess.run(args, capture_output=True, timeout=300, check=True).stderr.decode()
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=slave)
+    os.close(slave)
+    out = b""
+    while True:  # drain the terminal while the fit runs, until the child has gone and nothing is left
+        ready, _, _ = select.select([master], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child closed its end
+                chunk = b""
+            out += chunk
+            if not chunk and proc.poll() is not None:
+                break
+        elif proc.poll() is not None:
+            break
+    os.close(master)
+    assert proc.wait(timeout=300) == 0, out.decode(errors="replace")[-2000:]
+    return out.decode(errors="replace")
+
+
+def test_progress_in_a_log_file_is_plain_lines_and_a_bar_on_a_terminal():
+    logged = fit_output(stderr_to_terminal=False)  # a sweep's log, a SLURM job's file
+    assert "\r" not in logged and "step/s" not in logged  # no bar frames
+    lines = logged.splitlines()
+    assert [line.split(":")[0] for line in lines if line.startswith("epoch ") and ": train loss " in line] == \
+        ["epoch 1/2", "epoch 2/2"]  # one line per epoch
+    shown = fit_output(stderr_to_terminal=True)
+    assert "\r" in shown and "epoch 1/2" in shown  # the bar redraws in place on a terminal
+
+
+def test_plain_progress_lines_come_at_the_periodic_checks(monkeypatch, caplog):
+    import logging
+
+    import ablate.run.trainer as trainer
+
+    monkeypatch.setattr(trainer, "_on_terminal", lambda: False)
+    monkeypatch.setattr(trainer, "PLAIN_EVERY", 0.0)  # every check is due: a line at each of them
+    for progress, expected in (("true", [("epoch 1/2", "4/8"), ("epoch 1/2", "8/8"), ("epoch 2/2", "4/8"),
+                                          ("epoch 2/2", "8/8")]), ("false", [])):
+        cfg, model, data, _ = setup([f"trainer.progress={progress}"])
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger=trainer.log.name):
+            fit(model, data, cfg, torch.device("cpu"))
+        messages = [r.getMessage() for r in caplog.records]
+        steps = [m.split(": step ") for m in messages if ": step " in m]
+        assert [(desc, rest.split(",")[0]) for desc, rest in steps] == expected
+        assert all(", loss " in rest and rest.endswith(" img/s") for _, rest in steps)
+        assert sum(": train loss " in m for m in messages) == 2  # the epochs' lines, with or without progress
+        assert not any("\r" in m for m in messages)

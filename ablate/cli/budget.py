@@ -13,10 +13,11 @@ import os
 import sys
 from pathlib import Path
 
-from ablate.engine.budget import METRICS, SCOPES, VARY, Budget, measure, solve
-from ablate.engine.complexity import complexity
 from ablate.cli.common import human, print_json, user_errors
-from ablate.config import compose, template_from_cfg
+from ablate.config import check, compose, searchpath_of, template_from_cfg
+from ablate.config.schema import plain
+from ablate.engine.budget import METRICS, SCOPES, VARY, Budget, table2
+from ablate.engine.complexity import complexity
 from ablate.errors import ConfigError
 
 
@@ -48,7 +49,8 @@ def write_config(directory: Path, name: str, model_cfg: dict, template) -> Path:
         tmp.write_text(OmegaConf.to_yaml(OmegaConf.create(node)))
         os.replace(tmp, path)
     except OSError as e:
-        raise ConfigError(f"--write={str(directory)!r} cannot be written ({e.strerror}): give a writable directory.") from None
+        raise ConfigError(f"--write={str(directory)!r} cannot be written ({e.strerror}): give a writable "
+                          "directory.") from None
     return path
 
 
@@ -68,14 +70,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     cfg = compose(args.overrides)
+    check(cfg, searchpath_of(args.overrides))
     reference = template_from_cfg(cfg.model)
     if not args.scale > 0:
         raise ConfigError(f"--scale={args.scale!r} is invalid: it must be a positive number, e.g. 2.")
-    budget = Budget(metric=args.metric, target=args.scale * measure(reference, args.metric, args.scope),
-                    scope=args.scope, tolerance=args.tolerance)
+    budget = Budget.relative(reference, args.scale, metric=args.metric, scope=args.scope, tolerance=args.tolerance,
+                             name=cfg.model.name)
     rows = []
-    for c in _cardinalities(args.cardinality):
-        sol = solve(reference.replace(cardinality=c), budget, vary=args.vary, stage=args.stage)
+    for sol in table2(reference, _cardinalities(args.cardinality), budget, vary=args.vary, stage=args.stage):
         t = sol.template
         cx = complexity(t)
         rows.append({"cardinality": t.cardinality, "bottleneck_width": t.bottleneck_width,
@@ -84,9 +86,7 @@ def main(argv: list[str] | None = None) -> int:
                      "achieved": sol.achieved, "target": sol.target, "deviation": sol.deviation,
                      "_template": t})
     if args.write:
-        from omegaconf import OmegaConf
-
-        model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
+        model_cfg = plain(cfg.model)
         for row in rows:
             name = _row_name(cfg.model.name, row["_template"])
             row["config"] = str(write_config(args.write, name, model_cfg, row["_template"]))

@@ -1,19 +1,23 @@
-"""`python -m ablate.cli.describe [overrides] [--json]`: the derived stages and the complexity.
+"""`python -m ablate.cli.describe [--config-dir DIR] [overrides] [--json]`: the derived stages and the complexity.
 
 Prints a template's stages in the shape of the paper's Table 1 and its exact params, FLOPs
 (multiply-adds) and activations. Overrides are Hydra overrides of the training app's config
 (`model=resnext50_32x4d model.cardinality=8 budget=params`); a budget in the config is solved first.
+`--config-dir DIR` adds a folder of the user's own configs (`DIR/model/NAME.yaml`), as for the app.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from ablate.cli.common import human, print_json, user_errors
+from ablate.config import check, compose, searchpath_of, solve_cfg
+from ablate.engine.blocks import BlockShape, block_type
 from ablate.engine.complexity import complexity
-from ablate.config import compose, solve_cfg
 from ablate.engine.template import Network, derive
+from ablate.errors import ConfigError
 
 
 def stage_rows(net: Network) -> list[dict]:
@@ -26,9 +30,10 @@ def stage_rows(net: Network) -> list[dict]:
 
 
 def describe(net: Network) -> dict:
-    """The JSON form: params, flops, acts and one entry per stage."""
+    """The JSON form: params, flops, acts, how they were counted and one entry per stage."""
     cx = complexity(net)
-    return {"params": cx.params, "flops": cx.flops, "acts": cx.acts, "stages": stage_rows(net)}
+    return {"params": cx.params, "flops": cx.flops, "acts": cx.acts, "counted": cx.method,
+            "stages": stage_rows(net)}
 
 
 def table1(net: Network) -> str:
@@ -42,12 +47,9 @@ def table1(net: Network) -> str:
     else:
         lines.append(f"{'conv1':<6} {f'{t.resolution}×{t.resolution}':>9}  3×3, {t.stem_width}")
         pool = ""
+    block = block_type(t.block)
     for i, s in enumerate(net.stages):
-        c = f", C={s.cardinality}" if s.cardinality > 1 else ""
-        if t.block == "bottleneck":
-            body = f"[1×1, {s.group_width}; 3×3, {s.group_width}{c}; 1×1, {s.width}]"
-        else:
-            body = f"[3×3, {s.group_width}; 3×3, {s.width}]"
+        body = block.text(BlockShape.of(s, first=False, shortcut=t.shortcut))
         lines.append(f"{s.name:<6} {f'{s.resolution}×{s.resolution}':>9}  {pool if i == 0 else ''}{body} ×{s.depth}")
     lines.append(f"{'head':<6} {'1×1':>9}  global average pool, {t.num_classes}-d fc")
     if not t.shortcut:
@@ -55,6 +57,8 @@ def table1(net: Network) -> str:
     cx = complexity(net)
     lines.append(f"params {cx.params:,} ({human(cx.params)})  FLOPs {cx.flops:,} ({human(cx.flops)})  "
                  f"acts {cx.acts:,} ({human(cx.acts)})")
+    if cx.method == "meta":
+        lines.append("(blocks counted by running them once on the meta device)")
     return "\n".join(lines)
 
 
@@ -63,9 +67,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ablate.cli.describe", description=__doc__.splitlines()[0])
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=resnext50_32x4d")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    parser.add_argument("--config-dir", "-cd", help="a folder of your own configs (e.g. DIR/model/NAME.yaml)")
     args = parser.parse_args(argv)
-    cfg = compose(args.overrides)
-    template, solution = solve_cfg(cfg)
+    overrides = list(args.overrides)
+    if args.config_dir is not None:  # as the app's --config-dir: a folder added to Hydra's config search path
+        folder = Path(args.config_dir).resolve()
+        if not folder.is_dir():
+            raise ConfigError(f"--config-dir={args.config_dir} is not a folder: give the folder that holds your "
+                              "config groups, e.g. examples/se_resnext (with model/NAME.yaml inside).")
+        overrides.insert(0, f"hydra.searchpath=[file://{folder}]")
+    searchpath = searchpath_of(overrides)  # the user's configs: also where budget.reference=NAME is found
+    cfg = compose(overrides)
+    check(cfg, searchpath)
+    template, solution = solve_cfg(cfg, searchpath)
     net = derive(template)
     if args.json:
         out = describe(net)

@@ -1,162 +1,181 @@
-"""From Hydra configs to templates and budgets.
+"""From Hydra configs to templates and budgets: composing, finding model configs, solving a config's budget.
 
-The config tree lives in the package `ablate.conf` (the repo's `conf/`), so an editable and a
-wheel install find the same files. `compose` builds the same tree the training app sees;
-`template_from_cfg` and `budget_from_cfg` turn its `model` and `budget` nodes into the
-pure-Python objects of the engine, with one-sentence errors for bad values.
+The config tree lives in the package `ablate.conf` (the repo's `conf/`), so an editable and a wheel install find
+the same files. `compose` builds the same tree the training app sees. Model names (`model=NAME`, a budget's
+`reference`) are resolved by composing through Hydra's own config loader, with the search path of the running
+job (its `hydra.runtime.config_sources`: `--config-dir`, `hydra.searchpath`) or the one given: a model config of the
+user's own is as good a budget reference as the package's, and every "available models" list names it.
+Checking is `ablate.config.schema.check`'s job; the functions here read checked values.
 """
 
 from __future__ import annotations
 
-from dataclasses import fields
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
-from importlib import resources
-from typing import Iterable
+from typing import Any
 
-from ablate.budget import Budget, Solution, solve
-from ablate.engine.budget import VARY
-from ablate.errors import BudgetError, ConfigError, TemplateError
+from ablate.config.schema import check, plain, prefixed, template_of
+from ablate.engine.budget import Budget, Solution, solve
 from ablate.engine.template import Template
+from ablate.errors import BudgetError, ConfigError
 
 CONFIG_MODULE = "ablate.conf"
-TEMPLATE_FIELDS = tuple(f.name for f in fields(Template))
-MODEL_EXTRA_FIELDS = ("name", "form", "zero_init_last_bn")
+GROUPS = ("model", "data", "optim", "trainer", "budget", "sweep", "variant")
+
+template_from_cfg = template_of  # the `Template` of a `model` node (its fields checked, sentences name model.FIELD)
+check_fields = check  # the former name of `check`, kept while callers move to it
 
 
-def available(group: str) -> list[str]:
-    """Names of the configs in one group (model, data, optim, sweep, ...)."""
-    folder = resources.files(CONFIG_MODULE) / group
-    if not folder.is_dir():
+# ----------------------------------------------------------------------------- the search path
+def searchpath_of(overrides: Iterable[str]) -> tuple[str, ...]:
+    """The search path entries (`file://...`, `pkg://...`) a `hydra.searchpath=[...]` override in `overrides` adds."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    for text in overrides:
+        if text.split("=", 1)[0].lstrip("+~") == "hydra.searchpath":
+            value = OverridesParser.create().parse_override(text).value()
+            return tuple(str(v) for v in value) if isinstance(value, list) else ()
+    return ()
+
+
+def job_searchpath() -> tuple[str, ...]:
+    """The config sources of the running Hydra job beyond ablate's own (`--config-dir`, `hydra.searchpath`,
+    a changed `--config-path`), as search path entries; () outside a job."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return ()
+    sources = HydraConfig.get().runtime.config_sources
+    urls = (f"{s.schema}://{s.path}" for s in sources if s.provider not in ("hydra", "schema"))
+    return tuple(u for u in urls if u != f"pkg://{CONFIG_MODULE}")
+
+
+def _resolve(searchpath: Sequence[str] | None) -> tuple[str, ...]:
+    return job_searchpath() if searchpath is None else tuple(searchpath)
+
+
+def _override(searchpath: tuple[str, ...]) -> list[str]:
+    """`searchpath` as a `hydra.searchpath=[...]` override ([] for none): each entry quoted."""
+    if not searchpath:
         return []
-    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+    quoted = ("'" + p.replace("\\", "\\\\").replace("'", "\\'") + "'" for p in searchpath)
+    return [f"hydra.searchpath=[{','.join(quoted)}]"]
 
 
-def compose(overrides: Iterable[str] = (), config_name: str = "config"):
-    """Compose the app's config with Hydra overrides, outside a running Hydra app."""
-    from hydra import compose as hydra_compose, initialize_config_module
+@contextmanager
+def _hydra() -> Iterator[Any]:
+    """Hydra initialised on `ablate.conf` for one composition; a running app's own Hydra is restored after."""
+    from hydra import initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
 
-    overrides = list(overrides)
+    outer = GlobalHydra.instance().hydra
     GlobalHydra.instance().clear()
     try:
         with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
+            yield GlobalHydra.instance()
+    finally:
+        GlobalHydra.instance().hydra = outer
+
+
+# ----------------------------------------------------------------------------- composing
+def available(group: str, searchpath: Sequence[str] | None = None) -> list[str]:
+    """Names of the configs in one group (model, data, optim, sweep, ...): ablate's and the search path's
+    (None: the running job's search path)."""
+    from hydra.core.object_type import ObjectType
+
+    with _hydra() as gh:
+        return sorted(gh.config_loader().get_group_options(group, results_filter=ObjectType.CONFIG,
+                                                          overrides=_override(_resolve(searchpath))))
+
+
+def compose(overrides: Iterable[str] = (), config_name: str = "config"):
+    """Compose the app's config with Hydra overrides (a `hydra.searchpath=[...]` among them adds the user's configs),
+    as the app would; safe inside a running Hydra app. Not checked: call `check(cfg, searchpath_of(overrides))`."""
+    from hydra import compose as hydra_compose
+    from hydra.errors import HydraException, MissingConfigException
+    from omegaconf.errors import OmegaConfBaseException
+
+    overrides = list(overrides)
+    try:
+        with _hydra():
             return hydra_compose(config_name=config_name, overrides=overrides)
+    except MissingConfigException as e:  # a group option that is on no search path: Hydra lists those that are
+        group = (e.missing_cfg_file or "").rpartition("/")[0]
+        if group and e.options is not None:
+            text = " ".join(str(e).split("Available options")[0].split()).rstrip(". ")
+            raise ConfigError(f"{text}: available {group} configs are {', '.join(sorted(e.options))}.") from None
+        raise ConfigError(_hydra_sentence(e, overrides)) from None
     except (HydraException, OmegaConfBaseException) as e:
         raise ConfigError(_hydra_sentence(e, overrides)) from None
 
 
 def _hydra_sentence(e: Exception, overrides: list[str]) -> str:
     msg = " ".join(str(e).split())
-    for group in ("model", "data", "optim", "trainer", "budget", "sweep"):
+    for group in GROUPS:
         if f"'{group}/" in msg or f"group {group}" in msg or f"Could not find '{group}" in msg:
-            names = ", ".join(available(group))
+            names = ", ".join(available(group, searchpath_of(overrides)))
             return f"{msg.split('Available options')[0].rstrip('. ')}: available {group} configs are {names}."
     return f"the overrides {overrides} are invalid: {msg}"
 
 
-CHECKED_GROUPS = ("optim", "data", "trainer")
+# ----------------------------------------------------------------------------- model names
+def model_config(name: str, searchpath: Sequence[str] | None = None, field: str = "model"):
+    """The model config NAME as written (no overrides), composed with the schema's defaults, from ablate's configs
+    and the search path (None: the running job's). An unknown name is refused naming `field`."""
+    from hydra import compose as hydra_compose
+    from hydra.errors import MissingConfigException
 
-
-@lru_cache(maxsize=None)
-def group_fields(group: str) -> frozenset[str]:
-    """Every key that some config of `group` sets: the fields that group has."""
-    from omegaconf import OmegaConf
-
-    keys: set[str] = set()
-    for name in available(group):
-        node = OmegaConf.create((resources.files(CONFIG_MODULE) / group / f"{name}.yaml").read_text())
-        keys.update(k for k in node if k != "defaults")
-    return frozenset(keys)
-
-
-def check_fields(cfg) -> None:
-    """Refuse a key no config of its group knows: a typo added with `+optim.warmup_epoch=1` would
-    otherwise be ignored in silence (the model group is checked by `template_from_cfg`)."""
-    for group in CHECKED_GROUPS:
-        node = cfg.get(group)
-        if node is None:
-            continue
-        known = group_fields(group)
-        unknown = sorted(str(k) for k in node if k not in known)
-        if unknown:
-            raise ConfigError(f"{group}.{unknown[0]} is not {'an' if group[0] in 'aeiou' else 'a'} {group} field: valid fields are "
-                              f"{', '.join(sorted(known))}.")
-
-
-def model_config(name: str):
-    """The model config `conf/model/NAME.yaml` as written (no overrides)."""
-    from omegaconf import OmegaConf
-
-    path = resources.files(CONFIG_MODULE) / "model" / f"{name}.yaml"
-    if not path.is_file():
-        raise ConfigError(f"model={name!r} is unknown: available models are {', '.join(available('model'))}.")
-    return OmegaConf.create(path.read_text())
-
-
-def template_from_cfg(model_cfg) -> Template:
-    """The `Template` a `model` config node describes; unknown keys are refused."""
-    from omegaconf import OmegaConf
-
-    data = OmegaConf.to_container(model_cfg, resolve=True) if not isinstance(model_cfg, dict) else dict(model_cfg)
-    unknown = sorted(set(data) - set(TEMPLATE_FIELDS) - set(MODEL_EXTRA_FIELDS))
-    if unknown:
-        raise ConfigError(
-            f"model.{unknown[0]} is not a model field: valid fields are "
-            f"{', '.join(TEMPLATE_FIELDS + MODEL_EXTRA_FIELDS)}."
-        )
-    kwargs = {k: v for k, v in data.items() if k in TEMPLATE_FIELDS}
-    if "depths" in kwargs:
-        if not isinstance(kwargs["depths"], (list, tuple)):
-            raise ConfigError(f"model.depths={kwargs['depths']!r} is invalid: it must be a list such as [3,4,6,3].")
-        kwargs["depths"] = tuple(kwargs["depths"])
     try:
-        return Template(**kwargs)
-    except TemplateError as e:  # the engine names the field; from a config it is model.<field>
-        text = str(e)
-        if text.split("=", 1)[0].split("[", 1)[0] in TEMPLATE_FIELDS:
-            raise TemplateError(f"model.{text}") from None
-        raise
+        with _hydra():
+            return hydra_compose("config", overrides=[f"model={name}", *_override(_resolve(searchpath))]).model
+    except MissingConfigException as e:
+        if e.missing_cfg_file != f"model/{name}" or e.options is None:
+            raise
+        raise ConfigError(f"{field}={name!r} is unknown: available models are {', '.join(sorted(e.options))}.") \
+            from None
 
 
-def load_template(name: str, overrides: Iterable[str] = ()) -> Template:
-    """The template of model config `name`, with Hydra overrides such as `model.cardinality=8`.
+@lru_cache(maxsize=64)
+def _template(name: str, searchpath: tuple[str, ...], field: str) -> Template:
+    return template_of(model_config(name, searchpath, field))
 
-    With overrides this composes the full config tree the training app uses; without, it
-    reads the model file alone (fast, and safe inside a running Hydra app).
-    """
+
+def load_template(name: str, overrides: Iterable[str] = (), searchpath: Sequence[str] | None = None) -> Template:
+    """The template of model config `name`, with Hydra overrides such as `model.cardinality=8`; found on ablate's
+    configs and the search path (None: the running Hydra job's, so a user's own model config resolves there)."""
     overrides = list(overrides)
     if not overrides:
-        return template_from_cfg(model_config(name))
-    cfg = compose([f"model={name}", *overrides])
-    return template_from_cfg(cfg.model)
+        return _template(name, _resolve(searchpath), "model")
+    cfg = compose([f"model={name}", *_override(_resolve(searchpath)), *overrides])
+    return template_of(cfg.model)
 
 
-def budget_from_cfg(budget_cfg) -> Budget | None:
-    """The `Budget` of a `budget` config node, or None when `metric` is null."""
-    if budget_cfg is None or budget_cfg.get("metric") is None:
+# ----------------------------------------------------------------------------- budgets
+def budget_from_cfg(budget_cfg: Any, searchpath: Sequence[str] | None = None) -> Budget | None:
+    """The `Budget` of a checked `budget` node (None when `metric` is null); a relative budget's reference is a
+    model config name, found as `load_template` finds it and refused naming `budget.reference`."""
+    b = plain(budget_cfg)
+    if b.get("metric") is None:
         return None
-    target = budget_cfg.get("target")
-    tolerance = budget_cfg.get("tolerance", 0.05)
-    if target is not None:
-        return Budget(metric=budget_cfg.metric, target=target, scope=budget_cfg.get("scope", "network"),
-                      tolerance=tolerance)
-    reference = budget_cfg.get("reference")
-    if reference is None:
+    if b["target"] is not None:
+        return Budget(metric=b["metric"], target=b["target"], scope=b["scope"], tolerance=b["tolerance"])
+    if b["reference"] is None:
         raise ConfigError("budget.target=null and budget.reference=null: give an absolute target or a reference model.")
-    return Budget.relative(reference, scale=budget_cfg.get("scale", 1.0), metric=budget_cfg.metric,
-                           scope=budget_cfg.get("scope", "network"), tolerance=tolerance)
+    reference = _template(str(b["reference"]), _resolve(searchpath), "budget.reference")
+    return Budget.relative(reference, scale=b["scale"], metric=b["metric"], scope=b["scope"],
+                           tolerance=b["tolerance"], name=str(b["reference"]))
 
 
-def solve_cfg(cfg) -> tuple[Template, Solution | None]:
-    """The template a full config asks for, with its budget solved where it has one."""
-    template = template_from_cfg(cfg.model)
-    budget = budget_from_cfg(cfg.get("budget"))
+def solve_cfg(cfg: Any, searchpath: Sequence[str] | None = None) -> tuple[Template, Solution | None]:
+    """The template a checked config asks for — its budget solved where it has one — and the solution (None without
+    a budget), which carries its `Budget`."""
+    template = template_of(cfg["model"])
+    budget = budget_from_cfg(cfg["budget"], searchpath)
     if budget is None:
         return template, None
-    vary = cfg.budget.get("vary", "bottleneck_width")
-    if vary not in VARY:
-        raise BudgetError(f"budget.vary={vary!r} is unknown: valid choices are {', '.join(VARY)}.")
-    solution = solve(template, budget, vary=vary, stage=cfg.budget.get("stage"))
+    try:
+        solution = solve(template, budget, vary=cfg["budget"]["vary"], stage=cfg["budget"]["stage"])
+    except BudgetError as e:  # the solver names `vary` and `stage`; in a config they are budget.<field>
+        raise BudgetError(prefixed("budget", e, ("vary", "stage"))) from None
     return solution.template, solution

@@ -1,5 +1,9 @@
 """ablate's OmegaConf resolvers, registered when `ablate.config` is imported.
 
+`ablate.runtime_keys` is `ablate.config.schema.RUNTIME_KEYS`, the keys that say how a run executes, not what it
+computes: `conf/config.yaml` gives it to Hydra as `override_dirname.exclude_keys`, so a member's folder name and the
+run's config hash (`ablate.run.record`) leave out the same keys.
+
 `ablate.dirname` is what the config tree applies to the folders it names after config values (`hydra.run.dir` after
 `model.name`, `hydra.sweep.subdir` after a member's overrides), so a value such as
 `model.name=../../elsewhere` names one folder inside the outputs or the sweep, never a path out.
@@ -24,7 +28,16 @@ def dirname(value) -> str:
     return name
 
 
+def runtime_keys() -> list[str]:
+    """The run-time keys (`ablate.config.schema.RUNTIME_KEYS`), for Hydra's `override_dirname.exclude_keys`."""
+    from ablate.config.schema import RUNTIME_KEYS
+
+    return list(RUNTIME_KEYS)
+
+
 def register() -> None:
     """Register the resolvers (idempotent): the app, `compose` and the launchers' workers call it."""
     if not OmegaConf.has_resolver("ablate.dirname"):
         OmegaConf.register_new_resolver("ablate.dirname", dirname)
+    if not OmegaConf.has_resolver("ablate.runtime_keys"):
+        OmegaConf.register_new_resolver("ablate.runtime_keys", runtime_keys)

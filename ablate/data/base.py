@@ -23,16 +23,18 @@ from typing import Iterator, Sequence
 import torch
 import torch.nn.functional as F
 
+from ablate.config.schema import is_whole
 from ablate.data.seeds import generator
 from ablate.errors import ConfigError
 
 
 def _check_batching(batch_size, rank, world_size) -> None:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+    """The arguments of `Split`'s methods (a library API, also called outside a checked config)."""
+    if not is_whole(batch_size):
         raise ConfigError(f"batch_size={batch_size!r} is invalid: it must be a positive integer.")
-    if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 1:
+    if not is_whole(world_size):
         raise ConfigError(f"world_size={world_size!r} is invalid: it must be a positive integer.")
-    if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < world_size:
+    if not is_whole(rank, 0) or not rank < world_size:
         raise ConfigError(f"rank={rank!r} is invalid: it must be an integer in [0, {world_size - 1}].")
 
 
@@ -212,18 +214,17 @@ def memory_dataset(name: str, title: str, train: tuple[torch.Tensor, torch.Tenso
     parts = {}
     for split, field_name, (images, labels) in (("train", "train_subset", train), ("val", "val_subset", val)):
         labels = labels.to(torch.int64)
-        keep = subset(field_name, opts.count(field_name, optional=True), labels, seed, f"the {title} {split} split",
+        keep = subset(field_name, getattr(opts, field_name), labels, seed, f"the {title} {split} split",
                       num_classes)
         if keep is not None:
             images, labels = images[keep], labels[keep]
         parts[split] = (images, labels)
-    mean = opts.channels("mean", in_channels)
-    std = opts.channels("std", in_channels, positive=True)
+    mean, std = opts.mean, opts.std  # one per channel (the schema checked their count), or None
     if mean is None or std is None:
         measured = channel_stats(parts["train"][0])
         mean, std = mean or measured[0], std or measured[1]
     normalize = Normalize(mean, std, device)
-    augment, pad = opts.flag("augment"), opts.count("pad", minimum=0)
+    augment, pad = opts.augment, opts.pad
     train_split = TensorSplit(parts["train"][0].to(device), parts["train"][1].to(device), normalize,
                               augment=augment, pad=pad, name=f"{name}/train")
     val_split = TensorSplit(parts["val"][0].to(device), parts["val"][1].to(device), normalize, name=f"{name}/val")

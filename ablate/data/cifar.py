@@ -24,9 +24,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ablate.config.schema import CifarData
 from ablate.data.base import Dataset, memory_dataset
 from ablate.data.download import cache_dir, check_md5, fetch
-from ablate.data.options import Options
+from ablate.data.options import root as root_dir
 from ablate.errors import DataError
 
 
@@ -131,21 +132,21 @@ def extract(archive: Path, root: Path, variant: Variant) -> None:
         raise DataError(f"{archive} is not a complete {variant.title} archive ({e}); delete it and load again.") from None
 
 
-def locate(opts: Options, variant: Variant) -> Path:
+def locate(opts: CifarData, variant: Variant) -> Path:
     """The folder of checked pickles, extracting or downloading the archive where needed."""
-    root = opts.root() or cache_dir(opts.name)
+    root = root_dir(opts) or cache_dir(opts.name)
     folder = root / variant.folder
     archive_name, archive_md5 = variant.archive
     archive = root / archive_name
     fix = f"delete it and load again with data.download=true, or put the official {archive_name} in data.root"
     if not all((folder / name).is_file() for name, _ in members(variant)):
         if not archive.is_file():
-            if not opts.flag("download"):
+            if not opts.download:
                 raise DataError(
                     f"{variant.title} is missing: neither {folder} nor {archive} exists; set data.download=true "
                     f"or put {archive_name} in data.root={str(root)!r}."
                 )
-            fetch(opts.text("url").rstrip("/") + "/" + archive_name, archive, archive_md5,
+            fetch(opts.url.rstrip("/") + "/" + archive_name, archive, archive_md5,
                   f"put the official {archive_name} in data.root")
         check_md5(archive, archive_md5, fix)
         extract(archive, root, variant)
@@ -154,7 +155,7 @@ def locate(opts: Options, variant: Variant) -> Path:
     return folder
 
 
-def load(opts: Options, device: torch.device, seed: int) -> Dataset:
+def load(opts: CifarData, device: torch.device, seed: int) -> Dataset:
     variant = VARIANTS[opts.name]
     folder = locate(opts, variant)
     train = read_batches(folder, variant.train, variant)

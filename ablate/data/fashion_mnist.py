@@ -22,9 +22,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ablate.config.schema import FashionMNISTData
 from ablate.data.base import Dataset, memory_dataset
 from ablate.data.download import cache_dir, fetch, md5_bytes, mismatch
-from ablate.data.options import Options
+from ablate.data.options import root as root_dir
 from ablate.errors import DataError
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -72,9 +73,9 @@ def read_idx(path: Path, content_md5: str, ndim: int, fix: str) -> np.ndarray:
     return np.frombuffer(payload, dtype=np.uint8).reshape(dims)
 
 
-def locate(opts: Options) -> Path:
+def locate(opts: FashionMNISTData) -> Path:
     """The folder holding all four files, downloading them first where allowed."""
-    root = opts.root()
+    root = root_dir(opts)
     target = root or cache_dir("fashion_mnist")
     folders = [root] if root else [DEBIAN_DIR, target]
     for folder in folders:
@@ -82,13 +83,13 @@ def locate(opts: Options) -> Path:
             return folder
     missing = next(name for name, _, _ in FILES.values() if not find(folders[-1], name))
     where = " or ".join(str(f) for f in folders)
-    if not opts.flag("download"):
+    if not opts.download:
         raise DataError(
             f"Fashion-MNIST is missing: {missing} is not in {where}; run `{APT}`, put the four idx files in "
             f"data.root, or set data.download=true."
         )
     fix = f"run `{APT}` or put the four idx files in data.root"
-    url = opts.text("url").rstrip("/") + "/"
+    url = opts.url.rstrip("/") + "/"
     for name, gz_md5, _ in FILES.values():
         if not find(target, name):
             fetch(url + name, target / name, gz_md5, fix)
@@ -115,7 +116,7 @@ def arrays(folder: Path) -> dict[str, np.ndarray]:
     return out
 
 
-def load(opts: Options, device: torch.device, seed: int) -> Dataset:
+def load(opts: FashionMNISTData, device: torch.device, seed: int) -> Dataset:
     folder = locate(opts)
     raw = arrays(folder)
 

@@ -15,17 +15,18 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
 
+from ablate.config.schema import ImageNetData
 from ablate.data.base import Dataset, Normalize, Split
-from ablate.data.options import Options
+from ablate.data.options import root as root_dir
 from ablate.data.seeds import mix
 from ablate.data.subset import subset
-from ablate.errors import ConfigError, DataError
+from ablate.errors import DataError
 
 EXTENSIONS = (".jpeg", ".jpg", ".png", ".ppm", ".bmp", ".webp")
 
@@ -150,30 +151,25 @@ class FolderSplit(Split):
             yield self.normalize(x), y.to(self.device, non_blocking=cuda)
 
 
-def load(opts: Options, device: torch.device, seed: int) -> Dataset:
+def load(opts: ImageNetData, device: torch.device, seed: int) -> Dataset:
     pillow()
-    root = opts.root()
+    root = root_dir(opts)
     if root is None or not root.is_dir():
         shown = "null" if root is None else repr(str(root))
         raise DataError(f"data.root={shown} is not a directory: data=imagenet needs "
                         f"data.root set to a folder holding train/<class>/* and val/<class>/*.")
     classes, splits = scan(root)
-    size, resize, workers = opts.count("resolution"), opts.count("resize"), opts.count("workers", minimum=0)
-    scale, ratio = opts.pair("scale"), opts.pair("ratio")
-    mean, std = opts.channels("mean", 3), opts.channels("std", 3, positive=True)
-    if mean is None or std is None:
-        raise ConfigError("data.mean and data.std must be lists of 3 numbers for data=imagenet: "
-                          "it streams its images, so they cannot be measured at load.")
-    normalize = Normalize(mean, std, device)
+    size, resize, workers = opts.resolution, opts.resize, opts.workers
+    normalize = Normalize(opts.mean, opts.std, device)  # given: the schema refuses null for a streamed set
     parts = {}
     for split, field in (("train", "train_subset"), ("val", "val_subset")):
         paths, labels = splits[split]
-        keep = subset(field, opts.count(field, optional=True), torch.tensor(labels), seed,
+        keep = subset(field, getattr(opts, field), torch.tensor(labels), seed,
                       f"the ImageNet {split} split under {root}", len(classes))
         if keep is not None:
             paths, labels = [paths[i] for i in keep.tolist()], [labels[i] for i in keep.tolist()]
-        images = Images(paths, labels, size, resize, scale, ratio)
-        parts[split] = FolderSplit(images, normalize, device, workers, augment=split == "train" and opts.flag("augment"),
+        images = Images(paths, labels, size, resize, opts.scale, opts.ratio)
+        parts[split] = FolderSplit(images, normalize, device, workers, augment=split == "train" and opts.augment,
                                    name=f"imagenet/{split}")
     return Dataset("imagenet", len(classes), 3, size, parts["train"], parts["val"], tuple(classes),
                    normalize.mean, normalize.std, str(root))

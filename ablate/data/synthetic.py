@@ -12,8 +12,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ablate.config.schema import SyntheticData
 from ablate.data.base import Dataset, memory_dataset
-from ablate.data.options import Options
 from ablate.data.seeds import generator
 
 CHUNK = 4096
@@ -37,11 +37,10 @@ def images(protos: torch.Tensor, n: int, noise: float, g: torch.Generator) -> tu
     return out, labels
 
 
-def load(opts: Options, device: torch.device, seed: int) -> Dataset:
-    n, n_val = opts.count("num_samples"), opts.count("val_samples")
-    resolution, channels = opts.count("resolution"), opts.count("in_channels")
-    num_classes = opts.count("num_classes", minimum=2)
-    noise = opts.number("noise")
+def load(opts: SyntheticData, device: torch.device, seed: int) -> Dataset:
+    n, n_val = opts.num_samples, opts.val_samples
+    resolution, channels = opts.resolution, opts.in_channels
+    num_classes, noise = opts.num_classes, opts.noise
     protos = patterns(num_classes, channels, resolution, seed)
     train = images(protos, n, noise, generator(seed, "synthetic-train"))
     val = images(protos, n_val, noise, generator(seed, "synthetic-val"))

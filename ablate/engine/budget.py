@@ -10,11 +10,12 @@ two values that bracket the target; the nearer one wins, and on a tie the smalle
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ablate.engine.complexity import block_complexity, totals
-from ablate.errors import BudgetError, TemplateError
 from ablate.engine.template import Template
+from ablate.errors import BudgetError, TemplateError
 
 METRICS = ("params", "flops", "acts")
 SCOPES = ("network", "block")
@@ -26,20 +27,20 @@ MAX_VALUE = 1 << 20  # no sane template has a dimension this large
 class Budget:
     """A complexity target: `metric` at `scope` equal to `target` within `tolerance`.
 
-    `target` is absolute; `Budget.relative(reference, scale, ...)` builds one from a
-    reference template (or a model config name) times a scale.
+    `target` is absolute; `Budget.relative(reference, scale, ...)` builds one from a reference
+    template times a scale, and keeps the scale and the reference's name (`scale`, `reference`)
+    so a record can say where the target came from.
     """
 
     metric: str = "params"
     target: float = 0.0
     scope: str = "network"
     tolerance: float = 0.05
+    scale: float | None = None  # target = scale × the reference's complexity (None: an absolute target)
+    reference: str | None = None  # the reference's name, e.g. a model config (None: absolute or unnamed)
 
     def __post_init__(self) -> None:
-        if self.metric not in METRICS:
-            raise BudgetError(f"budget.metric={self.metric!r} is unknown: valid metrics are {', '.join(METRICS)}.")
-        if self.scope not in SCOPES:
-            raise BudgetError(f"budget.scope={self.scope!r} is unknown: valid scopes are {', '.join(SCOPES)}.")
+        _check_kind(self.metric, self.scope)
         if isinstance(self.target, bool) or not isinstance(self.target, (int, float)) or not self.target > 0 \
                 or self.target == float("inf"):
             raise BudgetError(f"budget.target={self.target!r} is invalid: it must be a positive, finite number.")
@@ -50,31 +51,43 @@ class Budget:
             )
 
     @classmethod
-    def relative(cls, reference: "Template | str", scale: float = 1.0, metric: str = "params",
-                 scope: str = "network", tolerance: float = 0.05) -> "Budget":
-        """A budget of `scale` times the reference's complexity (a template or model name)."""
-        if isinstance(reference, str):
-            from ablate.config.loading import load_template  # config knows where model names live
+    def relative(cls, reference: Template, scale: float = 1.0, metric: str = "params", scope: str = "network",
+                 tolerance: float = 0.05, *, name: str | None = None) -> Budget:
+        """A budget of `scale` times the reference template's complexity; `name` labels the reference.
 
-            reference = load_template(reference)
+        The reference is a `Template`: model names are the config layer's to resolve
+        (`ablate.config.load_template`), so the engine never reads configs.
+        """
+        if not isinstance(reference, Template):
+            raise TypeError(f"Budget.relative takes a Template, not {reference!r}: resolve a model name with "
+                            "ablate.config.load_template first.")
         if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
             raise BudgetError(f"budget.scale={scale!r} is invalid: it must be a positive number, e.g. 2.0.")
-        if metric not in METRICS:
-            raise BudgetError(f"budget.metric={metric!r} is unknown: valid metrics are {', '.join(METRICS)}.")
-        if scope not in SCOPES:
-            raise BudgetError(f"budget.scope={scope!r} is unknown: valid scopes are {', '.join(SCOPES)}.")
-        return cls(metric=metric, target=scale * measure(reference, metric, scope), scope=scope, tolerance=tolerance)
+        _check_kind(metric, scope)
+        return cls(metric=metric, target=scale * measure(reference, metric, scope), scope=scope, tolerance=tolerance,
+                   scale=scale, reference=name)
+
+
+def _check_kind(metric: str, scope: str) -> None:
+    if metric not in METRICS:
+        raise BudgetError(f"budget.metric={metric!r} is unknown: valid metrics are {', '.join(METRICS)}.")
+    if scope not in SCOPES:
+        raise BudgetError(f"budget.scope={scope!r} is unknown: valid scopes are {', '.join(SCOPES)}.")
 
 
 @dataclass(frozen=True)
 class Solution:
-    """The chosen template, its complexity under the budget's metric and the deviation."""
+    """The chosen template, its complexity under the budget's metric, and the budget it meets."""
 
     template: Template
     vary: str
     value: int  # the chosen value of the varied field
     achieved: int
-    target: float
+    budget: Budget
+
+    @property
+    def target(self) -> float:
+        return self.budget.target
 
     @property
     def deviation(self) -> float:
@@ -82,8 +95,12 @@ class Solution:
         return self.achieved / self.target - 1.0
 
     def as_dict(self) -> dict:
-        return {"vary": self.vary, "value": self.value, "achieved": self.achieved,
-                "target": self.target, "deviation": self.deviation}
+        """The record's budget section: the budget (metric, scope, target, tolerance, scale, reference) and how
+        this solution meets it (achieved, deviation, vary, value)."""
+        b = self.budget
+        return {"metric": b.metric, "scope": b.scope, "target": b.target, "achieved": self.achieved,
+                "deviation": self.deviation, "vary": self.vary, "value": self.value, "tolerance": b.tolerance,
+                "scale": b.scale, "reference": b.reference}
 
 
 def measure(template: Template, metric: str, scope: str = "network") -> int:
@@ -100,6 +117,7 @@ def _default_stage(template: Template) -> int:
 def _with(template: Template, vary: str, value: int, stage: int, check: bool = True) -> Template:
     """`template` with `vary` set to `value`; `check=False` skips validation, for the search's
     candidates: a whole `value` ≥ 1 of these fields is always valid, and the answer is checked."""
+    changes: dict[str, object]
     if vary == "depth":
         depths = list(template.depths)
         depths[stage] = value
@@ -125,7 +143,7 @@ def _pieces(template: Template, vary: str) -> list[tuple[int, int]]:
     return [(1, MAX_VALUE)]
 
 
-def _bracket(cost, target: float, lo: int, hi: int) -> list[int]:
+def _bracket(cost: Callable[[int], int], target: float, lo: int, hi: int) -> list[int]:
     """The values in [lo, hi] on either side of `target` (cost increasing): doubling, then bisection."""
     if cost(lo) >= target:
         return [lo]
@@ -155,18 +173,7 @@ def solve(template: Template, budget: Budget, vary: str = "bottleneck_width", st
     goes to the smaller. A result outside `budget.tolerance` raises `BudgetError` with the range
     the template can reach.
     """
-    if vary not in VARY:
-        raise BudgetError(f"vary={vary!r} is unknown: valid choices are {', '.join(VARY)}.")
-    if vary == "depth":
-        stage = _default_stage(template) if stage is None else stage
-        if not 0 <= stage < len(template.depths):
-            raise BudgetError(
-                f"stage={stage!r} is invalid: this template has stages 0 to {len(template.depths) - 1}."
-            )
-    if vary == "depth" and budget.scope == "block":
-        raise BudgetError("vary='depth' cannot meet a budget at scope='block': a block's cost does not depend on depth; "
-                          "use scope='network'.")
-    stage = stage or 0
+    stage = check_vary(template, vary, stage, budget.scope)
 
     def cost(v: int) -> int:
         return measure(_with(template, vary, v, stage, check=False), budget.metric, budget.scope)
@@ -184,7 +191,7 @@ def solve(template: Template, budget: Budget, vary: str = "bottleneck_width", st
     candidates = [v for lo, hi in _pieces(template, vary) for v in _bracket(cost, target, lo, hi)]
     value = min(candidates, key=lambda v: (abs(cost(v) - target), v))
     chosen = _with(template, vary, value, stage)
-    solution = Solution(template=chosen, vary=vary, value=value, achieved=cost(value), target=target)
+    solution = Solution(template=chosen, vary=vary, value=value, achieved=cost(value), budget=budget)
     if abs(solution.deviation) > budget.tolerance:
         raise BudgetError(
             f"budget {budget.metric}={target:,.0f} cannot be met within tolerance {budget.tolerance:g} by varying "
@@ -194,6 +201,27 @@ def solve(template: Template, budget: Budget, vary: str = "bottleneck_width", st
     return solution
 
 
-def table2(template: Template, cardinalities, budget: Budget, vary: str = "bottleneck_width") -> list[Solution]:
-    """Table 2 for any template: one solution per cardinality at the same budget."""
-    return [solve(template.replace(cardinality=c), budget, vary=vary) for c in cardinalities]
+def check_vary(template: Template, vary: str, stage: int | None = None, scope: str = "network") -> int:
+    """The stage `solve` moves for `vary` (0 unless `vary` is depth); a `BudgetError` for a field that cannot
+    be varied, a stage the template lacks, or depth at block scope (one sentence naming `vary` or `stage`)."""
+    if vary not in VARY:
+        raise BudgetError(f"vary={vary!r} is unknown: valid choices are {', '.join(VARY)}.")
+    if vary != "depth":
+        return 0
+    stage = _default_stage(template) if stage is None else stage
+    if isinstance(stage, bool) or not isinstance(stage, int) or not 0 <= stage < len(template.depths):
+        raise BudgetError(f"stage={stage!r} is invalid: this template has stages 0 to {len(template.depths) - 1}.")
+    if scope == "block":
+        raise BudgetError("vary='depth' cannot meet a budget at scope='block': a block's cost does not depend on "
+                          "depth; use scope='network'.")
+    return stage
+
+
+def table2(template: Template, cardinalities: Iterable[int], budget: Budget, vary: str = "bottleneck_width",
+           stage: int | None = None) -> list[Solution]:
+    """Table 2 for any template: for each cardinality C, the value of `vary` (d by default) that meets `budget`.
+
+    The one implementation: the budget CLI, the report and the benchmarks call it. Raises the first
+    cardinality's `BudgetError` (or `TemplateError`); call it per cardinality to note failures row by row.
+    """
+    return [solve(template.replace(cardinality=c), budget, vary=vary, stage=stage) for c in cardinalities]

@@ -4,95 +4,83 @@ Conventions (paper §3.1, torchvision, pycls; see ../shared/reference/resnext-fa
 FLOPs are multiply-adds of convs and the FC layer, FC bias excluded (as torchvision counts);
 params are conv weights, FC weight and bias, and BN's two affine vectors; acts are the output
 elements of every conv, max-pool and FC layer (pycls). BN, ReLU, additions and pooling add no
-FLOPs. `layers` mirrors `ablate.models.build` layer by layer, with the same names as the
-model's modules (form c, torchvision names), so each count can be checked per layer.
-No torch import: this runs in microseconds.
+FLOPs. The stem and head are listed here; every block's layers come from its block type
+(`ablate.engine.blocks`), with the same names as the model's modules (form c, torchvision names),
+so each count can be checked per layer. No torch import (unless a user's block must be counted on
+the meta device).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator, NamedTuple
+from functools import lru_cache
+from typing import NamedTuple
 
-from ablate.engine.template import Network, Stage, Template, conv_out, derive
+from ablate.engine.blocks import BlockShape, Layer, block_type, bn, conv, fc, max_pool
+from ablate.engine.template import Network, Template, conv_out, derive
 
-
-@dataclass(frozen=True)
-class Layer:
-    """One counted layer: its module name, kind and counts."""
-
-    name: str
-    kind: str  # conv | bn | pool | fc
-    stage: str  # stem | conv2 | ... | head
-    params: int
-    flops: int
-    acts: int
+__all__ = [
+    "Complexity",
+    "Counts",
+    "Layer",
+    "block_complexity",
+    "block_params",
+    "complexity",
+    "layers",
+    "method",
+    "totals",
+]
 
 
 @dataclass(frozen=True)
 class Complexity:
-    """Totals and per-stage sums of a network's layers."""
+    """Totals and per-stage sums of a network's layers, and how its blocks were counted."""
 
     params: int
     flops: int
     acts: int
     stages: dict  # stage name -> {"params", "flops", "acts"}
     layers: tuple[Layer, ...]
+    method: str = "analytic"  # analytic: from the block's layer list | meta: its module run on the meta device
 
     def as_dict(self) -> dict:
         return {"params": self.params, "flops": self.flops, "acts": self.acts}
 
 
-def _conv(name, stage, w_in, w_out, k, res_out, groups=1) -> Layer:
-    weights = k * k * (w_in // groups) * w_out
-    return Layer(name, "conv", stage, weights, weights * res_out * res_out, w_out * res_out * res_out)
-
-
-def _bn(name, stage, w) -> Layer:
-    return Layer(name, "bn", stage, 2 * w, 0, 0)
-
-
-def block_layers(prefix: str, stage: Stage, first: bool, block: str, shortcut: bool) -> Iterator[Layer]:
-    """Layers of one block (form c) in module order, named like torchvision's."""
-    w_in = stage.in_width if first else stage.width
-    stride = stage.stride if first else 1
-    r_in = stage.in_resolution if first else stage.resolution
-    r = conv_out(r_in, stride)
-    g, c, s = stage.group_width, stage.cardinality, stage.name
-    if block == "bottleneck":
-        yield _conv(f"{prefix}.conv1", s, w_in, g, 1, r_in)
-        yield _bn(f"{prefix}.bn1", s, g)
-        yield _conv(f"{prefix}.conv2", s, g, g, 3, r, groups=c)
-        yield _bn(f"{prefix}.bn2", s, g)
-        yield _conv(f"{prefix}.conv3", s, g, stage.width, 1, r)
-        yield _bn(f"{prefix}.bn3", s, stage.width)
-    else:  # basic: two 3×3 convs; C paths of depth 2 aggregate into one dense block (Fig. 4)
-        yield _conv(f"{prefix}.conv1", s, w_in, g, 3, r)
-        yield _bn(f"{prefix}.bn1", s, g)
-        yield _conv(f"{prefix}.conv2", s, g, stage.width, 3, r)
-        yield _bn(f"{prefix}.bn2", s, stage.width)
-    if shortcut and (w_in != stage.width or stride != 1):
-        yield _conv(f"{prefix}.downsample.0", s, w_in, stage.width, 1, r)
-        yield _bn(f"{prefix}.downsample.1", s, stage.width)
+def _stem(stem: str, in_channels: int, stem_width: int, resolution: int) -> Iterator[Layer]:
+    """The stem's layers: 7×7/2 conv, BN, 3×3/2 max-pool (imagenet) or one 3×3/1 conv and BN (cifar)."""
+    if stem == "imagenet":
+        r = conv_out(resolution, 2)
+        yield conv("conv1", in_channels, stem_width, 7, r)
+        yield bn("bn1", stem_width)
+        yield max_pool("maxpool", stem_width, conv_out(r, 2))
+    else:
+        yield conv("conv1", in_channels, stem_width, 3, resolution)
+        yield bn("bn1", stem_width)
 
 
 def layers(net: Network) -> Iterator[Layer]:
-    """Every counted layer of the network, in the order the model runs them."""
+    """Every counted layer of the network, in the order the model runs them.
+
+    A block that lists its layers contributes them under its module prefix (`layer1.0.conv1`); one
+    counted on the meta device contributes a single layer of kind `block` named by that prefix.
+    """
     t = net.template
-    if t.stem == "imagenet":
-        r = conv_out(t.resolution, 2)
-        yield _conv("conv1", "stem", t.in_channels, t.stem_width, 7, r)
-        yield _bn("bn1", "stem", t.stem_width)
-        r = conv_out(r, 2)
-        yield Layer("maxpool", "pool", "stem", 0, 0, t.stem_width * r * r)
-    else:
-        yield _conv("conv1", "stem", t.in_channels, t.stem_width, 3, t.resolution)
-        yield _bn("bn1", "stem", t.stem_width)
+    block = block_type(t.block)
+    for layer in _stem(t.stem, t.in_channels, t.stem_width, t.resolution):
+        yield layer._replace(stage="stem")
     for stage in net.stages:
         for j in range(stage.depth):
-            yield from block_layers(f"{stage.layer}.{j}", stage, j == 0, t.block, t.shortcut)
-    w = net.out_width
-    yield Layer("fc", "fc", "head", w * t.num_classes + t.num_classes, w * t.num_classes, t.num_classes)
+            prefix = f"{stage.layer}.{j}"
+            shape = BlockShape.of(stage, j == 0, t.shortcut)
+            if block.method == "meta":
+                c = block.counts(shape)
+                yield Layer(prefix, "block", stage.name, c.params, c.flops, c.acts)
+                continue
+            for layer in block.layers(shape):
+                yield layer._replace(name=f"{prefix}.{layer.name}", stage=stage.name)
+    yield fc("fc", net.out_width, t.num_classes)._replace(stage="head")
 
 
 def complexity(network: Network | Template) -> Complexity:
@@ -111,7 +99,13 @@ def complexity(network: Network | Template) -> Complexity:
         acts=sum(x.acts for x in all_layers),
         stages=stages,
         layers=all_layers,
+        method=block_type(net.template.block).method,
     )
+
+
+def method(template: Template) -> str:
+    """How the template's blocks are counted: `analytic` (their layer list) or `meta` (one meta-device run)."""
+    return block_type(template.block).method
 
 
 class Counts(NamedTuple):
@@ -125,77 +119,59 @@ class Counts(NamedTuple):
         return self._asdict()
 
 
+@lru_cache(maxsize=256)
+def _stem_counts(stem: str, in_channels: int, stem_width: int, resolution: int) -> tuple[int, int, int]:
+    """The stem's sums (the solver never varies its fields, so one computation serves a whole search)."""
+    stem_layers = list(_stem(stem, in_channels, stem_width, resolution))
+    return sum(x.params for x in stem_layers), sum(x.flops for x in stem_layers), sum(x.acts for x in stem_layers)
+
+
+def _stem_resolution(t: Template) -> int:
+    return (((t.resolution - 1) // 2) // 2) + 1 if t.stem == "imagenet" else t.resolution
+
+
 def totals(template: Template) -> Counts:
     """Params, FLOPs and acts of `template`'s network in closed form: the same sums as
-    `complexity`, without deriving stages or listing layers.
+    `complexity`, without deriving stages or listing the network's layers.
 
-    A stage is its first block plus depth − 1 copies of the repeated block, so the cost grows with
-    the number of stages, not blocks: a few microseconds for any template, which is what lets the
-    solver search hundreds of candidates in a millisecond. Tests hold it equal to `complexity`.
+    A stage is its first block plus depth − 1 copies of the repeated block, each counted once by the
+    block type's `counts` (a closed form for the built-in blocks; the cached sums of its layers, or of
+    one meta-device run, for a user's), so the cost grows with the number of stages, not blocks: what
+    lets the solver search hundreds of candidates in milliseconds. Tests hold it equal to `complexity`.
     """
     t = template
-    bottleneck = t.block == "bottleneck"
-    sw, c, nc = t.stem_width, t.cardinality, t.num_classes
-    if t.stem == "imagenet":
-        r = (t.resolution - 1) // 2 + 1
-        w = 49 * t.in_channels * sw
-        params, flops, acts = w + 2 * sw, w * r * r, sw * r * r
-        r = (r - 1) // 2 + 1
-        acts += sw * r * r  # max-pool
-    else:
-        r = t.resolution
-        w = 9 * t.in_channels * sw
-        params, flops, acts = w + 2 * sw, w * r * r, sw * r * r
-    w_in = sw
-    for i, depth in enumerate(t.depths):
-        width, g = t.width << i, c * (t.bottleneck_width << i)
-        r_out = r if i == 0 else (r - 1) // 2 + 1
-        for first, count in ((True, 1), (False, depth - 1)):
-            if not count:
-                continue
-            w_block, r_in = (w_in, r) if first else (width, r_out)
-            a2, a3 = r_in * r_in, r_out * r_out
-            if bottleneck:
-                w1, w2, w3 = w_block * g, 9 * (g // c) * g, g * width
-                p = w1 + w2 + w3 + 4 * g + 2 * width
-                f = w1 * a2 + (w2 + w3) * a3
-                a = g * a2 + (g + width) * a3
-            else:
-                w1, w2 = 9 * w_block * g, 9 * g * width  # both dense (Fig. 4: C paths of depth 2)
-                p = w1 + w2 + 2 * g + 2 * width
-                f = (w1 + w2) * a3
-                a = (g + width) * a3
-            if t.shortcut and (w_block != width or (first and i > 0)):
-                p += w_block * width + 2 * width
-                f += w_block * width * a3
-                a += width * a3
-            params, flops, acts = params + count * p, flops + count * f, acts + count * a
-        w_in, r = width, r_out
-    params += w_in * nc + nc
-    flops += w_in * nc
-    acts += nc
-    return Counts(params, flops, acts)
+    counts, shape = block_type(t.block).counts, BlockShape
+    c, shortcut, width, d = t.cardinality, t.shortcut, t.width, t.bottleneck_width
+    params, flops, acts = _stem_counts(t.stem, t.in_channels, t.stem_width, t.resolution)
+    r, w_in, stride = _stem_resolution(t), t.stem_width, 1
+    for depth in t.depths:
+        r_out = (r - 1) // stride + 1
+        p, f, a, _ = counts(shape(w_in, width, c, d, stride, r, shortcut))
+        if depth > 1:
+            p2, f2, a2, _ = counts(shape(width, width, c, d, 1, r_out, shortcut))
+            p, f, a = p + (depth - 1) * p2, f + (depth - 1) * f2, a + (depth - 1) * a2
+        params, flops, acts = params + p, flops + f, acts + a
+        w_in, r, width, d, stride = width, r_out, 2 * width, 2 * d, 2  # rule (ii): halve the map, double the widths
+    nc = t.num_classes
+    return Counts(params + w_in * nc + nc, flops + w_in * nc, acts + nc)
+
+
+def _block_shape(template: Template) -> BlockShape:
+    """The shape of equation (4)'s block: a non-first block of the first stage, without its shortcut."""
+    t = template
+    return BlockShape(t.width, t.width, t.cardinality, t.bottleneck_width, 1, _stem_resolution(t), False)
 
 
 def block_params(template: Template) -> int:
-    """Equation (4): conv weights of one non-first block of the first stage.
+    """Equation (4): the weights (params other than BN's) of one non-first block of the first stage.
 
     For the bottleneck, C·(w·d + 3·3·d·d + d·w) with w the stage's output width
     (256·64 + 9·64·64 + 64·256 = 69,632 for ResNet-50). BN is not counted, as in the paper.
     """
-    c, d, w = template.cardinality, template.bottleneck_width, template.width
-    if template.block == "bottleneck":
-        return c * (w * d + 9 * d * d + d * w)
-    return 9 * w * c * d + 9 * c * d * w
+    return block_type(template.block).counts(_block_shape(template)).weights
 
 
 def block_complexity(template: Template) -> dict:
     """The `block` scope of a budget: one non-first first-stage block (params: eq. 4)."""
-    net = derive(template)
-    stage = net.stages[0]
-    ls = list(block_layers("block", stage, first=False, block=template.block, shortcut=False))
-    return {
-        "params": block_params(template),
-        "flops": sum(x.flops for x in ls),
-        "acts": sum(x.acts for x in ls),
-    }
+    c = block_type(template.block).counts(_block_shape(template))
+    return {"params": c.weights, "flops": c.flops, "acts": c.acts}

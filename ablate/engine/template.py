@@ -10,11 +10,12 @@ budget solver work on `Network` without building anything.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
+from ablate.engine.blocks import block_type
 from ablate.errors import TemplateError
 
 STEMS = ("imagenet", "cifar")
-BLOCKS = ("bottleneck", "basic")
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,8 @@ class Template:
 
     `width` is the output width of the first stage (256 for ResNet-50), `cardinality` C and
     `bottleneck_width` d (per group) fix the first stage's group-conv width C·d. Later stages
-    follow from the two rules in `derive`.
+    follow from the two rules in `derive`. `block` names a block type of `ablate.engine.blocks`
+    (`bottleneck`, `basic`) or a user's own by import path, `package.module:Class`.
     """
 
     depths: tuple[int, ...] = (3, 4, 6, 3)
@@ -42,11 +44,11 @@ class Template:
         object.__setattr__(self, "depths", tuple(self.depths))
         validate(self)
 
-    def replace(self, **changes) -> "Template":
+    def replace(self, **changes: Any) -> Template:
         """A copy with some fields changed (validated again)."""
         return replace(self, **changes)
 
-    def unchecked_replace(self, **changes) -> "Template":
+    def unchecked_replace(self, **changes: Any) -> Template:
         """A copy with some fields changed and no validation: for the budget solver's inner loop,
         which sets one positive whole field (validation would be most of its cost)."""
         new = object.__new__(Template)
@@ -64,7 +66,7 @@ class Template:
         return self.cardinality * self.bottleneck_width
 
 
-def _positive_int(name: str, value) -> None:
+def _positive_int(name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise TemplateError(f"{name}={value!r} is invalid: it must be a whole number of at least 1.")
 
@@ -73,8 +75,7 @@ def validate(t: Template) -> None:
     """Raise `TemplateError` with one sentence for the first invalid field of `t`."""
     if t.stem not in STEMS:
         raise TemplateError(f"stem={t.stem!r} is unknown: valid stems are {', '.join(STEMS)}.")
-    if t.block not in BLOCKS:
-        raise TemplateError(f"block={t.block!r} is unknown: valid blocks are {', '.join(BLOCKS)}.")
+    block_type(t.block)  # a name in BLOCKS or a block class's import path, module:Class
     if not t.depths:
         raise TemplateError("depths=[] is invalid: give at least one stage, e.g. depths=[3,4,6,3].")
     for i, depth in enumerate(t.depths):

@@ -1,7 +1,8 @@
 """Residual blocks: the bottleneck in the paper's three equivalent forms (Fig. 3) and the basic block.
 
-Every block is built from the `Stage` it belongs to and whether it is that stage's first block
-(which takes the stage's input width and stride). BN follows each conv, ReLU each BN except the
+The torch side of the block types in `ablate.engine.blocks`, which build these modules (and list
+their layers). Every block is built from its `BlockShape`: input and output widths, C, d and stride,
+the first block of a stage taking the stage's input width and stride. BN follows each conv, ReLU each BN except the
 block's last, where it comes after the shortcut addition (§4). Form c uses torchvision's module
 names (`conv1`, `bn1`, ..., `downsample.0/1`) so its checkpoints load; forms a and b keep their C
 paths in `paths` (`paths.0.conv1`, ...) so `ablate.models.convert` can map weights between forms.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ablate.engine.template import Stage
+from ablate.engine.blocks import BlockShape
 
 
 def conv1x1(w_in: int, w_out: int, stride: int = 1) -> nn.Conv2d:
@@ -30,18 +31,19 @@ class Block(nn.Module):
     residual layers in the state dict as in torchvision.
     """
 
-    def __init__(self, stage: Stage, first: bool, shortcut: bool):
+    def __init__(self, shape: BlockShape):
         super().__init__()
-        self.w_in = stage.in_width if first else stage.width
-        self.w_out = stage.width
-        self.stride = stage.stride if first else 1
-        self.cardinality = stage.cardinality
-        self.bottleneck_width = stage.bottleneck_width
-        self.shortcut = shortcut
+        self.w_in = shape.in_width
+        self.w_out = shape.width
+        self.stride = shape.stride
+        self.cardinality = shape.cardinality
+        self.bottleneck_width = shape.bottleneck_width
+        self.shortcut = shape.shortcut
 
     def _add_shortcut(self) -> None:
         self.relu = nn.ReLU(inplace=True)
         # A projection where the shape changes; no module at all without shortcuts (the ablation).
+        self.downsample: nn.Sequential | None
         if self.shortcut and (self.w_in != self.w_out or self.stride != 1):
             self.downsample = nn.Sequential(conv1x1(self.w_in, self.w_out, self.stride), nn.BatchNorm2d(self.w_out))
         else:
@@ -68,9 +70,9 @@ class BottleneckC(Block):
     torchvision's `Bottleneck` with groups=C: same names and shapes, so its weights load.
     """
 
-    def __init__(self, stage: Stage, first: bool, shortcut: bool):
-        super().__init__(stage, first, shortcut)
-        g = stage.group_width
+    def __init__(self, shape: BlockShape):
+        super().__init__(shape)
+        g = shape.group_width
         self.conv1 = conv1x1(self.w_in, g)
         self.bn1 = nn.BatchNorm2d(g)
         self.conv2 = conv3x3(g, g, self.stride, groups=self.cardinality)
@@ -115,8 +117,8 @@ class BottleneckA(Block):
     and in parameter count: BN of a sum of linear maps is BN of the grouped conv3's output.
     """
 
-    def __init__(self, stage: Stage, first: bool, shortcut: bool):
-        super().__init__(stage, first, shortcut)
+    def __init__(self, shape: BlockShape):
+        super().__init__(shape)
         self.paths = nn.ModuleList(
             Path(self.w_in, self.bottleneck_width, self.stride, self.w_out) for _ in range(self.cardinality)
         )
@@ -134,12 +136,12 @@ class BottleneckA(Block):
 class BottleneckB(Block):
     """Form (b): C paths of 1×1 and 3×3, concatenated, then one 1×1 (C·d→w_out) and BN."""
 
-    def __init__(self, stage: Stage, first: bool, shortcut: bool):
-        super().__init__(stage, first, shortcut)
+    def __init__(self, shape: BlockShape):
+        super().__init__(shape)
         self.paths = nn.ModuleList(
             Path(self.w_in, self.bottleneck_width, self.stride) for _ in range(self.cardinality)
         )
-        self.conv3 = conv1x1(stage.group_width, self.w_out)
+        self.conv3 = conv1x1(shape.group_width, self.w_out)
         self.bn3 = nn.BatchNorm2d(self.w_out)
         self._add_shortcut()
 
@@ -158,9 +160,9 @@ class BasicBlock(Block):
     block has a single form: forms a, b and c all build this class.
     """
 
-    def __init__(self, stage: Stage, first: bool, shortcut: bool):
-        super().__init__(stage, first, shortcut)
-        g = stage.group_width
+    def __init__(self, shape: BlockShape):
+        super().__init__(shape)
+        g = shape.group_width
         self.conv1 = conv3x3(self.w_in, g, self.stride)
         self.bn1 = nn.BatchNorm2d(g)
         self.conv2 = conv3x3(g, self.w_out)
@@ -174,17 +176,3 @@ class BasicBlock(Block):
     def last_bn(self):
         return self.bn2
 
-
-BLOCK_CLASSES = {
-    ("bottleneck", "a"): BottleneckA,
-    ("bottleneck", "b"): BottleneckB,
-    ("bottleneck", "c"): BottleneckC,
-    ("basic", "a"): BasicBlock,
-    ("basic", "b"): BasicBlock,
-    ("basic", "c"): BasicBlock,
-}
-
-
-def block_class(block: str, form: str) -> type[Block]:
-    """The module class of a template's `block` in one form (a, b or c)."""
-    return BLOCK_CLASSES[block, form]

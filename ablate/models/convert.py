@@ -27,7 +27,8 @@ def _path_dim(tensor: str) -> int | None:
 
 def grouped_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """A state dict of any form as form c's: each block's paths merged into its grouped tensors."""
-    out, paths = {}, defaultdict(dict)
+    out: dict[str, torch.Tensor] = {}
+    paths: defaultdict[tuple[str, str], dict[int, torch.Tensor]] = defaultdict(dict)
     for key, value in state.items():
         m = _PATH_KEY.match(key)
         if m is None:

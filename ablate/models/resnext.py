@@ -13,9 +13,9 @@ import math
 import torch
 from torch import nn
 
-from ablate.errors import ConfigError
-from ablate.models.blocks import Block, block_class
+from ablate.engine.blocks import BlockShape, block_type
 from ablate.engine.template import Network, Template, derive
+from ablate.errors import ConfigError
 
 FORMS = ("a", "b", "c")
 
@@ -57,18 +57,18 @@ class ResNeXt(nn.Module):
         self.bn1 = nn.BatchNorm2d(t.stem_width)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1) if t.stem == "imagenet" else None
-        block = block_class(t.block, form)
+        block = block_type(t.block)
         self.stage_names = [stage.layer for stage in network.stages]
         for stage in network.stages:
-            blocks = [block(stage, j == 0, t.shortcut) for j in range(stage.depth)]
+            blocks = [block.module(BlockShape.of(stage, j == 0, t.shortcut), form) for j in range(stage.depth)]
             self.add_module(stage.layer, nn.Sequential(*blocks))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(network.out_width, t.num_classes)
         init_weights(self, zero_init_last_bn)
 
     def blocks(self):
-        """Every residual block, in order."""
-        return (m for m in self.modules() if isinstance(m, Block))
+        """Every residual block, in order (the modules of the `layerN` stages)."""
+        return (block for name in self.stage_names for block in getattr(self, name))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.relu(self.bn1(self.conv1(x)))
@@ -99,7 +99,12 @@ def init_weights(model: ResNeXt, zero_init_last_bn: bool = False) -> None:
                 path.conv1.weight.mul_(1 / math.sqrt(block.cardinality))
                 path.conv2.weight.mul_(1 / math.sqrt(block.cardinality))
             if zero_init_last_bn:
-                nn.init.zeros_(block.last_bn.weight)
+                last_bn = getattr(block, "last_bn", None)
+                if last_bn is None:
+                    raise ConfigError(f"model.zero_init_last_bn=true needs blocks with a last_bn: "
+                                      f"{type(block).__name__} has none; give it a last_bn property or set "
+                                      "model.zero_init_last_bn=false.")
+                nn.init.zeros_(last_bn.weight)
 
 
 def build(template: Template | Network, form: str = "c", zero_init_last_bn: bool = False) -> ResNeXt:

@@ -2,9 +2,12 @@
 
 `collect(sweep_dir)` reads the runs once into two DataFrames; `write_report(sweep_dir, out)`
 writes `runs.csv`, `epochs.csv`, `table.{md,csv,tex}`, `table2.{md,csv,tex}`, the figures
-(png + svg) and `index.html` into `out` (default `reports/<sweep name>/`). The same function
-runs from the command line (`python -m ablate.report SWEEP_DIR`) and from the Hydra callback
-at the end of a multirun. Every file is written to a temporary name and renamed.
+(png + svg) and `index.html` into `out` (default `reports/<sweep name>/`). Every table says,
+per setting, how sure its numbers are (`ablate.report.stats`: intervals, differences from a
+reference setting, Holm-corrected p-values, verdicts; for a sweep of adaptive repeats,
+`ablate.report.sequential`'s verdicts and why each setting stopped). The same function runs from the
+command line (`python -m ablate.report SWEEP_DIR`) and from the Hydra callback at the end of
+a multirun. Every file is written to a temporary name and renamed (`ablate.report.output`).
 """
 
 from __future__ import annotations
@@ -12,15 +15,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from ablate.report.collect import Sweep, collect
-from ablate.run.record import atomic_write_bytes
+from ablate.report.options import ReportConfig
+from ablate.report.output import write_text
 
-__all__ = ["Sweep", "atomic_write_text", "collect", "default_out", "write_report"]
+__all__ = ["ReportConfig", "Sweep", "collect", "default_out", "write_report"]
 REPORTS = Path("reports")
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """UTF-8 text through `ablate.run.record.atomic_write_bytes` (temporary file, then rename)."""
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def default_out(sweep: Sweep) -> Path:
@@ -28,35 +27,47 @@ def default_out(sweep: Sweep) -> Path:
     return REPORTS / sweep.name
 
 
-def write_report(sweep_dir, out=None) -> Path:
+def write_report(sweep_dir, out=None, reference: str | None = None,
+                 resolution: float | str | None = None) -> Path:
     """Collect a sweep and write its whole report into `out`; returns that folder.
 
-    Raises `DataError` for a sweep folder without runs and `ConfigError` for a report folder
-    that cannot be written.
+    The reference setting and the resolution δ come from the `report:` node of the sweep's
+    own config (its multirun.yaml); `reference` and `resolution`, as given on the report's
+    command line (`--reference`, `--resolution`), take their place. Raises `DataError` for a
+    sweep folder without runs and `ConfigError` for options the sweep cannot meet (a reference
+    that is not one of its settings, δ ≤ 0) or a report folder that cannot be written; nothing
+    is written then.
     """
-    from ablate.report import figures, html, tables
+    from ablate.report import figures, html, output, sequential, stats, tables
+    from ablate.report import options as report_options
 
     sweep = collect(sweep_dir)
+    options = report_options.from_sweep(sweep.multirun, reference, resolution)
+    adaptive = sequential.read_plan(sweep.directory)  # a sweep of hydra/sweeper=ablate_repeats
+    analysis = sequential.analyse(sweep.runs, options, adaptive) if adaptive else stats.analyse(sweep.runs, options)
     out = Path(out) if out is not None else default_out(sweep)
     _check_writable(out)
-    atomic_write_text(out / "runs.csv", sweep.runs.to_csv(index=False))
-    atomic_write_text(out / "epochs.csv", sweep.epochs.to_csv(index=False))
-    table = tables.summary(sweep.runs)
+    write_text(out / "runs.csv", sweep.runs.to_csv(index=False))
+    write_text(out / "epochs.csv", sweep.epochs.to_csv(index=False))
+    table = tables.summary(sweep.runs, analysis)
     shown = tables.display(table)
+    labels = tables.labels(table)
     about = tables.about(sweep)
-    tables.write_table(out, "table", table, shown, tables.header(sweep.name, about), tables.problems(sweep.runs))
+    head, foot = tables.head_notes(sweep, analysis), tables.foot_notes(analysis, labels)
+    output.write_table(out, "table", table, shown, tables.header(sweep.name, about, head),
+                       "\n\n".join(p for p in ("\n".join(f"- {n}" for n in foot), tables.problems(sweep.runs)) if p))
     t2 = tables.table2_of(sweep)
     t2_shown = tables.table2_display(t2.frame) if t2 else None
     if t2:
-        tables.write_table(out, "table2", t2.frame, t2_shown, t2.title)
-    figs = figures.draw(sweep, table, tables.labels(table), out)
+        output.write_table(out, "table2", t2.frame, t2_shown, t2.title)
+    figs = figures.draw(sweep, table, labels, out, analysis.resolution)
     search = []
     if (sweep.directory / "study.json").is_file():  # an Optuna search: its trials, Pareto front and best model
         from ablate.report.search import write_search_report
 
         search = [p.name for p in write_search_report(sweep.directory, out)]
-    atomic_write_text(out / "index.html",
-                      html.page(sweep, shown, t2_shown, t2.title if t2 else None, figs, about, search))
+    write_text(out / "index.html", html.page(sweep, shown, t2_shown, t2.title if t2 else None, figs, about, search,
+                                             head=head, foot=foot))
     return out
 
 
@@ -65,7 +76,7 @@ def _check_writable(out: Path) -> None:
 
     try:
         out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out / ".write-test", "")
+        write_text(out / ".write-test", "")
         (out / ".write-test").unlink()
     except OSError as e:
         raise ConfigError(f"the report directory {str(out)!r} cannot be written ({e.strerror or e}): "

@@ -16,19 +16,20 @@ from __future__ import annotations
 import json
 import math
 import shlex
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from ablate.errors import DataError
-from ablate.run.record import RESULT
+from ablate.run.record import RESULT, RecordError, RunRecord
 
 MULTIRUN = "multirun.yaml"
 RUNNING = "no end recorded: the run is still going, or it was killed before it could record one"
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 STATUSES = ("completed", "diverged", "failed", "running", "missing")
 SEED_KEYS = ("seed",)
+REPORT_PREFIX = "report."  # `report.reference=…` on a sweep's command line: how to read it, not what ran
 EPOCH_FIELDS = ("epoch", "train_loss", "train_err", "val_loss", "val_err", "val_top5_err", "lr", "seconds",
                 "images_per_s")
 FINAL_FIELDS = ("val_err", "val_top5_err", "val_loss", "train_err", "train_loss")
@@ -68,8 +69,10 @@ def override_key(override: str) -> str:
 
 
 def setting_of(overrides) -> str:
-    """A member's setting: its overrides without the seed, sorted — repeats share one."""
-    return " ".join(sorted(o for o in overrides if override_key(o) not in SEED_KEYS))
+    """A member's setting: its overrides without the seed (and the report's own options), sorted —
+    repeats share one."""
+    return " ".join(sorted(o for o in overrides
+                           if override_key(o) not in SEED_KEYS and not override_key(o).startswith(REPORT_PREFIX)))
 
 
 def expected_members(multirun: dict | None) -> list[list[str]]:
@@ -113,9 +116,9 @@ def collect(sweep_dir) -> Sweep:
         row = run_row(run, record, order)
         seen.add(frozenset(row["_overrides"]))
         rows.append(row)
-        for e in record.get("epochs") or []:
+        for e in record.epochs:
             epochs.append({"run": run, "setting": row["setting"], "label": row["label"], "seed": row["seed"],
-                           **{k: e.get(k) for k in EPOCH_FIELDS}})
+                           **{k: getattr(e, k) for k in EPOCH_FIELDS}})
     started = _started_members(directory)
     for overrides in expected + [o for o in started.values() if frozenset(o) not in order]:
         key = frozenset(overrides)
@@ -125,7 +128,8 @@ def collect(sweep_dir) -> Sweep:
         run = next((r for r, o in started.items() if frozenset(o) == key), None)
         reason = ("the job started but wrote no result.json (it crashed or was killed before its first record)"
                   if run else "the job never started, or its folder was removed")
-        rows.append(run_row(run, {"status": "missing", "reason": reason, "overrides": overrides}, order))
+        # a report status, not a record's: the row of a member that has no record
+        rows.append(run_row(run, RunRecord(status="missing", reason=reason, overrides=overrides), order))
 
     runs = pd.DataFrame(rows).drop(columns="_overrides")
     runs = runs.sort_values(["order", "job_num", "run"], na_position="last", kind="stable").reset_index(drop=True)
@@ -135,28 +139,25 @@ def collect(sweep_dir) -> Sweep:
     return Sweep(name=directory.resolve().name, directory=directory, runs=runs, epochs=epochs_frame, multirun=multirun)
 
 
-def run_row(run: str | None, record: dict, order: dict) -> dict:
+def run_row(run: str | None, record: RunRecord, order: dict) -> dict:
     """One member's row: identity, status, the solved template, complexity, budget, errors."""
-    overrides = [str(o) for o in record.get("overrides") or []]
-    config = record.get("config") or {}
-    model = record.get("model") or {}
-    template = model.get("template") or {}
-    cx = model.get("complexity") or {}
-    budget = record.get("budget") or {}
-    final = record.get("final") or {}
-    best = record.get("best") or {}
+    overrides = [str(o) for o in record.overrides]
+    config = record.config  # the resolved config, as the run saw it: plain containers
+    model, budget, final, best, tp = record.model, record.budget, record.final, record.best, record.throughput
+    template = model.template if model else {}
     keyed = {override_key(o): o.split("=", 1)[1] if "=" in o else "" for o in overrides}
     seed = config.get("seed", keyed.get("seed"))
     c = template.get("cardinality", keyed.get("model.cardinality"))
     d = template.get("bottleneck_width", keyed.get("model.bottleneck_width"))
     depths = template.get("depths")
-    status = record.get("status") if record.get("status") in STATUSES else "failed"
+    # an interrupted run is unfinished, as a running one: relaunched, it resumes (its reason says where it stopped)
+    status = "running" if record.status == "interrupted" else record.status if record.status in STATUSES else "failed"
     budget_cfg = config.get("budget") or {}
     return {
         "run": run,
         "status": status,
-        "reason": record.get("reason") or (RUNNING if status == "running" else None),
-        "job_num": record.get("job_num"),
+        "reason": record.reason or (RUNNING if status == "running" else None),
+        "job_num": record.job_num,
         "order": order.get(frozenset(overrides)),
         "setting": setting_of(overrides) if overrides else run,  # a record without overrides stands alone
         "label": f"{c if c is not None else '?'}×{d if d is not None else '?'}d",
@@ -164,7 +165,7 @@ def run_row(run: str | None, record: dict, order: dict) -> dict:
         "overrides": " ".join(overrides),
         "_overrides": overrides,
         "seed": seed,
-        "model": model.get("name") or (config.get("model") or {}).get("name"),
+        "model": (model.name if model else None) or (config.get("model") or {}).get("name"),
         "data": (config.get("data") or {}).get("name"),
         "cardinality": c,
         "bottleneck_width": d,
@@ -178,30 +179,30 @@ def run_row(run: str | None, record: dict, order: dict) -> dict:
         "resolution": template.get("resolution"),
         "num_classes": template.get("num_classes"),
         "shortcut": template.get("shortcut"),
-        "params": cx.get("params"),
-        "flops": cx.get("flops"),
-        "acts": cx.get("acts"),
-        "budget_metric": budget.get("metric", budget_cfg.get("metric")),
-        "budget_scope": budget.get("scope", budget_cfg.get("scope")),
+        "params": model.complexity.params if model else None,
+        "flops": model.complexity.flops if model else None,
+        "acts": model.complexity.acts if model else None,
+        "budget_metric": budget.metric if budget else budget_cfg.get("metric"),
+        "budget_scope": budget.scope if budget else budget_cfg.get("scope"),
         "budget_scale": budget_cfg.get("scale") if budget_cfg.get("metric") else None,
-        "budget_vary": budget.get("vary", budget_cfg.get("vary") if budget_cfg.get("metric") else None),
-        "budget_value": budget.get("value"),
-        "budget_target": budget.get("target"),
-        "budget_achieved": budget.get("achieved"),
-        "budget_deviation": budget.get("deviation"),
-        "epochs": len(record.get("epochs") or []) if status != "missing" else None,
-        **{f"final_{k}": _number(final.get(k)) for k in FINAL_FIELDS},
-        "best_val_err": _number(best.get("val_err")),
-        "best_epoch": best.get("epoch"),
-        "wall_seconds": _number(record.get("wall_seconds")),
-        "images_per_s": _number(nested(record, "throughput", "images_per_s")),
-        "precision": nested(record, "throughput", "precision"),
-        "fp32_fraction": _number(nested(record, "throughput", "fp32_fraction")),
-        "started_at": record.get("started_at"),
-        "finished_at": record.get("finished_at"),
-        "config_hash": record.get("config_hash"),
+        "budget_vary": budget.vary if budget else budget_cfg.get("vary") if budget_cfg.get("metric") else None,
+        "budget_value": budget.value if budget else None,
+        "budget_target": budget.target if budget else None,
+        "budget_achieved": budget.achieved if budget else None,
+        "budget_deviation": budget.deviation if budget else None,
+        "epochs": len(record.epochs) if status != "missing" else None,
+        **{f"final_{k}": _number(getattr(final, k) if final else None) for k in FINAL_FIELDS},
+        "best_val_err": _number(best.val_err if best else None),
+        "best_epoch": best.epoch if best else None,
+        "wall_seconds": _number(record.wall_seconds),
+        "images_per_s": _number(tp.images_per_s),
+        "precision": tp.precision,
+        "fp32_fraction": _number(tp.fp32_fraction),
+        "started_at": record.started_at,
+        "finished_at": record.finished_at,
+        "config_hash": record.config_hash or None,
         "budget_reference": budget_cfg.get("reference"),
-        "env": json.dumps(record["env"], sort_keys=True, default=str) if record.get("env") else None,
+        "env": json.dumps(asdict(record.env), sort_keys=True, default=str) if record.env else None,
     }
 
 
@@ -234,14 +235,12 @@ def _hidden(rel: Path) -> bool:
     return any(part.startswith(".") for part in rel.parts)
 
 
-def _read_record(path: Path) -> dict:
+def _read_record(path: Path) -> RunRecord:
+    """The record in `path`; one that cannot be read is a failed run that says why."""
     try:
-        record = json.loads(path.read_text())
-        if not isinstance(record, dict):
-            raise ValueError("it is not a JSON object")
-        return record
-    except (OSError, ValueError) as e:
-        return {"status": "failed", "reason": f"{path.name} cannot be read: {e}"}
+        return RunRecord.read(path)
+    except RecordError as e:
+        return RunRecord(status="failed", reason=f"{path.name} cannot be read: {e}")
 
 
 def _read_multirun(path: Path) -> dict | None:

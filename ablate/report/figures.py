@@ -1,44 +1,39 @@
-"""Figures of a sweep, as png and svg: the paper's Figure 5 and Figure 7 shapes.
+"""Figures of a sweep, as png and svg: the paper's Figure 5 and Figure 7 shapes, and the evidence.
 
 `curves`: train (dashed) and validation (solid) error against epochs, one colour per
 setting, the mean over seeds with a ±1 std band where a setting has repeats (Figure 5).
 `complexity`: final top-1 error against params and against FLOPs, one series per way of
-adding complexity (variant, solved dimension or shortcut), error bars where there are
-repeats (Figure 7). Drawn with matplotlib's object API on Agg canvases: no pyplot state,
-no display needed.
+adding complexity (variant, solved dimension or shortcut), the 95% CI of the mean as error
+bars where there are repeats (Figure 7). `difference`: each setting's difference in top-1
+error from the reference with its 95% CI, one row per setting, the ±δ band of equivalence
+shaded. Drawn with matplotlib's object API on Agg canvases: no pyplot state, no display needed.
 """
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from ablate.run.record import atomic_write_bytes
+from ablate.report import stats
+from ablate.report.output import write_figure
 
-FORMATS = ("png", "svg")
 SERIES_COLUMNS = ("variant", "budget_vary", "shortcut")
+VERDICT_COLORS = {"better": "tab:green", "worse": "tab:red", "equivalent": "tab:blue"}
 
 
-def draw(sweep, table: pd.DataFrame, labels: dict, out: Path) -> list[str]:
+def draw(sweep, table: pd.DataFrame, labels: dict, out: Path, resolution: float = 0.2) -> list[str]:
     """Write every figure into `out` as png and svg; returns their stems."""
     written = []
-    for stem, fig in (("curves", curves(sweep.epochs, labels)), ("error_vs_complexity", complexity(table, labels))):
-        save(fig, out / stem)
+    for stem, fig in (("curves", curves(sweep.epochs, labels)), ("error_vs_complexity", complexity(table, labels)),
+                      ("difference", difference(table, labels, resolution))):
+        write_figure(fig, out / stem)
         written.append(stem)
     return written
-
-
-def save(fig: Figure, stem: Path) -> None:
-    """`stem.png` and `stem.svg`, each written atomically."""
-    for fmt in FORMATS:
-        buf = io.BytesIO()
-        fig.savefig(buf, format=fmt, dpi=120, bbox_inches="tight")
-        atomic_write_bytes(stem.with_suffix(f".{fmt}"), buf.getvalue())
 
 
 def curves(epochs: pd.DataFrame, labels: dict) -> Figure:
@@ -68,12 +63,13 @@ def curves(epochs: pd.DataFrame, labels: dict) -> Figure:
 
 
 def complexity(table: pd.DataFrame, labels: dict) -> Figure:
-    """Final top-1 error against params and FLOPs, one line per series (Figure 7)."""
+    """Final top-1 error against params and FLOPs, one line per series, 95% CI bars (Figure 7)."""
     fig = _figure(2)
     done = table[(table.n > 0) & table.params.notna()]
     series_column = next((c for c in SERIES_COLUMNS if done[c].dropna().astype(str).nunique() > 1), None)
-    for ax, column, name in zip(fig.axes, ("params", "flops"), ("params", "FLOPs (multiply-adds)")):
-        ax.set(xlabel=f"{name}, millions", ylabel="top-1 error (%)", title=f"error vs {name.split()[0]}")
+    for ax, column, name in zip(fig.axes, ("params", "flops"), ("params", "FLOPs (multiply-adds)"), strict=True):
+        ax.set(xlabel=f"{name}, millions", ylabel="top-1 error (%), mean and 95% CI",
+               title=f"error vs {name.split()[0]}")
         if not len(done):
             _empty(ax)
             continue
@@ -82,11 +78,12 @@ def complexity(table: pd.DataFrame, labels: dict) -> Figure:
             group = group.sort_values(column)
             x = group[column].to_numpy(dtype=float) / 1e6
             y = group.top1_mean.to_numpy(dtype=float)
-            yerr = group.top1_std.where(group.n > 1).fillna(0).to_numpy(dtype=float)
-            ax.errorbar(x, y, yerr=yerr if yerr.any() else None, marker="o", capsize=3,
+            low = (group.top1_mean - group.top1_ci_low).fillna(0).to_numpy(dtype=float)
+            high = (group.top1_ci_high - group.top1_mean).fillna(0).to_numpy(dtype=float)
+            ax.errorbar(x, y, yerr=np.vstack([low, high]) if (low.any() or high.any()) else None, marker="o", capsize=3,
                         linestyle="-" if series_column else "none",
                         label=f"{series_column}={series}" if series_column else None)
-            for xi, yi, setting in zip(x, y, group.setting):
+            for xi, yi, setting in zip(x, y, group.setting, strict=True):
                 ax.annotate(labels.get(setting, setting).split(" · ")[0], (xi, yi), textcoords="offset points",
                             xytext=(4, 4), fontsize="x-small")
         if series_column:
@@ -94,8 +91,47 @@ def complexity(table: pd.DataFrame, labels: dict) -> Figure:
     return fig
 
 
-def _figure(ncols: int) -> Figure:
-    fig = Figure(figsize=(6 * ncols, 4.5), layout="constrained")
+def difference(table: pd.DataFrame, labels: dict, resolution: float) -> Figure:
+    """Δ top-1 error (setting − reference) with its 95% CI, one row per setting in the table's order."""
+    rows = len(table)
+    fig = _figure(1, height=max(2.5, 1.2 + 0.45 * rows))
+    ax = fig.axes[0]
+    ax.set(xlabel="Δ top-1 error vs reference (points), 95% CI; left of 0: fewer errors",
+           title=f"difference from the reference (shaded: equivalent within ±{resolution:g})")
+    ax.axvspan(-resolution, resolution, color="0.85", linewidth=0)
+    ax.axvline(0, color="0.3", linewidth=1)
+    y = np.arange(rows)[::-1]
+    names = []
+    for yi, r in zip(y, table.itertuples(), strict=True):
+        name = labels.get(r.setting, r.setting)
+        verdict = str(r.verdict) if isinstance(r.verdict, str) else ""
+        if verdict == stats.REFERENCE:
+            ax.plot([0], [yi], marker="D", color="black")
+            name += " (reference)"
+        elif not pd.isna(r.delta):
+            color = next((c for k, c in VERDICT_COLORS.items() if verdict.startswith(k)), "0.4")
+            err = None
+            if not (pd.isna(r.delta_ci_low) or pd.isna(r.delta_ci_high)):
+                err = [[r.delta - r.delta_ci_low], [r.delta_ci_high - r.delta]]
+            ax.errorbar([r.delta], [yi], xerr=err, marker="o", capsize=4, color=color, linestyle="none")
+            ax.annotate(verdict, (r.delta, yi), textcoords="offset points", xytext=(0, 6), ha="center",
+                        fontsize="x-small", color=color)
+        else:
+            ax.text(0, yi, f"  {verdict or 'no completed run'}", va="center", fontsize="x-small", color="0.4")
+        names.append(name)
+    ax.set_yticks(y, names, fontsize="small")
+    ax.set_ylim(-0.8, rows - 0.2)
+    finite = table[["delta_ci_low", "delta_ci_high", "delta"]].to_numpy(dtype=float)
+    finite = finite[np.isfinite(finite)]
+    span = max([resolution * 1.5, *np.abs(finite)]) if len(finite) else resolution * 1.5
+    ax.set_xlim(-span * 1.1, span * 1.1)
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.grid(False, axis="y")
+    return fig
+
+
+def _figure(ncols: int, height: float = 4.5) -> Figure:
+    fig = Figure(figsize=(6 * ncols, height), layout="constrained")
     FigureCanvasAgg(fig)
     fig.subplots(1, ncols)
     for ax in fig.axes:

@@ -14,7 +14,6 @@ into `out_dir`:
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import numbers
@@ -25,11 +24,11 @@ import pandas as pd
 
 from ablate.errors import DataError
 from ablate.report.collect import nested
-from ablate.run.record import RESULT, atomic_write_bytes
+from ablate.report.output import markdown as markdown_table
+from ablate.report.output import write_figure, write_text, yaml
+from ablate.run.record import RunRecord
 
 STUDY_RECORD = "study.json"
-FORMATS = ("png", "svg")
-MODEL_EXTRA = ("form", "zero_init_last_bn")
 
 
 def write_search_report(sweep_dir, out_dir) -> list[Path]:
@@ -40,14 +39,14 @@ def write_search_report(sweep_dir, out_dir) -> list[Path]:
     sweep_dir, out_dir = Path(sweep_dir), Path(out_dir)
     study = read_study(sweep_dir)
     trials = trials_frame(study, sweep_dir)
-    written = [_text(out_dir / "search_trials.csv", trials.to_csv(index=False)),
-               _text(out_dir / "search_trials.md", markdown(study, trials, sweep_dir))]
-    written += _save(pareto_figure(study, trials), out_dir / "search_pareto")
+    written = [write_text(out_dir / "search_trials.csv", trials.to_csv(index=False)),
+               write_text(out_dir / "search_trials.md", markdown(study, trials, sweep_dir))]
+    written += write_figure(pareto_figure(study, trials), out_dir / "search_pareto")
     best = best_row(trials)
     if best is not None:
         yaml_text = best_model_yaml(study, best, sweep_dir)
         if yaml_text:
-            written.append(_text(out_dir / "search_best_model.yaml", yaml_text))
+            written.append(write_text(out_dir / "search_best_model.yaml", yaml_text))
     return written
 
 
@@ -63,12 +62,9 @@ def read_study(sweep_dir: Path) -> dict:
 
 
 def _record(job_dir) -> dict | None:
-    if not job_dir:
-        return None
-    try:
-        return json.loads((Path(job_dir) / RESULT).read_text())
-    except (OSError, ValueError):
-        return None
+    """The trial's run record as its JSON object (the dotted names the sweeper's objectives use), or None."""
+    record = RunRecord.load(job_dir) if job_dir else None
+    return record.to_dict() if record else None
 
 
 def trials_frame(study: dict, sweep_dir: Path | None = None) -> pd.DataFrame:
@@ -120,7 +116,7 @@ def trials_frame(study: dict, sweep_dir: Path | None = None) -> pd.DataFrame:
 
 def _originals(frame: pd.DataFrame) -> pd.Series:
     """`copy_of` followed back to the trial that ran (a copy may name another copy)."""
-    source = dict(zip(frame["trial"], frame["copy_of"]))
+    source = dict(zip(frame["trial"], frame["copy_of"], strict=True))
 
     def root(n):
         seen = set()
@@ -188,7 +184,8 @@ def markdown(study: dict, trials: pd.DataFrame, sweep_dir: Path) -> str:
     time = wall_time(study, trials)
     lines = [f"# Search {study.get('study_name')} ({sweep_dir})", ""]
     lines.append(f"- storage: {study.get('storage')}; sampler: {study.get('sampler')}")
-    objectives = ", ".join(f"{d} {o}" for d, o in zip(study.get("directions", []), study.get("objectives", [])))
+    objectives = ", ".join(f"{d} {o}" for d, o in zip(study.get("directions", []), study.get("objectives", []),
+                                                      strict=False))
     lines.append(f"- objectives: {objectives}; constraints: {', '.join(study.get('constraints') or []) or 'none'}")
     lines.append(f"- trials run: {len(runs)} for n_trials={study.get('n_trials')} "
                  f"({', '.join(f'{n} {s.lower()}' for s, n in sorted(counts.items()))}), {study.get('n_jobs')} "
@@ -230,11 +227,11 @@ def _table(trials: pd.DataFrame) -> str:
         "Pareto": trials["pareto"].map({True: "*", False: ""}),
         "repeats": trials["repeats"], "s": trials["seconds"].map(_fmt(".0f")), "note": trials["reason"].fillna(""),
     })
-    header = "| " + " | ".join(shown.columns) + " |"
-    rule = "|" + "|".join("---" for _ in shown.columns) + "|"
-    body = ["| " + " | ".join("" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in row)
-            + " |" for row in shown.itertuples(index=False)]
-    return "\n".join([header, rule, *body])
+    return markdown_table(shown.astype(object).map(lambda v: "" if _missing(v) else str(v)))
+
+
+def _missing(v) -> bool:
+    return v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
 
 
 def _fmt(spec: str):
@@ -280,20 +277,6 @@ def _label(row) -> str:
     return f"trial {row['trial']}"
 
 
-def _save(fig, stem: Path) -> list[Path]:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    FigureCanvasAgg(fig)
-    paths = []
-    for fmt in FORMATS:
-        buf = io.BytesIO()
-        fig.savefig(buf, format=fmt, dpi=120, bbox_inches="tight")
-        path = stem.with_suffix(f".{fmt}")
-        atomic_write_bytes(path, buf.getvalue())
-        paths.append(path)
-    return paths
-
-
 def best_model_yaml(study: dict, best, sweep_dir: Path) -> str | None:
     """The best trial's solved template as a `conf/model/` file, or None when its record is missing."""
     trial = next(t for t in study["trials"] if t["number"] == best["trial"])
@@ -303,32 +286,14 @@ def best_model_yaml(study: dict, best, sweep_dir: Path) -> str | None:
         return None
     model_cfg = nested(record, "config", "model") or {}
     name = f"{study.get('study_name') or 'search'}_best"
-    lines = [
-        f"# The best trial ({best['trial']}) of search {study.get('study_name')} in {sweep_dir}: "
+    comments = [
+        f"The best trial ({best['trial']}) of search {study.get('study_name')} in {sweep_dir}: "
         f"val error {best['val_err']:.2f}%"
         + (f", {best['flops'] / 1e6:.1f} MFLOPs, {best['params']:,.0f} params" if _number(best.get("flops")) else "")
         + ".",
-        "# The budget solver's d is written out: copy this file to conf/model/ and train it with "
+        "The budget solver's d is written out: copy this file to conf/model/ and train it with "
         f"`python -m ablate model={name}`.",
-        f"name: {name}",
     ]
-    for key, value in template.items():
-        lines.append(f"{key}: {_yaml(value)}")
-    lines.append(f"form: {_yaml(nested(record, 'model', 'form') or model_cfg.get('form', 'c'))}")
-    lines.append(f"zero_init_last_bn: {_yaml(bool(model_cfg.get('zero_init_last_bn', False)))}")
-    return "\n".join(lines) + "\n"
-
-
-def _yaml(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_yaml(v) for v in value) + "]"
-    if value is None:
-        return "null"
-    return str(value)
-
-
-def _text(path: Path, text: str) -> Path:
-    atomic_write_bytes(path, text.encode("utf-8"))
-    return path
+    model = {"name": name, **template, "form": nested(record, "model", "form") or model_cfg.get("form", "c"),
+             "zero_init_last_bn": bool(model_cfg.get("zero_init_last_bn", False))}
+    return yaml(model, comments)

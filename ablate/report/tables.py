@@ -2,11 +2,13 @@
 
 `summary(runs)` turns the runs frame into one row per setting (a member's overrides without
 its seed): C×d, the fields that differ between settings, params, FLOPs, top-1/top-5 error as
-mean ± std over seeds and the count n. Where the template is one of the paper's models (same
-stem, widths, depths and classes as conf/model/resnet50.yaml and friends) the paper's error
-for that setting stands beside ours, with the table it comes from. `table2(template)` is the
+mean ± std over seeds, the count n, and `ablate.report.stats`'s evidence: the 95% CI of the
+mean, the difference from the reference setting with its CI and test, the Holm-corrected
+p-value and the verdict. Where the template is one of the paper's models (same stem, widths,
+depths and classes as conf/model/resnet50.yaml and friends) the paper's error for that
+setting stands beside ours, with the table it comes from. `table2(template)` is the
 complexity-only Table 2 of a template: the solver's d for each cardinality, no training.
-Each table is written as Markdown, CSV and LaTeX through pandas.
+Each table is written as Markdown, CSV and LaTeX by `ablate.report.output.write_table`.
 """
 
 from __future__ import annotations
@@ -14,14 +16,15 @@ from __future__ import annotations
 import functools
 import json
 import math
-from pathlib import Path
+import shlex
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import pandas as pd
 
 from ablate.cli.common import human
-from ablate.report import atomic_write_text
-from ablate.report.collect import STATUSES
+from ablate.report import stats
+from ablate.report.collect import STATUSES, override_key
 
 # The paper's top-1 / top-5 errors (%), from ../shared/reference/resnext-facts.md:
 # (table, architecture, C, d, shortcut, top-1, top-5).
@@ -66,6 +69,10 @@ TABLE2_CARDINALITIES = (1, 2, 4, 8, 32)  # Table 2's columns
 TABLE2_COLUMNS = ("cardinality", "bottleneck_width", "group_width", "params", "flops", "metric", "scope", "achieved",
                   "target", "deviation", "note")
 MACHINE_KEYS = ("hostname", "device", "threads", "torch", "python")  # of a record's env
+# `stats.Analysis.frame` columns carried into the summary (and table.csv).
+EVIDENCE = ("top1_ci_low", "top1_ci_high", "delta", "delta_ci_low", "delta_ci_high", "delta_ci_level", "test",
+            "test_n", "reference_n", "unpaired_left_out", "test_df", "p", "p_holm", "p_adjusted", "verdict", "stopped")
+REPEATS = "seed=0,1,2"
 # Columns shown only where they differ between settings: (runs column, heading).
 VARYING = (("variant", "variant"), ("depths", "depths"), ("width", "width"), ("shortcut", "shortcut"),
            ("budget_vary", "solved"), ("budget_scale", "budget ×"), ("model", "model"), ("data", "data"))
@@ -110,8 +117,12 @@ def paper_errors(arch: str | None, cardinality, bottleneck_width, shortcut) -> d
     return {"paper_top1": hits[0][5], "paper_top5": top5, "paper_table": ", ".join(p[0] for p in hits)}
 
 
-def summary(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per setting, in sweep order: complexity, error mean ± std over seeds, paper numbers."""
+def summary(runs: pd.DataFrame, analysis: stats.Analysis | None = None) -> pd.DataFrame:
+    """One row per setting, in sweep order: complexity, error mean ± std over seeds, intervals,
+    the comparison with the reference setting and its verdict (`analysis`, by default
+    `stats.analyse(runs)`), paper numbers."""
+    analysis = analysis or stats.analyse(runs)
+    evidence = analysis.frame.set_index("setting")
     rows = []
     for setting, group in runs.groupby("setting", sort=False):
         done = group[(group.status == "completed") & group.final_val_err.notna()]
@@ -127,6 +138,7 @@ def summary(runs: pd.DataFrame) -> pd.DataFrame:
             "best_top1_mean": done.best_val_err.mean(), "n": len(done), "runs": len(group),
             **{s: int((group.status == s).sum()) for s in ("failed", "diverged", "missing", "running")},
         })
+        row.update({c: evidence.at[setting, c] for c in EVIDENCE})
         paper = paper_errors(paper_arch(first), first.cardinality, first.bottleneck_width, first.shortcut)
         row.update(paper or {"paper_top1": None, "paper_top5": None, "paper_table": None})
         rows.append(row)
@@ -142,13 +154,30 @@ def display(table: pd.DataFrame) -> pd.DataFrame:
             out[heading] = table[column].map(_text)
     out["params"] = table.params.map(_count)
     out["FLOPs"] = table.flops.map(_count)
-    out["top-1 err (%)"] = [_mean_std(m, s, n) for m, s, n in zip(table.top1_mean, table.top1_std, table.n)]
+    out["top-1 err (%)"] = [_mean_std(m, s, n) for m, s, n in zip(table.top1_mean, table.top1_std, table.n,
+                                                                    strict=True)]
+    out["95% CI"] = [_range(lo, hi, "") for lo, hi in zip(table.top1_ci_low, table.top1_ci_high, strict=True)]
     if table.top5_mean.notna().any():
-        out["top-5 err (%)"] = [_mean_std(m, s, n) for m, s, n in zip(table.top5_mean, table.top5_std, table.n)]
+        out["top-5 err (%)"] = [_mean_std(m, s, n) for m, s, n in zip(table.top5_mean, table.top5_std, table.n,
+                                                                        strict=True)]
     out["n"] = table.n.astype(int).astype(str)
+    reference = table.verdict == stats.REFERENCE
+    out["Δ top-1 vs ref. (pts)"] = ["reference" if ref else _signed(d)
+                                    for ref, d in zip(reference, table.delta, strict=True)]
+    level = table.delta_ci_level.dropna()
+    level = float(level.iloc[0]) if len(level) else stats.CONFIDENCE
+    adaptive = table.stopped.notna().any()
+    out[f"{100 * level:.4g}% CI of Δ"] = [_range(lo, hi, "+")
+                                          for lo, hi in zip(table.delta_ci_low, table.delta_ci_high, strict=True)]
+    out["test"] = [_test(r) for r in table.itertuples()]
+    out["p (adj.)" if adaptive else "p (Holm)"] = table.p_adjusted.map(_p_value)
+    out["verdict"] = table.verdict.map(_text)
+    if adaptive:
+        out["stopped"] = table.stopped.map(_text)
     problems = table[["failed", "diverged", "missing", "running"]]
     if problems.to_numpy().sum():
-        out["not completed"] = [", ".join(f"{int(v)} {k}" for k, v in r.items() if v) or "" for _, r in problems.iterrows()]
+        out["not completed"] = [", ".join(f"{int(v)} {k}" for k, v in r.items() if v) or ""
+                                for _, r in problems.iterrows()]
     if table.paper_top1.notna().any():
         out["paper top-1 (%)"] = table.paper_top1.map(_text)
         if table.paper_top5.notna().any():
@@ -157,13 +186,14 @@ def display(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def table2(template, cardinalities=TABLE2_CARDINALITIES, metric: str = "params", scope: str = "network") -> pd.DataFrame:
+def table2(template, cardinalities=TABLE2_CARDINALITIES, metric: str = "params",
+           scope: str = "network") -> pd.DataFrame:
     """Table 2 of any template: for each C, the d the solver picks at the template's own budget.
 
-    No training and no torch: `ablate.budget.solve` per cardinality, with the deviation shown
+    No training and no torch: `ablate.budget.table2`, one cardinality at a time, with the deviation shown
     instead of refusing rows outside a tolerance (Table 2 itself is "≈ 70k").
     """
-    from ablate.budget import Budget, solve
+    from ablate.budget import Budget, table2 as solve_table2
     from ablate.engine.complexity import complexity
     from ablate.errors import AblateError
 
@@ -171,7 +201,7 @@ def table2(template, cardinalities=TABLE2_CARDINALITIES, metric: str = "params",
     rows = []
     for c in sorted(set(cardinalities)):
         try:
-            sol = solve(template.replace(cardinality=c), budget)
+            (sol,) = solve_table2(template, [c], budget)  # the one Table 2, row by row to note a failed C
         except AblateError as e:
             rows.append({"cardinality": c, "note": str(e)})
             continue
@@ -197,18 +227,6 @@ def table2_display(t2: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def write_table(out: Path, stem: str, data: pd.DataFrame, shown: pd.DataFrame, header: str = "",
-                footer: str = "") -> list[Path]:
-    """`stem.csv` (all numbers), `stem.md` (header, table, footer) and `stem.tex`, atomically."""
-    paths = [out / f"{stem}.csv", out / f"{stem}.md", out / f"{stem}.tex"]
-    atomic_write_text(paths[0], data.to_csv(index=False))
-    md = shown.to_markdown(index=False, disable_numparse=True) if len(shown) else "(no rows)"
-    atomic_write_text(paths[1], "\n\n".join(p for p in (header.strip(), md, footer.strip()) if p) + "\n")
-    tex = shown.to_latex(index=False, escape=True).replace("±", r"$\pm$").replace("×", r"$\times$")
-    atomic_write_text(paths[2], tex)
-    return paths
-
-
 def _count(x) -> str:
     return "" if pd.isna(x) else human(float(x))
 
@@ -227,6 +245,33 @@ def _mean_std(mean, std, n) -> str:
     if not n or pd.isna(mean):
         return "—"
     return f"{mean:.2f}" if n < 2 or pd.isna(std) else f"{mean:.2f} ± {std:.2f}"
+
+
+def _range(low, high, sign: str) -> str:
+    if pd.isna(low) or pd.isna(high):
+        return "—"
+    return f"[{low:{sign}.2f}, {high:{sign}.2f}]"
+
+
+def _signed(x) -> str:
+    return "—" if pd.isna(x) else f"{x:+.2f}"
+
+
+def _p_value(p) -> str:
+    if pd.isna(p):
+        return "—"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _test(row) -> str:
+    """What Δ was computed by: paired t over shared seeds, Welch's t, or none (too few runs)."""
+    if row.test == stats.PAIRED:
+        k = int(row.unpaired_left_out) if not pd.isna(row.unpaired_left_out) else 0
+        left = f", {k} unpaired run{'s' if k != 1 else ''} left out" if k else ""
+        return f"paired t, {int(row.test_n)} seeds{left}"
+    if row.test == stats.WELCH:
+        return f"Welch t, n={int(row.test_n)} vs {int(row.reference_n)}"
+    return "" if row.test == stats.REFERENCE else "none"
 
 
 class Table2(NamedTuple):
@@ -299,11 +344,78 @@ def about(sweep) -> list[tuple[str, str]]:
     return items
 
 
-def header(name: str, items: list[tuple[str, str]]) -> str:
-    """The README-style head of table.md from `about`'s items."""
+def header(name: str, items: list[tuple[str, str]], notes: Sequence[str] = ()) -> str:
+    """The README-style head of table.md from `about`'s items, below `head_notes`' warning if any."""
     lines = [f"# {name}: top-1 error by setting", ""]
+    lines += [*(f"{n}\n" for n in notes)]
     lines += [f"- {k}: `{v}`" if k == "command" else f"- {k}: {v}" for k, v in items]
     return "\n".join(lines)
+
+
+def head_notes(sweep, analysis: stats.Analysis) -> list[str]:
+    """The report's first lines when no setting has repeats: no difference can be judged, and how to get one."""
+    if analysis.repeats:
+        return []
+    command = repeats_command(sweep.command)
+    how = f"`{command}`" if command else f"`{REPEATS}` on the sweep's command line"
+    return [f"**No difference can be judged: no setting has two completed runs**, so seed-to-seed noise is unknown. "
+            f"Add repeats with {how} and report again."]
+
+
+def repeats_command(command: str | None) -> str | None:
+    """The sweep's command with its seed overrides replaced by `seed=0,1,2`."""
+    if not command:
+        return None
+    words = [w for w in shlex.split(command) if not (("=" in w) and override_key(w) == "seed")]
+    at = len(words) - 1 if words and words[-1] in ("-m", "--multirun") else len(words)
+    return shlex.join([*words[:at], REPEATS, *words[at:]])
+
+
+def foot_notes(analysis: stats.Analysis, labels: dict) -> list[str]:
+    """Under the table: the reference, how Δ, p and the verdicts were reached, the pooled seed-to-seed std."""
+    delta = f"{analysis.resolution:g}"
+    ref = analysis.reference
+    if ref is None:
+        return []
+    named = stats.distinguishing(list(labels), labels).get(ref, ref)
+    how = ("the sweep's first setting with a completed run; choose another with `report.reference=…` "
+           "(or `--reference …`)") if analysis.reference_given is None else \
+        f"chosen by {analysis.reference_given}"
+    if analysis.plan is not None:
+        return [*adaptive_notes(analysis, labels, named), *_pooled(analysis)]
+    lines = [f"Reference: {labels.get(ref, ref)} (`{named}`), {how}.",
+             "Δ: a setting's top-1 error minus the reference's, in points (negative: fewer errors); its 95% CI "
+             "from a paired t test over the seeds both settings ran where they share two or more, Welch's t "
+             f"otherwise (column test); p-values Holm-corrected over the table's {analysis.comparisons} "
+             f"comparison{'s' if analysis.comparisons != 1 else ''}.",
+             f"Verdict: better or worse where the Holm-corrected p < {stats.ALPHA:.2f}; equivalent within ±{delta} "
+             f"where the 95% CI of Δ lies inside ±{delta} points (`report.resolution={delta}`); otherwise undecided."]
+    return [*lines, *_pooled(analysis)]
+
+
+def adaptive_notes(analysis: stats.Analysis, labels: dict, named: str) -> list[str]:
+    """How an adaptive sweep (hydra/sweeper=ablate_repeats) reached its verdicts."""
+    plan, ref = analysis.plan, analysis.reference
+    looks, m = plan.looks, analysis.comparisons
+    delta = f"{plan.resolution:g}"
+    return [f"Reference: {labels.get(ref, ref)} (`{named}`), as the adaptive sweep was planned.",
+            f"Adaptive repeats (`hydra/sweeper=ablate_repeats`, repeats.json): every setting ran {plan.min} seeds, "
+            f"then the undecided ones (and the reference) {plan.batch} more per look, up to {plan.max}: looks at "
+            f"{', '.join(map(str, looks))} seeds. The error rate α={plan.alpha:g} is split over the K={len(looks)} "
+            f"looks and the m={m} comparisons: better or worse where a look's p < α/(K·m) = "
+            f"{plan.test_level(m):.3g} (column p (adj.) = p·K·m < α); equivalent within ±{delta} where the "
+            f"{100 * plan.confidence:.4g}% CI of Δ (1 − α/K) lies inside ±{delta} points; so the chance of any false "
+            "better or worse in the table stays at or below α.",
+            "Δ (a setting's top-1 error minus the reference's, in points; negative: fewer errors), its CI, test and "
+            "p are those of the look where the setting stopped (column stopped)."]
+
+
+def _pooled(analysis: stats.Analysis) -> list[str]:
+    if analysis.pooled_df:
+        return [f"Seed-to-seed std, pooled over the {analysis.pooled_settings} setting"
+                f"{'s' if analysis.pooled_settings != 1 else ''} with repeats: {analysis.pooled_std:.2f} points "
+                f"({analysis.pooled_df} degree{'s' if analysis.pooled_df != 1 else ''} of freedom)."]
+    return ["Seed-to-seed std: unknown, no setting has two completed runs."]
 
 
 def problems(runs: pd.DataFrame) -> str:
@@ -332,7 +444,7 @@ def labels(table: pd.DataFrame) -> dict:
     shown = display(table)
     columns = list(shown.columns[: list(shown.columns).index("params")])
     out = {}
-    for setting, row in zip(table.setting, shown[columns].itertuples(index=False)):
-        parts = [row[0]] + [f"{h}={v}" for h, v in zip(columns[1:], row[1:]) if v]
+    for setting, row in zip(table.setting, shown[columns].itertuples(index=False), strict=True):
+        parts = [row[0]] + [f"{h}={v}" for h, v in zip(columns[1:], row[1:], strict=True) if v]
         out[setting] = " · ".join(parts)
     return out

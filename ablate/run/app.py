@@ -1,35 +1,303 @@
 """One training run, from a composed config to its record: what `python -m ablate` does.
 
-`run(cfg, run_dir)` solves the budget, builds the model, loads the data, trains, evaluates
-and writes `result.json` (see `ablate.run.record`) into `run_dir`. It never raises for a run that
-fails: it records status `failed` and the reason (one sentence; unexpected errors also leave
-their traceback in `error.log`), so one bad member cannot stop a sweep. `main(cfg)` is the
-Hydra glue: it finds the run directory, overrides and job number, and — in a single run only,
-never in a multirun — turns a failure into one sentence on stderr and a non-zero exit.
+`run(cfg, run_dir)` takes a run through its steps, one function each:
+
+1. resume or refuse (`_resume_or_refuse`): a finished run of this config in `run_dir` is returned as
+   it is; a finished run of another config is never written over;
+2. solve (`_solve`): the budget, the record's model and budget sections, the checkpoint's identity
+   (a checkpoint of this config is resumed, one of another is refused);
+3. build (`_plan`): a `RunPlan`, everything a training process needs;
+4. train (`_train`): `_train_process` here, or on `trainer.world_size` DDP processes;
+5. finish (`_finish`): the final status, times and speed in `result.json` (`ablate.run.record`).
+
+It never raises for a run that fails: it records status `failed` and the reason (one sentence;
+unexpected errors also leave their traceback in `error.log`), so one bad member cannot stop a
+sweep. A run stopped by Ctrl-C (SIGINT) or SIGTERM (`timeout`, a SLURM pre-emption) records status
+`interrupted`, where it stopped and how to resume, and raises `RunInterrupted`; launched again in
+the same directory it resumes from its last checkpoint, as a killed run does. `main(cfg)` is the
+Hydra glue: it finds the run directory, overrides and job number; in a single run it turns a
+failure into one sentence on stderr and exit status 2 (1 for an unexpected error), and in any run
+an interruption into one line and exit status 130 (SIGINT) or 143 (SIGTERM), without a traceback.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 import os
+import shlex
+import signal
 import sys
 import tempfile
+import threading
 import time
 import traceback
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from ablate.run import record as runs
 from ablate.errors import AblateError, CheckpointError, ConfigError
+from ablate.run.record import (
+    ERROR_LOG,
+    RESULT,
+    BudgetSection,
+    EnvSection,
+    ModelSection,
+    RunRecord,
+    ThroughputSection,
+    atomic_write_bytes,
+    hashed_config,
+)
+
+if TYPE_CHECKING:
+    import torch
+    from omegaconf import DictConfig
+
+    from ablate.data.base import Dataset
+    from ablate.engine.template import Template
 
 log = logging.getLogger("ablate")
 
 
-def _container(cfg) -> dict:
+@dataclass(frozen=True)
+class RunPlan:
+    """What every training process of one run needs (picklable: DDP processes receive it)."""
+
+    cfg: DictConfig  # the composed config: its data, optim and trainer groups
+    template: Template  # solved
+    form: str  # the block form, a | b | c
+    expected: dict  # the checkpoint's identity (`ablate.run.trainer.identity`)
+    threads: int | None  # CPU threads per process
+    world_size: int  # DDP processes
+    seed: int
+    job_num: int | None  # the member's number in a multirun (picks its GPU)
+    run_dir: Path
+    init_file: str | None = None  # DDP rendezvous file, set by `_train` when world_size > 1
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """A run stopped by a signal: SIGINT (Ctrl-C) or SIGTERM. A KeyboardInterrupt, so code that stops on
+    Ctrl-C stops on either. `where` it stopped and how to `resume` are None when it stopped before training
+    began, when nothing is recorded; `exit_code` is the shell's 128 + the signal's number (130, 143)."""
+
+    def __init__(self, signum: int, where: str | None = None, resume: str | None = None):
+        super().__init__(signal.Signals(signum).name)
+        self.signum, self.where, self.resume = signum, where, resume
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+    @property
+    def by(self) -> str:
+        return "Ctrl-C (SIGINT)" if self.signum == signal.SIGINT else signal.Signals(self.signum).name
+
+
+def run(cfg: DictConfig, run_dir: str | os.PathLike, overrides: Iterable[str] = (), job_num: int | None = None
+        ) -> RunRecord:
+    """Train the run `cfg` describes in `run_dir` and return its record. Never raises for a failed run;
+    raises `RunInterrupted` (a KeyboardInterrupt) for one stopped by Ctrl-C or SIGTERM."""
+    return execute(cfg, run_dir, overrides, job_num)[0]
+
+
+def execute(cfg: DictConfig, run_dir: str | os.PathLike, overrides: Iterable[str] = (), job_num: int | None = None
+            ) -> tuple[RunRecord, BaseException | None]:
+    """`run`, also returning the exception that failed the run (None otherwise).
+
+    One process at a time works in a run directory (`ablate.run.lock`): a launch that finds it held
+    by a live process writes nothing there and returns status failed with that sentence.
+    """
+    from ablate.run.lock import RunLock
+
+    with _sigterm_interrupts(), RunLock(run_dir) as lock:
+        if not lock.held:
+            error = lock.busy()
+            log.error("%s", error)
+            return RunRecord.new({}, overrides, job_num).finish("failed", str(error), 0.0), error
+        return _execute(cfg, Path(run_dir), overrides, job_num)
+
+
+def _execute(cfg: DictConfig, run_dir: Path, overrides: Iterable[str], job_num: int | None
+             ) -> tuple[RunRecord, BaseException | None]:
+    started = time.perf_counter()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        config = _container(cfg)
+    except Exception as e:  # an interpolation that does not resolve
+        error = ConfigError(f"the config does not resolve: {' '.join(str(e).split())}")
+        return _fail(RunRecord.new({}, overrides, job_num), run_dir, error, started)
+    record = RunRecord.new(config, overrides, job_num)
+    finished, refusal = _resume_or_refuse(record, run_dir)
+    if finished is not None:
+        return finished, None
+    try:
+        template, expected, resumed = _solve(cfg, config, record, run_dir)
+        if refusal is not None:
+            raise refusal
+    except Exception as e:
+        if isinstance(e, CheckpointError) or refusal is not None:
+            # a checkpoint or a finished record that is not ours: leave every file in the directory as it is
+            log.error("%s", e)
+            return record.finish("failed", _reason(e), time.perf_counter() - started), e
+        return _fail(record, run_dir, e, started)
+    record.save(run_dir)
+    try:
+        _train(_plan(cfg, template, expected, run_dir, job_num))
+        record = RunRecord.load(run_dir) or record
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (`_sigterm_interrupts`)
+        record = RunRecord.load(run_dir) or record
+        raise _interrupted(record, run_dir, e, resumed, cfg, started) from None
+    except Exception as e:
+        record = RunRecord.load(run_dir) or record
+        return _fail(record, run_dir, e, started)
+    return _finish(record, run_dir, started), None
+
+
+# ----------------------------------------------------------------------------- the steps
+def _resume_or_refuse(record: RunRecord, run_dir: Path) -> tuple[RunRecord | None, ConfigError | None]:
+    """What `run_dir` already holds for the new `record`: (its finished run of this very config, to return as it
+    is — or None), and (the refusal for a finished run of another config, which is never written over — or None).
+    Anything else (no record, a running or failed one of any config) is resumed or replaced."""
+    done = RunRecord.load(run_dir)
+    if done is None or not done.is_final:
+        return None, None
+    if done.config_hash == record.config_hash:
+        # both final statuses: a seeded run of the same config would diverge again at the same step
+        log.info("%s already holds this %s run (config %s): nothing to do%s", run_dir, done.status,
+                 record.config_hash, "" if done.status == "completed" else
+                 f" (delete {run_dir / RESULT} to train it again)")
+        return done, None
+    return None, ConfigError(f"{run_dir} holds a {done.status} run of another config (hash {done.config_hash} "
+                             f"there, {record.config_hash} in this run): choose another run directory, or delete "
+                             "that one to replace it.")
+
+
+def _solve(cfg: DictConfig, config: dict, record: RunRecord, run_dir: Path) -> tuple[Template, dict, int]:
+    """Solve the budget, fill the record's model and budget sections, check any checkpoint in `run_dir`;
+    returns the template, the checkpoint identity it must have and the epochs a checkpoint already holds."""
+    from ablate.config.loading import check_fields, solve_cfg
+    from ablate.run.trainer import check_checkpoint, identity
+
+    check_fields(cfg)
+    template, solution = solve_cfg(cfg)
+    form = str(cfg.model.form)
+    record.model = ModelSection.of(cfg.model.name, form, template)
+    record.budget = None if solution is None else BudgetSection.of(solution)
+    expected = identity(hashed_config(config), record.config_hash, template.to_dict(), form)
+    epochs = check_checkpoint(run_dir, expected)
+    if epochs:
+        log.info("%s holds a checkpoint after epoch %d: resuming", run_dir, epochs)
+    return template, expected, epochs
+
+
+def _plan(cfg: DictConfig, template: Template, expected: dict, run_dir: Path, job_num: int | None) -> RunPlan:
+    """The training processes' plan: the solved model, its identity and how many processes and threads."""
+    world_size = cfg.trainer.world_size
+    return RunPlan(cfg=cfg, template=template, form=expected["form"], expected=expected,
+                   threads=_threads(cfg.trainer.num_threads, world_size), world_size=world_size, seed=int(cfg.seed),
+                   job_num=job_num, run_dir=run_dir)
+
+
+def _train(plan: RunPlan) -> None:
+    """Run `_train_process` here, or on `plan.world_size` processes (DDP, started from inside this job)."""
+    if plan.world_size == 1:
+        _train_process(0, plan)
+        return
+    import torch.multiprocessing as mp
+
+    with tempfile.TemporaryDirectory(prefix="ablate-ddp-") as tmp:
+        plan = dataclasses.replace(plan, init_file=os.path.join(tmp, "rendezvous"))
+        context = mp.spawn(_train_process, args=(plan,), nprocs=plan.world_size, join=False)
+        try:
+            while not context.join():
+                pass
+        except mp.ProcessRaisedException as e:
+            raise _child_error(e) from e
+        except BaseException:  # interrupted: the processes stop too (at their last checkpoint)
+            for process in context.processes:
+                if process.is_alive():
+                    process.terminate()
+            for process in context.processes:
+                process.join()
+            raise
+
+
+def _finish(record: RunRecord, run_dir: Path, started: float) -> RunRecord:
+    """Record the end (status completed unless training set another), write it, log one line."""
+    record.finish(record.status if record.status != "running" else "completed", record.reason,
+                  time.perf_counter() - started)
+    record.save(run_dir)
+    final = record.final
+    log.info("%s: %s%s%s", record.status, f"val error {final.val_err:.2f}% " if final and final.val_err is not None
+             else "", f"({record.reason})" if record.reason else f"in {record.wall_seconds:.0f} s",
+             _speed(record.throughput))
+    return record
+
+
+def _fail(record: RunRecord, run_dir: Path, error: Exception, started: float) -> tuple[RunRecord, Exception]:
+    """Record status failed with one sentence; an unexpected error's traceback goes to error.log."""
+    reason = _reason(error)
+    if not isinstance(error, AblateError):
+        text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        atomic_write_bytes(run_dir / ERROR_LOG, text.encode())
+    record.finish("failed", reason, time.perf_counter() - started)
+    record.save(run_dir)
+    log.error("run failed: %s", reason)
+    return record, error
+
+
+def _interrupted(record: RunRecord, run_dir: Path, error: KeyboardInterrupt, resumed: int, cfg: DictConfig,
+                 started: float) -> RunInterrupted:
+    """Record status interrupted: where the run stopped and how to resume; the exception to raise."""
+    from ablate.run.trainer import CHECKPOINT
+
+    signum = error.signum if isinstance(error, RunInterrupted) else signal.SIGINT
+    done = max(len(record.epochs), resumed)  # epochs finished: in this launch's record, or an earlier checkpoint
+    where = f"in epoch {done + 1} of {cfg.optim.epochs}"
+    if done and (run_dir / CHECKPOINT).exists():
+        resume = f"resume after epoch {done}"
+    elif done:
+        resume = "start from the first epoch (trainer.checkpoint=false keeps no checkpoint)"
+    else:
+        resume = "start from the first epoch"
+    stop = RunInterrupted(signum, where, resume)
+    record.finish("interrupted", f"interrupted by {stop.by} {where}: run it again in the same directory to {resume}.",
+                  time.perf_counter() - started)
+    record.save(run_dir)
+    log.warning("run interrupted: %s", record.reason)
+    return stop
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """Within: SIGTERM raises `RunInterrupted`, as Ctrl-C raises KeyboardInterrupt, so a run stopped by
+    `timeout` or a SLURM pre-emption records where it stopped. A second SIGTERM acts as before (by default it
+    ends the process at once). Signal handlers belong to the main thread: elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    previous = signal.SIG_DFL if previous is None else previous
+
+    def stop(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, previous)
+        raise RunInterrupted(signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _container(cfg: DictConfig | dict) -> dict:
     from omegaconf import OmegaConf
 
     if isinstance(cfg, dict):
         return cfg
-    return OmegaConf.to_container(cfg, resolve=True)
+    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
 
 
 def _reason(error: BaseException) -> str:
@@ -41,142 +309,18 @@ def _reason(error: BaseException) -> str:
     return sentence if sentence.endswith(".") else sentence + "."
 
 
-def run(cfg, run_dir: str | os.PathLike, overrides=(), job_num: int | None = None) -> dict:
-    """Train the run `cfg` describes in `run_dir` and return its record (never raises for a failed run)."""
-    return execute(cfg, run_dir, overrides, job_num)[0]
-
-
-def execute(cfg, run_dir, overrides=(), job_num=None) -> tuple[dict, BaseException | None]:
-    """`run`, also returning the exception that failed the run (None otherwise).
-
-    One process at a time works in a run directory (`ablate.run.lock`): a launch that finds it held
-    by a live process writes nothing there and returns status failed with that sentence.
-    """
-    from ablate.run.lock import RunLock
-
-    with RunLock(run_dir) as lock:
-        if not lock.held:
-            error = lock.busy()
-            log.error("%s", error)
-            return runs.finish(runs.new_record({}, overrides, job_num), "failed", str(error), 0.0), error
-        return _execute(cfg, run_dir, overrides, job_num)
-
-
-def _execute(cfg, run_dir, overrides, job_num) -> tuple[dict, BaseException | None]:
-    started = time.perf_counter()
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        config = _container(cfg)
-    except Exception as e:  # an interpolation that does not resolve
-        config = {}
-        record = runs.new_record(config, overrides, job_num)
-        return _fail(record, run_dir, ConfigError(f"the config does not resolve: {' '.join(str(e).split())}"),
-                     started)
-    record = runs.new_record(config, overrides, job_num)
-    done = runs.read_result(run_dir)
-    if done and done.get("status") in ("completed", "diverged") and done.get("config_hash") == record["config_hash"]:
-        # both are final: a seeded run of the same config would diverge again at the same step
-        log.info("%s already holds this %s run (config %s): nothing to do%s", run_dir, done["status"],
-                 record["config_hash"], "" if done["status"] == "completed" else
-                 f" (delete {run_dir / runs.RESULT} to train it again)")
-        return done, None
-    other = _other_run(done, record, run_dir)
-    try:
-        template, expected = _prepare(cfg, config, record, run_dir)
-        if other is not None:
-            raise other
-    except Exception as e:
-        if isinstance(e, CheckpointError) or other is not None:
-            # a checkpoint or a finished record that is not ours: leave every file in the directory as it is
-            log.error("%s", e)
-            return runs.finish(record, "failed", _reason(e), time.perf_counter() - started), e
-        return _fail(record, run_dir, e, started)
-    runs.write_result(run_dir, record)
-    try:
-        world_size = _world_size(cfg.trainer.get("world_size", 1))
-        threads = _threads(cfg.trainer.get("num_threads"), world_size)
-        if world_size > 1:
-            _spawn(cfg, template, expected, record, run_dir, world_size, job_num, threads)
-        else:
-            _train_process(0, 1, cfg, template, expected, record, str(run_dir), None, job_num, threads)
-        record = runs.read_result(run_dir) or record
-    except KeyboardInterrupt:
-        record = runs.read_result(run_dir) or record
-        _fail(record, run_dir, None, started, reason="interrupted by the user (KeyboardInterrupt): run it again in "
-                                                     "the same directory to resume from the last finished epoch.")
-        raise
-    except Exception as e:
-        record = runs.read_result(run_dir) or record
-        return _fail(record, run_dir, e, started)
-    runs.finish(record, record["status"] if record["status"] != "running" else "completed", record["reason"],
-                time.perf_counter() - started)
-    runs.write_result(run_dir, record)
-    final = record["final"]
-    log.info("%s: %s%s%s", record["status"], f"val error {final['val_err']:.2f}% " if final else "",
-             f"({record['reason']})" if record["reason"] else f"in {record['wall_seconds']:.0f} s",
-             _speed(record.get("throughput") or {}))
-    return record, None
-
-
-def _speed(tp: dict) -> str:
+def _speed(tp: ThroughputSection) -> str:
     """`; 1356 img/s (bf16), 45% of the fp32 matmul peak`: the end-of-run speed line's tail."""
-    if not tp.get("images_per_s"):
+    if not tp.images_per_s:
         return ""
-    share = tp.get("fp32_fraction") if tp.get("fp32_fraction") is not None else tp.get("machine_fraction")
-    which = "fp32 " if tp.get("fp32_fraction") is not None else ""
-    return (f"; {tp['images_per_s']:.0f} img/s ({tp.get('precision') or 'fp32'})"
+    share = tp.fp32_fraction if tp.fp32_fraction is not None else tp.machine_fraction
+    which = "fp32 " if tp.fp32_fraction is not None else ""
+    return (f"; {tp.images_per_s:.0f} img/s ({tp.precision or 'fp32'})"
             + ("" if share is None else f", {share:.0%} of the {which}matmul peak"))
 
 
-def _other_run(done: dict | None, record: dict, run_dir: Path) -> ConfigError | None:
-    """The refusal for a directory that holds a finished run of another config (never written over)."""
-    if not done or done.get("status") not in ("completed", "diverged"):
-        return None
-    if done.get("config_hash") == record["config_hash"]:
-        return None
-    return ConfigError(f"{run_dir} holds a {done['status']} run of another config (hash {done.get('config_hash')} "
-                       f"there, {record['config_hash']} in this run): choose another run directory, or delete that "
-                       "one to replace it.")
-
-
-def _prepare(cfg, config: dict, record: dict, run_dir: Path):
-    """Solve the budget, fill the record's model and budget sections, check any checkpoint."""
-    from ablate.config.loading import budget_from_cfg, check_fields, solve_cfg
-    from ablate.run.trainer import check_checkpoint, identity
-
-    check_fields(cfg)
-    template, solution = solve_cfg(cfg)
-    form = str(cfg.model.get("form", "c"))
-    record["model"] = runs.model_section(cfg.model.get("name"), form, template)
-    record["budget"] = runs.budget_section(solution, budget_from_cfg(cfg.get("budget")) if solution else None)
-    expected = identity(runs.hashed_config(config), record["config_hash"], template.to_dict(), form)
-    epochs = check_checkpoint(run_dir, expected)
-    if epochs:
-        log.info("%s holds a checkpoint after epoch %d: resuming", run_dir, epochs)
-    return template, expected
-
-
-def _fail(record: dict, run_dir: Path, error: BaseException | None, started: float, reason: str | None = None):
-    """Record status failed with one sentence; an unexpected error's traceback goes to error.log."""
-    reason = reason or _reason(error)
-    if error is not None and not isinstance(error, AblateError):
-        text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-        runs.atomic_write_bytes(run_dir / runs.ERROR_LOG, text.encode())
-    runs.finish(record, "failed", reason, time.perf_counter() - started)
-    runs.write_result(run_dir, record)
-    log.error("run failed: %s", reason)
-    return record, error
-
-
 # ----------------------------------------------------------------------------- the training processes
-def _world_size(value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"trainer.world_size={value!r} is invalid: give the number of DDP processes, 1 or more.")
-    return value
-
-
-def _threads(num_threads, world_size: int) -> int | None:
+def _threads(num_threads: int | None, world_size: int) -> int | None:
     """CPU threads per process: `trainer.num_threads`, else this job's share of the cores
     (`ablate.run.parallel`: members of a multirun running at once split them), split among DDP ranks."""
     if num_threads is not None:
@@ -186,72 +330,72 @@ def _threads(num_threads, world_size: int) -> int | None:
     return max(threads_for_job() // world_size, 1)
 
 
-def _train_process(rank: int, world_size: int, cfg, template, expected: dict, record: dict, run_dir: str,
-                   init_file: str | None, job_num: int | None, threads: int | None = None) -> None:
-    """Build, load and train in this process (DDP rank `rank` of `world_size`); rank 0 writes the record."""
+def _train_process(rank: int, plan: RunPlan) -> None:
+    """Build, load and train in this process (DDP rank `rank` of `plan.world_size`).
+
+    Rank 0 keeps the record: it takes the one `_execute` wrote in `plan.run_dir` before training
+    (the same whether this process is the job's own or a DDP process) and rewrites it after every
+    epoch and at the end of training.
+    """
     import torch
     import torch.distributed as dist
 
-    from ablate.run import device as devices
     from ablate.data import load
     from ablate.models import build
+    from ablate.run import device as devices
     from ablate.run.trainer import fit
 
-    trainer = cfg.trainer
-    device = devices.choose(trainer.get("device", "auto"), job_num, rank, world_size)
-    threads = devices.set_threads(threads)
+    trainer, world_size = plan.cfg.trainer, plan.world_size
+    device = devices.choose(trainer.device, plan.job_num, rank, world_size)
+    threads = devices.set_threads(plan.threads)
+    devices.activate(device, plan.template, plan.cfg.optim.batch_size, trainer.precision, trainer.jobs_per_gpu,
+                     world_size)  # CUDA: its own device, cuDNN autotuning, TF32; the memory check
     deterministic = torch.are_deterministic_algorithms_enabled()
-    fill = torch.utils.deterministic.fill_uninitialized_memory
+    fill = torch.utils.deterministic.fill_uninitialized_memory  # type: ignore[attr-defined]
     if world_size > 1:
         backend = "nccl" if device.type == "cuda" else "gloo"
-        if device.type == "cuda":
-            torch.cuda.set_device(device)
-        dist.init_process_group(backend, init_method=f"file://{init_file}", rank=rank, world_size=world_size)
+        dist.init_process_group(backend, init_method=f"file://{plan.init_file}", rank=rank, world_size=world_size)
     try:
-        seed = int(cfg.get("seed", 0))
-        torch.manual_seed(seed)
-        if device.type == "cpu" and trainer.get("deterministic", True):
+        torch.manual_seed(plan.seed)
+        if device.type == "cpu" and trainer.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
             # deterministic mode also fills every new tensor with NaN (a debugging aid, not needed for
-            # identical results): 8% of a `tiny` step in aten::fill_, so it is off
-            torch.utils.deterministic.fill_uninitialized_memory = False
-        data = load(cfg.data, device, seed)
-        _check_data(data, template)
-        form = expected["form"]
-        model = build(template, form=form, zero_init_last_bn=bool(cfg.model.get("zero_init_last_bn", False)))
-        record["env"] = runs.environment(str(device), threads, seed)
+            # identical results): it costs time in aten::fill_, so it is off
+            torch.utils.deterministic.fill_uninitialized_memory = False  # type: ignore[attr-defined]
+        data = load(plan.cfg.data, device, plan.seed)
+        _check_data(data, plan.template)
+        model = build(plan.template, form=plan.form, zero_init_last_bn=bool(plan.cfg.model.zero_init_last_bn))
+        record = _rank0_record(rank, plan)
+        if record is not None:
+            record.env = EnvSection.current(str(device), threads, plan.seed, **devices.env(device))
 
-        def on_epoch(entry, epochs):
-            record["epochs"] = list(epochs)
-            runs.summarise(record)
-            runs.write_result(run_dir, record)
+        def on_epoch(entry: dict, epochs: list[dict]) -> None:
+            assert record is not None  # fit calls back on rank 0 alone
+            record.set_epochs(epochs)
+            record.save(plan.run_dir)
 
-        result = fit(model, data, cfg, device, run_dir=run_dir, expected=expected, rank=rank,
-                     world_size=world_size, on_epoch=on_epoch)
-        if rank == 0:
-            record["epochs"] = list(result.epochs)
-            record["status"], record["reason"] = result.status, result.reason
-            record["throughput"] = _throughput(record, trainer, device, world_size)
-            runs.summarise(record)
-            runs.write_result(run_dir, record)
+        result = fit(model, data, plan.cfg, device, run_dir=plan.run_dir, expected=plan.expected, rank=rank,
+                     world_size=world_size, on_epoch=on_epoch if record is not None else None)
+        if record is not None:
+            record.set_epochs(result.epochs)
+            record.status, record.reason = result.status, result.reason
+            record.throughput = _throughput(record, trainer, device, world_size)
+            record.save(plan.run_dir)
     finally:
         torch.use_deterministic_algorithms(deterministic)  # as it was: tests and benchmarks share the process
-        torch.utils.deterministic.fill_uninitialized_memory = fill
+        torch.utils.deterministic.fill_uninitialized_memory = fill  # type: ignore[attr-defined]
         if world_size > 1:
             dist.destroy_process_group()
 
 
-def _spawn(cfg, template, expected, record, run_dir: Path, world_size: int, job_num, threads) -> None:
-    """Run `_train_process` on `world_size` processes (DDP, started from inside this job)."""
-    import torch.multiprocessing as mp
-
-    with tempfile.TemporaryDirectory(prefix="ablate-ddp-") as tmp:
-        init_file = os.path.join(tmp, "rendezvous")
-        try:
-            mp.spawn(_train_process, args=(world_size, cfg, template, expected, record, str(run_dir), init_file,
-                                           job_num, threads), nprocs=world_size, join=True)
-        except mp.ProcessRaisedException as e:
-            raise _child_error(e) from e
+def _rank0_record(rank: int, plan: RunPlan) -> RunRecord | None:
+    """Rank 0's record (the one in `plan.run_dir`); None on the other ranks."""
+    if rank != 0:
+        return None
+    record = RunRecord.load(plan.run_dir)
+    if record is None:
+        raise RuntimeError(f"the run record {plan.run_dir / RESULT} written before training is gone or unreadable")
+    return record
 
 
 def _child_error(error: Exception) -> Exception:
@@ -268,7 +412,7 @@ def _child_error(error: Exception) -> Exception:
     return RuntimeError(f"a DDP process failed with {last}")
 
 
-def _check_data(data, template) -> None:
+def _check_data(data: Dataset, template: Template) -> None:
     """The data set must fit the template's input and output."""
     for field, have in (("in_channels", data.in_channels), ("resolution", data.resolution),
                         ("num_classes", data.num_classes)):
@@ -278,37 +422,40 @@ def _check_data(data, template) -> None:
                               f"set model.{field}={have} or choose another data set.")
 
 
-def _throughput(record: dict, trainer, device, world_size: int) -> dict:
+def _throughput(record: RunRecord, trainer, device: torch.device, world_size: int) -> ThroughputSection:
     """Training images/s over the run's epochs, the FLOP/s they mean, and the fraction of the machine's peak."""
     from ablate.run import device as devices
 
-    rates = [e["images_per_s"] for e in record["epochs"] if e.get("images_per_s")]
-    if not rates:
-        return {**record["throughput"], "images_per_s": None}
+    rates = [e.images_per_s for e in record.epochs if e.images_per_s]
+    if not rates or record.model is None:
+        return dataclasses.replace(record.throughput, images_per_s=None)
     # steady state: leave out the first epoch (allocator and kernel warm-up) when there are more
     steady = rates[1:] if len(rates) > 1 else rates
     images_per_s = len(steady) / sum(1 / r for r in steady)
     # training ≈ 3 × the forward pass (forward, input and weight gradients); 2 FLOPs per multiply-add
-    flops = 6 * record["model"]["complexity"]["flops"] * images_per_s
-    dtype = devices.autocast_dtype(trainer.get("precision", "auto"), device)
-    peak = trainer.get("peak_flops")
+    flops = 6 * record.model.complexity.flops * images_per_s
+    dtype = devices.autocast_dtype(trainer.precision, device)
+    peak = trainer.peak_flops
     fp32_peak = None
     if peak is None:  # each process measured its own device or its share of the cores
         peak = devices.peak_flops(device, dtype) * world_size
         fp32_peak = peak if dtype is None else devices.peak_flops(device, None) * world_size
     elif dtype is None:
         fp32_peak = float(peak)
-    return {"images_per_s": images_per_s, "train_flops_per_s": flops, "precision": devices.precision_name(dtype),
-            "peak_flops": peak, "machine_fraction": flops / peak if peak else None,
-            "fp32_peak_flops": fp32_peak, "fp32_fraction": flops / fp32_peak if fp32_peak else None}
+    return ThroughputSection(images_per_s=images_per_s, train_flops_per_s=flops,
+                             precision=devices.precision_name(dtype), peak_flops=peak,
+                             machine_fraction=flops / peak if peak else None, fp32_peak_flops=fp32_peak,
+                             fp32_fraction=flops / fp32_peak if fp32_peak else None)
 
 
 # ----------------------------------------------------------------------------- Hydra glue
-def main(cfg) -> float | None:
+def main(cfg: DictConfig) -> float | None:
     """The Hydra task function's body: run, then return the final val top-1 error (for sweepers).
 
     In a multirun a failed member is recorded and returns None. In a single run a failure
     prints its sentence to stderr and exits with status 2 (a user error) or 1 (anything else).
+    An interrupted run (either) prints where it stopped and how to resume, and exits with
+    status 130 (Ctrl-C) or 143 (SIGTERM).
     """
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
@@ -316,9 +463,21 @@ def main(cfg) -> float | None:
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
     job_num = hc.job.num if multirun else None
-    record, error = execute(cfg, hc.runtime.output_dir, list(hc.overrides.task), job_num)
-    if record["status"] == "failed" and not multirun:
-        print(f"ablate: {record['reason']}", file=sys.stderr)
+    try:
+        record, error = execute(cfg, hc.runtime.output_dir, list(hc.overrides.task), job_num)
+    except KeyboardInterrupt as e:  # one line, no traceback, the shell's exit status for the signal
+        stop = e if isinstance(e, RunInterrupted) else RunInterrupted(signal.SIGINT)
+        again = (f"hydra.sweep.dir={shlex.quote(str(hc.sweep.dir))} (its finished members are kept)" if multirun
+                 else f"hydra.run.dir={shlex.quote(str(hc.runtime.output_dir))}")
+        if stop.where is None:  # before training began (or while its end was being recorded)
+            print(f"ablate: interrupted by {stop.by} in {hc.runtime.output_dir}: to go on, run the same command "
+                  f"with {again}.", file=sys.stderr)
+        else:
+            print(f"ablate: interrupted by {stop.by} {stop.where} of {hc.runtime.output_dir}: to {stop.resume}, run "
+                  f"the same command with {again}.", file=sys.stderr)
+        sys.exit(stop.exit_code)
+    if record.status == "failed" and not multirun:
+        print(f"ablate: {record.reason}", file=sys.stderr)
         sys.exit(2 if error is None or isinstance(error, AblateError) else 1)
-    final = record.get("final")
-    return final["val_err"] if record["status"] == "completed" and final else None
+    final = record.final
+    return final.val_err if record.status == "completed" and final else None

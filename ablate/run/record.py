@@ -1,28 +1,17 @@
 """The run record: what one training run writes, and how a finished run is recognised.
 
-Every run directory holds `result.json` (schema below, version 1), rewritten atomically at
-the start, after every epoch and at the end, so a killed run never leaves half a file and a
-reader (the report, a sweeper) always sees a consistent record. `config_hash` identifies what
-a run computes: the resolved config minus the keys that change only how it runs (device,
-threads, progress bar...), so a run re-launched in the same directory with the same config
-is recognised as done.
+Every run directory holds `result.json`, one `RunRecord` as JSON: each dataclass field below is
+a key, each section a nested object, an absent section `null`. The file is rewritten
+atomically at the start, after every epoch and at the end, so a killed run never leaves half a
+file and a reader (the report, a sweeper, a user's script) always sees a whole record.
+`config_hash` identifies what a run computes: the resolved config minus the keys that change
+only how it runs (`RUNTIME_KEYS`), so a run re-launched in the same directory with the same
+config is recognised as done.
 
-    {"schema_version": 1, "status": "running|completed|diverged|failed", "reason": str|None,
-     "config": {...}, "config_hash": "16 hex", "overrides": [...], "job_num": int|None,
-     "model": {"name", "form", "template", "stages": [...], "complexity": {"params","flops","acts"}},
-     "budget": None|{"metric","scope","target","achieved","deviation","vary","value","tolerance"},
-     "epochs": [{"epoch","train_loss","train_err","val_loss","val_err","val_top5_err","lr","seconds",
-                 "images_per_s"}],
-     "final": None|{"val_err","val_top5_err","val_loss","train_err","train_loss"},
-     "best": None|{"val_err","epoch"},
-     "env": {"torch","python","device","threads","seed","git_commit","hostname"},
-     "started_at", "finished_at", "wall_seconds",
-     "throughput": {"images_per_s","train_flops_per_s","precision","peak_flops","machine_fraction",
-                    "fp32_peak_flops","fp32_fraction"}}
-    (machine_fraction: of the measured matmul peak in the training precision; fp32_fraction: of the
-    fp32 matmul peak, the fixed yardstick across precisions)
-
-Errors are percentages. No torch import here: the report reads records without it.
+The layout is versioned (`schema_version`); `RunRecord.from_dict` reads every version up to
+`SCHEMA_VERSION` and refuses newer ones. Sweeper objectives and constraints name the JSON's
+dotted keys (`model.complexity.flops`, `final.val_err`, `budget.deviation`), which are these
+field names. Errors are percentages. No torch import here: the report reads records without it.
 """
 
 from __future__ import annotations
@@ -36,19 +25,29 @@ import platform
 import socket
 import subprocess
 import tempfile
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
-SCHEMA_VERSION = 1
+from ablate.config.schema import RUNTIME_KEYS  # how a run executes, not what it computes: not hashed
+
+if TYPE_CHECKING:
+    from ablate.engine.budget import Solution
+    from ablate.engine.template import Template
+
+SCHEMA_VERSION = 2  # 2 added model.counted, budget.scale/reference, env.gpu/gpu_capability/cuda/cudnn
 RESULT = "result.json"
 ERROR_LOG = "error.log"
-STATUSES = ("running", "completed", "diverged", "failed")
-# Config keys that change how a run executes, not what it computes: left out of the hash.
-RUNTIME_KEYS = ("hydra", "trainer.device", "trainer.progress", "trainer.num_threads", "trainer.log_every",
-                "trainer.checkpoint", "trainer.compile", "trainer.peak_flops", "trainer.eval_batch_size",
-                "trainer.deterministic", "data.root", "data.download", "data.url", "data.workers")
+STATUSES = ("running", "completed", "diverged", "failed", "interrupted")  # running, interrupted: resumed on relaunch
+FINAL_STATUSES = ("completed", "diverged")  # a seeded re-run of the same config would end the same way
 
 
+class RecordError(ValueError):
+    """A `result.json` that cannot be read as a run record; the message says why."""
+
+
+# ----------------------------------------------------------------------------- files
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write `data` to a temporary file beside `path`, fsync it, then rename it over `path`."""
     path = Path(path)
@@ -66,7 +65,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         raise
 
 
-def _finite(obj):
+def _finite(obj: Any) -> Any:
     """JSON has no NaN or infinity: non-finite floats become null."""
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
@@ -77,30 +76,16 @@ def _finite(obj):
     return obj
 
 
-def atomic_write_json(path: str | os.PathLike, obj) -> None:
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     """Write `obj` as indented, strict JSON (non-finite floats as null), atomically."""
     text = json.dumps(_finite(obj), indent=2, allow_nan=False) + "\n"
     atomic_write_bytes(path, text.encode())
 
 
-def read_result(run_dir: str | os.PathLike) -> dict | None:
-    """The run record in `run_dir`, or None when there is none or it is not valid JSON."""
-    path = Path(run_dir) / RESULT
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def is_completed(run_dir: str | os.PathLike, config_hash: str) -> bool:
-    """True when `run_dir` holds a completed run of the config with this hash."""
-    record = read_result(run_dir)
-    return bool(record) and record.get("status") == "completed" and record.get("config_hash") == config_hash
-
-
+# ----------------------------------------------------------------------------- the config hash
 def _drop(tree: dict, dotted: str) -> None:
     *parents, last = dotted.split(".")
-    node = tree
+    node: Any = tree
     for key in parents:
         node = node.get(key) if isinstance(node, dict) else None
         if node is None:
@@ -138,84 +123,313 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def environment(device: str | None, threads: int | None, seed: int | None) -> dict:
-    """The `env` section of a record."""
-    try:
-        import torch
-
-        torch_version = torch.__version__
-    except ImportError:  # pragma: no cover - torch is a dependency
-        torch_version = None
-    return {"torch": torch_version, "python": platform.python_version(), "device": device, "threads": threads,
-            "seed": seed, "git_commit": git_commit(), "hostname": socket.gethostname()}
+# ----------------------------------------------------------------------------- the sections
+_S = TypeVar("_S")
 
 
-def model_section(name: str | None, form: str, template) -> dict:
-    """The `model` section of a record: the template, its derived stages and its complexity."""
-    from ablate.engine.complexity import totals
-    from ablate.engine.template import derive
-
-    net = derive(template)
-    stages = [{"name": s.name, "depth": s.depth, "resolution": s.resolution, "width": s.width,
-               "cardinality": s.cardinality, "bottleneck_width": s.bottleneck_width,
-               "group_width": s.group_width, "stride": s.stride} for s in net.stages]
-    return {"name": name, "form": form, "template": template.to_dict(), "stages": stages,
-            "complexity": totals(template).as_dict()}
+def _flat(cls: type[_S], data: Any, where: str) -> _S:
+    """A flat section from its JSON object: missing keys are None, unknown keys are ignored."""
+    if not isinstance(data, dict):
+        raise RecordError(f"its {where} is {type(data).__name__}, not an object")
+    return cls(**{f.name: data.get(f.name) for f in fields(cls)})  # type: ignore[arg-type]
 
 
-def budget_section(solution, budget) -> dict | None:
-    """The `budget` section of a record, or None for a run without a budget."""
-    if solution is None or budget is None:
-        return None
-    return {"metric": budget.metric, "scope": budget.scope, "target": solution.target,
-            "achieved": solution.achieved, "deviation": solution.deviation, "vary": solution.vary,
-            "value": solution.value, "tolerance": budget.tolerance}
+def _optional(cls: type[_S], data: Any, where: str) -> _S | None:
+    return None if data is None else _flat(cls, data, where)
 
 
-def new_record(config: dict, overrides=(), job_num: int | None = None) -> dict:
-    """A record in status `running` with every field of the schema present."""
-    return {
-        "schema_version": SCHEMA_VERSION, "status": "running", "reason": None,
-        "config": config, "config_hash": config_hash(config),
-        "overrides": list(overrides), "job_num": job_num,
-        "model": None, "budget": None, "epochs": [], "final": None, "best": None,
-        "env": environment(None, None, config.get("seed")),
-        "started_at": now(), "finished_at": None, "wall_seconds": None,
-        "throughput": {"images_per_s": None, "train_flops_per_s": None, "precision": None, "peak_flops": None,
-                       "machine_fraction": None, "fp32_peak_flops": None, "fp32_fraction": None},
-    }
+@dataclass(frozen=True)
+class Stage:
+    """One stage of the derived network (the template after the paper's two rules)."""
+
+    name: str
+    depth: int
+    resolution: int
+    width: int
+    cardinality: int
+    bottleneck_width: int
+    group_width: int
+    stride: int
 
 
-def summarise(record: dict) -> None:
-    """Fill `final`, `best` and `throughput.images_per_s` from the record's epochs."""
-    epochs = record["epochs"]
-    if not epochs:
-        return
-    last = epochs[-1]
-    record["final"] = {k: last[k] for k in ("val_err", "val_top5_err", "val_loss", "train_err", "train_loss")}
-    finite = [e for e in epochs if e["val_err"] is not None and math.isfinite(e["val_err"])]
-    if finite:
-        best = min(finite, key=lambda e: e["val_err"])
-        record["best"] = {"val_err": best["val_err"], "epoch": best["epoch"]}
+@dataclass(frozen=True)
+class ComplexitySection:
+    """Parameters, FLOPs (multiply-adds) and activations of the whole network, one image."""
+
+    params: int
+    flops: int
+    acts: int
 
 
-def finish(record: dict, status: str, reason: str | None = None, wall_seconds: float | None = None) -> dict:
-    """Set the final status (and reason), the end time and the wall time (from the timestamps if not given)."""
-    if status not in STATUSES:
-        raise ValueError(f"status={status!r} is unknown: valid statuses are {', '.join(STATUSES)}.")
-    record["status"] = status
-    record["reason"] = reason
-    record["finished_at"] = now()
-    if wall_seconds is None:
-        started = datetime.fromisoformat(record["started_at"])
-        wall_seconds = (datetime.fromisoformat(record["finished_at"]) - started).total_seconds()
-    record["wall_seconds"] = round(wall_seconds, 3)
-    summarise(record)
-    return record
+@dataclass(frozen=True)
+class ModelSection:
+    """What was built: the model config's name, the block form, the template, its stages and complexity."""
+
+    name: str | None
+    form: str | None  # None only in a record that lacks it
+    template: dict[str, Any]  # `Template.to_dict()`: every template field by name
+    stages: list[Stage]
+    complexity: ComplexitySection
+    counted: str | None = None  # how the blocks were counted: analytic (their layer list) or meta (a meta-device run)
+
+    @classmethod
+    def of(cls, name: str | None, form: str, template: Template) -> ModelSection:
+        """The section of `template` built in `form`: its derived stages and closed-form complexity."""
+        from ablate.engine.complexity import method, totals
+        from ablate.engine.template import derive
+
+        stages = [Stage(name=s.name, depth=s.depth, resolution=s.resolution, width=s.width,
+                        cardinality=s.cardinality, bottleneck_width=s.bottleneck_width,
+                        group_width=s.group_width, stride=s.stride) for s in derive(template).stages]
+        counts = totals(template)
+        return cls(name=name, form=form, template=template.to_dict(), stages=stages,
+                   complexity=ComplexitySection(params=counts.params, flops=counts.flops, acts=counts.acts),
+                   counted=method(template))
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ModelSection:
+        if not isinstance(data, dict):
+            raise RecordError(f"its model is {type(data).__name__}, not an object")
+        stages = data.get("stages") or []
+        if not isinstance(stages, list):
+            raise RecordError("its model.stages is not a list")
+        return cls(name=data.get("name"), form=data.get("form"), template=dict(data.get("template") or {}),
+                   stages=[_flat(Stage, s, "model.stages entry") for s in stages],
+                   complexity=_flat(ComplexitySection, data.get("complexity") or {}, "model.complexity"),
+                   counted=data.get("counted"))
 
 
-def write_result(run_dir: str | os.PathLike, record: dict) -> Path:
-    """Write the record to `run_dir/result.json` atomically; returns the path."""
-    path = Path(run_dir) / RESULT
-    atomic_write_json(path, record)
-    return path
+@dataclass(frozen=True)
+class BudgetSection:
+    """The budget the template was solved for: `vary`=`value` gives `achieved` of `metric`, `deviation`
+    (achieved / target − 1) from `target`, within `tolerance`."""
+
+    metric: str
+    scope: str
+    target: float
+    achieved: int
+    deviation: float
+    vary: str
+    value: int
+    tolerance: float
+    scale: float | None = None  # target = scale × the reference's complexity, for a relative budget
+    reference: str | None = None  # the reference model's name, for a relative budget
+
+    @classmethod
+    def of(cls, solution: Solution) -> BudgetSection:
+        """The section of a solution, which carries its budget."""
+        return cls(**solution.as_dict())
+
+
+@dataclass(frozen=True)
+class Epoch:
+    """One epoch: training loss and top-1 error (%) over the epoch, validation after it, the learning
+    rate at its end, its wall seconds and training images per second."""
+
+    epoch: int
+    train_loss: float | None
+    train_err: float | None
+    val_loss: float | None
+    val_err: float | None
+    val_top5_err: float | None
+    lr: float | None
+    seconds: float | None
+    images_per_s: float | None
+
+
+@dataclass(frozen=True)
+class FinalSection:
+    """The last epoch's metrics."""
+
+    val_err: float | None
+    val_top5_err: float | None
+    val_loss: float | None
+    train_err: float | None
+    train_loss: float | None
+
+
+@dataclass(frozen=True)
+class BestSection:
+    """The epoch with the lowest finite validation error."""
+
+    val_err: float
+    epoch: int
+
+
+@dataclass(frozen=True)
+class EnvSection:
+    """Where the run ran."""
+
+    torch: str | None
+    python: str
+    device: str | None
+    threads: int | None
+    seed: int | None
+    git_commit: str | None
+    hostname: str
+    gpu: str | None = None  # the CUDA device's name, compute capability, and the CUDA and cuDNN versions
+    gpu_capability: str | None = None
+    cuda: str | None = None
+    cudnn: str | None = None
+
+    @classmethod
+    def current(cls, device: str | None, threads: int | None, seed: int | None, **gpu: Any) -> EnvSection:
+        """This process's environment."""
+        try:
+            import torch
+
+            torch_version: str | None = torch.__version__
+        except ImportError:  # pragma: no cover - torch is a dependency
+            torch_version = None
+        return cls(torch=torch_version, python=platform.python_version(), device=device, threads=threads, seed=seed,
+                   git_commit=git_commit(), hostname=socket.gethostname(), **gpu)
+
+
+@dataclass(frozen=True)
+class ThroughputSection:
+    """Steady-state training speed: images/s, the FLOP/s they mean (6 × forward multiply-adds per image)
+    and their share of the machine: `machine_fraction` of the measured matmul peak in the training
+    precision, `fp32_fraction` of the fp32 matmul peak (the fixed yardstick across precisions)."""
+
+    images_per_s: float | None = None
+    train_flops_per_s: float | None = None
+    precision: str | None = None
+    peak_flops: float | None = None
+    machine_fraction: float | None = None
+    fp32_peak_flops: float | None = None
+    fp32_fraction: float | None = None
+
+
+# ----------------------------------------------------------------------------- the record
+@dataclass(kw_only=True)
+class RunRecord:
+    """One run's `result.json`. Mutable while the run goes on; the sections are replaced whole."""
+
+    schema_version: int = SCHEMA_VERSION
+    status: str = "running"  # one of STATUSES
+    reason: str | None = None  # one sentence: why it failed or diverged
+    config: dict[str, Any] = field(default_factory=dict)  # the resolved config
+    config_hash: str = ""
+    overrides: list[str] = field(default_factory=list)
+    job_num: int | None = None  # the member's number in a multirun
+    model: ModelSection | None = None
+    budget: BudgetSection | None = None
+    epochs: list[Epoch] = field(default_factory=list)
+    final: FinalSection | None = None
+    best: BestSection | None = None
+    env: EnvSection | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    wall_seconds: float | None = None
+    throughput: ThroughputSection = field(default_factory=ThroughputSection)
+
+    @classmethod
+    def new(cls, config: dict, overrides: Any = (), job_num: int | None = None) -> RunRecord:
+        """A record in status `running`, started now."""
+        return cls(config=config, config_hash=config_hash(config), overrides=list(overrides), job_num=job_num,
+                   env=EnvSection.current(None, None, config.get("seed")), started_at=now())
+
+    # -- reading
+    @classmethod
+    def from_dict(cls, data: Any) -> RunRecord:
+        """A record from its JSON object, of any schema version up to `SCHEMA_VERSION`; RecordError if not one."""
+        if not isinstance(data, dict):
+            raise RecordError("it is not a JSON object")
+        version = data.get("schema_version")
+        if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= SCHEMA_VERSION:
+            raise RecordError(f"its schema_version is {version!r}: this ablate reads versions 1 to {SCHEMA_VERSION}")
+        status = data.get("status")
+        if not isinstance(status, str):
+            raise RecordError(f"its status is {status!r}, not a text such as 'completed'")
+        epochs = data.get("epochs") or []
+        if not isinstance(epochs, list):
+            raise RecordError("its epochs are not a list")
+        model = data.get("model")
+        return cls(
+            schema_version=SCHEMA_VERSION, status=status, reason=data.get("reason"),
+            config=data.get("config") or {}, config_hash=data.get("config_hash") or "",
+            overrides=[str(o) for o in data.get("overrides") or []], job_num=data.get("job_num"),
+            model=None if model is None else ModelSection.from_dict(model),
+            budget=_optional(BudgetSection, data.get("budget"), "budget"),
+            epochs=[_flat(Epoch, e, "epochs entry") for e in epochs],
+            final=_optional(FinalSection, data.get("final"), "final"),
+            best=_optional(BestSection, data.get("best"), "best"),
+            env=_optional(EnvSection, data.get("env"), "env"),
+            started_at=data.get("started_at"), finished_at=data.get("finished_at"),
+            wall_seconds=data.get("wall_seconds"),
+            throughput=_flat(ThroughputSection, data.get("throughput") or {}, "throughput"),
+        )
+
+    @classmethod
+    def read(cls, path: str | os.PathLike) -> RunRecord:
+        """The record in the file `path`; RecordError (one clause: why) when it cannot be read as one."""
+        path = Path(path)
+        try:
+            return cls.from_dict(json.loads(path.read_text()))
+        except RecordError:
+            raise
+        except (OSError, ValueError) as e:
+            raise RecordError(str(e)) from None
+        except TypeError as e:  # a section of the wrong shape
+            raise RecordError(f"a section does not fit the record ({e})") from None
+
+    @classmethod
+    def load(cls, run_dir: str | os.PathLike) -> RunRecord | None:
+        """The record in `run_dir`, or None when there is none or it cannot be read."""
+        try:
+            return cls.read(Path(run_dir) / RESULT)
+        except RecordError:
+            return None
+
+    # -- writing
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object: every field, sections as nested objects."""
+        return asdict(self)
+
+    def save(self, run_dir: str | os.PathLike) -> Path:
+        """Write the record to `run_dir/result.json` atomically; returns the path."""
+        path = Path(run_dir) / RESULT
+        atomic_write_json(path, self.to_dict())
+        return path
+
+    # -- the run's course
+    @property
+    def is_final(self) -> bool:
+        """Completed or diverged: nothing to train again for this config."""
+        return self.status in FINAL_STATUSES
+
+    def is_completed(self, config_hash: str) -> bool:
+        """True when this is a completed run of the config with this hash."""
+        return self.status == "completed" and self.config_hash == config_hash
+
+    def summarise(self) -> None:
+        """Fill `final` and `best` from the record's epochs."""
+        if not self.epochs:
+            return
+        last = self.epochs[-1]
+        self.final = FinalSection(val_err=last.val_err, val_top5_err=last.val_top5_err, val_loss=last.val_loss,
+                                  train_err=last.train_err, train_loss=last.train_loss)
+        finite = [e for e in self.epochs if e.val_err is not None and math.isfinite(e.val_err)]
+        if finite:
+            best = min(finite, key=lambda e: e.val_err)  # type: ignore[arg-type, return-value]
+            self.best = BestSection(val_err=best.val_err, epoch=best.epoch)  # type: ignore[arg-type]
+
+    def set_epochs(self, epochs: list[dict]) -> None:
+        """Take the trainer's epoch entries (dicts with the `Epoch` fields) and summarise them."""
+        self.epochs = [Epoch(**e) for e in epochs]
+        self.summarise()
+
+    def finish(self, status: str, reason: str | None = None, wall_seconds: float | None = None) -> RunRecord:
+        """Set the final status (and reason), the end time and the wall time (from the timestamps if not given)."""
+        if status not in STATUSES:
+            raise ValueError(f"status={status!r} is unknown: valid statuses are {', '.join(STATUSES)}.")
+        self.status = status
+        self.reason = reason
+        self.finished_at = now()
+        if wall_seconds is None:
+            started = datetime.fromisoformat(self.started_at or self.finished_at)
+            wall_seconds = (datetime.fromisoformat(self.finished_at) - started).total_seconds()
+        self.wall_seconds = round(wall_seconds, 3)
+        self.summarise()
+        return self
+

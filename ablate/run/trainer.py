@@ -3,7 +3,9 @@
 `fit(model, data, cfg, device, ...)` trains `model` on `data.train` for `cfg.optim.epochs`,
 evaluating on `data.val` after every epoch, and returns the epochs' metrics. Recipes live in
 `conf/optim/` (the paper's ImageNet and CIFAR recipes, and a quick CPU one); `cfg.trainer`
-says how to run (precision, channels_last, compile, DDP rank, progress bar).
+says how to run (precision, channels_last, compile, DDP rank, progress). Progress is a tqdm bar
+on a terminal; where stderr is a file or a pipe (a sweep's log, a SLURM job) it is plain log
+lines instead, one per epoch and at most one a minute inside an epoch, never a carriage return.
 
 The hot loop never waits for the device: losses and correct counts accumulate as device
 tensors and are read once every `trainer.log_every` steps (progress bar, NaN check) and at
@@ -20,7 +22,9 @@ import io
 import logging
 import math
 import os
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,15 +32,14 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from ablate.run import device as devices
 from ablate.errors import CheckpointError, ConfigError
+from ablate.run import device as devices
 from ablate.run.record import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_FORMAT = 1
-SCHEDULES = ("step", "cosine")
 
 
 @dataclass
@@ -50,22 +53,7 @@ class Fit:
 
 
 # ----------------------------------------------------------------------------- recipe
-def _real(optim_cfg, key: str, default: float, low: float, high: float | None = None, example: str = "0.1",
-          low_open: bool = False, high_open: bool = True) -> float:
-    """`optim.<key>` as a float within its range, or a ConfigError sentence naming field, value and range."""
-    value = optim_cfg.get(key, default)
-    value = default if value is None else value
-    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-    if ok:
-        ok = (value > low if low_open else value >= low) and (
-            high is None or (value < high if high_open else value <= high))
-    if not ok:
-        lo = f"{'above' if low_open else 'at least'} {low:g}"
-        hi = "" if high is None else f" and {'below' if high_open else 'at most'} {high:g}"
-        raise ConfigError(f"optim.{key}={value!r} is invalid: it must be a number {lo}{hi}, e.g. {example}.")
-    return float(value)
-
-
+# `cfg.optim` and `cfg.trainer` come checked by `ablate.config.schema.check`: every field present, in range.
 def optimizer(model: nn.Module, optim_cfg) -> torch.optim.SGD:
     """SGD with momentum (optionally Nesterov) and weight decay.
 
@@ -75,15 +63,11 @@ def optimizer(model: nn.Module, optim_cfg) -> torch.optim.SGD:
     decay, no_decay = [], []
     for p in model.parameters():
         if p.requires_grad:
-            (no_decay if p.ndim <= 1 and not optim_cfg.get("decay_norm_and_bias", True) else decay).append(p)
-    groups = [{"params": decay, "weight_decay": _real(optim_cfg, "weight_decay", 0.0, 0.0, example="1e-4")}]
+            (no_decay if p.ndim <= 1 and not optim_cfg.decay_norm_and_bias else decay).append(p)
+    groups = [{"params": decay, "weight_decay": float(optim_cfg.weight_decay)}]
     if no_decay:
         groups.append({"params": no_decay, "weight_decay": 0.0})
-    lr = optim_cfg.lr
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0 or not math.isfinite(lr):
-        raise ConfigError(f"optim.lr={optim_cfg.lr!r} is invalid: it must be a positive, finite number such as 0.1.")
-    return torch.optim.SGD(groups, lr=lr, momentum=_real(optim_cfg, "momentum", 0.0, 0.0, 1.0, "0.9"),
-                           nesterov=bool(optim_cfg.get("nesterov", False)))
+    return torch.optim.SGD(groups, lr=optim_cfg.lr, momentum=float(optim_cfg.momentum), nesterov=optim_cfg.nesterov)
 
 
 def lr_factor(optim_cfg, steps_per_epoch: int):
@@ -93,18 +77,13 @@ def lr_factor(optim_cfg, steps_per_epoch: int):
     `step`: × `gamma` (0.1, the paper's ÷10) at each epoch in `milestones`, or `cosine`: half a
     cosine from lr down to `min_lr_factor`·lr at the last step.
     """
-    schedule = optim_cfg.get("schedule", "step")
-    if schedule not in SCHEDULES:
-        raise ConfigError(f"optim.schedule={schedule!r} is unknown: valid schedules are {', '.join(SCHEDULES)}.")
+    schedule = optim_cfg.schedule
     total = int(optim_cfg.epochs) * steps_per_epoch
-    warm = round(_real(optim_cfg, "warmup_epochs", 0.0, 0.0, example="0.3") * steps_per_epoch)
-    start = _real(optim_cfg, "warmup_start", 0.1, 0.0, 1.0, high_open=False)
-    raw = optim_cfg.get("milestones") or ()
-    if isinstance(raw, (str, int, float)) or any(isinstance(m, bool) or not isinstance(m, int) or m < 0 for m in raw):
-        raise ConfigError(f"optim.milestones={raw!r} is invalid: it must be a list of epochs such as [150,225].")
-    milestones = sorted(int(m) * steps_per_epoch for m in raw)
-    gamma = _real(optim_cfg, "gamma", 0.1, 0.0, low_open=True)
-    floor = _real(optim_cfg, "min_lr_factor", 0.0, 0.0, 1.0, "0.0", high_open=False)
+    warm = round(float(optim_cfg.warmup_epochs) * steps_per_epoch)
+    start = float(optim_cfg.warmup_start)
+    milestones = sorted(int(m) * steps_per_epoch for m in optim_cfg.milestones or ())
+    gamma = float(optim_cfg.gamma)
+    floor = float(optim_cfg.min_lr_factor)
 
     def factor(s: int) -> float:
         warmup = start + (1 - start) * s / warm if s < warm else 1.0
@@ -204,7 +183,48 @@ def _autocast(device: torch.device, dtype: torch.dtype | None):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
+PLAIN_EVERY = 60.0  # seconds between in-epoch progress lines in a log file (an epoch's end always logs one)
+
+
+def _on_terminal() -> bool:
+    """Whether a progress bar can redraw in place: stderr (where tqdm draws) is a terminal, or a Jupyter
+    kernel shows it as a widget. A sweep's log, a SLURM job's file or a pipe gets plain lines instead."""
+    isatty = getattr(sys.stderr, "isatty", None)
+    return bool(isatty and isatty()) or "ipykernel" in sys.modules
+
+
+class _Lines:
+    """Progress in a log file: the bar's two calls, `update` and `set_postfix`, turned into one plain log
+    line at most every `PLAIN_EVERY` seconds (at the loop's periodic checks), never a carriage return."""
+
+    def __init__(self, total: int, desc: str, enabled: bool):
+        self.total, self.desc, self.enabled = total, desc, enabled
+        self.n = 0
+        self.last = time.perf_counter()
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+
+    def set_postfix(self, *, loss: str, img_s: str, refresh: bool = False) -> None:
+        if self.enabled and time.perf_counter() - self.last >= PLAIN_EVERY:
+            self.last = time.perf_counter()
+            log.info("%s: step %d/%d, loss %s, %s img/s", self.desc, self.n, self.total, loss, img_s)
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> _Lines:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def _progress(total: int, desc: str, enabled: bool):
+    """Progress through one epoch of `total` steps: a tqdm bar on a terminal, plain log lines elsewhere
+    (`_on_terminal`); nothing when not `enabled`."""
+    if enabled and not _on_terminal():
+        return _Lines(total, desc, enabled)
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, unit="step", leave=False, disable=not enabled, dynamic_ncols=True,
@@ -283,24 +303,19 @@ def evaluate(net, split, *, batch_size: int, device, dtype=None, rank: int = 0, 
         hits = top == y[:, None]
         sums += torch.stack([nn.functional.cross_entropy(out, y, reduction="sum").double(),
                              hits[:, 0].sum().double(), hits.any(1).sum().double(),
-                             torch.tensor(float(y.shape[0]), device=device, dtype=torch.float64)])
+                             torch.full((), float(y.shape[0]), device=device, dtype=torch.float64)])  # no copy
     loss, top1, top5, n = _reduce(sums, world_size).tolist()
     n = max(n, 1.0)
     return {"loss": loss / n, "err": 100.0 * (1 - top1 / n), "top5_err": 100.0 * (1 - top5 / n)}
 
 
 def _check_batch(cfg, world_size: int, train) -> int:
-    """The per-process batch, after checking `optim.batch_size` and `optim.epochs` against the config
-    and the training split (each rank needs at least one whole batch of its shard)."""
+    """The per-process batch, after checking `optim.batch_size` against the world size and the training
+    split (each rank needs at least one whole batch of its shard): the checks that need run-time facts."""
     batch = cfg.optim.batch_size
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise ConfigError(f"optim.batch_size={batch!r} is invalid: it must be a whole number of at least 1.")
     if batch % world_size:
         raise ConfigError(f"optim.batch_size={batch} does not split over trainer.world_size={world_size} processes: "
                           "make it a multiple of the world size.")
-    epochs = cfg.optim.epochs
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ConfigError(f"optim.epochs={epochs!r} is invalid: it must be a whole number of at least 1.")
     per_rank = len(train) // world_size
     if per_rank < batch // world_size:
         raise ConfigError(f"optim.batch_size={batch} is larger than the {per_rank} training images each of the "
@@ -309,28 +324,30 @@ def _check_batch(cfg, world_size: int, train) -> int:
 
 
 def fit(model: nn.Module, data, cfg, device: torch.device, *, run_dir: str | os.PathLike | None = None,
-        expected: dict | None = None, rank: int = 0, world_size: int = 1, on_epoch=None) -> Fit:
+        expected: dict | None = None, rank: int = 0, world_size: int = 1,
+        on_epoch: Callable[[dict, list[dict]], None] | None = None) -> Fit:
     """Train `model` on `data` with `cfg.optim` / `cfg.trainer`; resume from `run_dir`'s checkpoint.
 
     `batch_size` in the recipe is the global batch: each of the `world_size` processes takes
     its share of every batch from its shard of the data (the caller has set up the process
     group). `expected` (see `identity`) is stored in, and checked against, the checkpoint.
-    Rank 0 alone writes checkpoints, calls `on_epoch(entry, epochs)` after each epoch and
-    shows progress. Returns status `completed`, or `diverged` at the first non-finite loss.
+    Rank 0 alone writes checkpoints, calls `on_epoch(entry, epochs)` after each epoch, logs
+    one line per epoch and shows progress (`trainer.progress`, see `_progress`). Returns status
+    `completed`, or `diverged` at the first non-finite loss.
     """
     trainer, optim_cfg = cfg.trainer, cfg.optim
-    seed = int(cfg.get("seed", 0))
+    seed = int(cfg.seed)
     batch = _check_batch(cfg, world_size, data.train)
-    dtype = devices.autocast_dtype(trainer.get("precision", "auto"), device)
-    log_every = max(int(trainer.get("log_every", 50) or 50), 1)
-    memory_format = torch.channels_last if trainer.get("channels_last", True) else torch.contiguous_format
-    model.to(device=device, memory_format=memory_format)
+    dtype = devices.autocast_dtype(trainer.precision, device)
+    log_every = trainer.log_every
+    memory_format = torch.channels_last if trainer.channels_last else torch.contiguous_format
+    model.to(device=device, memory_format=memory_format)  # type: ignore[call-overload]  # torch's stub lacks it
 
     opt = optimizer(model, optim_cfg)
     steps = data.train.num_batches(batch, True, rank=rank, world_size=world_size)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(optim_cfg, steps))
     scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
-    criterion = nn.CrossEntropyLoss(label_smoothing=_real(optim_cfg, "label_smoothing", 0.0, 0.0, 1.0))
+    criterion = nn.CrossEntropyLoss(label_smoothing=float(optim_cfg.label_smoothing))
 
     result = Fit(status="completed")
     path = Path(run_dir) / CHECKPOINT if run_dir is not None else None
@@ -347,15 +364,16 @@ def fit(model: nn.Module, data, cfg, device: torch.device, *, run_dir: str | os.
         if rank == 0:
             log.info("resumed from %s after epoch %d", path, result.resumed_from)
 
-    net = eval_net = model  # evaluation runs on the bare model: each rank its shard, no DDP sync
+    net: Callable[..., torch.Tensor] = model  # evaluation runs on the bare model: each rank its shard, no DDP sync
+    eval_net: Callable[..., torch.Tensor] = model
     if world_size > 1:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    if trainer.get("compile", False):
+    if trainer.compile:
         net, eval_net = torch.compile(net), torch.compile(model)
 
     epochs = int(optim_cfg.epochs)
-    eval_batch = int(trainer.get("eval_batch_size") or batch * 2)
-    show = bool(trainer.get("progress", True)) and rank == 0
+    eval_batch = int(trainer.eval_batch_size or batch * 2)
+    show = bool(trainer.progress) and rank == 0
     for epoch in range(result.resumed_from, epochs):
         started = time.perf_counter()
         with _progress(steps, f"epoch {epoch + 1}/{epochs}", show) as bar:
@@ -385,7 +403,7 @@ def fit(model: nn.Module, data, cfg, device: torch.device, *, run_dir: str | os.
             log.info("epoch %d/%d: train loss %.4f err %.2f%% | val loss %.4f err %.2f%% top-5 %.2f%% | "
                      "%.1f s, %.0f img/s", epoch + 1, epochs, train["loss"], train["err"], val["loss"], val["err"],
                      val["top5_err"], entry["seconds"], entry["images_per_s"])
-            if path is not None and trainer.get("checkpoint", True):
+            if path is not None and trainer.checkpoint:
                 save_checkpoint(path, {
                     "format": CHECKPOINT_FORMAT, "epoch": epoch + 1,
                     "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),

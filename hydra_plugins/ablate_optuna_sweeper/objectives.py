@@ -89,6 +89,14 @@ def lookup(record: dict | None, key: str, where: str) -> Any:
     return node
 
 
+def lookup_or_none(record: dict | None, key: str) -> Any:
+    """The value at a dotted key of a result record, or None when it is not there."""
+    try:
+        return lookup(record, key, "")
+    except TrialFailed:
+        return None
+
+
 def number(value: Any, what: str) -> float:
     """`value` as a finite float; TrialFailed naming `what` otherwise."""
     if value is None:

@@ -1,9 +1,11 @@
 """Hydra's sweep grammar as Optuna distributions, and back to overrides.
 
-`choice(a,b,...)` -> categorical; `range(start,stop[,step])` (stop excluded, as in Python)
--> integer or stepped float distribution; `interval(low,high)` -> float distribution, integer
-with `tag(int, ...)`, log-scaled with `tag(log, ...)`. A plain `key=value` is fixed: every
-trial gets it. Keys are checked against the composed config before any trial is asked.
+`choice(a,b,...)` -> categorical; `range(start,stop[,step])` (stop excluded, as in Python and
+Hydra's basic sweeper) -> integer or stepped float distribution; `interval(low,high)` -> float
+distribution, integer with `int(interval(...))` (Hydra's cast, as the official Optuna sweeper
+reads it) or `tag(int, ...)`, log-scaled with `tag(log, ...)`. A plain `key=value` is fixed: every
+trial gets it; a deletion `~key` is passed on as typed. Keys are checked against the composed
+config before any trial is asked.
 """
 
 import re
@@ -21,13 +23,25 @@ class SearchSpace:
 
     distributions: dict = field(default_factory=dict)  # key -> optuna BaseDistribution
     fixed: dict = field(default_factory=dict)  # key -> value text
+    deletions: dict = field(default_factory=dict)  # key -> `~key` or `~key=value`, as typed
     overrides: dict = field(default_factory=dict)  # key -> parsed hydra Override (for checks)
     sources: dict = field(default_factory=dict)  # key -> where it was given, for error sentences
+    lines: dict = field(default_factory=dict)  # key -> the sweep as typed, e.g. `choice(1,2,4)`
 
     def trial_overrides(self, params: Mapping[str, Any]) -> tuple[str, ...]:
-        """The Hydra overrides of one trial: its sampled parameters, then the fixed values."""
-        sampled = tuple(f"{key}={value_text(params[key])}" for key in self.distributions)
-        return sampled + tuple(f"{key}={value}" for key, value in self.fixed.items())
+        """The Hydra overrides of one trial: its sampled parameters (those of the search space, then any
+        a `custom_search_space` function added), the fixed values and the deletions."""
+        keys = [k for k in self.distributions if k in params] + [k for k in params if k not in self.distributions]
+        sampled = tuple(f"{key}={value_text(params[key])}" for key in keys)
+        return sampled + tuple(f"{key}={value}" for key, value in self.fixed.items()) + tuple(self.deletions.values())
+
+    def description(self) -> dict:
+        """The search space as stored with the study (a resumed study must search the same one): each
+        parameter's Optuna distribution as JSON and the sweep as typed."""
+        from optuna.distributions import distribution_to_json
+
+        return {key: {"distribution": distribution_to_json(d), "sweep": self.lines.get(key, "")}
+                for key, d in self.distributions.items()}
 
 
 def value_text(value: Any) -> str:
@@ -54,12 +68,15 @@ def parse(params: Mapping[str, str] | None, arguments: Iterable[str] = (), confi
         except HydraException as e:
             raise ConfigError(_parse_sentence(where, line, e)) from None
         key = override.get_key_element()
-        space.distributions.pop(key, None)
-        space.fixed.pop(key, None)
+        for known in (space.distributions, space.fixed, space.deletions):
+            known.pop(key, None)
         space.overrides[key] = override
         space.sources[key] = where
-        if override.is_sweep_override():
+        if override.is_delete():
+            space.deletions[key] = override.input_line or line
+        elif override.is_sweep_override():
             space.distributions[key] = distribution(override, f"{line} in {where}")
+            space.lines[key] = line.partition("=")[2]
         else:
             space.fixed[key] = override.get_value_element_as_str()
     return space
@@ -80,7 +97,7 @@ def distribution(override, line: str = ""):
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
     key = override.get_key_element()
-    line = line or f"{key}={override.get_value_element_as_str()}"
+    line = line or override.input_line or key
     value = override.value()
     tags = set(getattr(value, "tags", ()) or ())
     if override.is_choice_sweep() or (override.is_range_sweep() and value.shuffle):
@@ -108,11 +125,32 @@ def distribution(override, line: str = ""):
         log = "log" in tags
         if log and low <= 0:
             raise ConfigError(f"{line} cannot be log-scaled: a log interval needs a low end above 0.")
-        if "int" in tags:
+        if "int" in tags or (isinstance(low, int) and isinstance(high, int)):  # tag(int, ...) or int(interval(...))
             return IntDistribution(int(low), int(high), log=log)
         return FloatDistribution(float(low), float(high), log=log)
     raise ConfigError(f"{line} is a sweep this sweeper cannot sample: use choice(...), range(...) or "
-                      "interval(...), with tag(log, ...) or tag(int, ...).")
+                      "interval(...), with tag(log, ...) or int(...).")
+
+
+def grid_axes(space: SearchSpace) -> dict[str, list]:
+    """The search space as GridSampler's axes: every value of each choice, range and int(interval(...)).
+    A continuous interval has no grid: ConfigError naming it."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    axes: dict[str, list] = {}
+    for key, d in space.distributions.items():
+        if isinstance(d, CategoricalDistribution):
+            axes[key] = list(d.choices)
+        elif isinstance(d, IntDistribution):
+            axes[key] = list(range(d.low, d.high + 1, d.step))
+        elif isinstance(d, FloatDistribution) and d.step is not None:
+            n = int(round((d.high - d.low) / d.step))
+            axes[key] = [d.low + i * d.step for i in range(n + 1)]
+        else:
+            raise ConfigError(f"{key}={space.lines.get(key, '')} in {space.sources.get(key, 'the sweep')} cannot be a "
+                              "grid axis: hydra/sweeper/sampler=grid takes choice(...), range(...) or "
+                              "int(interval(...)) parameters.")
+    return axes
 
 
 def _choice(raw: Any, encoded: Any) -> Any:

@@ -2,18 +2,42 @@
 
 Several sweeper processes (on one machine or many) share one study through a server
 database such as PostgreSQL: each asks its own trials and tells their values, and Optuna
-numbers the trials in the database, so no number is given twice.
+numbers the trials in the database, so no number is given twice. With a heartbeat interval
+the storage is Optuna's heartbeat storage: a running trial whose worker stops beating is
+failed by the next worker that asks, and Optuna's retry callback queues it again.
+
+A study remembers what it searches (`SETTINGS` in its user attributes): a re-run whose search
+space, objectives, directions or constraints differ is refused, naming what changed.
 """
 
 import re
 import time
+import warnings
 from pathlib import Path
 
 from hydra_plugins.ablate_optuna_sweeper.errors import SweepConfigError as ConfigError
 
 DEFAULT_FILE = "study.db"
 CONNECT_TIMEOUT_S = 10
+SQLITE_BUSY_S = 60
 SCHEMA_ATTEMPTS = 4
+SETTINGS = "ablate_sweeper"  # the study's user attribute that holds what it searches
+
+
+def retry_callback(max_retry: int | None):
+    """Optuna's retry of a stale trial (same parameters, WAITING, picked by the next ask); not for a
+    trial that was only waiting for another trial's values (`copy_of`): a new ask replaces it."""
+    import optuna
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+
+    def callback(study, trial) -> None:
+        if trial.user_attrs.get("copy_of") is None:
+            retry(study, trial)
+
+    return callback
 
 
 def default_url(sweep_dir: str | Path) -> str:
@@ -31,9 +55,11 @@ def masked(url: str) -> str:
         return re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", str(url))
 
 
-def open_storage(url: str):
+def open_storage(url: str, heartbeat_interval: int | None = None, max_retry: int | None = None):
     """An Optuna RDB storage on `url`, connected now: an unreachable or malformed URL raises
-    ConfigError naming it (password masked)."""
+    ConfigError naming it (password masked). With `heartbeat_interval`, trials whose heartbeat
+    is older than two intervals are stale, and `RetryHeartbeatStaleTrialCallback` (Optuna 5's
+    name for RetryFailedTrialCallback) queues each again, up to `max_retry` times."""
     import optuna
 
     if url.startswith("sqlite:///"):
@@ -41,9 +67,17 @@ def open_storage(url: str):
     engine_kwargs: dict = {"pool_pre_ping": True}  # trials run long; the server may drop idle connections
     if url.startswith(("postgresql", "mysql")):
         engine_kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
+    elif url.startswith("sqlite"):
+        engine_kwargs["connect_args"] = {"timeout": SQLITE_BUSY_S}  # jobs report epochs into the same file
+    heartbeat: dict = {}
+    if heartbeat_interval:
+        heartbeat = {"heartbeat_interval": int(heartbeat_interval), "grace_period": 2 * int(heartbeat_interval),
+                     "heartbeat_stale_trial_callback": retry_callback(max_retry)}
     for attempt in range(1, SCHEMA_ATTEMPTS + 1):
         try:
-            return optuna.storages.RDBStorage(with_driver(url), engine_kwargs=engine_kwargs)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(with_driver(url), engine_kwargs=engine_kwargs, **heartbeat)
         except Exception as e:  # sqlalchemy errors, a missing driver, a malformed URL
             if not (_schema_race(e) and attempt < SCHEMA_ATTEMPTS):
                 raise ConfigError(
@@ -82,11 +116,11 @@ def _reason(error: Exception) -> str:
     return f"{type(orig).__name__}: {text.rstrip('.')}"
 
 
-def load_study(storage, study_name: str, directions: list[str], sampler=None):
+def load_study(storage, study_name: str, directions: list[str], sampler=None, pruner=None):
     """Create the study, or load it when it exists (a re-run resumes it); the directions must match."""
     import optuna
 
-    study = optuna.create_study(storage=storage, study_name=study_name, sampler=sampler,
+    study = optuna.create_study(storage=storage, study_name=study_name, sampler=sampler, pruner=pruner,
                                 directions=directions, load_if_exists=True)
     stored = [d.name.lower() for d in study.directions]
     if stored != directions:
@@ -95,3 +129,33 @@ def load_study(storage, study_name: str, directions: list[str], sampler=None):
             f"are {stored}: use those directions or another hydra.sweeper.study_name."
         )
     return study
+
+
+def check_settings(study, settings: dict) -> None:
+    """Store what the study searches on its first run; refuse a re-run that searches something else.
+
+    `settings`: `params` (name -> {distribution, sweep}), `custom_search_space`, `objectives`,
+    `directions`, `constraints`. A study made before these were stored adopts the current ones.
+    """
+    stored = study.user_attrs.get(SETTINGS)
+    if stored is None:
+        study.set_user_attr(SETTINGS, settings)
+        return
+    name = study.study_name
+    changes = _space_changes(stored.get("params", {}), settings["params"])
+    if changes:
+        raise ConfigError(f"the search space differs from the one stored with study {name!r} ({'; '.join(changes)}): "
+                          "search the stored space again, or give another hydra.sweeper.study_name.")
+    for key in ("custom_search_space", "objectives", "directions", "constraints"):
+        if stored.get(key) != settings[key]:
+            raise ConfigError(f"hydra.sweeper.{key if key != 'directions' else 'direction'}={settings[key]} differs "
+                              f"from the {stored.get(key)} stored with study {name!r}: use the stored value, or give "
+                              "another hydra.sweeper.study_name.")
+
+
+def _space_changes(stored: dict, now: dict) -> list[str]:
+    changes = [f"{k}={now[k]['sweep']} is new" for k in now if k not in stored]
+    changes += [f"{k} is gone (it was {stored[k]['sweep']})" for k in stored if k not in now]
+    changes += [f"{k} is {now[k]['sweep']}, it was {stored[k]['sweep']}" for k in now
+                if k in stored and now[k]["distribution"] != stored[k]["distribution"]]
+    return changes

@@ -1,0 +1,535 @@
+"""The config schema: every group's fields and what each accepts, checked once by `check(cfg)` right after composing.
+
+One dataclass per group — `ModelConfig`, `OptimConfig`, `TrainerConfig`, `BudgetConfig`, one per data set (`DATA`) —
+and the root `Config` hold each field's type, default and rule. `register()` stores them in Hydra's ConfigStore
+(group `schema`), and the YAML files of `conf/` are presets of them: `conf/config.yaml` starts from `/schema/config`,
+whose `model` node holds the engine's defaults (ResNet-50's, `Template`'s), so a model file states only what
+differs; each data set's file starts from its `/schema/data/...` node and `budget=params|flops` from `/schema/budget`.
+
+`check(cfg)` is the one place that refuses a config: unknown and missing keys, types, ranges and choices, each with
+one sentence naming the field as the user typed it (`model.cardinality=0 is invalid: ...`). The app and the CLIs call
+it once, right after composing; code below receives valid values and neither re-checks nor re-defaults them. What the
+engine checks itself (a `Template`'s fields, a `Budget`'s, the solver's `vary` and `stage`) is not repeated here:
+`check` builds those objects and names the field (`model.`, `budget.`) in the engine's sentence. Checks that need
+run-time facts stay where the facts are: a batch against the images of a split and the world size (the trainer), a
+data set's files (the data modules), the model against the data set's shape (the app), CUDA devices (the device).
+
+To Hydra every field is typed `Any` (`register` stores untyped copies): OmegaConf would refuse a wrong type while
+composing, with its own message and before ablate can say its sentence, and would turn `2` given for a float field
+into `2.0`, which changes a run's config hash. The annotations below are the types `check` enforces.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING as NO_DEFAULT
+from dataclasses import dataclass, field, fields, make_dataclass
+from typing import Any, ClassVar, cast
+
+from omegaconf import MISSING
+
+from ablate.engine.budget import Budget, check_vary
+from ablate.engine.template import Template
+from ablate.errors import AblateError, ConfigError
+
+# How a run executes, not what it computes: left out of the run's config hash (`ablate.run.record`) and out of a
+# multirun member's folder name (Hydra's `override_dirname.exclude_keys`, from the `ablate.runtime_keys` resolver).
+RUNTIME_KEYS = ("hydra", "trainer.device", "trainer.progress", "trainer.num_threads", "trainer.log_every",
+                "trainer.checkpoint", "trainer.compile", "trainer.peak_flops", "trainer.eval_batch_size",
+                "trainer.deterministic", "trainer.jobs_per_gpu", "data.root", "data.download", "data.url",
+                "data.workers", "report", "report.reference", "report.resolution")
+
+FORMS = ("a", "b", "c", "auto")  # the paper's three equivalent block forms (Fig. 3); auto picks one per device
+SCHEDULES = ("step", "cosine")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+DEVICES = "auto, cpu, cuda or cuda:N"
+
+
+# ----------------------------------------------------------------------------- rules
+def is_whole(value: Any, minimum: int | None = 1) -> bool:
+    """The one whole-number test: an int (not a bool) of at least `minimum` (None: any)."""
+    return isinstance(value, int) and not isinstance(value, bool) and (minimum is None or value >= minimum)
+
+
+def is_number(value: Any) -> bool:
+    """A finite int or float, not a bool."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What one field accepts: `ok(value)`, else the sentence `FIELD=VALUE <tail>.`; `normalize` applies first
+    (e.g. lower case), `convert` gives the typed value."""
+
+    ok: Callable[[Any], bool]
+    tail: str
+    convert: Callable[[Any], Any] | None = None
+    normalize: Callable[[Any], Any] | None = None
+
+    def __call__(self, key: str, value: Any) -> Any:
+        if self.normalize is not None:
+            value = self.normalize(value)
+        if not self.ok(value):
+            raise ConfigError(f"{key}={value!r} {self.tail}.")
+        return self.convert(value) if self.convert else value
+
+
+def optional(rule: Rule, tail: str | None = None) -> Rule:
+    """`rule`, or null."""
+    convert = rule.convert
+    return Rule(lambda v: v is None or rule.ok(v), tail or f"{rule.tail} or null",
+                None if convert is None else (lambda v: None if v is None else convert(v)))
+
+
+def whole(minimum: int = 1, tail: str | None = None) -> Rule:
+    return Rule(lambda v: is_whole(v, minimum), tail or f"is invalid: it must be a whole number of at least {minimum}")
+
+
+def real(low: float, high: float | None = None, example: str = "0.1", low_open: bool = False,
+         high_open: bool = True) -> Rule:
+    """A number in a range: `at least`/`above` low and `below`/`at most` high."""
+
+    def ok(v: Any) -> bool:
+        return is_number(v) and (v > low if low_open else v >= low) and (
+            high is None or (v < high if high_open else v <= high))
+
+    lo = f"{'above' if low_open else 'at least'} {low:g}"
+    hi = "" if high is None else f" and {'below' if high_open else 'at most'} {high:g}"
+    return Rule(ok, f"is invalid: it must be a number {lo}{hi}, e.g. {example}")
+
+
+def choice(values: tuple[str, ...], what: str, normalize: Callable[[Any], Any] | None = None) -> Rule:
+    """One of `values` (after `normalize`, e.g. lower case); the sentence lists them."""
+    return Rule(lambda v: v in values, f"is unknown: valid {what} are {', '.join(values)}", normalize=normalize)
+
+
+FLAG = Rule(lambda v: isinstance(v, bool), "is invalid: it must be true or false")
+TEXT = Rule(lambda v: isinstance(v, str) and bool(v), "is invalid: it must be a non-empty string")
+
+
+def _epochs(v: Any) -> bool:
+    return v is None or (isinstance(v, (list, tuple)) and all(is_whole(m, 0) for m in v))
+
+
+def _device_ok(spec: str) -> bool:
+    if spec in ("auto", "cpu", "cuda"):
+        return True
+    index = spec[len("cuda:"):] if spec.startswith("cuda:") else ""
+    return index.isascii() and index.isdigit()
+
+
+DEVICE = Rule(_device_ok, f"is unknown: valid devices are {DEVICES}", normalize=lambda v: str(v).strip().lower())
+PRECISION = choice(PRECISIONS, "precisions", normalize=lambda v: str(v).lower())
+
+
+def device_spec(spec: Any) -> tuple[str, int | None]:
+    """`trainer.device` parsed: ('auto' | 'cpu' | 'cuda', the CUDA index or None); a ConfigError when unknown."""
+    kind, _, index = DEVICE("trainer.device", spec).partition(":")
+    return kind, int(index) if index else None
+
+
+def precision(value: Any) -> str:
+    """`trainer.precision` in lower case; a ConfigError when unknown."""
+    return PRECISION("trainer.precision", value)
+
+
+# data fields keep the data layer's sentences: `data.pad=-1 is invalid: it must be an integer >= 0`
+def count(minimum: int = 1) -> Rule:
+    return Rule(lambda v: is_whole(v, minimum),
+                "is invalid: it must be " + ("a positive integer" if minimum == 1 else f"an integer >= {minimum}"))
+
+
+def at_least(minimum: float = 0.0) -> Rule:
+    return Rule(lambda v: is_number(v) and v >= minimum, f"is invalid: it must be a number >= {minimum}", float)
+
+
+def _pair_ok(v: Any) -> bool:
+    return isinstance(v, (list, tuple)) and len(v) == 2 and all(is_number(x) and x > 0 for x in v) and v[0] <= v[1]
+
+
+PAIR = Rule(_pair_ok, "is invalid: it must be a list [low, high] of two positive numbers with low <= high",
+            lambda v: (float(v[0]), float(v[1])))
+PATH = Rule(lambda v: v is None or isinstance(v, (str, os.PathLike)), "is invalid: it must be a directory path or null",
+            lambda v: str(v) if v else None)
+
+
+def channels(n: int, positive: bool = False) -> Rule:
+    """A per-channel list of `n` numbers (one number is repeated) or null: typed as a tuple of floats."""
+
+    def ok(v: Any) -> bool:
+        if v is None or (is_number(v) and (v > 0 or not positive)):
+            return True
+        return isinstance(v, (list, tuple)) and len(v) == n and all(is_number(x) and (x > 0 or not positive)
+                                                                      for x in v)
+
+    def convert(v: Any) -> tuple[float, ...] | None:
+        if v is None:
+            return None
+        return tuple(float(x) for x in (v if isinstance(v, (list, tuple)) else [v] * n))
+
+    what = f"a list of {n} {'positive ' if positive else ''}numbers (one per channel) or null"
+    return Rule(ok, f"is invalid: it must be {what}", convert)
+
+
+def _rule(rule: Rule | None = None, default: Any = MISSING, factory: Callable[[], Any] | None = None) -> Any:
+    """A schema field with its rule (None: checked elsewhere, e.g. by the engine)."""
+    meta = {"rule": rule}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+# ----------------------------------------------------------------------------- the groups
+# the engine's defaults: ResNet-50 on ImageNet (Table 1)
+_T: dict[str, Any] = {f.name: f.default for f in fields(Template)}
+
+
+@dataclass
+class ModelConfig:
+    """A network template (`ablate.engine.template.Template`, which checks these fields) and how to build it.
+
+    The defaults are the engine's, ResNet-50's: a model file in `conf/model/` states only what differs."""
+
+    depths: list[int] = _rule(factory=lambda: list(_T["depths"]))  # blocks per stage
+    width: int = _rule(default=_T["width"])  # output width of the first stage
+    cardinality: int = _rule(default=_T["cardinality"])  # C
+    bottleneck_width: int = _rule(default=_T["bottleneck_width"])  # d, per group, first stage
+    block: str = _rule(default=_T["block"])  # bottleneck | basic | a block of your own, package.module:Class
+    stem: str = _rule(default=_T["stem"])  # imagenet | cifar
+    stem_width: int = _rule(default=_T["stem_width"])
+    in_channels: int = _rule(default=_T["in_channels"])
+    resolution: int = _rule(default=_T["resolution"])
+    num_classes: int = _rule(default=_T["num_classes"])
+    shortcut: bool = _rule(default=_T["shortcut"])
+    name: str = _rule(TEXT)  # names the run's folder and is the default budget reference
+    form: str = _rule(choice(FORMS, "forms"), default="c")  # a | b | c | auto: the paper's block forms (Fig. 3)
+    zero_init_last_bn: bool = _rule(FLAG, default=False)  # zero γ of each block's last BN (Goyal et al., 2017)
+
+
+@dataclass
+class OptimConfig:
+    """The training recipe: SGD with momentum, a step or cosine schedule, optional warm-up (`conf/optim/`)."""
+
+    batch_size: int = _rule(whole())  # the global batch, split over trainer.world_size processes
+    epochs: int = _rule(whole())
+    lr: float = _rule(Rule(lambda v: is_number(v) and v > 0, "is invalid: it must be a positive, finite number "
+                                                              "such as 0.1"))
+    momentum: float = _rule(real(0.0, 1.0, "0.9"))
+    nesterov: bool = _rule(FLAG)
+    weight_decay: float = _rule(real(0.0, example="1e-4"))
+    decay_norm_and_bias: bool = _rule(FLAG)  # false: no weight decay on BN weights and biases
+    schedule: str = _rule(choice(SCHEDULES, "schedules"))
+    milestones: list[int] | None = _rule(Rule(_epochs, "is invalid: it must be a list of epochs such as [150,225]"))
+    gamma: float = _rule(real(0.0, example="0.1", low_open=True))  # lr factor at each milestone
+    warmup_epochs: float = _rule(real(0.0, example="0.3"))
+    warmup_start: float = _rule(real(0.0, 1.0, "0.1", high_open=False))
+    min_lr_factor: float = _rule(real(0.0, 1.0, "0.0", high_open=False))
+    label_smoothing: float = _rule(real(0.0, 1.0, "0.1"))
+
+
+@dataclass
+class TrainerConfig:
+    """How a run executes (`conf/trainer/default.yaml`)."""
+
+    device: str = _rule(DEVICE)
+    precision: str = _rule(PRECISION)
+    channels_last: bool = _rule(FLAG)
+    compile: bool = _rule(FLAG)
+    world_size: int = _rule(whole(tail="is invalid: give the number of DDP processes, 1 or more"))
+    jobs_per_gpu: int = _rule(whole())  # sweep members at once on one GPU
+    deterministic: bool = _rule(FLAG)
+    checkpoint: bool = _rule(FLAG)
+    progress: bool = _rule(FLAG)
+    num_threads: int | None = _rule(optional(whole(), "is invalid: give a whole number of at least 1, or null for "
+                                                      "every core"))
+    log_every: int = _rule(whole())
+    eval_batch_size: int | None = _rule(optional(whole(), "is invalid: give a whole number of at least 1, or null "
+                                                          "for twice the per-process training batch"))
+    peak_flops: float | None = _rule(optional(Rule(lambda v: is_number(v) and v > 0, ""),
+                                              "is invalid: give the machine's FLOP/s as a positive number, or null "
+                                              "to measure it"))
+
+
+@dataclass
+class BudgetConfig:
+    """A complexity budget the solver meets by varying one field (`conf/budget/`); `ablate.engine.budget.Budget`
+    checks metric, scope, target, tolerance and scale, and the solver vary and stage."""
+
+    metric: str | None = _rule()  # params | flops | acts; null: no budget
+    target: float | None = _rule(default=None)  # an absolute count; null: the reference's × scale
+    reference: str | None = _rule(default="${model.name}")  # a model config name: by default the model as written
+    scale: float = _rule(default=1.0)
+    scope: str = _rule(default=Budget.scope)  # network | block (the conv2 block of equation 4)
+    tolerance: float = _rule(default=Budget.tolerance)  # the largest accepted |value/target − 1|
+    vary: str = _rule(default="bottleneck_width")  # bottleneck_width | width | cardinality | depth
+    stage: int | None = _rule(default=None)  # with vary=depth: the stage whose depth moves (null: second to last)
+
+
+@dataclass
+class DataConfig:
+    """The fields every data set has; each data set's class adds its own (`conf/data/NAME.yaml` gives the values)."""
+
+    channels: ClassVar[int | None] = None  # image channels, which `mean` and `std` must match (None: in_channels)
+
+    name: str = _rule()
+    augment: bool = _rule(FLAG)
+    mean: tuple[float, ...] | None = _rule()  # per channel, in [0, 1] units; null: measured at load
+    std: tuple[float, ...] | None = _rule()
+    train_subset: int | None = _rule(optional(count()))  # a seeded class-balanced subset; null: every image
+    val_subset: int | None = _rule(optional(count()))
+
+
+@dataclass
+class FileData(DataConfig):
+    """A data set read from files that ablate can download."""
+
+    root: str | None = _rule(PATH)
+    download: bool = _rule(FLAG)
+    url: str = _rule(TEXT)
+    pad: int = _rule(count(0))
+
+
+@dataclass
+class FashionMNISTData(FileData):
+    channels: ClassVar[int | None] = 1
+
+
+@dataclass
+class CifarData(FileData):
+    channels: ClassVar[int | None] = 3
+
+
+@dataclass
+class ImageNetData(DataConfig):
+    channels: ClassVar[int | None] = 3
+
+    root: str | None = _rule(PATH)
+    resolution: int = _rule(count())
+    resize: int = _rule(count())
+    scale: tuple[float, float] = _rule(PAIR)
+    ratio: tuple[float, float] = _rule(PAIR)
+    workers: int = _rule(count(0))
+
+
+@dataclass
+class SyntheticData(DataConfig):
+    num_samples: int = _rule(count())
+    val_samples: int = _rule(count())
+    resolution: int = _rule(count())
+    in_channels: int = _rule(count())
+    num_classes: int = _rule(count(2))
+    noise: float = _rule(at_least(0.0))
+    pad: int = _rule(count(0))
+
+
+DATA: dict[str, type[DataConfig]] = {"cifar10": CifarData, "cifar100": CifarData, "fashion_mnist": FashionMNISTData,
+                                     "imagenet": ImageNetData, "synthetic": SyntheticData}
+
+
+SEED = Rule(lambda v: is_whole(v, None), "is invalid: it must be a whole number such as 0")
+
+
+@dataclass
+class Config:
+    """The root: one training run of one template."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: Any = MISSING  # one of the DATA classes, by data set
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    budget: Any = MISSING  # a BudgetConfig, or {metric: null} for none
+    report: Any = MISSING  # how a sweep's report compares settings (ablate.report.options checks it): no run changes
+    seed: int = _rule(SEED, default=0)
+
+
+GROUPS: dict[str, type] = {"model": ModelConfig, "data": DataConfig, "optim": OptimConfig, "trainer": TrainerConfig,
+                           "budget": BudgetConfig}
+MODEL_FIELDS = tuple(f.name for f in fields(ModelConfig))
+TEMPLATE_FIELDS = tuple(f.name for f in fields(Template))
+
+
+# ----------------------------------------------------------------------------- the ConfigStore
+class Untyped:
+    """Hydra's view of the schema: each class with every field typed Any (`Untyped.ModelConfig`, ...), made once
+    at import, so a group's preset and the root's node of that group merge, and a config node pickles by reference
+    (into DDP processes, launcher workers)."""
+
+
+def _untyped(cls: type) -> type:
+    """`cls` with every field typed Any, nested schema classes likewise (see `Untyped`)."""
+    if cls.__name__ in vars(Untyped):
+        return vars(Untyped)[cls.__name__]
+    specs = []
+    for f in fields(cls):
+        if f.default_factory is not NO_DEFAULT and isinstance(f.default_factory, type):
+            spec = field(default_factory=_untyped(f.default_factory))
+        elif f.default_factory is not NO_DEFAULT:
+            spec = field(default_factory=f.default_factory)
+        else:
+            spec = field(default=f.default)
+        specs.append((f.name, Any, spec))
+    loose = make_dataclass(cls.__name__, specs)
+    loose.__module__ = __name__
+    loose.__qualname__ = f"Untyped.{cls.__name__}"
+    setattr(Untyped, cls.__name__, loose)
+    return loose
+
+
+def register() -> None:
+    """Store the schema in Hydra's ConfigStore (group `schema`): idempotent, called on `import ablate.config`."""
+    from hydra.core.config_store import ConfigStore
+
+    store = ConfigStore.instance()
+    store.store(group="schema", name="config", node=_untyped(Config))
+    groups: dict[str, type] = {"model": ModelConfig, "optim": OptimConfig, "trainer": TrainerConfig,
+                               "budget": BudgetConfig}
+    for name, cls in groups.items():
+        store.store(group="schema", name=name, node=_untyped(cls))
+    data: dict[str, type] = {"fashion_mnist": FashionMNISTData, "cifar": CifarData, "imagenet": ImageNetData,
+                             "synthetic": SyntheticData}  # conf/data/NAME.yaml starts from /schema/data/...
+    for name, cls in data.items():
+        store.store(group="schema/data", name=name, node=_untyped(cls))
+
+
+# ----------------------------------------------------------------------------- checking
+def plain(node: Any) -> dict:
+    """A config node (OmegaConf or mapping) as a plain dict, resolved; a missing value (`???`) stays `MISSING`."""
+    if node is None:
+        return {}
+    if isinstance(node, Mapping) and not hasattr(node, "_metadata"):
+        return dict(node)
+    from omegaconf import OmegaConf
+
+    return cast(dict, OmegaConf.to_container(node, resolve=True, throw_on_missing=False))
+
+
+def _an(group: str) -> str:
+    return "an" if group[0] in "aeiou" else "a"
+
+
+def check_keys(group: str, values: Mapping, cls: type, order: tuple[str, ...] | None = None) -> None:
+    """Refuse a key `cls` does not have (added with `+group.key=...`) or a field with no value (`???`);
+    `group` "" is the root."""
+    known = [f.name for f in fields(cls)]
+    unknown = [str(k) for k in values if k not in known]
+    where, kind = (f"{group}.", group) if group else ("", "config")
+    if unknown:
+        listed = ", ".join(order or sorted(known))
+        raise ConfigError(f"{where}{sorted(unknown)[0]} is not {_an(kind)} {kind} field: valid fields are {listed}.")
+    for name in known:
+        if name not in values or (isinstance(values[name], str) and values[name] == MISSING):
+            raise ConfigError(f"{where}{name} is missing: give it a value, e.g. {where}{name}=VALUE.")
+
+
+def _apply(group: str, values: Mapping, cls: type) -> dict:
+    """Every field's rule on `values`: the typed values (a field without a rule as it is)."""
+    out = {}
+    for f in fields(cls):
+        rule = f.metadata.get("rule")
+        out[f.name] = rule(f"{group}.{f.name}", values[f.name]) if rule else values[f.name]
+    return out
+
+
+def template_of(model: Any) -> Template:
+    """The `Template` of a `model` node (OmegaConf or mapping), its fields checked; sentences name `model.FIELD`.
+
+    Missing template fields take the engine's defaults (a model config outside the schema may omit them)."""
+    from ablate.errors import TemplateError
+
+    values = plain(model)
+    unknown = sorted(str(k) for k in set(values) - set(MODEL_FIELDS))
+    if unknown:
+        raise ConfigError(f"model.{unknown[0]} is not a model field: valid fields are {', '.join(MODEL_FIELDS)}.")
+    kwargs = {k: v for k, v in values.items() if k in TEMPLATE_FIELDS}
+    if "depths" in kwargs:
+        if not isinstance(kwargs["depths"], (list, tuple)):
+            raise ConfigError(f"model.depths={kwargs['depths']!r} is invalid: it must be a list such as [3,4,6,3].")
+        kwargs["depths"] = tuple(kwargs["depths"])
+    try:
+        return Template(**kwargs)
+    except TemplateError as e:  # the engine names the field; in a config it is model.<field>
+        raise TemplateError(prefixed("model", e, TEMPLATE_FIELDS)) from None
+
+
+def prefixed(group: str, error: AblateError, names: tuple[str, ...]) -> str:
+    """The engine's sentence with its field named as in the config (`cardinality=0` → `model.cardinality=0`)."""
+    text = str(error)
+    return f"{group}.{text}" if text.split("=", 1)[0].split("[", 1)[0] in names else text
+
+
+def check_model(model: Any) -> Template:
+    """The model node's template, after every field of it is checked (all must be present)."""
+    values = plain(model)
+    check_keys("model", values, ModelConfig, order=MODEL_FIELDS)
+    template = template_of(values)
+    for f in fields(ModelConfig):
+        if f.metadata["rule"] is not None:
+            f.metadata["rule"](f"model.{f.name}", values[f.name])
+    return template
+
+
+def check_budget(budget: Any, template: Template, searchpath: tuple[str, ...] | None = None) -> Budget | None:
+    """The budget node's `Budget` (None without one), after every field of it is checked against `template`."""
+    from ablate.config.loading import budget_from_cfg
+    from ablate.errors import BudgetError
+
+    values = plain(budget)
+    if values.get("metric") is None:  # no budget: `conf/budget/none.yaml` or a variant's `metric: null`
+        check_keys("budget", {f.name: None for f in fields(BudgetConfig)} | values, BudgetConfig)
+        return None
+    check_keys("budget", values, BudgetConfig)
+    result = budget_from_cfg(values, searchpath)
+    try:
+        check_vary(template, values["vary"], values["stage"], values["scope"])
+    except BudgetError as e:
+        raise BudgetError(prefixed("budget", e, ("vary", "stage"))) from None
+    return result
+
+
+def data_config(node: Any) -> DataConfig:
+    """The data node as its data set's typed, checked dataclass (every field present: see `ablate.data.options`)."""
+    values = plain(node)
+    name = values.get("name")
+    if name not in DATA:
+        raise ConfigError(f"data.name={name!r} is unknown: available data sets are {', '.join(sorted(DATA))}.")
+    cls = DATA[name]
+    check_keys("data", values, cls)
+    typed = _apply("data", values, cls)
+    n = cls.channels or typed["in_channels"]
+    for key, positive in (("mean", False), ("std", True)):
+        typed[key] = channels(n, positive)(f"data.{key}", values[key])
+    if cls is ImageNetData and (typed["mean"] is None or typed["std"] is None):
+        raise ConfigError("data.mean and data.std must be lists of 3 numbers for data=imagenet: "
+                          "it streams its images, so they cannot be measured at load.")
+    return cls(**typed)
+
+
+def check(cfg: Any, searchpath: tuple[str, ...] | None = None) -> None:
+    """Check a composed config once: every group's keys, types, ranges and choices, the template and the budget.
+
+    Raises `ConfigError` (or the engine's `TemplateError` / `BudgetError`) with one sentence naming the field.
+    `searchpath` finds `budget.reference`'s model config (None: the running Hydra job's search path, else the
+    package's configs; see `ablate.config.loading.load_template`).
+    """
+    try:
+        values = plain(cfg)
+    except Exception as e:  # an interpolation that does not resolve
+        raise ConfigError(f"the config does not resolve: {' '.join(str(e).split())}") from None
+    for name in ("model", "budget", "optim", "data", "trainer"):
+        if name not in values:
+            raise ConfigError(f"{name} is missing: the config has no {name} node; select one with {name}=NAME.")
+    template = check_model(values["model"])
+    check_budget(values["budget"], template, searchpath)
+    check_keys("optim", values["optim"], OptimConfig)
+    _apply("optim", values["optim"], OptimConfig)
+    data_config(values["data"])
+    check_keys("trainer", values["trainer"], TrainerConfig)
+    _apply("trainer", values["trainer"], TrainerConfig)
+    check_keys("", {k: v for k, v in values.items() if k != "hydra"}, Config)  # last: a group's own error first
+    SEED("seed", values["seed"])
+
+
+for _cls in (Config, ModelConfig, OptimConfig, TrainerConfig, BudgetConfig, *DATA.values()):
+    _untyped(_cls)

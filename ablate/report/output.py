@@ -1,0 +1,80 @@
+"""One writer per output format of a report: text, tables (Markdown, CSV, LaTeX), figures, YAML.
+
+Every file goes through `ablate.run.record.atomic_write_bytes` (a temporary name, then a
+rename), so a report killed while it is written never leaves a half-written file. Tables are
+written by pandas (`to_markdown`, `to_csv`, `to_latex`), YAML by OmegaConf, figures by
+matplotlib on an Agg canvas.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from ablate.run.record import atomic_write_bytes
+
+FIGURE_FORMATS = ("png", "svg")
+NO_ROWS = "(no rows)"
+
+
+def write_text(path: Path, text: str) -> Path:
+    """UTF-8 text, written atomically; returns `path`."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+    return path
+
+
+def markdown(shown: pd.DataFrame, empty: str = NO_ROWS) -> str:
+    """A table of strings as a Markdown (pipe) table; `empty` when it has no rows."""
+    if not len(shown):
+        return empty
+    return shown.fillna("").to_markdown(index=False, disable_numparse=True)
+
+
+def latex(shown: pd.DataFrame) -> str:
+    """A table of strings as a LaTeX tabular, with ±, ×, Δ and δ as math."""
+    tex = shown.to_latex(index=False, escape=True)
+    for text, math in (("±", r"$\pm$"), ("×", r"$\times$"), ("Δ", r"$\Delta$"), ("δ", r"$\delta$")):
+        tex = tex.replace(text, math)
+    return tex
+
+
+def write_table(out: Path, stem: str, data: pd.DataFrame, shown: pd.DataFrame, header: str = "",
+                footer: str = "") -> list[Path]:
+    """`stem.csv` (every number of `data`), `stem.md` (header, `shown`, footer) and `stem.tex` (`shown`)."""
+    md = "\n\n".join(p for p in (header.strip(), markdown(shown), footer.strip()) if p) + "\n"
+    return [write_text(out / f"{stem}.csv", data.to_csv(index=False)),
+            write_text(out / f"{stem}.md", md),
+            write_text(out / f"{stem}.tex", latex(shown))]
+
+
+def write_figure(fig: Figure, stem: Path) -> list[Path]:
+    """`stem.png` and `stem.svg` of a matplotlib figure, each written atomically."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    if fig.canvas is None or not isinstance(fig.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(fig)
+    paths = []
+    for fmt in FIGURE_FORMATS:
+        buf = io.BytesIO()
+        fig.savefig(buf, format=fmt, dpi=120, bbox_inches="tight")
+        paths.append(Path(stem).with_suffix(f".{fmt}"))
+        atomic_write_bytes(paths[-1], buf.getvalue())
+    return paths
+
+
+def yaml(data: Mapping[str, Any], comments: Iterable[str] = ()) -> str:
+    """`data` as YAML text through OmegaConf, below `# comment` lines."""
+    from omegaconf import OmegaConf
+
+    head = "".join(f"# {line}\n" for line in comments)
+    return head + OmegaConf.to_yaml(OmegaConf.create(dict(data)))
+
+
+def write_yaml(path: Path, data: Mapping[str, Any], comments: Iterable[str] = ()) -> Path:
+    """`data` as YAML through OmegaConf, below `# comment` lines, written atomically."""
+    return write_text(path, yaml(data, comments))

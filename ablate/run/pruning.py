@@ -1,0 +1,108 @@
+"""Per-epoch values to the Optuna trial a job belongs to, and Optuna's answer: stop now or go on.
+
+The Optuna sweeper (`hydra/sweeper=ablate_optuna`) sets `hydra.sweeper.trial` in each job's
+Hydra config: the study name, storage URL and trial number where the job's per-epoch values go
+(for several objectives: a single-objective study of the objective named by
+`hydra.sweeper.prune_objective`). `reporter()` reads it, with the pruner `hydra.sweeper.pruner`
+describes, and returns a callable `report(epoch, value) -> bool`: it tells the trial the value
+(`trial.report`), which optuna-dashboard draws as the trial's curve, and returns True when the
+pruner says the trial should stop (`trial.should_prune()`). A job run any other way (a single
+run, another sweeper) gets a callable that reports nothing and always returns False.
+
+The callable is a small picklable object: build it in the Hydra job's process (where
+`HydraConfig` is set) and hand it to spawned training processes; it opens the storage on its
+first call. The job that stops records status `pruned` (its result file) or raises
+`optuna.TrialPruned`; the sweeper then tells Optuna PRUNED.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+Report = Callable[[int, float], bool]
+
+
+def never(epoch: int, value: float) -> bool:
+    """The report of a job that is not an Optuna trial: nothing to tell, never stop."""
+    return False
+
+
+@dataclass
+class Reporter:
+    """Reports to trial `trial_number` of study `study_name` in `storage`; prunes with the `pruner` node."""
+
+    study_name: str
+    storage: str
+    trial_number: int
+    pruner: dict | None = None
+    _trial: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def __call__(self, epoch: int, value: float) -> bool:
+        trial = self.trial()
+        trial.report(float(value), int(epoch))
+        return self.pruner is not None and trial.should_prune()
+
+    def trial(self):
+        """The running trial, rebuilt from storage on first use (`optuna.trial.Trial(study, trial_id)`)."""
+        if self._trial is None:
+            import optuna
+            from hydra.utils import instantiate
+
+            from hydra_plugins.ablate_optuna_sweeper.storage import with_driver
+
+            rdb = optuna.storages.RDBStorage(with_driver(self.storage))
+            pruner = instantiate(self.pruner) if self.pruner is not None else optuna.pruners.NopPruner()
+            study = optuna.load_study(study_name=self.study_name, storage=rdb, pruner=pruner,
+                                      sampler=optuna.samplers.RandomSampler())
+            study_id = rdb.get_study_id_from_name(self.study_name)
+            trial_id = rdb.get_trial_id_from_study_id_trial_number(study_id, self.trial_number)
+            self._trial = optuna.trial.Trial(study, trial_id)
+        return self._trial
+
+    def __getstate__(self) -> dict:  # the storage connection stays in the process that opened it
+        return {**self.__dict__, "_trial": None}
+
+
+def reporter(cfg: Any = None) -> Report:
+    """The per-epoch report of this job (see the module docstring).
+
+    `cfg`: a config holding a `hydra` node (as `compose(..., return_hydra_config=True)` gives), or None to
+    read the running job's `HydraConfig`. The task config alone has no `hydra` node: then `HydraConfig` is read.
+    """
+    sweeper = _sweeper_node(cfg)
+    target = _plain(sweeper.get("trial")) if sweeper is not None else None
+    if not isinstance(target, Mapping) or target.get("trial_number") is None or not target.get("storage"):
+        return never
+    pruner = _plain(sweeper.get("pruner"))
+    return Reporter(study_name=str(target["study_name"]), storage=str(target["storage"]),
+                    trial_number=int(target["trial_number"]), pruner=pruner)
+
+
+def _sweeper_node(cfg: Any):
+    from omegaconf import OmegaConf
+
+    node = OmegaConf.select(cfg, "hydra.sweeper", default=None) if cfg is not None and _has_hydra(cfg) else None
+    if node is not None:
+        return node
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return None
+    return HydraConfig.get().get("sweeper")
+
+
+def _has_hydra(cfg: Any) -> bool:
+    try:
+        return "hydra" in cfg
+    except TypeError:
+        return False
+
+
+def _plain(node: Any) -> Any:
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+
+    if isinstance(node, (DictConfig, ListConfig)):
+        return OmegaConf.to_container(node, resolve=True)
+    return node

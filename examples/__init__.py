@@ -1,0 +1,1 @@
+"""Code as a user writes it, outside the `ablate` package (importable from the repository root)."""

@@ -1,0 +1,726 @@
+"""One run of the sweeper over a study: ask, launch, tell, until the study holds `n_trials` trials that ran.
+
+Scheduling. With `asynchronous` (every launcher but basic), `n_jobs` threads each ask a trial,
+launch it as a one-job batch and tell its values, so a new trial starts as soon as one ends and
+no slot waits for the slowest member of a batch. On the basic launcher, which runs jobs one at a
+time in this process (it sets Hydra's global job config and logging per job, so it cannot run
+from several threads), `n_jobs` trials are asked and launched as one batch.
+
+Counting. Trials that completed, were pruned or are running (here or in another worker sharing
+the study) count toward `n_trials`; a failed trial does not: a new one takes its place, until
+more than `max_failure_rate` of `n_trials` have failed in this run.
+
+Duplicates. A trial that samples the design of a finished trial is told that trial's values
+without running; one that samples a design running now (here, or in another worker) waits for
+that trial and is then told its values. Neither counts; after `MAX_COPIES_IN_A_ROW` such trials in
+a row the search space counts as used up.
+
+Faults. This run's heartbeat thread beats for its running trials; before each ask, trials whose
+heartbeat stopped are failed and queued again (Optuna's heartbeat and retry callback), and at the
+start, running trials of a stopped sweeper on this machine are too. If this run itself stops on
+an error, it tells FAIL for every trial it still holds, so none is left RUNNING.
+
+After every trial `<sweep_dir>/study.json` lists every trial for the report; at the end
+`<sweep_dir>/optimization_results.yaml` holds the best parameters and value (the Pareto front
+for several objectives), as the official Optuna sweeper writes it.
+"""
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+import warnings
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from hydra_plugins.ablate_optuna_sweeper import objectives as obj
+from hydra_plugins.ablate_optuna_sweeper import storage
+from hydra_plugins.ablate_optuna_sweeper.errors import SweepConfigError as ConfigError, SweepError
+
+log = logging.getLogger("hydra_plugins.ablate_optuna_sweeper.sweeper")
+STUDY_RECORD = "study.json"
+RESULTS = "optimization_results.yaml"
+MAX_COPIES_IN_A_ROW = 50  # designs already run, proposed in a row: the sampler has run out of new ones
+WAIT_S = 1.0  # how often the end of a run looks at trials another worker is running
+RECORD_EVERY_S = 1.0  # study.json is rewritten after a trial ends, at most this often (and at the end)
+_ACTIVE_RUNS: set[str] = set()  # the runs alive in this process: a trial of any other one is stale
+_RESET = ("copy_of", "fail_reason", "job_dir", "status", "complexity", "prune_trial")  # a retried trial's old ones
+
+
+class Search:
+    """The state of one run: the trials it holds, its job numbers, failures and copies waiting for a source."""
+
+    def __init__(self, sweeper, study, rdb, space, url: str, n_trials: int, custom, prune_study=None) -> None:
+        self.s = sweeper
+        self.study, self.rdb, self.space, self.url = study, rdb, space, url
+        self.n_trials, self.custom, self.prune_study = n_trials, custom, prune_study
+        self.sweep_dir: Path = sweeper.sweep_dir
+        self.lock = threading.RLock()
+        self.compose_lock = threading.Lock()
+        self.run_id = uuid.uuid4().hex
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+        self.job_idx = _next_job_num(study, self.sweep_dir)
+        self.job_nums: dict[int, int] = {}  # trial number -> job number, for the trials this run launches
+        self.written = -float("inf")
+        self.validated = False  # a slot has composed a trial's config
+        self.held: dict[int, Any] = {}  # trial number -> Trial this run asked and has not told yet
+        self.started: set[int] = set()  # numbers of held trials whose job was launched
+        self.pending: dict[int, tuple[Any, int]] = {}  # copy's number -> (copy, number of the trial it waits for)
+        self.launched: list[int] = []  # the trials this run told, copies included
+        self.failed = 0
+        self.last_failure: tuple[int, str] | None = None
+        self.copies_in_a_row = 0
+        self.stopping = False
+        self.error: BaseException | None = None
+        self.started_at, self.tic = _now(), time.perf_counter()
+        self._ids: dict[tuple[str, int], int] = {}
+
+    # -- the run ----------------------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        _quiet_optuna()
+        _ACTIVE_RUNS.add(self.run_id)
+        beat = _Heartbeat(self) if self.s.heartbeat_interval else None
+        try:
+            self._fail_stopped_workers()
+            if beat:
+                beat.start()
+            if self.s.asynchronous:
+                _prepare_launcher(self.s.launcher)
+                self._run_slots()
+            else:
+                self._run_batches()
+            if self.error is not None:  # a slot's error, too many failures, a config that cannot be composed
+                raise self.error
+            self._finish_copies()
+        except BaseException as e:
+            self._abandon(e)
+            raise
+        finally:
+            if beat:
+                beat.stop()
+            _ACTIVE_RUNS.discard(self.run_id)
+            with self.lock:
+                self._write_record()
+        write_results(self.study, self.sweep_dir / RESULTS)
+        _log_best(self.study)
+
+    def _run_batches(self) -> None:
+        """Ask up to n_jobs trials, launch them as one batch, tell each; again until done."""
+        while not self.stopping:
+            with self.lock:
+                trials = []
+                while len(trials) < self.s.n_jobs and self._to_go() > 0:
+                    trial = self._propose()
+                    if trial is None:
+                        break
+                    trials.append(trial)
+            if not trials:
+                break
+            for trial in trials:
+                self._label(trial)
+            batch = [self._overrides(t) for t in trials]
+            if not self._validate(trials, batch):
+                break
+            self.started.update(t.number for t in trials)
+            try:
+                results = self.s.launcher.launch(batch, initial_job_idx=self.job_nums[trials[0].number])
+            except Exception as e:  # the launcher lost the batch (a killed worker, a cluster error)
+                results = [_lost(e)] * len(batch)
+            for trial, result in zip(trials, results):
+                self._tell(trial, result)
+
+    def _run_slots(self) -> None:
+        """n_jobs threads, each: ask a trial, launch it alone, tell it; again until done."""
+        threads = [threading.Thread(target=self._slot, name=f"ablate-optuna-slot-{i}", daemon=True)
+                   for i in range(self.s.n_jobs)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.5)  # a short join lets Ctrl-C reach this thread
+
+    def _slot(self) -> None:
+        try:
+            while True:
+                with self.lock:
+                    if self.stopping or self._to_go() <= 0:
+                        return
+                    trial = self._propose()
+                    if trial is None:
+                        return
+                self._label(trial)
+                overrides = self._overrides(trial)
+                if not self.validated and not self._validate([trial], [overrides]):
+                    return
+                self.validated = True
+                self.started.add(trial.number)
+                try:
+                    result = self.s.launcher.launch([overrides], initial_job_idx=self.job_nums[trial.number])[0]
+                except Exception as e:
+                    result = _lost(e)
+                self._tell(trial, result)
+        except BaseException as e:  # raised again in the main thread once every slot has stopped
+            with self.lock:
+                self.error = self.error or e
+                self.stopping = True
+
+    # -- asking -----------------------------------------------------------------------------------------------
+
+    def _to_go(self) -> int:
+        """Trials still to ask for. Trials whose heartbeat stopped are failed (and queued again) first: they do not
+        count."""
+        import optuna
+
+        optuna.storages.fail_stale_trials(self.study)
+        return self.n_trials - _counted(self.study)
+
+    def _propose(self):
+        """A trial to run (its job number chosen), or None when the space seems used up. Trials that repeat a
+        design are told (or wait for) their source's values here. Holds the lock: what another slot must see
+        before it asks (the trial, its parameters) is in storage when this returns; `_label` writes the rest."""
+        while True:
+            if self.copies_in_a_row >= MAX_COPIES_IN_A_ROW:
+                log.warning(f"The sampler proposed {self.copies_in_a_row} designs in a row that have run already: "
+                            f"the search space seems exhausted; the study stops with {_counted(self.study)} of "
+                            f"n_trials={self.s.n_trials} trials run.")
+                self.stopping = True
+                return None
+            trial = self._ask()
+            source = None if self.s.rerun_duplicates else self._source(trial)
+            if source is None:
+                self.copies_in_a_row = 0
+                self.job_nums[trial.number] = self.job_idx
+                self.job_idx += 1
+                return trial
+            self.copies_in_a_row += 1
+            self._label(trial, run=False)
+            trial.set_user_attr("copy_of", source.number)
+            trial.set_user_attr("job_dir", source.user_attrs.get("job_dir"))
+            if source.state.is_finished():
+                self._tell_copy(trial, source)
+            else:
+                self.pending[trial.number] = (trial, source.number)
+
+    def _ask(self):
+        """A new trial (or a queued retry), held by this run, with the search space's parameters suggested."""
+        since = time.time()
+        try:
+            trial = self.study.ask()
+        except BaseException as e:  # the sampler failed while making the trial: do not leave it RUNNING
+            self._fail_orphans(since, e)
+            raise
+        self.held[trial.number] = trial
+        for name, distribution in self.space.distributions.items():
+            _suggest(trial, name, distribution)
+        if self.custom is not None:
+            self.custom(self.s.config, trial)
+        return trial
+
+    def _source(self, trial):
+        """A trial that ran the design `trial` sampled, or one running it that was asked earlier, or None; finished
+        ones first. Only earlier running trials count, so that two workers asking the same design at once never
+        wait for each other: the later one waits."""
+        from optuna.trial import TrialState
+
+        design = _design(trial.params)
+        states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+        same = [t for t in self.study.get_trials(deepcopy=False, states=states)
+                if t.number != trial.number and t.user_attrs.get("copy_of") is None and _design(t.params) == design
+                and (t.state.is_finished() or t.number < trial.number)]
+        finished = [t for t in same if t.state.is_finished()]
+        return (finished or same or [None])[0]
+
+    def _label(self, trial, run: bool = True) -> None:
+        """Write what users and other workers read about a trial of this run: its heartbeat, worker, sweep folder;
+        for one that runs, its job number, overrides and its trial in the pruning study. A retried trial's old
+        values go. Outside the lock: these writes need no order among the slots."""
+        self._beat(trial)
+        stale = {key: None for key in _RESET if trial.user_attrs.get(key) is not None}
+        attrs = {**stale, "worker": self.worker, "sweep_run": self.run_id, "sweep_dir": str(self.sweep_dir.resolve())}
+        if run:
+            attrs.update(job_num=self.job_nums[trial.number], overrides=list(self.space.trial_overrides(trial.params)))
+            if self.prune_study is not None:
+                shadow = self.prune_study.ask()
+                attrs["prune_trial"] = shadow.number
+                with self.lock:
+                    self.held[-1 - shadow.number] = shadow  # negative keys: trials of the pruning study
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+
+    def _overrides(self, trial) -> tuple[str, ...]:
+        """The job's overrides: the trial's parameters, then where its per-epoch values go (`hydra.sweeper.trial`)."""
+        target = self._prune_target(trial)
+        extra = ()
+        if target is not None:
+            items = ",".join(f"{k}:{_quote(v) if isinstance(v, str) else v}" for k, v in target.items())
+            extra = (f"hydra.sweeper.trial={{{items}}}",)
+        return self.space.trial_overrides(trial.params) + extra
+
+    def _prune_target(self, trial) -> dict | None:
+        if self.prune_study is not None:
+            return {"study_name": self.prune_study.study_name, "storage": self.url,
+                    "trial_number": trial.user_attrs["prune_trial"]}
+        if len(self.study.directions) == 1:
+            return {"study_name": self.study.study_name, "storage": self.url, "trial_number": trial.number}
+        return None
+
+    def _validate(self, trials, batch) -> bool:
+        """Compose every member's config before launching, so a bad key or value fails in one sentence. The slots
+        compose the first trial of a run only: a launcher that runs jobs elsewhere composes each again, and a value
+        that cannot be composed fails that trial with the launcher's error."""
+        try:
+            with self.compose_lock:
+                self.s.validate_batch_is_legal(batch)
+        except Exception as e:
+            msg = " ".join(str(e).split()).rstrip(".")
+            with self.lock:
+                for trial in trials:
+                    self._finish(trial, "FAIL", reason="its config could not be composed")
+                self.error = self.error or ConfigError(
+                    f"the trial overrides {list(self.space.trial_overrides(trials[0].params))} cannot be composed: "
+                    f"{msg}.")
+                self.stopping = True
+            return False
+        return True
+
+    # -- telling ----------------------------------------------------------------------------------------------
+
+    def _tell(self, trial, result) -> None:
+        """Tell one job's outcome: its values, PRUNED, or FAIL with the reason; then what depends on it (copies
+        waiting for it, the failure count, study.json) under the lock."""
+        state, values, constraints, attrs, reason = self._outcome(trial, result)
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        if state == "COMPLETE":
+            for constraint, value in zip(self.s.constraints, constraints):
+                trial.set_constraint(constraint.text, value)
+            log.info(f"Trial {trial.number} {dict(trial.params)}: {values}")
+        elif state == "PRUNED":
+            log.info(f"Trial {trial.number} {dict(trial.params)}: pruned")
+        else:
+            log.warning(f"Trial {trial.number} failed: {reason}; it is recorded as failed and the study goes on.")
+        self._store(trial, state, values, reason)
+        with self.lock:
+            self._forget(trial)
+            if state == "FAIL":
+                self.failed += 1
+                self.last_failure = (trial.number, reason)
+            self._resolve_copies()
+            self._check_failures()
+            self._write_record(every=RECORD_EVERY_S)
+
+    def _outcome(self, trial, result):
+        """(state, values, constraint values, user attrs, reason) of one job."""
+        from hydra.core.utils import JobStatus
+
+        job_dir = _job_dir(result, self.sweep_dir, trial.user_attrs.get("job_num"))
+        where = f"{self.s.result_file} of job {job_dir}"
+        record = obj.read_record(job_dir, self.s.result_file) if not isinstance(result, obj.TrialFailed) else None
+        attrs: dict = {"job_dir": None if job_dir is None else str(job_dir)}
+        complexity = obj.lookup_or_none(record, "model.complexity")
+        if isinstance(complexity, dict):
+            attrs["complexity"] = complexity
+        status = record.get("status") if isinstance(record, dict) else None
+        try:
+            if isinstance(result, obj.TrialFailed):
+                raise result
+            if result.status != JobStatus.COMPLETED:
+                error = result._return_value
+                if type(error).__name__ == "TrialPruned":
+                    return "PRUNED", None, [], {**attrs, "status": "pruned"}, None
+                raise obj.TrialFailed(f"the job raised {type(error).__name__}: {_first_line(error)}")
+            if status == "pruned":
+                return "PRUNED", None, [], {**attrs, "status": "pruned"}, None
+            values = obj.values(result.return_value, self.s.objectives, len(self.s.directions), record, where)
+            constraints = [c.value(record, where) for c in self.s.constraints]
+        except obj.TrialFailed as e:
+            reason = str(e)
+            if isinstance(record, dict) and record.get("reason"):  # the job's own account (ablate's run record)
+                reason += f" ({_first_line(record['reason'])})"
+            return "FAIL", None, [], {**attrs, "status": status or "failed", "fail_reason": reason}, reason
+        return "COMPLETE", values, constraints, {**attrs, "status": status or "completed"}, None
+
+    def _finish(self, trial, state: str, values=None, reason: str | None = None) -> None:
+        """Tell `trial` `state` and stop holding it. Holds the lock."""
+        self._store(trial, state, values, reason)
+        self._forget(trial)
+
+    def _store(self, trial, state: str, values=None, reason: str | None = None) -> None:
+        """Tell `trial` (and its trial in the pruning study) `state` in storage."""
+        from optuna.trial import TrialState
+
+        if reason is not None and trial.user_attrs.get("fail_reason") is None:
+            trial.set_user_attr("fail_reason", reason)
+        _tell(self.study, trial, TrialState[state], values)
+        shadow_number = trial.user_attrs.get("prune_trial")
+        shadow = self.held.get(-1 - shadow_number) if shadow_number is not None else None
+        if shadow is not None:
+            index = self.s.prune_index
+            _tell(self.prune_study, shadow, TrialState[state], None if values is None else [values[index]])
+
+    def _forget(self, trial) -> None:
+        """`trial` is told: it is this run's, no longer held. Holds the lock."""
+        self.launched.append(trial.number)
+        self.held.pop(trial.number, None)
+        self.started.discard(trial.number)
+        shadow_number = trial.user_attrs.get("prune_trial")
+        if shadow_number is not None:
+            self.held.pop(-1 - shadow_number, None)
+
+    def _tell_copy(self, trial, source) -> None:
+        """Tell `trial` the outcome of `source`, a finished trial of the same design (it is not run again)."""
+        from optuna.trial import TrialState
+
+        for key in ("job_dir", "status", "complexity"):
+            if source.user_attrs.get(key) is not None:
+                trial.set_user_attr(key, source.user_attrs[key])
+        if source.state == TrialState.COMPLETE:
+            for key, value in source.constraints.items():
+                trial.set_constraint(key, value)
+            self._finish(trial, "COMPLETE", source.values)
+            log.info(f"Trial {trial.number} {dict(trial.params)}: the same design as trial {source.number}, "
+                     f"not run again: {source.values}")
+        elif source.state == TrialState.PRUNED:
+            self._finish(trial, "PRUNED")
+        else:
+            self._finish(trial, "FAIL", reason=f"the same design as trial {source.number}, which failed")
+
+    def _resolve_copies(self) -> bool:
+        """Tell every waiting copy whose source has finished; returns whether copies still wait."""
+        if not self.pending:
+            return False
+        trials = self.study.get_trials(deepcopy=False)
+        for number, (copy, source_number) in list(self.pending.items()):
+            if trials[source_number].state.is_finished():
+                del self.pending[number]
+                self._tell_copy(copy, trials[source_number])
+        return bool(self.pending)
+
+    def _finish_copies(self) -> None:
+        """Copies still wait for trials other workers are running: wait for those (their heartbeat fails them
+        if their worker dies); without heartbeats, tell the copies FAIL instead of waiting without end."""
+        import optuna
+
+        while True:
+            with self.lock:
+                if not self._resolve_copies():
+                    return
+                if not self.s.heartbeat_interval:
+                    for number, (copy, source) in list(self.pending.items()):
+                        del self.pending[number]
+                        self._finish(copy, "FAIL", reason=f"the same design as trial {source}, which another "
+                                                          "worker was still running when this sweep ended")
+                    return
+                optuna.storages.fail_stale_trials(self.study)
+            time.sleep(WAIT_S)
+
+    def _check_failures(self) -> None:
+        rate, n = self.s.max_failure_rate, self.s.n_trials
+        if rate >= 1.0:
+            if self.failed > n and not self.stopping:
+                log.warning(f"{self.failed} trials failed in this run, more than n_trials={n}: the sweep ends "
+                            "(hydra.sweeper.max_failure_rate=1.0 makes failures no error).")
+                self.stopping = True
+            return
+        if self.failed > rate * n and self.error is None:
+            number, reason = self.last_failure or (None, "")
+            self.error = SweepError(
+                f"{self.failed} of this run's {len(self.launched)} trials failed, more than "
+                f"hydra.sweeper.max_failure_rate={rate:g} of n_trials={n}: the study stops; its finished trials stay in "
+                f"{storage.masked(self.url)} (see the job logs in {self.sweep_dir}); the last failure, trial {number}: "
+                f"{reason}."
+            )
+            self.stopping = True
+
+    # -- faults -----------------------------------------------------------------------------------------------
+
+    def _abandon(self, error: BaseException) -> None:
+        """This run stops on `error`: tell FAIL for every trial it holds, so that none stays RUNNING."""
+        what = f"{type(error).__name__}: {_first_line(error)}"
+        with self.lock:
+            for number, trial in list(self.held.items()):
+                if number < 0:
+                    continue
+                when = "while the trial ran" if number in self.started else "before the trial ran"
+                if number in self.pending:
+                    when = f"while the trial waited for trial {self.pending[number][1]}"
+                try:
+                    self._finish(trial, "FAIL", reason=f"the sweep stopped {when}: {what}")
+                except Exception:  # already finished by another worker, or the storage is gone
+                    pass
+            self.pending.clear()
+
+    def _fail_orphans(self, since: float, error: BaseException) -> None:
+        """A trial the sampler failed to make is in storage, RUNNING, and no one holds it: fail it."""
+        from optuna.trial import TrialState
+
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if (t.number not in self.held and "worker" not in t.user_attrs and t.datetime_start
+                    and t.datetime_start.timestamp() >= since - 1):
+                self.study.tell(t.number, state=TrialState.FAIL)
+                log.warning(f"Trial {t.number} failed: the sampler raised {type(error).__name__} while making it.")
+
+    def _fail_stopped_workers(self) -> None:
+        """Running trials of a sweeper on this machine that stopped (killed, or crashed in this process) are failed
+        and queued again with their parameters (`max_retry` times); a new ask picks them up."""
+        from optuna.trial import TrialState
+
+        host = socket.gethostname()
+        retry = storage.retry_callback(self.s.max_retry)
+        for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            worker_host, _, pid = str(trial.user_attrs.get("worker", "")).rpartition(":")
+            if worker_host != host or not pid.isdigit():
+                continue
+            mine = int(pid) == os.getpid()
+            if (mine and trial.user_attrs.get("sweep_run") in _ACTIVE_RUNS) or (not mine and _alive(int(pid))):
+                continue
+            trial_id = self._trial_id(self.study, trial.number)
+            self.rdb.set_trial_user_attr(trial_id, "fail_reason", f"left running by a sweep that stopped ({worker_host}"
+                                                                   f":{pid})")
+            try:
+                self.study.tell(trial.number, state=TrialState.FAIL)
+            except Exception:  # another worker failed it first
+                continue
+            retry(self.study, self.study.get_trials(deepcopy=False)[trial.number])
+            log.warning(f"Trial {trial.number} was left running by a stopped sweep; it is recorded as failed"
+                        + (" and queued again." if trial.user_attrs.get("copy_of") is None else "."))
+
+    def _trial_id(self, study, number: int) -> int:
+        key = (study.study_name, number)
+        if key not in self._ids:
+            study_id = self.rdb.get_study_id_from_name(study.study_name)
+            self._ids[key] = self.rdb.get_trial_id_from_study_id_trial_number(study_id, number)
+        return self._ids[key]
+
+    def _beat(self, trial) -> None:
+        if self.s.heartbeat_interval:
+            self.rdb.record_heartbeat(self._trial_id(self.study, trial.number))
+
+    # -- records ----------------------------------------------------------------------------------------------
+
+    def _write_record(self, every: float = 0.0) -> None:
+        """`<sweep_dir>/study.json`: the study's settings, every trial, the best, and this run's wall time; not
+        again within `every` seconds of the last write (the run's end always writes). Holds the lock."""
+        if time.perf_counter() - self.written < every:
+            return
+        self.written = time.perf_counter()
+        s = self.s
+        path = self.sweep_dir / STUDY_RECORD
+        previous = _read_json(path) or {}
+        runs = [r for r in previous.get("runs", []) if r.get("id") != self.run_id]
+        runs.append({"id": self.run_id, "started_at": self.started_at,
+                     "wall_seconds": round(time.perf_counter() - self.tic, 3), "trials": sorted(self.launched),
+                     "worker": self.worker})
+        record = {
+            "study_name": self.study.study_name, "storage": storage.masked(self.url), "directions": s.directions,
+            "objectives": s.objectives or [obj.RETURN] * len(s.directions),
+            "constraints": [c.text for c in s.constraints], "sampler": type(self.study.sampler).__name__,
+            "pruner": type(self.study.pruner).__name__ if s.pruner_node is not None else None,
+            "n_trials": s.n_trials, "n_jobs": s.n_jobs, "asynchronous": s.asynchronous, "result_file": s.result_file,
+            "params": {k: str(d) for k, d in _distributions(self.study).items()},
+            "best_trials": _best_numbers(self.study), "runs": runs,
+            "trials": [_trial_row(t) for t in self.study.get_trials(deepcopy=False)],
+        }
+        from ablate.run.record import atomic_write_json
+
+        atomic_write_json(path, record)
+
+
+class _Heartbeat:
+    """A thread that records a heartbeat for every trial the run holds, each `heartbeat_interval` seconds."""
+
+    def __init__(self, search: Search) -> None:
+        self.search = search
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="ablate-optuna-heartbeat", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.done.set()
+        self.thread.join()
+
+    def _loop(self) -> None:
+        search = self.search
+        while not self.done.wait(search.s.heartbeat_interval):
+            with search.lock:
+                held = [(search.prune_study if n < 0 else search.study, t.number) for n, t in search.held.items()]
+            for study, number in held:
+                try:
+                    search.rdb.record_heartbeat(search._trial_id(study, number))
+                except Exception as e:  # a lost connection: the next beat tries again
+                    log.debug(f"heartbeat of trial {number} failed: {e}")
+
+
+# -- helpers --------------------------------------------------------------------------------------------------------
+
+def _quiet_optuna() -> None:
+    """Ask-and-tell with a heartbeat storage is what this sweeper means to do: Optuna's warnings say otherwise."""
+    import optuna
+
+    warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning,
+                            message=".*(fail_stale_trials|RetryHeartbeatStaleTrialCallback).*")
+
+
+def _prepare_launcher(launcher) -> None:
+    """Ray's launcher starts Ray in its first launch; two slots launching at once would both start it."""
+    if type(launcher).__name__ == "RayLauncher":
+        from hydra_plugins.hydra_ray_launcher._launcher_util import start_ray
+
+        launcher.ray_cfg.init.setdefault("object_store_memory", 78643200)  # as the launcher's own launch() sets
+        start_ray(launcher.ray_cfg.init)
+
+
+def _suggest(trial, name: str, d) -> None:
+    """Suggest `name` from distribution `d` through Trial's public methods."""
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
+    if isinstance(d, CategoricalDistribution):
+        trial.suggest_categorical(name, d.choices)
+    elif isinstance(d, IntDistribution):
+        trial.suggest_int(name, d.low, d.high, step=d.step, log=d.log)
+    else:
+        trial.suggest_float(name, d.low, d.high, step=d.step, log=d.log)
+
+
+def _tell(study, trial, state, values) -> None:
+    """study.tell; GridSampler's `study.stop()` when its grid is used up raises outside `optimize` (after the trial
+    is stored): the loop ends on its own count, so that error is dropped."""
+    try:
+        study.tell(trial, values=values, state=state)
+    except RuntimeError as e:
+        if "Study.stop" not in str(e):
+            raise
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _now() -> str:
+    from ablate.run.record import now
+
+    return now()
+
+
+def _counted(study) -> int:
+    """Trials that count toward n_trials: those run to completion, pruned, or running (here or in another
+    worker). A failed trial does not count: a new one replaces it, within max_failure_rate; nor does a copy
+    of another trial's design."""
+    from optuna.trial import TrialState
+
+    states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+    return sum(t.user_attrs.get("copy_of") is None for t in study.get_trials(deepcopy=False, states=states))
+
+
+def _design(params: dict) -> tuple:
+    return tuple(sorted((k, repr(v)) for k, v in params.items()))
+
+
+def _lost(error: Exception) -> "obj.TrialFailed":
+    return obj.TrialFailed(f"the launcher lost its job ({type(error).__name__}: {_first_line(error)})")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _next_job_num(study, sweep_dir: Path) -> int:
+    """The first job number this sweep folder has not used (a resumed sweep keeps its folders)."""
+    here = str(sweep_dir.resolve())
+    used = [t.user_attrs.get("job_num") for t in study.get_trials(deepcopy=False)
+            if t.user_attrs.get("sweep_dir") == here]
+    return max((n for n in used if isinstance(n, int)), default=-1) + 1
+
+
+def _job_dir(result, sweep_dir: Path, job_num) -> Path | None:
+    """The job's output folder: from its Hydra config, else `<sweep_dir>/<job_num>`."""
+    cfg = getattr(result, "hydra_cfg", None)
+    out = OmegaConf.select(cfg, "hydra.runtime.output_dir") if cfg is not None else None
+    if out:
+        return Path(str(out))
+    return None if job_num is None else sweep_dir / str(job_num)
+
+
+def _first_line(error: Any) -> str:
+    text = str(error).strip()
+    return (text.splitlines()[0] if text else type(error).__name__).rstrip(".")
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _distributions(study) -> dict:
+    """The distributions of the study's trials, by parameter name (union over trials)."""
+    out: dict = {}
+    for t in study.get_trials(deepcopy=False):
+        out.update(t.distributions)
+    return out
+
+
+def _best(study) -> list:
+    """The best trial (one direction) or the Pareto front (several), each copy replaced by the trial it copies."""
+    try:
+        best = [study.best_trial] if len(study.directions) == 1 else study.best_trials
+    except ValueError:  # no completed trial yet
+        return []
+    trials = study.get_trials(deepcopy=False)
+    numbers = sorted({t.user_attrs.get("copy_of") if t.user_attrs.get("copy_of") is not None else t.number
+                      for t in best})
+    return [trials[n] for n in numbers]
+
+
+def _best_numbers(study) -> list[int]:
+    return [t.number for t in _best(study)]
+
+
+def write_results(study, path: Path) -> None:
+    """`optimization_results.yaml` as the official sweeper writes it: `best_params` and `best_value` (one
+    objective) or `solutions`, each with `params` and `values` (the Pareto front); the trial numbers beside."""
+    best = _best(study)
+    if len(study.directions) == 1:
+        t = best[0] if best else None
+        results = {"name": "optuna", "best_params": t.params if t else None, "best_value": t.value if t else None,
+                   "best_trial": t.number if t else None}
+    else:
+        results = {"name": "optuna", "solutions": [{"params": t.params, "values": t.values, "trial": t.number}
+                                                    for t in best]}
+    tmp = path.with_name(path.name + ".tmp")
+    OmegaConf.save(OmegaConf.create(results), tmp)
+    os.replace(tmp, path)
+
+
+def _trial_row(t) -> dict:
+    duration = t.duration.total_seconds() if t.duration is not None else None
+    return {"number": t.number, "state": t.state.name, "values": t.values, "params": t.params,
+            "constraints": dict(t.constraints),
+            "user_attrs": t.user_attrs, "seconds": duration,
+            "datetime_start": t.datetime_start.isoformat() if t.datetime_start else None,
+            "datetime_complete": t.datetime_complete.isoformat() if t.datetime_complete else None}
+
+
+def _log_best(study) -> None:
+    best = _best(study)
+    if not best:
+        log.warning("No trial completed.")
+    for t in best:
+        log.info(f"Best trial {t.number}: values {t.values}, params {t.params}")
+

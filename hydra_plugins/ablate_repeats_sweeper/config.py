@@ -1,0 +1,36 @@
+"""The sweeper's structured config, registered as `hydra/sweeper=ablate_repeats`.
+
+Kept cheap (Hydra imports every module under `hydra_plugins` when it scans for plugins) and
+without `from __future__ import annotations` (that scan runs the module before it is in
+`sys.modules`, where dataclasses look it up).
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+
+
+@dataclass
+class AblateRepeatsSweeperConf:
+    """Which settings to run, and how many seeds each may get.
+
+    params: the grid, as the basic sweeper's (`model.cardinality: 1,2,4`); command-line overrides
+        such as `model.cardinality=1,2` are added to it. `seed` is the sweeper's: leave it out.
+    min: seeds every setting runs before the first look (at least 2).
+    max: the most seeds any setting gets.
+    batch: seeds added to each undecided setting (and the reference) after a look.
+    alpha: the chance of any false `better`/`worse` in the sweep, at most.
+    The reference setting and δ are the app's `report.reference` and `report.resolution`.
+    """
+
+    _target_: str = "hydra_plugins.ablate_repeats_sweeper.sweeper.AblateRepeatsSweeper"
+    params: dict[str, Any] | None = None
+    min: int = 3
+    max: int = 10
+    batch: int = 2
+    alpha: float = 0.05
+
+
+ConfigStore.instance().store(group="hydra/sweeper", name="ablate_repeats", node=AblateRepeatsSweeperConf,
+                             provider="ablate_repeats_sweeper")

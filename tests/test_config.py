@@ -1,0 +1,235 @@
+"""The config schema: presets of it, `check` refusing each kind of bad value with one sentence, model names found
+on the user's search path, and one list of run-time keys for the record hash and Hydra's folder names."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from ablate.config import RUNTIME_KEYS, available, check, compose, load_template, schema, searchpath_of, solve_cfg
+from ablate.engine.budget import Budget, solve
+from ablate.errors import AblateError, ConfigError
+
+SMALL = ["data=synthetic", "data.num_samples=128", "data.val_samples=64", "optim.batch_size=32", "optim.epochs=1",
+         "trainer.progress=false", "trainer.num_threads=1", "trainer.peak_flops=1e11"]
+# a model config of the user's own, outside the package: small enough to train in seconds
+USER_MODEL = """\
+name: rx3_w48
+depths: [1, 1]
+width: 48
+cardinality: 1
+bottleneck_width: 16
+stem: cifar
+stem_width: 48
+in_channels: 1
+resolution: 28
+num_classes: 10
+"""
+
+
+def ablate(args: list[str], cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
+    return subprocess.run([sys.executable, "-m", "ablate", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+@pytest.fixture
+def myconf(tmp_path) -> Path:
+    folder = tmp_path / "myconf"
+    (folder / "model").mkdir(parents=True)
+    (folder / "model" / "rx3_w48.yaml").write_text(USER_MODEL)
+    return folder
+
+
+def refusal(overrides: list[str]) -> str:
+    cfg = compose(overrides)
+    with pytest.raises(AblateError) as e:
+        check(cfg, searchpath_of(overrides))
+    return str(e.value)
+
+
+# ----------------------------------------------------------------------------- presets of the schema
+@pytest.mark.parametrize("group", ["model", "data", "optim", "trainer", "budget"])
+def test_every_preset_composes_to_its_schema_and_passes_the_check(group):
+    for name in available(group):
+        cfg = compose([f"{group}={name}"])
+        check(cfg)
+        node = OmegaConf.to_container(cfg[group], resolve=True)
+        if group == "budget" and node["metric"] is None:
+            assert node == {"metric": None}  # no budget: nothing else in the config (and its hash)
+            continue
+        cls = schema.DATA[node["name"]] if group == "data" else schema.GROUPS[group]
+        assert list(node) == [f.name for f in fields(cls)], name  # every field, in the schema's order
+
+
+def test_model_files_state_only_what_differs_from_the_schema():
+    """Shared fields come from the schema's defaults (Hydra defaults list), yet every model keeps its numbers."""
+    for name in available("model"):
+        text = (Path(schema.__file__).parents[2] / "conf" / "model" / f"{name}.yaml").read_text()
+        assert "/schema/model@_here_" in text and "form:" not in text and "block:" not in text, name
+    # the package's models as they were written out in full before (Table 1, Table 7 and the default)
+    assert load_template("resnext50_32x4d").to_dict() == {
+        "depths": [3, 4, 6, 3], "width": 256, "cardinality": 32, "bottleneck_width": 4, "block": "bottleneck",
+        "stem": "imagenet", "stem_width": 64, "in_channels": 3, "resolution": 224, "num_classes": 1000,
+        "shortcut": True}
+    assert load_template("resnext29_8x64d").to_dict() == {
+        "depths": [3, 3, 3], "width": 256, "cardinality": 8, "bottleneck_width": 64, "block": "bottleneck",
+        "stem": "cifar", "stem_width": 64, "in_channels": 3, "resolution": 32, "num_classes": 10, "shortcut": True}
+    assert load_template("tiny").to_dict() == {
+        "depths": [1, 1, 1, 1], "width": 32, "cardinality": 1, "bottleneck_width": 12, "block": "bottleneck",
+        "stem": "cifar", "stem_width": 32, "in_channels": 1, "resolution": 28, "num_classes": 10, "shortcut": True}
+    model = compose([]).model
+    assert (model.form, model.zero_init_last_bn) == ("c", False)
+
+
+def test_an_integer_for_a_float_field_stays_as_typed():
+    """Hydra does not convert values (the schema is untyped to it): `budget.scale=2` stays 2, so the run's config
+    hash is the one it had before the schema."""
+    cfg = compose(["budget=params", "budget.scale=2", "optim.lr=1"])
+    check(cfg)
+    assert type(cfg.budget.scale) is int and type(cfg.optim.lr) is int
+
+
+# ----------------------------------------------------------------------------- check: one sentence per field
+@pytest.mark.parametrize("overrides, sentence", [
+    (["+budget.scael=2"], "budget.scael is not a budget field: valid fields are metric, reference, scale, scope, "
+                          "stage, target, tolerance, vary."),
+    (["budget=params", "+budget.scael=2"], "budget.scael is not a budget field: valid fields are metric, reference, "
+                                           "scale, scope, stage, target, tolerance, vary."),
+    (["+seeds=1"], "seeds is not a config field: valid fields are budget, data, model, optim, report, seed, trainer."),
+    (["model.form=d"], "model.form='d' is unknown: valid forms are a, b, c, auto."),
+    (["model.zero_init_last_bn=maybe"], "model.zero_init_last_bn='maybe' is invalid: it must be true or false."),
+    (["model.cardinality=abc"], "model.cardinality='abc' is invalid: it must be a whole number of at least 1."),
+    (["model.depths=[3,0]"], "model.depths[1]=0 is invalid: every stage needs a whole number of at least 1 block."),
+    (["optim.momentum=abc"], "optim.momentum='abc' is invalid: it must be a number at least 0 and below 1, e.g. 0.9."),
+    (["optim.gamma=null"], "optim.gamma=None is invalid: it must be a number above 0, e.g. 0.1."),
+    (["optim.nesterov=maybe"], "optim.nesterov='maybe' is invalid: it must be true or false."),
+    (["optim.milestones=[10,x]"], "optim.milestones=[10, 'x'] is invalid: it must be a list of epochs such as "
+                                  "[150,225]."),
+    (["trainer.precision=INT8"], "trainer.precision='int8' is unknown: valid precisions are auto, fp32, bf16, fp16."),
+    (["trainer.device=TPU"], "trainer.device='tpu' is unknown: valid devices are auto, cpu, cuda or cuda:N."),
+    (["trainer.compile=maybe"], "trainer.compile='maybe' is invalid: it must be true or false."),
+    (["trainer.log_every=0"], "trainer.log_every=0 is invalid: it must be a whole number of at least 1."),
+    (["trainer.num_threads=0"], "trainer.num_threads=0 is invalid: give a whole number of at least 1, or null for "
+                                "every core."),
+    (["trainer.eval_batch_size=-1"], "trainer.eval_batch_size=-1 is invalid: give a whole number of at least 1, or "
+                                     "null for twice the per-process training batch."),
+    (["trainer.peak_flops=fast"], "trainer.peak_flops='fast' is invalid: give the machine's FLOP/s as a positive "
+                                  "number, or null to measure it."),
+    (["data.pad=-1"], "data.pad=-1 is invalid: it must be an integer >= 0."),
+    (["data.mean=[0.1,0.2]"], "data.mean=[0.1, 0.2] is invalid: it must be a list of 1 numbers (one per channel) "
+                              "or null."),
+    (["data=imagenet", "data.mean=null"], "data.mean and data.std must be lists of 3 numbers for data=imagenet: it "
+                                          "streams its images, so they cannot be measured at load."),
+    (["+data.num_samples=5"], "data.num_samples is not a data field: valid fields are augment, download, mean, name, "
+                              "pad, root, std, train_subset, url, val_subset."),
+    (["seed=abc"], "seed='abc' is invalid: it must be a whole number such as 0."),
+    (["budget=params", "budget.reference=resnet5"], "budget.reference='resnet5' is unknown: available models are "
+                                                    f"{', '.join(available('model'))}."),
+    (["budget=params", "budget.vary=depth", "budget.stage=7"], "budget.stage=7 is invalid: this template has stages 0 "
+                                                               "to 3."),
+    (["budget=params", "budget.vary=depth", "budget.scope=block"], "budget.vary='depth' cannot meet a budget at "
+     "scope='block': a block's cost does not depend on depth; use scope='network'."),
+])
+def test_check_names_the_field_the_user_typed(overrides, sentence):
+    assert refusal(overrides) == sentence
+
+
+def test_check_is_one_place_no_getter_with_a_default_remains():
+    """No `cfg.get("key", default)` where a composed config is read: the schema gives every field, checked.
+    (The report reads records from disk, of any version, where a key may be absent.)"""
+    root = Path(schema.__file__).parents[1]
+    code = [p for p in root.rglob("*.py") if p.relative_to(root).parts[0] != "report"]
+    getter = re.compile(r"\b(cfg|trainer|optim_cfg|budget_cfg|model_cfg|data_cfg)\.get\(")  # not Hydra's own nodes
+    found = [f"{p.relative_to(root.parent)}:{n}" for p in code for n, line in enumerate(p.read_text().splitlines(), 1)
+             if getter.search(line)]
+    assert found == []
+
+
+# ----------------------------------------------------------------------------- model names on the search path
+def test_a_model_of_your_own_is_a_budget_reference_and_listed(myconf):
+    searchpath = (f"file://{myconf}",)
+    assert "rx3_w48" in available("model", searchpath) and "rx3_w48" not in available("model", ())
+    overrides = [f"hydra.searchpath=[file://{myconf}]", "model=rx3_w48", "model.cardinality=2", "budget=params"]
+    cfg = compose(overrides)
+    assert searchpath_of(overrides) == searchpath
+    check(cfg, searchpath)
+    template, solution = solve_cfg(cfg, searchpath)
+    reference = load_template("rx3_w48", searchpath=searchpath)
+    assert solution.budget == Budget.relative(reference, 1.0, "params", name="rx3_w48")
+    assert template.cardinality == 2 and solution.value == solve(reference.replace(cardinality=2),
+                                                                 solution.budget).value
+    # a typo is refused naming the field and listing the user's models beside the package's
+    cfg = compose([*overrides, "budget.reference=rx3_w84"])
+    with pytest.raises(ConfigError, match=r"^budget\.reference='rx3_w84' is unknown: available models are .*"
+                                          r"resnext50_32x4d, rx3_w48, tiny\.$"):
+        check(cfg, searchpath)
+    with pytest.raises(ConfigError, match=r"Could not find 'model/nope': available model configs are .*rx3_w48"):
+        compose([f"hydra.searchpath=[file://{myconf}]", "model=nope"])
+
+
+def test_the_app_solves_a_budget_on_a_model_of_your_own(myconf, tmp_path):
+    """The command of the issue, as a new user types it: the job finds the model on its own search path."""
+    run = tmp_path / "run"
+    out = ablate([f"hydra.searchpath=[file://{myconf}]", "model=rx3_w48", "model.cardinality=2", "budget=params",
+                  "budget.tolerance=0.2", *SMALL, f"hydra.run.dir={run}"], tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    record = json.loads((run / "result.json").read_text())
+    assert record["status"] == "completed"
+    budget = record["budget"]
+    reference = load_template("rx3_w48", searchpath=(f"file://{myconf}",))
+    expected = solve(reference.replace(cardinality=2), Budget.relative(reference, tolerance=0.2, name="rx3_w48"))
+    assert budget["value"] == expected.value and budget["achieved"] == expected.achieved
+    assert record["model"]["template"]["bottleneck_width"] == expected.value
+
+
+def test_the_app_lists_your_models_where_a_reference_is_unknown(myconf, tmp_path):
+    """With `--config-dir`, too: the job's own config sources are where a budget's reference is looked up."""
+    out = ablate(["--config-dir", str(myconf), "model=rx3_w48", "budget=params", "budget.reference=rx3_w84",
+                  *SMALL, f"hydra.run.dir={tmp_path / 'run'}"], tmp_path, timeout=120)
+    assert out.returncode == 2
+    models = ", ".join(sorted([*available("model", ()), "rx3_w48"]))
+    sentence = f"ablate: budget.reference='rx3_w84' is unknown: available models are {models}."
+    assert out.stderr.strip().splitlines()[-1] == sentence
+
+
+# ----------------------------------------------------------------------------- run-time keys
+def test_one_list_of_runtime_keys_for_the_hash_and_the_folder_names():
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+
+    from ablate.run import record
+
+    assert record.RUNTIME_KEYS is RUNTIME_KEYS
+    with initialize_config_module(config_module="ablate.conf", version_base="1.3"):
+        cfg = hydra_compose("config", return_hydra_config=True)
+    assert tuple(cfg.hydra.job.config.override_dirname.exclude_keys) == RUNTIME_KEYS
+    # every run-time key of a group is a field of that group's schema (a renamed field cannot drift out)
+    for key in RUNTIME_KEYS:
+        group, _, name = key.partition(".")
+        if name and group in ("trainer", "data"):
+            cls = schema.TrainerConfig if group == "trainer" else schema.DataConfig
+            known = {f.name for c in (cls, *schema.DATA.values()) for f in fields(c)} if group == "data" else \
+                {f.name for f in fields(cls)}
+            assert name in known, key
+
+
+def test_hydra_leaves_the_runtime_keys_out_of_a_members_folder(tmp_path):
+    """A multirun member fails its check at once (C=0), so no training: its folder name is what Hydra made of
+    the overrides, with the run-time keys (via the `ablate.runtime_keys` resolver) left out."""
+    sweep = tmp_path / "sweep"
+    out = ablate(["-m", "model.cardinality=0", "trainer.num_threads=1", "trainer.jobs_per_gpu=2", "data=synthetic",
+                  f"hydra.sweep.dir={sweep}"], tmp_path, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    folders = sorted(p.name for p in sweep.iterdir() if p.is_dir() and not p.name.startswith("."))
+    assert folders == ["data=synthetic,model.cardinality=0"]
+    record = json.loads((sweep / folders[0] / "result.json").read_text())
+    assert record["reason"] == "model.cardinality=0 is invalid: it must be a whole number of at least 1."

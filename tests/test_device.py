@@ -1,0 +1,188 @@
+"""CUDA settings and device choice (`ablate.run.device`) with faked GPUs: no GPU is needed.
+
+torch.cuda's queries (is_available, device_count, get_device_capability, mem_get_info, get_device_properties)
+and its setters (set_device, the TF32 policy) are replaced by fakes, so these tests pass the same on a CPU-only
+build and on a GPU machine, and they leave the process's torch settings as they were.
+"""
+
+from __future__ import annotations
+
+import logging
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from ablate.config import compose, template_from_cfg
+from ablate.engine.complexity import totals
+from ablate.errors import ConfigError
+from ablate.run import device
+
+GIB = 2**30
+
+
+@pytest.fixture
+def gpus(monkeypatch):
+    """`gpus(count, capability=(9, 0), free=..., total=...)`: fake that many visible GPUs; returns a log of calls."""
+    calls: dict[str, list] = {"set_device": [], "matmul_precision": []}
+
+    def fake(count: int, capability=(9, 0), free: int = 140 * GIB, total: int = 140 * GIB, name="Fake GPU"):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: count > 0)
+        monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)  # as on a V100: emulated
+        monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (free, total))
+        monkeypatch.setattr(torch.cuda, "set_device", lambda d: calls["set_device"].append(torch.device(d)))
+        monkeypatch.setattr(torch, "set_float32_matmul_precision", calls["matmul_precision"].append)
+        monkeypatch.setattr(torch.cuda, "get_device_properties", lambda d=None: SimpleNamespace(
+            name=name, major=capability[0], minor=capability[1], total_memory=total))
+        monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)  # restored after the test
+        return calls
+
+    return fake
+
+
+def template(name: str):
+    return template_from_cfg(compose([f"model={name}"]).model)
+
+
+# ----------------------------------------------------------------------------- which GPU
+def test_job_n_takes_gpu_n_mod_count(gpus):
+    gpus(2)
+    # one member per GPU, or several: the launcher runs GPUs × jobs_per_gpu at once, consecutive jobs alternate
+    assert [device.choose("auto", job_num=n).index for n in range(6)] == [0, 1, 0, 1, 0, 1]
+    assert [device.choose("cuda", job_num=n).index for n in range(3)] == [0, 1, 0]
+    assert device.choose("auto") == torch.device("cuda", 0)  # a single run
+    assert device.choose("cuda:1", job_num=5) == torch.device("cuda", 1)  # a named GPU is kept
+    # DDP: job n's ranks take world_size GPUs from (n × world_size) mod count
+    assert [device.choose("cuda", job_num=1, rank=r, world_size=2).index for r in range(2)] == [0, 1]
+    gpus(1)  # Ray or SLURM gave this member its own GPU: it is GPU 0 of what the process sees
+    assert {device.choose("auto", job_num=n).index for n in range(5)} == {0}
+
+
+def test_world_size_above_the_visible_gpus_is_refused(gpus, monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    gpus(2)
+    with pytest.raises(ConfigError) as e:
+        device.choose("cuda", job_num=0, rank=0, world_size=4)
+    assert str(e.value) == ("trainer.world_size=4 is more than the 2 GPUs visible: give each DDP process its own GPU "
+                            "with trainer.world_size=2 or fewer, or train on the CPU with trainer.device=cpu.")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")
+    gpus(1)
+    with pytest.raises(ConfigError, match=r"^trainer.world_size=2 is more than the 1 GPU visible "
+                                          r"\(CUDA_VISIBLE_DEVICES='3'\): give each DDP process"):
+        device.choose("cuda:0", world_size=2)
+    assert device.choose("cuda", rank=0, world_size=1) == torch.device("cuda", 0)
+
+
+def test_auto_warns_in_one_line_when_cuda_is_built_but_no_gpu_is_visible(gpus, monkeypatch, caplog):
+    gpus(0)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # what Ray leaves a task that asked for no GPU
+    monkeypatch.setattr(torch.backends.cuda, "is_built", lambda: True)
+    monkeypatch.setattr(torch.version, "cuda", "12.8")
+    with caplog.at_level(logging.WARNING, logger="ablate.run.device"):
+        assert device.choose("auto", job_num=3) == torch.device("cpu")
+    warnings = [r.getMessage() for r in caplog.records if r.name == "ablate.run.device"]
+    assert len(warnings) == 1 and "\n" not in warnings[0]
+    assert warnings[0].startswith(f"trainer.device=auto sees no GPU although torch {torch.__version__} is built with "
+                                  "CUDA 12.8 (CUDA_VISIBLE_DEVICES=''): training on the CPU")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="ablate.run.device"):
+        assert device.choose("cpu") == torch.device("cpu")  # asked for: no warning
+        assert device.choose("auto", rank=1) == torch.device("cpu")  # DDP: rank 0 alone says it
+        monkeypatch.setattr(torch.backends.cuda, "is_built", lambda: False)
+        assert device.choose("auto") == torch.device("cpu")  # a CPU build: nothing was hidden
+    assert not [r for r in caplog.records if r.name == "ablate.run.device"]
+
+
+# ----------------------------------------------------------------------------- precision
+@pytest.mark.parametrize("capability, dtype", [((7, 0), torch.float16), ((7, 5), torch.float16),
+                                               ((8, 0), torch.bfloat16), ((8, 6), torch.bfloat16),
+                                               ((9, 0), torch.bfloat16)])
+def test_auto_precision_is_bf16_only_on_compute_capability_8_and_up(gpus, capability, dtype):
+    gpus(1, capability=capability)  # is_bf16_supported() says True everywhere (V100/T4 emulate bf16)
+    cuda = torch.device("cuda", 0)
+    assert device.autocast_dtype("auto", cuda) is dtype
+    assert device.autocast_dtype("fp16", cuda) is torch.float16 and device.autocast_dtype("fp32", cuda) is None
+    assert device.autocast_dtype("bf16", cuda) is torch.bfloat16  # asked for by name: kept
+
+
+# ----------------------------------------------------------------------------- activate
+def test_activate_sets_the_device_cudnn_autotuner_and_tf32_on_every_cuda_run(gpus):
+    calls = gpus(2)
+    dev = device.choose("auto", job_num=1)
+    device.activate(dev, template("tiny"), 128, "auto", jobs_per_gpu=1)
+    assert calls["set_device"] == [torch.device("cuda", 1)]  # not only under DDP
+    assert torch.backends.cudnn.benchmark is True
+    assert calls["matmul_precision"] == ["high"]
+
+
+def test_activate_leaves_the_cpu_alone(gpus):
+    calls = gpus(0)
+    device.activate(torch.device("cpu"), template("tiny"), 128, "auto", jobs_per_gpu=4)
+    assert calls == {"set_device": [], "matmul_precision": []} and torch.backends.cudnn.benchmark is False
+
+
+# ----------------------------------------------------------------------------- memory
+def test_member_bytes_counts_weights_state_and_activations_per_image():
+    t = template("resnet50")
+    counts = totals(t)
+    base = device.member_bytes(t, 0, torch.bfloat16)
+    assert base == 12 * counts.params + device.CUDA_CONTEXT_BYTES
+    assert device.member_bytes(t, 256, torch.bfloat16) - base == 256 * 4 * counts.acts  # 2 tensors × 2 bytes
+    assert device.member_bytes(t, 256, None) - base == 256 * 8 * counts.acts  # fp32: 2 tensors × 4 bytes
+
+
+def test_several_small_members_fit_on_one_gpu(gpus):
+    calls = gpus(1, free=139 * GIB, total=140 * GIB)
+    for n in range(5):  # the main job's five members at once
+        device.activate(device.choose("auto", job_num=n), template("tiny"), 128, "auto", jobs_per_gpu=5)
+    assert calls["set_device"] == [torch.device("cuda", 0)] * 5
+
+
+def test_a_packing_that_cannot_fit_is_refused_in_one_sentence(gpus):
+    t = template("resnext50_32x4d")
+    need = device.member_bytes(t, 256, torch.bfloat16)
+    total = 3 * need + GIB  # room for three members of this size, not four
+    gpus(1, free=total, total=total)
+    cuda = torch.device("cuda", 0)
+    device.activate(cuda, t, 256, "bf16", jobs_per_gpu=3)
+    with pytest.raises(ConfigError) as e:
+        device.activate(cuda, t, 256, "bf16", jobs_per_gpu=4)
+    assert str(e.value) == (f"trainer.jobs_per_gpu=4 does not fit on cuda:0: a member at 256 images a step needs at "
+                            f"least {need / GIB:.1f} GiB (weights, gradients, momentum and activations), and 4 of "
+                            f"them need more than its {total / GIB:.1f} GiB: use trainer.jobs_per_gpu=3 or fewer, "
+                            "or a smaller optim.batch_size.")
+
+
+def test_a_batch_that_cannot_fit_names_the_largest_that_can(gpus):
+    t = template("resnext50_32x4d")
+    base, per_image = device.member_bytes(t, 0, None), device.member_bytes(t, 1, None) - device.member_bytes(t, 0, None)
+    total = base + 100 * per_image + per_image // 2  # 100 images fit in fp32, 101 do not
+    gpus(2, free=total, total=total)
+    with pytest.raises(ConfigError, match=r"^optim.batch_size=512 does not fit on cuda:0: a member at 256 images a "
+                                          r"step needs at least .* GiB .*: use optim.batch_size=200 or less.$"):
+        device.activate(torch.device("cuda", 0), t, 512, "fp32", world_size=2)  # 256 a process, 100 fit
+    device.activate(torch.device("cuda", 0), t, 200, "fp32", world_size=2)
+
+
+def test_a_member_that_does_not_fit_in_the_free_memory_is_refused(gpus):
+    t = template("resnet50")
+    need = device.member_bytes(t, 64, torch.bfloat16)
+    gpus(1, free=need - 1, total=10 * need)  # others already hold most of the GPU
+    with pytest.raises(ConfigError, match=r"^cuda:0 has .* GiB free of .* GiB \(other processes hold the rest\) and a "
+                                          r"member at 64 images a step needs at least .*: lower trainer.jobs_per_gpu=2 "
+                                          r"or optim.batch_size=64, or free the GPU.$"):
+        device.activate(torch.device("cuda", 0), t, 64, "auto", jobs_per_gpu=2)
+
+
+# ----------------------------------------------------------------------------- the record's env
+def test_env_names_the_gpu_cuda_and_cudnn(gpus, monkeypatch):
+    gpus(1, capability=(9, 0), name="NVIDIA H200")
+    monkeypatch.setattr(torch.version, "cuda", "12.8")
+    monkeypatch.setattr(torch.backends.cudnn, "is_available", lambda: True)
+    monkeypatch.setattr(torch.backends.cudnn, "version", lambda: 91002)
+    assert device.env(torch.device("cuda", 0)) == {"gpu": "NVIDIA H200", "gpu_capability": "9.0", "cuda": "12.8",
+                                                   "cudnn": "9.10.2"}
+    assert device.env(torch.device("cpu")) == {"gpu": None, "gpu_capability": None, "cuda": None, "cudnn": None}
+    assert device._cudnn_version(8902) == "8.9.2" and device._cudnn_version(90100) == "9.1.0"

@@ -1,0 +1,126 @@
+"""Pruning: the sweeper hands each job its trial (`hydra.sweeper.trial`), the job reports per-epoch values through
+`ablate.run.pruning.reporter` and stops when the pruner says so; the sweeper tells Optuna PRUNED."""
+
+import json
+import pickle
+from pathlib import Path
+
+import optuna
+import pytest
+from hydra.core.hydra_config import HydraConfig
+
+from ablate.errors import ConfigError
+from ablate.run import pruning
+from tests.test_optuna_sweeper import load, multirun
+
+THRESHOLD = "hydra.sweeper.pruner={_target_:optuna.pruners.ThresholdPruner,upper:4.0}"
+EPOCHS = 3
+
+
+def curve(x: float, epoch: int) -> float:
+    return (x - 2.0) ** 2 - 0.5 * epoch
+
+
+def learner(cfg):
+    """EPOCHS epochs of a falling value; reports each and stops when told, recording status pruned."""
+    report = pruning.reporter()
+    out = Path(HydraConfig.get().runtime.output_dir)
+    assert "trial" not in HydraConfig.get().job.override_dirname  # the trial does not name the run's folder
+    for epoch in range(EPOCHS):
+        value = curve(cfg.x, epoch)
+        if report(epoch, value):
+            (out / "result.json").write_text(json.dumps({"status": "pruned", "epochs": epoch + 1,
+                                                         "model": {"complexity": {"flops": 7}}}))
+            return value
+    (out / "result.json").write_text(json.dumps({"status": "completed", "model": {"complexity": {"flops": 7}}}))
+    return value
+
+
+def raises_pruned(cfg):
+    if cfg.x < 0:
+        raise optuna.TrialPruned()
+    return float(cfg.x)
+
+
+def test_a_trial_the_pruner_stops_is_pruned_and_counts(tmp_path):
+    multirun(learner, tmp_path, "x=interval(-4,4)", "hydra.sweeper.n_trials=8", THRESHOLD)
+    trials = load(tmp_path).get_trials()
+    assert len(trials) == 8  # pruned trials count toward n_trials, as completed ones do
+    pruned = [t for t in trials if (t.params["x"] - 2.0) ** 2 > 4.0]
+    assert pruned and len(pruned) < 8  # the seeded sampler gives both kinds
+    for t in trials:
+        if t in pruned:  # above the threshold at epoch 0: stopped there
+            assert t.state == optuna.trial.TrialState.PRUNED
+            assert t.intermediate_values == {0: pytest.approx(curve(t.params["x"], 0))}
+            assert t.value == pytest.approx(curve(t.params["x"], 0))  # Optuna's value of a pruned trial: its last
+            assert t.user_attrs["status"] == "pruned"
+        else:
+            assert t.state == optuna.trial.TrialState.COMPLETE
+            assert t.intermediate_values == {e: pytest.approx(curve(t.params["x"], e)) for e in range(EPOCHS)}
+            assert t.user_attrs["status"] == "completed"
+        assert t.user_attrs["complexity"] == {"flops": 7}
+
+
+def test_without_a_pruner_the_epochs_are_reported_and_nothing_is_pruned(tmp_path):
+    multirun(learner, tmp_path, "x=interval(-4,4)", "hydra.sweeper.n_trials=3")
+    for t in load(tmp_path).get_trials():
+        assert t.state == optuna.trial.TrialState.COMPLETE
+        assert sorted(t.intermediate_values) == list(range(EPOCHS))  # the dashboard draws each trial's curve
+
+
+def test_a_job_that_raises_trial_pruned_is_pruned(tmp_path):
+    multirun(raises_pruned, tmp_path, "x=interval(-4,4)", "hydra.sweeper.n_trials=6")
+    for t in load(tmp_path).get_trials():
+        expected = "PRUNED" if t.params["x"] < 0 else "COMPLETE"
+        assert t.state.name == expected
+
+
+def test_several_objectives_prune_on_the_named_one(tmp_path):
+    two = ("hydra.sweeper.direction=[minimize,minimize]", "hydra.sweeper.objectives=[return,model.complexity.flops]")
+    with pytest.raises(ConfigError) as e:
+        multirun(learner, tmp_path / "unnamed", "x=interval(-4,4)", "hydra.sweeper.n_trials=4", THRESHOLD, *two)
+    assert str(e.value) == (
+        "hydra.sweeper.pruner is set on a study with 2 objectives ['return', 'model.complexity.flops'], and Optuna's "
+        "pruners judge one: name the objective the jobs report each epoch, e.g. hydra.sweeper.prune_objective=return.")
+    with pytest.raises(ConfigError, match=r"^hydra.sweeper.prune_objective='flops' is not an objective of this "
+                                          r"study: valid names are return, model.complexity.flops\.$"):
+        multirun(learner, tmp_path / "wrong", "x=interval(-4,4)", THRESHOLD, *two, "hydra.sweeper.prune_objective=flops")
+
+    multirun(learner, tmp_path, "x=interval(-4,4)", "hydra.sweeper.n_trials=6", THRESHOLD, *two,
+             "hydra.sweeper.prune_objective=return")
+    trials = load(tmp_path).get_trials()
+    shadow = {t.number: t for t in load(tmp_path, "sweep_test:return").get_trials()}  # the objective pruned on
+    assert len(trials) == 6
+    for t in trials:
+        over = (t.params["x"] - 2.0) ** 2 > 4.0
+        assert t.state.name == ("PRUNED" if over else "COMPLETE")
+        twin = shadow[t.user_attrs["prune_trial"]]
+        assert twin.state == t.state and twin.intermediate_values[0] == pytest.approx(curve(t.params["x"], 0))
+        if not over:
+            assert t.values == pytest.approx([curve(t.params["x"], EPOCHS - 1), 7]) and twin.value == t.values[0]
+
+
+def test_an_unknown_pruner_is_one_sentence(tmp_path):
+    with pytest.raises(ConfigError) as e:
+        multirun(learner, tmp_path, "x=interval(-4,4)", "hydra.sweeper.pruner={_target_:optuna.pruners.NoSuch}")
+    assert str(e.value).startswith("hydra.sweeper.pruner={'_target_': 'optuna.pruners.NoSuch'} cannot be made into "
+                                   "an Optuna pruner (")
+    assert str(e.value).endswith("): name a class in optuna.pruners, e.g. {_target_: optuna.pruners.MedianPruner}.")
+    assert not (tmp_path / "study.db").exists()  # refused before the study was touched
+
+
+def test_reporter_outside_a_sweep_never_prunes_and_pickles(tmp_path):
+    assert pruning.reporter() is pruning.never and pruning.never(0, 1.0) is False
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    study = optuna.create_study(study_name="s", storage=storage, pruner=optuna.pruners.ThresholdPruner(upper=1.0))
+    trial = study.ask()
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.create({"hydra": {"sweeper": {
+        "trial": {"study_name": "s", "storage": storage, "trial_number": trial.number},
+        "pruner": {"_target_": "optuna.pruners.ThresholdPruner", "upper": 1.0}}}})
+    report = pruning.reporter(cfg)
+    assert report(0, 0.5) is False
+    report = pickle.loads(pickle.dumps(report))  # as a spawned training process receives it
+    assert report(1, 2.0) is True
+    assert study.trials[0].intermediate_values == {0: 0.5, 1: 2.0}

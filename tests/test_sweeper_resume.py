@@ -1,0 +1,144 @@
+"""Exact resume: a re-run continues the study it finds (job numbers, trials), refuses one that searches something
+else, and fails and retries the trials a killed sweeper left running; what users read through Optuna's API."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from ablate.errors import ConfigError
+from tests.test_optuna_sweeper import APP_CONFIG, load, multirun, quadratic
+
+ROOT = Path(__file__).resolve().parents[1]
+SPACE = ("x=interval(-4,4)", "y=choice(1,2,3)")
+
+
+def test_a_rerun_that_searches_something_else_is_refused(tmp_path):
+    multirun(quadratic, tmp_path, *SPACE, "hydra.sweeper.n_trials=2")
+
+    def refused(*overrides):
+        with pytest.raises(ConfigError) as e:
+            multirun(quadratic, tmp_path, "hydra.sweeper.n_trials=4", *overrides)
+        return str(e.value)
+
+    ending = ": search the stored space again, or give another hydra.sweeper.study_name."
+    assert refused("x=interval(-4,5)", "y=choice(1,2,3)") == (
+        "the search space differs from the one stored with study 'sweep_test' (x is interval(-4,5), it was "
+        f"interval(-4,4)){ending}")
+    assert refused("x=interval(-4,4)") == (
+        f"the search space differs from the one stored with study 'sweep_test' (y is gone (it was choice(1,2,3))){ending}")
+    assert refused(*SPACE, "+model.depth=choice(1,2)") == (
+        f"the search space differs from the one stored with study 'sweep_test' (+model.depth=choice(1,2) is new){ending}")
+    assert refused(*SPACE, "hydra.sweeper.objectives=[model.complexity.flops]") == (
+        "hydra.sweeper.objectives=['model.complexity.flops'] differs from the ['return'] stored with study "
+        "'sweep_test': use the stored value, or give another hydra.sweeper.study_name.")
+    assert refused(*SPACE, "hydra.sweeper.constraints=['model.complexity.flops <= 250']") == (
+        "hydra.sweeper.constraints=['model.complexity.flops <= 250'] differs from the [] stored with study "
+        "'sweep_test': use the stored value, or give another hydra.sweeper.study_name.")
+    assert refused(*SPACE, "hydra.sweeper.direction=maximize").startswith(
+        "hydra.sweeper.direction=['maximize'] does not match the stored study 'sweep_test'")
+    assert len(load(tmp_path).get_trials()) == 2  # nothing in the study lost or added
+    multirun(quadratic, tmp_path, "y=choice(1,2,3)", "x=interval(-4,4)", "hydra.sweeper.n_trials=3")  # order is no change
+    assert len(load(tmp_path).get_trials()) == 3
+
+
+def test_the_study_as_optuna_dashboard_reads_it(tmp_path):
+    multirun(quadratic, tmp_path, *SPACE, "hydra.sweeper.n_trials=3")
+    study = optuna.load_study(study_name="sweep_test", storage=f"sqlite:///{tmp_path / 'study.db'}")
+    assert study.user_attrs["ablate_sweeper"]["params"]["y"]["sweep"] == "choice(1,2,3)"
+    assert study.user_attrs["ablate_sweeper"]["directions"] == ["minimize"]
+    for t in study.trials:
+        attrs = t.user_attrs
+        assert attrs["job_dir"] == str(tmp_path / str(attrs["job_num"]))  # the run directory
+        assert attrs["status"] == "completed"
+        assert attrs["complexity"] == {"flops": 100 * t.params["y"]}  # from the run's result.json
+        assert attrs["overrides"][:2] == [f"x={t.params['x']}", f"y={t.params['y']}"]
+        assert attrs["worker"] == f"{socket.gethostname()}:{os.getpid()}"
+
+
+KILLED_APP = textwrap.dedent("""
+    import os
+    import time
+    from pathlib import Path
+
+    import hydra
+    from hydra.core.config_store import ConfigStore
+    from hydra.core.hydra_config import HydraConfig
+
+    from hydra_plugins.ablate_optuna_sweeper import register
+
+    register()
+    ConfigStore.instance().store(name="killed", node={**CONFIG,
+                                 "defaults": [{"override hydra/sweeper": "ablate_optuna"}, "_self_"]})
+
+
+    @hydra.main(version_base="1.3", config_path=None, config_name="killed")
+    def main(cfg):
+        (Path(HydraConfig.get().sweep.dir) / "started").write_text(str(os.getpid()))
+        time.sleep(300)  # killed long before this ends
+
+
+    if __name__ == "__main__":
+        main()
+""")
+
+
+@pytest.mark.slow
+def test_a_trial_left_running_by_a_killed_sweeper_is_failed_and_retried(tmp_path):
+    (tmp_path / "killedapp").mkdir()
+    (tmp_path / "killedapp" / "__main__.py").write_text(f"CONFIG = {APP_CONFIG!r}\n" + KILLED_APP)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    sweep = tmp_path / "sweep"
+    worker = subprocess.Popen([sys.executable, "-m", "killedapp", "-m", *SPACE, "hydra.sweeper.n_trials=2",
+                               "hydra.sweeper.n_jobs=1", "hydra.sweeper.study_name=s", f"hydra.sweep.dir={sweep}"],
+                              cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    try:
+        for _ in range(1200):  # the first job is running (a minute at most)
+            if (sweep / "started").exists() or worker.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert (sweep / "started").exists(), "the sweeper never started its first job"
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)  # no chance to tidy up: trial 0 stays RUNNING in study.db
+        worker.wait()
+    assert [t.state.name for t in load(sweep, "s").get_trials()] == ["RUNNING"]
+
+    multirun(quadratic, sweep, *SPACE, "hydra.sweeper.n_trials=2", "hydra.sweeper.study_name=s")
+    trials = load(sweep, "s").get_trials()
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"]
+    assert trials[0].user_attrs["fail_reason"] == (f"left running by a sweep that stopped ({socket.gethostname()}:"
+                                                   f"{worker.pid})")
+    assert trials[1].params == trials[0].params  # the retry: the same design, queued by Optuna's retry callback
+    assert trials[1].system_attrs["failed_trial"] == 0 and trials[1].user_attrs["job_num"] == 1  # numbers go on
+    assert trials[1].value == pytest.approx((trials[1].params["x"] - 2) ** 2 + trials[1].params["y"])
+
+
+def test_a_trial_whose_heartbeat_stopped_is_failed_and_retried(tmp_path):
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        storage = optuna.storages.RDBStorage(url, heartbeat_interval=1)
+        study = optuna.create_study(study_name="hb", storage=storage)
+        trial = study.ask()  # a worker on another machine, which died while running it
+    trial.suggest_float("x", -4, 4)
+    trial.suggest_categorical("y", [1, 2, 3])
+    trial.set_user_attr("worker", "elsewhere:1")
+    storage.record_heartbeat(storage.get_trial_id_from_study_id_trial_number(
+        storage.get_study_id_from_name("hb"), trial.number))
+    time.sleep(3.5)  # longer than the grace period of two heartbeat intervals (stored to the second)
+
+    multirun(quadratic, tmp_path, *SPACE, "hydra.sweeper.n_trials=2", "hydra.sweeper.study_name=hb",
+             "hydra.sweeper.heartbeat_interval=1")
+    trials = load(tmp_path, "hb").get_trials()
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"]
+    assert trials[1].params == trials[0].params and trials[1].system_attrs["failed_trial"] == 0

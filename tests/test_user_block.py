@@ -1,0 +1,343 @@
+"""Blocks of one's own: the SE-ResNeXt example (examples/se_resnext), selected by import path.
+
+The example's block lists its layers (counted analytically, without torch); the test blocks in
+tests/user_blocks.py build the same module but list nothing, so they are counted on the meta device.
+Both must equal a FLOP counter and a parameter count on the built model, and each other.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+import ablate.models.meta
+from ablate import Budget, Template, TemplateError, complexity, solve, totals
+from ablate.budget import measure, table2
+from ablate.cli.describe import main as describe
+from ablate.engine.blocks import BlockShape, block_counts, block_type
+from ablate.engine.complexity import block_complexity
+from ablate.models import build, convert
+from tests.strategies import templates
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "se_resnext"
+SE = "examples.se_resnext.se_blocks:SEBottleneck"
+META_SE = "tests.user_blocks:MetaSEBottleneck"
+COUNTED = (nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d, nn.Linear)
+# examples/se_resnext/model/seresnext_tiny.yaml: conf/model/tiny.yaml with the SE block
+TINY_SE = Template(
+    depths=(1, 1, 1, 1),
+    width=32,
+    cardinality=1,
+    bottleneck_width=12,
+    block=SE,
+    stem="cifar",
+    stem_width=32,
+    in_channels=1,
+    resolution=28,
+    num_classes=10,
+)
+SMALL = dict(max_stages=3, max_c=4, max_d=4, max_width=48)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def counted(t: Template, form: str = "c") -> tuple[nn.Module, int, int]:
+    """The built model, its parameter count and its multiply-adds on one image (FlopCounterMode / 2)."""
+    model = build(t, form).eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, t.in_channels, t.resolution, t.resolution))
+    return model, sum(p.numel() for p in model.parameters()), counter.get_total_flops() // 2
+
+
+# --- SE-ResNeXt-50 32×4d against the reference implementations ---
+
+# SENet's reference SE module (and timm's SEModule, rd_ratio=1/16, bias=True) in every block of ResNeXt-50 32×4d
+# adds two 1×1 convs with biases on the pooled map of each block's output width w, hidden width w // 16:
+#   params per block  w·(w/16) + w/16 + (w/16)·w + w = w²/8 + w/16 + w
+#   conv2 w=256  ×3:    8,192 +  16 +  256 =   8,464 × 3 =    25,392
+#   conv3 w=512  ×4:   32,768 +  32 +  512 =  33,312 × 4 =   133,248
+#   conv4 w=1024 ×6:  131,072 +  64 + 1024 = 132,160 × 6 =   792,960
+#   conv5 w=2048 ×3:  524,288 + 128 + 2048 = 526,464 × 3 = 1,579,392   → +2,530,992
+#   25,028,904 (ResNeXt-50 32×4d, Table 1 / torchvision) + 2,530,992 = 27,559,896 (timm lists 27.56M).
+# timm rounds w/16 with make_divisible(w/16, 8): 16, 32, 64, 128 are multiples of 8, so the count is the same.
+#   multiply-adds per block w²/8 (biases excluded): 3·8,192 + 4·32,768 + 6·131,072 + 3·524,288 = 2,514,944
+#   4,230,479,872 (ResNeXt-50 32×4d) + 2,514,944 = 4,232,994,816.
+SERESNEXT50_PARAMS = 27_559_896
+SERESNEXT50_FLOPS = 4_232_994_816
+
+
+def test_describe_seresnext50_prints_the_reference_params_and_flops():
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ablate.describe",
+            "--config-dir",
+            "examples/se_resnext",
+            "model=seresnext50_32x4d",
+            "--json",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert (out["params"], out["flops"], out["counted"]) == (SERESNEXT50_PARAMS, SERESNEXT50_FLOPS, "analytic")
+    assert [s["width"] for s in out["stages"]] == [256, 512, 1024, 2048]
+
+
+def test_seresnext50_built_model_counts_the_same():
+    model, params, flops = counted(Template(cardinality=32, bottleneck_width=4, block=SE))
+    assert (params, flops) == (SERESNEXT50_PARAMS, SERESNEXT50_FLOPS)
+    se = model.layer4[2].se  # SENet: 1×1 convs 2048→128→2048, both with bias
+    assert (se.fc1.weight.shape, se.fc1.bias.shape, se.fc2.weight.shape) == (
+        (128, 2048, 1, 1),
+        (128,),
+        (2048, 128, 1, 1),
+    )
+
+
+def test_describe_prints_se_blocks_in_table1(capsys):
+    assert describe(["--config-dir", str(EXAMPLE), "model=seresnext50_32x4d"]) == 0
+    text = capsys.readouterr().out
+    assert "[1×1, 128; 3×3, 128, C=32; 1×1, 256; fc, [16, 256]] ×3" in text  # SENet's Table 1
+    assert "params 27,559,896 (27.6M)  FLOPs 4,232,994,816 (4.2G)" in text
+
+
+# --- the analytic (layer list) count against the built model ---
+
+
+@settings(max_examples=40, deadline=None)
+@given(templates(**SMALL, blocks=(SE,)))
+def test_se_layers_match_the_built_model(t):
+    cx = complexity(t)
+    assert cx.method == "analytic"
+    model, params, flops = counted(t)
+    assert (params, flops) == (cx.params, cx.flops)
+    assert totals(t) == (cx.params, cx.flops, cx.acts)
+    # every counted layer is a module of that name (se.fc1, se.fc2 included), and every such module is counted
+    assert {name for name, m in model.named_modules() if isinstance(m, COUNTED)} == {x.name for x in cx.layers}
+
+
+@settings(max_examples=10, deadline=None)
+@given(templates(**SMALL, blocks=(SE,)), st.sampled_from(["a", "b"]))
+def test_se_forms_a_and_b_compute_the_same_function(t, form):
+    t = t.replace(cardinality=max(t.cardinality, 2))
+    torch.manual_seed(0)
+    c = build(t, "c").double().eval()
+    other = convert(c, form)
+    assert sum(p.numel() for p in other.parameters()) == complexity(t).params
+    x = torch.randn(2, t.in_channels, t.resolution, t.resolution, dtype=torch.float64)
+    assert (other(x) - c(x)).abs().max().item() <= 1e-10
+
+
+# --- the meta-device count ---
+
+
+@settings(max_examples=25, deadline=None)
+@given(templates(**SMALL, blocks=(SE,)), st.sampled_from([META_SE, "tests.user_blocks:SEModuleOnly"]))
+def test_meta_count_equals_the_layer_list(t, meta_block):
+    listed, meta = complexity(t), complexity(t.replace(block=meta_block))
+    assert meta.method == "meta"
+    assert (meta.params, meta.flops, meta.acts) == (listed.params, listed.flops, listed.acts)
+    assert meta.stages == listed.stages
+    assert totals(t.replace(block=meta_block)) == totals(t)
+    assert block_complexity(t.replace(block=meta_block)) == block_complexity(t)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.sampled_from(["bottleneck", "basic"]),
+    st.integers(1, 24),
+    st.integers(1, 24),
+    st.integers(1, 4),
+    st.integers(1, 4),
+    st.sampled_from([1, 2]),
+    st.integers(1, 9),
+    st.booleans(),
+)
+def test_meta_count_of_the_built_in_blocks_equals_their_closed_form(name, w_in, width, c, d, stride, r, shortcut):
+    block = block_type(name)
+    shape = BlockShape(w_in, width, c, d, stride, r, shortcut)
+    assert ablate.models.meta.count_block(block, shape) == block.counts(shape)
+
+
+def test_meta_block_layers_are_whole_blocks():
+    cx = complexity(TINY_SE.replace(block=META_SE))
+    blocks = [x for x in cx.layers if x.kind == "block"]
+    assert [x.name for x in blocks] == ["layer1.0", "layer2.0", "layer3.0", "layer4.0"]
+    assert [x.name for x in cx.layers if x.kind != "block"] == ["conv1", "bn1", "fc"]
+
+
+def test_meta_blocks_are_counted_once_per_shape(monkeypatch):
+    calls = []
+    real = ablate.models.meta.count_block
+    monkeypatch.setattr(
+        ablate.models.meta, "count_block", lambda block, shape: calls.append(shape) or real(block, shape)
+    )
+    block_counts.cache_clear()
+    t = TINY_SE.replace(block=META_SE, depths=(2, 2))
+    totals(t)
+    # each stage's first and repeated block, but conv2's first block has the repeated one's shape (stem_width=width)
+    assert len(calls) == len(set(calls)) == 3
+    totals(t)
+    complexity(t)
+    assert len(calls) == 3
+    budget = Budget.relative(t, metric="params", tolerance=0.5)
+    first = solve(t.replace(cardinality=2), budget)
+    searched = len(calls)
+    assert solve(t.replace(cardinality=2), budget) == first and len(calls) == searched  # a second solve builds nothing
+
+
+def test_solver_and_table2_on_a_meta_block_equal_the_listed_block():
+    meta = TINY_SE.replace(block=META_SE)
+    for scope in ("network", "block"):
+        listed = table2(TINY_SE, [1, 2, 4], Budget.relative(TINY_SE, metric="params", scope=scope, tolerance=0.2))
+        counted_ = table2(meta, [1, 2, 4], Budget.relative(meta, metric="params", scope=scope, tolerance=0.2))
+        assert [(r.value, r.achieved) for r in counted_] == [(r.value, r.achieved) for r in listed]
+    assert measure(meta.replace(bottleneck_width=5), "flops") == measure(TINY_SE.replace(bottleneck_width=5), "flops")
+
+
+def test_engine_imports_torch_only_for_a_meta_block():
+    code = (
+        "import sys; from ablate import Template, Budget, complexity, solve, totals; "
+        f"t = Template(depths=(1, 1), width=32, stem='cifar', stem_width=32, resolution=28, block={SE!r}); "
+        "totals(t); complexity(t); solve(t.replace(cardinality=2), Budget.relative(t, tolerance=0.5)); "
+        "print('torch' in sys.modules); "
+        f"totals(t.replace(block={META_SE!r})); print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]
+
+
+def test_describe_says_a_block_was_counted_on_the_meta_device(capsys):
+    overrides = ["--config-dir", str(EXAMPLE), "model=seresnext_tiny", f"model.block={META_SE}"]
+    assert describe([*overrides, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["params"], out["flops"], out["counted"]) == (*totals(TINY_SE)[:2], "meta")
+    assert describe(overrides) == 0
+    text = capsys.readouterr().out
+    assert text.rstrip().endswith("(blocks counted by running them once on the meta device)")
+    assert "[MetaSEBottleneck, 32] ×1" in text
+
+
+# --- one sentence for a block that cannot be used ---
+
+
+@pytest.mark.parametrize(
+    "block, sentence",
+    [
+        ("nosuchpkg.blocks:SE", "block='nosuchpkg.blocks:SE' cannot be imported: No module named 'nosuchpkg'."),
+        (
+            "tests.user_blocks:Nope",
+            "block='tests.user_blocks:Nope' cannot be imported: 'tests.user_blocks' has no attribute 'Nope'.",
+        ),
+        (
+            "tests.user_blocks:NotABlock",
+            "block='tests.user_blocks:NotABlock' is not a block class: <class "
+            "'tests.user_blocks.NotABlock'> does not subclass ablate.engine.blocks.Block.",
+        ),
+        (
+            "ablate.engine.blocks:Block",
+            "block='ablate.engine.blocks:Block' is not a block class: <class "
+            "'ablate.engine.blocks.Block'> does not subclass ablate.engine.blocks.Block.",
+        ),
+        (
+            "tests.user_blocks:",
+            "block='tests.user_blocks:' is invalid: a block of your own is given as module:Class "
+            "with an absolute module, e.g. mypkg.blocks:SEBottleneck.",
+        ),
+        (
+            ".user_blocks:X",
+            "block='.user_blocks:X' is invalid: a block of your own is given as module:Class with an "
+            "absolute module, e.g. mypkg.blocks:SEBottleneck.",
+        ),
+        (
+            "mypkg.SEBottleneck",
+            "block='mypkg.SEBottleneck' is unknown: valid blocks are bottleneck, basic, or a block "
+            "of your own as module:Class.",
+        ),
+    ],
+)
+def test_an_unusable_block_is_one_sentence(block, sentence):
+    with pytest.raises(TemplateError) as e:
+        Template(block=block)
+    assert str(e.value) == sentence
+
+
+def test_a_block_that_cannot_be_counted_is_one_sentence():
+    t = Template(block="tests.user_blocks:NoModule")  # importable and a block class: valid until counted
+    with pytest.raises(TemplateError) as e:
+        totals(t)
+    assert str(e.value) == (
+        "block='tests.user_blocks:NoModule' cannot be counted on the meta device: NoModule does "
+        "not build a module; give its block class a layers() method instead."
+    )
+
+
+def test_describe_names_the_override(capsys, tmp_path):
+    assert describe(["model=tiny", "model.block=nosuchpkg.blocks:SE"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: model.block='nosuchpkg.blocks:SE' cannot be imported: No module named 'nosuchpkg'."
+    )
+    assert describe(["--config-dir", str(tmp_path / "nope"), "model=tiny"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: --config-dir={tmp_path / 'nope'} is not a folder: give the folder that holds your config groups, "
+        "e.g. examples/se_resnext (with model/NAME.yaml inside)."
+    )
+
+
+# --- a sweep on it ---
+
+
+@pytest.mark.slow
+def test_cardinality_sweep_on_the_tiny_se_variant(tmp_path):
+    # As a user runs it from their project's root (here the repository's, so `examples` imports); the budget is
+    # the sweep's own, `budget.reference: ${model.name}`: the tiny SE variant's params as its config is written.
+    args = [
+        "--config-dir",
+        str(EXAMPLE),
+        "model=seresnext_tiny",
+        "+sweep=cardinality_vs_width",
+        "model.cardinality=1,2",
+        "data=synthetic",
+        "data.num_samples=256",
+        "data.val_samples=128",
+        "optim.epochs=1",
+        "trainer.progress=false",
+        "trainer.num_threads=1",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        f"+hydra.callbacks.report.out={tmp_path / 'report'}",
+        "-m",
+    ]
+    result = subprocess.run(
+        [sys.executable, "-m", "ablate", *args], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = [json.loads(p.read_text()) for p in (tmp_path / "sweep").rglob("result.json")]
+    assert sorted(r["model"]["template"]["cardinality"] for r in records) == [1, 2]
+    for r in records:
+        assert r["status"] == "completed", r["reason"]
+        assert r["model"]["template"]["block"] == SE
+        assert r["budget"]["target"] == totals(TINY_SE).params
+        assert abs(r["budget"]["deviation"]) <= r["budget"]["tolerance"] == 0.1
+        assert r["model"]["complexity"]["params"] == r["budget"]["achieved"]
+    assert (tmp_path / "report" / "index.html").is_file()
