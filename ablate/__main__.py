@@ -2,13 +2,24 @@
 
 Thin Hydra entry point; the work is in `ablate.run.app`. The task function returns the run's
 final val top-1 error (%), or None for a run that did not complete, for sweepers to optimise.
+
+`cli()` is the command line: it lets overrides stand on both sides of `-m`, refuses a sweep config
+(`+sweep=…`, `+repeats=…`) without `-m` (it would train one member silently), and says Hydra's own
+errors — an unknown group option, key or field, an override it cannot parse — in one sentence with
+exit status 2, as ablate's other refusals (`ablate.config.loading.hydra_sentence`). Hydra prints those
+errors and exits 1 inside `run_and_report` unless HYDRA_FULL_ERROR=1, which makes it re-raise them:
+`cli` sets it for the call, so the error reaches it as an exception and no second composition is needed.
+A user who set HYDRA_FULL_ERROR=1 gets Hydra's full traceback, as asked.
 """
 
+import os
 import sys
 
 import hydra
 
 import ablate.config  # noqa: F401  registers the resolvers the config tree uses
+
+EXIT_USAGE = 2
 
 
 @hydra.main(config_path="pkg://ablate.conf", config_name="config", version_base="1.3")
@@ -20,12 +31,39 @@ def main(cfg) -> float | None:
 
 def cli() -> None:
     """The command line: overrides may stand on both sides of -m, as users type them."""
-    from ablate.cli.argv import flags_first
-    from hydra_plugins.ablate_optuna_sweeper import register
+    import hydra_plugins.ablate_design_space_sweeper as design_spaces
+    import hydra_plugins.ablate_optuna_sweeper as optuna
+    import hydra_plugins.ablate_repeats_sweeper as repeats
+    from ablate.cli.argv import flags_first, overrides_of, sweep_without_m
+    from ablate.config.loading import hydra_sentence
+    from ablate.errors import AblateError
 
-    register()  # an editable install hides hydra_plugins/ from Hydra's scan outside the checkout
+    for plugin in (optuna, repeats, design_spaces):
+        plugin.register()  # an editable install hides hydra_plugins/ from Hydra's scan outside the checkout
     sys.argv[1:] = flags_first(sys.argv[1:])
-    main()
+    args = sys.argv[1:]
+    overrides = overrides_of(args)
+    refusal = sweep_without_m(args, overrides)
+    if refusal is not None:
+        print(f"ablate: {refusal}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+    full = os.environ.get("HYDRA_FULL_ERROR")
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises its errors instead of printing them and exiting 1
+    try:
+        main()
+    except Exception as e:
+        if full == "1":
+            raise
+        sentence = str(e) if isinstance(e, AblateError) else hydra_sentence(e, overrides)
+        if sentence is None:  # not a user's error: Hydra's own report of it, as without this wrapper
+            raise
+        print(f"ablate: {sentence}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+    finally:
+        if full is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = full
 
 
 if __name__ == "__main__":

@@ -69,7 +69,8 @@ def run(mode: str, n_trials: int, slots: int, lengths: tuple[float, float], swee
     version.setbase("1.3")
     hydra = Hydra.create_main_hydra2(task_name="search_slots", config_search_path=create_config_search_path(None))
     overrides = ["hydra.mode=MULTIRUN", "hydra/sweeper=ablate_optuna", "hydra/launcher=joblib",
-                 f"hydra.launcher.n_jobs={slots}", f"hydra.sweeper.n_jobs={slots}", f"hydra.sweeper.n_trials={n_trials}",
+                 f"hydra.launcher.n_jobs={slots}", f"hydra.sweeper.n_jobs={slots}",
+                 f"hydra.sweeper.n_trials={n_trials}",
                  f"hydra.sweep.dir={sweep_dir}", "hydra/hydra_logging=none", "hydra/job_logging=none",
                  "x=interval(0,1)", f"shortest={lengths[0]}", f"longest={lengths[1]}",
                  f"hydra.sweeper.asynchronous={str(mode == 'asynchronous').lower()}"]

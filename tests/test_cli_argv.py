@@ -12,7 +12,7 @@ from pathlib import Path
 import hydra
 import pytest
 
-from ablate.cli.argv import flags_first
+from ablate.cli.argv import flags_first, overrides_of
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,7 +66,8 @@ def test_every_readme_app_command_parses_as_written():
     assert any("-m" in c and c.index("-m") < len(c) - 1 for c in commands), "the README shows overrides after -m"
     for args in commands:
         parsed = hydra_parse(flags_first(args))
-        assert parsed.overrides == [a for a in args if not a.startswith("-") and a not in ("config", "job")]
+        assert parsed.overrides == overrides_of(args)
+        assert parsed.overrides == [a for a in args if "=" in a]  # every README override is a key=value
 
 
 @pytest.mark.slow

@@ -172,7 +172,7 @@ def test_a_model_of_your_own_is_a_budget_reference_and_listed(myconf):
     with pytest.raises(ConfigError, match=r"^budget\.reference='rx3_w84' is unknown: available models are .*"
                                           r"resnext50_32x4d, rx3_w48, tiny\.$"):
         check(cfg, searchpath)
-    with pytest.raises(ConfigError, match=r"Could not find 'model/nope': available model configs are .*rx3_w48"):
+    with pytest.raises(ConfigError, match=r"model=nope is unknown: available model configs are .*rx3_w48"):
         compose([f"hydra.searchpath=[file://{myconf}]", "model=nope"])
 
 

@@ -10,7 +10,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
 from ablate.run.parallel import concurrent_members, cpu_count, threads_for_job
-from tests.test_optuna_sweeper import load, multirun
+from tests.test_optuna_sweeper import load, multirun, study_record
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,6 +34,7 @@ def _check_two_members(sweep_dir: Path, threads: int) -> None:
         assert t.value == pytest.approx(10.0 * t.params["x"] + t.params["y"])
     runs = _runs(sweep_dir)
     assert [r["job_num"] for r in runs] == [0, 1]
+    assert study_record(sweep_dir)["asynchronous"] is True  # each trial its own launch, from the sweeper's slots
     assert os.getpid() not in {r["pid"] for r in runs}  # the members ran outside the sweeper's process
     assert [r["threads"] for r in runs] == [threads, threads]
 

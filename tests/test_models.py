@@ -219,7 +219,7 @@ def test_model_keeps_template_and_form():
     model = build(SMALL, "auto")
     assert (model.template, model.form) == (SMALL, "c")
     assert isinstance(model.layer1[0], BottleneckC)
-    assert resolve_form("auto", SMALL, "cpu") == "c"
+    assert resolve_form("auto") == "c"
 
 
 @pytest.mark.parametrize("form", ["C", "", None, 3])

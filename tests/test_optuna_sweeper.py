@@ -391,8 +391,9 @@ def test_search_report(tmp_path):
 
     _fake_search(tmp_path / "sweep")
     written = write_search_report(tmp_path / "sweep", tmp_path / "report")
-    assert sorted(p.name for p in written) == ["search_best_model.yaml", "search_pareto.png", "search_pareto.svg",
-                                               "search_trials.csv", "search_trials.md"]
+    assert sorted(p.relative_to(tmp_path / "report").as_posix() for p in written) == [
+        "model/search_budget_best.yaml", "search_pareto.png", "search_pareto.svg", "search_trials.csv",
+        "search_trials.md"]
     import pandas as pd
 
     table = pd.read_csv(tmp_path / "report" / "search_trials.csv")
@@ -408,7 +409,7 @@ def test_search_report(tmp_path):
     assert ["1", "COMPLETE", "4", "9", "18.00", "37.2", "250,000", "-5.40%", "yes", "yes", "*", "1", "11", ""] in rows
     assert [r[0] for r in rows[2:]] == ["0", "1", "2", "3"]  # a repeat (4) is counted in `repeats`, not listed
     assert "- trials run: 4 for n_trials=4 (3 complete, 1 fail), 2 per batch; 1 more sampled a design" in md
-    best = (tmp_path / "report" / "search_best_model.yaml").read_text()
+    best = (tmp_path / "report" / "model" / "search_budget_best.yaml").read_text()
     from omegaconf import OmegaConf
 
     from ablate.config.loading import template_from_cfg

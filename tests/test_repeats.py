@@ -13,6 +13,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+from omegaconf import OmegaConf
 import pandas as pd
 import pytest
 from hydra.core.hydra_config import HydraConfig
@@ -20,6 +21,7 @@ from hydra.core.hydra_config import HydraConfig
 from ablate.errors import ConfigError
 from ablate.report import sequential, write_report
 from ablate.report.sequential import Plan, plan, replay
+from ablate.run.record import config_hash
 from hydra_plugins.ablate_repeats_sweeper import register
 from hydra_plugins.ablate_repeats_sweeper.sweeper import settings
 from tests.fake_sweeps import record
@@ -122,6 +124,8 @@ def fake_run(cfg):
     noise = (zlib.crc32(f"{c},{seed}".encode()) % 1000 - 500) / 5_000  # ±0.1, fixed per run
     out = Path(HydraConfig.get().runtime.output_dir)
     rec = record(task, seed, (20.0, 10.0 + EFFECT[seed] + TRUTH[c] + noise))
+    rec["config"] = OmegaConf.to_container(cfg, resolve=True)  # the member's own config, as a real run records it
+    rec["config_hash"] = config_hash(rec["config"])
     (out / "result.json").write_text(json.dumps(rec))
     return rec["final"]["val_err"]
 

@@ -181,7 +181,9 @@ def test_cli_default_out_and_bad_input(sweep_dir, tmp_path, monkeypatch, capsys)
 def test_callback_writes_report_and_never_raises(sweep_dir, tmp_path, caplog):
     from omegaconf import OmegaConf
 
-    ReportCallback(out=str(tmp_path / "r")).on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep_dir)}}}))
+    with pytest.raises(SystemExit) as stop:  # its failed and missing members: exit 1, after the report is written
+        ReportCallback(out=str(tmp_path / "r")).on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep_dir)}}}))
+    assert stop.value.code == 1
     assert (tmp_path / "r" / "index.html").is_file()
     with caplog.at_level(logging.ERROR):
         ReportCallback().on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path / "none")}}}))
@@ -219,3 +221,131 @@ def test_curves_legend_follows_the_table_not_the_folder_names():
     labels = {"model.cardinality=1": "1×12d", "model.cardinality=4": "4×5d", "model.cardinality=32": "32×1d"}
     fig = figures.curves(pd.DataFrame(rows), labels)
     assert fig.axes[0].get_legend_handles_labels()[1] == ["1×12d", "4×5d", "32×1d"]
+
+
+# ----------------------------------------------------------------------------- a report that stands alone
+DEPTH_MULTIRUN = """
+hydra:
+  mode: MULTIRUN
+  sweeper:
+    _target_: hydra._internal.core_plugins.basic_sweeper.BasicSweeper
+    params:
+      model.depths: '[1,1],[2,2]'
+  overrides:
+    hydra: [hydra.mode=MULTIRUN]
+    task: ['+sweep=depth_study', 'seed=0,1'{lrs}]
+  runtime:
+    choices: {sweep: depth_study, model: tiny}
+"""
+DEPTH_CONFIG = {
+    "data": {"name": "fashion_mnist", "train_subset": 1000, "val_subset": None, "augment": True},
+    "optim": {"epochs": 2, "batch_size": 64, "lr": 0.1, "momentum": 0.9, "nesterov": False, "weight_decay": 1e-4,
+              "decay_norm_and_bias": True, "schedule": "step", "milestones": [1], "gamma": 0.1, "warmup_epochs": 0.5,
+              "warmup_start": 0.1, "min_lr_factor": 0.0, "label_smoothing": 0.0},
+    "trainer": {"precision": "auto"},
+    "budget": {"metric": "params", "scope": "network", "reference": "tiny", "scale": 1.0, "target": None,
+               "tolerance": 0.1, "vary": "depth"},
+}
+
+
+def depth_sweep(root, epochs: int = 2, lrs=(0.1,)):
+    """A depth sweep of tiny (depths [1,1] and [2,2]; the same C×d) × 2 seeds, in a folder named by a timestamp, as
+    an ad-hoc `hydra.sweep.dir` gives it. Val error per epoch: 40 + seed, then 30 + seed + depth."""
+    root.mkdir(parents=True)
+    (root / "multirun.yaml").write_text(DEPTH_MULTIRUN.replace("{lrs}", f", 'optim.lr={','.join(map(str, lrs))}'"
+                                                                if len(lrs) > 1 else ""))
+    tiny = load_template("tiny")
+    job = 0
+    for lr in lrs:
+        for depth in (1, 2):
+            for seed in (0, 1):
+                config = {**DEPTH_CONFIG, "optim": {**DEPTH_CONFIG["optim"], "epochs": epochs, "lr": lr}}
+                overrides = [f"model.depths=[{depth},{depth}]", "+sweep=depth_study", f"seed={seed}"]
+                overrides += [f"optim.lr={lr}"] if len(lrs) > 1 else []
+                rec = record(overrides, seed, (40.0 + seed, 30.0 + seed + depth)[:epochs], template=tiny.replace(
+                    depths=(depth, depth)), model="tiny", config=config, job_num=job,
+                    budget={"metric": "params", "scope": "network", "target": 207_818.0, "achieved": 200_000,
+                            "deviation": -0.04, "vary": "depth", "value": depth, "tolerance": 0.1})
+                rec["throughput"] = {"precision": "bf16", "images_per_s": 100.0}
+                write_record(root, rec)
+                job += 1
+    return root
+
+
+def test_the_report_states_recipe_budget_and_error_bars_under_the_sweeps_name(tmp_path):
+    out = write_report(depth_sweep(tmp_path / "sweeps" / "2026-11-30_10-00-00"), tmp_path / "report")
+    md = (out / "table.md").read_text()
+    assert md.startswith("# depth_study: top-1 error by setting\n")  # the +sweep= name, not the folder's
+    lines = md.splitlines()
+    assert ("- data: fashion_mnist: 1000 training images (seeded class-balanced subset), all validation images; "
+            "augmented: yes") in lines
+    assert ("- recipe: 2 epochs, batch 64, SGD lr 0.1, momentum 0.9 (Nesterov: no), weight decay 0.0001 (on norm and "
+            "bias: yes), step schedule (lr × 0.1 at epochs 1), linear warm-up over 0.5 epochs from 0.1 × lr, label "
+            "smoothing 0.0") in lines
+    assert "- precision: trainer.precision=auto, ran as bf16" in lines
+    assert "- budget: params of the whole network matched to tiny × 1.0 = 207.8k by solving depth, tolerance ±10%" in lines
+    bars = next(line for line in lines if line.startswith("- error bars: "))
+    assert "are the 95% confidence interval of the mean over seeds (Student's t, n − 1 degrees of freedom" in bars
+    page = (out / "index.html").read_text()
+    assert "<title>depth_study</title>" in page and "<h1>depth_study: top-1 error by setting</h1>" in page
+    for key in ("data", "recipe", "precision", "budget", "error bars"):
+        assert f"<dt>{key}</dt>" in page
+    assert "<dd>params of the whole network matched to tiny × 1.0 = 207.8k by solving depth, tolerance ±10%</dd>" in page
+
+
+def test_labels_show_every_field_that_varies(tmp_path):
+    from ablate.report import figures, stats, tables
+
+    sweep = collect(depth_sweep(tmp_path / "s", lrs=(0.1, 0.2)))
+    table = tables.summary(sweep.runs, stats.analyse(sweep.runs))
+    labels = tables.labels(table)
+    assert sorted(labels.values()) == ["1×12d · depths=1-1 · optim.lr=0.1", "1×12d · depths=1-1 · optim.lr=0.2",
+                                       "1×12d · depths=2-2 · optim.lr=0.1", "1×12d · depths=2-2 · optim.lr=0.2"]
+    shown = tables.display(table)
+    assert shown.columns.tolist()[:3] == ["setting", "depths", "optim.lr"]
+    assert list(zip(shown.depths, shown["optim.lr"], strict=True)) == [("1-1", "0.1"), ("1-1", "0.2"), ("2-2", "0.1"),
+                                                                       ("2-2", "0.2")]  # the sweep's order
+    fig = figures.complexity(table, labels)  # each point names its setting in full: no two alike
+    for ax in fig.axes:
+        assert sorted(t.get_text() for t in ax.texts) == sorted(labels.values())
+
+
+def test_curve_bands_are_95_percent_intervals_and_one_epoch_is_no_curve(tmp_path):
+    from ablate.report import figures
+
+    sweep = collect(depth_sweep(tmp_path / "two"))
+    labels = {s: s for s in sweep.epochs.setting.unique()}
+    ax = figures.curves(sweep.epochs, labels).axes[0]
+    assert ax.get_xlim() == (1.0, 2.0) and [t for t in ax.get_xticks() if 1 <= t <= 2] == [1.0, 2.0]
+    # depth 1's val error over seeds 0, 1: 40, 41 after epoch 1 and 31, 32 after epoch 2; the 95% CI of a mean of
+    # two values 1 apart is ± t(0.975, 1)·0.5 = ±6.3531 (a ±1 std band would be ±0.7071)
+    val_band = ax.collections[1].get_paths()[0].vertices[:, 1]
+    assert (val_band.min(), val_band.max()) == (pytest.approx(31.5 - 6.3531, abs=1e-3),
+                                                pytest.approx(40.5 + 6.3531, abs=1e-3))
+    one = collect(depth_sweep(tmp_path / "one", epochs=1))
+    ax = figures.curves(one.epochs, {s: s for s in one.epochs.setting.unique()}).axes[0]
+    assert ax.get_xlabel() == "top-1 error (%) after epoch 1, mean and 95% CI over seeds"  # not an epoch axis
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(one.epochs.setting.unique())
+    assert "one epoch" in ax.get_title()
+
+
+def test_a_report_never_overwrites_another_sweeps_report(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    first, second = depth_sweep(tmp_path / "a" / "run"), depth_sweep(tmp_path / "b" / "run")
+    assert report_main([str(first)]) == 0  # reports/run, named by the folder
+    out = tmp_path / "reports" / "run"
+    assert json.loads((out / "report.json").read_text()) == {"sweep_dir": str(first.resolve()), "sweep": "depth_study"}
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+    assert report_main([str(second)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: the report folder 'reports/run' holds the report of another sweep, a/run: give this sweep's report "
+        "its own folder with --out DIR, or delete 'reports/run' to replace that report.")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing written
+    assert report_main([str(second), "--out", "reports/b"]) == 0
+    assert report_main([str(tmp_path / "a" / "run")]) == 0  # the same sweep: brought up to date
+    # a report from before report.json: table.md's sweep line says where it came from
+    (out / "report.json").unlink()
+    assert report_main([str(first)]) == 0
+    (out / "report.json").unlink()
+    assert report_main([str(second)]) == 2 and "holds the report of another sweep, a/run" in capsys.readouterr().err

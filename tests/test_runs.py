@@ -185,3 +185,11 @@ def test_a_record_saves_atomically_as_strict_json(tmp_path):
     assert loaded.epochs[0].train_loss is None and loaded.epochs[0].val_loss is None  # JSON has no NaN
     assert loaded.final.val_loss is None and loaded.best == BestSection(val_err=90.0, epoch=1)
     assert loaded.status == "diverged" and loaded.is_final and not loaded.is_completed(record.config_hash)
+
+
+def test_pruned_is_final_like_completed_and_diverged_while_interrupted_resumes():
+    record = RunRecord.new(config())
+    for status, final in (("completed", True), ("diverged", True), ("pruned", True), ("failed", False),
+                          ("interrupted", False), ("running", False)):
+        record.status = status
+        assert record.is_final is final, status

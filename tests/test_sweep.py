@@ -2,8 +2,8 @@
 
 Three members on small synthetic data for one epoch: C=1 and C=2 train, C=64 cannot meet
 the budget (d=1 is already far above tiny's params) and is recorded as failed with the
-solver's sentence. The Hydra callback writes the report; re-running the same command skips
-the completed members.
+solver's sentence. The Hydra callback writes the report, then the sweep exits 1 with one line
+naming the failed member; re-running the same command skips the completed members.
 """
 
 from __future__ import annotations
@@ -43,11 +43,22 @@ def sweep(tmp_path_factory):
     cwd = tmp_path_factory.mktemp("sweep")
     args = [*ARGS, f"hydra.sweep.dir={cwd / 'cardinality_vs_width'}", "-m"]
     first = ablate(args, cwd)
-    assert first.returncode == 0, first.stderr[-3000:]
+    assert first.returncode == 1, first.stderr[-3000:]  # C=64 failed (after the report was written)
     records = {p: p.read_bytes() for p in (cwd / "cardinality_vs_width").rglob("result.json")}
     second = ablate(args, cwd)
-    assert second.returncode == 0, second.stderr[-3000:]
+    assert second.returncode == 1, second.stderr[-3000:]
     return cwd, first, second, records
+
+
+def test_the_sweep_exits_1_naming_its_failed_member(sweep):
+    tiny = load_template("tiny")
+    with pytest.raises(BudgetError) as solver:
+        solve(tiny.replace(cardinality=64), Budget.relative(tiny, 1.0, "params", tolerance=0.1))
+    reason = str(solver.value).rstrip(".")
+    for proc in sweep[1:3]:
+        assert proc.stderr.strip().splitlines()[-1] == (
+            f"ablate: 1 of 3 members failed: model.cardinality=64 ({reason}) (report: "
+            f"{os.path.join('reports', 'cardinality_vs_width')}).")
 
 
 def test_report_has_one_row_per_member(sweep):

@@ -44,7 +44,7 @@ def gated(cfg):
 
 
 @pytest.mark.slow
-def test_a_trial_starts_as_soon_as_a_slot_frees(tmp_path, loky, sweeper_log):
+def test_a_trial_starts_as_soon_as_a_slot_frees(tmp_path, loky, sweeper_log):  # noqa: F811  (the fixture)
     multirun(gated, tmp_path, "x=interval(-4,4)", "hydra.sweeper.n_trials=3", "hydra.sweeper.n_jobs=2", *JOBLIB)
     trials = load(tmp_path).get_trials()
     assert [t.state.name for t in trials] == ["COMPLETE"] * 3
@@ -56,7 +56,7 @@ def test_a_trial_starts_as_soon_as_a_slot_frees(tmp_path, loky, sweeper_log):
 
 
 @pytest.mark.slow
-def test_a_running_design_is_not_started_again(tmp_path, loky, sweeper_log):
+def test_a_running_design_is_not_started_again(tmp_path, loky, sweeper_log):  # noqa: F811  (the fixture)
     multirun(quadratic, tmp_path, "y=choice(3)", "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=2", *JOBLIB)
     trials = load(tmp_path).get_trials()
     ran = [t for t in trials if t.user_attrs.get("copy_of") is None]
@@ -69,7 +69,7 @@ def test_a_running_design_is_not_started_again(tmp_path, loky, sweeper_log):
             "the study stops with 1 of n_trials=2 trials run.") in sweeper_log
 
 
-def test_the_basic_launcher_runs_batches(tmp_path, sweeper_log):
+def test_the_basic_launcher_runs_batches(tmp_path, sweeper_log):  # noqa: F811  (the fixture)
     multirun(quadratic, tmp_path, "x=interval(-4,4)", "hydra.sweeper.n_trials=2")
     assert study_record(tmp_path)["asynchronous"] is False
     assert any("2 at once, in batches (BasicLauncher)" in m for m in sweeper_log)

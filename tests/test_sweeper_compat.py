@@ -105,7 +105,7 @@ def test_grid_sampler_given_its_own_search_space_ends_cleanly_when_the_grid_is_u
     assert all(t.state == COMPLETE for t in trials)
 
 
-def test_grid_sampler_from_the_search_space(tmp_path, sweeper_log):
+def test_grid_sampler_from_the_search_space(tmp_path, sweeper_log):  # noqa: F811  (the fixture)
     multirun(quadratic, tmp_path, "x=choice(-1,1)", "y=range(1,4)", "hydra.sweeper.n_trials=10",
              "hydra/sweeper/sampler=grid")
     trials = load(tmp_path).get_trials()

@@ -84,7 +84,8 @@ def test_several_objectives_prune_on_the_named_one(tmp_path):
         "pruners judge one: name the objective the jobs report each epoch, e.g. hydra.sweeper.prune_objective=return.")
     with pytest.raises(ConfigError, match=r"^hydra.sweeper.prune_objective='flops' is not an objective of this "
                                           r"study: valid names are return, model.complexity.flops\.$"):
-        multirun(learner, tmp_path / "wrong", "x=interval(-4,4)", THRESHOLD, *two, "hydra.sweeper.prune_objective=flops")
+        multirun(learner, tmp_path / "wrong", "x=interval(-4,4)", THRESHOLD, *two,
+                 "hydra.sweeper.prune_objective=flops")
 
     multirun(learner, tmp_path, "x=interval(-4,4)", "hydra.sweeper.n_trials=6", THRESHOLD, *two,
              "hydra.sweeper.prune_objective=return")
@@ -124,3 +125,29 @@ def test_reporter_outside_a_sweep_never_prunes_and_pickles(tmp_path):
     report = pickle.loads(pickle.dumps(report))  # as a spawned training process receives it
     assert report(1, 2.0) is True
     assert study.trials[0].intermediate_values == {0: 0.5, 1: 2.0}
+
+
+@pytest.mark.slow
+def test_the_app_reports_each_epoch_and_stops_where_the_pruner_says(tmp_path):
+    """`python -m ablate` under the Optuna sweeper: a pruner that stops every trial above 1% val error after its
+    first epoch ends each real run `pruned` after epoch 1, and the study holds PRUNED trials with their epoch-1
+    value."""
+    import subprocess
+    import sys
+
+    sweep = tmp_path / "sweep"
+    args = [sys.executable, "-m", "ablate", "-m", "hydra/sweeper=ablate_optuna", "hydra.sweeper.n_trials=2",
+            "model.cardinality=choice(1,2)",
+            "hydra.sweeper.pruner={_target_:optuna.pruners.ThresholdPruner,upper:1.0}",
+            "data=synthetic", "data.num_samples=256", "data.val_samples=64", "optim.epochs=3", "optim.batch_size=64",
+            "trainer.progress=false", f"hydra.sweep.dir={sweep}"]
+    proc = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    records = [json.loads(p.read_text()) for p in sweep.glob("*/result.json")]
+    assert len(records) == 2
+    for record in records:
+        assert record["status"] == "pruned" and len(record["epochs"]) == 1
+        assert record["reason"].startswith("pruned after epoch 1 of 3: the Optuna study's pruner stopped this trial")
+    study = optuna.load_study(study_name=None, storage=f"sqlite:///{sweep / 'study.db'}")
+    assert sorted(t.state.name for t in study.trials) == ["PRUNED", "PRUNED"]
+    assert all(list(t.intermediate_values) == [1] for t in study.trials)

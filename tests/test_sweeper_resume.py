@@ -29,13 +29,14 @@ def test_a_rerun_that_searches_something_else_is_refused(tmp_path):
         return str(e.value)
 
     ending = ": search the stored space again, or give another hydra.sweeper.study_name."
+    differs = "the search space differs from the one stored with study 'sweep_test'"
     assert refused("x=interval(-4,5)", "y=choice(1,2,3)") == (
         "the search space differs from the one stored with study 'sweep_test' (x is interval(-4,5), it was "
         f"interval(-4,4)){ending}")
     assert refused("x=interval(-4,4)") == (
-        f"the search space differs from the one stored with study 'sweep_test' (y is gone (it was choice(1,2,3))){ending}")
+        f"{differs} (y is gone (it was choice(1,2,3))){ending}")
     assert refused(*SPACE, "+model.depth=choice(1,2)") == (
-        f"the search space differs from the one stored with study 'sweep_test' (+model.depth=choice(1,2) is new){ending}")
+        f"{differs} (+model.depth=choice(1,2) is new){ending}")
     assert refused(*SPACE, "hydra.sweeper.objectives=[model.complexity.flops]") == (
         "hydra.sweeper.objectives=['model.complexity.flops'] differs from the ['return'] stored with study "
         "'sweep_test': use the stored value, or give another hydra.sweeper.study_name.")
@@ -45,7 +46,7 @@ def test_a_rerun_that_searches_something_else_is_refused(tmp_path):
     assert refused(*SPACE, "hydra.sweeper.direction=maximize").startswith(
         "hydra.sweeper.direction=['maximize'] does not match the stored study 'sweep_test'")
     assert len(load(tmp_path).get_trials()) == 2  # nothing in the study lost or added
-    multirun(quadratic, tmp_path, "y=choice(1,2,3)", "x=interval(-4,4)", "hydra.sweeper.n_trials=3")  # order is no change
+    multirun(quadratic, tmp_path, "y=choice(1,2,3)", "x=interval(-4,4)", "hydra.sweeper.n_trials=3")  # order: no change
     assert len(load(tmp_path).get_trials()) == 3
 
 

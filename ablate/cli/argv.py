@@ -15,10 +15,24 @@ VALUE_FLAGS = frozenset({"--cfg", "-c", "--package", "-p", "--config-path", "-cp
                          "--config-dir", "-cd", "--experimental-rerun"})
 INFO_FLAGS = frozenset({"--info", "-i"})
 INFO_CHOICES = frozenset({"all", "config", "defaults", "defaults-tree", "plugins", "searchpath"})
+SWEEP_GROUPS = ("sweep", "repeats")  # config groups that set up a sweep: they need -m
+NOT_A_RUN = frozenset({"--cfg", "-c", "--info", "-i", "--help", "-h", "--hydra-help", "--shell-completion", "-sc",
+                       "--version", "--resolve"})  # flags that print and exit: no run, so nothing to refuse
 
 
 def flags_first(args: Sequence[str]) -> list[str]:
     """`args` (without the program name) with Hydra's flags and their values before the overrides."""
+    flags, overrides = split(args)
+    return flags + overrides
+
+
+def overrides_of(args: Sequence[str]) -> list[str]:
+    """The overrides among command-line arguments (not flags, nor a flag's value)."""
+    return split(args)[1]
+
+
+def split(args: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Hydra's flags with their values, and the overrides, each in the order given."""
     flags: list[str] = []
     overrides: list[str] = []
     i = 0
@@ -38,4 +52,16 @@ def flags_first(args: Sequence[str]) -> list[str]:
         else:
             flags.append(token)
         i += 1
-    return flags + overrides
+    return flags, overrides
+
+
+def sweep_without_m(args: list[str], overrides: list[str]) -> str | None:
+    """The refusal of `+sweep=NAME` (or `+repeats=NAME`) without -m, which would train one member; None otherwise."""
+    if {"-m", "--multirun"} & set(args) or NOT_A_RUN & set(args) or "hydra.mode=MULTIRUN" in overrides:
+        return None
+    for override in overrides:
+        group = override.split("=", 1)[0].lstrip("+~")
+        if group in SWEEP_GROUPS and "=" in override and not override.startswith("~"):
+            return (f"{override} sets up a sweep, which runs only with -m: add -m to run its members, or leave out "
+                    f"+{group}= to train one run.")
+    return None

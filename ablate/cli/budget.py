@@ -4,6 +4,10 @@ For each cardinality the solver picks the free dimension (`--vary`, d by default
 metric matches the composed model's own complexity times `--scale`, at the whole network or
 the equation-4 block. `--write DIR` writes one model config per row into `DIR/model/`, which the
 training app accepts: `python -m ablate 'hydra.searchpath=[file://DIR]' model=NAME`.
+
+A cardinality whose budget cannot be met (outside `--tolerance`) does not cost the table: its row
+says why, the other rows are shown (and written), and the exit status is 2, with one line naming the
+cardinalities that failed.
 """
 
 from __future__ import annotations
@@ -13,10 +17,10 @@ import os
 import sys
 from pathlib import Path
 
-from ablate.cli.common import human, print_json, user_errors
+from ablate.cli.common import EXIT_USAGE, human, print_json, user_errors
 from ablate.config import check, compose, searchpath_of, template_from_cfg
 from ablate.config.schema import plain
-from ablate.engine.budget import METRICS, SCOPES, VARY, Budget, table2
+from ablate.engine.budget import METRICS, SCOPES, VARY, Budget, Solution, table2
 from ablate.engine.complexity import complexity
 from ablate.errors import ConfigError
 
@@ -76,18 +80,24 @@ def main(argv: list[str] | None = None) -> int:
         raise ConfigError(f"--scale={args.scale!r} is invalid: it must be a positive number, e.g. 2.")
     budget = Budget.relative(reference, args.scale, metric=args.metric, scope=args.scope, tolerance=args.tolerance,
                              name=cfg.model.name)
+    cardinalities = _cardinalities(args.cardinality)
     rows = []
-    for sol in table2(reference, _cardinalities(args.cardinality), budget, vary=args.vary, stage=args.stage):
+    for c, sol in zip(cardinalities, table2(reference, cardinalities, budget, vary=args.vary, stage=args.stage,
+                                            errors=True), strict=True):
+        if not isinstance(sol, Solution):  # this C cannot meet the budget: its row says why
+            rows.append({"cardinality": c, **dict.fromkeys(ROW_FIELDS), "error": str(sol), "_template": None})
+            continue
         t = sol.template
         cx = complexity(t)
         rows.append({"cardinality": t.cardinality, "bottleneck_width": t.bottleneck_width,
                      "group_width": t.group_width, "width": t.width, "depths": list(t.depths),
                      "params": cx.params, "flops": cx.flops, "acts": cx.acts,
                      "achieved": sol.achieved, "target": sol.target, "deviation": sol.deviation,
-                     "_template": t})
+                     "error": None, "_template": t})
+    feasible = [row for row in rows if row["error"] is None]
     if args.write:
         model_cfg = plain(cfg.model)
-        for row in rows:
+        for row in feasible:
             name = _row_name(cfg.model.name, row["_template"])
             row["config"] = str(write_config(args.write, name, model_cfg, row["_template"]))
             row["name"] = name
@@ -96,17 +106,35 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print_json({"model": cfg.model.name, "metric": args.metric, "scope": args.scope,
                     "target": budget.target, "vary": args.vary, "rows": rows})
-        return 0
+        return _failed(rows)
     print(f"{cfg.model.name}: {args.metric} at scope {args.scope} = {budget.target:,.0f} "
           f"({human(budget.target)}), varying {args.vary}")
     print(f"{'C':>4} {'d':>5} {'C·d':>6} {'width':>6} {'params':>14} {'FLOPs':>16} {'deviation':>10}")
     for r in rows:
+        if r["error"] is not None:
+            print(f"{r['cardinality']:>4} {'-':>5} infeasible: {r['error']}")
+            continue
         print(f"{r['cardinality']:>4} {r['bottleneck_width']:>5} {r['group_width']:>6} {r['width']:>6} "
               f"{r['params']:>14,} {r['flops']:>16,} {r['deviation']:>+10.2%}")
-    if args.write:
-        print(f"wrote {len(rows)} model configs to {args.write / 'model'}; train one with:")
-        print(f"  python -m ablate 'hydra.searchpath=[file://{args.write.resolve()}]' model={rows[0]['name']}")
-    return 0
+    if args.write and feasible:
+        print(f"wrote {len(feasible)} model configs to {args.write / 'model'}; train one with:")
+        print(f"  python -m ablate 'hydra.searchpath=[file://{args.write.resolve()}]' model={feasible[0]['name']}")
+    return _failed(rows)
+
+
+ROW_FIELDS = ("bottleneck_width", "group_width", "width", "depths", "params", "flops", "acts", "achieved", "target",
+              "deviation")
+
+
+def _failed(rows: list[dict]) -> int:
+    """0 when every row met the budget; else one line on stderr naming the cardinalities that did not, and 2."""
+    bad = [row["cardinality"] for row in rows if row["error"] is not None]
+    if not bad:
+        return 0
+    print(f"error: {len(bad)} of {len(rows)} rows cannot meet the budget: "
+          f"{', '.join(f'C={c}' for c in bad)} ({'its row says' if len(bad) == 1 else 'their rows say'} why).",
+          file=sys.stderr)
+    return EXIT_USAGE
 
 
 if __name__ == "__main__":

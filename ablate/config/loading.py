@@ -21,7 +21,6 @@ from ablate.engine.template import Template
 from ablate.errors import BudgetError, ConfigError
 
 CONFIG_MODULE = "ablate.conf"
-GROUPS = ("model", "data", "optim", "trainer", "budget", "sweep", "variant")
 
 template_from_cfg = template_of  # the `Template` of a `model` node (its fields checked, sentences name model.FIELD)
 check_fields = check  # the former name of `check`, kept while callers move to it
@@ -91,32 +90,138 @@ def available(group: str, searchpath: Sequence[str] | None = None) -> list[str]:
 
 def compose(overrides: Iterable[str] = (), config_name: str = "config"):
     """Compose the app's config with Hydra overrides (a `hydra.searchpath=[...]` among them adds the user's configs),
-    as the app would; safe inside a running Hydra app. Not checked: call `check(cfg, searchpath_of(overrides))`."""
+    as the app would; safe inside a running Hydra app. Not checked: call `check(cfg, searchpath_of(overrides))`.
+    An override Hydra cannot apply raises `ConfigError` with `hydra_sentence`'s sentence, as the app says it."""
     from hydra import compose as hydra_compose
-    from hydra.errors import HydraException, MissingConfigException
-    from omegaconf.errors import OmegaConfBaseException
 
     overrides = list(overrides)
     try:
         with _hydra():
             return hydra_compose(config_name=config_name, overrides=overrides)
-    except MissingConfigException as e:  # a group option that is on no search path: Hydra lists those that are
-        group = (e.missing_cfg_file or "").rpartition("/")[0]
-        if group and e.options is not None:
-            text = " ".join(str(e).split("Available options")[0].split()).rstrip(". ")
-            raise ConfigError(f"{text}: available {group} configs are {', '.join(sorted(e.options))}.") from None
-        raise ConfigError(_hydra_sentence(e, overrides)) from None
-    except (HydraException, OmegaConfBaseException) as e:
-        raise ConfigError(_hydra_sentence(e, overrides)) from None
+    except Exception as e:
+        sentence = hydra_sentence(e, overrides)
+        if sentence is None:
+            raise
+        raise ConfigError(sentence) from None
 
 
-def _hydra_sentence(e: Exception, overrides: list[str]) -> str:
-    msg = " ".join(str(e).split())
-    for group in GROUPS:
-        if f"'{group}/" in msg or f"group {group}" in msg or f"Could not find '{group}" in msg:
-            names = ", ".join(available(group, searchpath_of(overrides)))
-            return f"{msg.split('Available options')[0].rstrip('. ')}: available {group} configs are {names}."
-    return f"the overrides {overrides} are invalid: {msg}"
+# ----------------------------------------------------------------------------- Hydra's errors, in ablate's voice
+ADDED_GROUPS = ("sweep", "variant", "repeats")  # groups a config does not select by default: `+sweep=NAME`
+
+
+def hydra_sentence(error: BaseException, overrides: Sequence[str] = ()) -> str | None:
+    """One sentence for an error Hydra (or OmegaConf under it) raises while composing, naming the override as the
+    user typed it among `overrides` and the valid choices or the nearest valid name ("did you mean ...?");
+    None for any other error.
+
+    The valid names come from the error itself — Hydra's list of a group's options (which includes the configs of
+    the search path) and the config node whose key was not found — so no second composition is needed.
+    """
+    from hydra.errors import HydraException, MissingConfigException, OverrideParseException
+    from omegaconf.errors import OmegaConfBaseException
+
+    if not isinstance(error, (HydraException, OmegaConfBaseException)):
+        return None
+    overrides = [str(o) for o in overrides]
+    text = str(error)
+    if isinstance(error, MissingConfigException):
+        return _unknown_option(error, overrides)
+    key = _quoted(text, "Could not override '")
+    if key is not None:
+        return _unknown_key(key, error.__cause__, overrides)
+    key = _quoted(text, "Ambiguous value for argument '")
+    if key is not None:
+        name, _, value = key.partition("=")
+        return f"{key} lists several values: add -m to run one job per value, or write {name}=[{value}] for a list."
+    key = _quoted(text, "An item is already at '")
+    if key is not None:
+        typed = _typed(key, overrides, f"+{key}=VALUE")
+        return f"{typed}: {key} is already in the config, so drop the +: {key}={typed.split('=', 1)[-1]}."
+    key = _quoted(text, "Could not delete from config. '")
+    if key is not None:
+        return f"{_typed(key, overrides, '~' + key)}: the config has no {key} to delete."
+    first = " ".join(text.split()).split(" See https://hydra.cc")[0].rstrip(". ")
+    if isinstance(error, OverrideParseException):
+        return f"{error.override} cannot be parsed ({first}): quote it for the shell, e.g. 'model.depths=[1,2,1,1]'."
+    path = _quoted(text, "Additional config directory '")
+    if path is not None:
+        return (f"--config-dir {path} does not exist: give the folder that holds your configs "
+                "(DIR/model/NAME.yaml, DIR/sweep/NAME.yaml).")
+    full = getattr(error, "full_key", None) or getattr(error.__cause__, "full_key", None)
+    typed = _typed(str(full), overrides, "") if full else ""
+    if typed:  # an override's value that does not resolve, or does not fit its node
+        return f"{typed} cannot be applied: {first}."
+    return f"the overrides {' '.join(overrides) or '(none)'} cannot be applied: {first}."
+
+
+def _quoted(text: str, before: str) -> str | None:
+    """The text between `before` and the next single quote in `text` (None when `before` is not in it)."""
+    at = text.find(before)
+    return None if at < 0 else text[at + len(before):].split("'", 1)[0]
+
+
+def _key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def _typed(key: str, overrides: Sequence[str], default: str) -> str:
+    """The (first) override of `key` as the user typed it, else `default`."""
+    return next((o for o in overrides if _key(o) == key), default)
+
+
+def _nearest(name: str, names: Iterable[str]) -> str | None:
+    import difflib
+
+    found = difflib.get_close_matches(name, list(names), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def _unknown_option(error: Any, overrides: Sequence[str]) -> str:
+    """`model=resnext50_32x4 is unknown (did you mean model=resnext50_32x4d?): available model configs are ...`."""
+    primary = _quoted(str(error), "Cannot find primary config '")
+    if primary is not None:
+        return (f"--config-name {primary} is unknown: ablate's own is config; a config of your own needs "
+                f"--config-dir DIR with DIR/{primary}.yaml.")
+    group, _, name = (error.missing_cfg_file or "").rpartition("/")
+    if not group or error.options is None:  # not a group's option (a file of a defaults list)
+        return " ".join(str(error).split("Available options")[0].split()).rstrip(". ") + "."
+    options = sorted(error.options)
+    typed = next((o for o in overrides if _key(o) == group and o.split("=", 1)[-1] == name), f"{group}={name}")
+    nearest = _nearest(name, options)
+    hint = f" (did you mean {typed.split('=', 1)[0]}={nearest}?)" if nearest else ""
+    return f"{typed} is unknown{hint}: available {group} configs are {', '.join(options)}."
+
+
+def _unknown_key(key: str, cause: BaseException | None, overrides: Sequence[str]) -> str:
+    """`model.cardinalty=8: model has no field cardinalty (did you mean model.cardinality=8?); its fields are ...`:
+    the fields are those of the config node OmegaConf names in the error (a schema class, or Hydra's own)."""
+    import dataclasses
+
+    from ablate.config.schema import MODEL_FIELDS
+
+    typed = _typed(key, overrides, key)
+    value = typed.split("=", 1)[1] if "=" in typed else None
+    full = str(getattr(cause, "full_key", None) or key)
+    missing = str(getattr(cause, "key", None) or full.rsplit(".", 1)[-1])
+    parent = full[: -len(missing) - 1] if full.endswith("." + missing) else ""
+    node = getattr(cause, "object_type", None)
+    names = [f.name for f in dataclasses.fields(node)] if isinstance(node, type) and dataclasses.is_dataclass(node) \
+        else []
+    if not parent and names:  # the root: its groups and fields, and the groups a config adds with +
+        names = sorted(names) + [f"+{g}" for g in ADDED_GROUPS]
+        where, kind, listed = "the config", "group or field", "its groups and fields"
+    else:
+        names = list(MODEL_FIELDS) if parent == "model" else sorted(names)
+        where, kind, listed = parent or "the config", "field", "its fields"
+    nearest = _nearest(missing, [n.lstrip("+") for n in names])
+    hint = ""
+    if nearest is not None:
+        plus = "+" if f"+{nearest}" in names else ""
+        rest = key[len(full):]  # what follows the missing key in the override (modle.cardinality: .cardinality)
+        fixed = f"{plus}{parent + '.' if parent else ''}{nearest}{rest}"
+        hint = f" (did you mean {fixed}{'' if value is None else '=' + value}?)"
+    tail = f"; {listed} are {', '.join(names)}" if names else ""
+    return f"{typed}: {where} has no {kind} {missing}{hint}{tail}."
 
 
 # ----------------------------------------------------------------------------- model names

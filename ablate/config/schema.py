@@ -30,6 +30,7 @@ from typing import Any, ClassVar, cast
 
 from omegaconf import MISSING
 
+from ablate.engine.blocks import FORMS as BLOCK_FORMS
 from ablate.engine.budget import Budget, check_vary
 from ablate.engine.template import Template
 from ablate.errors import AblateError, ConfigError
@@ -38,10 +39,12 @@ from ablate.errors import AblateError, ConfigError
 # multirun member's folder name (Hydra's `override_dirname.exclude_keys`, from the `ablate.runtime_keys` resolver).
 RUNTIME_KEYS = ("hydra", "trainer.device", "trainer.progress", "trainer.num_threads", "trainer.log_every",
                 "trainer.checkpoint", "trainer.compile", "trainer.peak_flops", "trainer.eval_batch_size",
-                "trainer.deterministic", "trainer.jobs_per_gpu", "data.root", "data.download", "data.url",
+                "trainer.deterministic", "trainer.jobs_per_gpu", "trainer.loggers", "trainer.mlflow_uri",
+                "trainer.replace",
+                "data.root", "data.download", "data.url",
                 "data.workers", "report", "report.reference", "report.resolution")
 
-FORMS = ("a", "b", "c", "auto")  # the paper's three equivalent block forms (Fig. 3); auto picks one per device
+FORMS = (*BLOCK_FORMS, "auto")  # the paper's three equivalent block forms (Fig. 3); auto picks one per device
 SCHEDULES = ("step", "cosine")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = "auto, cpu, cuda or cuda:N"
@@ -107,6 +110,23 @@ def choice(values: tuple[str, ...], what: str, normalize: Callable[[Any], Any] |
 
 FLAG = Rule(lambda v: isinstance(v, bool), "is invalid: it must be true or false")
 TEXT = Rule(lambda v: isinstance(v, str) and bool(v), "is invalid: it must be a non-empty string")
+
+
+def _loggers_ok(value: Any) -> bool:
+    from ablate.run.loggers import valid_names
+
+    return valid_names(value)
+
+
+def _loggers_installed(names: Any) -> tuple[str, ...]:
+    from ablate.run.loggers import check_installed
+
+    return check_installed("trainer.loggers", list(names))
+
+
+# distinct names of csv, tensorboard, mlflow; a logger whose package is missing is refused, naming the extra
+LOGGERS = Rule(_loggers_ok, "is invalid: give a list of distinct loggers from csv, tensorboard, mlflow, such as "
+                            "[csv,tensorboard], or [] for none", _loggers_installed)
 
 
 def _epochs(v: Any) -> bool:
@@ -250,6 +270,13 @@ class TrainerConfig:
     peak_flops: float | None = _rule(optional(Rule(lambda v: is_number(v) and v > 0, ""),
                                               "is invalid: give the machine's FLOP/s as a positive number, or null "
                                               "to measure it"))
+    loggers: list[str] = _rule(LOGGERS)  # experiment trackers: csv, tensorboard, mlflow (ablate.run.loggers)
+    mlflow_uri: str | None = _rule(optional(TEXT, "is invalid: give an MLflow tracking URI such as "
+                                                   "sqlite:///mlflow.db or http://host:5000, or null for the "
+                                                   "sweep's own store"))
+    # true: a run directory holding a run of another config (an edited sweep re-run into its folder) has that run
+    # deleted and this config's trained in its place; false: it is refused and left as it is
+    replace: bool = _rule(FLAG, default=False)
 
 
 @dataclass
@@ -329,6 +356,14 @@ DATA: dict[str, type[DataConfig]] = {"cifar10": CifarData, "cifar100": CifarData
 
 
 SEED = Rule(lambda v: is_whole(v, None), "is invalid: it must be a whole number such as 0")
+
+# Root keys a sweep member may carry beyond `Config`'s, added by its sweeper with `+KEY=VALUE`: absent from every other
+# run, so no other run's config (nor its hash) changes. `design_space`: the design space a member of
+# `hydra/sweeper=ablate_design_spaces` was sampled from, which its report groups by.
+MEMBER_KEYS: dict[str, Rule] = {
+    "design_space": Rule(lambda v: isinstance(v, str) and bool(v.strip()),
+                         "is invalid: it must be the name of a design space, such as resnext"),
+}
 
 
 @dataclass
@@ -527,8 +562,11 @@ def check(cfg: Any, searchpath: tuple[str, ...] | None = None) -> None:
     data_config(values["data"])
     check_keys("trainer", values["trainer"], TrainerConfig)
     _apply("trainer", values["trainer"], TrainerConfig)
-    check_keys("", {k: v for k, v in values.items() if k != "hydra"}, Config)  # last: a group's own error first
+    check_keys("", {k: v for k, v in values.items() if k != "hydra" and k not in MEMBER_KEYS}, Config)  # last
     SEED("seed", values["seed"])
+    for key, rule in MEMBER_KEYS.items():
+        if key in values:
+            rule(key, values[key])
 
 
 for _cls in (Config, ModelConfig, OptimConfig, TrainerConfig, BudgetConfig, *DATA.values()):

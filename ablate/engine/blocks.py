@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from ablate.errors import TemplateError
 
+FORMS = ("a", "b", "c")  # the paper's three equivalent forms of a block (Fig. 3); `auto` picks one
+
 if TYPE_CHECKING:
     from torch import nn
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Literal, overload
 
 from ablate.engine.complexity import block_complexity, totals
 from ablate.engine.template import Template
@@ -217,11 +218,33 @@ def check_vary(template: Template, vary: str, stage: int | None = None, scope: s
     return stage
 
 
+Row = Solution | BudgetError | TemplateError  # a row of `table2(..., errors=True)`
+
+
+@overload
+def table2(template: Template, cardinalities: Iterable[int], budget: Budget, vary: str = ...,
+           stage: int | None = ..., errors: Literal[False] = ...) -> list[Solution]: ...
+
+
+@overload
+def table2(template: Template, cardinalities: Iterable[int], budget: Budget, vary: str = ...,
+           stage: int | None = ..., *, errors: Literal[True]) -> list[Row]: ...
+
+
 def table2(template: Template, cardinalities: Iterable[int], budget: Budget, vary: str = "bottleneck_width",
-           stage: int | None = None) -> list[Solution]:
+           stage: int | None = None, errors: bool = False) -> list[Solution] | list[Row]:
     """Table 2 for any template: for each cardinality C, the value of `vary` (d by default) that meets `budget`.
 
     The one implementation: the budget CLI, the report and the benchmarks call it. Raises the first
-    cardinality's `BudgetError` (or `TemplateError`); call it per cardinality to note failures row by row.
+    cardinality's `BudgetError` (or `TemplateError`); with `errors=True` a cardinality that cannot meet the
+    budget gives its error in place of its solution, so that a table keeps its other rows.
     """
-    return [solve(template.replace(cardinality=c), budget, vary=vary, stage=stage) for c in cardinalities]
+    rows: list[Row] = []
+    for c in cardinalities:
+        try:
+            rows.append(solve(template.replace(cardinality=c), budget, vary=vary, stage=stage))
+        except (BudgetError, TemplateError) as e:
+            if not errors:
+                raise
+            rows.append(e)
+    return rows

@@ -62,7 +62,7 @@ def convert(model: ResNeXt, form: str) -> ResNeXt:
     The result has the source's dtype, device and train/eval mode; its outputs equal the source's
     up to floating-point summation order. The source is left untouched (no shared storage).
     """
-    form = resolve_form(form, model.template)
+    form = resolve_form(form)
     reference = next(model.parameters())
     target = build(model.template, form).to(device=reference.device, dtype=reference.dtype)
     state = split_state(grouped_state(model.state_dict()), target.state_dict().keys(), model.template.cardinality)

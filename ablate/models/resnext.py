@@ -13,28 +13,23 @@ import math
 import torch
 from torch import nn
 
-from ablate.engine.blocks import BlockShape, block_type
+from ablate.engine.blocks import FORMS, BlockShape, block_type
 from ablate.engine.template import Network, Template, derive
 from ablate.errors import ConfigError
 
-FORMS = ("a", "b", "c")
 
-
-def resolve_form(form: str, template: Template, device: torch.device | str | None = None) -> str:
+def resolve_form(form: str) -> str:
     """The concrete block form (a, b or c) to build for `form`, which may also be `auto`.
 
-    `auto` picks c, the grouped form: it is the fastest wherever it has been measured
-    (`python -m benchmarks --only variants`, reports/bench/bench.md). On the 2-core CPU (bf16), a training
-    step of the tiny template in form c is 1.7× and 2.4× faster than b and a at C=4, 3.6× and 8.2× at C=32:
-    forms a and b run C small convs, BNs and ReLUs per layer where c runs one grouped conv, and
-    that gap only grows with C. On CUDA, `benchmarks/gpu.sh` times ResNeXt-50 in form b against c
-    (not yet run); one cuDNN kernel against C kernel launches per layer makes c the expected winner
-    there too. So `auto` is c for every template and device; should a device ever measure
-    otherwise, the choice belongs here alone.
+    `auto` picks c, the grouped form: forms a and b run C small convs, BNs and ReLUs per layer where
+    c runs one grouped conv, so c is the fastest wherever it has been timed (`python -m benchmarks
+    --only variants`; on CUDA `benchmarks/gpu.sh`), and the gap grows with C. Should a device ever
+    measure otherwise, the choice belongs here alone. Names were checked with the config
+    (`ablate.config.schema`); a bad name from Python code raises `ConfigError`.
     """
     if form == "auto":
         return "c"
-    if isinstance(form, str) and form in FORMS:
+    if form in FORMS:
         return form
     raise ConfigError(f"form={form!r} is unknown: valid forms are a, b, c, auto.")
 
@@ -114,4 +109,4 @@ def build(template: Template | Network, form: str = "c", zero_init_last_bn: bool
     name raises `ConfigError`.
     """
     network = template if isinstance(template, Network) else derive(template)
-    return ResNeXt(network, resolve_form(form, network.template), zero_init_last_bn)
+    return ResNeXt(network, resolve_form(form), zero_init_last_bn)

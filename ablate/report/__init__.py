@@ -35,8 +35,8 @@ def write_report(sweep_dir, out=None, reference: str | None = None,
     own config (its multirun.yaml); `reference` and `resolution`, as given on the report's
     command line (`--reference`, `--resolution`), take their place. Raises `DataError` for a
     sweep folder without runs and `ConfigError` for options the sweep cannot meet (a reference
-    that is not one of its settings, δ ≤ 0) or a report folder that cannot be written; nothing
-    is written then.
+    that is not one of its settings, δ ≤ 0) or a report folder that cannot be written or holds
+    the report of another sweep folder (`report.json` says which); nothing is written then.
     """
     from ablate.report import figures, html, output, sequential, stats, tables
     from ablate.report import options as report_options
@@ -46,6 +46,7 @@ def write_report(sweep_dir, out=None, reference: str | None = None,
     adaptive = sequential.read_plan(sweep.directory)  # a sweep of hydra/sweeper=ablate_repeats
     analysis = sequential.analyse(sweep.runs, options, adaptive) if adaptive else stats.analyse(sweep.runs, options)
     out = Path(out) if out is not None else default_out(sweep)
+    output.check_owner(out, sweep.directory)  # another sweep's report is never written over
     _check_writable(out)
     write_text(out / "runs.csv", sweep.runs.to_csv(index=False))
     write_text(out / "epochs.csv", sweep.epochs.to_csv(index=False))
@@ -54,7 +55,7 @@ def write_report(sweep_dir, out=None, reference: str | None = None,
     labels = tables.labels(table)
     about = tables.about(sweep)
     head, foot = tables.head_notes(sweep, analysis), tables.foot_notes(analysis, labels)
-    output.write_table(out, "table", table, shown, tables.header(sweep.name, about, head),
+    output.write_table(out, "table", table, shown, tables.header(tables.title(sweep), about, head),
                        "\n\n".join(p for p in ("\n".join(f"- {n}" for n in foot), tables.problems(sweep.runs)) if p))
     t2 = tables.table2_of(sweep)
     t2_shown = tables.table2_display(t2.frame) if t2 else None
@@ -65,9 +66,14 @@ def write_report(sweep_dir, out=None, reference: str | None = None,
     if (sweep.directory / "study.json").is_file():  # an Optuna search: its trials, Pareto front and best model
         from ablate.report.search import write_search_report
 
-        search = [p.name for p in write_search_report(sweep.directory, out)]
+        search = [p.relative_to(out).as_posix() for p in write_search_report(sweep.directory, out)]
+    from ablate.report import design_spaces
+
+    if design_spaces.applies(sweep):  # hydra/sweeper=ablate_design_spaces: EDFs per space, KS test, bootstrap CIs
+        search += [p.name for p in design_spaces.write(sweep, out)]
     write_text(out / "index.html", html.page(sweep, shown, t2_shown, t2.title if t2 else None, figs, about, search,
                                              head=head, foot=foot))
+    output.write_source(out, sweep.directory, tables.title(sweep))
     return out
 
 

@@ -1,28 +1,43 @@
-"""A Hydra callback that writes a sweep's report when the multirun ends.
+"""A Hydra callback that writes a sweep's report when the multirun ends, and sets the sweep's exit status.
 
 Named in a sweep config as `hydra.callbacks.report._target_: ablate.report.callback.ReportCallback`
 (optionally `hydra.callbacks.report.out: DIR`). It reads the results from
-`config.hydra.sweep.dir` on disk, as `python -m ablate.report` does, and never raises: a
-report that cannot be written is one logged sentence, not a failed sweep.
+`config.hydra.sweep.dir` on disk, as `python -m ablate.report` does. A report that cannot be
+written is one logged sentence (the sweep's results stand; `python -m ablate.report` writes it later).
+
+Then the sweep's exit status, so that a script can trust it (`sweep_verdict`): after the report is
+written, a sweep some of whose members hold runs of another config (status stale: the sweep was
+edited and re-run into the same folder) exits 2, and one some of whose members failed — failed,
+missing (never ran, or wrote no record) or still running (interrupted) — exits 1, each with one line
+on stderr saying which and what to do. A diverged member is a result, not a failure: the recipe
+diverges for that setting, and a seeded re-run diverges again (as a pruned trial of a search is a
+result of the search). Hydra 1.3 lets the `SystemExit` raised here through: its callback runner
+and `run_and_report` catch `Exception`, which `SystemExit` is not.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
+from pathlib import Path
 
 from hydra.experimental.callback import Callback
 
 log = logging.getLogger(__name__)
+SHOWN = 3  # failed members named in the line; the report lists them all
+LONGEST = 100  # characters of a member's name in the line
 
 
 class ReportCallback(Callback):
-    """Write `reports/<sweep name>/` (or `out`) from the sweep folder after every multirun."""
+    """Write `reports/<sweep name>/` (or `out`) from the sweep folder after every multirun; then exit non-zero
+    when members failed (1) or hold runs of another config (2)."""
 
     def __init__(self, out: str | None = None) -> None:
         self.out = out
 
     def on_multirun_end(self, config, **kwargs) -> None:
         sweep_dir = None
+        out = None
         try:
             from ablate.report import write_report
 
@@ -32,3 +47,66 @@ class ReportCallback(Callback):
         except Exception as e:  # the sweep's results stand; only the report is missing
             log.error(f"The report of sweep {sweep_dir!r} was not written: {e} "
                       f"(write it later with: python -m ablate.report {sweep_dir or 'SWEEP_DIR'})")
+        if sweep_dir is None:
+            return
+        code, lines = sweep_verdict(sweep_dir, out)
+        for line in lines:
+            print(f"ablate: {line}", file=sys.stderr)
+        if code:
+            raise SystemExit(code)
+
+
+def sweep_verdict(sweep_dir, out=None) -> tuple[int, list[str]]:
+    """The exit status of a finished sweep and the lines that explain it: (0, []) when every member ended with a
+    result (completed, diverged, pruned); 2 when members hold runs of another config; 1 when members failed or
+    no member recorded anything. `out` is the report folder the lines point to."""
+    from ablate.errors import DataError
+    from ablate.report.collect import RESULTS, collect
+
+    if not Path(sweep_dir).is_dir():  # nothing was launched (Hydra has said why): nothing to judge
+        return 0, []
+    try:
+        runs = collect(sweep_dir).runs
+    except DataError as e:
+        return 1, [f"no member of the sweep recorded a result: {e}"]
+    where = f" (report: {out})" if out is not None else f" (report: python -m ablate.report {sweep_dir})"
+    total = len(runs)
+    names = _member_names(runs)
+    lines, code = [], 0
+    stale = runs[runs.status == "stale"]
+    if len(stale):
+        diff = _difference(stale.reason.iloc[0])
+        lines.append(f"{len(stale)} of {total} members hold runs of another config{diff}, which are not results of "
+                     "this sweep and were left as they are: give a fresh hydra.sweep.dir, or add trainer.replace=true "
+                     f"to replace them{where}.")
+        code = 2
+    failed = runs[~runs.status.isin([*RESULTS, "stale"])]
+    if len(failed):
+        listed = [f"{names[i]} ({_reason(r.status, r.reason)})" for i, r in failed.head(SHOWN).iterrows()]
+        more = f"; and {len(failed) - SHOWN} more" if len(failed) > SHOWN else ""
+        lines.append(f"{len(failed)} of {total} members failed: {'; '.join(listed)}{more}{where}.")
+        code = code or 1
+    return code, lines
+
+
+def _member_names(runs) -> dict:
+    """Each row's name: the overrides that tell it from the other members, run-time ones aside (its folder when
+    none do)."""
+    from ablate.report.collect import is_runtime, override_key
+
+    sets = [{o for o in str(text).split() if not is_runtime(override_key(o))} for text in runs.overrides.fillna("")]
+    common = set.intersection(*sets) if sets else set()
+    names = {i: " ".join(sorted(mine - common)) or str(r.run)
+             for (i, r), mine in zip(runs.iterrows(), sets, strict=True)}
+    return {i: name if len(name) <= LONGEST else name[:LONGEST - 1] + "…" for i, name in names.items()}
+
+
+def _reason(status: str, reason) -> str:
+    text = " ".join(str(reason).split()).rstrip(".") if isinstance(reason, str) and reason else "no reason recorded"
+    return text if status == "failed" else f"{status}: {text}"
+
+
+def _difference(reason: str) -> str:
+    """` (optim.epochs=1 there, 2 in this sweep)` from a stale member's reason, or "" when it names none."""
+    inside = reason.split("(", 1)[-1]
+    return f" ({inside.split('; ', 1)[0]})" if " in this sweep; " in reason else ""

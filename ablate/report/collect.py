@@ -6,6 +6,15 @@ and returns two frames: `runs`, one row per member — completed, diverged, fail
 expected members that never wrote a record (status "missing") — and `epochs`, one row per
 run and epoch. Every table, figure and page of a report is drawn from these two frames.
 
+A member whose record belongs to another config is "stale": not a result of this sweep. Hydra
+rewrites a member's `.hydra/config.yaml` at every launch, before the run starts, so it holds the
+config the newest launch composed for that member; when its config hash (`ablate.run.record`)
+differs from the record's — the sweep was edited and re-run into the same folder, and the run
+refused to write over the old record — the row keeps the old record's numbers for reference but
+has status "stale" and a reason naming the first difference, and its epochs are left out of the
+`epochs` frame (no curve is drawn from it). The statistics use completed runs only, so no table
+or figure averages a stale run.
+
 Members are matched by their override list: the set of `key=value` strings Hydra gave the
 job. The expected set comes from `multirun.yaml` the way Hydra's basic sweeper builds it:
 the sweep file's `hydra.sweeper.params` first, the command line's overrides over them.
@@ -21,13 +30,18 @@ from pathlib import Path
 
 import pandas as pd
 
+from ablate.config.schema import RUNTIME_KEYS
 from ablate.errors import DataError
 from ablate.run.record import RESULT, RecordError, RunRecord
 
 MULTIRUN = "multirun.yaml"
 RUNNING = "no end recorded: the run is still going, or it was killed before it could record one"
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
-STATUSES = ("completed", "diverged", "failed", "running", "missing")
+# a record's status, and the report's own: missing (no record), stale (a record of another config); pruned is
+# the Optuna sweeper's early stop, a result of the search
+STATUSES = ("completed", "diverged", "pruned", "failed", "running", "stale", "missing")
+RESULTS = ("completed", "diverged", "pruned")  # a member that ended with a result; any other status is a failure
+STALE_HINT = "give a fresh hydra.sweep.dir, or add trainer.replace=true to replace it"
 SEED_KEYS = ("seed",)
 REPORT_PREFIX = "report."  # `report.reference=…` on a sweep's command line: how to read it, not what ran
 EPOCH_FIELDS = ("epoch", "train_loss", "train_err", "val_loss", "val_err", "val_top5_err", "lr", "seconds",
@@ -68,11 +82,23 @@ def override_key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
 
 
+def is_runtime(key: str) -> bool:
+    """Whether an override's key changes only how a run executes (`RUNTIME_KEYS`: `trainer.device`, `report.…`,
+    `trainer.replace`): not part of a member's identity, as not of its folder name nor its config hash."""
+    return any(key == k or key.startswith(k + ".") for k in RUNTIME_KEYS)
+
+
+def member_key(overrides) -> frozenset:
+    """A member's identity: its overrides but the run-time ones, so that a relaunch that adds one
+    (`trainer.replace=true`, `trainer.device=cpu`) finds the records of the same members."""
+    return frozenset(str(o) for o in overrides if not is_runtime(override_key(str(o))))
+
+
 def setting_of(overrides) -> str:
-    """A member's setting: its overrides without the seed (and the report's own options), sorted —
-    repeats share one."""
-    return " ".join(sorted(o for o in overrides
-                           if override_key(o) not in SEED_KEYS and not override_key(o).startswith(REPORT_PREFIX)))
+    """A member's setting: its overrides without the seed and the run-time ones (the report's own options
+    among them), sorted — repeats share one."""
+    return " ".join(sorted(o for o in overrides if override_key(o) not in SEED_KEYS and not is_runtime(override_key(o))
+                           and not override_key(o).startswith(REPORT_PREFIX)))
 
 
 def expected_members(multirun: dict | None) -> list[list[str]]:
@@ -108,24 +134,29 @@ def collect(sweep_dir) -> Sweep:
         hint = f"; multirun.yaml expects {len(expected)} members, none wrote one" if expected else ""
         raise DataError(f"SWEEP_DIR={str(directory)!r} holds no runs: no {RESULT} under it{hint}.")
 
-    order = {frozenset(o): i for i, o in enumerate(expected)}
+    order = {member_key(o): i for i, o in enumerate(expected)}
+    started = _started_members(directory)
     rows, epochs, seen = [], [], set()
     for path in records:
         run = path.parent.relative_to(directory).as_posix()
-        record = _read_record(path)
+        record = _read_record(path, started.get(run))
+        stale = _stale(record, path.parent)
+        if stale is not None:
+            record.status, record.reason = "stale", stale
         row = run_row(run, record, order)
-        seen.add(frozenset(row["_overrides"]))
+        seen.add(member_key(row["_overrides"]))
         rows.append(row)
+        if stale is not None:
+            continue
         for e in record.epochs:
             epochs.append({"run": run, "setting": row["setting"], "label": row["label"], "seed": row["seed"],
                            **{k: getattr(e, k) for k in EPOCH_FIELDS}})
-    started = _started_members(directory)
-    for overrides in expected + [o for o in started.values() if frozenset(o) not in order]:
-        key = frozenset(overrides)
+    for overrides in expected + [o for o in started.values() if member_key(o) not in order]:
+        key = member_key(overrides)
         if key in seen:
             continue
         seen.add(key)
-        run = next((r for r, o in started.items() if frozenset(o) == key), None)
+        run = next((r for r, o in started.items() if member_key(o) == key), None)
         reason = ("the job started but wrote no result.json (it crashed or was killed before its first record)"
                   if run else "the job never started, or its folder was removed")
         # a report status, not a record's: the row of a member that has no record
@@ -158,7 +189,7 @@ def run_row(run: str | None, record: RunRecord, order: dict) -> dict:
         "status": status,
         "reason": record.reason or (RUNNING if status == "running" else None),
         "job_num": record.job_num,
-        "order": order.get(frozenset(overrides)),
+        "order": order.get(member_key(overrides)),
         "setting": setting_of(overrides) if overrides else run,  # a record without overrides stands alone
         "label": f"{c if c is not None else '?'}×{d if d is not None else '?'}d",
         "variant": keyed.get("variant"),
@@ -235,12 +266,64 @@ def _hidden(rel: Path) -> bool:
     return any(part.startswith(".") for part in rel.parts)
 
 
-def _read_record(path: Path) -> RunRecord:
-    """The record in `path`; one that cannot be read is a failed run that says why."""
+def _read_record(path: Path, overrides: list[str] | None = None) -> RunRecord:
+    """The record in `path`; one that cannot be read is a failed run that says why, with the `overrides` Hydra
+    gave its member (`.hydra/overrides.yaml`), so that the member is counted once, as failed."""
     try:
         return RunRecord.read(path)
     except RecordError as e:
-        return RunRecord(status="failed", reason=f"{path.name} cannot be read: {e}")
+        return RunRecord(status="failed", reason=f"{path.name} cannot be read: {e}", overrides=list(overrides or []))
+
+
+def member_config(member: Path) -> dict | None:
+    """The config the newest launch composed for a member (`.hydra/config.yaml`, which Hydra rewrites at each
+    launch), resolved; None when there is none or it does not resolve here."""
+    path = member / ".hydra" / "config.yaml"
+    if not path.is_file():
+        return None
+    from omegaconf import OmegaConf
+
+    import ablate.config  # noqa: F401  the resolvers a config may use
+
+    try:
+        return OmegaConf.to_container(OmegaConf.load(path), resolve=True)  # type: ignore[return-value]
+    except Exception:  # an interpolation that needs the running job (or a damaged file): no verdict
+        return None
+
+
+def _stale(record: RunRecord, member: Path) -> str | None:
+    """Why `record` is not a result of the member's newest launch (another config's), or None when it is or when
+    that cannot be told (no `.hydra/config.yaml`, no hash in the record)."""
+    from ablate.run.record import config_hash, hashed_config
+
+    if not record.config_hash or record.status == "missing":
+        return None
+    current = member_config(member)
+    if current is None:
+        return None
+    ours = config_hash(current)
+    if ours == record.config_hash:
+        return None
+    diff = first_difference(hashed_config(record.config), hashed_config(current))
+    what = f"{diff[0]}={_text(diff[1])} there, {_text(diff[2])} in this sweep; " if diff else ""
+    return (f"a {record.status} run of another config ({what}its config hash {record.config_hash}): "
+            f"{STALE_HINT}.")
+
+
+def first_difference(theirs, ours, prefix: str = "") -> tuple[str, object, object] | None:
+    """The first dotted key (in sorted order) whose value differs between two configs: (key, theirs, ours)."""
+    if isinstance(theirs, dict) and isinstance(ours, dict):
+        for key in sorted(set(theirs) | set(ours), key=str):
+            found = first_difference(theirs.get(key), ours.get(key), f"{prefix}{key}.")
+            if found is not None:
+                return found
+        return None
+    return None if theirs == ours else (prefix.rstrip("."), theirs, ours)
+
+
+def _text(value) -> str:
+    """A config value as it is written in an override (`null`, `true`, `[1,2]`)."""
+    return json.dumps(value, separators=(",", ":")) if not isinstance(value, str) else value
 
 
 def _read_multirun(path: Path) -> dict | None:

@@ -1,7 +1,9 @@
 """Figures of a sweep, as png and svg: the paper's Figure 5 and Figure 7 shapes, and the evidence.
 
 `curves`: train (dashed) and validation (solid) error against epochs, one colour per
-setting, the mean over seeds with a ±1 std band where a setting has repeats (Figure 5).
+setting, the mean over seeds with the 95% CI of the mean as a band where a setting has repeats
+(Figure 5); runs of a single epoch get `one_epoch`'s points per setting instead of a curve.
+Every point and line is labelled with every field that varies between settings (`tables.labels`).
 `complexity`: final top-1 error against params and against FLOPs, one series per way of
 adding complexity (variant, solved dimension or shortcut), the 95% CI of the mean as error
 bars where there are repeats (Figure 7). `difference`: each setting's difference in top-1
@@ -23,6 +25,7 @@ from ablate.report import stats
 from ablate.report.output import write_figure
 
 SERIES_COLUMNS = ("variant", "budget_vary", "shortcut")
+MARKED_EPOCHS = 12  # curves of this many epochs or fewer mark each epoch
 VERDICT_COLORS = {"better": "tab:green", "worse": "tab:red", "equivalent": "tab:blue"}
 
 
@@ -37,29 +40,68 @@ def draw(sweep, table: pd.DataFrame, labels: dict, out: Path, resolution: float 
 
 
 def curves(epochs: pd.DataFrame, labels: dict) -> Figure:
-    """Train and validation error (%) against epochs, mean over seeds per setting (Figure 5)."""
+    """Train and validation error (%) against epochs, mean over seeds per setting, the 95% CI of the mean as a
+    band (Figure 5). Runs of one epoch have no curve: `one_epoch` draws their errors instead."""
+    if len(epochs) and epochs.epoch.max() <= 1:
+        return one_epoch(epochs, labels)
     fig = _figure(1)
     ax = fig.axes[0]
-    ax.set(xlabel="epoch", ylabel="top-1 error (%)", title="training curves (dashed: train, solid: val)")
+    ax.set(xlabel="epoch", ylabel="top-1 error (%), mean and 95% CI over seeds",
+           title="training curves (dashed: train, solid: val)")
     if not len(epochs):
         _empty(ax)
         return fig
     colors = _colors(labels)
-    present = list(epochs.setting.unique())
-    order = [s for s in labels if s in present] + [s for s in present if s not in labels]  # the table's order
-    for setting in order:
+    last = int(epochs.epoch.max())
+    for setting in _in_table_order(epochs, labels):
         group = epochs[epochs.setting == setting]
-        stats = group.groupby("epoch")[["train_err", "val_err"]].agg(["mean", "std", "count"])
-        x = stats.index.to_numpy()
         for column, style in (("train_err", "--"), ("val_err", "-")):
-            mean, std, n = (stats[column][k].to_numpy(dtype=float) for k in ("mean", "std", "count"))
-            ax.plot(x, mean, style, color=colors[setting], label=labels.get(setting, setting) if style == "-" else None,
-                    marker="o" if len(x) < 3 else None)
-            if (n > 1).any():
-                ax.fill_between(x, mean - std, mean + std, color=colors[setting], alpha=0.15, linewidth=0)
+            x, mean, low, high = _by_epoch(group, column)
+            ax.plot(x, mean, style, color=colors.get(setting),
+                    label=labels.get(setting, setting) if style == "-" else None,
+                    marker="o" if last <= MARKED_EPOCHS else None, markersize=4)
+            if np.isfinite(low).any():
+                ax.fill_between(x, low, high, color=colors.get(setting), alpha=0.15, linewidth=0)
+    ax.set_xlim(1, last)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(fontsize="small")
     return fig
+
+
+def one_epoch(epochs: pd.DataFrame, labels: dict) -> Figure:
+    """Runs of one epoch: each setting's train (open) and validation (filled) error after it, the mean over seeds
+    with its 95% CI, one row per setting — a single point per setting on an epoch axis would be no curve."""
+    order = _in_table_order(epochs, labels)
+    fig = _figure(1, height=max(2.5, 1.2 + 0.45 * len(order)))
+    ax = fig.axes[0]
+    ax.set(xlabel="top-1 error (%) after epoch 1, mean and 95% CI over seeds",
+           title="one epoch: no curve (open: train, filled: val)")
+    colors = _colors(labels)
+    y = np.arange(len(order))[::-1]
+    for yi, setting in zip(y, order, strict=True):
+        group = epochs[epochs.setting == setting]
+        for column, face in (("train_err", "none"), ("val_err", colors.get(setting))):
+            _, mean, low, high = _by_epoch(group, column)
+            err = None if not np.isfinite(low).all() else [mean - low, high - mean]
+            ax.errorbar(mean, [yi], xerr=err, marker="o", markersize=7, capsize=3, linestyle="none",
+                        color=colors.get(setting), markerfacecolor=face)
+    ax.set_yticks(y, [labels.get(s, s) for s in order], fontsize="small")
+    ax.set_ylim(-0.8, len(order) - 0.2)
+    ax.grid(False, axis="y")
+    return fig
+
+
+def _in_table_order(epochs: pd.DataFrame, labels: dict) -> list[str]:
+    present = list(epochs.setting.unique())
+    return [s for s in labels if s in present] + [s for s in present if s not in labels]
+
+
+def _by_epoch(group: pd.DataFrame, column: str) -> tuple[np.ndarray, ...]:
+    """Epochs, and per epoch the mean of `column` over seeds and its 95% CI (NaN with one run)."""
+    rows = [(epoch, stats.interval(values.dropna())) for epoch, values in group.groupby("epoch")[column]]
+    x = np.array([e for e, _ in rows], dtype=float)
+    mean, low, high = (np.array([getattr(i, k) for _, i in rows], dtype=float) for k in ("mean", "low", "high"))
+    return x, mean, low, high
 
 
 def complexity(table: pd.DataFrame, labels: dict) -> Figure:
@@ -83,8 +125,8 @@ def complexity(table: pd.DataFrame, labels: dict) -> Figure:
             ax.errorbar(x, y, yerr=np.vstack([low, high]) if (low.any() or high.any()) else None, marker="o", capsize=3,
                         linestyle="-" if series_column else "none",
                         label=f"{series_column}={series}" if series_column else None)
-            for xi, yi, setting in zip(x, y, group.setting, strict=True):
-                ax.annotate(labels.get(setting, setting).split(" · ")[0], (xi, yi), textcoords="offset points",
+            for xi, yi, setting in zip(x, y, group.setting, strict=True):  # every varying field: no two alike
+                ax.annotate(labels.get(setting, setting), (xi, yi), textcoords="offset points",
                             xytext=(4, 4), fontsize="x-small")
         if series_column:
             ax.legend(fontsize="small")

@@ -1,6 +1,7 @@
 """`index.html`: the whole report on one page.
 
-The header (command, machine, wall time), the sweep's table with its intervals, differences
+The title (the sweep's name), the header (command, machine, wall time, the data, recipe, precision and budget
+the members ran with, what the intervals and error bars mean), the sweep's table with its intervals, differences
 from the reference, verdicts and the paper's numbers, the notes that say how the verdicts
 were reached, the members that did not complete and why, Table 2 of the template, the figures and links to
 every file. Each string that comes from a config or a run record passes through
@@ -35,7 +36,9 @@ def page(sweep, shown: pd.DataFrame, table2_shown: pd.DataFrame | None, table2_t
          foot: Sequence[str] = ()) -> str:
     """The page's HTML text; `search` names the files of an Optuna search report beside it; `head` and
     `foot` are the table's notes (Markdown with `code` and **bold** only) above the header and under the table."""
-    name = escape(sweep.name)
+    from ablate.report.tables import title
+
+    name = escape(title(sweep))
     parts = [f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'><title>{name}</title>",
              f"<style>{STYLE}</style></head><body>", f"<h1>{name}: top-1 error by setting</h1>"]
     parts += [f"<p class='warning'>{inline(n)}</p>" for n in head]
@@ -63,7 +66,7 @@ def page(sweep, shown: pd.DataFrame, table2_shown: pd.DataFrame | None, table2_t
     if search:
         parts.append("<h2>Search</h2>")
         parts += [f"<p><img src='{f}' alt='{f}'></p>" for f in search if f.endswith(".svg")]
-    files = ["table.md", "table.csv", "table.tex", "runs.csv", "epochs.csv"]
+    files = ["table.md", "table.csv", "table.tex", "runs.csv", "epochs.csv", "report.json"]
     if table2_shown is not None:
         files += ["table2.md", "table2.csv", "table2.tex"]
     files += [f"{f}.{ext}" for f in figures for ext in ("png", "svg")] + list(search)

@@ -9,6 +9,9 @@ matplotlib on an Agg canvas.
 from __future__ import annotations
 
 import io
+import json
+import os
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,9 @@ from ablate.run.record import atomic_write_bytes
 
 FIGURE_FORMATS = ("png", "svg")
 NO_ROWS = "(no rows)"
+SOURCE = "report.json"  # beside index.html: which sweep folder the report was written from
+PAGE = "index.html"
+LEGACY_SWEEP = re.compile(r"^- sweep: .* \((?P<dir>.+)\)$", re.M)  # table.md's line, in reports without SOURCE
 
 
 def write_text(path: Path, text: str) -> Path:
@@ -78,3 +84,45 @@ def yaml(data: Mapping[str, Any], comments: Iterable[str] = ()) -> str:
 def write_yaml(path: Path, data: Mapping[str, Any], comments: Iterable[str] = ()) -> Path:
     """`data` as YAML through OmegaConf, below `# comment` lines, written atomically."""
     return write_text(path, yaml(data, comments))
+
+
+# ----------------------------------------------------------------------------- whose report a folder holds
+def source_of(out: Path) -> Path | None:
+    """The sweep folder whose report `out` holds (resolved), None when it holds no report (no index.html).
+
+    `report.json` says; a report written before it existed says so in table.md's `- sweep: NAME (DIR)` line (DIR
+    relative to where it was written: the working directory, as for any report). A report that says neither is
+    of an unknown sweep: `Path()` (never equal to a sweep folder)."""
+    if (out / SOURCE).is_file():
+        try:
+            return Path(json.loads((out / SOURCE).read_text())["sweep_dir"]).resolve()
+        except (OSError, ValueError, KeyError, TypeError):
+            return Path()
+    if not (out / PAGE).is_file():
+        return None
+    try:
+        found = LEGACY_SWEEP.search((out / "table.md").read_text())
+    except OSError:
+        found = None
+    return Path(found["dir"]).resolve() if found else Path()
+
+
+def check_owner(out: Path, sweep_dir: Path, option: str = "--out") -> None:
+    """Refuse to write a sweep's report into `out` when `out` holds the report of another sweep folder (a report
+    of the same sweep is brought up to date); `option` is how the user names another folder. Raises ConfigError."""
+    from ablate.errors import ConfigError
+
+    theirs = source_of(out)
+    if theirs is None or theirs == Path(sweep_dir).resolve():
+        return
+    what = f"the report of another sweep, {os.path.relpath(theirs)}" if theirs != Path() else \
+        "a report of an unknown sweep"
+    raise ConfigError(f"the report folder {str(out)!r} holds {what}: give this sweep's report its own folder with "
+                      f"{option} DIR, or delete {str(out)!r} to replace that report.")
+
+
+def write_source(out: Path, sweep_dir: Path, name: str) -> Path:
+    """`report.json`: the sweep folder (absolute) and name this report was written from; written last, so a
+    report killed half way claims nothing."""
+    data = {"sweep_dir": str(Path(sweep_dir).resolve()), "sweep": name}
+    return write_text(out / SOURCE, json.dumps(data, indent=2) + "\n")

@@ -8,8 +8,10 @@ into `out_dir`:
   and whether it is within tolerance; the summary above the table gives the search's wall
   time against the sum of its trials' times (how well the launcher kept the cores busy);
 - `search_pareto.png` / `.svg`: val error against FLOPs, the non-dominated trials joined;
-- `search_best_model.yaml`: the best trial (lowest val error among the feasible completed
-  trials) as a model config, ready for `conf/model/`.
+- `model/<study>_best.yaml`: the best trial (lowest val error among the feasible completed
+  trials) as a model config, in a `model/` folder so that the report folder is a config search
+  path as it is: `python -m ablate 'hydra.searchpath=[file://<report>]' model=<study>_best`
+  (`best_model_command`) trains it, with no copying into ablate's own `conf/`.
 """
 
 from __future__ import annotations
@@ -40,14 +42,24 @@ def write_search_report(sweep_dir, out_dir) -> list[Path]:
     study = read_study(sweep_dir)
     trials = trials_frame(study, sweep_dir)
     written = [write_text(out_dir / "search_trials.csv", trials.to_csv(index=False)),
-               write_text(out_dir / "search_trials.md", markdown(study, trials, sweep_dir))]
+               write_text(out_dir / "search_trials.md", markdown(study, trials, sweep_dir, out_dir))]
     written += write_figure(pareto_figure(study, trials), out_dir / "search_pareto")
     best = best_row(trials)
     if best is not None:
-        yaml_text = best_model_yaml(study, best, sweep_dir)
+        yaml_text = best_model_yaml(study, best, sweep_dir, out_dir)
         if yaml_text:
-            written.append(write_text(out_dir / "search_best_model.yaml", yaml_text))
+            written.append(write_text(out_dir / "model" / f"{best_model_name(study)}.yaml", yaml_text))
     return written
+
+
+def best_model_name(study: dict) -> str:
+    """The best trial's model config name: `<study name>_best`."""
+    return f"{study.get('study_name') or 'search'}_best"
+
+
+def best_model_command(study: dict, out_dir: Path) -> str:
+    """The command that trains the best trial's model from the report folder, which is a config search path."""
+    return f"python -m ablate 'hydra.searchpath=[file://{Path(out_dir).resolve()}]' model={best_model_name(study)}"
 
 
 def read_study(sweep_dir: Path) -> dict:
@@ -177,8 +189,8 @@ def wall_time(study: dict, trials: pd.DataFrame) -> dict:
     return {"wall_seconds": wall, "trial_seconds": total, "ratio": wall / total if total else None}
 
 
-def markdown(study: dict, trials: pd.DataFrame, sweep_dir: Path) -> str:
-    """The summary and the trials table as Markdown."""
+def markdown(study: dict, trials: pd.DataFrame, sweep_dir: Path, out_dir: Path | None = None) -> str:
+    """The summary and the trials table as Markdown; with `out_dir` (the report folder), how to train the best."""
     runs = trials[trials["copy_of"].isna()] if not trials.empty else trials
     counts = runs["state"].value_counts().to_dict() if not runs.empty else {}
     time = wall_time(study, trials)
@@ -203,7 +215,8 @@ def markdown(study: dict, trials: pd.DataFrame, sweep_dir: Path) -> str:
     best = best_row(trials)
     if best is not None:
         lines.append(f"- best: trial {best['trial']}, val error {best['val_err']:.2f}%"
-                     + (f", {best['flops'] / 1e6:.1f} MFLOPs" if _number(best.get("flops")) else ""))
+                     + (f", {best['flops'] / 1e6:.1f} MFLOPs" if _number(best.get("flops")) else "")
+                     + (f"; train it with `{best_model_command(study, out_dir)}`" if out_dir is not None else ""))
     lines += ["", _table(runs), ""]
     return "\n".join(lines)
 
@@ -277,22 +290,23 @@ def _label(row) -> str:
     return f"trial {row['trial']}"
 
 
-def best_model_yaml(study: dict, best, sweep_dir: Path) -> str | None:
-    """The best trial's solved template as a `conf/model/` file, or None when its record is missing."""
+def best_model_yaml(study: dict, best, sweep_dir: Path, out_dir: Path) -> str | None:
+    """The best trial's solved template as a model config for `out_dir/model/`, or None when its record is
+    missing."""
     trial = next(t for t in study["trials"] if t["number"] == best["trial"])
     record = _record(trial.get("user_attrs", {}).get("job_dir"))
     template = nested(record, "model", "template")
     if not template:
         return None
     model_cfg = nested(record, "config", "model") or {}
-    name = f"{study.get('study_name') or 'search'}_best"
+    name = best_model_name(study)
     comments = [
         f"The best trial ({best['trial']}) of search {study.get('study_name')} in {sweep_dir}: "
         f"val error {best['val_err']:.2f}%"
         + (f", {best['flops'] / 1e6:.1f} MFLOPs, {best['params']:,.0f} params" if _number(best.get("flops")) else "")
         + ".",
-        "The budget solver's d is written out: copy this file to conf/model/ and train it with "
-        f"`python -m ablate model={name}`.",
+        "The budget solver's d is written out. The report folder is a config search path as it is; train this "
+        f"model with `{best_model_command(study, out_dir)}`.",
     ]
     model = {"name": name, **template, "form": nested(record, "model", "form") or model_cfg.get("form", "c"),
              "zero_init_last_bn": bool(model_cfg.get("zero_init_last_bn", False))}

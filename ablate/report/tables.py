@@ -17,8 +17,8 @@ import functools
 import json
 import math
 import shlex
-from collections.abc import Sequence
-from typing import NamedTuple
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import pandas as pd
 
@@ -76,6 +76,10 @@ REPEATS = "seed=0,1,2"
 # Columns shown only where they differ between settings: (runs column, heading).
 VARYING = (("variant", "variant"), ("depths", "depths"), ("width", "width"), ("shortcut", "shortcut"),
            ("budget_vary", "solved"), ("budget_scale", "budget ×"), ("model", "model"), ("data", "data"))
+# Override keys those columns (and the C×d label) already show; any other override that differs between settings
+# gets a column of its own, so every field that varies is in the table and in the figures' labels.
+SHOWN_KEYS = ("model.cardinality", "model.bottleneck_width", "variant", "model.depths", "model.width",
+              "model.shortcut", "budget.vary", "budget.scale", "model", "data")
 
 
 def paper_arch(run) -> str | None:
@@ -152,6 +156,9 @@ def display(table: pd.DataFrame) -> pd.DataFrame:
         values = table[column].dropna().astype(str)
         if values.nunique() > 1:
             out[heading] = table[column].map(_text)
+    for key, values in varying_overrides(table.setting.tolist()).items():
+        if key not in SHOWN_KEYS and key not in out.columns:
+            out[key] = values
     out["params"] = table.params.map(_count)
     out["FLOPs"] = table.flops.map(_count)
     out["top-1 err (%)"] = [_mean_std(m, s, n) for m, s, n in zip(table.top1_mean, table.top1_std, table.n,
@@ -184,6 +191,19 @@ def display(table: pd.DataFrame) -> pd.DataFrame:
             out["paper top-5 (%)"] = table.paper_top5.map(_text)
         out["paper"] = table.paper_table.map(_text)
     return out
+
+
+def varying_overrides(settings: Sequence[str]) -> dict[str, list[str]]:
+    """Override key (as typed, without `+`) → each setting's value, for the keys whose value differs between
+    settings ("" where a setting does not set the key), in the order they first appear."""
+    parsed = [{override_key(o): o.split("=", 1)[1] if "=" in o else "" for o in str(s).split()} for s in settings]
+    keys = list(dict.fromkeys(k for p in parsed for k in p))
+    return {k: [p.get(k, "") for p in parsed] for k in keys if len({p.get(k, "") for p in parsed}) > 1}
+
+
+def title(sweep) -> str:
+    """A report's title: the sweep's name (its `+sweep=NAME` config), else the name of its folder."""
+    return str(sweep.sweep_config or sweep.name)
 
 
 def table2(template, cardinalities=TABLE2_CARDINALITIES, metric: str = "params",
@@ -318,10 +338,6 @@ def about(sweep) -> list[tuple[str, str]]:
     if len(envs):
         env = json.loads(envs.iloc[0])
         machine = ", ".join(f"{k} {env[k]}" for k in MACHINE_KEYS if env.get(k) is not None)
-        if "precision" in runs:
-            precisions = sorted(runs.precision.dropna().unique())
-            if precisions:
-                machine += f", precision {'/'.join(precisions)}"
         items.append(("machine", machine or "unknown"))
         if env.get("git_commit"):
             items.append(("commit", str(env["git_commit"])))
@@ -335,13 +351,117 @@ def about(sweep) -> list[tuple[str, str]]:
         items.append(("wall time", "; ".join(parts)))
     counts = runs.status.value_counts()
     items.append(("members", ", ".join(f"{int(counts[s])} {s}" for s in STATUSES if s in counts)))
-    for column, heading in (("model", "model"), ("data", "data")):
-        values = runs[column].dropna().unique()
-        if len(values) == 1:
-            items.append((heading, str(values[0])))
+    models = runs.model.dropna().unique()
+    if len(models) == 1:
+        items.append(("model", str(models[0])))
+    items += recipe(sweep)
     items.append(("error", "top-1/top-5 error (%) on the validation split after the last epoch; "
                            "mean ± sample std over seeds, n completed runs"))
+    items.append(("error bars", "the 95% CI column, the error bars of the error-vs-complexity figure and the bands "
+                                "of the training curves are the 95% confidence interval of the mean over seeds "
+                                "(Student's t, n − 1 degrees of freedom; none for a setting with one completed run); "
+                                "the bars of the difference figure are the CI of Δ, as in the table"))
     return items
+
+
+def member_configs(sweep) -> list[dict]:
+    """The resolved configs the sweep's members ran with (their result.json): the completed runs' when there are
+    any (the table's numbers are theirs), else every member's that wrote one."""
+    from ablate.run.record import RESULT, RecordError, RunRecord
+
+    runs = sweep.runs[sweep.runs.run.notna()]
+    done = runs[runs.status == "completed"]
+    configs = []
+    for run in (done if len(done) else runs).run:
+        try:
+            config = RunRecord.read(sweep.directory / run / RESULT).config
+        except RecordError:
+            continue
+        if config:
+            configs.append(config)
+    return configs
+
+
+def recipe(sweep) -> list[tuple[str, str]]:
+    """What the members ran with, one item each: the data set and its subsets, the training recipe, the precision
+    and the budget; a value that differs between members lists each one ("0.1 / 0.2 (varies)")."""
+    from ablate.report.collect import nested
+
+    configs = member_configs(sweep)
+    if not configs:
+        return []
+
+    def values(*keys: str) -> list:
+        seen: dict[str, Any] = {}
+        for c in configs:
+            v = nested(c, *keys)
+            seen.setdefault(json.dumps(v, sort_keys=True, default=str), v)
+        return list(seen.values())
+
+    def text(*keys: str, fmt: Callable[[Any], str] = lambda v: _text(v) or "null") -> str:
+        found = values(*keys)
+        return fmt(found[0]) if len(found) == 1 else " / ".join(fmt(v) for v in found) + " (varies)"
+
+    def subset(split: str) -> Callable[[Any], str]:
+        return lambda n: f"all {split} images" if n is None else f"{n} {split} images (seeded class-balanced subset)"
+
+    def yes(v: Any) -> str:
+        return "yes" if v is True else "no" if v is False else _text(v)
+
+    present = {node for c in configs for node, v in c.items() if isinstance(v, dict)}
+    items = []
+    if "data" in present:
+        items.append(("data", f"{text('data', 'name')}: {text('data', 'train_subset', fmt=subset('training'))}, "
+                              f"{text('data', 'val_subset', fmt=subset('validation'))}; "
+                              f"augmented: {text('data', 'augment', fmt=yes)}"))
+    if "optim" in present:
+        schedule = values("optim", "schedule")
+        if schedule == ["step"]:
+            how = f"step schedule (lr × {text('optim', 'gamma')} at epochs {text('optim', 'milestones', fmt=_listed)})"
+        elif schedule == ["cosine"]:
+            how = f"cosine schedule (down to {text('optim', 'min_lr_factor')} × lr)"
+        else:
+            how = f"{text('optim', 'schedule')} schedule"
+        warm = "" if values("optim", "warmup_epochs") in ([0], [0.0], [None]) else \
+            f", linear warm-up over {text('optim', 'warmup_epochs')} epochs from {text('optim', 'warmup_start')} × lr"
+        items.append(("recipe", f"{text('optim', 'epochs')} epochs, batch {text('optim', 'batch_size')}, SGD lr "
+                                f"{text('optim', 'lr')}, momentum {text('optim', 'momentum')} (Nesterov: "
+                                f"{text('optim', 'nesterov', fmt=yes)}), weight decay {text('optim', 'weight_decay')} "
+                                f"(on norm and bias: {text('optim', 'decay_norm_and_bias', fmt=yes)}), {how}{warm}, "
+                                f"label smoothing {text('optim', 'label_smoothing')}"))
+    ran = sorted(sweep.runs.precision.dropna().unique()) if "precision" in sweep.runs else []
+    if "trainer" in present or ran:
+        configured = f"trainer.precision={text('trainer', 'precision')}" if "trainer" in present else "precision"
+        items.append(("precision", configured + (f", ran as {' / '.join(ran)}" if ran else "")))
+    if "budget" in present:
+        items.append(("budget", _budget(sweep.runs, values, text)))
+    return items
+
+
+def _budget(runs: pd.DataFrame, values: Callable[..., list], text: Callable[..., str]) -> str:
+    """The budget item: metric and scope, what the target is, the solved field and the tolerance."""
+    if values("budget", "metric") == [None]:
+        return "none: each setting's complexity is what its model config gives"
+    scope = text("budget", "scope", fmt=lambda s: "the whole network" if s == "network" else
+                 "the equation-4 block" if s == "block" else _text(s))
+    if values("budget", "target") == [None]:
+        target = f"{text('budget', 'reference')} × {text('budget', 'scale')}"
+    else:
+        target = text("budget", "target", fmt=lambda t: _count(t) if t is not None else "reference × scale")
+    solved = sorted({_count(t) for t in runs.budget_target.dropna()}) if "budget_target" in runs else []
+    if solved:
+        target += f" = {' / '.join(solved)}"
+    return (f"{text('budget', 'metric')} of {scope} matched to {target} by solving {text('budget', 'vary')}, "
+            f"tolerance {text('budget', 'tolerance', fmt=_share)}")
+
+
+def _listed(v: Any) -> str:
+    return ", ".join(str(x) for x in v) if isinstance(v, (list, tuple)) and v else "none"
+
+
+def _share(v: Any) -> str:
+    """A tolerance (a fraction) as ±percent."""
+    return f"±{100 * float(v):.3g}%" if isinstance(v, (int, float)) and not isinstance(v, bool) else _text(v)
 
 
 def header(name: str, items: list[tuple[str, str]], notes: Sequence[str] = ()) -> str:
@@ -440,11 +560,16 @@ def _duration(seconds: float) -> str:
 
 
 def labels(table: pd.DataFrame) -> dict:
-    """Setting → a short label for figures: C×d and the columns that tell settings apart."""
+    """Setting → a short label for figures: C×d and every column that tells settings apart (the template's fields
+    and any other override that differs between settings), so no two settings share a label."""
     shown = display(table)
     columns = list(shown.columns[: list(shown.columns).index("params")])
     out = {}
     for setting, row in zip(table.setting, shown[columns].itertuples(index=False), strict=True):
         parts = [row[0]] + [f"{h}={v}" for h, v in zip(columns[1:], row[1:], strict=True) if v]
         out[setting] = " · ".join(parts)
+    twins = [s for s, label in out.items() if list(out.values()).count(label) > 1]
+    if twins:  # settings the columns cannot tell apart (a key set in one and absent from another): their overrides
+        own = stats.distinguishing(list(out), out)
+        out.update({s: f"{out[s]} · {own[s]}" for s in twins})
     return out

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ablate.errors import AblateError, CheckpointError, ConfigError
+from ablate.run.pruning import Report, never, reporter
 from ablate.run.record import (
     ERROR_LOG,
     RESULT,
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
     from omegaconf import DictConfig
 
     from ablate.data.base import Dataset
+    from ablate.engine.budget import Solution
     from ablate.engine.template import Template
 
 log = logging.getLogger("ablate")
@@ -75,6 +77,7 @@ class RunPlan:
     job_num: int | None  # the member's number in a multirun (picks its GPU)
     run_dir: Path
     init_file: str | None = None  # DDP rendezvous file, set by `_train` when world_size > 1
+    report: Report = never  # after each epoch: the val error to an Optuna trial; True when its pruner stops the run
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -129,7 +132,7 @@ def _execute(cfg: DictConfig, run_dir: Path, overrides: Iterable[str], job_num: 
         error = ConfigError(f"the config does not resolve: {' '.join(str(e).split())}")
         return _fail(RunRecord.new({}, overrides, job_num), run_dir, error, started)
     record = RunRecord.new(config, overrides, job_num)
-    finished, refusal = _resume_or_refuse(record, run_dir)
+    finished, refusal = _resume_or_refuse(record, run_dir, replace=cfg.trainer.replace is True)
     if finished is not None:
         return finished, None
     try:
@@ -156,11 +159,16 @@ def _execute(cfg: DictConfig, run_dir: Path, overrides: Iterable[str], job_num: 
 
 
 # ----------------------------------------------------------------------------- the steps
-def _resume_or_refuse(record: RunRecord, run_dir: Path) -> tuple[RunRecord | None, ConfigError | None]:
+def _resume_or_refuse(record: RunRecord, run_dir: Path, replace: bool) -> tuple[RunRecord | None, ConfigError | None]:
     """What `run_dir` already holds for the new `record`: (its finished run of this very config, to return as it
     is — or None), and (the refusal for a finished run of another config, which is never written over — or None).
-    Anything else (no record, a running or failed one of any config) is resumed or replaced."""
+    Anything else (no record, a running or failed one of any config) is resumed or replaced. With
+    `replace` (`trainer.replace=true`; read before the config is checked, so only a true boolean counts) a run of
+    another config (its record, checkpoint and error log) is deleted first."""
     done = RunRecord.load(run_dir)
+    if done is not None and done.config_hash != record.config_hash and replace:
+        _delete_run(run_dir, done)
+        return None, None
     if done is None or not done.is_final:
         return None, None
     if done.config_hash == record.config_hash:
@@ -170,8 +178,18 @@ def _resume_or_refuse(record: RunRecord, run_dir: Path) -> tuple[RunRecord | Non
                  f" (delete {run_dir / RESULT} to train it again)")
         return done, None
     return None, ConfigError(f"{run_dir} holds a {done.status} run of another config (hash {done.config_hash} "
-                             f"there, {record.config_hash} in this run): choose another run directory, or delete "
-                             "that one to replace it.")
+                             f"there, {record.config_hash} in this run): choose another run directory, or add "
+                             "trainer.replace=true to replace it.")
+
+
+def _delete_run(run_dir: Path, done: RunRecord) -> None:
+    """Delete what a run of another config left in `run_dir` (its record, checkpoint, error log), saying so."""
+    from ablate.run.trainer import CHECKPOINT
+
+    for name in (RESULT, CHECKPOINT, ERROR_LOG):
+        (run_dir / name).unlink(missing_ok=True)
+    log.warning("%s held a %s run of another config (hash %s): deleted, as trainer.replace=true asks", run_dir,
+                done.status, done.config_hash)
 
 
 def _solve(cfg: DictConfig, config: dict, record: RunRecord, run_dir: Path) -> tuple[Template, dict, int]:
@@ -185,6 +203,8 @@ def _solve(cfg: DictConfig, config: dict, record: RunRecord, run_dir: Path) -> t
     form = str(cfg.model.form)
     record.model = ModelSection.of(cfg.model.name, form, template)
     record.budget = None if solution is None else BudgetSection.of(solution)
+    if solution is not None:
+        log.info("%s", solved(solution))
     expected = identity(hashed_config(config), record.config_hash, template.to_dict(), form)
     epochs = check_checkpoint(run_dir, expected)
     if epochs:
@@ -192,12 +212,26 @@ def _solve(cfg: DictConfig, config: dict, record: RunRecord, run_dir: Path) -> t
     return template, expected, epochs
 
 
+def solved(solution: Solution) -> str:
+    """What the budget solver chose, for the log: the field and its value, what stayed fixed, the complexity reached
+    and its deviation from the target — `bottleneck_width=3 solved for C=8: params N, −2.51% of tiny's M` (a scaled
+    budget: `of 2× tiny's M`; an absolute one: `of the target M`)."""
+    b, t = solution.budget, solution.template
+    given = f"d={t.bottleneck_width}" if solution.vary == "cardinality" else f"C={t.cardinality}"
+    metric = b.metric if b.scope == "network" else f"{b.metric} of a block"
+    scale = "" if b.scale in (None, 1) else f"{b.scale:g}× "
+    of = f"{scale}{b.reference}'s" if b.reference else "the target"
+    deviation = f"{solution.deviation:+.2%}".replace("-", "\N{MINUS SIGN}")
+    return (f"{solution.vary}={solution.value} solved for {given}: {metric} {solution.achieved:,}, {deviation} of "
+            f"{of} {b.target:,.0f}")
+
+
 def _plan(cfg: DictConfig, template: Template, expected: dict, run_dir: Path, job_num: int | None) -> RunPlan:
     """The training processes' plan: the solved model, its identity and how many processes and threads."""
     world_size = cfg.trainer.world_size
     return RunPlan(cfg=cfg, template=template, form=expected["form"], expected=expected,
                    threads=_threads(cfg.trainer.num_threads, world_size), world_size=world_size, seed=int(cfg.seed),
-                   job_num=job_num, run_dir=run_dir)
+                   job_num=job_num, run_dir=run_dir, report=reporter())
 
 
 def _train(plan: RunPlan) -> None:
@@ -343,6 +377,7 @@ def _train_process(rank: int, plan: RunPlan) -> None:
     from ablate.data import load
     from ablate.models import build
     from ablate.run import device as devices
+    from ablate.run.loggers import Trackers
     from ablate.run.trainer import fit
 
     trainer, world_size = plan.cfg.trainer, plan.world_size
@@ -366,21 +401,27 @@ def _train_process(rank: int, plan: RunPlan) -> None:
         _check_data(data, plan.template)
         model = build(plan.template, form=plan.form, zero_init_last_bn=bool(plan.cfg.model.zero_init_last_bn))
         record = _rank0_record(rank, plan)
+        trackers = Trackers()  # trainer.loggers (metrics.csv, TensorBoard, MLflow): rank 0's
         if record is not None:
             record.env = EnvSection.current(str(device), threads, plan.seed, **devices.env(device))
+            trackers = Trackers.of(plan.cfg, plan.run_dir, record)
 
-        def on_epoch(entry: dict, epochs: list[dict]) -> None:
+        def on_epoch(entry: dict, epochs: list[dict]) -> bool:
             assert record is not None  # fit calls back on rank 0 alone
             record.set_epochs(epochs)
             record.save(plan.run_dir)
+            trackers.epoch(entry)
+            return plan.report(entry["epoch"], entry["val_err"])
 
-        result = fit(model, data, plan.cfg, device, run_dir=plan.run_dir, expected=plan.expected, rank=rank,
-                     world_size=world_size, on_epoch=on_epoch if record is not None else None)
-        if record is not None:
-            record.set_epochs(result.epochs)
-            record.status, record.reason = result.status, result.reason
-            record.throughput = _throughput(record, trainer, device, world_size)
-            record.save(plan.run_dir)
+        with trackers:  # closes every logger; training that raises ends their run failed (killed: interrupted)
+            result = fit(model, data, plan.cfg, device, run_dir=plan.run_dir, expected=plan.expected, rank=rank,
+                         world_size=world_size, on_epoch=on_epoch if record is not None else None)
+            if record is not None:
+                record.set_epochs(result.epochs)
+                record.status, record.reason = result.status, result.reason
+                record.throughput = _throughput(record, trainer, device, world_size)
+                record.save(plan.run_dir)
+                trackers.end(record)
     finally:
         torch.use_deterministic_algorithms(deterministic)  # as it was: tests and benchmarks share the process
         torch.utils.deterministic.fill_uninitialized_memory = fill  # type: ignore[attr-defined]

@@ -111,9 +111,9 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype of `trainer.precision` on `device`, or None for plain fp32.
 
     `auto` is bf16 wherever the hardware runs it natively: GPUs of compute capability 8.0 or newer
-    (`cuda_has_bf16`; fp16 with a GradScaler on older ones), and CPUs with AVX-512 BF16 or AMX, where a
-    training step of the default template is 2.1× faster than in fp32 (`python -m benchmarks --only
-    variants`); elsewhere on the CPU it is fp32. fp16 is CUDA-only.
+    (`cuda_has_bf16`; fp16 with a GradScaler on older ones), and CPUs with AVX-512 BF16 or AMX, where bf16
+    matmuls run at a multiple of the fp32 rate (`python -m benchmarks --only variants` measures it);
+    elsewhere on the CPU it is fp32. fp16 is CUDA-only.
     """
     precision = checked_precision(precision)  # lower case; an unknown name is refused (ablate.config.schema)
     if device.type != "cuda":

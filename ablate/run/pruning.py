@@ -76,6 +76,13 @@ def reporter(cfg: Any = None) -> Report:
     if not isinstance(target, Mapping) or target.get("trial_number") is None or not target.get("storage"):
         return never
     pruner = _plain(sweeper.get("pruner"))
+    kind = pruner.get("_target_") if isinstance(pruner, Mapping) else None
+    if pruner is not None and not (isinstance(kind, str) and kind.startswith("optuna.pruners.")):
+        # the job builds the pruner from its config: only Optuna's own pruner classes, never another callable
+        from ablate.errors import ConfigError
+
+        raise ConfigError(f"hydra.sweeper.pruner._target_={kind!r} is not an Optuna pruner: give one of "
+                          "optuna.pruners' classes, e.g. optuna.pruners.HyperbandPruner.")
     return Reporter(study_name=str(target["study_name"]), storage=str(target["storage"]),
                     trial_number=int(target["trial_number"]), pruner=pruner)
 

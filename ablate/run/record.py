@@ -39,8 +39,9 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = 2  # 2 added model.counted, budget.scale/reference, env.gpu/gpu_capability/cuda/cudnn
 RESULT = "result.json"
 ERROR_LOG = "error.log"
-STATUSES = ("running", "completed", "diverged", "failed", "interrupted")  # running, interrupted: resumed on relaunch
-FINAL_STATUSES = ("completed", "diverged")  # a seeded re-run of the same config would end the same way
+STATUSES = ("running", "completed", "diverged", "pruned", "failed", "interrupted")  # running, interrupted: resumed
+# final: a seeded re-run of the same config would end the same way (a pruned trial was stopped by its study's pruner)
+FINAL_STATUSES = ("completed", "diverged", "pruned")
 
 
 class RecordError(ValueError):
@@ -395,7 +396,7 @@ class RunRecord:
     # -- the run's course
     @property
     def is_final(self) -> bool:
-        """Completed or diverged: nothing to train again for this config."""
+        """Completed, diverged or pruned: nothing to train again for this config."""
         return self.status in FINAL_STATUSES
 
     def is_completed(self, config_hash: str) -> bool:

@@ -325,7 +325,7 @@ def _check_batch(cfg, world_size: int, train) -> int:
 
 def fit(model: nn.Module, data, cfg, device: torch.device, *, run_dir: str | os.PathLike | None = None,
         expected: dict | None = None, rank: int = 0, world_size: int = 1,
-        on_epoch: Callable[[dict, list[dict]], None] | None = None) -> Fit:
+        on_epoch: Callable[[dict, list[dict]], bool | None] | None = None) -> Fit:
     """Train `model` on `data` with `cfg.optim` / `cfg.trainer`; resume from `run_dir`'s checkpoint.
 
     `batch_size` in the recipe is the global batch: each of the `world_size` processes takes
@@ -333,7 +333,8 @@ def fit(model: nn.Module, data, cfg, device: torch.device, *, run_dir: str | os.
     group). `expected` (see `identity`) is stored in, and checked against, the checkpoint.
     Rank 0 alone writes checkpoints, calls `on_epoch(entry, epochs)` after each epoch, logs
     one line per epoch and shows progress (`trainer.progress`, see `_progress`). Returns status
-    `completed`, or `diverged` at the first non-finite loss.
+    `completed`, `diverged` at the first non-finite loss, or `pruned` when `on_epoch` returns True
+    (an Optuna trial's pruner said stop; every DDP rank stops at the same epoch).
     """
     trainer, optim_cfg = cfg.trainer, cfg.optim
     seed = int(cfg.seed)
@@ -411,6 +412,16 @@ def fit(model: nn.Module, data, cfg, device: torch.device, *, run_dir: str | os.
                     "history": result.epochs, **(expected or {"config": None, "config_hash": None,
                                                               "template": None, "form": None}),
                 })
-            if on_epoch is not None:
-                on_epoch(entry, result.epochs)
+        stop = bool(on_epoch(entry, result.epochs)) if rank == 0 and on_epoch is not None else False
+        if world_size > 1:  # rank 0 asked the pruner: every rank stops at the same epoch
+            flag = torch.tensor([stop], device=device, dtype=torch.int32)
+            dist.broadcast(flag, 0)
+            stop = bool(flag.item())
+        if stop and epoch + 1 < epochs:
+            result.status = "pruned"
+            result.reason = (f"pruned after epoch {epoch + 1} of {epochs}: the Optuna study's pruner stopped this trial "
+                             f"at val error {val['err']:.2f}%.")
+            if rank == 0:
+                log.info("%s", result.reason)
+            break
     return result

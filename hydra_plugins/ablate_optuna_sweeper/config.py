@@ -12,8 +12,9 @@ as the official examples write it; the option `auto` is that node): TPE for one 
 NSGA-II for several, built with whatever keywords the node holds.
 """
 
+# ruff: noqa: UP006, UP045  (OmegaConf 2.3 reads typing's Optional/List/Dict, not `X | None` and builtins)
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional  # noqa: UP035  OmegaConf reads these forms
 
 from hydra.core.config_store import ConfigStore
 

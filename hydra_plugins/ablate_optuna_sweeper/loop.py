@@ -40,7 +40,8 @@ from omegaconf import OmegaConf
 
 from hydra_plugins.ablate_optuna_sweeper import objectives as obj
 from hydra_plugins.ablate_optuna_sweeper import storage
-from hydra_plugins.ablate_optuna_sweeper.errors import SweepConfigError as ConfigError, SweepError
+from hydra_plugins.ablate_optuna_sweeper.errors import SweepConfigError as ConfigError
+from hydra_plugins.ablate_optuna_sweeper.errors import SweepError
 
 log = logging.getLogger("hydra_plugins.ablate_optuna_sweeper.sweeper")
 STUDY_RECORD = "study.json"
@@ -132,7 +133,7 @@ class Search:
                 results = self.s.launcher.launch(batch, initial_job_idx=self.job_nums[trials[0].number])
             except Exception as e:  # the launcher lost the batch (a killed worker, a cluster error)
                 results = [_lost(e)] * len(batch)
-            for trial, result in zip(trials, results):
+            for trial, result in zip(trials, results, strict=True):
                 self._tell(trial, result)
 
     def _run_slots(self) -> None:
@@ -298,7 +299,7 @@ class Search:
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
         if state == "COMPLETE":
-            for constraint, value in zip(self.s.constraints, constraints):
+            for constraint, value in zip(self.s.constraints, constraints, strict=True):
                 trial.set_constraint(constraint.text, value)
             log.info(f"Trial {trial.number} {dict(trial.params)}: {values}")
         elif state == "PRUNED":
@@ -432,9 +433,9 @@ class Search:
             number, reason = self.last_failure or (None, "")
             self.error = SweepError(
                 f"{self.failed} of this run's {len(self.launched)} trials failed, more than "
-                f"hydra.sweeper.max_failure_rate={rate:g} of n_trials={n}: the study stops; its finished trials stay in "
-                f"{storage.masked(self.url)} (see the job logs in {self.sweep_dir}); the last failure, trial {number}: "
-                f"{reason}."
+                f"hydra.sweeper.max_failure_rate={rate:g} of n_trials={n}: the study stops; its finished trials stay "
+                f"in {storage.masked(self.url)} (see the job logs in {self.sweep_dir}); the last failure, trial "
+                f"{number}: {reason}."
             )
             self.stopping = True
 

@@ -9,8 +9,9 @@ config before any trial is asked.
 """
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from hydra_plugins.ablate_optuna_sweeper.errors import SweepConfigError as ConfigError
 
@@ -107,7 +108,7 @@ def distribution(override, line: str = ""):
             raw = encoded = sorted(raw)
         if not raw:
             raise ConfigError(f"{line} is an empty choice: give at least one value, e.g. {key}=choice(1,2,4).")
-        return CategoricalDistribution([_choice(r, e) for r, e in zip(raw, encoded)])
+        return CategoricalDistribution([_choice(r, e) for r, e in zip(raw, encoded, strict=True)])
     if override.is_range_sweep():
         values = list(override.sweep_iterator())
         if not values:

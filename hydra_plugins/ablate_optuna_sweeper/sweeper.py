@@ -110,8 +110,8 @@ class AblateOptunaSweeper(Sweeper):
         self.sweep_dir = Path(str(config.hydra.sweep.dir))  # resolved once: ${now:...} is read here
         basic = type(self.launcher).__name__ == BASIC_LAUNCHER
         if self.asynchronous and basic:
-            raise ConfigError("hydra.sweeper.asynchronous=true cannot run on the basic launcher, which runs each job in "
-                              "this process (Hydra's job config, logging and folder are global to it): use "
+            raise ConfigError("hydra.sweeper.asynchronous=true cannot run on the basic launcher, which runs each job "
+                              "in this process (Hydra's job config, logging and folder are global to it): use "
                               "hydra/launcher=joblib, or leave hydra.sweeper.asynchronous=null.")
         if self.asynchronous is None:  # the basic launcher runs jobs in this process: not from several threads
             self.asynchronous = not basic

@@ -1,0 +1,197 @@
+"""Experiment tracking (`trainer.loggers`, ablate/run/loggers.py): metrics.csv, TensorBoard and MLflow, each read back
+through its own library's reader (pandas, TensorBoard's EventAccumulator, MLflow's client), from tiny synthetic runs."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+
+import pandas as pd
+import pytest
+
+from ablate.config import check, compose
+from ablate.errors import ConfigError
+from ablate.run import app, loggers
+from ablate.run.record import RESULT, RunRecord, config_hash
+
+# a 2-stage template on 128 synthetic 28×28 images: an epoch is 4 steps of 32 images
+SMALL = ["data=synthetic", "data.num_samples=128", "data.val_samples=64", "data.noise=16", "model.depths=[1,1]",
+         "model.width=16", "model.bottleneck_width=8", "model.stem_width=16", "optim.batch_size=32", "optim.epochs=2",
+         "trainer.progress=false", "trainer.num_threads=1", "trainer.peak_flops=1e11"]
+FIELDS = ["epoch", "train_loss", "train_err", "val_loss", "val_err", "val_top5_err", "lr", "seconds", "images_per_s"]
+SWEEP_YAML = """
+hydra:
+  runtime:
+    choices: {sweep: tracked_sweep, model: tiny}
+trainer:
+  loggers: [csv, mlflow]
+  mlflow_uri: null
+"""
+
+
+def train(run_dir, *overrides, job_num=None):
+    overrides = [*SMALL, *overrides]
+    record = app.run(compose(overrides), run_dir, overrides=overrides, job_num=job_num)
+    assert record.status == "completed", record.reason
+    return record
+
+
+def epochs_of(record: RunRecord) -> pd.DataFrame:
+    return pd.DataFrame([{k: getattr(e, k) for k in FIELDS} for e in record.epochs])
+
+
+# ----------------------------------------------------------------------------- the config
+def test_loggers_are_checked_and_csv_is_the_default():
+    assert list(compose(SMALL).trainer.loggers) == ["csv"] and compose(SMALL).trainer.mlflow_uri is None
+    with pytest.raises(ConfigError) as e:
+        check(compose([*SMALL, "trainer.loggers=[csv,wandb]"]))
+    assert str(e.value) == ("trainer.loggers=['csv', 'wandb'] is invalid: give a list of distinct loggers from csv, "
+                            "tensorboard, mlflow, such as [csv,tensorboard], or [] for none.")
+    with pytest.raises(ConfigError, match=r"^trainer\.loggers=\['csv', 'csv'\] is invalid"):
+        check(compose([*SMALL, "trainer.loggers=[csv,csv]"]))
+    check(compose([*SMALL, "trainer.loggers=[]"]))
+
+
+def test_a_logger_whose_package_is_missing_is_refused_naming_the_extra(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mlflow" else real(name, *a))
+    with pytest.raises(ConfigError) as e:
+        check(compose([*SMALL, "trainer.loggers=[csv,mlflow]"]))
+    assert str(e.value) == ("trainer.loggers=[csv,mlflow] needs the mlflow package, which is not installed: "
+                            "pip install 'ablate[mlflow]' (or leave mlflow out of trainer.loggers).")
+    check(compose([*SMALL, "trainer.loggers=[csv]"]))  # the others need nothing
+
+
+def test_loggers_change_no_result():
+    cfgs = [compose([*SMALL, o]) for o in ("trainer.loggers=[csv]", "trainer.loggers=[]",
+                                           "trainer.mlflow_uri=sqlite:///elsewhere.db")]
+    from omegaconf import OmegaConf
+
+    hashes = {config_hash(OmegaConf.to_container(c, resolve=True)) for c in cfgs}
+    assert len(hashes) == 1
+
+
+def test_hyperparameters_are_the_hashed_config_flat_with_the_solved_template():
+    record = RunRecord.from_dict({"schema_version": 2, "status": "running",
+                                  "config": {"model": {"name": "tiny", "depths": [1, 1], "bottleneck_width": 4},
+                                             "optim": {"lr": 0.1}, "trainer": {"device": "cpu", "precision": "bf16",
+                                                                               "loggers": ["csv"]}, "seed": 3}})
+    params = loggers.hyperparameters(record)
+    # trainer.device and trainer.loggers are run-time keys: not hyperparameters
+    assert params == {"model.name": "tiny", "model.depths": "[1,1]", "model.bottleneck_width": 4, "optim.lr": 0.1,
+                      "trainer.precision": "bf16", "seed": 3}
+
+
+def test_a_failing_logger_is_dropped_with_one_warning_and_the_others_go_on(caplog):
+    class Broken(loggers.Logger):
+        def epoch(self, entry):
+            raise OSError("disk full")
+
+    class Kept(loggers.Logger):
+        def __init__(self):
+            self.seen, self.closed = [], []
+
+        def epoch(self, entry):
+            self.seen.append(entry["epoch"])
+
+        def close(self, failed=None):
+            self.closed.append(failed)
+
+    kept = Kept()
+    with caplog.at_level(logging.WARNING, logger="ablate.run.loggers"), pytest.raises(KeyboardInterrupt):
+        with loggers.Trackers([Broken(), kept]) as trackers:
+            trackers.epoch({"epoch": 1})
+            trackers.epoch({"epoch": 2})
+            raise KeyboardInterrupt
+    assert kept.seen == [1, 2] and kept.closed == ["interrupted"]
+    assert [r.getMessage() for r in caplog.records] == ["Broken stopped logging: OSError: disk full"]
+
+
+# ----------------------------------------------------------------------------- csv and TensorBoard
+def test_csv_and_tensorboard_hold_every_epoch_and_the_hyperparameters(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import metadata as hparams_metadata
+    from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
+
+    run_dir = tmp_path / "run"
+    record = train(run_dir, "trainer.loggers=[csv,tensorboard]", "seed=5")
+    expected = epochs_of(record)
+
+    csv = pd.read_csv(run_dir / loggers.METRICS_CSV)
+    pd.testing.assert_frame_equal(csv, expected, check_dtype=False)
+
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    for field in FIELDS[1:]:
+        scalars = events.Scalars(field)
+        assert [s.step for s in scalars] == [1, 2], field
+        assert [s.value for s in scalars] == pytest.approx(expected[field].tolist(), rel=1e-6), field
+    content = events.PluginTagToContent(hparams_metadata.PLUGIN_NAME)[hparams_metadata.SESSION_START_INFO_TAG]
+    hparams = HParamsPluginData.FromString(content).session_start_info.hparams
+    assert hparams["seed"].number_value == 5 and hparams["optim.lr"].number_value == record.config["optim"]["lr"]
+    assert hparams["model.depths"].string_value == "[1,1]" and hparams["data.name"].string_value == "synthetic"
+    assert hparams["complexity.params"].number_value == record.model.complexity.params
+    assert "trainer.num_threads" not in hparams  # a run-time key
+    experiment = HParamsPluginData.FromString(
+        events.PluginTagToContent(hparams_metadata.PLUGIN_NAME)[hparams_metadata.EXPERIMENT_TAG]).experiment
+    assert {m.name.tag for m in experiment.metric_infos} == set(FIELDS[1:])
+
+
+def test_csv_of_a_resumed_run_replaces_the_epochs_trained_again(tmp_path):
+    logger = loggers.CsvLogger(tmp_path)
+    for epoch, err in ((1, 50.0), (2, 40.0), (3, 30.0), (2, 41.0)):  # killed after epoch 3, resumed from epoch 1
+        logger.epoch({"epoch": epoch, "val_err": err})
+    csv = pd.read_csv(tmp_path / loggers.METRICS_CSV)
+    assert csv.columns.tolist() == FIELDS
+    assert csv.epoch.tolist() == [1, 2] and csv.val_err.tolist() == [50.0, 41.0]
+
+
+# ----------------------------------------------------------------------------- MLflow
+def test_mlflow_one_run_per_member_in_the_sweeps_experiment_and_the_report(tmp_path):
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    sweep = tmp_path / "sweeps" / "folder_name"
+    sweep.mkdir(parents=True)
+    (sweep / "multirun.yaml").write_text(SWEEP_YAML)
+    records = {c: train(sweep / f"model.cardinality={c}", f"model.cardinality={c}", "trainer.loggers=[csv,mlflow]",
+                        job_num=i) for i, c in enumerate((1, 2))}
+
+    client = MlflowClient(f"sqlite:///{sweep / 'mlflow' / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("tracked_sweep")  # the +sweep= name, not the folder's
+    assert experiment is not None and experiment.artifact_location == (sweep / "mlflow" / "artifacts").as_uri()
+    runs = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id])}
+    assert sorted(runs) == ["model.cardinality=1", "model.cardinality=2"]
+    for c, record in records.items():
+        run = runs[f"model.cardinality={c}"]
+        assert run.info.status == "FINISHED" and run.data.tags["ablate.status"] == "completed"
+        assert run.data.params["model.cardinality"] == str(c)
+        assert run.data.params["model.depths"] == "[1,1]" and run.data.params["data.name"] == "synthetic"
+        assert run.data.params["complexity.params"] == str(record.model.complexity.params)
+        assert "trainer.loggers" not in run.data.params
+        history = client.get_metric_history(run.info.run_id, "val_err")
+        assert [(m.step, m.value) for m in history] == [(e.epoch, pytest.approx(e.val_err)) for e in record.epochs]
+        assert run.data.metrics["train_loss"] == pytest.approx(record.epochs[-1].train_loss)
+
+    # launched again (its record gone, its checkpoint complete): the member goes on in its own MLflow run
+    (sweep / "model.cardinality=1" / RESULT).unlink()
+    train(sweep / "model.cardinality=1", "model.cardinality=1", "trainer.loggers=[csv,mlflow]", job_num=0)
+    assert len(client.search_runs([experiment.experiment_id])) == 2
+
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "index.html").write_text("<html></html>")
+    (report / "table.md").write_text("| a |")
+    run_id = loggers.log_report(sweep, report)
+    assert client.get_run(run_id).info.run_name == "report"
+    assert sorted(a.path for a in client.list_artifacts(run_id, "report")) == ["report/index.html", "report/table.md"]
+    assert loggers.log_report(sweep, report) == run_id  # reported again: the same run
+    assert len(client.search_runs([experiment.experiment_id])) == 3
+
+
+def test_log_report_does_nothing_for_a_sweep_without_mlflow(tmp_path):
+    (tmp_path / "multirun.yaml").write_text("trainer:\n  loggers: [csv]\n")
+    assert loggers.log_report(tmp_path, tmp_path) is None
+    assert loggers.log_report(tmp_path / "nowhere", tmp_path) is None
+    assert not (tmp_path / "mlflow").exists()

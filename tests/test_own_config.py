@@ -1,0 +1,72 @@
+"""The README's "Your own model, data set and sweep": its YAML files, written where it says, work as it says."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_RUN = ["data=synthetic", "data.num_samples=256", "data.val_samples=64", "optim.epochs=1", "optim.batch_size=64",
+            "trainer.progress=false"]
+
+
+def write_readme_configs(folder: Path) -> list[str]:
+    """Each README YAML block that names its file (`# myconf/...yaml:` in its first two lines), written there."""
+    text = (ROOT / "README.md").read_text()
+    written = []
+    for block in re.findall(r"```yaml\n(.*?)```", text, flags=re.S):
+        m = re.search(r"# (myconf/\S+?):", "\n".join(block.splitlines()[:2]))
+        if m:
+            path = folder / m.group(1)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(block)
+            written.append(m.group(1))
+    return written
+
+
+def ablate(tmp_path: Path, *args: str, module: str = "ablate") -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=600)
+
+
+@pytest.fixture
+def myconf(tmp_path):
+    assert write_readme_configs(tmp_path) == ["myconf/model/rx3_w48.yaml", "myconf/sweep/my_depths.yaml"]
+    return tmp_path
+
+
+def test_a_model_of_your_own_is_described_and_is_a_budget_reference(myconf):
+    proc = ablate(myconf, "--config-dir", "myconf", "model=rx3_w48", "--json", module="ablate.describe")
+    assert proc.returncode == 0, proc.stderr
+    own = json.loads(proc.stdout)
+    assert [s["width"] for s in own["stages"]] == [48, 96, 192]
+    proc = ablate(myconf, "--config-dir", "myconf", "model=rx3_w48", "model.cardinality=2", "budget=params", "--json",
+                  module="ablate.describe")
+    assert proc.returncode == 0, proc.stderr
+    budget = json.loads(proc.stdout)["budget"]
+    assert budget["reference"] == "rx3_w48" and budget["target"] == own["params"]
+    assert abs(budget["deviation"]) <= budget["tolerance"]
+
+
+@pytest.mark.slow
+def test_a_sweep_of_your_own_runs_with_its_report(myconf):
+    proc = ablate(myconf, "--config-dir", "myconf", "model=rx3_w48", "+sweep=my_depths", "-m", *TINY_RUN)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    records = [json.loads(p.read_text()) for p in (myconf / "sweeps/my_depths").glob("*/result.json")]
+    assert sorted(r["model"]["template"]["depths"] for r in records) == [[1, 1, 1], [2, 2, 2]]
+    assert all(r["status"] == "completed" and r["budget"]["reference"] == "rx3_w48" for r in records)
+    assert (myconf / "reports/my_depths/index.html").is_file()
+
+
+@pytest.mark.slow
+def test_an_ad_hoc_multirun_asks_for_its_report_with_one_override(tmp_path):
+    sweep = tmp_path / "adhoc"
+    proc = ablate(tmp_path, "-m", "model=tiny", "model.cardinality=1,4", "hydra/callbacks=report",
+                  f"hydra.sweep.dir={sweep}", *TINY_RUN)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "reports" / "adhoc" / "table.md").is_file()
