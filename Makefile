@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 SWEEP ?= cardinality_vs_width
 
-.PHONY: setup run train test bench report clean
+.PHONY: setup run train test lint bench report clean
 setup:
 	@./scripts/setup.sh
 
@@ -12,8 +12,13 @@ run: setup  ## the paper's Table 3 ablation on the built-in default, report incl
 train: setup  ## one training run of the built-in default
 	$(PY) -m ablate
 
-test: setup
+test: setup lint
 	$(PY) -m pytest -n 2 --dist loadfile -q
+
+lint: setup  ## ruff (lint and format) and mypy over the package and the plugins: no findings
+	.venv/bin/ruff check ablate hydra_plugins
+	.venv/bin/ruff format --check ablate hydra_plugins
+	.venv/bin/mypy
 
 bench: setup
 	$(PY) -m benchmarks

@@ -17,9 +17,26 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
-    "AblateError", "Budget", "BudgetError", "CheckpointError", "ConfigError", "DataError", "Network",
-    "Results", "Solution", "Stage", "Template", "TemplateError", "build", "complexity", "convert", "derive",
-    "load_template", "results", "solve", "totals",
+    "AblateError",
+    "Budget",
+    "BudgetError",
+    "CheckpointError",
+    "ConfigError",
+    "DataError",
+    "Network",
+    "Results",
+    "Solution",
+    "Stage",
+    "Template",
+    "TemplateError",
+    "build",
+    "complexity",
+    "convert",
+    "derive",
+    "load_template",
+    "results",
+    "solve",
+    "totals",
 ]
 __version__ = "0.1.0"
 

@@ -11,13 +11,39 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 # Hydra 1.3's flags that take a value; `--info` takes one optionally, from its choices.
-VALUE_FLAGS = frozenset({"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
-                         "--config-dir", "-cd", "--experimental-rerun"})
+VALUE_FLAGS = frozenset(
+    {
+        "--cfg",
+        "-c",
+        "--package",
+        "-p",
+        "--config-path",
+        "-cp",
+        "--config-name",
+        "-cn",
+        "--config-dir",
+        "-cd",
+        "--experimental-rerun",
+    }
+)
 INFO_FLAGS = frozenset({"--info", "-i"})
 INFO_CHOICES = frozenset({"all", "config", "defaults", "defaults-tree", "plugins", "searchpath"})
 SWEEP_GROUPS = ("sweep", "repeats")  # config groups that set up a sweep: they need -m
-NOT_A_RUN = frozenset({"--cfg", "-c", "--info", "-i", "--help", "-h", "--hydra-help", "--shell-completion", "-sc",
-                       "--version", "--resolve"})  # flags that print and exit: no run, so nothing to refuse
+NOT_A_RUN = frozenset(
+    {
+        "--cfg",
+        "-c",
+        "--info",
+        "-i",
+        "--help",
+        "-h",
+        "--hydra-help",
+        "--shell-completion",
+        "-sc",
+        "--version",
+        "--resolve",
+    }
+)  # flags that print and exit: no run, so nothing to refuse
 
 
 def flags_first(args: Sequence[str]) -> list[str]:
@@ -39,7 +65,7 @@ def split(args: Sequence[str]) -> tuple[list[str], list[str]]:
     while i < len(args):
         token = args[i]
         if token == "--":  # everything after is positional, as argparse reads it
-            overrides.extend(args[i + 1:])
+            overrides.extend(args[i + 1 :])
             break
         if not token.startswith("-"):
             overrides.append(token)
@@ -62,6 +88,8 @@ def sweep_without_m(args: list[str], overrides: list[str]) -> str | None:
     for override in overrides:
         group = override.split("=", 1)[0].lstrip("+~")
         if group in SWEEP_GROUPS and "=" in override and not override.startswith("~"):
-            return (f"{override} sets up a sweep, which runs only with -m: add -m to run its members, or leave out "
-                    f"+{group}= to train one run.")
+            return (
+                f"{override} sets up a sweep, which runs only with -m: add -m to run its members, or leave out "
+                f"+{group}= to train one run."
+            )
     return None

@@ -36,8 +36,9 @@ def _cardinalities(text: str) -> list[int]:
 
 
 def _row_name(base: str, template) -> str:
-    return f"{base}_{template.cardinality}x{template.bottleneck_width}d_w{template.width}_" + \
-        "-".join(str(d) for d in template.depths)
+    return f"{base}_{template.cardinality}x{template.bottleneck_width}d_w{template.width}_" + "-".join(
+        str(d) for d in template.depths
+    )
 
 
 def write_config(directory: Path, name: str, model_cfg: dict, template) -> Path:
@@ -53,8 +54,9 @@ def write_config(directory: Path, name: str, model_cfg: dict, template) -> Path:
         tmp.write_text(OmegaConf.to_yaml(OmegaConf.create(node)))
         os.replace(tmp, path)
     except OSError as e:
-        raise ConfigError(f"--write={str(directory)!r} cannot be written ({e.strerror}): give a writable "
-                          "directory.") from None
+        raise ConfigError(
+            f"--write={str(directory)!r} cannot be written ({e.strerror}): give a writable directory."
+        ) from None
     return path
 
 
@@ -78,22 +80,38 @@ def main(argv: list[str] | None = None) -> int:
     reference = template_from_cfg(cfg.model)
     if not args.scale > 0:
         raise ConfigError(f"--scale={args.scale!r} is invalid: it must be a positive number, e.g. 2.")
-    budget = Budget.relative(reference, args.scale, metric=args.metric, scope=args.scope, tolerance=args.tolerance,
-                             name=cfg.model.name)
+    budget = Budget.relative(
+        reference, args.scale, metric=args.metric, scope=args.scope, tolerance=args.tolerance, name=cfg.model.name
+    )
     cardinalities = _cardinalities(args.cardinality)
     rows = []
-    for c, sol in zip(cardinalities, table2(reference, cardinalities, budget, vary=args.vary, stage=args.stage,
-                                            errors=True), strict=True):
+    for c, sol in zip(
+        cardinalities,
+        table2(reference, cardinalities, budget, vary=args.vary, stage=args.stage, errors=True),
+        strict=True,
+    ):
         if not isinstance(sol, Solution):  # this C cannot meet the budget: its row says why
             rows.append({"cardinality": c, **dict.fromkeys(ROW_FIELDS), "error": str(sol), "_template": None})
             continue
         t = sol.template
         cx = complexity(t)
-        rows.append({"cardinality": t.cardinality, "bottleneck_width": t.bottleneck_width,
-                     "group_width": t.group_width, "width": t.width, "depths": list(t.depths),
-                     "params": cx.params, "flops": cx.flops, "acts": cx.acts,
-                     "achieved": sol.achieved, "target": sol.target, "deviation": sol.deviation,
-                     "error": None, "_template": t})
+        rows.append(
+            {
+                "cardinality": t.cardinality,
+                "bottleneck_width": t.bottleneck_width,
+                "group_width": t.group_width,
+                "width": t.width,
+                "depths": list(t.depths),
+                "params": cx.params,
+                "flops": cx.flops,
+                "acts": cx.acts,
+                "achieved": sol.achieved,
+                "target": sol.target,
+                "deviation": sol.deviation,
+                "error": None,
+                "_template": t,
+            }
+        )
     feasible = [row for row in rows if row["error"] is None]
     if args.write:
         model_cfg = plain(cfg.model)
@@ -104,26 +122,48 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows:
         del row["_template"]
     if args.json:
-        print_json({"model": cfg.model.name, "metric": args.metric, "scope": args.scope,
-                    "target": budget.target, "vary": args.vary, "rows": rows})
+        print_json(
+            {
+                "model": cfg.model.name,
+                "metric": args.metric,
+                "scope": args.scope,
+                "target": budget.target,
+                "vary": args.vary,
+                "rows": rows,
+            }
+        )
         return _failed(rows)
-    print(f"{cfg.model.name}: {args.metric} at scope {args.scope} = {budget.target:,.0f} "
-          f"({human(budget.target)}), varying {args.vary}")
+    print(
+        f"{cfg.model.name}: {args.metric} at scope {args.scope} = {budget.target:,.0f} "
+        f"({human(budget.target)}), varying {args.vary}"
+    )
     print(f"{'C':>4} {'d':>5} {'C·d':>6} {'width':>6} {'params':>14} {'FLOPs':>16} {'deviation':>10}")
     for r in rows:
         if r["error"] is not None:
             print(f"{r['cardinality']:>4} {'-':>5} infeasible: {r['error']}")
             continue
-        print(f"{r['cardinality']:>4} {r['bottleneck_width']:>5} {r['group_width']:>6} {r['width']:>6} "
-              f"{r['params']:>14,} {r['flops']:>16,} {r['deviation']:>+10.2%}")
+        print(
+            f"{r['cardinality']:>4} {r['bottleneck_width']:>5} {r['group_width']:>6} {r['width']:>6} "
+            f"{r['params']:>14,} {r['flops']:>16,} {r['deviation']:>+10.2%}"
+        )
     if args.write and feasible:
         print(f"wrote {len(feasible)} model configs to {args.write / 'model'}; train one with:")
         print(f"  python -m ablate 'hydra.searchpath=[file://{args.write.resolve()}]' model={feasible[0]['name']}")
     return _failed(rows)
 
 
-ROW_FIELDS = ("bottleneck_width", "group_width", "width", "depths", "params", "flops", "acts", "achieved", "target",
-              "deviation")
+ROW_FIELDS = (
+    "bottleneck_width",
+    "group_width",
+    "width",
+    "depths",
+    "params",
+    "flops",
+    "acts",
+    "achieved",
+    "target",
+    "deviation",
+)
 
 
 def _failed(rows: list[dict]) -> int:
@@ -131,9 +171,11 @@ def _failed(rows: list[dict]) -> int:
     bad = [row["cardinality"] for row in rows if row["error"] is not None]
     if not bad:
         return 0
-    print(f"error: {len(bad)} of {len(rows)} rows cannot meet the budget: "
-          f"{', '.join(f'C={c}' for c in bad)} ({'its row says' if len(bad) == 1 else 'their rows say'} why).",
-          file=sys.stderr)
+    print(
+        f"error: {len(bad)} of {len(rows)} rows cannot meet the budget: "
+        f"{', '.join(f'C={c}' for c in bad)} ({'its row says' if len(bad) == 1 else 'their rows say'} why).",
+        file=sys.stderr,
+    )
     return EXIT_USAGE
 
 

@@ -22,9 +22,16 @@ from ablate.errors import ConfigError
 
 def stage_rows(net: Network) -> list[dict]:
     return [
-        {"name": s.name, "depth": s.depth, "resolution": s.resolution, "width": s.width,
-         "cardinality": s.cardinality, "bottleneck_width": s.bottleneck_width,
-         "group_width": s.group_width, "stride": s.stride}
+        {
+            "name": s.name,
+            "depth": s.depth,
+            "resolution": s.resolution,
+            "width": s.width,
+            "cardinality": s.cardinality,
+            "bottleneck_width": s.bottleneck_width,
+            "group_width": s.group_width,
+            "stride": s.stride,
+        }
         for s in net.stages
     ]
 
@@ -32,8 +39,7 @@ def stage_rows(net: Network) -> list[dict]:
 def describe(net: Network) -> dict:
     """The JSON form: params, flops, acts, how they were counted and one entry per stage."""
     cx = complexity(net)
-    return {"params": cx.params, "flops": cx.flops, "acts": cx.acts, "counted": cx.method,
-            "stages": stage_rows(net)}
+    return {"params": cx.params, "flops": cx.flops, "acts": cx.acts, "counted": cx.method, "stages": stage_rows(net)}
 
 
 def table1(net: Network) -> str:
@@ -55,8 +61,10 @@ def table1(net: Network) -> str:
     if not t.shortcut:
         lines.append("(no shortcut connections)")
     cx = complexity(net)
-    lines.append(f"params {cx.params:,} ({human(cx.params)})  FLOPs {cx.flops:,} ({human(cx.flops)})  "
-                 f"acts {cx.acts:,} ({human(cx.acts)})")
+    lines.append(
+        f"params {cx.params:,} ({human(cx.params)})  FLOPs {cx.flops:,} ({human(cx.flops)})  "
+        f"acts {cx.acts:,} ({human(cx.acts)})"
+    )
     if cx.method == "meta":
         lines.append("(blocks counted by running them once on the meta device)")
     return "\n".join(lines)
@@ -73,8 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.config_dir is not None:  # as the app's --config-dir: a folder added to Hydra's config search path
         folder = Path(args.config_dir).resolve()
         if not folder.is_dir():
-            raise ConfigError(f"--config-dir={args.config_dir} is not a folder: give the folder that holds your "
-                              "config groups, e.g. examples/se_resnext (with model/NAME.yaml inside).")
+            raise ConfigError(
+                f"--config-dir={args.config_dir} is not a folder: give the folder that holds your "
+                "config groups, e.g. examples/se_resnext (with model/NAME.yaml inside)."
+            )
         overrides.insert(0, f"hydra.searchpath=[file://{folder}]")
     searchpath = searchpath_of(overrides)  # the user's configs: also where budget.reference=NAME is found
     cfg = compose(overrides)
@@ -90,8 +100,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"model {cfg.model.name}: {template.cardinality}×{template.bottleneck_width}d")
         print(table1(net))
         if solution is not None:
-            print(f"budget: {solution.vary}={solution.value}, {cfg.budget.metric} {solution.achieved:,} "
-                  f"vs target {solution.target:,.0f} ({solution.deviation:+.2%})")
+            print(
+                f"budget: {solution.vary}={solution.value}, {cfg.budget.metric} {solution.achieved:,} "
+                f"vs target {solution.target:,.0f} ({solution.deviation:+.2%})"
+            )
     return 0
 
 

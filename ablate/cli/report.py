@@ -21,16 +21,23 @@ from ablate.report import write_report
 @user_errors
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ablate.report", description=__doc__.splitlines()[0])
-    parser.add_argument("sweep_dir", type=Path, metavar="SWEEP_DIR",
-                        help="a sweep folder, e.g. sweeps/cardinality_vs_width")
+    parser.add_argument(
+        "sweep_dir", type=Path, metavar="SWEEP_DIR", help="a sweep folder, e.g. sweeps/cardinality_vs_width"
+    )
     parser.add_argument("--out", type=Path, metavar="DIR", help="report folder (default: reports/<sweep name>/)")
-    parser.add_argument("--reference", metavar="SETTING",
-                        help="the setting the others are compared with: overrides such as 'model.cardinality=1' or "
-                             "'+variant=baseline', a value such as baseline, or a label such as 1×64d "
-                             "(default: report.reference of the sweep's config, else its first setting)")
-    parser.add_argument("--resolution", metavar="POINTS",
-                        help="δ in top-1 error points: a difference whose 95%% CI lies inside ±δ is called "
-                             "equivalent (default: report.resolution of the sweep's config, 0.2)")
+    parser.add_argument(
+        "--reference",
+        metavar="SETTING",
+        help="the setting the others are compared with: overrides such as 'model.cardinality=1' or "
+        "'+variant=baseline', a value such as baseline, or a label such as 1×64d "
+        "(default: report.reference of the sweep's config, else its first setting)",
+    )
+    parser.add_argument(
+        "--resolution",
+        metavar="POINTS",
+        help="δ in top-1 error points: a difference whose 95%% CI lies inside ±δ is called "
+        "equivalent (default: report.resolution of the sweep's config, 0.2)",
+    )
     args = parser.parse_args(argv)
     out = write_report(args.sweep_dir, args.out, args.reference, args.resolution)
     print(f"wrote the report of {args.sweep_dir} to {out}/index.html")

@@ -84,8 +84,11 @@ def available(group: str, searchpath: Sequence[str] | None = None) -> list[str]:
     from hydra.core.object_type import ObjectType
 
     with _hydra() as gh:
-        return sorted(gh.config_loader().get_group_options(group, results_filter=ObjectType.CONFIG,
-                                                          overrides=_override(_resolve(searchpath))))
+        return sorted(
+            gh.config_loader().get_group_options(
+                group, results_filter=ObjectType.CONFIG, overrides=_override(_resolve(searchpath))
+            )
+        )
 
 
 def compose(overrides: Iterable[str] = (), config_name: str = "config"):
@@ -145,8 +148,10 @@ def hydra_sentence(error: BaseException, overrides: Sequence[str] = ()) -> str |
         return f"{error.override} cannot be parsed ({first}): quote it for the shell, e.g. 'model.depths=[1,2,1,1]'."
     path = _quoted(text, "Additional config directory '")
     if path is not None:
-        return (f"--config-dir {path} does not exist: give the folder that holds your configs "
-                "(DIR/model/NAME.yaml, DIR/sweep/NAME.yaml).")
+        return (
+            f"--config-dir {path} does not exist: give the folder that holds your configs "
+            "(DIR/model/NAME.yaml, DIR/sweep/NAME.yaml)."
+        )
     full = getattr(error, "full_key", None) or getattr(error.__cause__, "full_key", None)
     typed = _typed(str(full), overrides, "") if full else ""
     if typed:  # an override's value that does not resolve, or does not fit its node
@@ -157,7 +162,7 @@ def hydra_sentence(error: BaseException, overrides: Sequence[str] = ()) -> str |
 def _quoted(text: str, before: str) -> str | None:
     """The text between `before` and the next single quote in `text` (None when `before` is not in it)."""
     at = text.find(before)
-    return None if at < 0 else text[at + len(before):].split("'", 1)[0]
+    return None if at < 0 else text[at + len(before) :].split("'", 1)[0]
 
 
 def _key(override: str) -> str:
@@ -180,8 +185,10 @@ def _unknown_option(error: Any, overrides: Sequence[str]) -> str:
     """`model=resnext50_32x4 is unknown (did you mean model=resnext50_32x4d?): available model configs are ...`."""
     primary = _quoted(str(error), "Cannot find primary config '")
     if primary is not None:
-        return (f"--config-name {primary} is unknown: ablate's own is config; a config of your own needs "
-                f"--config-dir DIR with DIR/{primary}.yaml.")
+        return (
+            f"--config-name {primary} is unknown: ablate's own is config; a config of your own needs "
+            f"--config-dir DIR with DIR/{primary}.yaml."
+        )
     group, _, name = (error.missing_cfg_file or "").rpartition("/")
     if not group or error.options is None:  # not a group's option (a file of a defaults list)
         return " ".join(str(error).split("Available options")[0].split()).rstrip(". ") + "."
@@ -205,8 +212,9 @@ def _unknown_key(key: str, cause: BaseException | None, overrides: Sequence[str]
     missing = str(getattr(cause, "key", None) or full.rsplit(".", 1)[-1])
     parent = full[: -len(missing) - 1] if full.endswith("." + missing) else ""
     node = getattr(cause, "object_type", None)
-    names = [f.name for f in dataclasses.fields(node)] if isinstance(node, type) and dataclasses.is_dataclass(node) \
-        else []
+    names = (
+        [f.name for f in dataclasses.fields(node)] if isinstance(node, type) and dataclasses.is_dataclass(node) else []
+    )
     if not parent and names:  # the root: its groups and fields, and the groups a config adds with +
         names = sorted(names) + [f"+{g}" for g in ADDED_GROUPS]
         where, kind, listed = "the config", "group or field", "its groups and fields"
@@ -217,7 +225,7 @@ def _unknown_key(key: str, cause: BaseException | None, overrides: Sequence[str]
     hint = ""
     if nearest is not None:
         plus = "+" if f"+{nearest}" in names else ""
-        rest = key[len(full):]  # what follows the missing key in the override (modle.cardinality: .cardinality)
+        rest = key[len(full) :]  # what follows the missing key in the override (modle.cardinality: .cardinality)
         fixed = f"{plus}{parent + '.' if parent else ''}{nearest}{rest}"
         hint = f" (did you mean {fixed}{'' if value is None else '=' + value}?)"
     tail = f"; {listed} are {', '.join(names)}" if names else ""
@@ -237,8 +245,9 @@ def model_config(name: str, searchpath: Sequence[str] | None = None, field: str 
     except MissingConfigException as e:
         if e.missing_cfg_file != f"model/{name}" or e.options is None:
             raise
-        raise ConfigError(f"{field}={name!r} is unknown: available models are {', '.join(sorted(e.options))}.") \
-            from None
+        raise ConfigError(
+            f"{field}={name!r} is unknown: available models are {', '.join(sorted(e.options))}."
+        ) from None
 
 
 @lru_cache(maxsize=64)
@@ -268,8 +277,14 @@ def budget_from_cfg(budget_cfg: Any, searchpath: Sequence[str] | None = None) ->
     if b["reference"] is None:
         raise ConfigError("budget.target=null and budget.reference=null: give an absolute target or a reference model.")
     reference = _template(str(b["reference"]), _resolve(searchpath), "budget.reference")
-    return Budget.relative(reference, scale=b["scale"], metric=b["metric"], scope=b["scope"],
-                           tolerance=b["tolerance"], name=str(b["reference"]))
+    return Budget.relative(
+        reference,
+        scale=b["scale"],
+        metric=b["metric"],
+        scope=b["scope"],
+        tolerance=b["tolerance"],
+        name=str(b["reference"]),
+    )
 
 
 def solve_cfg(cfg: Any, searchpath: Sequence[str] | None = None) -> tuple[Template, Solution | None]:

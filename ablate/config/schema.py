@@ -37,12 +37,29 @@ from ablate.errors import AblateError, ConfigError
 
 # How a run executes, not what it computes: left out of the run's config hash (`ablate.run.record`) and out of a
 # multirun member's folder name (Hydra's `override_dirname.exclude_keys`, from the `ablate.runtime_keys` resolver).
-RUNTIME_KEYS = ("hydra", "trainer.device", "trainer.progress", "trainer.num_threads", "trainer.log_every",
-                "trainer.checkpoint", "trainer.compile", "trainer.peak_flops", "trainer.eval_batch_size",
-                "trainer.deterministic", "trainer.jobs_per_gpu", "trainer.loggers", "trainer.mlflow_uri",
-                "trainer.replace",
-                "data.root", "data.download", "data.url",
-                "data.workers", "report", "report.reference", "report.resolution")
+RUNTIME_KEYS = (
+    "hydra",
+    "trainer.device",
+    "trainer.progress",
+    "trainer.num_threads",
+    "trainer.log_every",
+    "trainer.checkpoint",
+    "trainer.compile",
+    "trainer.peak_flops",
+    "trainer.eval_batch_size",
+    "trainer.deterministic",
+    "trainer.jobs_per_gpu",
+    "trainer.loggers",
+    "trainer.mlflow_uri",
+    "trainer.replace",
+    "data.root",
+    "data.download",
+    "data.url",
+    "data.workers",
+    "report",
+    "report.reference",
+    "report.resolution",
+)
 
 FORMS = (*BLOCK_FORMS, "auto")  # the paper's three equivalent block forms (Fig. 3); auto picks one per device
 SCHEDULES = ("step", "cosine")
@@ -82,21 +99,28 @@ class Rule:
 def optional(rule: Rule, tail: str | None = None) -> Rule:
     """`rule`, or null."""
     convert = rule.convert
-    return Rule(lambda v: v is None or rule.ok(v), tail or f"{rule.tail} or null",
-                None if convert is None else (lambda v: None if v is None else convert(v)))
+    return Rule(
+        lambda v: v is None or rule.ok(v),
+        tail or f"{rule.tail} or null",
+        None if convert is None else (lambda v: None if v is None else convert(v)),
+    )
 
 
 def whole(minimum: int = 1, tail: str | None = None) -> Rule:
     return Rule(lambda v: is_whole(v, minimum), tail or f"is invalid: it must be a whole number of at least {minimum}")
 
 
-def real(low: float, high: float | None = None, example: str = "0.1", low_open: bool = False,
-         high_open: bool = True) -> Rule:
+def real(
+    low: float, high: float | None = None, example: str = "0.1", low_open: bool = False, high_open: bool = True
+) -> Rule:
     """A number in a range: `at least`/`above` low and `below`/`at most` high."""
 
     def ok(v: Any) -> bool:
-        return is_number(v) and (v > low if low_open else v >= low) and (
-            high is None or (v < high if high_open else v <= high))
+        return (
+            is_number(v)
+            and (v > low if low_open else v >= low)
+            and (high is None or (v < high if high_open else v <= high))
+        )
 
     lo = f"{'above' if low_open else 'at least'} {low:g}"
     hi = "" if high is None else f" and {'below' if high_open else 'at most'} {high:g}"
@@ -125,8 +149,12 @@ def _loggers_installed(names: Any) -> tuple[str, ...]:
 
 
 # distinct names of csv, tensorboard, mlflow; a logger whose package is missing is refused, naming the extra
-LOGGERS = Rule(_loggers_ok, "is invalid: give a list of distinct loggers from csv, tensorboard, mlflow, such as "
-                            "[csv,tensorboard], or [] for none", _loggers_installed)
+LOGGERS = Rule(
+    _loggers_ok,
+    "is invalid: give a list of distinct loggers from csv, tensorboard, mlflow, such as "
+    "[csv,tensorboard], or [] for none",
+    _loggers_installed,
+)
 
 
 def _epochs(v: Any) -> bool:
@@ -136,7 +164,7 @@ def _epochs(v: Any) -> bool:
 def _device_ok(spec: str) -> bool:
     if spec in ("auto", "cpu", "cuda"):
         return True
-    index = spec[len("cuda:"):] if spec.startswith("cuda:") else ""
+    index = spec[len("cuda:") :] if spec.startswith("cuda:") else ""
     return index.isascii() and index.isdigit()
 
 
@@ -157,8 +185,10 @@ def precision(value: Any) -> str:
 
 # data fields keep the data layer's sentences: `data.pad=-1 is invalid: it must be an integer >= 0`
 def count(minimum: int = 1) -> Rule:
-    return Rule(lambda v: is_whole(v, minimum),
-                "is invalid: it must be " + ("a positive integer" if minimum == 1 else f"an integer >= {minimum}"))
+    return Rule(
+        lambda v: is_whole(v, minimum),
+        "is invalid: it must be " + ("a positive integer" if minimum == 1 else f"an integer >= {minimum}"),
+    )
 
 
 def at_least(minimum: float = 0.0) -> Rule:
@@ -169,10 +199,16 @@ def _pair_ok(v: Any) -> bool:
     return isinstance(v, (list, tuple)) and len(v) == 2 and all(is_number(x) and x > 0 for x in v) and v[0] <= v[1]
 
 
-PAIR = Rule(_pair_ok, "is invalid: it must be a list [low, high] of two positive numbers with low <= high",
-            lambda v: (float(v[0]), float(v[1])))
-PATH = Rule(lambda v: v is None or isinstance(v, (str, os.PathLike)), "is invalid: it must be a directory path or null",
-            lambda v: str(v) if v else None)
+PAIR = Rule(
+    _pair_ok,
+    "is invalid: it must be a list [low, high] of two positive numbers with low <= high",
+    lambda v: (float(v[0]), float(v[1])),
+)
+PATH = Rule(
+    lambda v: v is None or isinstance(v, (str, os.PathLike)),
+    "is invalid: it must be a directory path or null",
+    lambda v: str(v) if v else None,
+)
 
 
 def channels(n: int, positive: bool = False) -> Rule:
@@ -181,8 +217,7 @@ def channels(n: int, positive: bool = False) -> Rule:
     def ok(v: Any) -> bool:
         if v is None or (is_number(v) and (v > 0 or not positive)):
             return True
-        return isinstance(v, (list, tuple)) and len(v) == n and all(is_number(x) and (x > 0 or not positive)
-                                                                      for x in v)
+        return isinstance(v, (list, tuple)) and len(v) == n and all(is_number(x) and (x > 0 or not positive) for x in v)
 
     def convert(v: Any) -> tuple[float, ...] | None:
         if v is None:
@@ -234,8 +269,9 @@ class OptimConfig:
 
     batch_size: int = _rule(whole())  # the global batch, split over trainer.world_size processes
     epochs: int = _rule(whole())
-    lr: float = _rule(Rule(lambda v: is_number(v) and v > 0, "is invalid: it must be a positive, finite number "
-                                                              "such as 0.1"))
+    lr: float = _rule(
+        Rule(lambda v: is_number(v) and v > 0, "is invalid: it must be a positive, finite number such as 0.1")
+    )
     momentum: float = _rule(real(0.0, 1.0, "0.9"))
     nesterov: bool = _rule(FLAG)
     weight_decay: float = _rule(real(0.0, example="1e-4"))
@@ -262,18 +298,30 @@ class TrainerConfig:
     deterministic: bool = _rule(FLAG)
     checkpoint: bool = _rule(FLAG)
     progress: bool = _rule(FLAG)
-    num_threads: int | None = _rule(optional(whole(), "is invalid: give a whole number of at least 1, or null for "
-                                                      "every core"))
+    num_threads: int | None = _rule(
+        optional(whole(), "is invalid: give a whole number of at least 1, or null for every core")
+    )
     log_every: int = _rule(whole())
-    eval_batch_size: int | None = _rule(optional(whole(), "is invalid: give a whole number of at least 1, or null "
-                                                          "for twice the per-process training batch"))
-    peak_flops: float | None = _rule(optional(Rule(lambda v: is_number(v) and v > 0, ""),
-                                              "is invalid: give the machine's FLOP/s as a positive number, or null "
-                                              "to measure it"))
+    eval_batch_size: int | None = _rule(
+        optional(
+            whole(), "is invalid: give a whole number of at least 1, or null for twice the per-process training batch"
+        )
+    )
+    peak_flops: float | None = _rule(
+        optional(
+            Rule(lambda v: is_number(v) and v > 0, ""),
+            "is invalid: give the machine's FLOP/s as a positive number, or null to measure it",
+        )
+    )
     loggers: list[str] = _rule(LOGGERS)  # experiment trackers: csv, tensorboard, mlflow (ablate.run.loggers)
-    mlflow_uri: str | None = _rule(optional(TEXT, "is invalid: give an MLflow tracking URI such as "
-                                                   "sqlite:///mlflow.db or http://host:5000, or null for the "
-                                                   "sweep's own store"))
+    mlflow_uri: str | None = _rule(
+        optional(
+            TEXT,
+            "is invalid: give an MLflow tracking URI such as "
+            "sqlite:///mlflow.db or http://host:5000, or null for the "
+            "sweep's own store",
+        )
+    )
     # true: a run directory holding a run of another config (an edited sweep re-run into its folder) has that run
     # deleted and this config's trained in its place; false: it is refused and left as it is
     replace: bool = _rule(FLAG, default=False)
@@ -351,8 +399,13 @@ class SyntheticData(DataConfig):
     pad: int = _rule(count(0))
 
 
-DATA: dict[str, type[DataConfig]] = {"cifar10": CifarData, "cifar100": CifarData, "fashion_mnist": FashionMNISTData,
-                                     "imagenet": ImageNetData, "synthetic": SyntheticData}
+DATA: dict[str, type[DataConfig]] = {
+    "cifar10": CifarData,
+    "cifar100": CifarData,
+    "fashion_mnist": FashionMNISTData,
+    "imagenet": ImageNetData,
+    "synthetic": SyntheticData,
+}
 
 
 SEED = Rule(lambda v: is_whole(v, None), "is invalid: it must be a whole number such as 0")
@@ -361,8 +414,10 @@ SEED = Rule(lambda v: is_whole(v, None), "is invalid: it must be a whole number 
 # run, so no other run's config (nor its hash) changes. `design_space`: the design space a member of
 # `hydra/sweeper=ablate_design_spaces` was sampled from, which its report groups by.
 MEMBER_KEYS: dict[str, Rule] = {
-    "design_space": Rule(lambda v: isinstance(v, str) and bool(v.strip()),
-                         "is invalid: it must be the name of a design space, such as resnext"),
+    "design_space": Rule(
+        lambda v: isinstance(v, str) and bool(v.strip()),
+        "is invalid: it must be the name of a design space, such as resnext",
+    ),
 }
 
 
@@ -379,8 +434,13 @@ class Config:
     seed: int = _rule(SEED, default=0)
 
 
-GROUPS: dict[str, type] = {"model": ModelConfig, "data": DataConfig, "optim": OptimConfig, "trainer": TrainerConfig,
-                           "budget": BudgetConfig}
+GROUPS: dict[str, type] = {
+    "model": ModelConfig,
+    "data": DataConfig,
+    "optim": OptimConfig,
+    "trainer": TrainerConfig,
+    "budget": BudgetConfig,
+}
 MODEL_FIELDS = tuple(f.name for f in fields(ModelConfig))
 TEMPLATE_FIELDS = tuple(f.name for f in fields(Template))
 
@@ -418,12 +478,20 @@ def register() -> None:
 
     store = ConfigStore.instance()
     store.store(group="schema", name="config", node=_untyped(Config))
-    groups: dict[str, type] = {"model": ModelConfig, "optim": OptimConfig, "trainer": TrainerConfig,
-                               "budget": BudgetConfig}
+    groups: dict[str, type] = {
+        "model": ModelConfig,
+        "optim": OptimConfig,
+        "trainer": TrainerConfig,
+        "budget": BudgetConfig,
+    }
     for name, cls in groups.items():
         store.store(group="schema", name=name, node=_untyped(cls))
-    data: dict[str, type] = {"fashion_mnist": FashionMNISTData, "cifar": CifarData, "imagenet": ImageNetData,
-                             "synthetic": SyntheticData}  # conf/data/NAME.yaml starts from /schema/data/...
+    data: dict[str, type] = {
+        "fashion_mnist": FashionMNISTData,
+        "cifar": CifarData,
+        "imagenet": ImageNetData,
+        "synthetic": SyntheticData,
+    }  # conf/data/NAME.yaml starts from /schema/data/...
     for name, cls in data.items():
         store.store(group="schema/data", name=name, node=_untyped(cls))
 
@@ -536,8 +604,10 @@ def data_config(node: Any) -> DataConfig:
     for key, positive in (("mean", False), ("std", True)):
         typed[key] = channels(n, positive)(f"data.{key}", values[key])
     if cls is ImageNetData and (typed["mean"] is None or typed["std"] is None):
-        raise ConfigError("data.mean and data.std must be lists of 3 numbers for data=imagenet: "
-                          "it streams its images, so they cannot be measured at load.")
+        raise ConfigError(
+            "data.mean and data.std must be lists of 3 numbers for data=imagenet: "
+            "it streams its images, so they cannot be measured at load."
+        )
     return cls(**typed)
 
 

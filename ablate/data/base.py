@@ -17,8 +17,8 @@ image, so they do not depend on the device, the batch size or the number of rank
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -54,8 +54,9 @@ class Split:
             return (n // world_size) // batch_size
         return -(-len(range(rank, n, world_size)) // batch_size)
 
-    def order(self, batch_size: int, *, train: bool, epoch: int, seed: int, rank: int = 0,
-              world_size: int = 1) -> torch.Tensor:
+    def order(
+        self, batch_size: int, *, train: bool, epoch: int, seed: int, rank: int = 0, world_size: int = 1
+    ) -> torch.Tensor:
         """The image indices (CPU int64) this rank visits in this epoch, in batch order.
 
         train: a permutation seeded by (seed, epoch), identical on all ranks, cut to a multiple
@@ -78,8 +79,9 @@ class Split:
             )
         return shard[:usable]
 
-    def batches(self, batch_size: int, *, train: bool, epoch: int, seed: int, rank: int = 0,
-                world_size: int = 1) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def batches(
+        self, batch_size: int, *, train: bool, epoch: int, seed: int, rank: int = 0, world_size: int = 1
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         raise NotImplementedError
 
 
@@ -87,11 +89,11 @@ class Normalize:
     """uint8 pixels -> float32 (x/255 - mean) / std, per channel, on the device, keeping the memory format."""
 
     def __init__(self, mean: Sequence[float], std: Sequence[float], device: torch.device):
-        mean = torch.tensor([float(m) for m in mean], dtype=torch.float32)
-        std = torch.tensor([float(s) for s in std], dtype=torch.float32)
-        self.mean, self.std = tuple(mean.tolist()), tuple(std.tolist())
-        self.scale = (1.0 / (255.0 * std)).view(1, -1, 1, 1).to(device)
-        self.shift = (-mean / std).view(1, -1, 1, 1).to(device)
+        m = torch.tensor([float(v) for v in mean], dtype=torch.float32)
+        s = torch.tensor([float(v) for v in std], dtype=torch.float32)
+        self.mean, self.std = tuple(m.tolist()), tuple(s.tolist())
+        self.scale = (1.0 / (255.0 * s)).view(1, -1, 1, 1).to(device)
+        self.shift = (-m / s).view(1, -1, 1, 1).to(device)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(torch.float32, memory_format=torch.channels_last)
@@ -105,8 +107,16 @@ class TensorSplit(Split):
     training batches are random crops of the original size, flipped with probability 1/2.
     """
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, normalize: Normalize, *,
-                 augment: bool = False, pad: int = 0, name: str = "split"):
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        normalize: Normalize,
+        *,
+        augment: bool = False,
+        pad: int = 0,
+        name: str = "split",
+    ):
         if images.dtype != torch.uint8 or images.dim() != 4:
             raise ValueError(f"images must be uint8 [N, C, H, W], not {images.dtype} {tuple(images.shape)}")
         if labels.shape != (images.shape[0],):
@@ -136,8 +146,9 @@ class TensorSplit(Split):
     def device(self) -> torch.device:
         return self.images.device
 
-    def batches(self, batch_size: int, *, train: bool, epoch: int, seed: int, rank: int = 0,
-                world_size: int = 1) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def batches(
+        self, batch_size: int, *, train: bool, epoch: int, seed: int, rank: int = 0, world_size: int = 1
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """(x float32 [B,C,H,W] normalised, channels_last; y int64 [B]), both on the split's device."""
         order = self.order(batch_size, train=train, epoch=epoch, seed=seed, rank=rank, world_size=world_size)
         order = order.to(self.device)
@@ -145,8 +156,8 @@ class TensorSplit(Split):
         if train and self.augment:
             shifts, flips = self.augmentation(epoch, seed)
         for start in range(0, order.shape[0], batch_size):
-            idx = order[start:start + batch_size]
-            if shifts is None:
+            idx = order[start : start + batch_size]
+            if shifts is None or flips is None:
                 x = self._plain(idx)
             else:
                 x = self._crops(idx, shifts.index_select(0, idx), flips.index_select(0, idx))
@@ -164,7 +175,7 @@ class TensorSplit(Split):
         x = self.images.index_select(0, idx)
         if self.pad:
             c, h, w = self.shape
-            x = x[:, :, self.pad:self.pad + h, self.pad:self.pad + w]
+            x = x[:, :, self.pad : self.pad + h, self.pad : self.pad + w]
         return x
 
     def _crops(self, idx: torch.Tensor, shifts: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
@@ -198,9 +209,18 @@ def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float,
     return tuple(x.mean(1).tolist()), tuple(x.std(1).tolist())
 
 
-def memory_dataset(name: str, title: str, train: tuple[torch.Tensor, torch.Tensor],
-                   val: tuple[torch.Tensor, torch.Tensor], opts, device, seed: int, num_classes: int,
-                   classes: Sequence[str] = (), root: str | None = None) -> Dataset:
+def memory_dataset(
+    name: str,
+    title: str,
+    train: tuple[torch.Tensor, torch.Tensor],
+    val: tuple[torch.Tensor, torch.Tensor],
+    opts,
+    device,
+    seed: int,
+    num_classes: int,
+    classes: Sequence[str] = (),
+    root: str | None = None,
+) -> Dataset:
     """A `Dataset` of two in-memory splits from CPU uint8 images [N,C,H,W] and int labels [N].
 
     Applies `data.train_subset` / `data.val_subset`, normalises with `data.mean` / `data.std`
@@ -214,8 +234,7 @@ def memory_dataset(name: str, title: str, train: tuple[torch.Tensor, torch.Tenso
     parts = {}
     for split, field_name, (images, labels) in (("train", "train_subset", train), ("val", "val_subset", val)):
         labels = labels.to(torch.int64)
-        keep = subset(field_name, getattr(opts, field_name), labels, seed, f"the {title} {split} split",
-                      num_classes)
+        keep = subset(field_name, getattr(opts, field_name), labels, seed, f"the {title} {split} split", num_classes)
         if keep is not None:
             images, labels = images[keep], labels[keep]
         parts[split] = (images, labels)
@@ -225,8 +244,24 @@ def memory_dataset(name: str, title: str, train: tuple[torch.Tensor, torch.Tenso
         mean, std = mean or measured[0], std or measured[1]
     normalize = Normalize(mean, std, device)
     augment, pad = opts.augment, opts.pad
-    train_split = TensorSplit(parts["train"][0].to(device), parts["train"][1].to(device), normalize,
-                              augment=augment, pad=pad, name=f"{name}/train")
+    train_split = TensorSplit(
+        parts["train"][0].to(device),
+        parts["train"][1].to(device),
+        normalize,
+        augment=augment,
+        pad=pad,
+        name=f"{name}/train",
+    )
     val_split = TensorSplit(parts["val"][0].to(device), parts["val"][1].to(device), normalize, name=f"{name}/val")
-    return Dataset(name, num_classes, in_channels, resolution, train_split, val_split, tuple(classes),
-                   normalize.mean, normalize.std, root)
+    return Dataset(
+        name,
+        num_classes,
+        in_channels,
+        resolution,
+        train_split,
+        val_split,
+        tuple(classes),
+        normalize.mean,
+        normalize.std,
+        root,
+    )

@@ -34,8 +34,8 @@ from ablate.errors import DataError
 @dataclass(frozen=True)
 class Variant:
     title: str
-    archive: tuple[str, str]           # (file name, MD5)
-    folder: str                        # the folder the archive unpacks to
+    archive: tuple[str, str]  # (file name, MD5)
+    folder: str  # the folder the archive unpacks to
     train: tuple[tuple[str, str], ...]  # (file, MD5) of the training pickles, in order
     test: tuple[tuple[str, str], ...]
     meta: tuple[str, str]
@@ -46,17 +46,33 @@ class Variant:
 
 VARIANTS = {
     "cifar10": Variant(
-        "CIFAR-10", ("cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a"), "cifar-10-batches-py",
-        (("data_batch_1", "c99cafc152244af753f735de768cd75f"), ("data_batch_2", "d4bba439e000b95fd0a9bffe97cbabec"),
-         ("data_batch_3", "54ebc095f3ab1f0389bbae665268c751"), ("data_batch_4", "634d18415352ddfa80567beed471001a"),
-         ("data_batch_5", "482c414d41f54cd18b22e5b47cb7c3cb")),
+        "CIFAR-10",
+        ("cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a"),
+        "cifar-10-batches-py",
+        (
+            ("data_batch_1", "c99cafc152244af753f735de768cd75f"),
+            ("data_batch_2", "d4bba439e000b95fd0a9bffe97cbabec"),
+            ("data_batch_3", "54ebc095f3ab1f0389bbae665268c751"),
+            ("data_batch_4", "634d18415352ddfa80567beed471001a"),
+            ("data_batch_5", "482c414d41f54cd18b22e5b47cb7c3cb"),
+        ),
         (("test_batch", "40351d587109b95175f43aff81a1287e"),),
-        ("batches.meta", "5ff9c542aee3614f3951f8cda6e48888"), "labels", "label_names", 10),
+        ("batches.meta", "5ff9c542aee3614f3951f8cda6e48888"),
+        "labels",
+        "label_names",
+        10,
+    ),
     "cifar100": Variant(
-        "CIFAR-100", ("cifar-100-python.tar.gz", "eb9058c3a382ffc7106e4002c42a8d85"), "cifar-100-python",
+        "CIFAR-100",
+        ("cifar-100-python.tar.gz", "eb9058c3a382ffc7106e4002c42a8d85"),
+        "cifar-100-python",
         (("train", "16019d7e3df5f24257cddd939b257f8d"),),
         (("test", "f0ef6b0ae62326f3e7ffdfab6717acfc"),),
-        ("meta", "7973b15100ade9c7d40fb424638fde48"), "fine_labels", "fine_label_names", 100),
+        ("meta", "7973b15100ade9c7d40fb424638fde48"),
+        "fine_labels",
+        "fine_label_names",
+        100,
+    ),
 }
 SIDE = 32
 
@@ -65,10 +81,15 @@ class SafeUnpickler(pickle.Unpickler):
     """Unpickles plain containers and numpy arrays only; any other global is refused."""
 
     ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-        ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
-        ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),
     }
 
     def find_class(self, module: str, name: str):
@@ -85,7 +106,9 @@ def unpickle(path: Path) -> dict:
     except Exception as e:  # any unpickling failure means a malformed file
         raise DataError(f"{path} is not a CIFAR python pickle ({e}); delete it so it is extracted again.") from None
     if not isinstance(content, dict):
-        raise DataError(f"{path} holds a {type(content).__name__}, not a CIFAR dict; delete it so it is extracted again.")
+        raise DataError(
+            f"{path} holds a {type(content).__name__}, not a CIFAR dict; delete it so it is extracted again."
+        )
     return {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in content.items()}
 
 
@@ -96,16 +119,25 @@ def read_batches(folder: Path, files, variant: Variant) -> tuple[torch.Tensor, t
         path = folder / name
         d = unpickle(path)
         data, y = d.get("data"), d.get(variant.label_key)
-        if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or \
-                data.shape[1] != 3 * SIDE * SIDE or y is None or len(y) != data.shape[0]:
+        if (
+            not isinstance(data, np.ndarray)
+            or data.dtype != np.uint8
+            or data.ndim != 2
+            or data.shape[1] != 3 * SIDE * SIDE
+            or y is None
+            or len(y) != data.shape[0]
+        ):
             shape = getattr(data, "shape", None)
             raise DataError(
                 f"{path} has data of shape {shape} with {len(y) if y is not None else 'no'} '{variant.label_key}': "
-                f"{variant.title} pickles hold uint8 [N, {3 * SIDE * SIDE}] and N labels; delete it so it is extracted again."
+                f"{variant.title} pickles hold uint8 [N, {3 * SIDE * SIDE}] and N labels; "
+                "delete it so it is extracted again."
             )
         y = np.asarray(y, dtype=np.int64)
         if y.size and not 0 <= y.min() <= y.max() < variant.num_classes:
-            raise DataError(f"{path} has labels outside 0..{variant.num_classes - 1}; delete it so it is extracted again.")
+            raise DataError(
+                f"{path} has labels outside 0..{variant.num_classes - 1}; delete it so it is extracted again."
+            )
         images.append(data.reshape(-1, 3, SIDE, SIDE))
         labels.append(y)
     return torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(labels))
@@ -129,7 +161,9 @@ def extract(archive: Path, root: Path, variant: Variant) -> None:
                 part.write_bytes(source.read())
                 os.replace(part, folder / name)
     except (tarfile.TarError, KeyError, OSError, EOFError) as e:
-        raise DataError(f"{archive} is not a complete {variant.title} archive ({e}); delete it and load again.") from None
+        raise DataError(
+            f"{archive} is not a complete {variant.title} archive ({e}); delete it and load again."
+        ) from None
 
 
 def locate(opts: CifarData, variant: Variant) -> Path:
@@ -146,8 +180,12 @@ def locate(opts: CifarData, variant: Variant) -> Path:
                     f"{variant.title} is missing: neither {folder} nor {archive} exists; set data.download=true "
                     f"or put {archive_name} in data.root={str(root)!r}."
                 )
-            fetch(opts.url.rstrip("/") + "/" + archive_name, archive, archive_md5,
-                  f"put the official {archive_name} in data.root")
+            fetch(
+                opts.url.rstrip("/") + "/" + archive_name,
+                archive,
+                archive_md5,
+                f"put the official {archive_name} in data.root",
+            )
         check_md5(archive, archive_md5, fix)
         extract(archive, root, variant)
     for name, md5 in members(variant):
@@ -162,5 +200,6 @@ def load(opts: CifarData, device: torch.device, seed: int) -> Dataset:
     val = read_batches(folder, variant.test, variant)
     names = unpickle(folder / variant.meta[0]).get(variant.names_key) or []
     classes = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names)
-    return memory_dataset(opts.name, variant.title, train, val, opts, device, seed, variant.num_classes,
-                          classes, str(folder))
+    return memory_dataset(
+        opts.name, variant.title, train, val, opts, device, seed, variant.num_classes, classes, str(folder)
+    )

@@ -32,8 +32,16 @@ DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 APT = "apt-get install dataset-fashion-mnist"
 # role -> (file name, MD5 of the published .gz, MD5 of its decompressed idx content)
 FILES = {
-    "train_images": ("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d", "f4a8712d7a061bf5bd6d2ca38dc4d50a"),
-    "train_labels": ("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe", "9018921c3c673c538a1fc5bad174d6f9"),
+    "train_images": (
+        "train-images-idx3-ubyte.gz",
+        "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+        "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+    ),
+    "train_labels": (
+        "train-labels-idx1-ubyte.gz",
+        "25c81989df183df01b3e8a0aad5dffbe",
+        "9018921c3c673c538a1fc5bad174d6f9",
+    ),
     "val_images": ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79", "8181f5470baa50b63fa0f6fddb340f0a"),
     "val_labels": ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310", "15d484375f8d13e6eb1aabb0c3f46965"),
 }
@@ -60,8 +68,8 @@ def read_idx(path: Path, content_md5: str, ndim: int, fix: str) -> np.ndarray:
     magic = 0x0800 + ndim
     if len(data) < 4 + 4 * ndim or struct.unpack(">I", data[:4])[0] != magic:
         raise DataError(f"{path} is not an idx file of {ndim}-D unsigned bytes (magic {magic:#010x} expected); {fix}.")
-    dims = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
-    payload = data[4 + 4 * ndim:]
+    dims = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
+    payload = data[4 + 4 * ndim :]
     if len(payload) != int(np.prod(dims)):
         raise DataError(
             f"{path} is truncated or malformed: its header says {'×'.join(map(str, dims))} = {int(np.prod(dims))} "
@@ -101,7 +109,10 @@ def arrays(folder: Path) -> dict[str, np.ndarray]:
     fix = f"delete it and set data.download=true, or reinstall with `{APT}`"
     out = {}
     for role, (name, _, content_md5) in FILES.items():
-        out[role] = read_idx(find(folder, name), content_md5, 3 if role.endswith("images") else 1, fix)
+        path = find(folder, name)
+        if path is None:
+            raise DataError(f"{folder / name} is missing: {fix}.")
+        out[role] = read_idx(path, content_md5, 3 if role.endswith("images") else 1, fix)
     for split in ("train", "val"):
         images, labels = out[f"{split}_images"], out[f"{split}_labels"]
         path = find(folder, FILES[f"{split}_images"][0])
@@ -111,8 +122,10 @@ def arrays(folder: Path) -> dict[str, np.ndarray]:
                 f"{labels.shape[0]}×{SIDE}×{SIDE}; {fix}."
             )
         if labels.size and int(labels.max()) >= len(CLASSES):
-            raise DataError(f"{find(folder, FILES[f'{split}_labels'][0])} has label {int(labels.max())}: "
-                            f"Fashion-MNIST labels are 0..{len(CLASSES) - 1}; {fix}.")
+            raise DataError(
+                f"{find(folder, FILES[f'{split}_labels'][0])} has label {int(labels.max())}: "
+                f"Fashion-MNIST labels are 0..{len(CLASSES) - 1}; {fix}."
+            )
     return out
 
 
@@ -124,5 +137,15 @@ def load(opts: FashionMNISTData, device: torch.device, seed: int) -> Dataset:
         images = torch.from_numpy(raw[f"{role}_images"].copy()).unsqueeze(1)
         return images, torch.from_numpy(raw[f"{role}_labels"].astype(np.int64))
 
-    return memory_dataset("fashion_mnist", "Fashion-MNIST", split("train"), split("val"), opts, device, seed,
-                          len(CLASSES), CLASSES, str(folder))
+    return memory_dataset(
+        "fashion_mnist",
+        "Fashion-MNIST",
+        split("train"),
+        split("val"),
+        opts,
+        device,
+        seed,
+        len(CLASSES),
+        CLASSES,
+        str(folder),
+    )

@@ -35,8 +35,10 @@ def pillow():
     try:
         from PIL import Image
     except ImportError:
-        raise DataError("data.name='imagenet' decodes images with Pillow, which is not installed: "
-                        "run `pip install 'ablate[imagenet]'` (or `pip install pillow`).") from None
+        raise DataError(
+            "data.name='imagenet' decodes images with Pillow, which is not installed: "
+            "run `pip install 'ablate[imagenet]'` (or `pip install pillow`)."
+        ) from None
     return Image
 
 
@@ -45,7 +47,9 @@ def scan(root: Path) -> tuple[list[str], dict[str, tuple[list[str], list[int]]]]
     train_dir, val_dir = root / "train", root / "val"
     for d in (train_dir, val_dir):
         if not d.is_dir():
-            raise DataError(f"{d} is not a directory: data.root={str(root)!r} must hold train/<class>/* and val/<class>/*.")
+            raise DataError(
+                f"{d} is not a directory: data.root={str(root)!r} must hold train/<class>/* and val/<class>/*."
+            )
     classes = sorted(p.name for p in train_dir.iterdir() if p.is_dir())
     if not classes:
         raise DataError(f"{train_dir} has no class folders: it must hold one folder of images per class.")
@@ -55,7 +59,9 @@ def scan(root: Path) -> tuple[list[str], dict[str, tuple[list[str], list[int]]]]
         paths, labels = [], []
         for folder in sorted(p for p in d.iterdir() if p.is_dir()):
             if folder.name not in index:
-                raise DataError(f"{folder} is a class that {train_dir} does not have: val classes must be train classes.")
+                raise DataError(
+                    f"{folder} is a class that {train_dir} does not have: val classes must be train classes."
+                )
             files = sorted(f for f in folder.iterdir() if f.suffix.lower() in EXTENSIONS and f.is_file())
             paths += [str(f) for f in files]
             labels += [index[folder.name]] * len(files)
@@ -107,7 +113,8 @@ class Images(torch.utils.data.Dataset):
         s = self.size
         if self.augment_seed is not None:
             rng = random.Random(mix(*self.augment_seed, i))
-            left, top, w, h = crop_box(*img.size, self.scale, self.ratio, rng)
+            width, height = img.size
+            left, top, w, h = crop_box(width, height, self.scale, self.ratio, rng)
             img = img.resize((s, s), Image.BILINEAR, box=(left, top, left + w, top + h))
             if rng.random() < 0.5:
                 img = img.transpose(Image.FLIP_LEFT_RIGHT)
@@ -128,8 +135,9 @@ def collate(items) -> tuple[torch.Tensor, torch.Tensor]:
 class FolderSplit(Split):
     """A split of image files, decoded by `workers` processes and delivered as batches on the device."""
 
-    def __init__(self, images: Images, normalize: Normalize, device: torch.device, workers: int, *,
-                 augment: bool, name: str):
+    def __init__(
+        self, images: Images, normalize: Normalize, device: torch.device, workers: int, *, augment: bool, name: str
+    ):
         self.images, self.normalize, self.device = images, normalize, device
         self.workers, self.augment, self.name = workers, augment, name
         self.labels = torch.tensor(images.labels, dtype=torch.int64)
@@ -137,14 +145,19 @@ class FolderSplit(Split):
     def __len__(self) -> int:
         return len(self.images)
 
-    def batches(self, batch_size: int, *, train: bool, epoch: int, seed: int, rank: int = 0,
-                world_size: int = 1) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def batches(
+        self, batch_size: int, *, train: bool, epoch: int, seed: int, rank: int = 0, world_size: int = 1
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order = self.order(batch_size, train=train, epoch=epoch, seed=seed, rank=rank, world_size=world_size)
         self.images.augment_seed = (seed, epoch) if train and self.augment else None
         cuda = self.device.type == "cuda"
         loader = torch.utils.data.DataLoader(
-            self.images, batch_sampler=[b.tolist() for b in order.split(batch_size)], num_workers=self.workers,
-            collate_fn=collate, pin_memory=cuda, persistent_workers=False,
+            self.images,
+            batch_sampler=[b.tolist() for b in order.split(batch_size)],
+            num_workers=self.workers,
+            collate_fn=collate,
+            pin_memory=cuda,
+            persistent_workers=False,
         )
         for x, y in loader:
             x = x.to(self.device, non_blocking=cuda).permute(0, 3, 1, 2)  # NHWC storage = channels_last NCHW
@@ -156,20 +169,40 @@ def load(opts: ImageNetData, device: torch.device, seed: int) -> Dataset:
     root = root_dir(opts)
     if root is None or not root.is_dir():
         shown = "null" if root is None else repr(str(root))
-        raise DataError(f"data.root={shown} is not a directory: data=imagenet needs "
-                        f"data.root set to a folder holding train/<class>/* and val/<class>/*.")
+        raise DataError(
+            f"data.root={shown} is not a directory: data=imagenet needs "
+            f"data.root set to a folder holding train/<class>/* and val/<class>/*."
+        )
     classes, splits = scan(root)
     size, resize, workers = opts.resolution, opts.resize, opts.workers
-    normalize = Normalize(opts.mean, opts.std, device)  # given: the schema refuses null for a streamed set
+    assert opts.mean is not None and opts.std is not None  # the schema refuses null for a streamed set
+    normalize = Normalize(opts.mean, opts.std, device)
     parts = {}
     for split, field in (("train", "train_subset"), ("val", "val_subset")):
         paths, labels = splits[split]
-        keep = subset(field, getattr(opts, field), torch.tensor(labels), seed,
-                      f"the ImageNet {split} split under {root}", len(classes))
+        keep = subset(
+            field,
+            getattr(opts, field),
+            torch.tensor(labels),
+            seed,
+            f"the ImageNet {split} split under {root}",
+            len(classes),
+        )
         if keep is not None:
             paths, labels = [paths[i] for i in keep.tolist()], [labels[i] for i in keep.tolist()]
         images = Images(paths, labels, size, resize, opts.scale, opts.ratio)
-        parts[split] = FolderSplit(images, normalize, device, workers, augment=split == "train" and opts.augment,
-                                   name=f"imagenet/{split}")
-    return Dataset("imagenet", len(classes), 3, size, parts["train"], parts["val"], tuple(classes),
-                   normalize.mean, normalize.std, str(root))
+        parts[split] = FolderSplit(
+            images, normalize, device, workers, augment=split == "train" and opts.augment, name=f"imagenet/{split}"
+        )
+    return Dataset(
+        "imagenet",
+        len(classes),
+        3,
+        size,
+        parts["train"],
+        parts["val"],
+        tuple(classes),
+        normalize.mean,
+        normalize.std,
+        str(root),
+    )

@@ -48,12 +48,15 @@ def balanced_subset(labels: torch.Tensor, size: int, seed: int, num_classes: int
     return torch.sort(torch.cat(picked)).values
 
 
-def subset(field: str, size: int | None, labels: torch.Tensor, seed: int, what: str,
-           num_classes: int | None = None) -> torch.Tensor | None:
+def subset(
+    field: str, size: int | None, labels: torch.Tensor, seed: int, what: str, num_classes: int | None = None
+) -> torch.Tensor | None:
     """Indices for `data.<field>` = size (None: all), or a ConfigError naming the field and the maximum."""
     if size is None:
         return None
     n = labels.numel()
     if size > n:
-        raise ConfigError(f"data.{field}={size} is larger than the {n} images of {what}: use at most {n}, or null for all.")
+        raise ConfigError(
+            f"data.{field}={size} is larger than the {n} images of {what}: use at most {n}, or null for all."
+        )
     return balanced_subset(labels, size, seed, num_classes)

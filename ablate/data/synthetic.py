@@ -31,9 +31,9 @@ def images(protos: torch.Tensor, n: int, noise: float, g: torch.Generator) -> tu
     labels = (torch.arange(n) % k)[torch.randperm(n, generator=g)]
     out = torch.empty((n, *protos.shape[1:]), dtype=torch.uint8)
     for start in range(0, n, CHUNK):
-        y = labels[start:start + CHUNK]
+        y = labels[start : start + CHUNK]
         x = 128 + 64 * protos[y] + noise * torch.randn((y.numel(), *protos.shape[1:]), generator=g)
-        out[start:start + CHUNK] = x.round_().clamp_(0, 255).to(torch.uint8)
+        out[start : start + CHUNK] = x.round_().clamp_(0, 255).to(torch.uint8)
     return out, labels
 
 

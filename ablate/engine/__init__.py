@@ -8,5 +8,17 @@ from ablate.engine.budget import Budget, Solution, measure, solve, table2
 from ablate.engine.complexity import Complexity, complexity, totals
 from ablate.engine.template import Network, Stage, Template, derive
 
-__all__ = ["Budget", "Complexity", "Network", "Solution", "Stage", "Template", "complexity", "derive", "measure",
-           "solve", "table2", "totals"]
+__all__ = [
+    "Budget",
+    "Complexity",
+    "Network",
+    "Solution",
+    "Stage",
+    "Template",
+    "complexity",
+    "derive",
+    "measure",
+    "solve",
+    "table2",
+    "totals",
+]

@@ -42,8 +42,12 @@ class Budget:
 
     def __post_init__(self) -> None:
         _check_kind(self.metric, self.scope)
-        if isinstance(self.target, bool) or not isinstance(self.target, (int, float)) or not self.target > 0 \
-                or self.target == float("inf"):
+        if (
+            isinstance(self.target, bool)
+            or not isinstance(self.target, (int, float))
+            or not self.target > 0
+            or self.target == float("inf")
+        ):
             raise BudgetError(f"budget.target={self.target!r} is invalid: it must be a positive, finite number.")
         if isinstance(self.tolerance, bool) or not isinstance(self.tolerance, (int, float)) or not self.tolerance >= 0:
             raise BudgetError(
@@ -52,21 +56,37 @@ class Budget:
             )
 
     @classmethod
-    def relative(cls, reference: Template, scale: float = 1.0, metric: str = "params", scope: str = "network",
-                 tolerance: float = 0.05, *, name: str | None = None) -> Budget:
+    def relative(
+        cls,
+        reference: Template,
+        scale: float = 1.0,
+        metric: str = "params",
+        scope: str = "network",
+        tolerance: float = 0.05,
+        *,
+        name: str | None = None,
+    ) -> Budget:
         """A budget of `scale` times the reference template's complexity; `name` labels the reference.
 
         The reference is a `Template`: model names are the config layer's to resolve
         (`ablate.config.load_template`), so the engine never reads configs.
         """
         if not isinstance(reference, Template):
-            raise TypeError(f"Budget.relative takes a Template, not {reference!r}: resolve a model name with "
-                            "ablate.config.load_template first.")
+            raise TypeError(
+                f"Budget.relative takes a Template, not {reference!r}: resolve a model name with "
+                "ablate.config.load_template first."
+            )
         if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
             raise BudgetError(f"budget.scale={scale!r} is invalid: it must be a positive number, e.g. 2.0.")
         _check_kind(metric, scope)
-        return cls(metric=metric, target=scale * measure(reference, metric, scope), scope=scope, tolerance=tolerance,
-                   scale=scale, reference=name)
+        return cls(
+            metric=metric,
+            target=scale * measure(reference, metric, scope),
+            scope=scope,
+            tolerance=tolerance,
+            scale=scale,
+            reference=name,
+        )
 
 
 def _check_kind(metric: str, scope: str) -> None:
@@ -99,9 +119,18 @@ class Solution:
         """The record's budget section: the budget (metric, scope, target, tolerance, scale, reference) and how
         this solution meets it (achieved, deviation, vary, value)."""
         b = self.budget
-        return {"metric": b.metric, "scope": b.scope, "target": b.target, "achieved": self.achieved,
-                "deviation": self.deviation, "vary": self.vary, "value": self.value, "tolerance": b.tolerance,
-                "scale": b.scale, "reference": b.reference}
+        return {
+            "metric": b.metric,
+            "scope": b.scope,
+            "target": b.target,
+            "achieved": self.achieved,
+            "deviation": self.deviation,
+            "vary": self.vary,
+            "value": self.value,
+            "tolerance": b.tolerance,
+            "scale": b.scale,
+            "reference": b.reference,
+        }
 
 
 def measure(template: Template, metric: str, scope: str = "network") -> int:
@@ -213,8 +242,10 @@ def check_vary(template: Template, vary: str, stage: int | None = None, scope: s
     if isinstance(stage, bool) or not isinstance(stage, int) or not 0 <= stage < len(template.depths):
         raise BudgetError(f"stage={stage!r} is invalid: this template has stages 0 to {len(template.depths) - 1}.")
     if scope == "block":
-        raise BudgetError("vary='depth' cannot meet a budget at scope='block': a block's cost does not depend on "
-                          "depth; use scope='network'.")
+        raise BudgetError(
+            "vary='depth' cannot meet a budget at scope='block': a block's cost does not depend on "
+            "depth; use scope='network'."
+        )
     return stage
 
 
@@ -222,17 +253,36 @@ Row = Solution | BudgetError | TemplateError  # a row of `table2(..., errors=Tru
 
 
 @overload
-def table2(template: Template, cardinalities: Iterable[int], budget: Budget, vary: str = ...,
-           stage: int | None = ..., errors: Literal[False] = ...) -> list[Solution]: ...
+def table2(
+    template: Template,
+    cardinalities: Iterable[int],
+    budget: Budget,
+    vary: str = ...,
+    stage: int | None = ...,
+    errors: Literal[False] = ...,
+) -> list[Solution]: ...
 
 
 @overload
-def table2(template: Template, cardinalities: Iterable[int], budget: Budget, vary: str = ...,
-           stage: int | None = ..., *, errors: Literal[True]) -> list[Row]: ...
+def table2(
+    template: Template,
+    cardinalities: Iterable[int],
+    budget: Budget,
+    vary: str = ...,
+    stage: int | None = ...,
+    *,
+    errors: Literal[True],
+) -> list[Row]: ...
 
 
-def table2(template: Template, cardinalities: Iterable[int], budget: Budget, vary: str = "bottleneck_width",
-           stage: int | None = None, errors: bool = False) -> list[Solution] | list[Row]:
+def table2(
+    template: Template,
+    cardinalities: Iterable[int],
+    budget: Budget,
+    vary: str = "bottleneck_width",
+    stage: int | None = None,
+    errors: bool = False,
+) -> list[Solution] | list[Row]:
     """Table 2 for any template: for each cardinality C, the value of `vary` (d by default) that meets `budget`.
 
     The one implementation: the budget CLI, the report and the benchmarks call it. Raises the first

@@ -83,8 +83,7 @@ def validate(t: Template) -> None:
             raise TemplateError(
                 f"depths[{i}]={depth!r} is invalid: every stage needs a whole number of at least 1 block."
             )
-    for name in ("width", "cardinality", "bottleneck_width", "stem_width", "in_channels",
-                 "resolution", "num_classes"):
+    for name in ("width", "cardinality", "bottleneck_width", "stem_width", "in_channels", "resolution", "num_classes"):
         _positive_int(name, getattr(t, name))
     if not isinstance(t.shortcut, bool):
         raise TemplateError(f"shortcut={t.shortcut!r} is invalid: it must be true or false.")
@@ -172,10 +171,20 @@ def derive(template: Template) -> Network:
         stride = 1 if i == 0 else 2
         out_r = conv_out(r, stride)
         width = t.width * 2**i
-        stages.append(Stage(
-            index=i, name=stage_name(i), layer=f"layer{i + 1}", depth=depth, in_width=in_width,
-            width=width, cardinality=t.cardinality, bottleneck_width=t.bottleneck_width * 2**i,
-            stride=stride, in_resolution=r, resolution=out_r,
-        ))
+        stages.append(
+            Stage(
+                index=i,
+                name=stage_name(i),
+                layer=f"layer{i + 1}",
+                depth=depth,
+                in_width=in_width,
+                width=width,
+                cardinality=t.cardinality,
+                bottleneck_width=t.bottleneck_width * 2**i,
+                stride=stride,
+                in_resolution=r,
+                resolution=out_r,
+            )
+        )
         in_width, r = width, out_r
     return Network(template=t, stem_resolution=stem_resolution, stages=tuple(stages))

@@ -138,9 +138,7 @@ class BottleneckB(Block):
 
     def __init__(self, shape: BlockShape):
         super().__init__(shape)
-        self.paths = nn.ModuleList(
-            Path(self.w_in, self.bottleneck_width, self.stride) for _ in range(self.cardinality)
-        )
+        self.paths = nn.ModuleList(Path(self.w_in, self.bottleneck_width, self.stride) for _ in range(self.cardinality))
         self.conv3 = conv1x1(shape.group_width, self.w_out)
         self.bn3 = nn.BatchNorm2d(self.w_out)
         self._add_shortcut()
@@ -175,4 +173,3 @@ class BasicBlock(Block):
     @property
     def last_bn(self):
         return self.bn2
-

@@ -96,9 +96,11 @@ def init_weights(model: ResNeXt, zero_init_last_bn: bool = False) -> None:
             if zero_init_last_bn:
                 last_bn = getattr(block, "last_bn", None)
                 if last_bn is None:
-                    raise ConfigError(f"model.zero_init_last_bn=true needs blocks with a last_bn: "
-                                      f"{type(block).__name__} has none; give it a last_bn property or set "
-                                      "model.zero_init_last_bn=false.")
+                    raise ConfigError(
+                        f"model.zero_init_last_bn=true needs blocks with a last_bn: "
+                        f"{type(block).__name__} has none; give it a last_bn property or set "
+                        "model.zero_init_last_bn=false."
+                    )
                 nn.init.zeros_(last_bn.weight)
 
 

@@ -27,8 +27,7 @@ def default_out(sweep: Sweep) -> Path:
     return REPORTS / sweep.name
 
 
-def write_report(sweep_dir, out=None, reference: str | None = None,
-                 resolution: float | str | None = None) -> Path:
+def write_report(sweep_dir, out=None, reference: str | None = None, resolution: float | str | None = None) -> Path:
     """Collect a sweep and write its whole report into `out`; returns that folder.
 
     The reference setting and the resolution δ come from the `report:` node of the sweep's
@@ -55,8 +54,14 @@ def write_report(sweep_dir, out=None, reference: str | None = None,
     labels = tables.labels(table)
     about = tables.about(sweep)
     head, foot = tables.head_notes(sweep, analysis), tables.foot_notes(analysis, labels)
-    output.write_table(out, "table", table, shown, tables.header(tables.title(sweep), about, head),
-                       "\n\n".join(p for p in ("\n".join(f"- {n}" for n in foot), tables.problems(sweep.runs)) if p))
+    output.write_table(
+        out,
+        "table",
+        table,
+        shown,
+        tables.header(tables.title(sweep), about, head),
+        "\n\n".join(p for p in ("\n".join(f"- {n}" for n in foot), tables.problems(sweep.runs)) if p),
+    )
     t2 = tables.table2_of(sweep)
     t2_shown = tables.table2_display(t2.frame) if t2 else None
     if t2:
@@ -71,8 +76,10 @@ def write_report(sweep_dir, out=None, reference: str | None = None,
 
     if design_spaces.applies(sweep):  # hydra/sweeper=ablate_design_spaces: EDFs per space, KS test, bootstrap CIs
         search += [p.name for p in design_spaces.write(sweep, out)]
-    write_text(out / "index.html", html.page(sweep, shown, t2_shown, t2.title if t2 else None, figs, about, search,
-                                             head=head, foot=foot))
+    write_text(
+        out / "index.html",
+        html.page(sweep, shown, t2_shown, t2.title if t2 else None, figs, about, search, head=head, foot=foot),
+    )
     output.write_source(out, sweep.directory, tables.title(sweep))
     return out
 
@@ -85,5 +92,7 @@ def _check_writable(out: Path) -> None:
         write_text(out / ".write-test", "")
         (out / ".write-test").unlink()
     except OSError as e:
-        raise ConfigError(f"the report directory {str(out)!r} cannot be written ({e.strerror or e}): "
-                          "give a writable folder with --out.") from None
+        raise ConfigError(
+            f"the report directory {str(out)!r} cannot be written ({e.strerror or e}): "
+            "give a writable folder with --out."
+        ) from None

@@ -45,8 +45,10 @@ class ReportCallback(Callback):
             out = write_report(sweep_dir, self.out)
             log.info(f"Report of {sweep_dir}: {out}/index.html")
         except Exception as e:  # the sweep's results stand; only the report is missing
-            log.error(f"The report of sweep {sweep_dir!r} was not written: {e} "
-                      f"(write it later with: python -m ablate.report {sweep_dir or 'SWEEP_DIR'})")
+            log.error(
+                f"The report of sweep {sweep_dir!r} was not written: {e} "
+                f"(write it later with: python -m ablate.report {sweep_dir or 'SWEEP_DIR'})"
+            )
         if sweep_dir is None:
             return
         code, lines = sweep_verdict(sweep_dir, out)
@@ -76,9 +78,11 @@ def sweep_verdict(sweep_dir, out=None) -> tuple[int, list[str]]:
     stale = runs[runs.status == "stale"]
     if len(stale):
         diff = _difference(stale.reason.iloc[0])
-        lines.append(f"{len(stale)} of {total} members hold runs of another config{diff}, which are not results of "
-                     "this sweep and were left as they are: give a fresh hydra.sweep.dir, or add trainer.replace=true "
-                     f"to replace them{where}.")
+        lines.append(
+            f"{len(stale)} of {total} members hold runs of another config{diff}, which are not results of "
+            "this sweep and were left as they are: give a fresh hydra.sweep.dir, or add trainer.replace=true "
+            f"to replace them{where}."
+        )
         code = 2
     failed = runs[~runs.status.isin([*RESULTS, "stale"])]
     if len(failed):
@@ -96,9 +100,10 @@ def _member_names(runs) -> dict:
 
     sets = [{o for o in str(text).split() if not is_runtime(override_key(o))} for text in runs.overrides.fillna("")]
     common = set.intersection(*sets) if sets else set()
-    names = {i: " ".join(sorted(mine - common)) or str(r.run)
-             for (i, r), mine in zip(runs.iterrows(), sets, strict=True)}
-    return {i: name if len(name) <= LONGEST else name[:LONGEST - 1] + "…" for i, name in names.items()}
+    names = {
+        i: " ".join(sorted(mine - common)) or str(r.run) for (i, r), mine in zip(runs.iterrows(), sets, strict=True)
+    }
+    return {i: name if len(name) <= LONGEST else name[: LONGEST - 1] + "…" for i, name in names.items()}
 
 
 def _reason(status: str, reason) -> str:

@@ -44,12 +44,37 @@ RESULTS = ("completed", "diverged", "pruned")  # a member that ended with a resu
 STALE_HINT = "give a fresh hydra.sweep.dir, or add trainer.replace=true to replace it"
 SEED_KEYS = ("seed",)
 REPORT_PREFIX = "report."  # `report.reference=…` on a sweep's command line: how to read it, not what ran
-EPOCH_FIELDS = ("epoch", "train_loss", "train_err", "val_loss", "val_err", "val_top5_err", "lr", "seconds",
-                "images_per_s")
+EPOCH_FIELDS = (
+    "epoch",
+    "train_loss",
+    "train_err",
+    "val_loss",
+    "val_err",
+    "val_top5_err",
+    "lr",
+    "seconds",
+    "images_per_s",
+)
 FINAL_FIELDS = ("val_err", "val_top5_err", "val_loss", "train_err", "train_loss")
-INT_COLUMNS = ("job_num", "seed", "cardinality", "bottleneck_width", "group_width", "width", "stem_width",
-               "in_channels", "resolution", "num_classes", "params", "flops",
-               "acts", "best_epoch", "epochs", "budget_value", "order")
+INT_COLUMNS = (
+    "job_num",
+    "seed",
+    "cardinality",
+    "bottleneck_width",
+    "group_width",
+    "width",
+    "stem_width",
+    "in_channels",
+    "resolution",
+    "num_classes",
+    "params",
+    "flops",
+    "acts",
+    "best_epoch",
+    "epochs",
+    "budget_value",
+    "order",
+)
 
 
 @dataclass(frozen=True)
@@ -97,8 +122,15 @@ def member_key(overrides) -> frozenset:
 def setting_of(overrides) -> str:
     """A member's setting: its overrides without the seed and the run-time ones (the report's own options
     among them), sorted — repeats share one."""
-    return " ".join(sorted(o for o in overrides if override_key(o) not in SEED_KEYS and not is_runtime(override_key(o))
-                           and not override_key(o).startswith(REPORT_PREFIX)))
+    return " ".join(
+        sorted(
+            o
+            for o in overrides
+            if override_key(o) not in SEED_KEYS
+            and not is_runtime(override_key(o))
+            and not override_key(o).startswith(REPORT_PREFIX)
+        )
+    )
 
 
 def expected_members(multirun: dict | None) -> list[list[str]]:
@@ -125,8 +157,9 @@ def collect(sweep_dir) -> Sweep:
     """
     directory = Path(sweep_dir)
     if not directory.is_dir():
-        raise DataError(f"SWEEP_DIR={str(directory)!r} is not a directory: give a sweep folder such as "
-                        "sweeps/cardinality_vs_width.")
+        raise DataError(
+            f"SWEEP_DIR={str(directory)!r} is not a directory: give a sweep folder such as sweeps/cardinality_vs_width."
+        )
     multirun = _read_multirun(directory / MULTIRUN)
     expected = expected_members(multirun)
     records = sorted(p for p in directory.rglob(RESULT) if not _hidden(p.relative_to(directory)))
@@ -149,18 +182,28 @@ def collect(sweep_dir) -> Sweep:
         if stale is not None:
             continue
         for e in record.epochs:
-            epochs.append({"run": run, "setting": row["setting"], "label": row["label"], "seed": row["seed"],
-                           **{k: getattr(e, k) for k in EPOCH_FIELDS}})
+            epochs.append(
+                {
+                    "run": run,
+                    "setting": row["setting"],
+                    "label": row["label"],
+                    "seed": row["seed"],
+                    **{k: getattr(e, k) for k in EPOCH_FIELDS},
+                }
+            )
     for overrides in expected + [o for o in started.values() if member_key(o) not in order]:
         key = member_key(overrides)
         if key in seen:
             continue
         seen.add(key)
-        run = next((r for r, o in started.items() if member_key(o) == key), None)
-        reason = ("the job started but wrote no result.json (it crashed or was killed before its first record)"
-                  if run else "the job never started, or its folder was removed")
+        folder = next((r for r, o in started.items() if member_key(o) == key), None)
+        reason = (
+            "the job started but wrote no result.json (it crashed or was killed before its first record)"
+            if folder
+            else "the job never started, or its folder was removed"
+        )
         # a report status, not a record's: the row of a member that has no record
-        rows.append(run_row(run, RunRecord(status="missing", reason=reason, overrides=overrides), order))
+        rows.append(run_row(folder, RunRecord(status="missing", reason=reason, overrides=overrides), order))
 
     runs = pd.DataFrame(rows).drop(columns="_overrides")
     runs = runs.sort_values(["order", "job_num", "run"], na_position="last", kind="stable").reset_index(drop=True)
@@ -306,8 +349,7 @@ def _stale(record: RunRecord, member: Path) -> str | None:
         return None
     diff = first_difference(hashed_config(record.config), hashed_config(current))
     what = f"{diff[0]}={_text(diff[1])} there, {_text(diff[2])} in this sweep; " if diff else ""
-    return (f"a {record.status} run of another config ({what}its config hash {record.config_hash}): "
-            f"{STALE_HINT}.")
+    return f"a {record.status} run of another config ({what}its config hash {record.config_hash}): {STALE_HINT}."
 
 
 def first_difference(theirs, ours, prefix: str = "") -> tuple[str, object, object] | None:
@@ -332,9 +374,10 @@ def _read_multirun(path: Path) -> dict | None:
     from omegaconf import OmegaConf
 
     try:
-        return OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+        tree = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
     except Exception:  # a damaged multirun.yaml costs the list of missing members, not the report
         return None
+    return tree if isinstance(tree, dict) else None
 
 
 def _started_members(directory: Path) -> dict[str, list[str]]:
@@ -361,4 +404,3 @@ def nested(tree, *keys):
             return None
         tree = tree[k]
     return tree
-

@@ -44,11 +44,44 @@ IDENTITY = ("seed", "compare", "spaces", "scale_range", "draws", "budget")  # a 
 RESAMPLES = 9999
 BOOTSTRAP_SEED = 0
 CONFIDENCE = stats.CONFIDENCE
-DESIGN_COLUMNS = ("space", "sample", "cardinality", "bottleneck_width", "depths", "width", "scale", "budget_metric",
-                  "complexity", "params", "flops", "runs", "completed", "error", "edf", "weight", "normalized_edf",
-                  "status", "reason", "run")
-TEST_COLUMNS = ("first", "other", "n_first", "n_other", "ks_statistic", "ks_p", "ks_p_holm", "min_delta",
-                "min_ci_low", "min_ci_high", "mean_delta", "mean_ci_low", "mean_ci_high", "reading")
+DESIGN_COLUMNS = (
+    "space",
+    "sample",
+    "cardinality",
+    "bottleneck_width",
+    "depths",
+    "width",
+    "scale",
+    "budget_metric",
+    "complexity",
+    "params",
+    "flops",
+    "runs",
+    "completed",
+    "error",
+    "edf",
+    "weight",
+    "normalized_edf",
+    "status",
+    "reason",
+    "run",
+)
+TEST_COLUMNS = (
+    "first",
+    "other",
+    "n_first",
+    "n_other",
+    "ks_statistic",
+    "ks_p",
+    "ks_p_holm",
+    "min_delta",
+    "min_ci_low",
+    "min_ci_high",
+    "mean_delta",
+    "mean_ci_low",
+    "mean_ci_high",
+    "reading",
+)
 
 
 # ----------------------------------------------------------------------------- the plan file
@@ -122,16 +155,25 @@ def _design_row(space: str, sample: int, runs: pd.DataFrame, planned: dict | Non
         depths = "-".join(map(str, depths))
     status = "completed" if len(done) else ("missing" if not len(runs) else str(runs.status.iloc[-1]))
     reasons = runs.reason[runs.status != "completed"].dropna() if len(runs) else pd.Series(dtype=object)
-    return {"space": space, "sample": sample, "cardinality": field("cardinality"),
-            "bottleneck_width": field("bottleneck_width"), "depths": depths, "width": field("width"),
-            "scale": planned.get("scale") if planned else (first.budget_scale if first is not None else None),
-            "budget_metric": first.budget_metric if first is not None else None,
-            "complexity": field("budget_achieved", "achieved"),
-            "params": first.params if first is not None else None, "flops": first.flops if first is not None else None,
-            "runs": len(runs), "completed": len(done),
-            "error": float(done[stats.ERROR].mean()) if len(done) else math.nan,
-            "status": status, "reason": None if len(done) or not len(reasons) else str(reasons.iloc[0]),
-            "run": None if first is None else first.run}
+    return {
+        "space": space,
+        "sample": sample,
+        "cardinality": field("cardinality"),
+        "bottleneck_width": field("bottleneck_width"),
+        "depths": depths,
+        "width": field("width"),
+        "scale": planned.get("scale") if planned else (first.budget_scale if first is not None else None),
+        "budget_metric": first.budget_metric if first is not None else None,
+        "complexity": field("budget_achieved", "achieved"),
+        "params": first.params if first is not None else None,
+        "flops": first.flops if first is not None else None,
+        "runs": len(runs),
+        "completed": len(done),
+        "error": float(done[stats.ERROR].mean()) if len(done) else math.nan,
+        "status": status,
+        "reason": None if len(done) or not len(reasons) else str(reasons.iloc[0]),
+        "run": None if first is None else first.run,
+    }
 
 
 # ----------------------------------------------------------------------------- statistics
@@ -159,8 +201,14 @@ def _mean(x, axis=-1):
     return np.mean(x, axis=axis)
 
 
-def bootstrap_ci(first: np.ndarray, other: np.ndarray, statistic, seed: int = BOOTSTRAP_SEED,
-                 resamples: int = RESAMPLES, confidence: float = CONFIDENCE) -> tuple[float, float]:
+def bootstrap_ci(
+    first: np.ndarray,
+    other: np.ndarray,
+    statistic,
+    seed: int = BOOTSTRAP_SEED,
+    resamples: int = RESAMPLES,
+    confidence: float = CONFIDENCE,
+) -> tuple[float, float]:
     """The percentile bootstrap CI of statistic(other) − statistic(first), each sample resampled on its own."""
 
     def delta(o, f, axis=-1):
@@ -168,14 +216,22 @@ def bootstrap_ci(first: np.ndarray, other: np.ndarray, statistic, seed: int = BO
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a sample whose resamples all agree: the interval is that one value
-        ci = sps.bootstrap((other, first), delta, vectorized=True, paired=False, n_resamples=resamples,
-                           confidence_level=confidence, method="percentile", rng=np.random.default_rng(seed)
-                           ).confidence_interval
+        ci = sps.bootstrap(
+            (other, first),
+            delta,
+            vectorized=True,
+            paired=False,
+            n_resamples=resamples,
+            confidence_level=confidence,
+            method="percentile",
+            rng=np.random.default_rng(seed),
+        ).confidence_interval
     return float(ci.low), float(ci.high)
 
 
-def compare(first: Sequence[float], other: Sequence[float], seed: int = BOOTSTRAP_SEED,
-            resamples: int = RESAMPLES) -> Difference:
+def compare(
+    first: Sequence[float], other: Sequence[float], seed: int = BOOTSTRAP_SEED, resamples: int = RESAMPLES
+) -> Difference:
     """KS statistic and p-value, and the bootstrap CIs of the differences in minimum and mean (other − first).
 
     Each sample needs two or more values; with fewer, every figure is NaN.
@@ -187,8 +243,18 @@ def compare(first: Sequence[float], other: Sequence[float], seed: int = BOOTSTRA
     ks = sps.ks_2samp(a, b)
     lo_min, hi_min = bootstrap_ci(a, b, _minimum, seed, resamples)
     lo_mean, hi_mean = bootstrap_ci(a, b, _mean, seed, resamples)
-    return Difference(len(a), len(b), float(ks.statistic), float(ks.pvalue), float(b.min() - a.min()), lo_min,
-                      hi_min, float(b.mean() - a.mean()), lo_mean, hi_mean)
+    return Difference(
+        len(a),
+        len(b),
+        float(ks.statistic),
+        float(ks.pvalue),
+        float(b.min() - a.min()),
+        lo_min,
+        hi_min,
+        float(b.mean() - a.mean()),
+        lo_mean,
+        hi_mean,
+    )
 
 
 def edf_at(errors: np.ndarray, at: np.ndarray) -> np.ndarray:
@@ -234,7 +300,8 @@ def analyse(sweep: Sweep, plan: dict | None = None) -> Analysis:
     order = list((plan or {}).get("compare") or dict.fromkeys(frame.space))
     spaces = order + [s for s in dict.fromkeys(frame.space) if s not in order]
     normalized = bool(plan and plan.get("scale_range") and plan["scale_range"][0] < plan["scale_range"][1]) or (
-        plan is None and frame.scale.notna().any() and frame.scale.nunique() > 1)
+        plan is None and frame.scale.notna().any() and frame.scale.nunique() > 1
+    )
     bins = int((plan or {}).get("bins") or 5)
     done = frame.error.notna()
     frame["edf"] = math.nan
@@ -254,7 +321,7 @@ def analyse(sweep: Sweep, plan: dict | None = None) -> Analysis:
                 frame.loc[mine, "normalized_edf"] = [float(ws[e <= v].sum() / ws.sum()) for v in e]
     rows = []
     for i, a in enumerate(spaces):
-        for b in spaces[i + 1:]:
+        for b in spaces[i + 1 :]:
             d = compare(frame.error[done & (frame.space == a)], frame.error[done & (frame.space == b)])
             rows.append({"first": a, "other": b, **asdict(d)})
     tests = pd.DataFrame(rows, columns=[c for c in TEST_COLUMNS if c not in ("ks_p_holm", "reading")])
@@ -270,8 +337,7 @@ def reading(r) -> str:
     if r.ks_p_holm < stats.ALPHA:
         out = [f"the error distributions differ (KS p={_p(r.ks_p_holm)} < {stats.ALPHA:g})"]
     else:
-        out = [f"no difference between the distributions shown (KS p={_p(r.ks_p_holm)}, n={r.n_first} and "
-               f"{r.n_other})"]
+        out = [f"no difference between the distributions shown (KS p={_p(r.ks_p_holm)}, n={r.n_first} and {r.n_other})"]
     for what, low, high in (("mean", r.mean_ci_low, r.mean_ci_high), ("minimum", r.min_ci_low, r.min_ci_high)):
         if high < 0:
             out.append(f"{r.other} has the lower {what} error")
@@ -297,12 +363,19 @@ def summary(a: Analysis) -> pd.DataFrame:
         mine = a.designs[a.designs.space == s]
         e = mine.error.dropna()
         best = mine.loc[e.idxmin()] if len(e) else None
-        rows.append({"space": s, "designs": str(len(mine)), "completed": str(len(e)),
-                     "min (%)": f"{e.min():.2f}" if len(e) else "–",
-                     "mean ± std (%)": (f"{e.mean():.2f} ± {e.std(ddof=1):.2f}" if len(e) >= 2 else
-                                        f"{e.mean():.2f}" if len(e) else "–"),
-                     "median (%)": f"{e.median():.2f}" if len(e) else "–",
-                     "best design": _label(best) if best is not None else "–"})
+        rows.append(
+            {
+                "space": s,
+                "designs": str(len(mine)),
+                "completed": str(len(e)),
+                "min (%)": f"{e.min():.2f}" if len(e) else "–",
+                "mean ± std (%)": (
+                    f"{e.mean():.2f} ± {e.std(ddof=1):.2f}" if len(e) >= 2 else f"{e.mean():.2f}" if len(e) else "–"
+                ),
+                "median (%)": f"{e.median():.2f}" if len(e) else "–",
+                "best design": _label(best) if best is not None else "–",
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -310,20 +383,23 @@ def _label(row) -> str:
     def whole(x):
         return "?" if x is None or (isinstance(x, float) and math.isnan(x)) else str(int(x))
 
-    return (f"{whole(row.cardinality)}×{whole(row.bottleneck_width)}d, depths {row.depths}, "
-            f"width {whole(row.width)}")
+    return f"{whole(row.cardinality)}×{whole(row.bottleneck_width)}d, depths {row.depths}, width {whole(row.width)}"
 
 
 def tests_shown(a: Analysis) -> pd.DataFrame:
     t = a.tests
     level = f"{CONFIDENCE:.0%}"
-    return pd.DataFrame({
-        "spaces (Δ = second − first)": [f"{r.other} − {r.first}" for r in t.itertuples()],
-        "KS D": [f"{x:.2f}" if math.isfinite(x) else "n/a" for x in t.ks_statistic],
-        "p": [_p(x) for x in t.ks_p], "p (Holm)": [_p(x) for x in t.ks_p_holm],
-        f"Δ min error [{level} CI]": [_ci(r.min_delta, r.min_ci_low, r.min_ci_high) for r in t.itertuples()],
-        f"Δ mean error [{level} CI]": [_ci(r.mean_delta, r.mean_ci_low, r.mean_ci_high) for r in t.itertuples()],
-        "reading": list(t.reading)})
+    return pd.DataFrame(
+        {
+            "spaces (Δ = second − first)": [f"{r.other} − {r.first}" for r in t.itertuples()],
+            "KS D": [f"{x:.2f}" if math.isfinite(x) else "n/a" for x in t.ks_statistic],
+            "p": [_p(x) for x in t.ks_p],
+            "p (Holm)": [_p(x) for x in t.ks_p_holm],
+            f"Δ min error [{level} CI]": [_ci(r.min_delta, r.min_ci_low, r.min_ci_high) for r in t.itertuples()],
+            f"Δ mean error [{level} CI]": [_ci(r.mean_delta, r.mean_ci_low, r.mean_ci_high) for r in t.itertuples()],
+            "reading": list(t.reading),
+        }
+    )
 
 
 # ----------------------------------------------------------------------------- writing
@@ -373,8 +449,12 @@ def _about(sweep: Sweep, plan: dict | None, a: Analysis) -> list[str]:
         for name in a.spaces:
             space = (plan.get("spaces") or {}).get(name, {})
             drawn = (plan.get("draws_by_space") or {}).get(name, {})
-            passed = (f"; of {drawn.get('draws')} draws, {drawn.get('off_budget', 0)} off the budget and "
-                      f"{drawn.get('repeats', 0)} repeating a design were passed over" if drawn else "")
+            passed = (
+                f"; of {drawn.get('draws')} draws, {drawn.get('off_budget', 0)} off the budget and "
+                f"{drawn.get('repeats', 0)} repeating a design were passed over"
+                if drawn
+                else ""
+            )
             lines.append(f"space `{name}`: {space.get('describe', '')}{passed}")
     return lines
 
@@ -400,27 +480,44 @@ def write(sweep: Sweep, out: Path) -> list[Path]:
     ]
     off = sum(int(v.get("off_budget", 0)) for v in ((plan or {}).get("draws_by_space") or {}).values())
     if off:
-        notes.append("Draws the solver could not land on the budget were passed over, not trained: each space is "
-                     "compared by its part that the budget reaches (a high cardinality with a wide first stage can "
-                     "overshoot a small budget even at d = 1), which the space's list above counts.")
+        notes.append(
+            "Draws the solver could not land on the budget were passed over, not trained: each space is "
+            "compared by its part that the budget reaches (a high cardinality with a wide first stage can "
+            "overshoot a small budget even at d = 1), which the space's list above counts."
+        )
     if a.normalized:
-        notes.append("The budget is a range: the tests compare the plain error samples; the complexity-normalized "
-                     "EDF (right panel, `normalized_edf` and `weight` in the CSV) compares the spaces over the "
-                     "same complexity distribution.")
+        notes.append(
+            "The budget is a range: the tests compare the plain error samples; the complexity-normalized "
+            "EDF (right panel, `normalized_edf` and `weight` in the CSV) compares the spaces over the "
+            "same complexity distribution."
+        )
     missing = a.designs[a.designs.status != "completed"]
-    problems = [f"- {r.space} #{r.sample} ({_label(r)}): {r.status}" + (f" — {r.reason}" if r.reason else "")
-                for r in missing.itertuples()]
+    problems = [
+        f"- {r.space} #{r.sample} ({_label(r)}): {r.status}" + (f" — {r.reason}" if r.reason else "")
+        for r in missing.itertuples()
+    ]
     about = _about(sweep, plan, a)
-    md = "\n\n".join(p for p in (
-        f"# {sweep.name}: design spaces compared",
-        "\n".join(f"- {line}" for line in about),
-        "## Error by design space", markdown(summary(a)),
-        "## Between spaces", markdown(tests_shown(a)),
-        "\n".join(f"- {n}" for n in notes),
-        ("## Designs without a result\n\n" + "\n".join(problems)) if problems else "",
-    ) if p) + "\n"
-    paths = [write_text(out / "design_spaces.md", md),
-             write_text(out / "design_spaces.csv", a.designs.to_csv(index=False)),
-             write_text(out / "design_spaces_tests.csv", a.tests.to_csv(index=False))]
+    md = (
+        "\n\n".join(
+            p
+            for p in (
+                f"# {sweep.name}: design spaces compared",
+                "\n".join(f"- {line}" for line in about),
+                "## Error by design space",
+                markdown(summary(a)),
+                "## Between spaces",
+                markdown(tests_shown(a)),
+                "\n".join(f"- {n}" for n in notes),
+                ("## Designs without a result\n\n" + "\n".join(problems)) if problems else "",
+            )
+            if p
+        )
+        + "\n"
+    )
+    paths = [
+        write_text(out / "design_spaces.md", md),
+        write_text(out / "design_spaces.csv", a.designs.to_csv(index=False)),
+        write_text(out / "design_spaces_tests.csv", a.tests.to_csv(index=False)),
+    ]
     paths += write_figure(figure(a), out / "edf")
     return paths

@@ -32,8 +32,11 @@ VERDICT_COLORS = {"better": "tab:green", "worse": "tab:red", "equivalent": "tab:
 def draw(sweep, table: pd.DataFrame, labels: dict, out: Path, resolution: float = 0.2) -> list[str]:
     """Write every figure into `out` as png and svg; returns their stems."""
     written = []
-    for stem, fig in (("curves", curves(sweep.epochs, labels)), ("error_vs_complexity", complexity(table, labels)),
-                      ("difference", difference(table, labels, resolution))):
+    for stem, fig in (
+        ("curves", curves(sweep.epochs, labels)),
+        ("error_vs_complexity", complexity(table, labels)),
+        ("difference", difference(table, labels, resolution)),
+    ):
         write_figure(fig, out / stem)
         written.append(stem)
     return written
@@ -46,8 +49,11 @@ def curves(epochs: pd.DataFrame, labels: dict) -> Figure:
         return one_epoch(epochs, labels)
     fig = _figure(1)
     ax = fig.axes[0]
-    ax.set(xlabel="epoch", ylabel="top-1 error (%), mean and 95% CI over seeds",
-           title="training curves (dashed: train, solid: val)")
+    ax.set(
+        xlabel="epoch",
+        ylabel="top-1 error (%), mean and 95% CI over seeds",
+        title="training curves (dashed: train, solid: val)",
+    )
     if not len(epochs):
         _empty(ax)
         return fig
@@ -57,9 +63,15 @@ def curves(epochs: pd.DataFrame, labels: dict) -> Figure:
         group = epochs[epochs.setting == setting]
         for column, style in (("train_err", "--"), ("val_err", "-")):
             x, mean, low, high = _by_epoch(group, column)
-            ax.plot(x, mean, style, color=colors.get(setting),
-                    label=labels.get(setting, setting) if style == "-" else None,
-                    marker="o" if last <= MARKED_EPOCHS else None, markersize=4)
+            ax.plot(
+                x,
+                mean,
+                style,
+                color=colors.get(setting),
+                label=labels.get(setting, setting) if style == "-" else None,
+                marker="o" if last <= MARKED_EPOCHS else None,
+                markersize=4,
+            )
             if np.isfinite(low).any():
                 ax.fill_between(x, low, high, color=colors.get(setting), alpha=0.15, linewidth=0)
     ax.set_xlim(1, last)
@@ -74,8 +86,10 @@ def one_epoch(epochs: pd.DataFrame, labels: dict) -> Figure:
     order = _in_table_order(epochs, labels)
     fig = _figure(1, height=max(2.5, 1.2 + 0.45 * len(order)))
     ax = fig.axes[0]
-    ax.set(xlabel="top-1 error (%) after epoch 1, mean and 95% CI over seeds",
-           title="one epoch: no curve (open: train, filled: val)")
+    ax.set(
+        xlabel="top-1 error (%) after epoch 1, mean and 95% CI over seeds",
+        title="one epoch: no curve (open: train, filled: val)",
+    )
     colors = _colors(labels)
     y = np.arange(len(order))[::-1]
     for yi, setting in zip(y, order, strict=True):
@@ -83,8 +97,17 @@ def one_epoch(epochs: pd.DataFrame, labels: dict) -> Figure:
         for column, face in (("train_err", "none"), ("val_err", colors.get(setting))):
             _, mean, low, high = _by_epoch(group, column)
             err = None if not np.isfinite(low).all() else [mean - low, high - mean]
-            ax.errorbar(mean, [yi], xerr=err, marker="o", markersize=7, capsize=3, linestyle="none",
-                        color=colors.get(setting), markerfacecolor=face)
+            ax.errorbar(
+                mean,
+                [yi],
+                xerr=err,
+                marker="o",
+                markersize=7,
+                capsize=3,
+                linestyle="none",
+                color=colors.get(setting),
+                markerfacecolor=face,
+            )
     ax.set_yticks(y, [labels.get(s, s) for s in order], fontsize="small")
     ax.set_ylim(-0.8, len(order) - 0.2)
     ax.grid(False, axis="y")
@@ -110,8 +133,9 @@ def complexity(table: pd.DataFrame, labels: dict) -> Figure:
     done = table[(table.n > 0) & table.params.notna()]
     series_column = next((c for c in SERIES_COLUMNS if done[c].dropna().astype(str).nunique() > 1), None)
     for ax, column, name in zip(fig.axes, ("params", "flops"), ("params", "FLOPs (multiply-adds)"), strict=True):
-        ax.set(xlabel=f"{name}, millions", ylabel="top-1 error (%), mean and 95% CI",
-               title=f"error vs {name.split()[0]}")
+        ax.set(
+            xlabel=f"{name}, millions", ylabel="top-1 error (%), mean and 95% CI", title=f"error vs {name.split()[0]}"
+        )
         if not len(done):
             _empty(ax)
             continue
@@ -122,12 +146,23 @@ def complexity(table: pd.DataFrame, labels: dict) -> Figure:
             y = group.top1_mean.to_numpy(dtype=float)
             low = (group.top1_mean - group.top1_ci_low).fillna(0).to_numpy(dtype=float)
             high = (group.top1_ci_high - group.top1_mean).fillna(0).to_numpy(dtype=float)
-            ax.errorbar(x, y, yerr=np.vstack([low, high]) if (low.any() or high.any()) else None, marker="o", capsize=3,
-                        linestyle="-" if series_column else "none",
-                        label=f"{series_column}={series}" if series_column else None)
+            ax.errorbar(
+                x,
+                y,
+                yerr=np.vstack([low, high]) if (low.any() or high.any()) else None,
+                marker="o",
+                capsize=3,
+                linestyle="-" if series_column else "none",
+                label=f"{series_column}={series}" if series_column else None,
+            )
             for xi, yi, setting in zip(x, y, group.setting, strict=True):  # every varying field: no two alike
-                ax.annotate(labels.get(setting, setting), (xi, yi), textcoords="offset points",
-                            xytext=(4, 4), fontsize="x-small")
+                ax.annotate(
+                    labels.get(setting, setting),
+                    (xi, yi),
+                    textcoords="offset points",
+                    xytext=(4, 4),
+                    fontsize="x-small",
+                )
         if series_column:
             ax.legend(fontsize="small")
     return fig
@@ -138,8 +173,10 @@ def difference(table: pd.DataFrame, labels: dict, resolution: float) -> Figure:
     rows = len(table)
     fig = _figure(1, height=max(2.5, 1.2 + 0.45 * rows))
     ax = fig.axes[0]
-    ax.set(xlabel="Δ top-1 error vs reference (points), 95% CI; left of 0: fewer errors",
-           title=f"difference from the reference (shaded: equivalent within ±{resolution:g})")
+    ax.set(
+        xlabel="Δ top-1 error vs reference (points), 95% CI; left of 0: fewer errors",
+        title=f"difference from the reference (shaded: equivalent within ±{resolution:g})",
+    )
     ax.axvspan(-resolution, resolution, color="0.85", linewidth=0)
     ax.axvline(0, color="0.3", linewidth=1)
     y = np.arange(rows)[::-1]
@@ -156,8 +193,15 @@ def difference(table: pd.DataFrame, labels: dict, resolution: float) -> Figure:
             if not (pd.isna(r.delta_ci_low) or pd.isna(r.delta_ci_high)):
                 err = [[r.delta - r.delta_ci_low], [r.delta_ci_high - r.delta]]
             ax.errorbar([r.delta], [yi], xerr=err, marker="o", capsize=4, color=color, linestyle="none")
-            ax.annotate(verdict, (r.delta, yi), textcoords="offset points", xytext=(0, 6), ha="center",
-                        fontsize="x-small", color=color)
+            ax.annotate(
+                verdict,
+                (r.delta, yi),
+                textcoords="offset points",
+                xytext=(0, 6),
+                ha="center",
+                fontsize="x-small",
+                color=color,
+            )
         else:
             ax.text(0, yi, f"  {verdict or 'no completed run'}", va="center", fontsize="x-small", color="0.4")
         names.append(name)

@@ -31,16 +31,27 @@ img { max-width: 100%; }
 """
 
 
-def page(sweep, shown: pd.DataFrame, table2_shown: pd.DataFrame | None, table2_title: str | None,
-         figures: list[str], about: list[tuple[str, str]], search: Sequence[str] = (), head: Sequence[str] = (),
-         foot: Sequence[str] = ()) -> str:
+def page(
+    sweep,
+    shown: pd.DataFrame,
+    table2_shown: pd.DataFrame | None,
+    table2_title: str | None,
+    figures: list[str],
+    about: list[tuple[str, str]],
+    search: Sequence[str] = (),
+    head: Sequence[str] = (),
+    foot: Sequence[str] = (),
+) -> str:
     """The page's HTML text; `search` names the files of an Optuna search report beside it; `head` and
     `foot` are the table's notes (Markdown with `code` and **bold** only) above the header and under the table."""
     from ablate.report.tables import title
 
     name = escape(title(sweep))
-    parts = [f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'><title>{name}</title>",
-             f"<style>{STYLE}</style></head><body>", f"<h1>{name}: top-1 error by setting</h1>"]
+    parts = [
+        f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'><title>{name}</title>",
+        f"<style>{STYLE}</style></head><body>",
+        f"<h1>{name}: top-1 error by setting</h1>",
+    ]
     parts += [f"<p class='warning'>{inline(n)}</p>" for n in head]
     parts.append("<dl>")
     for key, value in about:
@@ -55,8 +66,9 @@ def page(sweep, shown: pd.DataFrame, table2_shown: pd.DataFrame | None, table2_t
         for r in bad.itertuples():
             where = escape(r.run) if isinstance(r.run, str) else "(no folder)"
             reason = escape(r.reason) if isinstance(r.reason, str) else "no reason recorded"
-            parts.append(f"<li><code>{where}</code> [{escape(str(r.overrides))}]: <b>{escape(str(r.status))}</b>"
-                         f" — {reason}</li>")
+            parts.append(
+                f"<li><code>{where}</code> [{escape(str(r.overrides))}]: <b>{escape(str(r.status))}</b> — {reason}</li>"
+            )
         parts.append("</ul>")
     if figures:
         parts.append("<h2>Figures</h2>")
@@ -86,4 +98,3 @@ def frame(shown: pd.DataFrame) -> str:
     """A table of strings as HTML, every cell and heading escaped with `html.escape`."""
     safe = shown.rename(columns=lambda c: escape(str(c))).map(lambda x: escape(str(x)))
     return safe.to_html(index=False, escape=False, border=0, na_rep="")
-

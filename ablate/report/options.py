@@ -53,21 +53,25 @@ def check(config: ReportConfig | Any = None, names: dict[str, str] | None = None
     names = {**CONFIG_NAMES, **(names or {})}
     reference, resolution = _field(config, "reference", None), _field(config, "resolution", ReportConfig.resolution)
     if reference is not None and not str(reference).strip():
-        raise ConfigError(f"{names['reference']}={reference!r} is invalid: give a setting of the sweep, "
-                          "such as 'model.cardinality=1', or null for the sweep's first setting.")
+        raise ConfigError(
+            f"{names['reference']}={reference!r} is invalid: give a setting of the sweep, "
+            "such as 'model.cardinality=1', or null for the sweep's first setting."
+        )
     try:
         delta = float(resolution)
     except (TypeError, ValueError):
         delta = math.nan
     if isinstance(resolution, bool) or not (math.isfinite(delta) and delta > 0):
-        raise ConfigError(f"{names['resolution']}={resolution} is invalid: the resolution δ must be a positive "
-                          "number of top-1 error points, such as 0.2.")
-    return Options(reference=None if reference is None else str(reference).strip(), resolution=delta,
-                   names=tuple(names.items()))
+        raise ConfigError(
+            f"{names['resolution']}={resolution} is invalid: the resolution δ must be a positive "
+            "number of top-1 error points, such as 0.2."
+        )
+    return Options(
+        reference=None if reference is None else str(reference).strip(), resolution=delta, names=tuple(names.items())
+    )
 
 
-def from_sweep(multirun: dict | None, reference: str | None = None,
-               resolution: float | str | None = None) -> Options:
+def from_sweep(multirun: dict | None, reference: str | None = None, resolution: float | str | None = None) -> Options:
     """The sweep config's `report:` node (multirun.yaml), with command-line values over it."""
     node = (multirun or {}).get("report") if isinstance(multirun, dict) else None
     node = node if isinstance(node, dict) else {}

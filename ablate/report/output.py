@@ -49,13 +49,16 @@ def latex(shown: pd.DataFrame) -> str:
     return tex
 
 
-def write_table(out: Path, stem: str, data: pd.DataFrame, shown: pd.DataFrame, header: str = "",
-                footer: str = "") -> list[Path]:
+def write_table(
+    out: Path, stem: str, data: pd.DataFrame, shown: pd.DataFrame, header: str = "", footer: str = ""
+) -> list[Path]:
     """`stem.csv` (every number of `data`), `stem.md` (header, `shown`, footer) and `stem.tex` (`shown`)."""
     md = "\n\n".join(p for p in (header.strip(), markdown(shown), footer.strip()) if p) + "\n"
-    return [write_text(out / f"{stem}.csv", data.to_csv(index=False)),
-            write_text(out / f"{stem}.md", md),
-            write_text(out / f"{stem}.tex", latex(shown))]
+    return [
+        write_text(out / f"{stem}.csv", data.to_csv(index=False)),
+        write_text(out / f"{stem}.md", md),
+        write_text(out / f"{stem}.tex", latex(shown)),
+    ]
 
 
 def write_figure(fig: Figure, stem: Path) -> list[Path]:
@@ -115,10 +118,15 @@ def check_owner(out: Path, sweep_dir: Path, option: str = "--out") -> None:
     theirs = source_of(out)
     if theirs is None or theirs == Path(sweep_dir).resolve():
         return
-    what = f"the report of another sweep, {os.path.relpath(theirs)}" if theirs != Path() else \
-        "a report of an unknown sweep"
-    raise ConfigError(f"the report folder {str(out)!r} holds {what}: give this sweep's report its own folder with "
-                      f"{option} DIR, or delete {str(out)!r} to replace that report.")
+    what = (
+        f"the report of another sweep, {os.path.relpath(theirs)}"
+        if theirs != Path()
+        else "a report of an unknown sweep"
+    )
+    raise ConfigError(
+        f"the report folder {str(out)!r} holds {what}: give this sweep's report its own folder with "
+        f"{option} DIR, or delete {str(out)!r} to replace that report."
+    )
 
 
 def write_source(out: Path, sweep_dir: Path, name: str) -> Path:

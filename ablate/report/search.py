@@ -41,8 +41,10 @@ def write_search_report(sweep_dir, out_dir) -> list[Path]:
     sweep_dir, out_dir = Path(sweep_dir), Path(out_dir)
     study = read_study(sweep_dir)
     trials = trials_frame(study, sweep_dir)
-    written = [write_text(out_dir / "search_trials.csv", trials.to_csv(index=False)),
-               write_text(out_dir / "search_trials.md", markdown(study, trials, sweep_dir, out_dir))]
+    written = [
+        write_text(out_dir / "search_trials.csv", trials.to_csv(index=False)),
+        write_text(out_dir / "search_trials.md", markdown(study, trials, sweep_dir, out_dir)),
+    ]
     written += write_figure(pareto_figure(study, trials), out_dir / "search_pareto")
     best = best_row(trials)
     if best is not None:
@@ -67,8 +69,9 @@ def read_study(sweep_dir: Path) -> dict:
     try:
         return json.loads(path.read_text())
     except OSError:
-        raise DataError(f"{path} does not exist: the search report needs a sweep run by hydra/sweeper=ablate_optuna.") \
-            from None
+        raise DataError(
+            f"{path} does not exist: the search report needs a sweep run by hydra/sweeper=ablate_optuna."
+        ) from None
     except ValueError:
         raise DataError(f"{path} is not valid JSON: re-run the sweep to rewrite it.") from None
 
@@ -95,24 +98,27 @@ def trials_frame(study: dict, sweep_dir: Path | None = None) -> pd.DataFrame:
         tolerance = nested(record, "budget", "tolerance")
         row = {"trial": t["number"], "state": t["state"], "copy_of": copy_of}
         row.update({f"param:{k}": v for k, v in (t.get("params") or {}).items()})
-        row.update({
-            "val_err": err,
-            "flops": nested(record, "model", "complexity", "flops"),
-            "params": nested(record, "model", "complexity", "params"),
-            "cardinality": nested(record, "model", "template", "cardinality"),
-            "bottleneck_width": nested(record, "model", "template", "bottleneck_width"),
-            "depths": "-".join(map(str, nested(record, "model", "template", "depths") or [])) or None,
-            "budget_metric": nested(record, "budget", "metric"),
-            "budget_deviation": deviation,
-            "budget_tolerance": tolerance,
-            "within_tolerance": None if deviation is None or tolerance is None else abs(deviation) <= tolerance,
-            "feasible": all(v <= 0 for v in (t.get("constraints") or {}).values()) if t["state"] == "COMPLETE"
-            else None,
-            "seconds": None if copy_of is not None else nested(record, "wall_seconds"),
-            "status": nested(record, "status"),
-            "reason": attrs.get("fail_reason") or (None if copy_of is not None else nested(record, "reason")),
-            "job_dir": _relative(attrs.get("job_dir"), sweep_dir),
-        })
+        row.update(
+            {
+                "val_err": err,
+                "flops": nested(record, "model", "complexity", "flops"),
+                "params": nested(record, "model", "complexity", "params"),
+                "cardinality": nested(record, "model", "template", "cardinality"),
+                "bottleneck_width": nested(record, "model", "template", "bottleneck_width"),
+                "depths": "-".join(map(str, nested(record, "model", "template", "depths") or [])) or None,
+                "budget_metric": nested(record, "budget", "metric"),
+                "budget_deviation": deviation,
+                "budget_tolerance": tolerance,
+                "within_tolerance": None if deviation is None or tolerance is None else abs(deviation) <= tolerance,
+                "feasible": all(v <= 0 for v in (t.get("constraints") or {}).values())
+                if t["state"] == "COMPLETE"
+                else None,
+                "seconds": None if copy_of is not None else nested(record, "wall_seconds"),
+                "status": nested(record, "status"),
+                "reason": attrs.get("fail_reason") or (None if copy_of is not None else nested(record, "reason")),
+                "job_dir": _relative(attrs.get("job_dir"), sweep_dir),
+            }
+        )
         for i, value in enumerate(values):
             row[f"value_{i}"] = value
         rows.append(row)
@@ -132,14 +138,22 @@ def _originals(frame: pd.DataFrame) -> pd.Series:
 
     def root(n):
         seen = set()
-        while n is not None and not (isinstance(n, float) and math.isnan(n)) and source.get(n) is not None \
-                and not (isinstance(source[n], float) and math.isnan(source[n])) and n not in seen:
+        while (
+            n is not None
+            and not (isinstance(n, float) and math.isnan(n))
+            and source.get(n) is not None
+            and not (isinstance(source[n], float) and math.isnan(source[n]))
+            and n not in seen
+        ):
             seen.add(n)
             n = source[n]
         return n
 
-    return frame["copy_of"].map(lambda n: None if n is None or (isinstance(n, float) and math.isnan(n))
-                                else int(root(int(n)))).astype("object")
+    return (
+        frame["copy_of"]
+        .map(lambda n: None if n is None or (isinstance(n, float) and math.isnan(n)) else int(root(int(n))))
+        .astype("object")
+    )
 
 
 def _relative(path, base) -> str | None:
@@ -157,8 +171,11 @@ def pareto_mask(frame: pd.DataFrame) -> pd.Series:
     points = frame.loc[ok, ["val_err", "flops"]].astype(float)
     mask = pd.Series(False, index=frame.index)
     for i, (err, flops) in points.iterrows():
-        dominated = ((points["val_err"] <= err) & (points["flops"] <= flops)
-                     & ((points["val_err"] < err) | (points["flops"] < flops))).any()
+        dominated = (
+            (points["val_err"] <= err)
+            & (points["flops"] <= flops)
+            & ((points["val_err"] < err) | (points["flops"] < flops))
+        ).any()
         mask[i] = not dominated
     return mask
 
@@ -196,27 +213,35 @@ def markdown(study: dict, trials: pd.DataFrame, sweep_dir: Path, out_dir: Path |
     time = wall_time(study, trials)
     lines = [f"# Search {study.get('study_name')} ({sweep_dir})", ""]
     lines.append(f"- storage: {study.get('storage')}; sampler: {study.get('sampler')}")
-    objectives = ", ".join(f"{d} {o}" for d, o in zip(study.get("directions", []), study.get("objectives", []),
-                                                      strict=False))
+    objectives = ", ".join(
+        f"{d} {o}" for d, o in zip(study.get("directions", []), study.get("objectives", []), strict=False)
+    )
     lines.append(f"- objectives: {objectives}; constraints: {', '.join(study.get('constraints') or []) or 'none'}")
-    lines.append(f"- trials run: {len(runs)} for n_trials={study.get('n_trials')} "
-                 f"({', '.join(f'{n} {s.lower()}' for s, n in sorted(counts.items()))}), {study.get('n_jobs')} "
-                 f"per batch; {len(trials) - len(runs)} more sampled a design already run and took its values "
-                 "(column `repeats`)")
+    lines.append(
+        f"- trials run: {len(runs)} for n_trials={study.get('n_trials')} "
+        f"({', '.join(f'{n} {s.lower()}' for s, n in sorted(counts.items()))}), {study.get('n_jobs')} "
+        f"per batch; {len(trials) - len(runs)} more sampled a design already run and took its values "
+        "(column `repeats`)"
+    )
     if time["ratio"] is not None:
-        lines.append(f"- wall time {time['wall_seconds']:.0f} s against {time['trial_seconds']:.0f} s "
-                     "of trial run time: "
-                     f"{time['ratio']:.2f}× (1.0: one trial at a time; 1/n_jobs: perfect overlap)")
+        lines.append(
+            f"- wall time {time['wall_seconds']:.0f} s against {time['trial_seconds']:.0f} s "
+            "of trial run time: "
+            f"{time['ratio']:.2f}× (1.0: one trial at a time; 1/n_jobs: perfect overlap)"
+        )
     if not runs.empty and runs["budget_deviation"].notna().any():
         within = runs["within_tolerance"].dropna()
         worst = runs["budget_deviation"].abs().max()
-        lines.append(f"- budget: {int(within.sum())} of {len(within)} trials within tolerance "
-                     f"(largest |deviation| {worst:.2%})")
+        lines.append(
+            f"- budget: {int(within.sum())} of {len(within)} trials within tolerance (largest |deviation| {worst:.2%})"
+        )
     best = best_row(trials)
     if best is not None:
-        lines.append(f"- best: trial {best['trial']}, val error {best['val_err']:.2f}%"
-                     + (f", {best['flops'] / 1e6:.1f} MFLOPs" if _number(best.get("flops")) else "")
-                     + (f"; train it with `{best_model_command(study, out_dir)}`" if out_dir is not None else ""))
+        lines.append(
+            f"- best: trial {best['trial']}, val error {best['val_err']:.2f}%"
+            + (f", {best['flops'] / 1e6:.1f} MFLOPs" if _number(best.get("flops")) else "")
+            + (f"; train it with `{best_model_command(study, out_dir)}`" if out_dir is not None else "")
+        )
     lines += ["", _table(runs), ""]
     return "\n".join(lines)
 
@@ -229,17 +254,24 @@ def _number(x) -> bool:
 def _table(trials: pd.DataFrame) -> str:
     if trials.empty:
         return "(no trials)"
-    shown = pd.DataFrame({
-        "trial": trials["trial"], "state": trials["state"],
-        **{c.split(":", 1)[1]: trials[c] for c in trials.columns if c.startswith("param:")},
-        "d": trials["bottleneck_width"].map(_fmt(".0f")), "val err %": trials["val_err"].map(_fmt(".2f")),
-        "MFLOPs": (trials["flops"] / 1e6).map(_fmt(".1f")), "params": trials["params"].map(_fmt(",.0f")),
-        "budget dev.": trials["budget_deviation"].map(_fmt("+.2%")),
-        "in tol.": trials["within_tolerance"].map({True: "yes", False: "NO"}).fillna(""),
-        "feasible": trials["feasible"].map({True: "yes", False: "no"}).fillna(""),
-        "Pareto": trials["pareto"].map({True: "*", False: ""}),
-        "repeats": trials["repeats"], "s": trials["seconds"].map(_fmt(".0f")), "note": trials["reason"].fillna(""),
-    })
+    shown = pd.DataFrame(
+        {
+            "trial": trials["trial"],
+            "state": trials["state"],
+            **{c.split(":", 1)[1]: trials[c] for c in trials.columns if c.startswith("param:")},
+            "d": trials["bottleneck_width"].map(_fmt(".0f")),
+            "val err %": trials["val_err"].map(_fmt(".2f")),
+            "MFLOPs": (trials["flops"] / 1e6).map(_fmt(".1f")),
+            "params": trials["params"].map(_fmt(",.0f")),
+            "budget dev.": trials["budget_deviation"].map(_fmt("+.2%")),
+            "in tol.": trials["within_tolerance"].map({True: "yes", False: "NO"}).fillna(""),
+            "feasible": trials["feasible"].map({True: "yes", False: "no"}).fillna(""),
+            "Pareto": trials["pareto"].map({True: "*", False: ""}),
+            "repeats": trials["repeats"],
+            "s": trials["seconds"].map(_fmt(".0f")),
+            "note": trials["reason"].fillna(""),
+        }
+    )
     return markdown_table(shown.astype(object).map(lambda v: "" if _missing(v) else str(v)))
 
 
@@ -257,10 +289,21 @@ def pareto_figure(study: dict, trials: pd.DataFrame):
 
     fig = Figure(figsize=(6.4, 4.4))
     ax = fig.add_subplot()
-    ax.set(xlabel="FLOPs (M multiply-adds)", ylabel="val top-1 error (%)",
-           title=f"search {study.get('study_name')}: error against FLOPs")
-    done = trials[(trials["state"] == "COMPLETE") & trials["val_err"].notna() & trials["flops"].notna()
-                  & trials["copy_of"].isna()] if not trials.empty else trials
+    ax.set(
+        xlabel="FLOPs (M multiply-adds)",
+        ylabel="val top-1 error (%)",
+        title=f"search {study.get('study_name')}: error against FLOPs",
+    )
+    done = (
+        trials[
+            (trials["state"] == "COMPLETE")
+            & trials["val_err"].notna()
+            & trials["flops"].notna()
+            & trials["copy_of"].isna()
+        ]
+        if not trials.empty
+        else trials
+    )
     if done.empty:
         ax.text(0.5, 0.5, "no completed trial", ha="center", va="center", transform=ax.transAxes)
         return fig
@@ -273,12 +316,20 @@ def pareto_figure(study: dict, trials: pd.DataFrame):
     ax.step(front["flops"] / 1e6, front["val_err"], where="post", color="tab:blue", zorder=3)
     ax.scatter(front["flops"] / 1e6, front["val_err"], color="tab:blue", label="Pareto front", zorder=4)
     for _, row in front.drop_duplicates(["flops", "val_err"]).iterrows():  # a design sampled twice: one label
-        ax.annotate(_label(row), (row["flops"] / 1e6, row["val_err"]), textcoords="offset points", xytext=(4, 4),
-                    fontsize=8)
+        ax.annotate(
+            _label(row), (row["flops"] / 1e6, row["val_err"]), textcoords="offset points", xytext=(4, 4), fontsize=8
+        )
     best = best_row(trials)
     if best is not None and _number(best.get("flops")):
-        ax.scatter([best["flops"] / 1e6], [best["val_err"]], s=160, facecolors="none", edgecolors="black",
-                   label=f"best (trial {best['trial']})", zorder=5)
+        ax.scatter(
+            [best["flops"] / 1e6],
+            [best["val_err"]],
+            s=160,
+            facecolors="none",
+            edgecolors="black",
+            label=f"best (trial {best['trial']})",
+            zorder=5,
+        )
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the axes: no point hidden
     return fig
@@ -308,6 +359,10 @@ def best_model_yaml(study: dict, best, sweep_dir: Path, out_dir: Path) -> str | 
         "The budget solver's d is written out. The report folder is a config search path as it is; train this "
         f"model with `{best_model_command(study, out_dir)}`.",
     ]
-    model = {"name": name, **template, "form": nested(record, "model", "form") or model_cfg.get("form", "c"),
-             "zero_init_last_bn": bool(model_cfg.get("zero_init_last_bn", False))}
+    model = {
+        "name": name,
+        **template,
+        "form": nested(record, "model", "form") or model_cfg.get("form", "c"),
+        "zero_init_last_bn": bool(model_cfg.get("zero_init_last_bn", False)),
+    }
     return yaml(model, comments)

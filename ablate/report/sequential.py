@@ -65,8 +65,7 @@ class Plan:
         return {**asdict(self), "looks": list(self.looks)}
 
 
-def plan(min: int, max: int, batch: int, alpha: float, resolution: float,
-         prefix: str = "hydra.sweeper.") -> Plan:
+def plan(min: int, max: int, batch: int, alpha: float, resolution: float, prefix: str = "hydra.sweeper.") -> Plan:
     """A checked `Plan`; `ConfigError` (one sentence naming the override) for values it cannot run."""
     for name, value, least in (("min", min, 2), ("max", max, 2), ("batch", batch, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
@@ -75,11 +74,14 @@ def plan(min: int, max: int, batch: int, alpha: float, resolution: float,
     if min > max:
         raise ConfigError(f"{prefix}min={min} is more than {prefix}max={max}: give min ≤ max.")
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
-        raise ConfigError(f"{prefix}alpha={alpha!r} is invalid: give the error rate as a fraction between 0 and 1, "
-                          "such as 0.05.")
+        raise ConfigError(
+            f"{prefix}alpha={alpha!r} is invalid: give the error rate as a fraction between 0 and 1, such as 0.05."
+        )
     if not (isinstance(resolution, (int, float)) and math.isfinite(resolution) and resolution > 0):
-        raise ConfigError(f"report.resolution={resolution!r} is invalid: the resolution δ must be a positive number "
-                          "of top-1 error points, such as 0.2.")
+        raise ConfigError(
+            f"report.resolution={resolution!r} is invalid: the resolution δ must be a positive number "
+            "of top-1 error points, such as 0.2."
+        )
     return Plan(min, max, batch, float(alpha), float(resolution))
 
 
@@ -109,20 +111,28 @@ class State:
         return not self.pending
 
 
-def replay(runs: pd.DataFrame, settings: Sequence[str], reference: str, plan: Plan,
-           launched: Collection[tuple[str, int]] = ()) -> State:
+def replay(
+    runs: pd.DataFrame, settings: Sequence[str], reference: str, plan: Plan, launched: Collection[tuple[str, int]] = ()
+) -> State:
     """Every setting's decision from the records (`collect`'s runs frame), look by look.
 
     `launched` are (setting, seed) runs this sweeper already started and that left no finished
     record: they count as run (failed), so a job that dies before its record cannot loop forever.
     """
     seeds = pd.to_numeric(runs.seed, errors="coerce") if len(runs) else pd.Series(dtype=float)
-    finished = {(s, int(seed)) for s, seed, status in zip(runs.setting, seeds, runs.status, strict=True)
-                if status in FINISHED and pd.notna(seed)} | set(launched)
+    finished = {
+        (s, int(seed))
+        for s, seed, status in zip(runs.setting, seeds, runs.status, strict=True)
+        if status in FINISHED and pd.notna(seed)
+    } | set(launched)
     done = stats.completed(runs)
-    samples = {s: pd.Series(done.loc[done.setting == s, stats.ERROR].to_numpy(float),
-                            index=pd.Index(pd.to_numeric(done.loc[done.setting == s, "seed"], errors="coerce"),
-                                           dtype="object")) for s in settings}
+    samples = {
+        s: pd.Series(
+            done.loc[done.setting == s, stats.ERROR].to_numpy(float),
+            index=pd.Index(pd.to_numeric(done.loc[done.setting == s, "seed"], errors="coerce"), dtype="object"),
+        )
+        for s in settings
+    }
     others = [s for s in settings if s != reference]
     looks = plan.looks
     level = plan.test_level(len(others))
@@ -134,26 +144,38 @@ def replay(runs: pd.DataFrame, settings: Sequence[str], reference: str, plan: Pl
         pending = [(s, seed) for s in need for seed in range(n) if (s, seed) not in finished]
         if pending:
             for s in open_:
-                decisions[s] = Decision(s, f"undecided (n={_count(samples[s], n)})", False, k, n,
-                                        f"waiting for look {k} of {len(looks)} ({n} seeds)")
-            decisions[reference] = Decision(reference, stats.REFERENCE, False, k, n,
-                                            f"the reference: waiting for look {k} of {len(looks)} ({n} seeds)")
+                decisions[s] = Decision(
+                    s,
+                    f"undecided (n={_count(samples[s], n)})",
+                    False,
+                    k,
+                    n,
+                    f"waiting for look {k} of {len(looks)} ({n} seeds)",
+                )
+            decisions[reference] = Decision(
+                reference,
+                stats.REFERENCE,
+                False,
+                k,
+                n,
+                f"the reference: waiting for look {k} of {len(looks)} ({n} seeds)",
+            )
             return State(decisions, pending, k)
         still = []
         for s in open_:
             c = stats.compare(_below(samples[s], n), _below(samples[reference], n), plan.confidence)
             verdict = decide(c, level, plan.resolution)
             if not verdict.startswith("undecided"):
-                decisions[s] = Decision(s, verdict, True, k, n, f"{verdict} at look {k} of {len(looks)} ({n} seeds)",
-                                        c)
+                decisions[s] = Decision(s, verdict, True, k, n, f"{verdict} at look {k} of {len(looks)} ({n} seeds)", c)
             elif k == len(looks):
                 decisions[s] = Decision(s, verdict, True, k, n, f"still undecided at max={n} seeds", c)
             else:
                 still.append(s)
         open_ = still
         if not open_:
-            decisions[reference] = Decision(reference, stats.REFERENCE, True, k, n,
-                                            f"the reference: {n} seeds, while any setting was undecided")
+            decisions[reference] = Decision(
+                reference, stats.REFERENCE, True, k, n, f"the reference: {n} seeds, while any setting was undecided"
+            )
             break
     return State(decisions, [], k)
 
@@ -173,9 +195,15 @@ def write_plan(sweep_dir: Path, plan: Plan, settings: Iterable[str], reference: 
     """`repeats.json`: the plan, the reference, and each setting's decision and reason (for people and the report)."""
     from ablate.report.output import write_text
 
-    body = {"plan": plan.to_dict(), "reference": reference, "settings": list(settings),
-            "decisions": {s: {"verdict": d.verdict, "final": d.final, "look": d.look, "seeds": d.seeds,
-                              "reason": d.reason} for s, d in state.decisions.items()}}
+    body = {
+        "plan": plan.to_dict(),
+        "reference": reference,
+        "settings": list(settings),
+        "decisions": {
+            s: {"verdict": d.verdict, "final": d.final, "look": d.look, "seeds": d.seeds, "reason": d.reason}
+            for s, d in state.decisions.items()
+        },
+    }
     return write_text(Path(sweep_dir) / PLAN_FILE, json.dumps(body, indent=2, ensure_ascii=False) + "\n")
 
 
@@ -184,8 +212,11 @@ def read_plan(sweep_dir: Path) -> tuple[Plan, str, list[str]] | None:
     try:
         body = json.loads((Path(sweep_dir) / PLAN_FILE).read_text())
         p = body["plan"]
-        return (Plan(int(p["min"]), int(p["max"]), int(p["batch"]), float(p["alpha"]), float(p["resolution"])),
-                str(body["reference"]), [str(s) for s in body["settings"]])
+        return (
+            Plan(int(p["min"]), int(p["max"]), int(p["batch"]), float(p["alpha"]), float(p["resolution"])),
+            str(body["reference"]),
+            [str(s) for s in body["settings"]],
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -212,12 +243,16 @@ def analyse(runs: pd.DataFrame, options: Options, stored: tuple[Plan, str, list[
     if options.reference is not None:
         chosen = stats.find_reference(settings, options.reference, labels, options.name("reference"))
         if chosen != reference:
-            raise ConfigError(f"{options.name('reference')}={options.reference!r} is not the reference this "
-                              f"adaptive sweep was planned against ({reference!r}): its verdicts hold against that "
-                              "one only.")
+            raise ConfigError(
+                f"{options.name('reference')}={options.reference!r} is not the reference this "
+                f"adaptive sweep was planned against ({reference!r}): its verdicts hold against that "
+                "one only."
+            )
     if options.resolution != plan.resolution:
-        raise ConfigError(f"{options.name('resolution')}={options.resolution:g} is not the δ this adaptive sweep was "
-                          f"planned with ({plan.resolution:g}): its verdicts hold for that one only.")
+        raise ConfigError(
+            f"{options.name('resolution')}={options.resolution:g} is not the δ this adaptive sweep was "
+            f"planned with ({plan.resolution:g}): its verdicts hold for that one only."
+        )
     state = replay(runs, keys, reference, plan)
     samples = stats.samples_of(runs, settings)
     m = len(keys) - 1
@@ -231,8 +266,17 @@ def analyse(runs: pd.DataFrame, options: Options, stored: tuple[Plan, str, list[
             continue
         c = d.comparison if d and d.comparison else stats.compare(samples[s], samples[reference], plan.confidence)
         verdict = d.verdict if d else "undecided: outside the plan"
-        rows.append(stats.row_of(s, samples[s], c, plan.confidence, verdict=verdict, stopped=reason,
-                                 p_adjusted=min(1.0, c.p * scale) if math.isfinite(c.p) else math.nan))
+        rows.append(
+            stats.row_of(
+                s,
+                samples[s],
+                c,
+                plan.confidence,
+                verdict=verdict,
+                stopped=reason,
+                p_adjusted=min(1.0, c.p * scale) if math.isfinite(c.p) else math.nan,
+            )
+        )
     frame = stats.frame_of(rows)
     std, df, k = stats.pooled_std(samples[s] for s in settings)
     given = None if options.reference is None else f"`{options.name('reference')}={options.reference}`"

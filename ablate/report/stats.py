@@ -42,9 +42,28 @@ CONFIDENCE = 1 - ALPHA
 ERROR = "final_val_err"  # the runs frame's column that every comparison is about: top-1 error (%)
 PAIRED, WELCH, NONE = "paired", "Welch", "none"
 REFERENCE = "reference"
-COLUMNS = ("setting", "n", "top1_mean", "top1_std", "top1_ci_low", "top1_ci_high", "delta", "delta_ci_low",
-           "delta_ci_high", "delta_ci_level", "test", "test_n", "reference_n", "unpaired_left_out", "test_df", "p",
-           "p_holm", "p_adjusted", "verdict", "stopped")
+COLUMNS = (
+    "setting",
+    "n",
+    "top1_mean",
+    "top1_std",
+    "top1_ci_low",
+    "top1_ci_high",
+    "delta",
+    "delta_ci_low",
+    "delta_ci_high",
+    "delta_ci_level",
+    "test",
+    "test_n",
+    "reference_n",
+    "unpaired_left_out",
+    "test_df",
+    "p",
+    "p_holm",
+    "p_adjusted",
+    "verdict",
+    "stopped",
+)
 
 
 @dataclass(frozen=True)
@@ -102,15 +121,25 @@ def compare(setting: pd.Series, reference: pd.Series, confidence: float = CONFID
         with _quiet():
             result = stats.ttest_rel(x, y)
             ci = result.confidence_interval(confidence)
-        return Comparison(PAIRED, len(shared), len(shared), len(a) + len(b) - 2 * len(shared), float((x - y).mean()),
-                          float(ci.low), float(ci.high), float(result.df), _p(result.pvalue))
+        return Comparison(
+            PAIRED,
+            len(shared),
+            len(shared),
+            len(a) + len(b) - 2 * len(shared),
+            float((x - y).mean()),
+            float(ci.low),
+            float(ci.high),
+            float(result.df),
+            _p(result.pvalue),
+        )
     delta = float(a.mean() - b.mean()) if len(a) and len(b) else math.nan
     if len(a) >= 2 and len(b) >= 2:
         with _quiet():
             result = stats.ttest_ind(a, b, equal_var=False)
             ci = result.confidence_interval(confidence)
-        return Comparison(WELCH, len(a), len(b), 0, delta, float(ci.low), float(ci.high), float(result.df),
-                          _p(result.pvalue))
+        return Comparison(
+            WELCH, len(a), len(b), 0, delta, float(ci.low), float(ci.high), float(result.df), _p(result.pvalue)
+        )
     return Comparison(NONE, len(a), len(b), 0, delta, math.nan, math.nan, math.nan, math.nan)
 
 
@@ -217,21 +246,43 @@ def analyse(runs: pd.DataFrame, options: Options | None = None, labels: dict[str
 def samples_of(runs: pd.DataFrame, settings: Iterable[str]) -> dict[str, pd.Series]:
     """Setting → its completed runs' top-1 errors, indexed by seed."""
     done = completed(runs)
-    return {s: pd.Series(done.loc[done.setting == s, ERROR].to_numpy(float),
-                         index=pd.Index(done.loc[done.setting == s, "seed"], dtype="object")) for s in settings}
+    return {
+        s: pd.Series(
+            done.loc[done.setting == s, ERROR].to_numpy(float),
+            index=pd.Index(done.loc[done.setting == s, "seed"], dtype="object"),
+        )
+        for s in settings
+    }
 
 
-def row_of(setting: str, sample: pd.Series, c: Comparison | None = None, confidence: float = CONFIDENCE,
-           **more: Any) -> dict:
+def row_of(
+    setting: str, sample: pd.Series, c: Comparison | None = None, confidence: float = CONFIDENCE, **more: Any
+) -> dict:
     """One setting's row of `Analysis.frame`: its interval, and its comparison with the reference (None: it is it)."""
     iv = interval(sample)
-    row = {"setting": setting, "n": iv.n, "top1_mean": iv.mean, "top1_std": iv.std, "top1_ci_low": iv.low,
-           "top1_ci_high": iv.high}
+    row = {
+        "setting": setting,
+        "n": iv.n,
+        "top1_mean": iv.mean,
+        "top1_std": iv.std,
+        "top1_ci_low": iv.low,
+        "top1_ci_high": iv.high,
+    }
     if c is None:
         row.update(delta=0.0 if iv.n else math.nan, test=REFERENCE, verdict=REFERENCE)
     else:
-        row.update(delta=c.delta, delta_ci_low=c.low, delta_ci_high=c.high, delta_ci_level=confidence, test=c.test,
-                   test_n=c.n, reference_n=c.reference_n, unpaired_left_out=c.left_out, test_df=c.df, p=c.p)
+        row.update(
+            delta=c.delta,
+            delta_ci_low=c.low,
+            delta_ci_high=c.high,
+            delta_ci_level=confidence,
+            test=c.test,
+            test_n=c.n,
+            reference_n=c.reference_n,
+            unpaired_left_out=c.left_out,
+            test_df=c.df,
+            p=c.p,
+        )
     return {**row, **more}
 
 
@@ -257,8 +308,9 @@ def find_reference(settings: Sequence[str], reference: str, labels: dict[str, st
     if not hits:
         raise ConfigError(f"{name}={reference!r} is not a setting of this sweep: give one of {choices}.")
     found = ", ".join(repr(distinguishing(settings, labels)[s]) for s in hits)
-    raise ConfigError(f"{name}={reference!r} matches {len(hits)} settings of this sweep ({found}): "
-                      f"give one of {choices}.")
+    raise ConfigError(
+        f"{name}={reference!r} matches {len(hits)} settings of this sweep ({found}): give one of {choices}."
+    )
 
 
 def distinguishing(settings: Sequence[str], labels: dict[str, str] | None = None) -> dict[str, str]:

@@ -66,20 +66,65 @@ PAPER_ARCHS = {
 }
 FREE_FIELDS = ("cardinality", "bottleneck_width", "shortcut")
 TABLE2_CARDINALITIES = (1, 2, 4, 8, 32)  # Table 2's columns
-TABLE2_COLUMNS = ("cardinality", "bottleneck_width", "group_width", "params", "flops", "metric", "scope", "achieved",
-                  "target", "deviation", "note")
+TABLE2_COLUMNS = (
+    "cardinality",
+    "bottleneck_width",
+    "group_width",
+    "params",
+    "flops",
+    "metric",
+    "scope",
+    "achieved",
+    "target",
+    "deviation",
+    "note",
+)
 MACHINE_KEYS = ("hostname", "device", "threads", "torch", "python")  # of a record's env
 # `stats.Analysis.frame` columns carried into the summary (and table.csv).
-EVIDENCE = ("top1_ci_low", "top1_ci_high", "delta", "delta_ci_low", "delta_ci_high", "delta_ci_level", "test",
-            "test_n", "reference_n", "unpaired_left_out", "test_df", "p", "p_holm", "p_adjusted", "verdict", "stopped")
+EVIDENCE = (
+    "top1_ci_low",
+    "top1_ci_high",
+    "delta",
+    "delta_ci_low",
+    "delta_ci_high",
+    "delta_ci_level",
+    "test",
+    "test_n",
+    "reference_n",
+    "unpaired_left_out",
+    "test_df",
+    "p",
+    "p_holm",
+    "p_adjusted",
+    "verdict",
+    "stopped",
+)
 REPEATS = "seed=0,1,2"
 # Columns shown only where they differ between settings: (runs column, heading).
-VARYING = (("variant", "variant"), ("depths", "depths"), ("width", "width"), ("shortcut", "shortcut"),
-           ("budget_vary", "solved"), ("budget_scale", "budget ×"), ("model", "model"), ("data", "data"))
+VARYING = (
+    ("variant", "variant"),
+    ("depths", "depths"),
+    ("width", "width"),
+    ("shortcut", "shortcut"),
+    ("budget_vary", "solved"),
+    ("budget_scale", "budget ×"),
+    ("model", "model"),
+    ("data", "data"),
+)
 # Override keys those columns (and the C×d label) already show; any other override that differs between settings
 # gets a column of its own, so every field that varies is in the table and in the figures' labels.
-SHOWN_KEYS = ("model.cardinality", "model.bottleneck_width", "variant", "model.depths", "model.width",
-              "model.shortcut", "budget.vary", "budget.scale", "model", "data")
+SHOWN_KEYS = (
+    "model.cardinality",
+    "model.bottleneck_width",
+    "variant",
+    "model.depths",
+    "model.width",
+    "model.shortcut",
+    "budget.vary",
+    "budget.scale",
+    "model",
+    "data",
+)
 
 
 def paper_arch(run) -> str | None:
@@ -134,14 +179,32 @@ def summary(runs: pd.DataFrame, analysis: stats.Analysis | None = None) -> pd.Da
         first = (known if len(known) else group).iloc[0]
         row = {"setting": setting, "label": first.label}
         row.update({c: first[c] for c, _ in VARYING})
-        row.update({c: first[c] for c in ("cardinality", "bottleneck_width", "group_width", "params", "flops",
-                                           "acts", "budget_deviation")})
-        row.update({
-            "top1_mean": done.final_val_err.mean(), "top1_std": done.final_val_err.std(ddof=1),
-            "top5_mean": done.final_val_top5_err.mean(), "top5_std": done.final_val_top5_err.std(ddof=1),
-            "best_top1_mean": done.best_val_err.mean(), "n": len(done), "runs": len(group),
-            **{s: int((group.status == s).sum()) for s in ("failed", "diverged", "missing", "running")},
-        })
+        row.update(
+            {
+                c: first[c]
+                for c in (
+                    "cardinality",
+                    "bottleneck_width",
+                    "group_width",
+                    "params",
+                    "flops",
+                    "acts",
+                    "budget_deviation",
+                )
+            }
+        )
+        row.update(
+            {
+                "top1_mean": done.final_val_err.mean(),
+                "top1_std": done.final_val_err.std(ddof=1),
+                "top5_mean": done.final_val_top5_err.mean(),
+                "top5_std": done.final_val_top5_err.std(ddof=1),
+                "best_top1_mean": done.best_val_err.mean(),
+                "n": len(done),
+                "runs": len(group),
+                **{s: int((group.status == s).sum()) for s in ("failed", "diverged", "missing", "running")},
+            }
+        )
         row.update({c: evidence.at[setting, c] for c in EVIDENCE})
         paper = paper_errors(paper_arch(first), first.cardinality, first.bottleneck_width, first.shortcut)
         row.update(paper or {"paper_top1": None, "paper_top5": None, "paper_table": None})
@@ -161,21 +224,25 @@ def display(table: pd.DataFrame) -> pd.DataFrame:
             out[key] = values
     out["params"] = table.params.map(_count)
     out["FLOPs"] = table.flops.map(_count)
-    out["top-1 err (%)"] = [_mean_std(m, s, n) for m, s, n in zip(table.top1_mean, table.top1_std, table.n,
-                                                                    strict=True)]
+    out["top-1 err (%)"] = [
+        _mean_std(m, s, n) for m, s, n in zip(table.top1_mean, table.top1_std, table.n, strict=True)
+    ]
     out["95% CI"] = [_range(lo, hi, "") for lo, hi in zip(table.top1_ci_low, table.top1_ci_high, strict=True)]
     if table.top5_mean.notna().any():
-        out["top-5 err (%)"] = [_mean_std(m, s, n) for m, s, n in zip(table.top5_mean, table.top5_std, table.n,
-                                                                        strict=True)]
+        out["top-5 err (%)"] = [
+            _mean_std(m, s, n) for m, s, n in zip(table.top5_mean, table.top5_std, table.n, strict=True)
+        ]
     out["n"] = table.n.astype(int).astype(str)
     reference = table.verdict == stats.REFERENCE
-    out["Δ top-1 vs ref. (pts)"] = ["reference" if ref else _signed(d)
-                                    for ref, d in zip(reference, table.delta, strict=True)]
+    out["Δ top-1 vs ref. (pts)"] = [
+        "reference" if ref else _signed(d) for ref, d in zip(reference, table.delta, strict=True)
+    ]
     level = table.delta_ci_level.dropna()
     level = float(level.iloc[0]) if len(level) else stats.CONFIDENCE
     adaptive = table.stopped.notna().any()
-    out[f"{100 * level:.4g}% CI of Δ"] = [_range(lo, hi, "+")
-                                          for lo, hi in zip(table.delta_ci_low, table.delta_ci_high, strict=True)]
+    out[f"{100 * level:.4g}% CI of Δ"] = [
+        _range(lo, hi, "+") for lo, hi in zip(table.delta_ci_low, table.delta_ci_high, strict=True)
+    ]
     out["test"] = [_test(r) for r in table.itertuples()]
     out["p (adj.)" if adaptive else "p (Holm)"] = table.p_adjusted.map(_p_value)
     out["verdict"] = table.verdict.map(_text)
@@ -183,8 +250,9 @@ def display(table: pd.DataFrame) -> pd.DataFrame:
         out["stopped"] = table.stopped.map(_text)
     problems = table[["failed", "diverged", "missing", "running"]]
     if problems.to_numpy().sum():
-        out["not completed"] = [", ".join(f"{int(v)} {k}" for k, v in r.items() if v) or ""
-                                for _, r in problems.iterrows()]
+        out["not completed"] = [
+            ", ".join(f"{int(v)} {k}" for k, v in r.items() if v) or "" for _, r in problems.iterrows()
+        ]
     if table.paper_top1.notna().any():
         out["paper top-1 (%)"] = table.paper_top1.map(_text)
         if table.paper_top5.notna().any():
@@ -206,14 +274,16 @@ def title(sweep) -> str:
     return str(sweep.sweep_config or sweep.name)
 
 
-def table2(template, cardinalities=TABLE2_CARDINALITIES, metric: str = "params",
-           scope: str = "network") -> pd.DataFrame:
+def table2(
+    template, cardinalities=TABLE2_CARDINALITIES, metric: str = "params", scope: str = "network"
+) -> pd.DataFrame:
     """Table 2 of any template: for each C, the d the solver picks at the template's own budget.
 
     No training and no torch: `ablate.budget.table2`, one cardinality at a time, with the deviation shown
     instead of refusing rows outside a tolerance (Table 2 itself is "≈ 70k").
     """
-    from ablate.budget import Budget, table2 as solve_table2
+    from ablate.budget import Budget
+    from ablate.budget import table2 as solve_table2
     from ablate.engine.complexity import complexity
     from ablate.errors import AblateError
 
@@ -226,22 +296,36 @@ def table2(template, cardinalities=TABLE2_CARDINALITIES, metric: str = "params",
             rows.append({"cardinality": c, "note": str(e)})
             continue
         t, cx = sol.template, complexity(sol.template)
-        rows.append({"cardinality": c, "bottleneck_width": t.bottleneck_width, "group_width": t.group_width,
-                     "params": cx.params, "flops": cx.flops, "metric": metric, "scope": scope,
-                     "achieved": sol.achieved, "target": sol.target, "deviation": sol.deviation, "note": None})
+        rows.append(
+            {
+                "cardinality": c,
+                "bottleneck_width": t.bottleneck_width,
+                "group_width": t.group_width,
+                "params": cx.params,
+                "flops": cx.flops,
+                "metric": metric,
+                "scope": scope,
+                "achieved": sol.achieved,
+                "target": sol.target,
+                "deviation": sol.deviation,
+                "note": None,
+            }
+        )
     return pd.DataFrame(rows, columns=TABLE2_COLUMNS)
 
 
 def table2_display(t2: pd.DataFrame) -> pd.DataFrame:
     """Table 2 as the paper prints it, one row per C."""
-    out = pd.DataFrame({
-        "C": t2.cardinality.astype(str),
-        "d": t2.bottleneck_width.map(_int),
-        "width of group conv (C·d)": t2.group_width.map(_int),
-        "params": t2.params.map(_count),
-        "FLOPs": t2.flops.map(_count),
-        "deviation": t2.deviation.map(lambda x: "" if pd.isna(x) else f"{x:+.1%}"),
-    })
+    out = pd.DataFrame(
+        {
+            "C": t2.cardinality.astype(str),
+            "d": t2.bottleneck_width.map(_int),
+            "width of group conv (C·d)": t2.group_width.map(_int),
+            "params": t2.params.map(_count),
+            "FLOPs": t2.flops.map(_count),
+            "deviation": t2.deviation.map(lambda x: "" if pd.isna(x) else f"{x:+.1%}"),
+        }
+    )
     if t2.note.notna().any():
         out["note"] = t2.note.map(_text)
     return out
@@ -321,8 +405,10 @@ def table2_of(sweep) -> Table2 | None:
     scope = budgeted.budget_scope.iloc[0] if len(budgeted) and pd.notna(budgeted.budget_scope.iloc[0]) else "network"
     cardinalities = set(TABLE2_CARDINALITIES) | {int(c) for c in runs.cardinality.dropna()}
     frame = table2(template, cardinalities, metric=metric, scope=scope)
-    title = (f"# Table 2 of {names[0]}: d for each cardinality C at its {metric} "
-             f"({'whole network' if scope == 'network' else 'equation-4 block'}), from the solver alone")
+    title = (
+        f"# Table 2 of {names[0]}: d for each cardinality C at its {metric} "
+        f"({'whole network' if scope == 'network' else 'equation-4 block'}), from the solver alone"
+    )
     return Table2(frame, title)
 
 
@@ -355,12 +441,22 @@ def about(sweep) -> list[tuple[str, str]]:
     if len(models) == 1:
         items.append(("model", str(models[0])))
     items += recipe(sweep)
-    items.append(("error", "top-1/top-5 error (%) on the validation split after the last epoch; "
-                           "mean ± sample std over seeds, n completed runs"))
-    items.append(("error bars", "the 95% CI column, the error bars of the error-vs-complexity figure and the bands "
-                                "of the training curves are the 95% confidence interval of the mean over seeds "
-                                "(Student's t, n − 1 degrees of freedom; none for a setting with one completed run); "
-                                "the bars of the difference figure are the CI of Δ, as in the table"))
+    items.append(
+        (
+            "error",
+            "top-1/top-5 error (%) on the validation split after the last epoch; "
+            "mean ± sample std over seeds, n completed runs",
+        )
+    )
+    items.append(
+        (
+            "error bars",
+            "the 95% CI column, the error bars of the error-vs-complexity figure and the bands "
+            "of the training curves are the 95% confidence interval of the mean over seeds "
+            "(Student's t, n − 1 degrees of freedom; none for a setting with one completed run); "
+            "the bars of the difference figure are the CI of Δ, as in the table",
+        )
+    )
     return items
 
 
@@ -411,9 +507,14 @@ def recipe(sweep) -> list[tuple[str, str]]:
     present = {node for c in configs for node, v in c.items() if isinstance(v, dict)}
     items = []
     if "data" in present:
-        items.append(("data", f"{text('data', 'name')}: {text('data', 'train_subset', fmt=subset('training'))}, "
-                              f"{text('data', 'val_subset', fmt=subset('validation'))}; "
-                              f"augmented: {text('data', 'augment', fmt=yes)}"))
+        items.append(
+            (
+                "data",
+                f"{text('data', 'name')}: {text('data', 'train_subset', fmt=subset('training'))}, "
+                f"{text('data', 'val_subset', fmt=subset('validation'))}; "
+                f"augmented: {text('data', 'augment', fmt=yes)}",
+            )
+        )
     if "optim" in present:
         schedule = values("optim", "schedule")
         if schedule == ["step"]:
@@ -422,13 +523,22 @@ def recipe(sweep) -> list[tuple[str, str]]:
             how = f"cosine schedule (down to {text('optim', 'min_lr_factor')} × lr)"
         else:
             how = f"{text('optim', 'schedule')} schedule"
-        warm = "" if values("optim", "warmup_epochs") in ([0], [0.0], [None]) else \
-            f", linear warm-up over {text('optim', 'warmup_epochs')} epochs from {text('optim', 'warmup_start')} × lr"
-        items.append(("recipe", f"{text('optim', 'epochs')} epochs, batch {text('optim', 'batch_size')}, SGD lr "
-                                f"{text('optim', 'lr')}, momentum {text('optim', 'momentum')} (Nesterov: "
-                                f"{text('optim', 'nesterov', fmt=yes)}), weight decay {text('optim', 'weight_decay')} "
-                                f"(on norm and bias: {text('optim', 'decay_norm_and_bias', fmt=yes)}), {how}{warm}, "
-                                f"label smoothing {text('optim', 'label_smoothing')}"))
+        warm = (
+            ""
+            if values("optim", "warmup_epochs") in ([0], [0.0], [None])
+            else f", linear warm-up over {text('optim', 'warmup_epochs')} epochs "
+            f"from {text('optim', 'warmup_start')} × lr"
+        )
+        items.append(
+            (
+                "recipe",
+                f"{text('optim', 'epochs')} epochs, batch {text('optim', 'batch_size')}, SGD lr "
+                f"{text('optim', 'lr')}, momentum {text('optim', 'momentum')} (Nesterov: "
+                f"{text('optim', 'nesterov', fmt=yes)}), weight decay {text('optim', 'weight_decay')} "
+                f"(on norm and bias: {text('optim', 'decay_norm_and_bias', fmt=yes)}), {how}{warm}, "
+                f"label smoothing {text('optim', 'label_smoothing')}",
+            )
+        )
     ran = sorted(sweep.runs.precision.dropna().unique()) if "precision" in sweep.runs else []
     if "trainer" in present or ran:
         configured = f"trainer.precision={text('trainer', 'precision')}" if "trainer" in present else "precision"
@@ -442,8 +552,11 @@ def _budget(runs: pd.DataFrame, values: Callable[..., list], text: Callable[...,
     """The budget item: metric and scope, what the target is, the solved field and the tolerance."""
     if values("budget", "metric") == [None]:
         return "none: each setting's complexity is what its model config gives"
-    scope = text("budget", "scope", fmt=lambda s: "the whole network" if s == "network" else
-                 "the equation-4 block" if s == "block" else _text(s))
+    scope = text(
+        "budget",
+        "scope",
+        fmt=lambda s: "the whole network" if s == "network" else "the equation-4 block" if s == "block" else _text(s),
+    )
     if values("budget", "target") == [None]:
         target = f"{text('budget', 'reference')} × {text('budget', 'scale')}"
     else:
@@ -451,8 +564,10 @@ def _budget(runs: pd.DataFrame, values: Callable[..., list], text: Callable[...,
     solved = sorted({_count(t) for t in runs.budget_target.dropna()}) if "budget_target" in runs else []
     if solved:
         target += f" = {' / '.join(solved)}"
-    return (f"{text('budget', 'metric')} of {scope} matched to {target} by solving {text('budget', 'vary')}, "
-            f"tolerance {text('budget', 'tolerance', fmt=_share)}")
+    return (
+        f"{text('budget', 'metric')} of {scope} matched to {target} by solving {text('budget', 'vary')}, "
+        f"tolerance {text('budget', 'tolerance', fmt=_share)}"
+    )
 
 
 def _listed(v: Any) -> str:
@@ -478,8 +593,10 @@ def head_notes(sweep, analysis: stats.Analysis) -> list[str]:
         return []
     command = repeats_command(sweep.command)
     how = f"`{command}`" if command else f"`{REPEATS}` on the sweep's command line"
-    return [f"**No difference can be judged: no setting has two completed runs**, so seed-to-seed noise is unknown. "
-            f"Add repeats with {how} and report again."]
+    return [
+        f"**No difference can be judged: no setting has two completed runs**, so seed-to-seed noise is unknown. "
+        f"Add repeats with {how} and report again."
+    ]
 
 
 def repeats_command(command: str | None) -> str | None:
@@ -498,18 +615,25 @@ def foot_notes(analysis: stats.Analysis, labels: dict) -> list[str]:
     if ref is None:
         return []
     named = stats.distinguishing(list(labels), labels).get(ref, ref)
-    how = ("the sweep's first setting with a completed run; choose another with `report.reference=…` "
-           "(or `--reference …`)") if analysis.reference_given is None else \
-        f"chosen by {analysis.reference_given}"
+    how = (
+        (
+            "the sweep's first setting with a completed run; choose another with `report.reference=…` "
+            "(or `--reference …`)"
+        )
+        if analysis.reference_given is None
+        else f"chosen by {analysis.reference_given}"
+    )
     if analysis.plan is not None:
         return [*adaptive_notes(analysis, labels, named), *_pooled(analysis)]
-    lines = [f"Reference: {labels.get(ref, ref)} (`{named}`), {how}.",
-             "Δ: a setting's top-1 error minus the reference's, in points (negative: fewer errors); its 95% CI "
-             "from a paired t test over the seeds both settings ran where they share two or more, Welch's t "
-             f"otherwise (column test); p-values Holm-corrected over the table's {analysis.comparisons} "
-             f"comparison{'s' if analysis.comparisons != 1 else ''}.",
-             f"Verdict: better or worse where the Holm-corrected p < {stats.ALPHA:.2f}; equivalent within ±{delta} "
-             f"where the 95% CI of Δ lies inside ±{delta} points (`report.resolution={delta}`); otherwise undecided."]
+    lines = [
+        f"Reference: {labels.get(ref, ref)} (`{named}`), {how}.",
+        "Δ: a setting's top-1 error minus the reference's, in points (negative: fewer errors); its 95% CI "
+        "from a paired t test over the seeds both settings ran where they share two or more, Welch's t "
+        f"otherwise (column test); p-values Holm-corrected over the table's {analysis.comparisons} "
+        f"comparison{'s' if analysis.comparisons != 1 else ''}.",
+        f"Verdict: better or worse where the Holm-corrected p < {stats.ALPHA:.2f}; equivalent within ±{delta} "
+        f"where the 95% CI of Δ lies inside ±{delta} points (`report.resolution={delta}`); otherwise undecided.",
+    ]
     return [*lines, *_pooled(analysis)]
 
 
@@ -518,23 +642,27 @@ def adaptive_notes(analysis: stats.Analysis, labels: dict, named: str) -> list[s
     plan, ref = analysis.plan, analysis.reference
     looks, m = plan.looks, analysis.comparisons
     delta = f"{plan.resolution:g}"
-    return [f"Reference: {labels.get(ref, ref)} (`{named}`), as the adaptive sweep was planned.",
-            f"Adaptive repeats (`hydra/sweeper=ablate_repeats`, repeats.json): every setting ran {plan.min} seeds, "
-            f"then the undecided ones (and the reference) {plan.batch} more per look, up to {plan.max}: looks at "
-            f"{', '.join(map(str, looks))} seeds. The error rate α={plan.alpha:g} is split over the K={len(looks)} "
-            f"looks and the m={m} comparisons: better or worse where a look's p < α/(K·m) = "
-            f"{plan.test_level(m):.3g} (column p (adj.) = p·K·m < α); equivalent within ±{delta} where the "
-            f"{100 * plan.confidence:.4g}% CI of Δ (1 − α/K) lies inside ±{delta} points; so the chance of any false "
-            "better or worse in the table stays at or below α.",
-            "Δ (a setting's top-1 error minus the reference's, in points; negative: fewer errors), its CI, test and "
-            "p are those of the look where the setting stopped (column stopped)."]
+    return [
+        f"Reference: {labels.get(ref, ref)} (`{named}`), as the adaptive sweep was planned.",
+        f"Adaptive repeats (`hydra/sweeper=ablate_repeats`, repeats.json): every setting ran {plan.min} seeds, "
+        f"then the undecided ones (and the reference) {plan.batch} more per look, up to {plan.max}: looks at "
+        f"{', '.join(map(str, looks))} seeds. The error rate α={plan.alpha:g} is split over the K={len(looks)} "
+        f"looks and the m={m} comparisons: better or worse where a look's p < α/(K·m) = "
+        f"{plan.test_level(m):.3g} (column p (adj.) = p·K·m < α); equivalent within ±{delta} where the "
+        f"{100 * plan.confidence:.4g}% CI of Δ (1 − α/K) lies inside ±{delta} points; so the chance of any false "
+        "better or worse in the table stays at or below α.",
+        "Δ (a setting's top-1 error minus the reference's, in points; negative: fewer errors), its CI, test and "
+        "p are those of the look where the setting stopped (column stopped).",
+    ]
 
 
 def _pooled(analysis: stats.Analysis) -> list[str]:
     if analysis.pooled_df:
-        return [f"Seed-to-seed std, pooled over the {analysis.pooled_settings} setting"
-                f"{'s' if analysis.pooled_settings != 1 else ''} with repeats: {analysis.pooled_std:.2f} points "
-                f"({analysis.pooled_df} degree{'s' if analysis.pooled_df != 1 else ''} of freedom)."]
+        return [
+            f"Seed-to-seed std, pooled over the {analysis.pooled_settings} setting"
+            f"{'s' if analysis.pooled_settings != 1 else ''} with repeats: {analysis.pooled_std:.2f} points "
+            f"({analysis.pooled_df} degree{'s' if analysis.pooled_df != 1 else ''} of freedom)."
+        ]
     return ["Seed-to-seed std: unknown, no setting has two completed runs."]
 
 

@@ -98,15 +98,17 @@ class RunInterrupted(KeyboardInterrupt):
         return "Ctrl-C (SIGINT)" if self.signum == signal.SIGINT else signal.Signals(self.signum).name
 
 
-def run(cfg: DictConfig, run_dir: str | os.PathLike, overrides: Iterable[str] = (), job_num: int | None = None
-        ) -> RunRecord:
+def run(
+    cfg: DictConfig, run_dir: str | os.PathLike, overrides: Iterable[str] = (), job_num: int | None = None
+) -> RunRecord:
     """Train the run `cfg` describes in `run_dir` and return its record. Never raises for a failed run;
     raises `RunInterrupted` (a KeyboardInterrupt) for one stopped by Ctrl-C or SIGTERM."""
     return execute(cfg, run_dir, overrides, job_num)[0]
 
 
-def execute(cfg: DictConfig, run_dir: str | os.PathLike, overrides: Iterable[str] = (), job_num: int | None = None
-            ) -> tuple[RunRecord, BaseException | None]:
+def execute(
+    cfg: DictConfig, run_dir: str | os.PathLike, overrides: Iterable[str] = (), job_num: int | None = None
+) -> tuple[RunRecord, BaseException | None]:
     """`run`, also returning the exception that failed the run (None otherwise).
 
     One process at a time works in a run directory (`ablate.run.lock`): a launch that finds it held
@@ -122,8 +124,9 @@ def execute(cfg: DictConfig, run_dir: str | os.PathLike, overrides: Iterable[str
         return _execute(cfg, Path(run_dir), overrides, job_num)
 
 
-def _execute(cfg: DictConfig, run_dir: Path, overrides: Iterable[str], job_num: int | None
-             ) -> tuple[RunRecord, BaseException | None]:
+def _execute(
+    cfg: DictConfig, run_dir: Path, overrides: Iterable[str], job_num: int | None
+) -> tuple[RunRecord, BaseException | None]:
     started = time.perf_counter()
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -173,13 +176,19 @@ def _resume_or_refuse(record: RunRecord, run_dir: Path, replace: bool) -> tuple[
         return None, None
     if done.config_hash == record.config_hash:
         # both final statuses: a seeded run of the same config would diverge again at the same step
-        log.info("%s already holds this %s run (config %s): nothing to do%s", run_dir, done.status,
-                 record.config_hash, "" if done.status == "completed" else
-                 f" (delete {run_dir / RESULT} to train it again)")
+        log.info(
+            "%s already holds this %s run (config %s): nothing to do%s",
+            run_dir,
+            done.status,
+            record.config_hash,
+            "" if done.status == "completed" else f" (delete {run_dir / RESULT} to train it again)",
+        )
         return done, None
-    return None, ConfigError(f"{run_dir} holds a {done.status} run of another config (hash {done.config_hash} "
-                             f"there, {record.config_hash} in this run): choose another run directory, or add "
-                             "trainer.replace=true to replace it.")
+    return None, ConfigError(
+        f"{run_dir} holds a {done.status} run of another config (hash {done.config_hash} "
+        f"there, {record.config_hash} in this run): choose another run directory, or add "
+        "trainer.replace=true to replace it."
+    )
 
 
 def _delete_run(run_dir: Path, done: RunRecord) -> None:
@@ -188,8 +197,12 @@ def _delete_run(run_dir: Path, done: RunRecord) -> None:
 
     for name in (RESULT, CHECKPOINT, ERROR_LOG):
         (run_dir / name).unlink(missing_ok=True)
-    log.warning("%s held a %s run of another config (hash %s): deleted, as trainer.replace=true asks", run_dir,
-                done.status, done.config_hash)
+    log.warning(
+        "%s held a %s run of another config (hash %s): deleted, as trainer.replace=true asks",
+        run_dir,
+        done.status,
+        done.config_hash,
+    )
 
 
 def _solve(cfg: DictConfig, config: dict, record: RunRecord, run_dir: Path) -> tuple[Template, dict, int]:
@@ -222,16 +235,27 @@ def solved(solution: Solution) -> str:
     scale = "" if b.scale in (None, 1) else f"{b.scale:g}× "
     of = f"{scale}{b.reference}'s" if b.reference else "the target"
     deviation = f"{solution.deviation:+.2%}".replace("-", "\N{MINUS SIGN}")
-    return (f"{solution.vary}={solution.value} solved for {given}: {metric} {solution.achieved:,}, {deviation} of "
-            f"{of} {b.target:,.0f}")
+    return (
+        f"{solution.vary}={solution.value} solved for {given}: {metric} {solution.achieved:,}, {deviation} of "
+        f"{of} {b.target:,.0f}"
+    )
 
 
 def _plan(cfg: DictConfig, template: Template, expected: dict, run_dir: Path, job_num: int | None) -> RunPlan:
     """The training processes' plan: the solved model, its identity and how many processes and threads."""
     world_size = cfg.trainer.world_size
-    return RunPlan(cfg=cfg, template=template, form=expected["form"], expected=expected,
-                   threads=_threads(cfg.trainer.num_threads, world_size), world_size=world_size, seed=int(cfg.seed),
-                   job_num=job_num, run_dir=run_dir, report=reporter())
+    return RunPlan(
+        cfg=cfg,
+        template=template,
+        form=expected["form"],
+        expected=expected,
+        threads=_threads(cfg.trainer.num_threads, world_size),
+        world_size=world_size,
+        seed=int(cfg.seed),
+        job_num=job_num,
+        run_dir=run_dir,
+        report=reporter(),
+    )
 
 
 def _train(plan: RunPlan) -> None:
@@ -260,13 +284,18 @@ def _train(plan: RunPlan) -> None:
 
 def _finish(record: RunRecord, run_dir: Path, started: float) -> RunRecord:
     """Record the end (status completed unless training set another), write it, log one line."""
-    record.finish(record.status if record.status != "running" else "completed", record.reason,
-                  time.perf_counter() - started)
+    record.finish(
+        record.status if record.status != "running" else "completed", record.reason, time.perf_counter() - started
+    )
     record.save(run_dir)
     final = record.final
-    log.info("%s: %s%s%s", record.status, f"val error {final.val_err:.2f}% " if final and final.val_err is not None
-             else "", f"({record.reason})" if record.reason else f"in {record.wall_seconds:.0f} s",
-             _speed(record.throughput))
+    log.info(
+        "%s: %s%s%s",
+        record.status,
+        f"val error {final.val_err:.2f}% " if final and final.val_err is not None else "",
+        f"({record.reason})" if record.reason else f"in {record.wall_seconds:.0f} s",
+        _speed(record.throughput),
+    )
     return record
 
 
@@ -282,8 +311,9 @@ def _fail(record: RunRecord, run_dir: Path, error: Exception, started: float) ->
     return record, error
 
 
-def _interrupted(record: RunRecord, run_dir: Path, error: KeyboardInterrupt, resumed: int, cfg: DictConfig,
-                 started: float) -> RunInterrupted:
+def _interrupted(
+    record: RunRecord, run_dir: Path, error: KeyboardInterrupt, resumed: int, cfg: DictConfig, started: float
+) -> RunInterrupted:
     """Record status interrupted: where the run stopped and how to resume; the exception to raise."""
     from ablate.run.trainer import CHECKPOINT
 
@@ -297,8 +327,11 @@ def _interrupted(record: RunRecord, run_dir: Path, error: KeyboardInterrupt, res
     else:
         resume = "start from the first epoch"
     stop = RunInterrupted(signum, where, resume)
-    record.finish("interrupted", f"interrupted by {stop.by} {where}: run it again in the same directory to {resume}.",
-                  time.perf_counter() - started)
+    record.finish(
+        "interrupted",
+        f"interrupted by {stop.by} {where}: run it again in the same directory to {resume}.",
+        time.perf_counter() - started,
+    )
     record.save(run_dir)
     log.warning("run interrupted: %s", record.reason)
     return stop
@@ -349,8 +382,9 @@ def _speed(tp: ThroughputSection) -> str:
         return ""
     share = tp.fp32_fraction if tp.fp32_fraction is not None else tp.machine_fraction
     which = "fp32 " if tp.fp32_fraction is not None else ""
-    return (f"; {tp.images_per_s:.0f} img/s ({tp.precision or 'fp32'})"
-            + ("" if share is None else f", {share:.0%} of the {which}matmul peak"))
+    return f"; {tp.images_per_s:.0f} img/s ({tp.precision or 'fp32'})" + (
+        "" if share is None else f", {share:.0%} of the {which}matmul peak"
+    )
 
 
 # ----------------------------------------------------------------------------- the training processes
@@ -383,8 +417,9 @@ def _train_process(rank: int, plan: RunPlan) -> None:
     trainer, world_size = plan.cfg.trainer, plan.world_size
     device = devices.choose(trainer.device, plan.job_num, rank, world_size)
     threads = devices.set_threads(plan.threads)
-    devices.activate(device, plan.template, plan.cfg.optim.batch_size, trainer.precision, trainer.jobs_per_gpu,
-                     world_size)  # CUDA: its own device, cuDNN autotuning, TF32; the memory check
+    devices.activate(
+        device, plan.template, plan.cfg.optim.batch_size, trainer.precision, trainer.jobs_per_gpu, world_size
+    )  # CUDA: its own device, cuDNN autotuning, TF32; the memory check
     deterministic = torch.are_deterministic_algorithms_enabled()
     fill = torch.utils.deterministic.fill_uninitialized_memory  # type: ignore[attr-defined]
     if world_size > 1:
@@ -414,8 +449,17 @@ def _train_process(rank: int, plan: RunPlan) -> None:
             return plan.report(entry["epoch"], entry["val_err"])
 
         with trackers:  # closes every logger; training that raises ends their run failed (killed: interrupted)
-            result = fit(model, data, plan.cfg, device, run_dir=plan.run_dir, expected=plan.expected, rank=rank,
-                         world_size=world_size, on_epoch=on_epoch if record is not None else None)
+            result = fit(
+                model,
+                data,
+                plan.cfg,
+                device,
+                run_dir=plan.run_dir,
+                expected=plan.expected,
+                rank=rank,
+                world_size=world_size,
+                on_epoch=on_epoch if record is not None else None,
+            )
             if record is not None:
                 record.set_epochs(result.epochs)
                 record.status, record.reason = result.status, result.reason
@@ -455,12 +499,17 @@ def _child_error(error: Exception) -> Exception:
 
 def _check_data(data: Dataset, template: Template) -> None:
     """The data set must fit the template's input and output."""
-    for field, have in (("in_channels", data.in_channels), ("resolution", data.resolution),
-                        ("num_classes", data.num_classes)):
+    for field, have in (
+        ("in_channels", data.in_channels),
+        ("resolution", data.resolution),
+        ("num_classes", data.num_classes),
+    ):
         want = getattr(template, field)
         if have != want:
-            raise ConfigError(f"model.{field}={want} does not fit data={data.name}, which has {field} {have}: "
-                              f"set model.{field}={have} or choose another data set.")
+            raise ConfigError(
+                f"model.{field}={want} does not fit data={data.name}, which has {field} {have}: "
+                f"set model.{field}={have} or choose another data set."
+            )
 
 
 def _throughput(record: RunRecord, trainer, device: torch.device, world_size: int) -> ThroughputSection:
@@ -483,10 +532,15 @@ def _throughput(record: RunRecord, trainer, device: torch.device, world_size: in
         fp32_peak = peak if dtype is None else devices.peak_flops(device, None) * world_size
     elif dtype is None:
         fp32_peak = float(peak)
-    return ThroughputSection(images_per_s=images_per_s, train_flops_per_s=flops,
-                             precision=devices.precision_name(dtype), peak_flops=peak,
-                             machine_fraction=flops / peak if peak else None, fp32_peak_flops=fp32_peak,
-                             fp32_fraction=flops / fp32_peak if fp32_peak else None)
+    return ThroughputSection(
+        images_per_s=images_per_s,
+        train_flops_per_s=flops,
+        precision=devices.precision_name(dtype),
+        peak_flops=peak,
+        machine_fraction=flops / peak if peak else None,
+        fp32_peak_flops=fp32_peak,
+        fp32_fraction=flops / fp32_peak if fp32_peak else None,
+    )
 
 
 # ----------------------------------------------------------------------------- Hydra glue
@@ -508,14 +562,23 @@ def main(cfg: DictConfig) -> float | None:
         record, error = execute(cfg, hc.runtime.output_dir, list(hc.overrides.task), job_num)
     except KeyboardInterrupt as e:  # one line, no traceback, the shell's exit status for the signal
         stop = e if isinstance(e, RunInterrupted) else RunInterrupted(signal.SIGINT)
-        again = (f"hydra.sweep.dir={shlex.quote(str(hc.sweep.dir))} (its finished members are kept)" if multirun
-                 else f"hydra.run.dir={shlex.quote(str(hc.runtime.output_dir))}")
+        again = (
+            f"hydra.sweep.dir={shlex.quote(str(hc.sweep.dir))} (its finished members are kept)"
+            if multirun
+            else f"hydra.run.dir={shlex.quote(str(hc.runtime.output_dir))}"
+        )
         if stop.where is None:  # before training began (or while its end was being recorded)
-            print(f"ablate: interrupted by {stop.by} in {hc.runtime.output_dir}: to go on, run the same command "
-                  f"with {again}.", file=sys.stderr)
+            print(
+                f"ablate: interrupted by {stop.by} in {hc.runtime.output_dir}: to go on, run the same command "
+                f"with {again}.",
+                file=sys.stderr,
+            )
         else:
-            print(f"ablate: interrupted by {stop.by} {stop.where} of {hc.runtime.output_dir}: to {stop.resume}, run "
-                  f"the same command with {again}.", file=sys.stderr)
+            print(
+                f"ablate: interrupted by {stop.by} {stop.where} of {hc.runtime.output_dir}: to {stop.resume}, run "
+                f"the same command with {again}.",
+                file=sys.stderr,
+            )
         sys.exit(stop.exit_code)
     if record.status == "failed" and not multirun:
         print(f"ablate: {record.reason}", file=sys.stderr)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from functools import lru_cache
+from functools import cache
 from typing import TYPE_CHECKING
 
 import torch
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from ablate.engine.template import Template
 
 log = logging.getLogger(__name__)
-
 
 
 def visible_gpus() -> int:
@@ -63,22 +62,31 @@ def choose(spec: str = "auto", job_num: int | None = None, rank: int = 0, world_
         return torch.device("cpu")
     if kind == "auto" and count == 0:
         if rank == 0 and torch.backends.cuda.is_built():
-            log.warning("trainer.device=auto sees no GPU although torch %s is built with CUDA %s%s: training on the "
-                        "CPU (set trainer.device=cpu to choose it on purpose; with Ray, give members GPUs with "
-                        "+hydra.launcher.ray.remote.num_gpus).", torch.__version__, torch.version.cuda,
-                        _visible_note())
+            log.warning(
+                "trainer.device=auto sees no GPU although torch %s is built with CUDA %s%s: training on the "
+                "CPU (set trainer.device=cpu to choose it on purpose; with Ray, give members GPUs with "
+                "+hydra.launcher.ray.remote.num_gpus).",
+                torch.__version__,
+                torch.version.cuda,
+                _visible_note(),
+            )
         return torch.device("cpu")
     if count == 0:
-        raise ConfigError(f"trainer.device={spec!r} asks for CUDA, but this machine has no CUDA device: "
-                          "use trainer.device=cpu or auto.")
+        raise ConfigError(
+            f"trainer.device={spec!r} asks for CUDA, but this machine has no CUDA device: "
+            "use trainer.device=cpu or auto."
+        )
     if world_size > count:
-        raise ConfigError(f"trainer.world_size={world_size} is more than the {count} GPU{'s' * (count != 1)} "
-                          f"visible{_visible_note()}: give each DDP process its own GPU with trainer.world_size="
-                          f"{count} or fewer, or train on the CPU with trainer.device=cpu.")
+        raise ConfigError(
+            f"trainer.world_size={world_size} is more than the {count} GPU{'s' * (count != 1)} "
+            f"visible{_visible_note()}: give each DDP process its own GPU with trainer.world_size="
+            f"{count} or fewer, or train on the CPU with trainer.device=cpu."
+        )
     if index is not None:
         if index >= count:
-            raise ConfigError(f"trainer.device={spec!r} is out of range: this machine has CUDA devices 0 "
-                              f"to {count - 1}.")
+            raise ConfigError(
+                f"trainer.device={spec!r} is out of range: this machine has CUDA devices 0 to {count - 1}."
+            )
         return torch.device("cuda", (index + rank) % count)
     first = ((job_num or 0) * world_size) % count
     return torch.device("cuda", (first + rank) % count)
@@ -92,7 +100,7 @@ def set_threads(num_threads: int | None) -> int:
     return num_threads
 
 
-@lru_cache(maxsize=None)
+@cache
 def cpu_has_bf16() -> bool:
     """Whether this CPU has native bf16 dot products (AVX-512 BF16 or AMX), which oneDNN uses for
     bf16 convs and matmuls: there bf16 runs at about 2× fp32 (`python -m benchmarks --only ceilings`).
@@ -118,8 +126,10 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     precision = checked_precision(precision)  # lower case; an unknown name is refused (ablate.config.schema)
     if device.type != "cuda":
         if precision == "fp16":
-            raise ConfigError(f"trainer.precision='fp16' needs a CUDA device, and this run is on {device}: "
-                              "use trainer.precision=bf16, fp32 or auto.")
+            raise ConfigError(
+                f"trainer.precision='fp16' needs a CUDA device, and this run is on {device}: "
+                "use trainer.precision=bf16, fp32 or auto."
+            )
         if precision == "auto":
             return torch.bfloat16 if cpu_has_bf16() else None
         return torch.bfloat16 if precision == "bf16" else None
@@ -180,8 +190,14 @@ GIB = 2**30
 CUDA_CONTEXT_BYTES = 256 * 2**20
 
 
-def activate(device: torch.device, template: Template | None = None, batch: int | None = None,
-             precision: str = "auto", jobs_per_gpu: int = 1, world_size: int = 1) -> None:
+def activate(
+    device: torch.device,
+    template: Template | None = None,
+    batch: int | None = None,
+    precision: str = "auto",
+    jobs_per_gpu: int = 1,
+    world_size: int = 1,
+) -> None:
     """Set this process up to train on `device`; nothing to do on the CPU. Call once, before training.
 
     - `torch.cuda.set_device(device)`, in every CUDA run (not only under DDP): cuDNN and cuBLAS handles,
@@ -224,8 +240,14 @@ def member_bytes(template: Template, batch: int, dtype: torch.dtype | None) -> i
     return 12 * counts.params + 2 * element * counts.acts * batch + CUDA_CONTEXT_BYTES
 
 
-def check_memory(device: torch.device, template: Template, batch: int, dtype: torch.dtype | None,
-                 jobs_per_gpu: int = 1, world_size: int = 1) -> None:
+def check_memory(
+    device: torch.device,
+    template: Template,
+    batch: int,
+    dtype: torch.dtype | None,
+    jobs_per_gpu: int = 1,
+    world_size: int = 1,
+) -> None:
     """Refuse (ConfigError, one sentence) a run whose processes cannot fit in `device`'s memory.
 
     `batch` is the global `optim.batch_size`; each of the `world_size` processes takes its share. Two
@@ -236,23 +258,31 @@ def check_memory(device: torch.device, template: Template, batch: int, dtype: to
     per_process = max(batch // world_size, 1)
     need = member_bytes(template, per_process, dtype)
     free, total = torch.cuda.mem_get_info(device)
-    member = (f"a member at {per_process} images a step needs at least {need / GIB:.1f} GiB (weights, gradients, "
-              "momentum and activations)")
+    member = (
+        f"a member at {per_process} images a step needs at least {need / GIB:.1f} GiB (weights, gradients, "
+        "momentum and activations)"
+    )
     if jobs_per_gpu * need > total:
         if jobs_per_gpu > 1:
             fit = max(total // need, 1)
-            raise ConfigError(f"trainer.jobs_per_gpu={jobs_per_gpu} does not fit on {device}: {member}, and "
-                              f"{jobs_per_gpu} of them need more than its {total / GIB:.1f} GiB: use "
-                              f"trainer.jobs_per_gpu={fit} or fewer, or a smaller optim.batch_size.")
+            raise ConfigError(
+                f"trainer.jobs_per_gpu={jobs_per_gpu} does not fit on {device}: {member}, and "
+                f"{jobs_per_gpu} of them need more than its {total / GIB:.1f} GiB: use "
+                f"trainer.jobs_per_gpu={fit} or fewer, or a smaller optim.batch_size."
+            )
         fixed = member_bytes(template, 0, dtype)
         most = max((total - fixed) // (member_bytes(template, 1, dtype) - fixed), 0) * world_size
-        raise ConfigError(f"optim.batch_size={batch} does not fit on {device}: {member}, more than its "
-                          f"{total / GIB:.1f} GiB: use optim.batch_size={most} or less"
-                          f"{', or a smaller model' if most < world_size else ''}.")
+        raise ConfigError(
+            f"optim.batch_size={batch} does not fit on {device}: {member}, more than its "
+            f"{total / GIB:.1f} GiB: use optim.batch_size={most} or less"
+            f"{', or a smaller model' if most < world_size else ''}."
+        )
     if need > free:
-        raise ConfigError(f"{device} has {free / GIB:.1f} GiB free of {total / GIB:.1f} GiB (other processes hold "
-                          f"the rest) and {member}: lower trainer.jobs_per_gpu={jobs_per_gpu} or optim.batch_size="
-                          f"{batch}, or free the GPU.")
+        raise ConfigError(
+            f"{device} has {free / GIB:.1f} GiB free of {total / GIB:.1f} GiB (other processes hold "
+            f"the rest) and {member}: lower trainer.jobs_per_gpu={jobs_per_gpu} or optim.batch_size="
+            f"{batch}, or free the GPU."
+        )
 
 
 def env(device: torch.device) -> dict[str, str | None]:
@@ -263,8 +293,12 @@ def env(device: torch.device) -> dict[str, str | None]:
         return out
     props = torch.cuda.get_device_properties(device)
     version = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
-    out.update(gpu=props.name, gpu_capability=f"{props.major}.{props.minor}", cuda=torch.version.cuda,
-               cudnn=_cudnn_version(version))
+    out.update(
+        gpu=props.name,
+        gpu_capability=f"{props.major}.{props.minor}",
+        cuda=torch.version.cuda,
+        cudnn=_cudnn_version(version),
+    )
     return out
 
 

@@ -92,8 +92,10 @@ class RunLock:
 
     def busy(self) -> RunBusyError:
         """The sentence for a launch that finds the directory held."""
-        return RunBusyError(f"the run directory {self.run_dir} is in use by another ablate process "
-                            f"({self.holder()}): this launch leaves it alone, and the other one records the run.")
+        return RunBusyError(
+            f"the run directory {self.run_dir} is in use by another ablate process "
+            f"({self.holder()}): this launch leaves it alone, and the other one records the run."
+        )
 
     def __enter__(self) -> RunLock:
         self.acquire()

@@ -45,8 +45,17 @@ log = logging.getLogger(__name__)
 LOGGERS = ("csv", "tensorboard", "mlflow")
 PACKAGES = {"tensorboard": "tensorboard", "mlflow": "mlflow"}  # logger → the module it needs (and the extra's name)
 METRICS_CSV = "metrics.csv"
-EPOCH_FIELDS = ("epoch", "train_loss", "train_err", "val_loss", "val_err", "val_top5_err", "lr", "seconds",
-                "images_per_s")
+EPOCH_FIELDS = (
+    "epoch",
+    "train_loss",
+    "train_err",
+    "val_loss",
+    "val_err",
+    "val_top5_err",
+    "lr",
+    "seconds",
+    "images_per_s",
+)
 MULTIRUN = "multirun.yaml"
 MLFLOW_DIR = "mlflow"  # the default store's folder in the sweep (or run) folder: mlflow.db and artifacts/
 MLFLOW_DB = "mlflow.db"
@@ -65,15 +74,20 @@ def check_installed(key: str, names: Sequence[str]) -> tuple[str, ...]:
         module = PACKAGES.get(name)
         if module and importlib.util.find_spec(module) is None:
             listed = "[" + ",".join(names) + "]"
-            raise ConfigError(f"{key}={listed} needs the {module} package, which is not installed: "
-                              f"pip install 'ablate[{name}]' (or leave {name} out of {key}).")
+            raise ConfigError(
+                f"{key}={listed} needs the {module} package, which is not installed: "
+                f"pip install 'ablate[{name}]' (or leave {name} out of {key})."
+            )
     return tuple(names)
 
 
 def valid_names(value: Any) -> bool:
     """A list of distinct logger names (empty: no tracking)."""
-    return (isinstance(value, (list, tuple)) and all(isinstance(v, str) and v in LOGGERS for v in value)
-            and len(set(value)) == len(value))
+    return (
+        isinstance(value, (list, tuple))
+        and all(isinstance(v, str) and v in LOGGERS for v in value)
+        and len(set(value)) == len(value)
+    )
 
 
 # ----------------------------------------------------------------------------- what is logged
@@ -220,19 +234,27 @@ class MlflowLogger(Logger):
             self.client = client
             experiment = experiment_id(client, name, artifacts)
             run_dir = str(self.run_dir.resolve())
-            found = client.search_runs([experiment], f"tags.`{TAG_RUN_DIR}` = '{_quoted(run_dir)}' and "
-                                                     f"tags.`{TAG_HASH}` = '{record.config_hash}'", max_results=1)
+            found = client.search_runs(
+                [experiment],
+                f"tags.`{TAG_RUN_DIR}` = '{_quoted(run_dir)}' and tags.`{TAG_HASH}` = '{record.config_hash}'",
+                max_results=1,
+            )
             if found:  # launched again: the same member goes on in its run
                 self.run_id = found[0].info.run_id
                 client.update_run(self.run_id, status="RUNNING")
             else:
                 member = self.run_dir.resolve().relative_to(sweep).as_posix() if sweep else self.run_dir.name
-                tags = {"mlflow.runName": member, TAG_RUN_DIR: run_dir, TAG_HASH: record.config_hash, TAG_KIND: "run",
-                        "ablate.overrides": " ".join(record.overrides)[:PARAM_LENGTH]}
+                tags = {
+                    "mlflow.runName": member,
+                    TAG_RUN_DIR: run_dir,
+                    TAG_HASH: record.config_hash,
+                    TAG_KIND: "run",
+                    "ablate.overrides": " ".join(record.overrides)[:PARAM_LENGTH],
+                }
                 self.run_id = client.create_run(experiment, tags=tags).info.run_id
                 params = [Param(k, _text(v)) for k, v in hyperparameters(record).items()]
                 for i in range(0, len(params), PARAM_CHUNK):
-                    client.log_batch(self.run_id, params=params[i:i + PARAM_CHUNK])
+                    client.log_batch(self.run_id, params=params[i : i + PARAM_CHUNK])
         log.info("MLflow: run %s in experiment %r at %s", self.run_id, name, client.tracking_uri)
 
     def epoch(self, entry: Mapping) -> None:
@@ -276,7 +298,7 @@ def store(uri: str | None, home: Path) -> Iterator[tuple[Any, Path | None]]:
     uri, artifacts = tracking_uri(uri, home)
     lock = None
     if uri.startswith("sqlite:///"):
-        db = Path(uri[len("sqlite:///"):])
+        db = Path(uri[len("sqlite:///") :])
         db.parent.mkdir(parents=True, exist_ok=True)
         lock = open(f"{db}.lock", "a")  # noqa: SIM115 (closed below)
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -318,8 +340,11 @@ def log_report(sweep_dir: str | os.PathLike, report_dir: str | os.PathLike) -> s
     with store(uri, sweep) as (client, artifacts):
         experiment = experiment_id(client, name, artifacts)
         found = client.search_runs([experiment], f"tags.`{TAG_KIND}` = '{REPORT_RUN}'", max_results=1)
-        run_id = found[0].info.run_id if found else client.create_run(
-            experiment, tags={"mlflow.runName": REPORT_RUN, TAG_KIND: REPORT_RUN}).info.run_id
+        run_id = (
+            found[0].info.run_id
+            if found
+            else client.create_run(experiment, tags={"mlflow.runName": REPORT_RUN, TAG_KIND: REPORT_RUN}).info.run_id
+        )
     client.log_artifacts(run_id, str(report_dir), artifact_path=REPORT_RUN)
     client.set_terminated(run_id, "FINISHED")
     return run_id
@@ -369,8 +394,7 @@ class Trackers:
     def __enter__(self) -> Trackers:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
         failed = None if kind is None else "interrupted" if issubclass(kind, KeyboardInterrupt) else "failed"
         self._each("close", failed)
 
@@ -379,13 +403,29 @@ class Trackers:
             try:
                 getattr(logger, method)(*args)
             except Exception as e:  # the run's own record is what counts; a tracker's trouble is one line
-                log.warning("%s stopped logging: %s: %s", type(logger).__name__, type(e).__name__,
-                            " ".join(str(e).split())[:300])
+                log.warning(
+                    "%s stopped logging: %s: %s",
+                    type(logger).__name__,
+                    type(e).__name__,
+                    " ".join(str(e).split())[:300],
+                )
                 self.loggers.remove(logger)
                 with contextlib.suppress(Exception):
                     if method != "close":
                         logger.close("failed")
 
 
-__all__ = ["LOGGERS", "METRICS_CSV", "CsvLogger", "Logger", "MlflowLogger", "TensorBoardLogger", "Trackers",
-           "check_installed", "flatten", "hyperparameters", "log_report", "sweep_name"]
+__all__ = [
+    "LOGGERS",
+    "METRICS_CSV",
+    "CsvLogger",
+    "Logger",
+    "MlflowLogger",
+    "TensorBoardLogger",
+    "Trackers",
+    "check_installed",
+    "flatten",
+    "hyperparameters",
+    "log_report",
+    "sweep_name",
+]

@@ -32,8 +32,9 @@ def threads_for_job(hydra_cfg=None, cores: int | None = None) -> int:
         return cores
     launcher = hydra_cfg.get("launcher") or {}
     target = str(launcher.get("_target_", ""))
-    if "submitit" in target and launcher.get("cpus_per_task"):
-        return int(launcher.cpus_per_task)
+    cpus_per_task = launcher.get("cpus_per_task")
+    if "submitit" in target and cpus_per_task:
+        return int(cpus_per_task)
     if "ray" in target:
         num_cpus = (launcher.get("ray") or {}).get("remote", {}).get("num_cpus")
         return max(int(num_cpus), 1) if num_cpus else 1  # Ray runs one 1-CPU task per core by default

@@ -54,8 +54,9 @@ class Reporter:
 
             rdb = optuna.storages.RDBStorage(with_driver(self.storage))
             pruner = instantiate(self.pruner) if self.pruner is not None else optuna.pruners.NopPruner()
-            study = optuna.load_study(study_name=self.study_name, storage=rdb, pruner=pruner,
-                                      sampler=optuna.samplers.RandomSampler())
+            study = optuna.load_study(
+                study_name=self.study_name, storage=rdb, pruner=pruner, sampler=optuna.samplers.RandomSampler()
+            )
             study_id = rdb.get_study_id_from_name(self.study_name)
             trial_id = rdb.get_trial_id_from_study_id_trial_number(study_id, self.trial_number)
             self._trial = optuna.trial.Trial(study, trial_id)
@@ -81,10 +82,16 @@ def reporter(cfg: Any = None) -> Report:
         # the job builds the pruner from its config: only Optuna's own pruner classes, never another callable
         from ablate.errors import ConfigError
 
-        raise ConfigError(f"hydra.sweeper.pruner._target_={kind!r} is not an Optuna pruner: give one of "
-                          "optuna.pruners' classes, e.g. optuna.pruners.HyperbandPruner.")
-    return Reporter(study_name=str(target["study_name"]), storage=str(target["storage"]),
-                    trial_number=int(target["trial_number"]), pruner=pruner)
+        raise ConfigError(
+            f"hydra.sweeper.pruner._target_={kind!r} is not an Optuna pruner: give one of "
+            "optuna.pruners' classes, e.g. optuna.pruners.HyperbandPruner."
+        )
+    return Reporter(
+        study_name=str(target["study_name"]),
+        storage=str(target["storage"]),
+        trial_number=int(target["trial_number"]),
+        pruner=pruner,
+    )
 
 
 def _sweeper_node(cfg: Any):
@@ -97,7 +104,8 @@ def _sweeper_node(cfg: Any):
 
     if not HydraConfig.initialized():
         return None
-    return HydraConfig.get().get("sweeper")
+    hydra_cfg: Any = HydraConfig.get()  # a DictConfig at run time (typed HydraConf)
+    return hydra_cfg.get("sweeper")
 
 
 def _has_hydra(cfg: Any) -> bool:

@@ -117,8 +117,9 @@ def now() -> str:
 def git_commit() -> str | None:
     """The commit of the repository ablate runs from, or None outside a git checkout."""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
-                             capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=5
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
@@ -179,13 +180,28 @@ class ModelSection:
         from ablate.engine.complexity import method, totals
         from ablate.engine.template import derive
 
-        stages = [Stage(name=s.name, depth=s.depth, resolution=s.resolution, width=s.width,
-                        cardinality=s.cardinality, bottleneck_width=s.bottleneck_width,
-                        group_width=s.group_width, stride=s.stride) for s in derive(template).stages]
+        stages = [
+            Stage(
+                name=s.name,
+                depth=s.depth,
+                resolution=s.resolution,
+                width=s.width,
+                cardinality=s.cardinality,
+                bottleneck_width=s.bottleneck_width,
+                group_width=s.group_width,
+                stride=s.stride,
+            )
+            for s in derive(template).stages
+        ]
         counts = totals(template)
-        return cls(name=name, form=form, template=template.to_dict(), stages=stages,
-                   complexity=ComplexitySection(params=counts.params, flops=counts.flops, acts=counts.acts),
-                   counted=method(template))
+        return cls(
+            name=name,
+            form=form,
+            template=template.to_dict(),
+            stages=stages,
+            complexity=ComplexitySection(params=counts.params, flops=counts.flops, acts=counts.acts),
+            counted=method(template),
+        )
 
     @classmethod
     def from_dict(cls, data: Any) -> ModelSection:
@@ -194,10 +210,14 @@ class ModelSection:
         stages = data.get("stages") or []
         if not isinstance(stages, list):
             raise RecordError("its model.stages is not a list")
-        return cls(name=data.get("name"), form=data.get("form"), template=dict(data.get("template") or {}),
-                   stages=[_flat(Stage, s, "model.stages entry") for s in stages],
-                   complexity=_flat(ComplexitySection, data.get("complexity") or {}, "model.complexity"),
-                   counted=data.get("counted"))
+        return cls(
+            name=data.get("name"),
+            form=data.get("form"),
+            template=dict(data.get("template") or {}),
+            stages=[_flat(Stage, s, "model.stages entry") for s in stages],
+            complexity=_flat(ComplexitySection, data.get("complexity") or {}, "model.complexity"),
+            counted=data.get("counted"),
+        )
 
 
 @dataclass(frozen=True)
@@ -282,8 +302,16 @@ class EnvSection:
             torch_version: str | None = torch.__version__
         except ImportError:  # pragma: no cover - torch is a dependency
             torch_version = None
-        return cls(torch=torch_version, python=platform.python_version(), device=device, threads=threads, seed=seed,
-                   git_commit=git_commit(), hostname=socket.gethostname(), **gpu)
+        return cls(
+            torch=torch_version,
+            python=platform.python_version(),
+            device=device,
+            threads=threads,
+            seed=seed,
+            git_commit=git_commit(),
+            hostname=socket.gethostname(),
+            **gpu,
+        )
 
 
 @dataclass(frozen=True)
@@ -327,8 +355,14 @@ class RunRecord:
     @classmethod
     def new(cls, config: dict, overrides: Any = (), job_num: int | None = None) -> RunRecord:
         """A record in status `running`, started now."""
-        return cls(config=config, config_hash=config_hash(config), overrides=list(overrides), job_num=job_num,
-                   env=EnvSection.current(None, None, config.get("seed")), started_at=now())
+        return cls(
+            config=config,
+            config_hash=config_hash(config),
+            overrides=list(overrides),
+            job_num=job_num,
+            env=EnvSection.current(None, None, config.get("seed")),
+            started_at=now(),
+        )
 
     # -- reading
     @classmethod
@@ -347,16 +381,21 @@ class RunRecord:
             raise RecordError("its epochs are not a list")
         model = data.get("model")
         return cls(
-            schema_version=SCHEMA_VERSION, status=status, reason=data.get("reason"),
-            config=data.get("config") or {}, config_hash=data.get("config_hash") or "",
-            overrides=[str(o) for o in data.get("overrides") or []], job_num=data.get("job_num"),
+            schema_version=SCHEMA_VERSION,
+            status=status,
+            reason=data.get("reason"),
+            config=data.get("config") or {},
+            config_hash=data.get("config_hash") or "",
+            overrides=[str(o) for o in data.get("overrides") or []],
+            job_num=data.get("job_num"),
             model=None if model is None else ModelSection.from_dict(model),
             budget=_optional(BudgetSection, data.get("budget"), "budget"),
             epochs=[_flat(Epoch, e, "epochs entry") for e in epochs],
             final=_optional(FinalSection, data.get("final"), "final"),
             best=_optional(BestSection, data.get("best"), "best"),
             env=_optional(EnvSection, data.get("env"), "env"),
-            started_at=data.get("started_at"), finished_at=data.get("finished_at"),
+            started_at=data.get("started_at"),
+            finished_at=data.get("finished_at"),
             wall_seconds=data.get("wall_seconds"),
             throughput=_flat(ThroughputSection, data.get("throughput") or {}, "throughput"),
         )
@@ -408,8 +447,13 @@ class RunRecord:
         if not self.epochs:
             return
         last = self.epochs[-1]
-        self.final = FinalSection(val_err=last.val_err, val_top5_err=last.val_top5_err, val_loss=last.val_loss,
-                                  train_err=last.train_err, train_loss=last.train_loss)
+        self.final = FinalSection(
+            val_err=last.val_err,
+            val_top5_err=last.val_top5_err,
+            val_loss=last.val_loss,
+            train_err=last.train_err,
+            train_loss=last.train_loss,
+        )
         finite = [e for e in self.epochs if e.val_err is not None and math.isfinite(e.val_err)]
         if finite:
             best = min(finite, key=lambda e: e.val_err)  # type: ignore[arg-type, return-value]
@@ -433,4 +477,3 @@ class RunRecord:
         self.wall_seconds = round(wall_seconds, 3)
         self.summarise()
         return self
-

@@ -60,7 +60,8 @@ def optimizer(model: nn.Module, optim_cfg) -> torch.optim.SGD:
     With `decay_norm_and_bias: false`, BN weights and all biases (the 1-D parameters) get
     no weight decay; the paper decays every parameter.
     """
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for p in model.parameters():
         if p.requires_grad:
             (no_decay if p.ndim <= 1 and not optim_cfg.decay_norm_and_bias else decay).append(p)
@@ -131,23 +132,30 @@ def load_checkpoint(path: str | os.PathLike, expected: dict | None = None) -> di
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # corrupt file, or an object weights_only refuses to unpickle
         if "GLOBAL" in str(e):
-            raise CheckpointError(f"the checkpoint {path} holds objects other than tensors and plain containers, "
-                                  f"which torch.load(weights_only=True) refuses to load: {hint}.") from None
+            raise CheckpointError(
+                f"the checkpoint {path} holds objects other than tensors and plain containers, "
+                f"which torch.load(weights_only=True) refuses to load: {hint}."
+            ) from None
         raise CheckpointError(f"the checkpoint {path} is unreadable (corrupt or not a torch file): {hint}.") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"the checkpoint {path} is not an ablate checkpoint of format {CHECKPOINT_FORMAT}: "
-                              f"{hint}.")
+        raise CheckpointError(
+            f"the checkpoint {path} is not an ablate checkpoint of format {CHECKPOINT_FORMAT}: {hint}."
+        )
     if expected is not None:
         for what, key in (("architecture", "template"), ("architecture", "form"), ("config", "config")):
             diff = _first_difference({key: state.get(key)}, {key: expected[key]})
             if diff:
                 name, theirs, ours = diff
                 name = name.replace("template.", "model.", 1)
-                raise CheckpointError(f"the checkpoint {path} holds another {what} ({name}={theirs!r} there, "
-                                      f"{ours!r} in this run): {hint}.")
+                raise CheckpointError(
+                    f"the checkpoint {path} holds another {what} ({name}={theirs!r} there, "
+                    f"{ours!r} in this run): {hint}."
+                )
         if state.get("config_hash") != expected["config_hash"]:
-            raise CheckpointError(f"the checkpoint {path} holds another config (hash {state.get('config_hash')} there, "
-                                  f"{expected['config_hash']} in this run): {hint}.")
+            raise CheckpointError(
+                f"the checkpoint {path} holds another config (hash {state.get('config_hash')} there, "
+                f"{expected['config_hash']} in this run): {hint}."
+            )
     return state
 
 
@@ -227,8 +235,9 @@ def _progress(total: int, desc: str, enabled: bool):
         return _Lines(total, desc, enabled)
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit="step", leave=False, disable=not enabled, dynamic_ncols=True,
-                mininterval=0.5)
+    return tqdm(
+        total=total, desc=desc, unit="step", leave=False, disable=not enabled, dynamic_ncols=True, mininterval=0.5
+    )
 
 
 def _sync(device: torch.device) -> None:
@@ -240,8 +249,24 @@ class _Diverged(Exception):
     """Raised inside an epoch when the running training loss is no longer finite."""
 
 
-def train_epoch(net, split, opt, sched, scaler, criterion, *, epoch: int, batch_size: int, seed: int, device,
-                dtype, log_every: int, bar, rank: int = 0, world_size: int = 1) -> dict:
+def train_epoch(
+    net,
+    split,
+    opt,
+    sched,
+    scaler,
+    criterion,
+    *,
+    epoch: int,
+    batch_size: int,
+    seed: int,
+    device,
+    dtype,
+    log_every: int,
+    bar,
+    rank: int = 0,
+    world_size: int = 1,
+) -> dict:
     """One pass over this rank's shard of the training split (`batch_size` images a step, whole
     batches only); returns loss, top-1 error (%), images (all ranks) and seconds.
 
@@ -273,20 +298,27 @@ def train_epoch(net, split, opt, sched, scaler, criterion, *, epoch: int, batch_
         seen += n
         bar.update(1)
         if step % log_every == 0:  # the only host synchronisation inside the epoch
-            check = _reduce(torch.stack([loss_sum, torch.tensor(float(seen), device=device, dtype=torch.float64)]),
-                            world_size)
+            check = _reduce(
+                torch.stack([loss_sum, torch.tensor(float(seen), device=device, dtype=torch.float64)]), world_size
+            )
             running = (check[0] / check[1]).item()
             if not math.isfinite(running):
                 raise _Diverged(f"at step {step} the running training loss is {running}")
             elapsed = time.perf_counter() - start
             bar.set_postfix(loss=f"{running:.4f}", img_s=f"{seen * world_size / elapsed:,.0f}", refresh=False)
-    totals = _reduce(torch.stack([loss_sum, correct.double(), torch.tensor(float(seen), device=device,
-                                                                           dtype=torch.float64)]), world_size)
+    totals = _reduce(
+        torch.stack([loss_sum, correct.double(), torch.tensor(float(seen), device=device, dtype=torch.float64)]),
+        world_size,
+    )
     _sync(device)
     seconds = time.perf_counter() - start
     loss_total, correct_total, images = totals.tolist()
-    return {"loss": loss_total / images, "err": 100.0 * (1 - correct_total / images), "images": int(images),
-            "seconds": seconds}
+    return {
+        "loss": loss_total / images,
+        "err": 100.0 * (1 - correct_total / images),
+        "images": int(images),
+        "seconds": seconds,
+    }
 
 
 @torch.no_grad()
@@ -301,9 +333,14 @@ def evaluate(net, split, *, batch_size: int, device, dtype=None, rank: int = 0, 
         k = min(5, out.shape[1])
         top = out.topk(k, dim=1).indices
         hits = top == y[:, None]
-        sums += torch.stack([nn.functional.cross_entropy(out, y, reduction="sum").double(),
-                             hits[:, 0].sum().double(), hits.any(1).sum().double(),
-                             torch.full((), float(y.shape[0]), device=device, dtype=torch.float64)])  # no copy
+        sums += torch.stack(
+            [
+                nn.functional.cross_entropy(out, y, reduction="sum").double(),
+                hits[:, 0].sum().double(),
+                hits.any(1).sum().double(),
+                torch.full((), float(y.shape[0]), device=device, dtype=torch.float64),
+            ]
+        )  # no copy
     loss, top1, top5, n = _reduce(sums, world_size).tolist()
     n = max(n, 1.0)
     return {"loss": loss / n, "err": 100.0 * (1 - top1 / n), "top5_err": 100.0 * (1 - top5 / n)}
@@ -314,18 +351,31 @@ def _check_batch(cfg, world_size: int, train) -> int:
     split (each rank needs at least one whole batch of its shard): the checks that need run-time facts."""
     batch = cfg.optim.batch_size
     if batch % world_size:
-        raise ConfigError(f"optim.batch_size={batch} does not split over trainer.world_size={world_size} processes: "
-                          "make it a multiple of the world size.")
+        raise ConfigError(
+            f"optim.batch_size={batch} does not split over trainer.world_size={world_size} processes: "
+            "make it a multiple of the world size."
+        )
     per_rank = len(train) // world_size
     if per_rank < batch // world_size:
-        raise ConfigError(f"optim.batch_size={batch} is larger than the {per_rank} training images each of the "
-                          f"{world_size} rank(s) gets from {train.name}: lower the batch size or use more images.")
+        raise ConfigError(
+            f"optim.batch_size={batch} is larger than the {per_rank} training images each of the "
+            f"{world_size} rank(s) gets from {train.name}: lower the batch size or use more images."
+        )
     return batch // world_size
 
 
-def fit(model: nn.Module, data, cfg, device: torch.device, *, run_dir: str | os.PathLike | None = None,
-        expected: dict | None = None, rank: int = 0, world_size: int = 1,
-        on_epoch: Callable[[dict, list[dict]], bool | None] | None = None) -> Fit:
+def fit(
+    model: nn.Module,
+    data,
+    cfg,
+    device: torch.device,
+    *,
+    run_dir: str | os.PathLike | None = None,
+    expected: dict | None = None,
+    rank: int = 0,
+    world_size: int = 1,
+    on_epoch: Callable[[dict, list[dict]], bool | None] | None = None,
+) -> Fit:
     """Train `model` on `data` with `cfg.optim` / `cfg.trainer`; resume from `run_dir`'s checkpoint.
 
     `batch_size` in the recipe is the global batch: each of the `world_size` processes takes
@@ -379,39 +429,82 @@ def fit(model: nn.Module, data, cfg, device: torch.device, *, run_dir: str | os.
         started = time.perf_counter()
         with _progress(steps, f"epoch {epoch + 1}/{epochs}", show) as bar:
             try:
-                train = train_epoch(net, data.train, opt, sched, scaler, criterion, epoch=epoch, batch_size=batch,
-                                    seed=seed, device=device, dtype=dtype, log_every=log_every,
-                                    bar=bar, rank=rank, world_size=world_size)
+                train = train_epoch(
+                    net,
+                    data.train,
+                    opt,
+                    sched,
+                    scaler,
+                    criterion,
+                    epoch=epoch,
+                    batch_size=batch,
+                    seed=seed,
+                    device=device,
+                    dtype=dtype,
+                    log_every=log_every,
+                    bar=bar,
+                    rank=rank,
+                    world_size=world_size,
+                )
             except _Diverged as e:
                 result.status = "diverged"
-                result.reason = (f"the training loss stopped being finite in epoch {epoch + 1} ({e}) at "
-                                 f"optim.lr={optim_cfg.lr}: lower the learning rate or add warm-up.")
+                result.reason = (
+                    f"the training loss stopped being finite in epoch {epoch + 1} ({e}) at "
+                    f"optim.lr={optim_cfg.lr}: lower the learning rate or add warm-up."
+                )
                 break
-        val = evaluate(eval_net, data.val, batch_size=eval_batch, device=device, dtype=dtype, rank=rank,
-                       world_size=world_size)
-        entry = {"epoch": epoch + 1, "train_loss": train["loss"], "train_err": train["err"], "val_loss": val["loss"],
-                 "val_err": val["err"], "val_top5_err": val["top5_err"], "lr": opt.param_groups[0]["lr"],
-                 "seconds": time.perf_counter() - started, "images_per_s": train["images"] / train["seconds"]}
+        val = evaluate(
+            eval_net, data.val, batch_size=eval_batch, device=device, dtype=dtype, rank=rank, world_size=world_size
+        )
+        entry = {
+            "epoch": epoch + 1,
+            "train_loss": train["loss"],
+            "train_err": train["err"],
+            "val_loss": val["loss"],
+            "val_err": val["err"],
+            "val_top5_err": val["top5_err"],
+            "lr": opt.param_groups[0]["lr"],
+            "seconds": time.perf_counter() - started,
+            "images_per_s": train["images"] / train["seconds"],
+        }
         result.epochs.append(entry)
         if not (math.isfinite(train["loss"]) and math.isfinite(val["loss"])):
             result.status = "diverged"
-            result.reason = (f"the loss stopped being finite in epoch {epoch + 1} (train {train['loss']}, "
-                             f"val {val['loss']}) at optim.lr={optim_cfg.lr}: lower the learning rate or add warm-up.")
+            result.reason = (
+                f"the loss stopped being finite in epoch {epoch + 1} (train {train['loss']}, "
+                f"val {val['loss']}) at optim.lr={optim_cfg.lr}: lower the learning rate or add warm-up."
+            )
             if rank == 0 and on_epoch is not None:
                 on_epoch(entry, result.epochs)
             break
         if rank == 0:
-            log.info("epoch %d/%d: train loss %.4f err %.2f%% | val loss %.4f err %.2f%% top-5 %.2f%% | "
-                     "%.1f s, %.0f img/s", epoch + 1, epochs, train["loss"], train["err"], val["loss"], val["err"],
-                     val["top5_err"], entry["seconds"], entry["images_per_s"])
+            log.info(
+                "epoch %d/%d: train loss %.4f err %.2f%% | val loss %.4f err %.2f%% top-5 %.2f%% | %.1f s, %.0f img/s",
+                epoch + 1,
+                epochs,
+                train["loss"],
+                train["err"],
+                val["loss"],
+                val["err"],
+                val["top5_err"],
+                entry["seconds"],
+                entry["images_per_s"],
+            )
             if path is not None and trainer.checkpoint:
-                save_checkpoint(path, {
-                    "format": CHECKPOINT_FORMAT, "epoch": epoch + 1,
-                    "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                    "scaler": scaler.state_dict() if scaler is not None else None, "rng": _rng_state(device),
-                    "history": result.epochs, **(expected or {"config": None, "config_hash": None,
-                                                              "template": None, "form": None}),
-                })
+                save_checkpoint(
+                    path,
+                    {
+                        "format": CHECKPOINT_FORMAT,
+                        "epoch": epoch + 1,
+                        "model": model.state_dict(),
+                        "optimizer": opt.state_dict(),
+                        "scheduler": sched.state_dict(),
+                        "scaler": scaler.state_dict() if scaler is not None else None,
+                        "rng": _rng_state(device),
+                        "history": result.epochs,
+                        **(expected or {"config": None, "config_hash": None, "template": None, "form": None}),
+                    },
+                )
         stop = bool(on_epoch(entry, result.epochs)) if rank == 0 and on_epoch is not None else False
         if world_size > 1:  # rank 0 asked the pruner: every rank stops at the same epoch
             flag = torch.tensor([stop], device=device, dtype=torch.int32)
@@ -419,8 +512,10 @@ def fit(model: nn.Module, data, cfg, device: torch.device, *, run_dir: str | os.
             stop = bool(flag.item())
         if stop and epoch + 1 < epochs:
             result.status = "pruned"
-            result.reason = (f"pruned after epoch {epoch + 1} of {epochs}: the Optuna study's pruner stopped this trial "
-                             f"at val error {val['err']:.2f}%.")
+            result.reason = (
+                f"pruned after epoch {epoch + 1} of {epochs}: the Optuna study's pruner stopped this trial "
+                f"at val error {val['err']:.2f}%."
+            )
             if rank == 0:
                 log.info("%s", result.reason)
             break

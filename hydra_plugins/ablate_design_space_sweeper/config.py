@@ -36,5 +36,9 @@ class AblateDesignSpacesSweeperConf:
     bins: Any = 5
 
 
-ConfigStore.instance().store(group="hydra/sweeper", name="ablate_design_spaces", node=AblateDesignSpacesSweeperConf,
-                             provider="ablate_design_space_sweeper")
+ConfigStore.instance().store(
+    group="hydra/sweeper",
+    name="ablate_design_spaces",
+    node=AblateDesignSpacesSweeperConf,
+    provider="ablate_design_space_sweeper",
+)

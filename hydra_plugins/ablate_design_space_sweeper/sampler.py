@@ -17,7 +17,6 @@ draw taken: the designs are the first N distinct on-budget draws. A space none o
 the budget, or with fewer than N distinct designs that do, is refused with one sentence.
 """
 
-
 import math
 import zlib
 from collections.abc import Callable, Mapping, Sequence
@@ -43,9 +42,11 @@ class Space:
     depths: tuple[tuple[int, int], ...] | None = None  # per stage: (fewest, most) blocks
 
     def to_dict(self) -> dict:
-        return {"cardinality": None if self.cardinality is None else list(self.cardinality),
-                "width": None if self.width is None else list(self.width),
-                "depths": None if self.depths is None else [list(r) for r in self.depths]}
+        return {
+            "cardinality": None if self.cardinality is None else list(self.cardinality),
+            "width": None if self.width is None else list(self.width),
+            "depths": None if self.depths is None else [list(r) for r in self.depths],
+        }
 
     def describe(self) -> str:
         """`C ∈ {2, 4}, width ∈ {16, 32}, depths ∈ [1–3]×[1–2]` (fields left out: the model's own)."""
@@ -77,17 +78,30 @@ class Design:
     @property
     def overrides(self) -> list[str]:
         """The member's overrides: its fields, its budget scale where the budget is a range, and its space."""
-        out = [f"model.cardinality={self.cardinality}", f"model.depths=[{','.join(map(str, self.depths))}]",
-               f"model.width={self.width}"]
+        out = [
+            f"model.cardinality={self.cardinality}",
+            f"model.depths=[{','.join(map(str, self.depths))}]",
+            f"model.width={self.width}",
+        ]
         if self.scale is not None:
             out.append(f"budget.scale={self.scale!r}")
         return [*out, f"+{SPACE_KEY}={self.space}"]
 
     def to_dict(self) -> dict:
-        return {"space": self.space, "sample": self.sample, "draw": self.draw, "cardinality": self.cardinality,
-                "depths": list(self.depths), "width": self.width, "scale": self.scale,
-                "bottleneck_width": self.bottleneck_width, "achieved": self.achieved, "target": self.target,
-                "deviation": self.deviation, "overrides": self.overrides}
+        return {
+            "space": self.space,
+            "sample": self.sample,
+            "draw": self.draw,
+            "cardinality": self.cardinality,
+            "depths": list(self.depths),
+            "width": self.width,
+            "scale": self.scale,
+            "bottleneck_width": self.bottleneck_width,
+            "achieved": self.achieved,
+            "target": self.target,
+            "deviation": self.deviation,
+            "overrides": self.overrides,
+        }
 
 
 @dataclass(frozen=True)
@@ -102,8 +116,12 @@ class Sample:
     first_refusal: str | None  # the solver's sentence for the first draw off the budget
 
     def to_dict(self) -> dict:
-        return {"draws": self.draws, "off_budget": self.off_budget, "repeats": self.repeats,
-                "first_refusal": self.first_refusal}
+        return {
+            "draws": self.draws,
+            "off_budget": self.off_budget,
+            "repeats": self.repeats,
+            "first_refusal": self.first_refusal,
+        }
 
 
 # ----------------------------------------------------------------------------- checking the config
@@ -117,8 +135,10 @@ def _choices(name: str, field: str, value: Any) -> tuple[int, ...] | None:
     values = list(value) if isinstance(value, (list, tuple)) else [value]
     if not values or not all(_whole(v) for v in values):
         example = "[2,4,8,16,32]" if field == "cardinality" else "[16,32]"
-        raise ConfigError(f"{PREFIX}spaces.{name}.{field}={value!r} is invalid: give a list of whole numbers of at "
-                          f"least 1 to choose from, such as {example}.")
+        raise ConfigError(
+            f"{PREFIX}spaces.{name}.{field}={value!r} is invalid: give a list of whole numbers of at "
+            f"least 1 to choose from, such as {example}."
+        )
     return tuple(dict.fromkeys(values))  # a repeated choice would weigh double: once each
 
 
@@ -133,8 +153,10 @@ def _depths(name: str, value: Any) -> tuple[tuple[int, int], ...] | None:
             break
         ranges.append((int(pair[0]), int(pair[1])))
     if not ranges:
-        raise ConfigError(f"{PREFIX}spaces.{name}.depths={value!r} is invalid: give one [fewest, most] range of "
-                          "blocks per stage (a number fixes a stage), such as [[1,3],[1,3],[1,3],[1,2]].")
+        raise ConfigError(
+            f"{PREFIX}spaces.{name}.depths={value!r} is invalid: give one [fewest, most] range of "
+            "blocks per stage (a number fixes a stage), such as [[1,3],[1,3],[1,3],[1,2]]."
+        )
     return tuple(ranges)
 
 
@@ -142,20 +164,30 @@ def spaces_of(node: Any) -> dict[str, Space]:
     """`hydra.sweeper.spaces` as checked `Space`s, in the config's order; `ConfigError` (one sentence) otherwise."""
     example = f"{PREFIX}spaces.resnet={{cardinality:[1]}}"
     if not isinstance(node, Mapping) or not node:
-        raise ConfigError(f"{PREFIX}spaces={node!r} defines no design space: give two or more, each a mapping of "
-                          f"{', '.join(FIELDS)}, such as {example}.")
+        raise ConfigError(
+            f"{PREFIX}spaces={node!r} defines no design space: give two or more, each a mapping of "
+            f"{', '.join(FIELDS)}, such as {example}."
+        )
     out = {}
     for name, fields in node.items():
         name = str(name)
         if not isinstance(fields, Mapping):
-            raise ConfigError(f"{PREFIX}spaces.{name}={fields!r} is invalid: a design space is a mapping of "
-                              f"{', '.join(FIELDS)}, such as {example}.")
+            raise ConfigError(
+                f"{PREFIX}spaces.{name}={fields!r} is invalid: a design space is a mapping of "
+                f"{', '.join(FIELDS)}, such as {example}."
+            )
         unknown = sorted(str(k) for k in fields if k not in FIELDS)
         if unknown:
-            raise ConfigError(f"{PREFIX}spaces.{name}.{unknown[0]} is not a design-space field: valid fields are "
-                              f"{', '.join(FIELDS)} (d is solved for the budget).")
-        out[name] = Space(name, _choices(name, "cardinality", fields.get("cardinality")),
-                          _choices(name, "width", fields.get("width")), _depths(name, fields.get("depths")))
+            raise ConfigError(
+                f"{PREFIX}spaces.{name}.{unknown[0]} is not a design-space field: valid fields are "
+                f"{', '.join(FIELDS)} (d is solved for the budget)."
+            )
+        out[name] = Space(
+            name,
+            _choices(name, "cardinality", fields.get("cardinality")),
+            _choices(name, "width", fields.get("width")),
+            _depths(name, fields.get("depths")),
+        )
     return out
 
 
@@ -165,28 +197,36 @@ def chosen(spaces: Mapping[str, Space], compare: Sequence[str] | None) -> list[S
     defined = ", ".join(spaces)
     for name in names:
         if name not in spaces:
-            raise ConfigError(f"{PREFIX}compare={names!r} names {name!r}, which is not a design space: the spaces "
-                              f"defined in {PREFIX}spaces are {defined}.")
+            raise ConfigError(
+                f"{PREFIX}compare={names!r} names {name!r}, which is not a design space: the spaces "
+                f"defined in {PREFIX}spaces are {defined}."
+            )
     if len(set(names)) != len(names):
         raise ConfigError(f"{PREFIX}compare={names!r} names a space twice: give each space once.")
     if len(names) < 2:
         where = f"{PREFIX}compare={names!r}" if compare is not None else f"{PREFIX}spaces"
-        raise ConfigError(f"{where} gives {len(names)} design space: a comparison needs two or more, such as "
-                          f"{PREFIX}compare=[{','.join(list(spaces)[:2]) or 'resnet,resnext'}].")
+        raise ConfigError(
+            f"{where} gives {len(names)} design space: a comparison needs two or more, such as "
+            f"{PREFIX}compare=[{','.join(list(spaces)[:2]) or 'resnet,resnext'}]."
+        )
     return [spaces[n] for n in names]
 
 
 def check_samples(samples: Any) -> int:
     if not _whole(samples, 2):
-        raise ConfigError(f"{PREFIX}samples={samples!r} is invalid: give a whole number of at least 2 designs per "
-                          "space (an error distribution and a test between spaces need two or more).")
+        raise ConfigError(
+            f"{PREFIX}samples={samples!r} is invalid: give a whole number of at least 2 designs per "
+            "space (an error distribution and a test between spaces need two or more)."
+        )
     return samples
 
 
 def check_draws(draws: Any, samples: int) -> int:
     if not _whole(draws, samples):
-        raise ConfigError(f"{PREFIX}draws={draws!r} is invalid: give a whole number of draws per space of at least "
-                          f"{PREFIX}samples={samples}.")
+        raise ConfigError(
+            f"{PREFIX}draws={draws!r} is invalid: give a whole number of draws per space of at least "
+            f"{PREFIX}samples={samples}."
+        )
     return draws
 
 
@@ -201,14 +241,21 @@ def check_scale_range(value: Any, absolute_target: bool) -> tuple[float, float] 
     if value is None:
         return None
     pair = list(value) if isinstance(value, (list, tuple)) else []
-    ok = len(pair) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-                                and v > 0 for v in pair) and pair[0] <= pair[1]
+    ok = (
+        len(pair) == 2
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in pair)
+        and pair[0] <= pair[1]
+    )
     if not ok:
-        raise ConfigError(f"{PREFIX}scale_range={value!r} is invalid: give [low, high], two positive budget scales "
-                          "with low ≤ high, such as [0.5,2.0], or null for one budget.")
+        raise ConfigError(
+            f"{PREFIX}scale_range={value!r} is invalid: give [low, high], two positive budget scales "
+            "with low ≤ high, such as [0.5,2.0], or null for one budget."
+        )
     if absolute_target:
-        raise ConfigError(f"{PREFIX}scale_range={pair!r} needs a budget relative to a model (budget.target=null): "
-                          "an absolute budget.target does not scale.")
+        raise ConfigError(
+            f"{PREFIX}scale_range={pair!r} needs a budget relative to a model (budget.target=null): "
+            "an absolute budget.target does not scale."
+        )
     return float(pair[0]), float(pair[1])
 
 
@@ -217,9 +264,17 @@ def _seed_of(seed: int, name: str) -> list[int]:
     return [seed, zlib.crc32(name.encode())]
 
 
-def sample(space: Space, base: Template, budget: Callable[[float | None], Budget], n: int, seed: int = 0,
-           scale_range: tuple[float, float] | None = None, draws: int = 1000, vary: str = "bottleneck_width",
-           stage: int | None = None) -> Sample:
+def sample(
+    space: Space,
+    base: Template,
+    budget: Callable[[float | None], Budget],
+    n: int,
+    seed: int = 0,
+    scale_range: tuple[float, float] | None = None,
+    draws: int = 1000,
+    vary: str = "bottleneck_width",
+    stage: int | None = None,
+) -> Sample:
     """The first `n` distinct designs of `space` the solver lands on `budget(scale)`, in at most `draws` draws.
 
     `base` is the model as configured (the fields a space leaves out keep its values); `budget(scale)`
@@ -236,11 +291,17 @@ def sample(space: Space, base: Template, budget: Callable[[float | None], Budget
     budget_text = None
     for k in range(draws):
         taken = k + 1
-        c = base.cardinality if space.cardinality is None else \
-            space.cardinality[int(rng.integers(len(space.cardinality)))]
+        c = (
+            base.cardinality
+            if space.cardinality is None
+            else space.cardinality[int(rng.integers(len(space.cardinality)))]
+        )
         w = base.width if space.width is None else space.width[int(rng.integers(len(space.width)))]
-        depths = tuple(base.depths) if space.depths is None else \
-            tuple(int(rng.integers(lo, hi, endpoint=True)) for lo, hi in space.depths)
+        depths = (
+            tuple(base.depths)
+            if space.depths is None
+            else tuple(int(rng.integers(lo, hi, endpoint=True)) for lo, hi in space.depths)
+        )
         scale = None
         if scale_range is not None:
             lo, hi = scale_range
@@ -259,19 +320,36 @@ def sample(space: Space, base: Template, budget: Callable[[float | None], Budget
             continue
         seen.add(key)
         t = solution.template
-        designs.append(Design(space.name, len(designs), k, t.cardinality, tuple(t.depths), t.width, scale,
-                              t.bottleneck_width, solution.achieved, solution.target, solution.deviation))
+        designs.append(
+            Design(
+                space.name,
+                len(designs),
+                k,
+                t.cardinality,
+                tuple(t.depths),
+                t.width,
+                scale,
+                t.bottleneck_width,
+                solution.achieved,
+                solution.target,
+                solution.deviation,
+            )
+        )
         if len(designs) == n:
             break
     result = Sample(space, tuple(designs), taken, off, repeats, first)
     if not designs:
-        raise ConfigError(f"design space {space.name!r} ({space.describe()}) has no design on the budget: all "
-                          f"{taken} draws were off it ({budget_text or 'the budget'}; the first: {first}): widen "
-                          "the space or loosen budget.tolerance.")
+        raise ConfigError(
+            f"design space {space.name!r} ({space.describe()}) has no design on the budget: all "
+            f"{taken} draws were off it ({budget_text or 'the budget'}; the first: {first}): widen "
+            "the space or loosen budget.tolerance."
+        )
     if len(designs) < n:
-        raise ConfigError(f"{PREFIX}samples={n} is more than the {len(designs)} distinct on-budget designs design "
-                          f"space {space.name!r} gave in {taken} draws ({off} off the budget, {repeats} repeats): "
-                          f"give fewer samples, widen the space, or raise {PREFIX}draws.")
+        raise ConfigError(
+            f"{PREFIX}samples={n} is more than the {len(designs)} distinct on-budget designs design "
+            f"space {space.name!r} gave in {taken} draws ({off} off the budget, {repeats} repeats): "
+            f"give fewer samples, widen the space, or raise {PREFIX}draws."
+        )
     return result
 
 
@@ -281,9 +359,16 @@ def _budget_text(b: Budget, scale_range: tuple[float, float] | None) -> str:
     return f"{b.metric}={b.target:,.0f} ±{b.tolerance:g}"
 
 
-def sample_all(spaces: Sequence[Space], base: Template, budget: Callable[[float | None], Budget], n: int,
-               seed: int = 0, scale_range: tuple[float, float] | None = None, draws: int = 1000,
-               vary: str = "bottleneck_width", stage: int | None = None) -> list[Sample]:
+def sample_all(
+    spaces: Sequence[Space],
+    base: Template,
+    budget: Callable[[float | None], Budget],
+    n: int,
+    seed: int = 0,
+    scale_range: tuple[float, float] | None = None,
+    draws: int = 1000,
+    vary: str = "bottleneck_width",
+    stage: int | None = None,
+) -> list[Sample]:
     """`sample` for each space, in order."""
     return [sample(s, base, budget, n, seed, scale_range, draws, vary, stage) for s in spaces]
-

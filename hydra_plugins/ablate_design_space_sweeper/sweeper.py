@@ -36,11 +36,26 @@ class SweepConfigError(ConfigError, CompactHydraException):
 class AblateDesignSpacesSweeper(Sweeper):
     """See `config.AblateDesignSpacesSweeperConf` for the meaning of each argument."""
 
-    def __init__(self, spaces: Any = None, compare: Any = None, samples: Any = 8, seed: Any = 0, draws: Any = 1000,
-                 scale_range: Any = None, bins: Any = 5) -> None:
+    def __init__(
+        self,
+        spaces: Any = None,
+        compare: Any = None,
+        samples: Any = 8,
+        seed: Any = 0,
+        draws: Any = 1000,
+        scale_range: Any = None,
+        bins: Any = 5,
+    ) -> None:
         super().__init__()
-        self.options = {"spaces": _plain(spaces) or {}, "compare": _plain(compare), "samples": samples,
-                        "seed": seed, "draws": draws, "scale_range": _plain(scale_range), "bins": bins}
+        self.options = {
+            "spaces": _plain(spaces) or {},
+            "compare": _plain(compare),
+            "samples": samples,
+            "seed": seed,
+            "draws": draws,
+            "scale_range": _plain(scale_range),
+            "bins": bins,
+        }
         self.config: DictConfig | None = None
         self.launcher: Any = None
 
@@ -49,7 +64,8 @@ class AblateDesignSpacesSweeper(Sweeper):
 
         self.config = config
         self.launcher = Plugins.instance().instantiate_launcher(
-            hydra_context=hydra_context, task_function=task_function, config=config)
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
         self.sweep_dir = Path(str(config.hydra.sweep.dir))  # resolved once: ${now:...} is read here
 
     def sweep(self, arguments: list[str]) -> Any:
@@ -66,8 +82,10 @@ class AblateDesignSpacesSweeper(Sweeper):
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
         write_plan(self.sweep_dir, body)
-        log.info(f"Design spaces: {', '.join(body['compare'])}; {body['samples']} designs each on the budget; "
-                 f"{len(jobs)} runs.")
+        log.info(
+            f"Design spaces: {', '.join(body['compare'])}; {body['samples']} designs each on the budget; "
+            f"{len(jobs)} runs."
+        )
         return self.launcher.launch(jobs, initial_job_idx=0)
 
 
@@ -85,31 +103,45 @@ def plan(config: DictConfig, options: dict, arguments: list[str]) -> tuple[dict,
     seed = sampler.check_seed(options.get("seed"))
     bins = options.get("bins")
     if not sampler._whole(bins):
-        raise ConfigError(f"{sampler.PREFIX}bins={bins!r} is invalid: give a whole number of at least 1 complexity "
-                          "bins, such as 5.")
+        raise ConfigError(
+            f"{sampler.PREFIX}bins={bins!r} is invalid: give a whole number of at least 1 complexity bins, such as 5."
+        )
     budget_node = plain(config.budget)
     if budget_node.get("metric") is None:
-        raise ConfigError("budget.metric=null: a design-space sweep lands every design on one budget: choose "
-                          "budget=params or budget=flops.")
+        raise ConfigError(
+            "budget.metric=null: a design-space sweep lands every design on one budget: choose "
+            "budget=params or budget=flops."
+        )
     scale_range = sampler.check_scale_range(options.get("scale_range"), budget_node.get("target") is not None)
     if scale_range is not None and any(o.partition("=")[0].lstrip("+~") == "budget.scale" for o in fixed):
-        raise ConfigError(f"budget.scale on the command line and {sampler.PREFIX}scale_range={list(scale_range)!r} "
-                          "both set the budget: give one of them.")
+        raise ConfigError(
+            f"budget.scale on the command line and {sampler.PREFIX}scale_range={list(scale_range)!r} "
+            "both set the budget: give one of them."
+        )
     base = template_of(config.model)
     searchpath = _searchpath(config)
 
     def budget(scale: float | None):
         return budget_from_cfg(budget_node if scale is None else {**budget_node, "scale": scale}, searchpath)
 
-    samples = sampler.sample_all(compared, base, budget, n, seed, scale_range, draws, budget_node["vary"],
-                                 budget_node["stage"])
-    body = {"seed": seed, "samples": n, "compare": [s.name for s in compared], "draws": draws,
-            "scale_range": None if scale_range is None else list(scale_range), "bins": bins,
-            "spaces": {s.name: {**s.to_dict(), "describe": s.describe()} for s in compared},
-            "budget": {k: budget_node.get(k) for k in ("metric", "target", "reference", "scale", "scope", "tolerance",
-                                                       "vary", "stage")},
-            "draws_by_space": {s.space.name: s.to_dict() for s in samples},
-            "designs": [d.to_dict() for s in samples for d in s.designs]}
+    samples = sampler.sample_all(
+        compared, base, budget, n, seed, scale_range, draws, budget_node["vary"], budget_node["stage"]
+    )
+    body = {
+        "seed": seed,
+        "samples": n,
+        "compare": [s.name for s in compared],
+        "draws": draws,
+        "scale_range": None if scale_range is None else list(scale_range),
+        "bins": bins,
+        "spaces": {s.name: {**s.to_dict(), "describe": s.describe()} for s in compared},
+        "budget": {
+            k: budget_node.get(k)
+            for k in ("metric", "target", "reference", "scale", "scope", "tolerance", "vary", "stage")
+        },
+        "draws_by_space": {s.space.name: s.to_dict() for s in samples},
+        "designs": [d.to_dict() for s in samples for d in s.designs],
+    }
     repeats = [[f"seed={v}"] for v in seeds] if seeds else [[]]
     jobs = [[*fixed, *d.overrides, *r] for s in samples for d in s.designs for r in repeats]
     return body, jobs
@@ -123,14 +155,18 @@ def command_line(arguments: list[str]) -> tuple[list[str], list[str]]:
     for o in OverridesParser.create().parse_overrides(list(arguments)):
         key = o.key_or_group
         if key in OWNED or key == "design_space":
-            raise ConfigError(f"{o.input_line!r}: {NAME} samples {key} from each design space "
-                              f"(hydra.sweeper.spaces): leave it out, or change the spaces.")
+            raise ConfigError(
+                f"{o.input_line!r}: {NAME} samples {key} from each design space "
+                f"(hydra.sweeper.spaces): leave it out, or change the spaces."
+            )
         if o.is_sweep_override():
             if key in REPEATABLE and o.is_discrete_sweep():
                 seeds = list(o.sweep_string_iterator())
                 continue
-            raise ConfigError(f"{o.input_line!r} is a sweep: {NAME} sweeps the designs of hydra.sweeper.spaces (and "
-                              "seeds, seed=0,1,2): give one value.")
+            raise ConfigError(
+                f"{o.input_line!r} is a sweep: {NAME} sweeps the designs of hydra.sweeper.spaces (and "
+                "seeds, seed=0,1,2): give one value."
+            )
         fixed.append(str(o.input_line))
     return fixed, seeds
 
@@ -144,8 +180,10 @@ def _same_plan(sweep_dir: Path, body: dict) -> None:
         return
     diff = changed(old, body)
     if diff:
-        raise ConfigError(f"{sweep_dir} holds a design-space sweep sampled otherwise (its {', '.join(diff)} "
-                          "differ): keep its settings to continue it, or start a new folder with hydra.sweep.dir=….")
+        raise ConfigError(
+            f"{sweep_dir} holds a design-space sweep sampled otherwise (its {', '.join(diff)} "
+            "differ): keep its settings to continue it, or start a new folder with hydra.sweep.dir=…."
+        )
 
 
 def _searchpath(config: DictConfig) -> tuple[str, ...]:

@@ -5,6 +5,7 @@ checkout on `sys.path` are found that way; setuptools' strict editable install h
 folder from that walk, so an app started outside the checkout calls `register()` first.
 """
 
+
 def register() -> None:
     """Make `hydra/sweeper=ablate_optuna` known to Hydra without its plugin scan (idempotent)."""
     from hydra.core.plugins import Plugins

@@ -110,34 +110,76 @@ def motpe_removed(*args: Any, **kwargs: Any) -> None:
     """`hydra/sweeper/sampler=motpe`: the sampler Optuna 4 removed, refused with the way on."""
     from hydra_plugins.ablate_optuna_sweeper.errors import SweepConfigError
 
-    raise SweepConfigError("The 'motpe' sampler was removed in Optuna 4.0 (hydra/sweeper/sampler=motpe): use "
-                           "hydra/sweeper/sampler=tpe (TPE handles several objectives) or nsgaii.")
+    raise SweepConfigError(
+        "The 'motpe' sampler was removed in Optuna 4.0 (hydra/sweeper/sampler=motpe): use "
+        "hydra/sweeper/sampler=tpe (TPE handles several objectives) or nsgaii."
+    )
 
 
 # The options of hydra/sweeper/sampler, with the official plugin's defaults; keywords left null take
 # Optuna's own default. CMA-ES: Optuna 5 deprecates inc_popsize other than -1 (the official plugin's 2).
 SAMPLERS: Dict[str, Dict[str, Any]] = {
     "auto": {"seed": None},
-    "tpe": {"_target_": "optuna.samplers.TPESampler", "seed": None, "consider_prior": None, "prior_weight": None,
-            "consider_magic_clip": None, "consider_endpoints": None, "n_startup_trials": 10, "n_ei_candidates": 24,
-            "multivariate": False, "warn_independent_sampling": None},
+    "tpe": {
+        "_target_": "optuna.samplers.TPESampler",
+        "seed": None,
+        "consider_prior": None,
+        "prior_weight": None,
+        "consider_magic_clip": None,
+        "consider_endpoints": None,
+        "n_startup_trials": 10,
+        "n_ei_candidates": 24,
+        "multivariate": False,
+        "warn_independent_sampling": None,
+    },
     "random": {"_target_": "optuna.samplers.RandomSampler", "seed": None},
-    "cmaes": {"_target_": "optuna.samplers.CmaEsSampler", "seed": None, "x0": None, "sigma0": None,
-              "independent_sampler": None, "warn_independent_sampling": True, "consider_pruned_trials": False,
-              "restart_strategy": None, "inc_popsize": -1, "use_separable_cma": False, "source_trials": None},
-    "nsgaii": {"_target_": "optuna.samplers.NSGAIISampler", "seed": None, "population_size": 50,
-               "mutation_prob": None, "crossover_prob": 0.9, "swapping_prob": 0.5, "constraints_func": None},
+    "cmaes": {
+        "_target_": "optuna.samplers.CmaEsSampler",
+        "seed": None,
+        "x0": None,
+        "sigma0": None,
+        "independent_sampler": None,
+        "warn_independent_sampling": True,
+        "consider_pruned_trials": False,
+        "restart_strategy": None,
+        "inc_popsize": -1,
+        "use_separable_cma": False,
+        "source_trials": None,
+    },
+    "nsgaii": {
+        "_target_": "optuna.samplers.NSGAIISampler",
+        "seed": None,
+        "population_size": 50,
+        "mutation_prob": None,
+        "crossover_prob": 0.9,
+        "swapping_prob": 0.5,
+        "constraints_func": None,
+    },
     "grid": {"_target_": "optuna.samplers.GridSampler", "seed": None},  # axes from the search space
-    "gp": {"_target_": "optuna.samplers.GPSampler", "seed": None, "independent_sampler": None,
-           "n_startup_trials": 10, "deterministic_objective": False, "constraints_func": None,
-           "warn_independent_sampling": True},
-    "qmc": {"_target_": "optuna.samplers.QMCSampler", "seed": None, "qmc_type": "sobol", "scramble": False,
-            "independent_sampler": None, "warn_asynchronous_seeding": True, "warn_independent_sampling": True},
+    "gp": {
+        "_target_": "optuna.samplers.GPSampler",
+        "seed": None,
+        "independent_sampler": None,
+        "n_startup_trials": 10,
+        "deterministic_objective": False,
+        "constraints_func": None,
+        "warn_independent_sampling": True,
+    },
+    "qmc": {
+        "_target_": "optuna.samplers.QMCSampler",
+        "seed": None,
+        "qmc_type": "sobol",
+        "scramble": False,
+        "independent_sampler": None,
+        "warn_asynchronous_seeding": True,
+        "warn_independent_sampling": True,
+    },
     "motpe": {"_target_": "hydra_plugins.ablate_optuna_sweeper.config.motpe_removed"},
 }
 
 _store = ConfigStore.instance()
-_store.store(group="hydra/sweeper", name="ablate_optuna", node=AblateOptunaSweeperConf,
-             provider="ablate_optuna_sweeper")
+_store.store(
+    group="hydra/sweeper", name="ablate_optuna", node=AblateOptunaSweeperConf, provider="ablate_optuna_sweeper"
+)
 for _name, _node in SAMPLERS.items():
     _store.store(group="hydra/sweeper/sampler", name=_name, node=_node, provider="ablate_optuna_sweeper")

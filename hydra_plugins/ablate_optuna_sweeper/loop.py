@@ -115,7 +115,7 @@ class Search:
         """Ask up to n_jobs trials, launch them as one batch, tell each; again until done."""
         while not self.stopping:
             with self.lock:
-                trials = []
+                trials: list = []
                 while len(trials) < self.s.n_jobs and self._to_go() > 0:
                     trial = self._propose()
                     if trial is None:
@@ -138,8 +138,10 @@ class Search:
 
     def _run_slots(self) -> None:
         """n_jobs threads, each: ask a trial, launch it alone, tell it; again until done."""
-        threads = [threading.Thread(target=self._slot, name=f"ablate-optuna-slot-{i}", daemon=True)
-                   for i in range(self.s.n_jobs)]
+        threads = [
+            threading.Thread(target=self._slot, name=f"ablate-optuna-slot-{i}", daemon=True)
+            for i in range(self.s.n_jobs)
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -187,9 +189,11 @@ class Search:
         before it asks (the trial, its parameters) is in storage when this returns; `_label` writes the rest."""
         while True:
             if self.copies_in_a_row >= MAX_COPIES_IN_A_ROW:
-                log.warning(f"The sampler proposed {self.copies_in_a_row} designs in a row that have run already: "
-                            f"the search space seems exhausted; the study stops with {_counted(self.study)} of "
-                            f"n_trials={self.s.n_trials} trials run.")
+                log.warning(
+                    f"The sampler proposed {self.copies_in_a_row} designs in a row that have run already: "
+                    f"the search space seems exhausted; the study stops with {_counted(self.study)} of "
+                    f"n_trials={self.s.n_trials} trials run."
+                )
                 self.stopping = True
                 return None
             trial = self._ask()
@@ -231,9 +235,14 @@ class Search:
 
         design = _design(trial.params)
         states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
-        same = [t for t in self.study.get_trials(deepcopy=False, states=states)
-                if t.number != trial.number and t.user_attrs.get("copy_of") is None and _design(t.params) == design
-                and (t.state.is_finished() or t.number < trial.number)]
+        same = [
+            t
+            for t in self.study.get_trials(deepcopy=False, states=states)
+            if t.number != trial.number
+            and t.user_attrs.get("copy_of") is None
+            and _design(t.params) == design
+            and (t.state.is_finished() or t.number < trial.number)
+        ]
         finished = [t for t in same if t.state.is_finished()]
         return (finished or same or [None])[0]
 
@@ -243,7 +252,12 @@ class Search:
         values go. Outside the lock: these writes need no order among the slots."""
         self._beat(trial)
         stale = {key: None for key in _RESET if trial.user_attrs.get(key) is not None}
-        attrs = {**stale, "worker": self.worker, "sweep_run": self.run_id, "sweep_dir": str(self.sweep_dir.resolve())}
+        attrs: dict[str, Any] = {
+            **stale,
+            "worker": self.worker,
+            "sweep_run": self.run_id,
+            "sweep_dir": str(self.sweep_dir.resolve()),
+        }
         if run:
             attrs.update(job_num=self.job_nums[trial.number], overrides=list(self.space.trial_overrides(trial.params)))
             if self.prune_study is not None:
@@ -257,7 +271,7 @@ class Search:
     def _overrides(self, trial) -> tuple[str, ...]:
         """The job's overrides: the trial's parameters, then where its per-epoch values go (`hydra.sweeper.trial`)."""
         target = self._prune_target(trial)
-        extra = ()
+        extra: tuple[str, ...] = ()
         if target is not None:
             items = ",".join(f"{k}:{_quote(v) if isinstance(v, str) else v}" for k, v in target.items())
             extra = (f"hydra.sweeper.trial={{{items}}}",)
@@ -265,8 +279,11 @@ class Search:
 
     def _prune_target(self, trial) -> dict | None:
         if self.prune_study is not None:
-            return {"study_name": self.prune_study.study_name, "storage": self.url,
-                    "trial_number": trial.user_attrs["prune_trial"]}
+            return {
+                "study_name": self.prune_study.study_name,
+                "storage": self.url,
+                "trial_number": trial.user_attrs["prune_trial"],
+            }
         if len(self.study.directions) == 1:
             return {"study_name": self.study.study_name, "storage": self.url, "trial_number": trial.number}
         return None
@@ -285,7 +302,8 @@ class Search:
                     self._finish(trial, "FAIL", reason="its config could not be composed")
                 self.error = self.error or ConfigError(
                     f"the trial overrides {list(self.space.trial_overrides(trials[0].params))} cannot be composed: "
-                    f"{msg}.")
+                    f"{msg}."
+                )
                 self.stopping = True
             return False
         return True
@@ -385,8 +403,10 @@ class Search:
             for key, value in source.constraints.items():
                 trial.set_constraint(key, value)
             self._finish(trial, "COMPLETE", source.values)
-            log.info(f"Trial {trial.number} {dict(trial.params)}: the same design as trial {source.number}, "
-                     f"not run again: {source.values}")
+            log.info(
+                f"Trial {trial.number} {dict(trial.params)}: the same design as trial {source.number}, "
+                f"not run again: {source.values}"
+            )
         elif source.state == TrialState.PRUNED:
             self._finish(trial, "PRUNED")
         else:
@@ -415,8 +435,12 @@ class Search:
                 if not self.s.heartbeat_interval:
                     for number, (copy, source) in list(self.pending.items()):
                         del self.pending[number]
-                        self._finish(copy, "FAIL", reason=f"the same design as trial {source}, which another "
-                                                          "worker was still running when this sweep ended")
+                        self._finish(
+                            copy,
+                            "FAIL",
+                            reason=f"the same design as trial {source}, which another "
+                            "worker was still running when this sweep ended",
+                        )
                     return
                 optuna.storages.fail_stale_trials(self.study)
             time.sleep(WAIT_S)
@@ -425,8 +449,10 @@ class Search:
         rate, n = self.s.max_failure_rate, self.s.n_trials
         if rate >= 1.0:
             if self.failed > n and not self.stopping:
-                log.warning(f"{self.failed} trials failed in this run, more than n_trials={n}: the sweep ends "
-                            "(hydra.sweeper.max_failure_rate=1.0 makes failures no error).")
+                log.warning(
+                    f"{self.failed} trials failed in this run, more than n_trials={n}: the sweep ends "
+                    "(hydra.sweeper.max_failure_rate=1.0 makes failures no error)."
+                )
                 self.stopping = True
             return
         if self.failed > rate * n and self.error is None:
@@ -462,8 +488,12 @@ class Search:
         from optuna.trial import TrialState
 
         for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            if (t.number not in self.held and "worker" not in t.user_attrs and t.datetime_start
-                    and t.datetime_start.timestamp() >= since - 1):
+            if (
+                t.number not in self.held
+                and "worker" not in t.user_attrs
+                and t.datetime_start
+                and t.datetime_start.timestamp() >= since - 1
+            ):
                 self.study.tell(t.number, state=TrialState.FAIL)
                 log.warning(f"Trial {t.number} failed: the sampler raised {type(error).__name__} while making it.")
 
@@ -482,15 +512,18 @@ class Search:
             if (mine and trial.user_attrs.get("sweep_run") in _ACTIVE_RUNS) or (not mine and _alive(int(pid))):
                 continue
             trial_id = self._trial_id(self.study, trial.number)
-            self.rdb.set_trial_user_attr(trial_id, "fail_reason", f"left running by a sweep that stopped ({worker_host}"
-                                                                   f":{pid})")
+            self.rdb.set_trial_user_attr(
+                trial_id, "fail_reason", f"left running by a sweep that stopped ({worker_host}:{pid})"
+            )
             try:
                 self.study.tell(trial.number, state=TrialState.FAIL)
             except Exception:  # another worker failed it first
                 continue
             retry(self.study, self.study.get_trials(deepcopy=False)[trial.number])
-            log.warning(f"Trial {trial.number} was left running by a stopped sweep; it is recorded as failed"
-                        + (" and queued again." if trial.user_attrs.get("copy_of") is None else "."))
+            log.warning(
+                f"Trial {trial.number} was left running by a stopped sweep; it is recorded as failed"
+                + (" and queued again." if trial.user_attrs.get("copy_of") is None else ".")
+            )
 
     def _trial_id(self, study, number: int) -> int:
         key = (study.study_name, number)
@@ -515,17 +548,30 @@ class Search:
         path = self.sweep_dir / STUDY_RECORD
         previous = _read_json(path) or {}
         runs = [r for r in previous.get("runs", []) if r.get("id") != self.run_id]
-        runs.append({"id": self.run_id, "started_at": self.started_at,
-                     "wall_seconds": round(time.perf_counter() - self.tic, 3), "trials": sorted(self.launched),
-                     "worker": self.worker})
+        runs.append(
+            {
+                "id": self.run_id,
+                "started_at": self.started_at,
+                "wall_seconds": round(time.perf_counter() - self.tic, 3),
+                "trials": sorted(self.launched),
+                "worker": self.worker,
+            }
+        )
         record = {
-            "study_name": self.study.study_name, "storage": storage.masked(self.url), "directions": s.directions,
+            "study_name": self.study.study_name,
+            "storage": storage.masked(self.url),
+            "directions": s.directions,
             "objectives": s.objectives or [obj.RETURN] * len(s.directions),
-            "constraints": [c.text for c in s.constraints], "sampler": type(self.study.sampler).__name__,
+            "constraints": [c.text for c in s.constraints],
+            "sampler": type(self.study.sampler).__name__,
             "pruner": type(self.study.pruner).__name__ if s.pruner_node is not None else None,
-            "n_trials": s.n_trials, "n_jobs": s.n_jobs, "asynchronous": s.asynchronous, "result_file": s.result_file,
+            "n_trials": s.n_trials,
+            "n_jobs": s.n_jobs,
+            "asynchronous": s.asynchronous,
+            "result_file": s.result_file,
             "params": {k: str(d) for k, d in _distributions(self.study).items()},
-            "best_trials": _best_numbers(self.study), "runs": runs,
+            "best_trials": _best_numbers(self.study),
+            "runs": runs,
             "trials": [_trial_row(t) for t in self.study.get_trials(deepcopy=False)],
         }
         from ablate.run.record import atomic_write_json
@@ -562,13 +608,17 @@ class _Heartbeat:
 
 # -- helpers --------------------------------------------------------------------------------------------------------
 
+
 def _quiet_optuna() -> None:
     """Ask-and-tell with a heartbeat storage is what this sweeper means to do: Optuna's warnings say otherwise."""
     import optuna
 
     warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning,
-                            message=".*(fail_stale_trials|RetryHeartbeatStaleTrialCallback).*")
+    warnings.filterwarnings(
+        "ignore",
+        category=optuna.exceptions.ExperimentalWarning,
+        message=".*(fail_stale_trials|RetryHeartbeatStaleTrialCallback).*",
+    )
 
 
 def _prepare_launcher(launcher) -> None:
@@ -643,8 +693,9 @@ def _alive(pid: int) -> bool:
 def _next_job_num(study, sweep_dir: Path) -> int:
     """The first job number this sweep folder has not used (a resumed sweep keeps its folders)."""
     here = str(sweep_dir.resolve())
-    used = [t.user_attrs.get("job_num") for t in study.get_trials(deepcopy=False)
-            if t.user_attrs.get("sweep_dir") == here]
+    used = [
+        t.user_attrs.get("job_num") for t in study.get_trials(deepcopy=False) if t.user_attrs.get("sweep_dir") == here
+    ]
     return max((n for n in used if isinstance(n, int)), default=-1) + 1
 
 
@@ -684,8 +735,9 @@ def _best(study) -> list:
     except ValueError:  # no completed trial yet
         return []
     trials = study.get_trials(deepcopy=False)
-    numbers = sorted({t.user_attrs.get("copy_of") if t.user_attrs.get("copy_of") is not None else t.number
-                      for t in best})
+    numbers = sorted(
+        {t.user_attrs.get("copy_of") if t.user_attrs.get("copy_of") is not None else t.number for t in best}
+    )
     return [trials[n] for n in numbers]
 
 
@@ -699,11 +751,17 @@ def write_results(study, path: Path) -> None:
     best = _best(study)
     if len(study.directions) == 1:
         t = best[0] if best else None
-        results = {"name": "optuna", "best_params": t.params if t else None, "best_value": t.value if t else None,
-                   "best_trial": t.number if t else None}
+        results = {
+            "name": "optuna",
+            "best_params": t.params if t else None,
+            "best_value": t.value if t else None,
+            "best_trial": t.number if t else None,
+        }
     else:
-        results = {"name": "optuna", "solutions": [{"params": t.params, "values": t.values, "trial": t.number}
-                                                    for t in best]}
+        results = {
+            "name": "optuna",
+            "solutions": [{"params": t.params, "values": t.values, "trial": t.number} for t in best],
+        }
     tmp = path.with_name(path.name + ".tmp")
     OmegaConf.save(OmegaConf.create(results), tmp)
     os.replace(tmp, path)
@@ -711,11 +769,17 @@ def write_results(study, path: Path) -> None:
 
 def _trial_row(t) -> dict:
     duration = t.duration.total_seconds() if t.duration is not None else None
-    return {"number": t.number, "state": t.state.name, "values": t.values, "params": t.params,
-            "constraints": dict(t.constraints),
-            "user_attrs": t.user_attrs, "seconds": duration,
-            "datetime_start": t.datetime_start.isoformat() if t.datetime_start else None,
-            "datetime_complete": t.datetime_complete.isoformat() if t.datetime_complete else None}
+    return {
+        "number": t.number,
+        "state": t.state.name,
+        "values": t.values,
+        "params": t.params,
+        "constraints": dict(t.constraints),
+        "user_attrs": t.user_attrs,
+        "seconds": duration,
+        "datetime_start": t.datetime_start.isoformat() if t.datetime_start else None,
+        "datetime_complete": t.datetime_complete.isoformat() if t.datetime_complete else None,
+    }
 
 
 def _log_best(study) -> None:
@@ -724,4 +788,3 @@ def _log_best(study) -> None:
         log.warning("No trial completed.")
     for t in best:
         log.info(f"Best trial {t.number}: values {t.values}, params {t.params}")
-

@@ -43,11 +43,16 @@ class Term:
             return cls(number=float(inner), absolute=absolute)
         if _KEY.fullmatch(inner):
             return cls(key=inner, absolute=absolute)
-        raise ConfigError(f"{where} has the term {text!r}, which is neither a number nor a dotted key "
-                          "such as model.complexity.flops, optionally inside abs().")
+        raise ConfigError(
+            f"{where} has the term {text!r}, which is neither a number nor a dotted key "
+            "such as model.complexity.flops, optionally inside abs()."
+        )
 
     def value(self, record: dict | None, where: str) -> float:
-        x = self.number if self.key is None else number(lookup(record, self.key, where), f"{self.key} in {where}")
+        if self.key is None:  # a number term (`parse` gives a number or a key)
+            x = float(self.number)  # type: ignore[arg-type]
+        else:
+            x = number(lookup(record, self.key, where), f"{self.key} in {where}")
         return abs(x) if self.absolute else x
 
 
@@ -65,8 +70,9 @@ class Constraint:
         where = f"hydra.sweeper.constraints entry {text!r}"
         match = _CONSTRAINT.match(str(text))
         if not match:
-            raise ConfigError(f"{where} is not of the form 'LHS <= RHS' or 'LHS >= RHS', "
-                              "e.g. 'model.complexity.flops <= 2e7'.")
+            raise ConfigError(
+                f"{where} is not of the form 'LHS <= RHS' or 'LHS >= RHS', e.g. 'model.complexity.flops <= 2e7'."
+            )
         return cls(str(text), Term.parse(match["lhs"], where), match["op"], Term.parse(match["rhs"], where))
 
     def value(self, record: dict | None, where: str) -> float:
@@ -119,8 +125,9 @@ def read_record(job_dir: str | Path | None, result_file: str) -> dict | None:
         return None
 
 
-def values(returned: Any, objectives: Sequence[str] | None, n_directions: int, record: dict | None,
-           where: str) -> list[float]:
+def values(
+    returned: Any, objectives: Sequence[str] | None, n_directions: int, record: dict | None, where: str
+) -> list[float]:
     """The objective values of one job, one per direction (see the config's `objectives`)."""
     if returned is None and (objectives is None or RETURN in objectives):
         raise TrialFailed("the job returned no value (None)")
@@ -132,5 +139,9 @@ def values(returned: Any, objectives: Sequence[str] | None, n_directions: int, r
         if len(returned) != n_directions:
             raise TrialFailed(f"the job returned {len(returned)} values for {n_directions} directions")
         return [number(v, f"the job's return value {i}") for i, v in enumerate(returned)]
-    return [number(returned, "the job's return value") if name == RETURN
-            else number(lookup(record, name, where), f"{name} in {where}") for name in objectives]
+    return [
+        number(returned, "the job's return value")
+        if name == RETURN
+        else number(lookup(record, name, where), f"{name} in {where}")
+        for name in objectives
+    ]

@@ -41,8 +41,10 @@ class SearchSpace:
         parameter's Optuna distribution as JSON and the sweep as typed."""
         from optuna.distributions import distribution_to_json
 
-        return {key: {"distribution": distribution_to_json(d), "sweep": self.lines.get(key, "")}
-                for key, d in self.distributions.items()}
+        return {
+            key: {"distribution": distribution_to_json(d), "sweep": self.lines.get(key, "")}
+            for key, d in self.distributions.items()
+        }
 
 
 def value_text(value: Any) -> str:
@@ -87,8 +89,7 @@ def _parse_sentence(where: str, line: str, error: Exception) -> str:
     key, _, value = line.partition("=")
     msg = " ".join(str(error).split())
     if "empty choice" in msg:
-        return (f"{key}={value} in {where} is an empty choice: give at least one value, "
-                f"e.g. {key}=choice(1,2,4).")
+        return f"{key}={value} in {where} is an empty choice: give at least one value, e.g. {key}=choice(1,2,4)."
     return f"{key}={value} in {where} cannot be parsed as a Hydra override: {msg.rstrip('.')}."
 
 
@@ -112,8 +113,7 @@ def distribution(override, line: str = ""):
     if override.is_range_sweep():
         values = list(override.sweep_iterator())
         if not values:
-            raise ConfigError(f"{line} is an empty range: its start must be below its stop, "
-                              f"e.g. {key}=range(1,5).")
+            raise ConfigError(f"{line} is an empty range: its start must be below its stop, e.g. {key}=range(1,5).")
         if "log" in tags:
             raise ConfigError(f"{line} cannot be log-scaled: use tag(log, interval(low, high)) instead of a range.")
         if all(isinstance(v, int) for v in (value.start, value.stop, value.step)):
@@ -129,8 +129,10 @@ def distribution(override, line: str = ""):
         if "int" in tags or (isinstance(low, int) and isinstance(high, int)):  # tag(int, ...) or int(interval(...))
             return IntDistribution(int(low), int(high), log=log)
         return FloatDistribution(float(low), float(high), log=log)
-    raise ConfigError(f"{line} is a sweep this sweeper cannot sample: use choice(...), range(...) or "
-                      "interval(...), with tag(log, ...) or int(...).")
+    raise ConfigError(
+        f"{line} is a sweep this sweeper cannot sample: use choice(...), range(...) or "
+        "interval(...), with tag(log, ...) or int(...)."
+    )
 
 
 def grid_axes(space: SearchSpace) -> dict[str, list]:
@@ -148,9 +150,11 @@ def grid_axes(space: SearchSpace) -> dict[str, list]:
             n = int(round((d.high - d.low) / d.step))
             axes[key] = [d.low + i * d.step for i in range(n + 1)]
         else:
-            raise ConfigError(f"{key}={space.lines.get(key, '')} in {space.sources.get(key, 'the sweep')} cannot be a "
-                              "grid axis: hydra/sweeper/sampler=grid takes choice(...), range(...) or "
-                              "int(interval(...)) parameters.")
+            raise ConfigError(
+                f"{key}={space.lines.get(key, '')} in {space.sources.get(key, 'the sweep')} cannot be a "
+                "grid axis: hydra/sweeper/sampler=grid takes choice(...), range(...) or "
+                "int(interval(...)) parameters."
+            )
     return axes
 
 

@@ -63,7 +63,7 @@ def open_storage(url: str, heartbeat_interval: int | None = None, max_retry: int
     import optuna
 
     if url.startswith("sqlite:///"):
-        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
     engine_kwargs: dict = {"pool_pre_ping": True}  # trials run long; the server may drop idle connections
     if url.startswith(("postgresql", "mysql")):
         engine_kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
@@ -71,8 +71,11 @@ def open_storage(url: str, heartbeat_interval: int | None = None, max_retry: int
         engine_kwargs["connect_args"] = {"timeout": SQLITE_BUSY_S}  # jobs report epochs into the same file
     heartbeat: dict = {}
     if heartbeat_interval:
-        heartbeat = {"heartbeat_interval": int(heartbeat_interval), "grace_period": 2 * int(heartbeat_interval),
-                     "heartbeat_stale_trial_callback": retry_callback(max_retry)}
+        heartbeat = {
+            "heartbeat_interval": int(heartbeat_interval),
+            "grace_period": 2 * int(heartbeat_interval),
+            "heartbeat_stale_trial_callback": retry_callback(max_retry),
+        }
     for attempt in range(1, SCHEMA_ATTEMPTS + 1):
         try:
             with warnings.catch_warnings():
@@ -91,7 +94,8 @@ def _schema_race(error: Exception) -> bool:
     """Two workers creating Optuna's tables in a new database at once: one of them loses."""
     text = str(getattr(error, "orig", None) or error).lower()
     return type(error).__name__ in ("IntegrityError", "ProgrammingError") and (
-        "duplicate" in text or "already exists" in text)
+        "duplicate" in text or "already exists" in text
+    )
 
 
 def with_driver(url: str) -> str:
@@ -102,7 +106,7 @@ def with_driver(url: str) -> str:
     from importlib.util import find_spec
 
     if find_spec("psycopg") is None and find_spec("psycopg2") is not None:
-        return "postgresql+psycopg2://" + url[len("postgresql://"):]
+        return "postgresql+psycopg2://" + url[len("postgresql://") :]
     return url
 
 
@@ -120,8 +124,14 @@ def load_study(storage, study_name: str, directions: list[str], sampler=None, pr
     """Create the study, or load it when it exists (a re-run resumes it); the directions must match."""
     import optuna
 
-    study = optuna.create_study(storage=storage, study_name=study_name, sampler=sampler, pruner=pruner,
-                                directions=directions, load_if_exists=True)
+    study = optuna.create_study(
+        storage=storage,
+        study_name=study_name,
+        sampler=sampler,
+        pruner=pruner,
+        directions=directions,  # type: ignore[arg-type]  # checked minimize/maximize by the config
+        load_if_exists=True,
+    )
     stored = [d.name.lower() for d in study.directions]
     if stored != directions:
         raise ConfigError(
@@ -144,18 +154,25 @@ def check_settings(study, settings: dict) -> None:
     name = study.study_name
     changes = _space_changes(stored.get("params", {}), settings["params"])
     if changes:
-        raise ConfigError(f"the search space differs from the one stored with study {name!r} ({'; '.join(changes)}): "
-                          "search the stored space again, or give another hydra.sweeper.study_name.")
+        raise ConfigError(
+            f"the search space differs from the one stored with study {name!r} ({'; '.join(changes)}): "
+            "search the stored space again, or give another hydra.sweeper.study_name."
+        )
     for key in ("custom_search_space", "objectives", "directions", "constraints"):
         if stored.get(key) != settings[key]:
-            raise ConfigError(f"hydra.sweeper.{key if key != 'directions' else 'direction'}={settings[key]} differs "
-                              f"from the {stored.get(key)} stored with study {name!r}: use the stored value, or give "
-                              "another hydra.sweeper.study_name.")
+            raise ConfigError(
+                f"hydra.sweeper.{key if key != 'directions' else 'direction'}={settings[key]} differs "
+                f"from the {stored.get(key)} stored with study {name!r}: use the stored value, or give "
+                "another hydra.sweeper.study_name."
+            )
 
 
 def _space_changes(stored: dict, now: dict) -> list[str]:
     changes = [f"{k}={now[k]['sweep']} is new" for k in now if k not in stored]
     changes += [f"{k} is gone (it was {stored[k]['sweep']})" for k in stored if k not in now]
-    changes += [f"{k} is {now[k]['sweep']}, it was {stored[k]['sweep']}" for k in now
-                if k in stored and now[k]["distribution"] != stored[k]["distribution"]]
+    changes += [
+        f"{k} is {now[k]['sweep']}, it was {stored[k]['sweep']}"
+        for k in now
+        if k in stored and now[k]["distribution"] != stored[k]["distribution"]
+    ]
     return changes

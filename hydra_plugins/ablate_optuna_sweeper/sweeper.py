@@ -29,18 +29,43 @@ SEED_STRIDE = 1_000_003  # a prime: a resumed study's seed is seed + trials · S
 class AblateOptunaSweeper(Sweeper):
     """See `config.AblateOptunaSweeperConf` for the meaning of each argument."""
 
-    def __init__(self, direction: Any = "minimize", objectives: Any = None, constraints: Any = (),
-                 sampler: Any = None, seed: int = 0, study_name: str | None = None, storage: str | None = None,
-                 n_trials: int = 20, n_jobs: int = 2, max_failure_rate: float = 0.25,
-                 result_file: str = "result.json", rerun_duplicates: bool = False, params: Any = None,
-                 custom_search_space: str | None = None, pruner: Any = None, prune_objective: str | None = None,
-                 heartbeat_interval: int | None = 60, max_retry: int | None = 3, asynchronous: bool | None = None,
-                 trial: Any = None) -> None:
+    def __init__(
+        self,
+        direction: Any = "minimize",
+        objectives: Any = None,
+        constraints: Any = (),
+        sampler: Any = None,
+        seed: int = 0,
+        study_name: str | None = None,
+        storage: str | None = None,
+        n_trials: int = 20,
+        n_jobs: int = 2,
+        max_failure_rate: float = 0.25,
+        result_file: str = "result.json",
+        rerun_duplicates: bool = False,
+        params: Any = None,
+        custom_search_space: str | None = None,
+        pruner: Any = None,
+        prune_objective: str | None = None,
+        heartbeat_interval: int | None = 60,
+        max_retry: int | None = 3,
+        asynchronous: bool | None = None,
+        trial: Any = None,
+    ) -> None:
         super().__init__()
         # checked in setup(): an error raised here would reach the user wrapped by hydra.utils.instantiate
-        self._args = dict(direction=direction, objectives=objectives, constraints=constraints, n_trials=n_trials,
-                          n_jobs=n_jobs, max_failure_rate=max_failure_rate, heartbeat_interval=heartbeat_interval,
-                          max_retry=max_retry, asynchronous=asynchronous, prune_objective=prune_objective)
+        self._args = dict(
+            direction=direction,
+            objectives=objectives,
+            constraints=constraints,
+            n_trials=n_trials,
+            n_jobs=n_jobs,
+            max_failure_rate=max_failure_rate,
+            heartbeat_interval=heartbeat_interval,
+            max_retry=max_retry,
+            asynchronous=asynchronous,
+            prune_objective=prune_objective,
+        )
         self.sampler = sampler
         self.pruner_node = pruner
         self.seed = seed
@@ -54,8 +79,19 @@ class AblateOptunaSweeper(Sweeper):
         self.hydra_context = None
         self.launcher = None
 
-    def _check_args(self, direction, objectives, constraints, n_trials, n_jobs, max_failure_rate,
-                    heartbeat_interval, max_retry, asynchronous, prune_objective) -> None:
+    def _check_args(
+        self,
+        direction,
+        objectives,
+        constraints,
+        n_trials,
+        n_jobs,
+        max_failure_rate,
+        heartbeat_interval,
+        max_retry,
+        asynchronous,
+        prune_objective,
+    ) -> None:
         """Validate the settings, one sentence per mistake (ConfigError)."""
         self.directions = _directions(direction)
         self.objectives = None if objectives is None else [str(o) for o in _plain(objectives)]
@@ -67,13 +103,18 @@ class AblateOptunaSweeper(Sweeper):
         self.constraints = [obj.Constraint.parse(c) for c in _plain(constraints or [])]
         self.n_trials = _count("n_trials", n_trials, 1)
         self.n_jobs = _count("n_jobs", n_jobs, 1)
-        if isinstance(max_failure_rate, bool) or not isinstance(max_failure_rate, (int, float)) \
-                or not 0.0 <= max_failure_rate <= 1.0:
-            raise ConfigError(f"hydra.sweeper.max_failure_rate={max_failure_rate!r} is invalid: "
-                              "give a fraction from 0.0 to 1.0.")
+        if (
+            isinstance(max_failure_rate, bool)
+            or not isinstance(max_failure_rate, (int, float))
+            or not 0.0 <= max_failure_rate <= 1.0
+        ):
+            raise ConfigError(
+                f"hydra.sweeper.max_failure_rate={max_failure_rate!r} is invalid: give a fraction from 0.0 to 1.0."
+            )
         self.max_failure_rate = float(max_failure_rate)
-        self.heartbeat_interval = None if heartbeat_interval is None else _count(
-            "heartbeat_interval", heartbeat_interval, 1)
+        self.heartbeat_interval = (
+            None if heartbeat_interval is None else _count("heartbeat_interval", heartbeat_interval, 1)
+        )
         self.max_retry = None if max_retry is None else _count("max_retry", max_retry, 0)
         if asynchronous is not None and not isinstance(asynchronous, bool):
             raise ConfigError(f"hydra.sweeper.asynchronous={asynchronous!r} is invalid: give true, false or null.")
@@ -81,8 +122,9 @@ class AblateOptunaSweeper(Sweeper):
         self.prune_index = self._prune_index(prune_objective)
 
     def _objective_names(self) -> list[str]:
-        return self.objectives or ([obj.RETURN] if len(self.directions) == 1 else
-                                   [str(i) for i in range(len(self.directions))])
+        return self.objectives or (
+            [obj.RETURN] if len(self.directions) == 1 else [str(i) for i in range(len(self.directions))]
+        )
 
     def _prune_index(self, prune_objective) -> int | None:
         """Which objective the jobs' per-epoch values measure (None: no pruning target)."""
@@ -92,12 +134,15 @@ class AblateOptunaSweeper(Sweeper):
                 raise ConfigError(
                     f"hydra.sweeper.pruner is set on a study with {len(self.directions)} objectives {names}, and "
                     "Optuna's pruners judge one: name the objective the jobs report each epoch, e.g. "
-                    f"hydra.sweeper.prune_objective={names[0]}.")
+                    f"hydra.sweeper.prune_objective={names[0]}."
+                )
             return 0 if len(self.directions) == 1 else None
         if str(prune_objective) in names:
             return names.index(str(prune_objective))
-        raise ConfigError(f"hydra.sweeper.prune_objective={prune_objective!r} is not an objective of this study: "
-                          f"valid names are {', '.join(names)}.")
+        raise ConfigError(
+            f"hydra.sweeper.prune_objective={prune_objective!r} is not an objective of this study: "
+            f"valid names are {', '.join(names)}."
+        )
 
     def setup(self, *, hydra_context, task_function, config: DictConfig) -> None:
         from hydra.core.plugins import Plugins
@@ -106,13 +151,16 @@ class AblateOptunaSweeper(Sweeper):
         self.config = config
         self.hydra_context = hydra_context
         self.launcher = Plugins.instance().instantiate_launcher(
-            hydra_context=hydra_context, task_function=task_function, config=config)
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
         self.sweep_dir = Path(str(config.hydra.sweep.dir))  # resolved once: ${now:...} is read here
         basic = type(self.launcher).__name__ == BASIC_LAUNCHER
         if self.asynchronous and basic:
-            raise ConfigError("hydra.sweeper.asynchronous=true cannot run on the basic launcher, which runs each job "
-                              "in this process (Hydra's job config, logging and folder are global to it): use "
-                              "hydra/launcher=joblib, or leave hydra.sweeper.asynchronous=null.")
+            raise ConfigError(
+                "hydra.sweeper.asynchronous=true cannot run on the basic launcher, which runs each job "
+                "in this process (Hydra's job config, logging and folder are global to it): use "
+                "hydra/launcher=joblib, or leave hydra.sweeper.asynchronous=null."
+            )
         if self.asynchronous is None:  # the basic launcher runs jobs in this process: not from several threads
             self.asynchronous = not basic
 
@@ -136,28 +184,42 @@ class AblateOptunaSweeper(Sweeper):
         study_name = self.study_name or str(self.config.hydra.job.name)
         rdb = storage.open_storage(url, self.heartbeat_interval, self.max_retry)
         study = storage.load_study(rdb, study_name, self.directions, pruner=pruner)
-        storage.check_settings(study, {
-            "params": space.description(), "custom_search_space": self.custom_search_space,
-            "objectives": self._objective_names(), "directions": self.directions,
-            "constraints": [c.text for c in self.constraints]})
+        storage.check_settings(
+            study,
+            {
+                "params": space.description(),
+                "custom_search_space": self.custom_search_space,
+                "objectives": self._objective_names(),
+                "directions": self.directions,
+                "constraints": [c.text for c in self.constraints],
+            },
+        )
         # a resumed study must not replay the samples of its first run: offset the seed by the trials it holds
         study.sampler = self.make_sampler(space, offset=len(study.get_trials(deepcopy=False)))
         prune_study = None
         if pruner is not None and len(self.directions) > 1:  # Optuna prunes one objective: a study of that one
-            name = self._objective_names()[self.prune_index]
-            prune_study = storage.load_study(rdb, f"{study_name}:{name}", [self.directions[self.prune_index]],
-                                             pruner=pruner)
+            index = self.prune_index
+            assert index is not None  # several objectives with a pruner: setup refused a missing prune_objective
+            name = self._objective_names()[index]
+            prune_study = storage.load_study(rdb, f"{study_name}:{name}", [self.directions[index]], pruner=pruner)
         n_trials = self.n_trials
         grid = self.grid_points
         if grid is not None and grid < n_trials:
-            log.info(f"GridSampler: n_trials={n_trials} is more than the {grid} points of the grid; "
-                     f"the study stops at {grid}.")
+            log.info(
+                f"GridSampler: n_trials={n_trials} is more than the {grid} points of the grid; "
+                f"the study stops at {grid}."
+            )
             n_trials = grid
-        mode = f"each started as a slot frees ({type(self.launcher).__name__})" if self.asynchronous else \
-            f"in batches ({type(self.launcher).__name__})"
-        log.info(f"Study {study_name!r} in {storage.masked(url)}: directions {self.directions}, "
-                 f"sampler {type(study.sampler).__name__}, pruner {type(pruner).__name__ if pruner else None}, "
-                 f"{n_trials} trials, {self.n_jobs} at once, {mode}.")
+        mode = (
+            f"each started as a slot frees ({type(self.launcher).__name__})"
+            if self.asynchronous
+            else f"in batches ({type(self.launcher).__name__})"
+        )
+        log.info(
+            f"Study {study_name!r} in {storage.masked(url)}: directions {self.directions}, "
+            f"sampler {type(study.sampler).__name__}, pruner {type(pruner).__name__ if pruner else None}, "
+            f"{n_trials} trials, {self.n_jobs} at once, {mode}."
+        )
         Search(self, study, rdb, space, url, n_trials, custom, prune_study).run()
 
     def make_sampler(self, space, offset: int = 0):
@@ -177,8 +239,10 @@ class AblateOptunaSweeper(Sweeper):
         shown = {k: v for k, v in node.items() if v is not None} if isinstance(node, dict) else node
         where = f"hydra.sweeper.sampler={shown}"
         if not isinstance(node, dict):
-            raise ConfigError(f"{where} is not a sampler node: give an option of hydra/sweeper/sampler "
-                              "(tpe, random, cmaes, nsgaii, grid, gp, qmc) or a node with _target_.")
+            raise ConfigError(
+                f"{where} is not a sampler node: give an option of hydra/sweeper/sampler "
+                "(tpe, random, cmaes, nsgaii, grid, gp, qmc) or a node with _target_."
+            )
         kwargs = {k: v for k, v in node.items() if v is not None and k != "seed"}
         seed = ((self.seed if node.get("seed") is None else node["seed"]) + offset * SEED_STRIDE) % 2**32
         target = kwargs.pop("_target_", None)
@@ -199,11 +263,15 @@ class AblateOptunaSweeper(Sweeper):
             cause = _user_error(e)
             if cause is not None:
                 raise cause from None
-            raise ConfigError(f"{where} cannot be made into an Optuna sampler ({_reason(e)}): name a class in "
-                              "optuna.samplers, e.g. hydra/sweeper/sampler=tpe.") from None
+            raise ConfigError(
+                f"{where} cannot be made into an Optuna sampler ({_reason(e)}): name a class in "
+                "optuna.samplers, e.g. hydra/sweeper/sampler=tpe."
+            ) from None
         if not isinstance(sampler, optuna.samplers.BaseSampler):
-            raise ConfigError(f"{where} made a {type(sampler).__name__}, not an Optuna sampler: name a class in "
-                              "optuna.samplers, e.g. hydra/sweeper/sampler=tpe.")
+            raise ConfigError(
+                f"{where} made a {type(sampler).__name__}, not an Optuna sampler: name a class in "
+                "optuna.samplers, e.g. hydra/sweeper/sampler=tpe."
+            )
         return sampler
 
     def make_pruner(self):
@@ -216,16 +284,22 @@ class AblateOptunaSweeper(Sweeper):
             return None
         where = f"hydra.sweeper.pruner={node}"
         if not isinstance(node, dict) or "_target_" not in node:
-            raise ConfigError(f"{where} has no _target_: name a class in optuna.pruners, e.g. "
-                              "{_target_: optuna.pruners.MedianPruner}, or give null.")
+            raise ConfigError(
+                f"{where} has no _target_: name a class in optuna.pruners, e.g. "
+                "{_target_: optuna.pruners.MedianPruner}, or give null."
+            )
         try:
             pruner = instantiate(node)
         except Exception as e:
-            raise ConfigError(f"{where} cannot be made into an Optuna pruner ({_reason(e)}): name a class in "
-                              "optuna.pruners, e.g. {_target_: optuna.pruners.MedianPruner}.") from None
+            raise ConfigError(
+                f"{where} cannot be made into an Optuna pruner ({_reason(e)}): name a class in "
+                "optuna.pruners, e.g. {_target_: optuna.pruners.MedianPruner}."
+            ) from None
         if not isinstance(pruner, optuna.pruners.BasePruner):
-            raise ConfigError(f"{where} made a {type(pruner).__name__}, not an Optuna pruner: name a class in "
-                              "optuna.pruners, e.g. {_target_: optuna.pruners.MedianPruner}.")
+            raise ConfigError(
+                f"{where} made a {type(pruner).__name__}, not an Optuna pruner: name a class in "
+                "optuna.pruners, e.g. {_target_: optuna.pruners.MedianPruner}."
+            )
         return pruner
 
     def _custom_search_space(self):
@@ -236,11 +310,14 @@ class AblateOptunaSweeper(Sweeper):
         try:
             return get_method(str(self.custom_search_space))
         except Exception as e:
-            raise ConfigError(f"hydra.sweeper.custom_search_space={self.custom_search_space!r} cannot be imported "
-                              f"({_reason(e)}): give the dotted path of a function f(cfg, trial).") from None
+            raise ConfigError(
+                f"hydra.sweeper.custom_search_space={self.custom_search_space!r} cannot be imported "
+                f"({_reason(e)}): give the dotted path of a function f(cfg, trial)."
+            ) from None
 
 
 # -- helpers --------------------------------------------------------------------------------------------------------
+
 
 def _plain(node: Any) -> Any:
     """OmegaConf containers as plain Python."""
@@ -286,10 +363,11 @@ def _takes(factory, name: str) -> bool:
 
 def _user_error(error: BaseException) -> ConfigError | None:
     """The ConfigError inside an instantiation error (a sampler option that refuses itself), if any."""
-    while error is not None:
-        if isinstance(error, ConfigError):
-            return error
-        error = error.__cause__ or error.__context__
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ConfigError):
+            return cause
+        cause = cause.__cause__ or cause.__context__
     return None
 
 

@@ -32,5 +32,6 @@ class AblateRepeatsSweeperConf:
     alpha: float = 0.05
 
 
-ConfigStore.instance().store(group="hydra/sweeper", name="ablate_repeats", node=AblateRepeatsSweeperConf,
-                             provider="ablate_repeats_sweeper")
+ConfigStore.instance().store(
+    group="hydra/sweeper", name="ablate_repeats", node=AblateRepeatsSweeperConf, provider="ablate_repeats_sweeper"
+)

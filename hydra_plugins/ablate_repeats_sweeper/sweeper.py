@@ -43,7 +43,8 @@ class AblateRepeatsSweeper(Sweeper):
 
         self.config = config
         self.launcher = Plugins.instance().instantiate_launcher(
-            hydra_context=hydra_context, task_function=task_function, config=config)
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
         self.sweep_dir = Path(str(config.hydra.sweep.dir))  # resolved once: ${now:...} is read here
 
     def sweep(self, arguments: list[str]) -> None:
@@ -64,14 +65,19 @@ class AblateRepeatsSweeper(Sweeper):
         members = settings(self.params, arguments)
         keys = [setting_of(m) for m in members]
         by_key = dict(zip(keys, members, strict=True))
-        reference = keys[0] if report.reference is None else \
-            stats.find_reference(keys, report.reference, {}, report.name("reference"))
+        reference = (
+            keys[0]
+            if report.reference is None
+            else stats.find_reference(keys, report.reference, {}, report.name("reference"))
+        )
         _same_plan(self.sweep_dir, plan, keys, reference)
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
         level = plan.test_level(len(keys) - 1)
-        log.info(f"Adaptive repeats: {len(keys)} settings against {reference}; looks at "
-                 f"{', '.join(map(str, plan.looks))} seeds; better/worse where p < {level:.3g}.")
+        log.info(
+            f"Adaptive repeats: {len(keys)} settings against {reference}; looks at "
+            f"{', '.join(map(str, plan.looks))} seeds; better/worse where p < {level:.3g}."
+        )
         launched: set[tuple[str, int]] = set()
         job = len(_runs(self.sweep_dir))  # a resumed sweep numbers its new jobs after the runs it holds
         while True:
@@ -96,12 +102,16 @@ def settings(params: dict, arguments: list[str]) -> list[list[str]]:
     axes = []
     for o in OverridesParser.create().parse_overrides(lines):
         if o.key_or_group == SEED:
-            raise SweepConfigError(f"{o.input_line!r}: hydra/sweeper=ablate_repeats chooses the seeds itself "
-                                   "(hydra.sweeper.min to hydra.sweeper.max): leave seed= out.")
+            raise SweepConfigError(
+                f"{o.input_line!r}: hydra/sweeper=ablate_repeats chooses the seeds itself "
+                "(hydra.sweeper.min to hydra.sweeper.max): leave seed= out."
+            )
         if o.is_sweep_override():
             if not o.is_discrete_sweep():
-                raise SweepConfigError(f"{o.input_line!r} is not a list of values: hydra/sweeper=ablate_repeats "
-                                       "sweeps choices and ranges, such as model.cardinality=1,2,4.")
+                raise SweepConfigError(
+                    f"{o.input_line!r} is not a list of values: hydra/sweeper=ablate_repeats "
+                    "sweeps choices and ranges, such as model.cardinality=1,2,4."
+                )
             axes.append([f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()])
         else:
             axes.append([str(o.input_line)])
@@ -129,8 +139,11 @@ def _same_plan(sweep_dir: Path, plan, keys: list[str], reference: str) -> None:
     if stored is None:
         return
     old, old_reference, old_keys = stored
-    changed = [f"hydra.sweeper.{k}={getattr(plan, k)} (was {getattr(old, k)})" for k in ("min", "max", "batch", "alpha")
-               if getattr(plan, k) != getattr(old, k)]
+    changed = [
+        f"hydra.sweeper.{k}={getattr(plan, k)} (was {getattr(old, k)})"
+        for k in ("min", "max", "batch", "alpha")
+        if getattr(plan, k) != getattr(old, k)
+    ]
     if plan.resolution != old.resolution:
         changed.append(f"report.resolution={plan.resolution:g} (was {old.resolution:g})")
     if sorted(keys) != sorted(old_keys):
@@ -138,9 +151,11 @@ def _same_plan(sweep_dir: Path, plan, keys: list[str], reference: str) -> None:
     if reference != old_reference:
         changed.append(f"the reference {reference!r} (was {old_reference!r})")
     if changed:
-        raise SweepConfigError(f"{sweep_dir} holds an adaptive sweep planned otherwise: {', '.join(changed)} would "
-                               "change a plan whose error rate holds only as planned: keep its settings, or start "
-                               "a new folder with hydra.sweep.dir=….")
+        raise SweepConfigError(
+            f"{sweep_dir} holds an adaptive sweep planned otherwise: {', '.join(changed)} would "
+            "change a plan whose error rate holds only as planned: keep its settings, or start "
+            "a new folder with hydra.sweep.dir=…."
+        )
 
 
 def _plain(node: Any) -> Any:
