@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import logging
 import math
 
@@ -334,7 +335,8 @@ def test_a_report_never_overwrites_another_sweeps_report(tmp_path, monkeypatch, 
     first, second = depth_sweep(tmp_path / "a" / "run"), depth_sweep(tmp_path / "b" / "run")
     assert report_main([str(first)]) == 0  # reports/run, named by the folder
     out = tmp_path / "reports" / "run"
-    assert json.loads((out / "report.json").read_text()) == {"sweep_dir": str(first.resolve()), "sweep": "depth_study"}
+    assert json.loads((out / "report.json").read_text()) == {"sweep_dir": os.path.relpath(first.resolve(), out.resolve()),
+                                                               "sweep": "depth_study"}
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     capsys.readouterr()
     assert report_main([str(second)]) == 2
@@ -349,3 +351,20 @@ def test_a_report_never_overwrites_another_sweeps_report(tmp_path, monkeypatch, 
     assert report_main([str(first)]) == 0
     (out / "report.json").unlink()
     assert report_main([str(second)]) == 2 and "holds the report of another sweep, a/run" in capsys.readouterr().err
+
+
+def test_a_report_moved_with_its_sweep_still_belongs_to_it(tmp_path):
+    """A committed report (reports/X beside sweeps/X) cloned to another path is still the same sweep's report:
+    report.json keeps the sweep folder relative to the report, not the absolute path where it was written."""
+    import shutil
+
+    from ablate.report.output import check_owner, source_of, write_source
+
+    first = tmp_path / "checkout-a"
+    (first / "sweeps" / "x").mkdir(parents=True)
+    (first / "reports" / "x").mkdir(parents=True)
+    write_source(first / "reports" / "x", first / "sweeps" / "x", "x")
+    second = tmp_path / "checkout-b"
+    shutil.copytree(first, second)
+    assert source_of(second / "reports" / "x") == (second / "sweeps" / "x").resolve()
+    check_owner(second / "reports" / "x", second / "sweeps" / "x")  # no refusal

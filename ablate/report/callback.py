@@ -49,6 +49,13 @@ class ReportCallback(Callback):
                 f"The report of sweep {sweep_dir!r} was not written: {e} "
                 f"(write it later with: python -m ablate.report {sweep_dir or 'SWEEP_DIR'})"
             )
+        if out is not None:
+            try:
+                from ablate.run.loggers import log_report
+
+                log_report(sweep_dir, out)  # sweeps with mlflow in trainer.loggers: the report as a run's artifacts
+            except Exception as e:  # tracking never fails a sweep
+                log.error(f"The report of {sweep_dir} was not added to MLflow: {e}")
         if sweep_dir is None:
             return
         code, lines = sweep_verdict(sweep_dir, out)

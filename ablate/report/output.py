@@ -98,7 +98,7 @@ def source_of(out: Path) -> Path | None:
     of an unknown sweep: `Path()` (never equal to a sweep folder)."""
     if (out / SOURCE).is_file():
         try:
-            return Path(json.loads((out / SOURCE).read_text())["sweep_dir"]).resolve()
+            return (out / json.loads((out / SOURCE).read_text())["sweep_dir"]).resolve()  # absolute, or from out
         except (OSError, ValueError, KeyError, TypeError):
             return Path()
     if not (out / PAGE).is_file():
@@ -130,7 +130,8 @@ def check_owner(out: Path, sweep_dir: Path, option: str = "--out") -> None:
 
 
 def write_source(out: Path, sweep_dir: Path, name: str) -> Path:
-    """`report.json`: the sweep folder (absolute) and name this report was written from; written last, so a
-    report killed half way claims nothing."""
-    data = {"sweep_dir": str(Path(sweep_dir).resolve()), "sweep": name}
+    """`report.json`: the sweep folder, relative to the report (so a report committed beside its sweep folder stays
+    that sweep's in any clone), and the name this report was written from; written last, so a report killed half
+    way claims nothing."""
+    data = {"sweep_dir": os.path.relpath(Path(sweep_dir).resolve(), out.resolve()), "sweep": name}
     return write_text(out / SOURCE, json.dumps(data, indent=2) + "\n")
