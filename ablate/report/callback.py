@@ -49,7 +49,7 @@ class ReportCallback(Callback):
                 f"The report of sweep {sweep_dir!r} was not written: {e} "
                 f"(write it later with: python -m ablate.report {sweep_dir or 'SWEEP_DIR'})"
             )
-        if out is not None:
+        if out is not None and sweep_dir is not None:
             try:
                 from ablate.run.loggers import log_report
 

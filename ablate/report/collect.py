@@ -25,14 +25,14 @@ from __future__ import annotations
 import json
 import math
 import shlex
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import pandas as pd
 
 from ablate.config.schema import RUNTIME_KEYS
 from ablate.errors import DataError
-from ablate.run.record import RESULT, RecordError, RunRecord
+from ablate.run.record import RESULT, Epoch, RecordError, RunRecord
 
 MULTIRUN = "multirun.yaml"
 RUNNING = "no end recorded: the run is still going, or it was killed before it could record one"
@@ -44,17 +44,7 @@ RESULTS = ("completed", "diverged", "pruned")  # a member that ended with a resu
 STALE_HINT = "give a fresh hydra.sweep.dir, or add trainer.replace=true to replace it"
 SEED_KEYS = ("seed",)
 REPORT_PREFIX = "report."  # `report.reference=…` on a sweep's command line: how to read it, not what ran
-EPOCH_FIELDS = (
-    "epoch",
-    "train_loss",
-    "train_err",
-    "val_loss",
-    "val_err",
-    "val_top5_err",
-    "lr",
-    "seconds",
-    "images_per_s",
-)
+EPOCH_FIELDS = tuple(f.name for f in fields(Epoch))  # one row per run and epoch: the record's epoch fields
 FINAL_FIELDS = ("val_err", "val_top5_err", "val_loss", "train_err", "train_loss")
 INT_COLUMNS = (
     "job_num",

@@ -81,24 +81,7 @@ TABLE2_COLUMNS = (
 )
 MACHINE_KEYS = ("hostname", "device", "threads", "torch", "python")  # of a record's env
 # `stats.Analysis.frame` columns carried into the summary (and table.csv).
-EVIDENCE = (
-    "top1_ci_low",
-    "top1_ci_high",
-    "delta",
-    "delta_ci_low",
-    "delta_ci_high",
-    "delta_ci_level",
-    "test",
-    "test_n",
-    "reference_n",
-    "unpaired_left_out",
-    "test_df",
-    "p",
-    "p_holm",
-    "p_adjusted",
-    "verdict",
-    "stopped",
-)
+EVIDENCE = tuple(c for c in stats.COLUMNS if c not in ("setting", "n", "top1_mean", "top1_std"))
 REPEATS = "seed=0,1,2"
 # Columns shown only where they differ between settings: (runs column, heading).
 VARYING = (

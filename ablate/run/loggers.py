@@ -34,28 +34,20 @@ import math
 import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import fields
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from ablate.errors import ConfigError
+from ablate.run.record import Epoch
 
 log = logging.getLogger(__name__)
 
 LOGGERS = ("csv", "tensorboard", "mlflow")
 PACKAGES = {"tensorboard": "tensorboard", "mlflow": "mlflow"}  # logger → the module it needs (and the extra's name)
 METRICS_CSV = "metrics.csv"
-EPOCH_FIELDS = (
-    "epoch",
-    "train_loss",
-    "train_err",
-    "val_loss",
-    "val_err",
-    "val_top5_err",
-    "lr",
-    "seconds",
-    "images_per_s",
-)
+EPOCH_FIELDS = tuple(f.name for f in fields(Epoch))  # metrics.csv's columns: the record's epoch fields
 MULTIRUN = "multirun.yaml"
 MLFLOW_DIR = "mlflow"  # the default store's folder in the sweep (or run) folder: mlflow.db and artifacts/
 MLFLOW_DB = "mlflow.db"
