@@ -94,3 +94,12 @@ def test_console_script_runs_the_app(tmp_path):
     completion = subprocess.run([str(script), "--shell-completion", "install=bash"], cwd=tmp_path,
                                 capture_output=True, text=True, timeout=120)
     assert completion.returncode == 0 and "complete" in completion.stdout
+
+
+def test_the_readme_python_snippet_runs_as_written():
+    """The README's Python tour: its solve gives Table 2's d for C=8 at ResNet-50's params (Table 2: 8×14d)."""
+    block = re.search(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S).group(1)
+    scope: dict = {}
+    exec(compile(block, "README.md", "exec"), scope)  # the README's own code, as a user pastes it
+    assert scope["sol"].value == 14 and scope["t"].cardinality == 8
+    assert type(scope["model"]).__name__ == "ResNeXt"

@@ -269,3 +269,27 @@ def test_plain_progress_lines_come_at_the_periodic_checks(monkeypatch, caplog):
         assert all(", loss " in rest and rest.endswith(" img/s") for _, rest in steps)
         assert sum(": train loss " in m for m in messages) == 2  # the epochs' lines, with or without progress
         assert not any("\r" in m for m in messages)
+
+
+def test_a_resume_with_another_thread_count_says_so_in_one_line(tmp_path, caplog):
+    """Results are reproducible at one thread count: the checkpoint records it, a resume with another says so."""
+    cfg, model, data, expected = setup()
+
+    def stop_after_first(entry, epochs):
+        if entry["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        with pytest.raises(KeyboardInterrupt):
+            fit(model, data, cfg, torch.device("cpu"), run_dir=tmp_path, expected=expected, on_epoch=stop_after_first)
+        torch.set_num_threads(2)
+        cfg, model, data, expected = setup()
+        with caplog.at_level("WARNING", logger="ablate.run.trainer"):
+            fit(model, data, cfg, torch.device("cpu"), run_dir=tmp_path, expected=expected)
+    finally:
+        torch.set_num_threads(threads)
+    lines = [r.getMessage() for r in caplog.records if "thread" in r.getMessage()]
+    assert lines == ["resuming with 2 CPU threads a run trained with 1 so far: results are reproducible only at one "
+                     "thread count, so its numbers may differ from a straight run's"]

@@ -414,6 +414,14 @@ def fit(
         result.resumed_from = int(state["epoch"])
         if rank == 0:
             log.info("resumed from %s after epoch %d", path, result.resumed_from)
+            trained_with = state.get("threads")  # CPU kernels split their sums by thread: results depend on it
+            if device.type == "cpu" and trained_with is not None and trained_with != torch.get_num_threads():
+                log.warning(
+                    "resuming with %d CPU threads a run trained with %d so far: results are reproducible only at one "
+                    "thread count, so its numbers may differ from a straight run's",
+                    torch.get_num_threads(),
+                    trained_with,
+                )
 
     net: Callable[..., torch.Tensor] = model  # evaluation runs on the bare model: each rank its shard, no DDP sync
     eval_net: Callable[..., torch.Tensor] = model
@@ -501,6 +509,7 @@ def fit(
                         "scheduler": sched.state_dict(),
                         "scaler": scaler.state_dict() if scaler is not None else None,
                         "rng": _rng_state(device),
+                        "threads": torch.get_num_threads(),
                         "history": result.epochs,
                         **(expected or {"config": None, "config_hash": None, "template": None, "form": None}),
                     },
