@@ -21,19 +21,7 @@ from ablate.errors import ConfigError
 
 
 def stage_rows(net: Network) -> list[dict]:
-    return [
-        {
-            "name": s.name,
-            "depth": s.depth,
-            "resolution": s.resolution,
-            "width": s.width,
-            "cardinality": s.cardinality,
-            "bottleneck_width": s.bottleneck_width,
-            "group_width": s.group_width,
-            "stride": s.stride,
-        }
-        for s in net.stages
-    ]
+    return [s.summary() for s in net.stages]
 
 
 def describe(net: Network) -> dict:

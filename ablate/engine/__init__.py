@@ -1,7 +1,7 @@
 """The torch-free engine: the template and its two rules, block descriptions, exact complexity, the budget solver.
 
 Nothing here imports torch, Hydra or OmegaConf: Table 2, budget-matched configs and sweep planning
-run in microseconds and never build a model.
+never build a model (`python -m benchmarks --only analytic` times them).
 """
 
 from ablate.engine.budget import Budget, Solution, measure, solve, table2

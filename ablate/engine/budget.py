@@ -5,7 +5,7 @@ bottleneck width d (default), the first-stage width, the cardinality C, or one s
 for the value whose complexity is nearest the target. Every metric (params, FLOPs, acts) grows
 monotonically with each of these fields, so a doubling search followed by bisection finds the
 two values that bracket the target; the nearer one wins, and on a tie the smaller value wins
-(the cheaper network). No torch import: a solve takes well under a millisecond.
+(the cheaper network). No torch import: a solve lists no layers and builds no model.
 """
 
 from __future__ import annotations

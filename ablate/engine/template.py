@@ -139,6 +139,19 @@ class Stage:
     def group_width(self) -> int:
         return self.cardinality * self.bottleneck_width
 
+    def summary(self) -> dict[str, int | str]:
+        """The stage as the run record and `describe --json` list it (the paper's Table 1 columns)."""
+        return {
+            "name": self.name,
+            "depth": self.depth,
+            "resolution": self.resolution,
+            "width": self.width,
+            "cardinality": self.cardinality,
+            "bottleneck_width": self.bottleneck_width,
+            "group_width": self.group_width,
+            "stride": self.stride,
+        }
+
 
 @dataclass(frozen=True)
 class Network:

@@ -180,19 +180,7 @@ class ModelSection:
         from ablate.engine.complexity import method, totals
         from ablate.engine.template import derive
 
-        stages = [
-            Stage(
-                name=s.name,
-                depth=s.depth,
-                resolution=s.resolution,
-                width=s.width,
-                cardinality=s.cardinality,
-                bottleneck_width=s.bottleneck_width,
-                group_width=s.group_width,
-                stride=s.stride,
-            )
-            for s in derive(template).stages
-        ]
+        stages = [Stage(**s.summary()) for s in derive(template).stages]  # type: ignore[arg-type]
         counts = totals(template)
         return cls(
             name=name,

@@ -359,16 +359,6 @@ def _budget_text(b: Budget, scale_range: tuple[float, float] | None) -> str:
     return f"{b.metric}={b.target:,.0f} ±{b.tolerance:g}"
 
 
-def sample_all(
-    spaces: Sequence[Space],
-    base: Template,
-    budget: Callable[[float | None], Budget],
-    n: int,
-    seed: int = 0,
-    scale_range: tuple[float, float] | None = None,
-    draws: int = 1000,
-    vary: str = "bottleneck_width",
-    stage: int | None = None,
-) -> list[Sample]:
-    """`sample` for each space, in order."""
-    return [sample(s, base, budget, n, seed, scale_range, draws, vary, stage) for s in spaces]
+def sample_all(spaces: Sequence[Space], *args: Any, **kwargs: Any) -> list[Sample]:
+    """`sample(space, *args, **kwargs)` for each space, in order."""
+    return [sample(s, *args, **kwargs) for s in spaces]
