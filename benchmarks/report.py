@@ -54,6 +54,27 @@ def targets(results: dict) -> list[dict]:
         out.append({"target": "analytic complexity/solver ≥ 1000× faster than build-and-count",
                     "measured": f"{ratio:,.0f}× (slowest case)", "value": ratio,
                     "status": _status(ratio >= ANALYTIC_TARGET)})
+    slots = results.get("search_slots")
+    if slots and slots.get("busy") is not None:
+        from benchmarks.search_slots import TARGET as BUSY_TARGET
+
+        out.append({"target": f"a search with trials of unequal lengths keeps its slots ≥ {BUSY_TARGET:.0%} busy "
+                              "(issue 14)",
+                    "measured": f"{slots['busy']:.0%} while trials are left to start (batches, the baseline: "
+                                f"{slots['baseline']:.0%})", "value": slots["busy"],
+                    "status": "– (quick: smoke size)" if slots.get("quick") else _status(slots["busy"] >= BUSY_TARGET)})
+    pruning = results.get("pruning")
+    if pruning and pruning.get("comparison"):
+        from benchmarks.pruning import EPOCH_TARGET, ERROR_TARGET
+
+        c = pruning["comparison"]
+        share, diff = c["epoch_share"], c["error_difference"]
+        out.append({"target": f"Hyperband pruning: best within {ERROR_TARGET} points of the unpruned search with "
+                              f"≤ {EPOCH_TARGET:.0%} of its epochs (issue 14)",
+                    "measured": ("–" if share is None else f"{share:.0%} of the epochs")
+                    + ("" if diff is None else f", best {diff:+.2f} points"),
+                    "value": share,
+                    "status": "– (quick: smoke size)" if pruning.get("quick") else _status(c["met"])})
     return out
 
 

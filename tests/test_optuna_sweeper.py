@@ -405,10 +405,11 @@ def test_search_report(tmp_path):
     assert "wall time 22 s against 34 s of trial run time: 0.65×" in md  # 10 + 11 + 13 s of trials
     assert "3 of 3 trials within tolerance (largest |deviation| 8.90%)" in md
     rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in md.splitlines() if line.startswith("|")]
-    assert ["2", "FAIL", "8", "", "", "", "", "", "", "", "", "0", "", "the job returned no value (None)"] in rows
-    assert ["1", "COMPLETE", "4", "9", "18.00", "37.2", "250,000", "-5.40%", "yes", "yes", "*", "1", "11", ""] in rows
+    assert ["2", "failed", "8", "", "", "", "", "", "", "", "", "", "0", "", "the job returned no value (None)"] in rows
+    assert ["1", "completed", "4", "9", "18.00", "", "37.2", "250,000", "-5.40%", "yes", "yes", "*", "1", "11",
+            ""] in rows
     assert [r[0] for r in rows[2:]] == ["0", "1", "2", "3"]  # a repeat (4) is counted in `repeats`, not listed
-    assert "- trials run: 4 for n_trials=4 (3 complete, 1 fail), 2 per batch; 1 more sampled a design" in md
+    assert "- trials run: 4 for n_trials=4: 3 completed, 1 failed; 2 at once; 1 more sampled a design" in md
     best = (tmp_path / "report" / "model" / "search_budget_best.yaml").read_text()
     from omegaconf import OmegaConf
 

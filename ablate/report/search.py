@@ -4,13 +4,16 @@ The sweeper writes `<sweep_dir>/study.json` (every trial of the study, with its 
 values, state and job folder); each trial's `result.json` adds the solved template, its
 complexity, the budget's deviation and the run's wall time. `write_search_report` writes
 into `out_dir`:
-- `search_trials.csv` and `search_trials.md`: one row per trial, the budget deviation of each
-  and whether it is within tolerance; the summary above the table gives the search's wall
-  time against the sum of its trials' times (how well the launcher kept the cores busy);
+- `search_trials.csv` and `search_trials.md`: one row per trial, its status (completed, pruned,
+  failed) and the epoch it reached, the budget deviation of each and whether it is within
+  tolerance; the summary above the table counts the trials by status (the pruned ones with the
+  epochs they stopped at), the training epochs they took, and the search's wall time against the
+  sum of its trials' times (how well the launcher kept the cores busy);
 - `search_pareto.png` / `.svg`: val error against FLOPs, the non-dominated trials joined;
 - `model/<study>_best.yaml`: the best trial (lowest val error among the feasible completed
-  trials) as a model config, in a `model/` folder so that the report folder is a config search
-  path as it is: `python -m ablate 'hydra.searchpath=[file://<report>]' model=<study>_best`
+  trials; never a pruned one, whose error is from the epoch its pruner stopped it at) as a
+  model config, in a `model/` folder so that the report folder is a config search path as it
+  is: `python -m ablate 'hydra.searchpath=[file://<report>]' model=<study>_best`
   (`best_model_command`) trains it, with no copying into ablate's own `conf/`.
 """
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +35,8 @@ from ablate.report.output import write_figure, write_text, yaml
 from ablate.run.record import RunRecord
 
 STUDY_RECORD = "study.json"
+STATUS = {"COMPLETE": "completed", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running", "WAITING": "waiting"}
+"""Each Optuna trial state as the report names it (the run record's words)."""
 
 
 def write_search_report(sweep_dir, out_dir) -> list[Path]:
@@ -96,11 +102,14 @@ def trials_frame(study: dict, sweep_dir: Path | None = None) -> pd.DataFrame:
             err = values[0]
         deviation = nested(record, "budget", "deviation")
         tolerance = nested(record, "budget", "tolerance")
+        reached = _last_epoch(record)
         row = {"trial": t["number"], "state": t["state"], "copy_of": copy_of}
         row.update({f"param:{k}": v for k, v in (t.get("params") or {}).items()})
         row.update(
             {
                 "val_err": err,
+                "epoch": reached,  # the last epoch the run trained: where a pruned trial stopped
+                "epochs": nested(record, "config", "optim", "epochs"),  # the epochs its recipe asks for
                 "flops": nested(record, "model", "complexity", "flops"),
                 "params": nested(record, "model", "complexity", "params"),
                 "cardinality": nested(record, "model", "template", "cardinality"),
@@ -130,6 +139,13 @@ def trials_frame(study: dict, sweep_dir: Path | None = None) -> pd.DataFrame:
     frame["repeats"] = frame["trial"].map(frame.loc[~run, "copy_of"].value_counts()).fillna(0).astype(int)
     frame["pareto"] = pareto_mask(frame) & run
     return frame.sort_values("trial").reset_index(drop=True)
+
+
+def _last_epoch(record: dict | None) -> int | None:
+    """The number of the last epoch in the record (1-based), or None when it holds none."""
+    found = [e.get("epoch") for e in (nested(record, "epochs") or []) if isinstance(e, dict)]
+    epochs: list[int] = [n for n in found if isinstance(n, int) and not isinstance(n, bool)]
+    return max(epochs) if epochs else None
 
 
 def _originals(frame: pd.DataFrame) -> pd.Series:
@@ -181,10 +197,12 @@ def pareto_mask(frame: pd.DataFrame) -> pd.Series:
 
 
 def _usable(frame: pd.DataFrame) -> pd.Series:
-    """Completed, feasible trials with a val error that ran (not copies of a design already run)."""
+    """Completed, feasible trials with a val error that ran (not copies of a design already run). Never a pruned
+    run, even where the study says COMPLETE: its error is from the epoch where it stopped, not the recipe's last."""
     feasible = frame["feasible"].map(lambda v: v is True or v == 1.0)
     ran = frame["copy_of"].isna() if "copy_of" in frame else True
-    return (frame["state"] == "COMPLETE") & feasible & frame["val_err"].notna() & ran
+    pruned = frame["status"] == "pruned" if "status" in frame else False
+    return (frame["state"] == "COMPLETE") & ~pruned & feasible & frame["val_err"].notna() & ran
 
 
 def best_row(trials: pd.DataFrame):
@@ -195,6 +213,61 @@ def best_row(trials: pd.DataFrame):
     if ok.empty:
         return None
     return ok.sort_values(["val_err", "flops", "trial"]).iloc[0]
+
+
+def _ran(trials: pd.DataFrame) -> pd.DataFrame:
+    """The trials that ran a job (not copies told an earlier trial's values)."""
+    return trials[trials["copy_of"].isna()] if not trials.empty else trials
+
+
+def status_counts(trials: pd.DataFrame) -> dict[str, int]:
+    """Trials that ran, by status (`STATUS`'s words), in the order completed, pruned, failed, running, waiting."""
+    counts = Counter(_ran(trials)["state"].map(lambda s: STATUS.get(s, str(s).lower()))) if not trials.empty else {}
+    order = list(STATUS.values())
+    return {k: counts[k] for k in sorted(counts, key=lambda k: order.index(k) if k in order else len(order))}
+
+
+def pruned_at(trials: pd.DataFrame) -> dict[int | None, int]:
+    """How many trials that ran were pruned at each epoch (None: a pruned trial whose record has no epochs)."""
+    runs = _ran(trials)
+    if runs.empty:
+        return {}
+    epochs = runs.loc[runs["state"] == "PRUNED", "epoch"]
+    counts = Counter(None if _missing(e) else int(e) for e in epochs)
+    return dict(sorted(counts.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)))
+
+
+def epochs_trained(trials: pd.DataFrame) -> dict:
+    """The epochs the trials that ran trained (each up to the epoch it reached, a pruned one where it stopped),
+    against the epochs their recipes ask for: the compute a pruner saved. `planned` is None when a record lacks
+    its recipe's epochs."""
+    runs = _ran(trials)
+    if runs.empty:
+        return {"trials": 0, "trained": 0, "planned": 0, "share": None}
+    trained = int(runs["epoch"].fillna(0).sum())
+    planned = None if runs["epochs"].isna().any() else int(runs["epochs"].sum())
+    return {
+        "trials": len(runs),
+        "trained": trained,
+        "planned": planned,
+        "share": trained / planned if planned else None,
+    }
+
+
+def _status_line(study: dict, trials: pd.DataFrame) -> str:
+    """`24 for n_trials=24: 15 completed, 8 pruned (5 at epoch 1, 3 at epoch 3 of 8), 1 failed`."""
+    parts = []
+    for status, n in status_counts(trials).items():
+        text = f"{n} {status}"
+        if status == "pruned":
+            at = [
+                f"{k} at epoch {e}" if e is not None else f"{k} at an unknown epoch"
+                for e, k in pruned_at(trials).items()
+            ]
+            planned = _ran(trials).loc[lambda f: f["state"] == "PRUNED", "epochs"].dropna().unique()
+            text += f" ({', '.join(at)}{f' of {int(planned[0])}' if len(planned) == 1 else ''})"
+        parts.append(text)
+    return f"{len(_ran(trials))} for n_trials={study.get('n_trials')}" + (f": {', '.join(parts)}" if parts else "")
 
 
 def wall_time(study: dict, trials: pd.DataFrame) -> dict:
@@ -208,21 +281,28 @@ def wall_time(study: dict, trials: pd.DataFrame) -> dict:
 
 def markdown(study: dict, trials: pd.DataFrame, sweep_dir: Path, out_dir: Path | None = None) -> str:
     """The summary and the trials table as Markdown; with `out_dir` (the report folder), how to train the best."""
-    runs = trials[trials["copy_of"].isna()] if not trials.empty else trials
-    counts = runs["state"].value_counts().to_dict() if not runs.empty else {}
+    runs = _ran(trials)
     time = wall_time(study, trials)
     lines = [f"# Search {study.get('study_name')} ({sweep_dir})", ""]
-    lines.append(f"- storage: {study.get('storage')}; sampler: {study.get('sampler')}")
+    lines.append(
+        f"- storage: {study.get('storage')}; sampler: {study.get('sampler')}"
+        + (f"; pruner: {study['pruner']}" if study.get("pruner") else "")
+    )
     objectives = ", ".join(
         f"{d} {o}" for d, o in zip(study.get("directions", []), study.get("objectives", []), strict=False)
     )
     lines.append(f"- objectives: {objectives}; constraints: {', '.join(study.get('constraints') or []) or 'none'}")
     lines.append(
-        f"- trials run: {len(runs)} for n_trials={study.get('n_trials')} "
-        f"({', '.join(f'{n} {s.lower()}' for s, n in sorted(counts.items()))}), {study.get('n_jobs')} "
-        f"per batch; {len(trials) - len(runs)} more sampled a design already run and took its values "
-        "(column `repeats`)"
+        f"- trials run: {_status_line(study, trials)}; {study.get('n_jobs')} at once; "
+        f"{len(trials) - len(runs)} more sampled a design already run and took its values (column `repeats`)"
     )
+    pruned = bool(status_counts(trials).get("pruned"))
+    epochs = epochs_trained(trials)
+    if (pruned or study.get("pruner")) and epochs["share"] is not None:
+        lines.append(
+            f"- epochs trained: {epochs['trained']} of the {epochs['planned']} these trials would train unpruned "
+            f"({epochs['share']:.0%}); a pruned trial's error is from the epoch it reached, so none is the best"
+        )
     if time["ratio"] is not None:
         lines.append(
             f"- wall time {time['wall_seconds']:.0f} s against {time['trial_seconds']:.0f} s "
@@ -257,10 +337,11 @@ def _table(trials: pd.DataFrame) -> str:
     shown = pd.DataFrame(
         {
             "trial": trials["trial"],
-            "state": trials["state"],
+            "status": trials["state"].map(lambda s: STATUS.get(s, str(s).lower())),
             **{c.split(":", 1)[1]: trials[c] for c in trials.columns if c.startswith("param:")},
             "d": trials["bottleneck_width"].map(_fmt(".0f")),
             "val err %": trials["val_err"].map(_fmt(".2f")),
+            "epochs": [_reached(e, n) for e, n in zip(trials["epoch"], trials["epochs"], strict=True)],
             "MFLOPs": (trials["flops"] / 1e6).map(_fmt(".1f")),
             "params": trials["params"].map(_fmt(",.0f")),
             "budget dev.": trials["budget_deviation"].map(_fmt("+.2%")),
@@ -275,6 +356,13 @@ def _table(trials: pd.DataFrame) -> str:
     return markdown_table(shown.astype(object).map(lambda v: "" if _missing(v) else str(v)))
 
 
+def _reached(epoch, planned) -> str:
+    """`3/8`: the epoch a trial reached of its recipe's; `3` without the recipe's; empty without epochs."""
+    if _missing(epoch):
+        return ""
+    return f"{int(epoch)}/{int(planned)}" if not _missing(planned) else str(int(epoch))
+
+
 def _missing(v) -> bool:
     return v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
 
@@ -284,7 +372,8 @@ def _fmt(spec: str):
 
 
 def pareto_figure(study: dict, trials: pd.DataFrame):
-    """Val error against FLOPs: every completed trial, the Pareto front joined, the best marked."""
+    """Val error against FLOPs: every completed trial, the Pareto front joined, the best marked; pruned trials
+    faint, at the error of the epoch where they stopped."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(6.4, 4.4))
@@ -307,6 +396,18 @@ def pareto_figure(study: dict, trials: pd.DataFrame):
     if done.empty:
         ax.text(0.5, 0.5, "no completed trial", ha="center", va="center", transform=ax.transAxes)
         return fig
+    pruned = trials[
+        (trials["state"] == "PRUNED") & trials["copy_of"].isna() & trials["val_err"].notna() & trials["flops"].notna()
+    ]
+    if not pruned.empty:
+        ax.scatter(
+            pruned["flops"] / 1e6,
+            pruned["val_err"],
+            marker=".",
+            color="0.75",
+            zorder=1,
+            label="pruned (error when stopped)",
+        )
     x, y = done["flops"] / 1e6, done["val_err"]
     feasible = _usable(done)
     ax.scatter(x[feasible], y[feasible], color="0.6", label="trial", zorder=2)

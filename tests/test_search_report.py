@@ -1,0 +1,164 @@
+"""The search report (ablate/report/search.py) of a search with pruned trials: counted apart from completed and
+failed ones, with the epoch each reached, and never the best design. Hand-made records and study.json; no
+training, no Optuna."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ablate.report import search
+from tests.fake_sweeps import record
+
+EPOCHS = 8
+CONSTRAINT = "abs(budget.deviation) <= budget.tolerance"
+# trial: (state, record status, val error per epoch, cardinality); trial 2 stopped at epoch 3 with the lowest error
+TRIALS = {
+    0: ("COMPLETE", "completed", [30, 25, 22, 20, 19, 18.5, 18.2, 18.0], 1),
+    1: ("PRUNED", "pruned", [40.0], 2),
+    2: ("PRUNED", "pruned", [20.0, 15.0, 12.0], 4),
+    3: ("COMPLETE", "completed", [28, 24, 21, 19, 18, 17, 16.7, 16.5], 8),
+    4: ("FAIL", "failed", [31.0, 27.0], 16),
+    5: ("PRUNED", "pruned", [35.0], 32),
+}
+
+
+def _template(cardinality: int):
+    from ablate.config import load_template
+
+    return load_template("tiny").replace(cardinality=cardinality, bottleneck_width=4, depths=(1, 2, 1, 1))
+
+
+def write_search(sweep_dir: Path, trials=TRIALS, *, pruner: str | None = "HyperbandPruner", copy: bool = True) -> Path:
+    """A finished single-objective search: each trial's record in `<sweep_dir>/<n>/`; with `copy`, one more trial
+    that sampled trial 2's design again (told PRUNED without running)."""
+    rows = []
+    for n, (state, status, errs, c) in trials.items():
+        job_dir = sweep_dir / str(n)
+        job_dir.mkdir(parents=True)
+        rec = record(
+            [f"model.cardinality={c}"],
+            0,
+            errs,
+            status=status,
+            template=_template(c),
+            config={"optim": {"epochs": EPOCHS}},
+            job_num=n,
+            wall_seconds=10.0 * len(errs),
+            reason="the loss was NaN" if status == "failed" else None,
+            budget={"metric": "params", "deviation": 0.02, "tolerance": 0.1},
+        )
+        (job_dir / "result.json").write_text(json.dumps(rec))
+        rows.append(
+            {
+                "number": n,
+                "state": state,
+                "values": None if state == "FAIL" else [errs[-1]],
+                "params": {"model.cardinality": c},
+                "constraints": {CONSTRAINT: -0.08} if state == "COMPLETE" else {},
+                "user_attrs": {"job_dir": str(job_dir), "status": status},
+            }
+        )
+    if copy:
+        rows.append({**rows[2], "number": len(rows), "user_attrs": {**rows[2]["user_attrs"], "copy_of": 2}})
+    study = {
+        "study_name": "search_pruning",
+        "storage": "sqlite:///x/study.db",
+        "directions": ["minimize"],
+        "objectives": ["return"],
+        "constraints": [CONSTRAINT],
+        "sampler": "TPESampler",
+        "pruner": pruner,
+        "n_trials": len(trials),
+        "n_jobs": 1,
+        "runs": [{"wall_seconds": 300.0, "trials": [r["number"] for r in rows]}],
+        "trials": rows,
+    }
+    (sweep_dir / "study.json").write_text(json.dumps(study))
+    return sweep_dir
+
+
+@pytest.fixture
+def pruned_search(tmp_path):
+    return write_search(tmp_path / "sweep")
+
+
+def test_pruned_trials_are_counted_apart_with_the_epochs_they_reached(pruned_search):
+    study = search.read_study(pruned_search)
+    trials = search.trials_frame(study, pruned_search)
+    assert trials["epoch"].tolist() == [8, 1, 3, 8, 2, 1, 3]  # the copy (6) shows its source's record
+    assert trials["epochs"].tolist() == [EPOCHS] * 7
+    assert search.status_counts(trials) == {"completed": 2, "pruned": 3, "failed": 1}  # the copy is not a run
+    assert search.pruned_at(trials) == {1: 2, 3: 1}
+    assert search.epochs_trained(trials) == {
+        "trials": 6,
+        "trained": 8 + 1 + 3 + 8 + 2 + 1,
+        "planned": 6 * EPOCHS,
+        "share": pytest.approx(23 / 48),
+    }
+
+
+def test_a_pruned_trial_is_never_the_best(pruned_search, tmp_path):
+    trials = search.trials_frame(search.read_study(pruned_search), pruned_search)
+    best = search.best_row(trials)
+    assert (best["trial"], best["val_err"]) == (3, 16.5)  # not trial 2: its 12.0 % is from epoch 3 of 8
+    assert trials.loc[trials["trial"] == 2, "pareto"].item() is False
+    assert trials["pareto"].tolist() == [True, False, False, True, False, False, False]  # 0: fewer FLOPs
+    written = search.write_search_report(pruned_search, tmp_path / "report")
+    assert tmp_path / "report" / "model" / "search_pruning_best.yaml" in written
+    assert "model.cardinality" not in (tmp_path / "report" / "model" / "search_pruning_best.yaml").read_text()
+    assert "cardinality: 8" in (tmp_path / "report" / "model" / "search_pruning_best.yaml").read_text()
+
+
+def test_the_summary_and_table_show_each_status_and_epoch(pruned_search, tmp_path):
+    search.write_search_report(pruned_search, tmp_path / "report")
+    md = (tmp_path / "report" / "search_trials.md").read_text()
+    assert "; sampler: TPESampler; pruner: HyperbandPruner\n" in md
+    assert (
+        "- trials run: 6 for n_trials=6: 2 completed, 3 pruned (2 at epoch 1, 1 at epoch 3 of 8), 1 failed; "
+        "1 at once; 1 more sampled a design already run"
+    ) in md
+    assert "- epochs trained: 23 of the 48 these trials would train unpruned (48%)" in md
+    assert "- best: trial 3, val error 16.50%" in md
+    lines = [line for line in md.splitlines() if line.startswith("|")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    rows = {
+        r["trial"]: r
+        for r in (dict(zip(header, (c.strip() for c in line.strip("|").split("|")), strict=True)) for line in lines[2:])
+    }
+    assert sorted(rows) == ["0", "1", "2", "3", "4", "5"]  # the copy is counted in `repeats`, not listed
+    assert {n: (r["status"], r["epochs"], r["val err %"]) for n, r in rows.items()} == {
+        "0": ("completed", "8/8", "18.00"),
+        "1": ("pruned", "1/8", "40.00"),
+        "2": ("pruned", "3/8", "12.00"),
+        "3": ("completed", "8/8", "16.50"),
+        "4": ("failed", "2/8", "27.00"),
+        "5": ("pruned", "1/8", "35.00"),
+    }
+    assert rows["2"]["repeats"] == "1" and rows["2"]["Pareto"] == ""
+    table = pd.read_csv(tmp_path / "report" / "search_trials.csv")
+    assert table[["trial", "state", "status", "epoch"]].values.tolist()[:3] == [
+        [0, "COMPLETE", "completed", 8],
+        [1, "PRUNED", "pruned", 1],
+        [2, "PRUNED", "pruned", 3],
+    ]
+
+
+def test_a_search_without_pruning_says_nothing_of_epochs(tmp_path):
+    done = {n: t for n, t in TRIALS.items() if t[0] == "COMPLETE"}
+    sweep = write_search(tmp_path / "sweep", {0: done[0], 1: done[3]}, pruner=None, copy=False)
+    search.write_search_report(sweep, tmp_path / "report")
+    md = (tmp_path / "report" / "search_trials.md").read_text()
+    assert "- trials run: 2 for n_trials=2: 2 completed; 1 at once; 0 more" in md
+    assert "epochs trained" not in md and "pruner" not in md
+
+
+def test_a_record_that_says_pruned_is_not_the_best_even_where_the_study_says_complete(tmp_path):
+    # a job that returned a value after its pruner stopped it: the record's status decides
+    trials = {0: TRIALS[0], 1: ("COMPLETE", "pruned", [20.0, 15.0, 12.0], 4)}
+    sweep = write_search(tmp_path / "sweep", trials, copy=False)
+    best = search.best_row(search.trials_frame(search.read_study(sweep), sweep))
+    assert (best["trial"], best["val_err"]) == (0, 18.0)
