@@ -9,4 +9,4 @@ median over repeated timed steps after warm-up (`benchmarks.timing`), with its s
 Imports nothing heavy here: the GPU check imports `benchmarks.workload` without Hydra.
 """
 
-GROUPS = ("ceilings", "models", "grouped", "variants", "trainer", "analytic", "repeats")
+GROUPS = ("ceilings", "models", "grouped", "variants", "trainer", "profile", "analytic", "repeats", "search_slots", "pruning")

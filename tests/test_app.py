@@ -240,6 +240,26 @@ def test_cli_multirun_records_every_member_and_never_fails(tmp_path):
     assert bad.status == "failed" and bad.job_num == 1 and bad.reason.startswith("model.cardinality=0 is invalid")
 
 
+def test_a_ddp_run_logs_its_epochs_where_the_job_logs(tmp_path):
+    """Spawned DDP processes start with logging unconfigured: rank 0 takes the job's, so the epoch lines are in
+    the run's log file (and on stderr) as in a one-process run."""
+    proc = cli(*SMALL, "trainer.world_size=2", f"hydra.run.dir={tmp_path / 'ddp'}", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    log = (tmp_path / "ddp" / "ablate.log").read_text()
+    assert [line.split(" - ")[1].split(":")[0] for line in log.splitlines() if ": train loss " in line] == [
+        "epoch 1/2", "epoch 2/2"]
+    assert RunRecord.load(tmp_path / "ddp").env.world_size == 2
+
+
+def test_world_size_auto_is_resolved_and_recorded(tmp_path, monkeypatch):
+    """auto on a 2-core CPU with a batch of 64: two processes of 32 images and one thread each, in the record."""
+    monkeypatch.setattr("ablate.run.parallel.cpu_count", lambda: 2)
+    record = run(tmp_path, "optim.batch_size=64")
+    assert record.status == "completed", record.reason
+    assert record.config["trainer"]["world_size"] == "auto"
+    assert (record.env.world_size, record.env.threads) == (2, 1)
+
+
 def test_ddp_process_errors_come_back_as_their_sentence(tmp_path):
     record = run(tmp_path, "trainer.world_size=2", "trainer.device=tpu", "trainer.num_threads=1")
     assert record.status == "failed"

@@ -92,7 +92,8 @@ CASES = [
     Case("type-samples", "config type", "ablate", ["data.num_samples=abc"], 2,
          "ablate: data.num_samples='abc' is invalid: it must be a positive integer.", target="fresh"),
     Case("type-world", "config type", "ablate", ["trainer.world_size=two"], 2,
-         "ablate: trainer.world_size='two' is invalid: give the number of DDP processes, 1 or more.", target="fresh"),
+         "ablate: trainer.world_size='two' is invalid: give the number of DDP processes, 1 or more, or auto (the "
+         "CPU: one single-threaded process per core of this job; CUDA: 1).", target="fresh"),
     # -- configs: ranges
     Case("range-cardinality", "config range", "ablate", ["model.cardinality=0"], 2,
          "ablate: model.cardinality=0 is invalid: it must be a whole number of at least 1."),

@@ -9,7 +9,7 @@ import pytest
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
-from ablate.run.parallel import concurrent_members, cpu_count, threads_for_job
+from ablate.run.parallel import concurrent_members, cpu_count, ranks_for_job, threads_for_job
 from tests.test_optuna_sweeper import load, multirun, study_record
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -139,3 +139,21 @@ def test_ray_launcher_config_asks_one_gpu_per_member():
     assert cfg.hydra.launcher._target_ == RAY
     assert OmegaConf.to_container(cfg.hydra.launcher.ray) == {"init": {"address": "auto"},
                                                              "remote": {"num_gpus": 1, "num_cpus": 4}}
+
+
+def test_world_size_auto_is_one_single_threaded_process_per_core_on_the_cpu():
+    """`trainer.world_size: auto`: one process per core of the job, each with ≥ 32 images of an evenly split batch."""
+    assert ranks_for_job("auto", cuda=False, batch=128, cores=2) == 2
+    assert ranks_for_job("auto", cuda=False, batch=128, cores=1) == 1  # a member sharing the machine: its one core
+    assert ranks_for_job("auto", cuda=False, batch=128, cores=16) == 4  # 4 × 32 images; not 16 × 8
+    assert ranks_for_job("auto", cuda=False, batch=96, cores=4) == 3  # 96 splits over 3, not over 4 with ≥ 32 each
+    assert ranks_for_job("auto", cuda=False, batch=48, cores=2) == 1  # 2 × 24 would starve BN's statistics
+    assert ranks_for_job("auto", cuda=True, batch=256, cores=16) == 1  # CUDA: more GPUs are a deliberate choice
+    assert ranks_for_job("auto", cuda=False, batch=128, num_threads=2, cores=2) == 1  # threads pinned: one process
+    assert ranks_for_job(3, cuda=False, batch=128, cores=2) == 3  # a number is taken as it is
+
+
+def test_world_size_auto_in_a_sweep_running_members_side_by_side_is_one_process():
+    """Two joblib members on 2 cores get one core each, so auto starts one process of one thread in each."""
+    hydra = _hydra({"_target_": JOBLIB, "n_jobs": 2})
+    assert ranks_for_job("auto", cuda=False, batch=128, cores=threads_for_job(hydra, cores=2)) == 1

@@ -291,5 +291,5 @@ def test_a_resume_with_another_thread_count_says_so_in_one_line(tmp_path, caplog
     finally:
         torch.set_num_threads(threads)
     lines = [r.getMessage() for r in caplog.records if "thread" in r.getMessage()]
-    assert lines == ["resuming with 2 CPU threads a run trained with 1 so far: results are reproducible only at one "
-                     "thread count, so its numbers may differ from a straight run's"]
+    assert lines == ["resuming with 2 CPU threads a run trained with 1 CPU thread so far: results are reproducible only at one "
+                     "process and thread count, so its numbers may differ from a straight run's"]

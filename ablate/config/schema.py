@@ -168,6 +168,12 @@ def _device_ok(spec: str) -> bool:
     return index.isascii() and index.isdigit()
 
 
+WORLD_SIZE = Rule(
+    lambda v: v == "auto" or is_whole(v),
+    "is invalid: give the number of DDP processes, 1 or more, or auto (the CPU: one single-threaded process "
+    "per core of this job; CUDA: 1)",
+    normalize=lambda v: v.strip().lower() if isinstance(v, str) else v,
+)
 DEVICE = Rule(_device_ok, f"is unknown: valid devices are {DEVICES}", normalize=lambda v: str(v).strip().lower())
 PRECISION = choice(PRECISIONS, "precisions", normalize=lambda v: str(v).lower())
 
@@ -293,7 +299,7 @@ class TrainerConfig:
     precision: str = _rule(PRECISION)
     channels_last: bool = _rule(FLAG)
     compile: bool = _rule(FLAG)
-    world_size: int = _rule(whole(tail="is invalid: give the number of DDP processes, 1 or more"))
+    world_size: Any = _rule(WORLD_SIZE)  # DDP processes, or auto (ablate.run.parallel.ranks_for_job)
     jobs_per_gpu: int = _rule(whole())  # sweep members at once on one GPU
     deterministic: bool = _rule(FLAG)
     checkpoint: bool = _rule(FLAG)

@@ -7,7 +7,7 @@
 2. solve (`_solve`): the budget, the record's model and budget sections, the checkpoint's identity
    (a checkpoint of this config is resumed, one of another is refused);
 3. build (`_plan`): a `RunPlan`, everything a training process needs;
-4. train (`_train`): `_train_process` here, or on `trainer.world_size` DDP processes;
+4. train (`_train`): `_train_process` here, or on `trainer.world_size` DDP processes (auto: one per CPU core);
 5. finish (`_finish`): the final status, times and speed in `result.json` (`ablate.run.record`).
 
 It never raises for a run that fails: it records status `failed` and the reason (one sentence;
@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import logging.config
 import os
 import shlex
 import signal
@@ -78,6 +79,8 @@ class RunPlan:
     run_dir: Path
     init_file: str | None = None  # DDP rendezvous file, set by `_train` when world_size > 1
     report: Report = never  # after each epoch: the val error to an Optuna trial; True when its pruner stops the run
+    logging: dict | None = None  # the job's logging config (Hydra's job_logging), so DDP processes log where it does
+    peaks: tuple[float, float] | None = None  # CPU: the matmul peaks (training dtype, fp32) of all processes
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -243,19 +246,66 @@ def solved(solution: Solution) -> str:
 
 def _plan(cfg: DictConfig, template: Template, expected: dict, run_dir: Path, job_num: int | None) -> RunPlan:
     """The training processes' plan: the solved model, its identity and how many processes and threads."""
-    world_size = cfg.trainer.world_size
+    from ablate.run import device as devices
+    from ablate.run.parallel import ranks_for_job
+
+    world_size = ranks_for_job(
+        cfg.trainer.world_size,
+        cuda=devices.wants_cuda(cfg.trainer.device),
+        batch=int(cfg.optim.batch_size),
+        num_threads=cfg.trainer.num_threads,
+    )
+    threads = _threads(cfg.trainer.num_threads, world_size)
+    if world_size > 1 and _start_method() == "forkserver":  # it imports while this process measures the peaks
+        import multiprocessing.forkserver
+
+        multiprocessing.forkserver.ensure_running()
     return RunPlan(
         cfg=cfg,
         template=template,
         form=expected["form"],
         expected=expected,
-        threads=_threads(cfg.trainer.num_threads, world_size),
+        threads=threads,
         world_size=world_size,
         seed=int(cfg.seed),
         job_num=job_num,
         run_dir=run_dir,
         report=reporter(),
+        logging=_job_logging() if world_size > 1 else None,
+        peaks=_cpu_peaks(cfg.trainer, world_size, threads) if world_size > 1 else None,
     )
+
+
+def _cpu_peaks(trainer, world_size: int, threads: int | None) -> tuple[float, float] | None:
+    """The matmul peaks of `world_size` CPU processes of `threads` threads each, measured here (once per job
+    process: a sweep's members share the figure) rather than by each member's fresh rank 0; None on CUDA, or
+    with `trainer.peak_flops` given."""
+    from ablate.run import device as devices
+
+    if trainer.peak_flops is not None or devices.wants_cuda(trainer.device):
+        return None
+    import torch
+
+    cpu = torch.device("cpu")
+    dtype = devices.autocast_dtype(trainer.precision, cpu)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads or before)
+        peak = devices.peak_flops(cpu, dtype) * world_size
+        return peak, (peak if dtype is None else devices.peak_flops(cpu, None) * world_size)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _job_logging() -> dict | None:
+    """Hydra's `hydra.job_logging` of this job, resolved (its log file's path included); None outside Hydra."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    if not HydraConfig.initialized():
+        return None
+    config = OmegaConf.to_container(HydraConfig.get().job_logging, resolve=True)
+    return config if isinstance(config, dict) and config else None
 
 
 def _train(plan: RunPlan) -> None:
@@ -267,7 +317,9 @@ def _train(plan: RunPlan) -> None:
 
     with tempfile.TemporaryDirectory(prefix="ablate-ddp-") as tmp:
         plan = dataclasses.replace(plan, init_file=os.path.join(tmp, "rendezvous"))
-        context = mp.spawn(_train_process, args=(plan,), nprocs=plan.world_size, join=False)
+        context = mp.start_processes(
+            _train_process, args=(plan,), nprocs=plan.world_size, join=False, start_method=_start_method()
+        )
         try:
             while not context.join():
                 pass
@@ -280,6 +332,19 @@ def _train(plan: RunPlan) -> None:
             for process in context.processes:
                 process.join()
             raise
+
+
+def _start_method() -> str:
+    """`forkserver` where the platform has it: the server imports torch and ablate once per job process (a sweep's
+    members share it), and each DDP process forks from it in a fraction of the seconds a `spawn` takes to import
+    them again; torch's own threads never start in the server, so the forks are safe. Else `spawn`."""
+    import multiprocessing
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return "spawn"
+    # torch._inductor: torch.use_deterministic_algorithms imports it (seconds), once here instead of in every fork
+    multiprocessing.set_forkserver_preload(["torch", "torch._inductor", "ablate.run.app"])
+    return "forkserver"
 
 
 def _finish(record: RunRecord, run_dir: Path, started: float) -> RunRecord:
@@ -415,6 +480,8 @@ def _train_process(rank: int, plan: RunPlan) -> None:
     from ablate.run.trainer import fit
 
     trainer, world_size = plan.cfg.trainer, plan.world_size
+    if rank == 0 and world_size > 1 and plan.logging:  # a spawned process starts with logging unconfigured
+        logging.config.dictConfig(plan.logging)
     device = devices.choose(trainer.device, plan.job_num, rank, world_size)
     threads = devices.set_threads(plan.threads)
     devices.activate(
@@ -438,7 +505,7 @@ def _train_process(rank: int, plan: RunPlan) -> None:
         record = _rank0_record(rank, plan)
         trackers = Trackers()  # trainer.loggers (metrics.csv, TensorBoard, MLflow): rank 0's
         if record is not None:
-            record.env = EnvSection.current(str(device), threads, plan.seed, **devices.env(device))
+            record.env = EnvSection.current(str(device), threads, plan.seed, world_size, **devices.env(device))
             trackers = Trackers.of(plan.cfg, plan.run_dir, record)
 
         def on_epoch(entry: dict, epochs: list[dict]) -> bool:
@@ -463,7 +530,7 @@ def _train_process(rank: int, plan: RunPlan) -> None:
             if record is not None:
                 record.set_epochs(result.epochs)
                 record.status, record.reason = result.status, result.reason
-                record.throughput = _throughput(record, trainer, device, world_size)
+                record.throughput = _throughput(record, trainer, device, world_size, plan.peaks)
                 record.save(plan.run_dir)
                 trackers.end(record)
     finally:
@@ -512,7 +579,9 @@ def _check_data(data: Dataset, template: Template) -> None:
             )
 
 
-def _throughput(record: RunRecord, trainer, device: torch.device, world_size: int) -> ThroughputSection:
+def _throughput(
+    record: RunRecord, trainer, device: torch.device, world_size: int, peaks: tuple[float, float] | None = None
+) -> ThroughputSection:
     """Training images/s over the run's epochs, the FLOP/s they mean, and the fraction of the machine's peak."""
     from ablate.run import device as devices
 
@@ -527,7 +596,9 @@ def _throughput(record: RunRecord, trainer, device: torch.device, world_size: in
     dtype = devices.autocast_dtype(trainer.precision, device)
     peak = trainer.peak_flops
     fp32_peak = None
-    if peak is None:  # each process measured its own device or its share of the cores
+    if peak is None and peaks is not None:  # measured by the job's process before training
+        peak, fp32_peak = peaks
+    elif peak is None:  # each process measured its own device or its share of the cores
         peak = devices.peak_flops(device, dtype) * world_size
         fp32_peak = peak if dtype is None else devices.peak_flops(device, None) * world_size
     elif dtype is None:

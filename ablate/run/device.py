@@ -43,6 +43,12 @@ def _visible_note() -> str:
     return "" if value is None else f" (CUDA_VISIBLE_DEVICES={value!r})"
 
 
+def wants_cuda(spec: str = "auto") -> bool:
+    """Whether `trainer.device=spec` trains on CUDA on this machine (auto: when a GPU is visible)."""
+    kind, _ = device_spec(spec)
+    return kind == "cuda" or (kind == "auto" and visible_gpus() > 0)
+
+
 def choose(spec: str = "auto", job_num: int | None = None, rank: int = 0, world_size: int = 1) -> torch.device:
     """The device `trainer.device=spec` names for this job and DDP rank.
 
@@ -156,8 +162,20 @@ def peak_flops(device: torch.device, dtype: torch.dtype | None = None, seconds: 
     """Measured matmul FLOP/s of this device in the training dtype: the best of a few square sizes.
 
     A quick, rough ceiling (about `seconds` of work) for the record's `machine_fraction`; on a
-    shared machine it reads low. Set `trainer.peak_flops` to use a known figure instead.
+    shared machine it reads low. Set `trainer.peak_flops` to use a known figure instead. On the
+    CPU it is measured once per process, dtype and thread count (the members of a sweep share it).
     """
+    if device.type == "cpu":
+        return _cpu_peak_flops(dtype, torch.get_num_threads(), seconds)
+    return _measure_peak(device, dtype, seconds)
+
+
+@cache
+def _cpu_peak_flops(dtype: torch.dtype | None, threads: int, seconds: float) -> float:
+    return _measure_peak(torch.device("cpu"), dtype, seconds)
+
+
+def _measure_peak(device: torch.device, dtype: torch.dtype | None, seconds: float) -> float:
     dtype = dtype or torch.float32
     sizes = (1024, 2048) if device.type == "cpu" else (4096, 8192)
     best = 0.0

@@ -1,4 +1,4 @@
-"""How many CPU threads one sweep member should use: its share of the machine's cores.
+"""How many CPU threads one sweep member should use, and how many DDP processes `trainer.world_size: auto` starts.
 
 Hydra's joblib launcher runs `n_jobs` members at once on one machine, submitit_local runs a
 whole batch at once, Ray gives each task `num_cpus`, SLURM gives each job `cpus_per_task`.
@@ -40,6 +40,32 @@ def threads_for_job(hydra_cfg=None, cores: int | None = None) -> int:
         return max(int(num_cpus), 1) if num_cpus else 1  # Ray runs one 1-CPU task per core by default
     members = concurrent_members(hydra_cfg, cores)
     return max(cores // members, 1)
+
+
+MIN_RANK_BATCH = 32  # images per process below which BN's per-process statistics start to cost accuracy
+
+
+def ranks_for_job(
+    world_size: int | str, *, cuda: bool, batch: int, num_threads: int | None = None, cores: int | None = None
+) -> int:
+    """The DDP processes a run starts: `trainer.world_size`, resolving `auto`.
+
+    `auto` on CUDA is 1 (more GPUs are a deliberate choice). On the CPU it is one single-threaded
+    process per core of this job (`threads_for_job`: a member running alongside others gets its
+    share): small convolutions barely speed up with a second intra-op thread, while two processes
+    with one thread each do nearly twice the work. The count is capped so that the global `batch`
+    splits evenly and every process keeps at least MIN_RANK_BATCH images, since BatchNorm takes its
+    statistics per process (Wu & He, 2018). With `trainer.num_threads` set the run keeps one process
+    of that many threads. A run's numbers depend on the resolved count (BN statistics, summation
+    order), which the run record and checkpoint keep.
+    """
+    if world_size != "auto":
+        return int(world_size)
+    if cuda or num_threads is not None:
+        return 1
+    cores = threads_for_job(cores=cores) if cores is None else cores
+    fits = [r for r in range(1, max(cores, 1) + 1) if batch % r == 0 and batch // r >= MIN_RANK_BATCH]
+    return max(fits, default=1)
 
 
 def concurrent_members(hydra_cfg, cores: int) -> int:

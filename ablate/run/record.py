@@ -272,7 +272,7 @@ class EnvSection:
     torch: str | None
     python: str
     device: str | None
-    threads: int | None
+    threads: int | None  # CPU threads of each training process
     seed: int | None
     git_commit: str | None
     hostname: str
@@ -280,9 +280,12 @@ class EnvSection:
     gpu_capability: str | None = None
     cuda: str | None = None
     cudnn: str | None = None
+    world_size: int | None = None  # the training processes (trainer.world_size resolved: auto is a count here)
 
     @classmethod
-    def current(cls, device: str | None, threads: int | None, seed: int | None, **gpu: Any) -> EnvSection:
+    def current(
+        cls, device: str | None, threads: int | None, seed: int | None, world_size: int = 1, **gpu: Any
+    ) -> EnvSection:
         """This process's environment."""
         try:
             import torch
@@ -298,6 +301,7 @@ class EnvSection:
             seed=seed,
             git_commit=git_commit(),
             hostname=socket.gethostname(),
+            world_size=world_size,
             **gpu,
         )
 

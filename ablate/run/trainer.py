@@ -346,6 +346,12 @@ def evaluate(net, split, *, batch_size: int, device, dtype=None, rank: int = 0, 
     return {"loss": loss / n, "err": 100.0 * (1 - top1 / n), "top5_err": 100.0 * (1 - top5 / n)}
 
 
+def _processes(world_size: int, threads: int) -> str:
+    """`2 CPU threads` for one process, `2 processes × 1 CPU thread` for DDP."""
+    per = f"{threads} CPU thread{'s' * (threads != 1)}"
+    return per if world_size == 1 else f"{world_size} processes × {per}"
+
+
 def _check_batch(cfg, world_size: int, train) -> int:
     """The per-process batch, after checking `optim.batch_size` against the world size and the training
     split (each rank needs at least one whole batch of its shard): the checks that need run-time facts."""
@@ -414,13 +420,15 @@ def fit(
         result.resumed_from = int(state["epoch"])
         if rank == 0:
             log.info("resumed from %s after epoch %d", path, result.resumed_from)
-            trained_with = state.get("threads")  # CPU kernels split their sums by thread: results depend on it
-            if device.type == "cpu" and trained_with is not None and trained_with != torch.get_num_threads():
+            # CPU kernels split their sums by thread, and BN takes its statistics per process: results depend on both
+            now = (world_size, torch.get_num_threads())
+            then = (int(state.get("world_size", 1)), int(state.get("threads") or 0))
+            if device.type == "cpu" and then[1] and then != now:
                 log.warning(
-                    "resuming with %d CPU threads a run trained with %d so far: results are reproducible only at one "
-                    "thread count, so its numbers may differ from a straight run's",
-                    torch.get_num_threads(),
-                    trained_with,
+                    "resuming with %s a run trained with %s so far: results are reproducible only at one process "
+                    "and thread count, so its numbers may differ from a straight run's",
+                    _processes(*now),
+                    _processes(*then),
                 )
 
     net: Callable[..., torch.Tensor] = model  # evaluation runs on the bare model: each rank its shard, no DDP sync
@@ -510,6 +518,7 @@ def fit(
                         "scaler": scaler.state_dict() if scaler is not None else None,
                         "rng": _rng_state(device),
                         "threads": torch.get_num_threads(),
+                        "world_size": world_size,
                         "history": result.epochs,
                         **(expected or {"config": None, "config_hash": None, "template": None, "form": None}),
                     },
