@@ -9,4 +9,5 @@ median over repeated timed steps after warm-up (`benchmarks.timing`), with its s
 Imports nothing heavy here: the GPU check imports `benchmarks.workload` without Hydra.
 """
 
-GROUPS = ("ceilings", "models", "grouped", "variants", "trainer", "profile", "analytic", "repeats", "search_slots", "pruning")
+GROUPS = ("ceilings", "models", "grouped", "variants", "trainer", "step_profile", "analytic", "repeats", "search_slots",
+          "pruning")

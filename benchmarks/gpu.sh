@@ -112,6 +112,7 @@ if [ "$dry" = 1 ]; then
     record '{"step": "dry-run", "rc": 0, "seconds": 0}'
     note "DRY RUN: every step on the CPU at tiny sizes with $sys_py (no install); its figures mean nothing"
     dev=cpu fp16=fp32 packed=2 reserve_speed=0 reserve_main=0
+    common+=(trainer.world_size=1)  # one process per run, as world_size auto gives on a GPU
     if have_fmnist "$fmnist"; then
         data=(data.root="$fmnist" data.download=false data.train_subset=256 data.val_subset=128)
     else

@@ -2,7 +2,8 @@
 
 import pytest
 
-from benchmarks import profile, time_to_result
+from benchmarks import step_profile as profile
+from benchmarks import time_to_result
 
 
 def test_profile_groups_operators_by_what_they_do():

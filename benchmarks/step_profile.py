@@ -1,6 +1,6 @@
 """Where a training step of the built-in default goes: by operator, and against this machine's roofline.
 
-`python -m benchmarks --only profile`, or `python -m benchmarks.profile`. The step is the default
+`python -m benchmarks --only step_profile`, or `python -m benchmarks.step_profile`. The step is the default
 run's (model=tiny, `optim.batch_size` from conf/optim/cpu.yaml, `trainer.precision=auto`,
 channels-last, SGD with momentum) in two shapes: one DDP rank as `trainer.world_size: auto` runs it
 on a 2-core machine (1 thread, half the batch) and one process with 2 threads and the whole batch.
@@ -17,7 +17,7 @@ ReLU in the forward pass, and the backward pass moves about twice that: 15 passe
 element size; the weights, gradients and momentum in fp32 add 5 passes of the parameters. It is an
 estimate of DRAM-or-cache traffic, not a measurement: the step's working set mostly fits the L2/L3
 caches, so the bandwidth bound is loose and the step's distance from the FLOP bound is the figure
-that matters.
+that matters. (Not named profile.py: a script run from this folder would shadow the standard library's profile.)
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ def measure_shape(shape: dict, quick: bool) -> dict:
 
 def _isolated(shape: dict, quick: bool) -> dict:
     code = (
-        "import json,sys; from benchmarks.profile import measure_shape; "
+        "import json,sys; from benchmarks.step_profile import measure_shape; "
         "print(json.dumps(measure_shape(json.loads(sys.argv[1]), sys.argv[2] == '1')))"
     )
     env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
