@@ -1,20 +1,24 @@
 """Adaptive repeats (`+repeats=auto`) against a fixed n = max: the share of runs spent, and whether the verdicts agree.
 
 `python -m benchmarks --only repeats`, or `python -m benchmarks.repeats [--std S] [--shared F] [--sweeps K]
-[--sweep DIR]`. Not a test: nothing is asserted; the figures go to the benchmark report.
+[--futility G] [--sweep DIR]`. Not a test: nothing is asserted; the figures go to the benchmark report.
 
 Simulated sweeps: a reference and four settings whose true top-1 error differs from it by 0, δ, 2δ and 3δ
 (δ = `report.resolution`). A run's error is a base error + its setting's Δ + a seed effect shared by every
 setting with that seed (runs of one seed see the same data order) + the run's own noise; `std` is the
-seed-to-seed std of one setting — take the built-in default's measured pooled std, which the report of a
-sweep with `seed=0,1,2` states under its table — and `shared` the part of its variance the seed effect
-holds. Each sweep draws all `max` seeds of every setting once. The fixed design is the ordinary report on
-all of them (`ablate.report.stats.analyse`: paired t, Holm over the table, equivalence when the 95% CI lies
-inside ±δ); the adaptive one is `ablate.report.sequential.replay` with the plan of `+repeats=auto` (min 3,
-max 10, batch 2, α 0.05). The replay decides at each look from the seeds below it alone, so run on the full
-records it reaches the decisions the adaptive sweep reaches while launching only what each look asks for:
-the runs it spends are, per setting, the seeds of the look where it stopped (the reference: of the last
-look at which any setting was still open).
+seed-to-seed std of one setting and `shared` the part of its variance the seed effect holds. The figures are
+given at std = δ and at the built-in default's measured pooled std (`DEFAULT_STD`, which the report of its sweep
+with `seed=0,1,2` states under its table). Each sweep draws all `max` seeds of every setting once. The fixed
+design is the ordinary report on all of them (`ablate.report.stats.analyse`: paired t, Holm over the table,
+equivalence when the 95% CI lies inside ±δ); the adaptive one is `ablate.report.sequential.replay` with the plan
+of `+repeats=auto` (min 3, max 10, batch 2, α 0.05). The replay decides at each look from the runs the plan
+had made by then alone, so run on the full records it reaches the decisions the adaptive sweep reaches while
+launching only what each look asks for: the runs it spends are, per setting, the seeds of the look where it
+stopped (the reference: of the last look at which any setting was still open).
+
+Also: the false better/worse rate of both designs over sweeps with no true difference (five settings, all
+equal), and how the share of runs and the agreement move with the seed-to-seed std and with the futility
+threshold (`Plan.futility`: a setting stops undecided below that predictive chance of a verdict by max).
 
 On the built-in default (`--sweep DIR`, not run by the benchmark group: it needs real training): a sweep
 with a fixed n = max, such as `python -m ablate +sweep=cardinality_vs_width 'seed=range(10)' -m`, gives
@@ -34,13 +38,16 @@ from pathlib import Path
 
 TITLE = "Adaptive repeats against a fixed n = max"
 TARGET = 0.60  # issue 13: the same verdicts as a fixed n = max with at most 60% of its runs
-STD = 0.2  # seed-to-seed std (points) when none is given: δ; pass the built-in default's measured pooled std
+STD = 0.2  # seed-to-seed std (points) when none is given: δ
+DEFAULT_STD = 0.14  # the built-in default's pooled seed-to-seed std (reports/cardinality_vs_width, seed=0,1,2)
 SHARED = 0.0  # the share of that variance common to all settings of one seed (0: pairing gains nothing)
-SWEEPS = 200
+SWEEPS = 400
+NULL_SWEEPS = 1000
 BASE = 10.0  # the reference's true top-1 error (%); only differences matter
 MULTIPLES = (0, 1, 2, 3)  # true differences in units of δ
 VERDICTS = ("better", "worse", "equivalent", "undecided", "reference")
-SENSITIVITY = (0.05, 0.1, 0.15, 0.3)  # further seed-to-seed stds (points), fewer sweeps each: how the figures move
+SENSITIVITY = (0.05, 0.1, 0.3)  # further seed-to-seed stds (points), fewer sweeps each: how the figures move
+FUTILITIES = (0.0, 0.1, 0.2, 0.3, 0.4)  # futility thresholds to compare, fewer sweeps each
 
 
 def kind(verdict: str) -> str:
@@ -70,26 +77,34 @@ def compare(runs, settings: list[str], reference: str, plan, resolution: float) 
     out = {}
     for s in settings:
         d = state.decisions[s]
-        out[s] = {"fixed": kind(fixed_verdicts[s]), "adaptive": kind(d.verdict), "runs": d.seeds,
-                  "fixed_runs": int((runs.setting == s).sum())}
+        out[s] = {
+            "fixed": kind(fixed_verdicts[s]),
+            "adaptive": kind(d.verdict),
+            "runs": d.seeds,
+            "fixed_runs": int((runs.setting == s).sum()),
+        }
     return out
+
+
+def draw(rng, names: list[str], truth: dict[str, float], n: int, std: float, shared: float) -> list:
+    """One sweep's records: every setting's seeds 0…n−1, error = base + Δ + seed effect + run noise."""
+    seed_sd, run_sd = std * math.sqrt(shared), std * math.sqrt(1 - shared)
+    effect = rng.normal(0, seed_sd, n)
+    return [(s, seed, BASE + truth[s] + effect[seed] + rng.normal(0, run_sd)) for s in names for seed in range(n)]
 
 
 def simulate(rng, plan, std: float, shared: float, multiples=MULTIPLES) -> tuple[list[str], dict]:
     """One simulated sweep's verdicts under both designs (settings named by their true Δ in units of δ)."""
     names = ["reference", *(f"Δ={m}δ" for m in multiples)]
     truth = dict(zip(names, [0.0, *(m * plan.resolution for m in multiples)], strict=True))
-    seed_sd, run_sd = std * math.sqrt(shared), std * math.sqrt(1 - shared)
-    effect = rng.normal(0, seed_sd, plan.max)
-    rows = [(s, seed, BASE + truth[s] + effect[seed] + rng.normal(0, run_sd)) for s in names
-            for seed in range(plan.max)]
+    rows = draw(rng, names, truth, plan.max, std, shared)
     return names, compare(runs_frame(rows), names, names[0], plan, plan.resolution)
 
 
 def summarise(results: list[tuple[list[str], dict]], plan) -> dict:
-    """Runs spent, agreement and verdict shares per setting, over many sweeps."""
+    """Runs spent, agreement, contradictions (both decided, differently) and verdict shares per setting."""
     per: dict[str, dict] = {}
-    spent = total = agree = count = 0
+    spent = total = agree = contradict = count = 0
     for names, sweep in results:
         for s in names:
             r = sweep[s]
@@ -104,26 +119,73 @@ def summarise(results: list[tuple[list[str], dict]], plan) -> dict:
                 same = r["adaptive"] == r["fixed"]
                 p["agree"] += same
                 agree += same
+                contradict += not same and "undecided" not in (r["adaptive"], r["fixed"])
                 count += 1
     rows = []
     for s, p in per.items():
-        rows.append({"setting": s, "adaptive": {v: p["adaptive"][v] / p["n"] for v in p["adaptive"]},
-                     "fixed": {v: p["fixed"][v] / p["n"] for v in p["fixed"]},
-                     "agreement": None if s == next(iter(per)) else p["agree"] / p["n"],
-                     "mean_runs": p["runs"] / p["n"]})
-    return {"run_fraction": spent / total, "agreement": agree / count if count else math.nan, "rows": rows,
-            "sweeps": len(results)}
+        rows.append(
+            {
+                "setting": s,
+                "adaptive": {v: p["adaptive"][v] / p["n"] for v in p["adaptive"]},
+                "fixed": {v: p["fixed"][v] / p["n"] for v in p["fixed"]},
+                "agreement": None if s == next(iter(per)) else p["agree"] / p["n"],
+                "mean_runs": p["runs"] / p["n"],
+            }
+        )
+    return {
+        "run_fraction": spent / total,
+        "agreement": agree / count if count else math.nan,
+        "contradictions": contradict / count if count else math.nan,
+        "rows": rows,
+        "sweeps": len(results),
+    }
 
 
-def simulated(std: float = STD, shared: float = SHARED, sweeps: int = SWEEPS, seed: int = 0) -> dict:
+def simulated(
+    std: float = STD, shared: float = SHARED, sweeps: int = SWEEPS, seed: int = 0, futility: float | None = None
+) -> dict:
     import numpy as np
 
     from ablate.report.sequential import Plan
 
-    plan = Plan()  # `+repeats=auto`'s defaults (hydra/sweeper=ablate_repeats)
+    plan = Plan() if futility is None else Plan(futility=futility)  # `+repeats=auto`'s defaults
     rng = np.random.default_rng(seed)
     out = summarise([simulate(rng, plan, std, shared) for _ in range(sweeps)], plan)
+    found = next((r for r in out["rows"] if r["setting"] == "Δ=2δ"), None)
+    if found:
+        out["found_2δ"] = {"adaptive": found["adaptive"].get("worse", 0.0), "fixed": found["fixed"].get("worse", 0.0)}
     return {**out, "std": std, "shared": shared, "plan": plan.to_dict()}
+
+
+def null(std: float = STD, shared: float = SHARED, sweeps: int = NULL_SWEEPS, settings: int = 5, seed: int = 1) -> dict:
+    """The share of sweeps with no true difference in which either design calls any setting better or worse."""
+    import numpy as np
+
+    from ablate.report.sequential import Plan
+
+    plan = Plan()
+    rng = np.random.default_rng(seed)
+    names = ["reference", *(f"s{i}" for i in range(1, settings))]
+    false = Counter()
+    for _ in range(sweeps):
+        sweep = compare(
+            runs_frame(draw(rng, names, dict.fromkeys(names, 0.0), plan.max, std, shared)),
+            names,
+            names[0],
+            plan,
+            plan.resolution,
+        )
+        for design in ("adaptive", "fixed"):
+            false[design] += any(sweep[s][design] in ("better", "worse") for s in names[1:])
+    return {
+        "sweeps": sweeps,
+        "settings": settings,
+        "std": std,
+        "shared": shared,
+        "alpha": plan.alpha,
+        "adaptive": false["adaptive"] / sweeps,
+        "fixed": false["fixed"] / sweeps,
+    }
 
 
 def from_sweep(sweep_dir: str | Path, max_seeds: int | None = None) -> dict:
@@ -141,10 +203,17 @@ def from_sweep(sweep_dir: str | Path, max_seeds: int | None = None) -> dict:
     settings = list(dict.fromkeys(sweep.runs.setting))
     counts = {s: int(((runs.setting == s) & runs.seed.isin(range(n))).sum()) for s in settings}
     if plan is None or any(c < n for c in counts.values()):
-        raise DataError(f"SWEEP_DIR={str(sweep_dir)!r} is not a sweep with a fixed n = max: every setting needs "
-                        f"seeds 0…{n - 1} completed (it has {counts}); run it with seed=range({max(n, 3)}).")
-    reference = settings[0] if opts.reference is None else stats.find_reference(
-        settings, opts.reference, runs.groupby("setting").label.first().to_dict(), opts.name("reference"))
+        raise DataError(
+            f"SWEEP_DIR={str(sweep_dir)!r} is not a sweep with a fixed n = max: every setting needs "
+            f"seeds 0…{n - 1} completed (it has {counts}); run it with seed=range({max(n, 3)})."
+        )
+    reference = (
+        settings[0]
+        if opts.reference is None
+        else stats.find_reference(
+            settings, opts.reference, runs.groupby("setting").label.first().to_dict(), opts.name("reference")
+        )
+    )
     ordered = [reference, *(s for s in settings if s != reference)]
     result = compare(runs, ordered, reference, plan, opts.resolution)
     out = summarise([(ordered, result)], plan)
@@ -157,46 +226,142 @@ def _share(shares: dict) -> str:
 
 
 def table(result: dict) -> dict:
-    rows = [[r["setting"], f"{r['mean_runs']:.1f}", _share(r["adaptive"]), _share(r["fixed"]),
-             "–" if r["agreement"] is None else f"{r['agreement']:.0%}"] for r in result["rows"]]
-    return {"headers": ["setting (true Δ)", "adaptive: seeds run (mean)", "adaptive verdicts", "fixed n = max verdicts",
-                        "same verdict"], "rows": rows}
+    rows = [
+        [
+            r["setting"],
+            f"{r['mean_runs']:.1f}",
+            _share(r["adaptive"]),
+            _share(r["fixed"]),
+            "–" if r["agreement"] is None else f"{r['agreement']:.0%}",
+        ]
+        for r in result["rows"]
+    ]
+    return {
+        "headers": [
+            "setting (true Δ)",
+            "adaptive: seeds run (mean)",
+            "adaptive verdicts",
+            "fixed n = max verdicts",
+            "same verdict",
+        ],
+        "rows": rows,
+    }
 
 
-def notes(result: dict) -> list[str]:
-    plan = result["plan"]
+def figures(result: dict) -> str:
+    """One line of a simulation's figures: runs, agreement, contradictions, 2δ found."""
     met = "met" if result["run_fraction"] <= TARGET else "missed"
-    return [f"{result['sweeps']} simulated sweeps, seed-to-seed std {result['std']:g} points "
-            f"({result['shared']:.0%} of its variance shared by the settings of one seed), "
-            f"δ = {plan['resolution']:g}; plan min {plan['min']}, "
-            f"max {plan['max']}, batch {plan['batch']}, α {plan['alpha']:g} (looks at {plan['looks']} seeds).",
-            f"adaptive runs / fixed n = max runs: {result['run_fraction']:.0%} (target ≤ {TARGET:.0%}: {met}); "
-            f"the same verdict for {result['agreement']:.0%} of the compared settings.",
-            "The adaptive rule tests each look at α/(K·m) and its equivalence CIs at 1 − α/K, so where the fixed "
-            "report is decided at the margin the adaptive one may still say undecided; a better/worse of one "
-            "against the other's opposite would be a real disagreement (see the verdict shares).",
-            f"std {result['std']:g} is a parameter: give the built-in default's measured pooled seed-to-seed std "
-            "(the report of a sweep with seed=0,1,2 states it) with `python -m benchmarks.repeats --std S`."]
+    found = result.get("found_2δ")
+    line = (
+        f"std {result['std']:g}: adaptive runs / fixed n = max runs {result['run_fraction']:.0%} (target ≤ "
+        f"{TARGET:.0%}: {met}); the same verdict for {result['agreement']:.0%} of the compared settings, "
+        f"opposite decisions for {result['contradictions']:.1%}"
+    )
+    if found:
+        line += f"; Δ = 2δ found worse in {found['adaptive']:.0%} of sweeps (fixed: {found['fixed']:.0%})"
+    return line + f" ({result['sweeps']} sweeps)."
 
 
-def sensitivity(stds=SENSITIVITY, sweeps: int = 50, shared: float = SHARED) -> list[dict]:
+def notes(result: dict, default: dict | None = None, false: dict | None = None) -> list[str]:
+    plan = result["plan"]
+    out = [
+        f"Simulated sweeps of a reference and settings with true Δ = 0, δ, 2δ, 3δ, δ = {plan['resolution']:g} "
+        f"points ({result['shared']:.0%} of the seed-to-seed variance shared by the settings of one seed); plan "
+        f"min {plan['min']}, max {plan['max']}, batch {plan['batch']}, α {plan['alpha']:g} (looks at "
+        f"{plan['looks']} seeds), futility threshold {plan['futility']:g}.",
+        figures(result),
+    ]
+    if default:
+        out.append(figures(default) + " That std is the built-in default's pooled seed-to-seed std.")
+    if false:
+        out.append(
+            f"No true difference ({false['settings']} equal settings, std {false['std']:g}, "
+            f"{false['sweeps']} sweeps): a false better/worse in {false['adaptive']:.1%} of the adaptive "
+            f"sweeps and {false['fixed']:.1%} of the fixed ones (α = {false['alpha']:.0%})."
+        )
+    out.append(
+        "The adaptive rule (ablate.report.sequential): Δ paired by seed with its variance pooled over the "
+        "settings (settings × seeds residual); better/worse on Lan–DeMets Pocock-type boundaries with Holm "
+        "over the comparisons; equivalence when the 95% repeated CI lies inside ±δ; a setting stops "
+        "undecided when its predictive chance of a verdict by max is below the futility threshold and a difference "
+        "of 2δ is no longer plausible. "
+        "Disagreements are mostly a decision on one side and undecided on the other, for settings at the "
+        "margin (true Δ = 0 or δ); opposite decisions are counted separately."
+    )
+    return out
+
+
+def sensitivity(stds=SENSITIVITY, sweeps: int = 100, shared: float = SHARED) -> list[dict]:
     """Runs spent and agreement at other seed-to-seed stds (the figures depend on std / δ)."""
-    return [{"std": std, **{k: v for k, v in simulated(std, shared, sweeps).items() if k != "rows"}} for std in stds]
+    return [{k: v for k, v in simulated(std, shared, sweeps).items() if k != "rows"} for std in stds]
+
+
+def futilities(values=FUTILITIES, stds=(STD, DEFAULT_STD), sweeps: int = 100) -> list[dict]:
+    """Runs spent and agreement at other futility thresholds (0: never stop undecided before max)."""
+    return [
+        {k: v for k, v in simulated(std, SHARED, sweeps, futility=g).items() if k != "rows"} | {"futility": g}
+        for g in values
+        for std in stds
+    ]
+
+
+def _row(r: dict) -> list[str]:
+    found = r.get("found_2δ", {})
+    return [
+        f"{r['std']:g}",
+        str(r["sweeps"]),
+        f"{r['run_fraction']:.0%}",
+        f"{r['agreement']:.0%}",
+        f"{r['contradictions']:.1%}",
+        f"{found.get('adaptive', math.nan):.0%} / {found.get('fixed', math.nan):.0%}",
+    ]
 
 
 def run(quick: bool, results: dict) -> dict:
     """The benchmark group: the simulated sweeps (no training)."""
     t0 = time.perf_counter()
-    result = simulated(sweeps=40 if quick else SWEEPS)
-    others = sensitivity(sweeps=10 if quick else 50)
+    sweeps = 20 if quick else SWEEPS
+    result = simulated(sweeps=sweeps)
+    default = simulated(DEFAULT_STD, sweeps=sweeps)
+    false = null(sweeps=100 if quick else NULL_SWEEPS)
+    others = sensitivity(sweeps=5 if quick else 100)
+    gammas = futilities(sweeps=5 if quick else 100)
     result["seconds"] = time.perf_counter() - t0
-    extra = {"caption": f"The same at other seed-to-seed stds (δ = {result['plan']['resolution']:g}, fewer sweeps "
-                        "each)",
-             "headers": ["std (points)", "sweeps", "adaptive runs / fixed runs", "same verdict"],
-             "rows": [[f"{r['std']:g}", str(r["sweeps"]), f"{r['run_fraction']:.0%}", f"{r['agreement']:.0%}"]
-                      for r in sorted([result, *others], key=lambda r: r["std"])]}
-    return {"title": TITLE, "table": table(result), "tables": [extra], "notes": notes(result), "sensitivity": others,
-            **result}
+    headers = [
+        "std (points)",
+        "sweeps",
+        "adaptive runs / fixed runs",
+        "same verdict",
+        "opposite decisions",
+        "Δ = 2δ found: adaptive / fixed",
+    ]
+    stds = {
+        "caption": f"The same at other seed-to-seed stds (δ = {result['plan']['resolution']:g}; fewer sweeps "
+        "for the others)",
+        "headers": headers,
+        "rows": [_row(r) for r in sorted([result, default, *others], key=lambda r: r["std"])],
+    }
+    by_gamma = {
+        "caption": "By futility threshold (a setting stops undecided below this predictive chance of a "
+        f"verdict by max; the default is {result['plan']['futility']:g}, 0 never stops early)",
+        "headers": ["futility", *headers],
+        "rows": [[f"{r['futility']:g}", *_row(r)] for r in gammas],
+    }
+    default_table = {
+        "caption": f"Per setting at std {DEFAULT_STD:g} (the built-in default's pooled std)",
+        **table(default),
+    }
+    return {
+        "title": TITLE,
+        "table": table(result),
+        "tables": [default_table, stds, by_gamma],
+        "notes": notes(result, default, false),
+        "default": {k: v for k, v in default.items() if k != "rows"},
+        "null": false,
+        "sensitivity": others,
+        "futilities": gammas,
+        **result,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -204,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--std", type=float, default=STD, help=f"seed-to-seed std of one setting, points (default {STD})")
     p.add_argument("--shared", type=float, default=SHARED, help="share of that variance common to one seed's runs")
     p.add_argument("--sweeps", type=int, default=SWEEPS, help=f"simulated sweeps (default {SWEEPS})")
+    p.add_argument("--futility", type=float, default=None, help="futility threshold (default: the plan's)")
     p.add_argument("--sweep", default=None, help="a real sweep folder with fixed seeds 0…max−1: compare on its records")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = p.parse_args(argv)
@@ -215,13 +381,19 @@ def main(argv: list[str] | None = None) -> int:
         except AblateError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
-        print(json.dumps(result, indent=1, default=str) if args.json else
-              f"{args.sweep}: adaptive runs {result['run_fraction']:.0%} of the fixed n = {result['plan']['max']}; "
-              f"the same verdict for {result['agreement']:.0%} of the settings; pooled std "
-              f"{result['pooled_std']:.3f}\n" + "\n".join(f"  {s}: fixed {r['fixed']}, adaptive {r['adaptive']} after "
-                                                           f"{r['runs']} seeds" for s, r in result['settings'].items()))
+        print(
+            json.dumps(result, indent=1, default=str)
+            if args.json
+            else f"{args.sweep}: adaptive runs {result['run_fraction']:.0%} of the fixed n = {result['plan']['max']}; "
+            f"the same verdict for {result['agreement']:.0%} of the settings; pooled std "
+            f"{result['pooled_std']:.3f}\n"
+            + "\n".join(
+                f"  {s}: fixed {r['fixed']}, adaptive {r['adaptive']} after {r['runs']} seeds"
+                for s, r in result["settings"].items()
+            )
+        )
         return 0
-    result = simulated(args.std, args.shared, args.sweeps)
+    result = simulated(args.std, args.shared, args.sweeps, futility=args.futility)
     if args.json:
         print(json.dumps(result, indent=1, default=str))
     else:

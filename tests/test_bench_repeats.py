@@ -29,55 +29,88 @@ def known_rows() -> list[tuple[str, int, float]]:
 def test_decided_at_the_first_look_spends_min_seeds_and_agrees_with_the_fixed_report():
     plan = Plan()
     result = repeats.compare(repeats.runs_frame(known_rows()), ["r", "a", "b"], "r", plan, 0.2)
-    assert result == {"r": {"fixed": "reference", "adaptive": "reference", "runs": 3, "fixed_runs": 10},
-                      "a": {"fixed": "better", "adaptive": "better", "runs": 3, "fixed_runs": 10},
-                      "b": {"fixed": "equivalent", "adaptive": "equivalent", "runs": 3, "fixed_runs": 10}}
+    assert result == {
+        "r": {"fixed": "reference", "adaptive": "reference", "runs": 3, "fixed_runs": 10},
+        "a": {"fixed": "better", "adaptive": "better", "runs": 3, "fixed_runs": 10},
+        "b": {"fixed": "equivalent", "adaptive": "equivalent", "runs": 3, "fixed_runs": 10},
+    }
     summary = repeats.summarise([(["r", "a", "b"], result)], plan)
     assert summary["run_fraction"] == pytest.approx(9 / 30) and summary["agreement"] == 1.0
 
 
-def test_a_setting_left_undecided_runs_to_max_with_the_reference():
+def test_a_setting_without_a_chance_of_a_verdict_stops_early_with_the_reference():
     rows = [r for r in known_rows() if r[0] != "b"]
     rows += [("c", s, 10 + EFFECT[s] + (0.3 if s % 2 else -0.3)) for s in range(10)]  # Δ 0 ± 0.3: never decided
     result = repeats.compare(repeats.runs_frame(rows), ["r", "a", "c"], "r", Plan(), 0.2)
-    assert (result["c"]["adaptive"], result["c"]["runs"], result["r"]["runs"]) == ("undecided", 10, 10)
+    # the fixed n = max leaves it undecided too; the adaptive rule sees that at look 2 and stops it, with the reference
+    assert (result["c"]["fixed"], result["c"]["adaptive"], result["c"]["runs"], result["r"]["runs"]) == (
+        "undecided",
+        "undecided",
+        5,
+        5,
+    )
     assert result["a"]["runs"] == 3
+    # without the futility stop it runs to max, and so does the reference
+    result = repeats.compare(repeats.runs_frame(rows), ["r", "a", "c"], "r", Plan(futility=0.0), 0.2)
+    assert (result["c"]["adaptive"], result["c"]["runs"], result["r"]["runs"]) == ("undecided", 10, 10)
 
 
 def test_a_real_sweep_folder_gives_the_same_comparison(tmp_path):
     errors = {}
     for setting, seed, err in known_rows():
-        errors.setdefault({"r": "model.cardinality=1", "a": "model.cardinality=2", "b": "model.cardinality=4"}[setting],
-                          {})[seed] = err
+        errors.setdefault(
+            {"r": "model.cardinality=1", "a": "model.cardinality=2", "b": "model.cardinality=4"}[setting], {}
+        )[seed] = err
     write_sweep(tmp_path / "sweep", errors)
     result = repeats.from_sweep(tmp_path / "sweep")
     assert result["run_fraction"] == pytest.approx(9 / 30) and result["agreement"] == 1.0
     assert {s: (r["fixed"], r["adaptive"]) for s, r in result["settings"].items()} == {
-        "model.cardinality=1": ("reference", "reference"), "model.cardinality=2": ("better", "better"),
-        "model.cardinality=4": ("equivalent", "equivalent")}
+        "model.cardinality=1": ("reference", "reference"),
+        "model.cardinality=2": ("better", "better"),
+        "model.cardinality=4": ("equivalent", "equivalent"),
+    }
     assert result["pooled_std"] == pytest.approx(np.std(EFFECT, ddof=1), rel=0.02)
 
 
 def test_a_sweep_without_a_fixed_n_is_refused(tmp_path):
-    write_sweep(tmp_path / "sweep", {"model.cardinality=1": {0: 10.0, 1: 10.5, 2: 9.8},
-                                     "model.cardinality=2": {0: 9.0, 1: 9.4}})
-    with pytest.raises(DataError, match=r"is not a sweep with a fixed n = max: every setting needs seeds 0…2 "
-                                        r"completed \(it has \{'model.cardinality=1': 3, 'model.cardinality=2': 2\}\)"):
+    write_sweep(
+        tmp_path / "sweep", {"model.cardinality=1": {0: 10.0, 1: 10.5, 2: 9.8}, "model.cardinality=2": {0: 9.0, 1: 9.4}}
+    )
+    with pytest.raises(
+        DataError,
+        match=r"is not a sweep with a fixed n = max: every setting needs seeds 0…2 "
+        r"completed \(it has \{'model.cardinality=1': 3, 'model.cardinality=2': 2\}\)",
+    ):
         repeats.from_sweep(tmp_path / "sweep")
 
 
 def test_the_simulation_is_seeded_and_its_figures_are_fractions():
     one = repeats.simulated(std=0.1, sweeps=4, seed=7)
     assert one == repeats.simulated(std=0.1, sweeps=4, seed=7)
-    assert 0 < one["run_fraction"] <= 1 and 0 <= one["agreement"] <= 1
+    assert 0 < one["run_fraction"] <= 1 and 0 <= one["agreement"] <= 1 and 0 <= one["contradictions"] <= 1
     assert [r["setting"] for r in one["rows"]] == ["reference", "Δ=0δ", "Δ=1δ", "Δ=2δ", "Δ=3δ"]
     # the rows' mean seeds add up to the run fraction: runs spent / (settings × max)
     assert sum(r["mean_runs"] for r in one["rows"]) / (5 * 10) == pytest.approx(one["run_fraction"])
+    assert one["found_2δ"]["adaptive"] == one["rows"][3]["adaptive"].get("worse", 0.0)
+    assert repeats.simulated(std=0.1, sweeps=4, seed=7, futility=0.0)["plan"]["futility"] == 0.0
 
 
-def test_the_group_is_registered_and_reports_a_table():
+def test_the_false_rate_counts_sweeps_with_any_false_verdict():
+    out = repeats.null(sweeps=20, std=0.2, settings=3)
+    assert (out["sweeps"], out["settings"], out["alpha"]) == (20, 3, 0.05)
+    assert all(round(k * 20, 9).is_integer() and 0 <= k <= 1 for k in (out["adaptive"], out["fixed"]))
+    # with no noise at all (std 0: every difference exactly 0) neither design calls anything better or worse
+    zero = repeats.null(sweeps=3, std=0.0)
+    assert (zero["adaptive"], zero["fixed"]) == (0.0, 0.0)
+
+
+def test_the_group_is_registered_and_reports_its_tables():
     assert "repeats" in GROUPS
     out = repeats.run(quick=True, results={})
     assert out["title"] == repeats.TITLE and len(out["table"]["rows"]) == 5
-    assert [row[0] for row in out["tables"][0]["rows"]] == ["0.05", "0.1", "0.15", "0.2", "0.3"]
-    assert any("target ≤ 60%" in n for n in out["notes"])
+    default, stds, gammas = out["tables"]
+    assert "0.14" in default["caption"] and len(default["rows"]) == 5
+    assert [row[0] for row in stds["rows"]] == ["0.05", "0.1", "0.14", "0.2", "0.3"]
+    assert [row[:2] for row in gammas["rows"]][:2] == [["0", "0.2"], ["0", "0.14"]]
+    assert sum("target ≤ 60%" in n for n in out["notes"]) == 2
+    assert any(n.startswith("No true difference (5 equal settings") for n in out["notes"])

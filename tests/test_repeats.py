@@ -2,25 +2,30 @@
 
 The simulation tests replay many sweeps whose errors are drawn from a known model (a per-seed effect
 shared by every setting, as runs with one seed see the same data order, plus run noise): with no true
-difference the rate of any false `better`/`worse` stays at or below α; a true difference of 2δ is found.
+difference the rate of any false `better`/`worse` stays at or below α, while the same simulation with
+unadjusted levels shows it would catch a rule that does not; a true difference of 2δ is found. The
+boundaries are checked against the published Lan–DeMets values and against SciPy's own integral.
 The sweeper runs in this process on a task function that writes such a record instead of training.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 import zlib
 from pathlib import Path
 
 import numpy as np
-from omegaconf import OmegaConf
 import pandas as pd
 import pytest
 from hydra.core.hydra_config import HydraConfig
+from omegaconf import OmegaConf
+from scipy import stats as sp
 
 from ablate.errors import ConfigError
 from ablate.report import sequential, write_report
-from ablate.report.sequential import Plan, plan, replay
+from ablate.report.sequential import Plan, plan, pooled_variance, replay
 from ablate.run.record import config_hash
 from hydra_plugins.ablate_repeats_sweeper import register
 from hydra_plugins.ablate_repeats_sweeper.sweeper import settings
@@ -30,35 +35,103 @@ COLUMNS = ["setting", "seed", "status", "final_val_err"]
 PLAN = Plan(min=3, max=10, batch=2, alpha=0.05, resolution=0.2)
 
 
-def simulate(rng, deltas: dict[str, float], p: Plan = PLAN, seed_sd: float = 1.0, noise: float = 0.1):
-    """One adaptive sweep: each run's error is 10 + seed effect + the setting's true Δ + noise."""
-    names = list(deltas)
+def frame(rows) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def draw(rng, deltas: dict[str, float], p: Plan = PLAN, seed_sd: float = 1.0, noise: float = 0.1) -> list[tuple]:
+    """Every seed of every setting: 10 + seed effect (shared by the settings of one seed) + the setting's Δ + noise."""
     effect = rng.normal(0, seed_sd, p.max)
+    return [
+        (s, seed, "completed", 10 + effect[seed] + d + rng.normal(0, noise))
+        for s, d in deltas.items()
+        for seed in range(p.max)
+    ]
+
+
+def simulate(rng, deltas: dict[str, float], p: Plan = PLAN, seed_sd: float = 1.0, noise: float = 0.1):
+    """One adaptive sweep as the sweeper runs it: launch what each look asks for, replay, repeat."""
+    names = list(deltas)
+    everything = {row[:2]: row for row in draw(rng, deltas, p, seed_sd, noise)}
     rows: list[tuple] = []
     while True:
-        state = replay(pd.DataFrame(rows, columns=COLUMNS), names, names[0], p)
+        state = replay(frame(rows), names, names[0], p)
         if state.done:
             return state, len(rows)
-        rows += [(s, seed, "completed", 10 + effect[seed] + deltas[s] + rng.normal(0, noise))
-                 for s, seed in state.pending]
+        rows += [everything[key] for key in state.pending]
 
 
+def false_rate(rng, sweeps: int, seed_sd: float, noise: float, p: Plan = PLAN) -> float:
+    """The share of sweeps with five equal settings in which any setting is called better or worse."""
+    names = list("rabcd")
+    false = 0
+    for _ in range(sweeps):
+        state = replay(frame(draw(rng, dict.fromkeys(names, 0.0), p, seed_sd, noise)), names, "r", p)
+        false += any(d.verdict in ("better", "worse") for d in state.decisions.values())
+    return false / sweeps
+
+
+# ----------------------------------------------------------------------------- the plan and its boundaries
 def test_plan_looks_and_levels():
     assert PLAN.looks == (3, 5, 7, 9, 10)
     assert Plan(min=4, max=8, batch=4).looks == (4, 8)
     assert Plan(min=5, max=5, batch=1).looks == (5,)
-    assert PLAN.test_level(4) == pytest.approx(0.05 / (5 * 4))
-    assert PLAN.confidence == pytest.approx(0.99)
+    # look 1 spends α(t₁) alone, so its level is the spending function's value: α/m·ln(1 + (e − 1)·3/10)
+    assert PLAN.efficacy(4)[0] == pytest.approx(0.05 / 4 * math.log(1 + (math.e - 1) * 0.3), rel=1e-9)
+    assert PLAN.test_level(4) == PLAN.efficacy(4)[0]
+    assert PLAN.equivalence[0] == pytest.approx(0.05 * 0.3**2, rel=1e-9)  # α·t²
+    assert PLAN.confidence == pytest.approx(0.95)
+    # Holm: with fewer comparisons left open every look's level is higher; a single look is a plain test at α
+    assert all(a < b for a, b in zip(PLAN.efficacy(4), PLAN.efficacy(3), strict=True))
+    assert Plan(min=5, max=5).efficacy(2) == pytest.approx((0.025,))
 
 
-@pytest.mark.parametrize("kwargs, sentence", [
-    ({"min": 5, "max": 3}, "hydra.sweeper.min=5 is more than hydra.sweeper.max=3: give min ≤ max."),
-    ({"min": 1}, "hydra.sweeper.min=1 is invalid: give a whole number of at least 2 (a difference needs two runs "
-                 "of a setting to be judged)."),
-    ({"batch": 0}, "hydra.sweeper.batch=0 is invalid: give a whole number of at least 1."),
-    ({"alpha": 1.5}, "hydra.sweeper.alpha=1.5 is invalid: give the error rate as a fraction between 0 and 1, such "
-                     "as 0.05."),
-])
+@pytest.mark.parametrize(
+    "spending, published",
+    [
+        ("pocock", [2.4380, 2.4268, 2.4101, 2.3966, 2.3859]),
+        ("obrien-fleming", [4.8769, 3.3569, 2.6803, 2.2898, 2.0310]),
+    ],
+)
+def test_boundaries_match_the_published_lan_demets_values(spending, published):
+    # five equally spaced looks, α = 0.05 two-sided (0.025 a side): the tabulated critical values (as gsDesign
+    # gives them for sfLDPocock and sfLDOF)
+    levels = sequential.boundary((2, 4, 6, 8, 10), 0.05, spending)
+    assert [float(sp.norm.isf(a / 2)) for a in levels] == pytest.approx(published, abs=2e-3)
+
+
+@pytest.mark.parametrize("alpha, spending", [(0.05 / 4, "pocock"), (0.05, "t^2"), (0.05, "obrien-fleming")])
+def test_boundaries_spend_alpha_as_scipy_integrates_it(alpha, spending):
+    """The chance of crossing at any look up to k, integrated again here, is the α the function spends by k."""
+    looks = PLAN.looks
+    c = sp.norm.isf(np.array(sequential.boundary(looks, alpha, spending)) / 2)
+    n = np.array(looks, dtype=float)
+    cov = np.sqrt(np.minimum.outer(n, n) / np.maximum.outer(n, n))
+    for k in range(1, len(looks) + 1):
+        crossed = (
+            1 - sp.multivariate_normal(cov=cov[:k, :k]).cdf(c[:k], lower_limit=-c[:k])
+            if k > 1
+            else 2 * sp.norm.sf(c[0])
+        )
+        assert crossed == pytest.approx(sequential.SPENDING[spending](alpha, n[k - 1] / n[-1]), abs=5e-5)
+
+
+@pytest.mark.parametrize(
+    "kwargs, sentence",
+    [
+        ({"min": 5, "max": 3}, "hydra.sweeper.min=5 is more than hydra.sweeper.max=3: give min ≤ max."),
+        (
+            {"min": 1},
+            "hydra.sweeper.min=1 is invalid: give a whole number of at least 2 (a difference needs two runs "
+            "of a setting to be judged).",
+        ),
+        ({"batch": 0}, "hydra.sweeper.batch=0 is invalid: give a whole number of at least 1."),
+        (
+            {"alpha": 1.5},
+            "hydra.sweeper.alpha=1.5 is invalid: give the error rate as a fraction between 0 and 1, such as 0.05.",
+        ),
+    ],
+)
 def test_bad_plans_are_one_sentence(kwargs, sentence):
     args = {"min": 3, "max": 10, "batch": 2, "alpha": 0.05, "resolution": 0.2, **kwargs}
     with pytest.raises(ConfigError) as e:
@@ -66,12 +139,49 @@ def test_bad_plans_are_one_sentence(kwargs, sentence):
     assert str(e.value) == sentence
 
 
-def test_no_true_difference_keeps_false_verdicts_at_or_below_alpha():
-    rng = np.random.default_rng(0)
-    sweeps = 150
-    false = sum(any(d.verdict in ("better", "worse") for d in simulate(rng, dict.fromkeys("rabcd", 0.0))[0]
-                    .decisions.values()) for _ in range(sweeps))
-    assert false / sweeps <= PLAN.alpha
+# ----------------------------------------------------------------------------- the pooled variance and the test
+def test_pooled_variance_is_the_two_way_residual():
+    rng = np.random.default_rng(5)
+    y = rng.normal(10, 0.3, (4, 5))  # 4 settings × 5 seeds
+    errors = {f"s{i}": {j: float(y[i, j]) for j in range(5)} for i in range(4)}
+    held = dict.fromkeys(errors, 5)
+    residual = y - y.mean(1, keepdims=True) - y.mean(0, keepdims=True) + y.mean()
+    assert pooled_variance(errors, held) == pytest.approx((float((residual**2).sum() / 12), 12))
+    # setting and seed effects are absorbed: adding either changes nothing
+    shifted = {s: {j: e + 3 * i + 0.5 * j for j, e in by.items()} for i, (s, by) in enumerate(errors.items())}
+    assert pooled_variance(shifted, held) == pytest.approx(pooled_variance(errors, held))
+    # a missing run, and seeds past a setting's look, are left out: 18 runs − (4 settings + 5 seeds − 1) = 10
+    del errors["s1"][4]
+    held["s3"] = 4
+    assert pooled_variance(errors, held)[1] == 10
+
+
+def test_with_two_settings_the_pooled_test_is_the_paired_t():
+    ref, other = [10.1, 10.6, 9.8, 10.3, 10.0], [10.0, 10.2, 9.9, 9.9, 9.6]
+    rows = [("r", s, "completed", e) for s, e in enumerate(ref)] + [
+        ("a", s, "completed", e) for s, e in enumerate(other)
+    ]
+    one_look = Plan(min=5, max=5, batch=1)  # one look: its level is α, its interval the plain 95% CI
+    c = replay(frame(rows), ["r", "a"], "r", one_look).decisions["a"].comparison
+    paired = sp.ttest_rel(other, ref)
+    ci = paired.confidence_interval(0.95)
+    assert (c.test, c.n, c.df) == ("paired", 5, 4)
+    assert (c.delta, c.p, c.low, c.high) == pytest.approx(
+        (np.mean(other) - np.mean(ref), paired.pvalue, ci.low, ci.high)
+    )
+
+
+# ----------------------------------------------------------------------------- error rates on simulated sweeps
+@pytest.mark.parametrize("seed_sd, noise", [(1.0, 0.1), (0.0, 0.2)], ids=["shared-seed-effect", "independent"])
+def test_no_true_difference_keeps_false_verdicts_at_or_below_alpha(seed_sd, noise):
+    rate = false_rate(np.random.default_rng(0), 400, seed_sd, noise)
+    assert rate <= PLAN.alpha
+
+
+def test_the_simulation_would_catch_a_rule_that_does_not_adjust(monkeypatch):
+    # the same simulation, with every look of every comparison tested at α: far more false verdicts than α
+    monkeypatch.setattr(sequential, "boundary", lambda looks, alpha, spending: (PLAN.alpha,) * len(looks))
+    assert false_rate(np.random.default_rng(0), 100, 0.0, 0.2) > 2 * PLAN.alpha
 
 
 def test_a_true_difference_of_two_delta_is_found_with_fewer_runs():
@@ -83,29 +193,109 @@ def test_a_true_difference_of_two_delta_is_found_with_fewer_runs():
         found += all(state.decisions[s].verdict == ("worse" if truth[s] > 0 else "better") for s in "abcd")
         runs += n
     assert found / sweeps >= 0.95
-    assert runs / sweeps <= 0.7 * len(truth) * PLAN.max  # a fixed n = max would run 50 per sweep
+    assert runs / sweeps <= 0.4 * len(truth) * PLAN.max  # a fixed n = max would run 50 per sweep
 
 
+def test_two_delta_is_found_when_the_seed_to_seed_std_is_delta():
+    rng = np.random.default_rng(2)
+    sweeps = 100
+    found = sum(
+        simulate(rng, {"r": 0.0, "a": 0.0, "b": 0.2, "c": 0.4}, seed_sd=0.0, noise=0.2)[0].decisions["c"].verdict
+        == "worse"
+        for _ in range(sweeps)
+    )
+    assert found / sweeps >= 0.8
+
+
+def test_the_sweeper_and_a_replay_of_all_records_decide_alike():
+    rng = np.random.default_rng(3)
+    truth = {"r": 0.0, "a": 0.0, "b": 0.2, "c": 0.4}
+    for _ in range(10):
+        rows = draw(rng, truth, seed_sd=0.0, noise=0.2)
+        everything = {row[:2]: row for row in rows}
+        ran: list[tuple] = []
+        while not (state := replay(frame(ran), list(truth), "r", PLAN)).done:
+            ran += [everything[key] for key in state.pending]
+        whole = replay(frame(rows), list(truth), "r", PLAN)
+        assert {s: (d.verdict, d.seeds, d.reason) for s, d in whole.decisions.items()} == {
+            s: (d.verdict, d.seeds, d.reason) for s, d in state.decisions.items()
+        }
+
+
+# ----------------------------------------------------------------------------- single decisions
 def test_replay_says_what_each_look_needs():
     rows = [("r", s, "completed", 10.0 + s) for s in range(3)] + [("a", s, "completed", 8.0 + s) for s in range(3)]
-    state = replay(pd.DataFrame(rows[:5], columns=COLUMNS), ["r", "a"], "r", PLAN)
+    state = replay(frame(rows[:5]), ["r", "a"], "r", PLAN)
     assert state.pending == [("a", 2)] and state.look == 1
-    state = replay(pd.DataFrame(rows, columns=COLUMNS), ["r", "a"], "r", PLAN)  # Δ = −2 exactly: p = 0
+    state = replay(frame(rows), ["r", "a"], "r", PLAN)  # Δ = −2 on every seed: no residual variation, p = 0
     assert state.done and state.decisions["a"].verdict == "better"
     assert state.decisions["a"].reason == "better at look 1 of 5 (3 seeds)"
     assert state.decisions["r"].reason == "the reference: 3 seeds, while any setting was undecided"
     failed = rows[:3] + [("a", 0, "completed", 8.0), ("a", 1, "completed", 12.0), ("a", 2, "failed", np.nan)]
     # a failed run is not launched again: the next look adds seeds 3 and 4 to the undecided setting and the reference
-    assert replay(pd.DataFrame(failed, columns=COLUMNS), ["r", "a"], "r", PLAN).pending == \
-        [("r", s) for s in range(3, 5)] + [("a", s) for s in range(3, 5)]
-    gone = replay(pd.DataFrame(rows[:5], columns=COLUMNS), ["r", "a"], "r", PLAN, launched={("a", 2)})
+    assert replay(frame(failed), ["r", "a"], "r", PLAN).pending == [("r", s) for s in range(3, 5)] + [
+        ("a", s) for s in range(3, 5)
+    ]
+    gone = replay(frame(rows[:5]), ["r", "a"], "r", PLAN, launched={("a", 2)})
     assert ("a", 2) not in gone.pending  # launched here, no record: counted as run, not launched forever
+
+
+def test_holm_passes_the_share_of_a_setting_found_better_on():
+    noise = {"r": [0.05, -0.10, 0.02], "a": [-0.04, 0.08, 0.01], "b": [0.03, 0.06, -0.12]}
+    sigma2, df = pooled_variance({s: dict(enumerate(e)) for s, e in noise.items()}, dict.fromkeys(noise, 3))
+    se = math.sqrt(2 * sigma2 / 3)
+    # b's Δ puts its p between the first look's level with both comparisons open and with one
+    p = math.sqrt(PLAN.efficacy(2)[0] * PLAN.efficacy(1)[0])
+    delta_b = float(sp.t.isf(p / 2, df)) * se - float(np.mean(np.subtract(noise["b"], noise["r"])))
+
+    def sweep(delta_a: float):
+        rows = [
+            (s, seed, "completed", 10 + {"r": 0, "a": delta_a, "b": delta_b}[s] + e)
+            for s, es in noise.items()
+            for seed, e in enumerate(es)
+        ]
+        return replay(frame(rows), list(noise), "r", PLAN)
+
+    assert sweep(0.0).decisions["b"].verdict.startswith("undecided")  # a is not rejected: b faces α/2's boundary
+    decided = sweep(-5.0)  # a is far better: rejected first, its share goes to b
+    assert [decided.decisions[s].reason for s in "ab"] == [
+        "better at look 1 of 5 (3 seeds)",
+        "worse at look 1 of 5 (3 seeds)",
+    ]
+    assert decided.decisions["b"].level == pytest.approx(PLAN.efficacy(1)[0])
+
+
+def test_a_setting_without_a_chance_of_a_verdict_stops_undecided_before_max():
+    rng = np.random.default_rng(3)
+    names = list("rabcd")
+    state = replay(frame(draw(rng, dict.fromkeys(names, 0.0), seed_sd=0.0, noise=0.3)), names, "r", PLAN)
+    stopped = {s: d for s, d in state.decisions.items() if d.reason.startswith("undecided at look")}
+    assert stopped and all(
+        d.final and d.verdict.startswith("undecided") and d.seeds < PLAN.max for d in stopped.values()
+    )
+    for d in stopped.values():
+        assert re.fullmatch(
+            rf"undecided at look {d.look} of 5 \({d.seeds} seeds\): a \d+% chance of a verdict by "
+            r"max=10",
+            d.reason,
+        )
+    # with the futility stop off the same records run every undecided setting to max
+    kept = replay(
+        frame(draw(np.random.default_rng(3), dict.fromkeys(names, 0.0), seed_sd=0.0, noise=0.3)),
+        names,
+        "r",
+        Plan(futility=0.0),
+    )
+    assert {d.seeds for s, d in kept.decisions.items() if d.verdict.startswith("undecided")} == {PLAN.max}
 
 
 def test_settings_expand_as_the_basic_sweeper():
     assert settings({"model.cardinality": "1,2"}, ["+sweep=x", "+variant=a,b"]) == [
-        ["model.cardinality=1", "+sweep=x", "+variant=a"], ["model.cardinality=1", "+sweep=x", "+variant=b"],
-        ["model.cardinality=2", "+sweep=x", "+variant=a"], ["model.cardinality=2", "+sweep=x", "+variant=b"]]
+        ["model.cardinality=1", "+sweep=x", "+variant=a"],
+        ["model.cardinality=1", "+sweep=x", "+variant=b"],
+        ["model.cardinality=2", "+sweep=x", "+variant=a"],
+        ["model.cardinality=2", "+sweep=x", "+variant=b"],
+    ]
     with pytest.raises(ConfigError, match=r"^'seed=0,1,2': hydra/sweeper=ablate_repeats chooses the seeds itself"):
         settings({}, ["seed=0,1,2"])
 
@@ -138,17 +328,28 @@ def multirun(sweep_dir, *overrides):
     from hydra.core.global_hydra import GlobalHydra
 
     register()
-    ConfigStore.instance().store(name="repeats_test", node={"model": {"cardinality": 1}, "seed": 0,
-                                                            "report": {"reference": None, "resolution": 0.2}})
+    ConfigStore.instance().store(
+        name="repeats_test",
+        node={"model": {"cardinality": 1}, "seed": 0, "report": {"reference": None, "resolution": 0.2}},
+    )
     GlobalHydra.instance().clear()
     version.setbase("1.3")
     hydra = Hydra.create_main_hydra2(task_name="repeats_test", config_search_path=create_config_search_path(None))
     try:
-        return hydra.multirun(config_name="repeats_test", task_function=fake_run, with_log_configuration=False,
-                              overrides=["hydra.mode=MULTIRUN", "hydra/sweeper=ablate_repeats",
-                                         f"hydra.sweep.dir={sweep_dir}",
-                                         "hydra.sweep.subdir=${hydra.job.override_dirname}",
-                                         "hydra/hydra_logging=none", "hydra/job_logging=none", *overrides])
+        return hydra.multirun(
+            config_name="repeats_test",
+            task_function=fake_run,
+            with_log_configuration=False,
+            overrides=[
+                "hydra.mode=MULTIRUN",
+                "hydra/sweeper=ablate_repeats",
+                f"hydra.sweep.dir={sweep_dir}",
+                "hydra.sweep.subdir=${hydra.job.override_dirname}",
+                "hydra/hydra_logging=none",
+                "hydra/job_logging=none",
+                *overrides,
+            ],
+        )
     finally:
         GlobalHydra.instance().clear()
 
@@ -159,16 +360,23 @@ def test_the_sweeper_adds_seeds_only_where_undecided_and_resumes(tmp_path):
     multirun(sweep, "model.cardinality=1,2,4", "hydra.sweeper.min=3", "hydra.sweeper.max=7")
     body = json.loads((sweep / "repeats.json").read_text())
     assert body["plan"]["looks"] == [3, 5, 7]
+    planned = Plan(min=3, max=7)
+    assert body["boundaries"]["better_or_worse_p_below_with_2_open"] == list(planned.efficacy(2))
     decisions = {k: v["verdict"] for k, v in body["decisions"].items()}
-    assert decisions == {"model.cardinality=2": "better", "model.cardinality=4": "equivalent within ±0.2",
-                         "model.cardinality=1": "reference"}
+    assert decisions == {
+        "model.cardinality=2": "better",
+        "model.cardinality=4": "equivalent within ±0.2",
+        "model.cardinality=1": "reference",
+    }
     seeds = {}
     for task in LAUNCHED:
         key = next(o for o in task if o.startswith("model.cardinality="))
         seeds.setdefault(key, []).append(int(next(o for o in task if o.startswith("seed="))[5:]))
     # C=2 is decided after the first look; C=4 needs more seeds to show equivalence; the reference follows C=4
     assert seeds["model.cardinality=2"] == [0, 1, 2]
-    assert len(seeds["model.cardinality=4"]) > 3 and seeds["model.cardinality=1"] == sorted(seeds["model.cardinality=1"])
+    assert len(seeds["model.cardinality=4"]) > 3 and seeds["model.cardinality=1"] == sorted(
+        seeds["model.cardinality=1"]
+    )
     assert len(seeds["model.cardinality=1"]) == len(seeds["model.cardinality=4"])
     runs = len(LAUNCHED)
 
@@ -179,12 +387,14 @@ def test_the_sweeper_adds_seeds_only_where_undecided_and_resumes(tmp_path):
         multirun(sweep, "model.cardinality=1,2,4", "hydra.sweeper.min=3", "hydra.sweeper.max=9")
 
     out = write_report(sweep, tmp_path / "report")
-    table = pd.read_csv(out / "table.csv")
-    assert dict(zip(table.cardinality, table.verdict, strict=True)) == {1: "reference", 2: "better",
-                                                                       4: "equivalent within ±0.2"}
-    assert table.set_index("cardinality").stopped[2] == "better at look 1 of 3 (3 seeds)"
+    table = pd.read_csv(out / "table.csv").set_index("cardinality")
+    assert table.verdict.to_dict() == {1: "reference", 2: "better", 4: "equivalent within ±0.2"}
+    assert table.stopped[2] == "better at look 1 of 3 (3 seeds)"
+    assert table.p_adjusted[2] < 0.05 <= table.p_adjusted[4] and table.delta_ci_level[2] == pytest.approx(0.95)
+    assert table.delta_ci_low[4] > -0.2 and table.delta_ci_high[4] < 0.2  # the repeated CI inside ±δ
     md = (out / "table.md").read_text()
-    assert "| stopped " in md and "p (adj.)" in md and "Adaptive repeats" in md and "98.33% CI of Δ" in md
+    assert "| stopped " in md and "p (adj.)" in md and "Adaptive repeats" in md and "95% CI of Δ" in md
+    assert "95% repeated CI of Δ (simultaneous over the looks)" in md and "Holm over the m=2 comparisons" in md
     with pytest.raises(ConfigError, match=r"^--reference='model.cardinality=2' is not the reference this adaptive"):
         write_report(sweep, tmp_path / "r2", reference="model.cardinality=2")
     assert sequential.read_plan(sweep)[1] == "model.cardinality=1"

@@ -622,18 +622,12 @@ def foot_notes(analysis: stats.Analysis, labels: dict) -> list[str]:
 
 def adaptive_notes(analysis: stats.Analysis, labels: dict, named: str) -> list[str]:
     """How an adaptive sweep (hydra/sweeper=ablate_repeats) reached its verdicts."""
+    from ablate.report.sequential import describe
+
     plan, ref = analysis.plan, analysis.reference
-    looks, m = plan.looks, analysis.comparisons
-    delta = f"{plan.resolution:g}"
     return [
         f"Reference: {labels.get(ref, ref)} (`{named}`), as the adaptive sweep was planned.",
-        f"Adaptive repeats (`hydra/sweeper=ablate_repeats`, repeats.json): every setting ran {plan.min} seeds, "
-        f"then the undecided ones (and the reference) {plan.batch} more per look, up to {plan.max}: looks at "
-        f"{', '.join(map(str, looks))} seeds. The error rate α={plan.alpha:g} is split over the K={len(looks)} "
-        f"looks and the m={m} comparisons: better or worse where a look's p < α/(K·m) = "
-        f"{plan.test_level(m):.3g} (column p (adj.) = p·K·m < α); equivalent within ±{delta} where the "
-        f"{100 * plan.confidence:.4g}% CI of Δ (1 − α/K) lies inside ±{delta} points; so the chance of any false "
-        "better or worse in the table stays at or below α.",
+        describe(plan, analysis.comparisons),
         "Δ (a setting's top-1 error minus the reference's, in points; negative: fewer errors), its CI, test and "
         "p are those of the look where the setting stopped (column stopped).",
     ]
