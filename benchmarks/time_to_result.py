@@ -10,7 +10,8 @@ folder under a temporary directory (nothing of the project's own sweeps or repor
 Wall time is the command's, from start to exit (Python start-up, Hydra, every member, the report).
 Each figure is one run: on a shared machine run it with nothing else running, and name the CPU
 (written with the figures). Not part of `python -m benchmarks` (it takes about 40 minutes on 2
-cores); it writes `time_to_result.json` and `.md` to `--out` (default reports/bench/).
+cores); it writes `time_to_result.json` and `.md` to `--out` (default reports/bench/), where a job measured now
+replaces that job's earlier row from the same CPU kind and keeps the others.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def time_job(name: str, tmp: Path) -> dict:
     args, multirun, target, floor = JOBS[name]
     folder = tmp / name
     where = (
-        [f"hydra.sweep.dir={folder / 'sweep'}", f"hydra.callbacks.report.out={folder / 'report'}"]
+        [f"hydra.sweep.dir={folder / 'sweep'}", f"++hydra.callbacks.report.out={folder / 'report'}"]
         if multirun
         else [f"hydra.run.dir={folder / 'run'}"]
     )
@@ -80,6 +81,7 @@ def markdown(report: dict) -> str:
         "| job | command | wall | target | members | lowest accuracy | met |",
         "|---|---|---|---|---|---|---|",
     ]
+    report["jobs"].sort(key=lambda r: list(JOBS).index(r["job"]))
     for r in report["jobs"]:
         acc = "–" if r["min_accuracy"] is None else f"{r['min_accuracy']:.2f}% (≥ {r['accuracy_floor']:.0f}%)"
         lines.append(
@@ -101,11 +103,16 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--only {unknown[0]!r} is not a job: valid jobs are {', '.join(JOBS)}.")
     info = machine.describe("cpu")
     info["load_average_start"] = machine.load_average()
-    report: dict = {"machine": info, "jobs": []}
+    path = Path(args.out, "time_to_result.json")
+    earlier = json.loads(path.read_text()) if path.exists() else {}
+    kept = [r for r in earlier.get("jobs", []) if r["job"] not in names and r.get("cpu") == info["cpu"]]
+    report: dict = {"machine": info, "jobs": kept}  # a job measured now replaces its earlier row on this CPU
     with tempfile.TemporaryDirectory(prefix="ablate-ttr-") as tmp:
         for name in names:
             print(f"[time_to_result] {name} ...", file=sys.stderr, flush=True)
-            row = time_job(name, Path(tmp))
+            load = machine.load_average()
+            row = {**time_job(name, Path(tmp)), "cpu": info["cpu"], "load_average_before": load,
+                   "measured_at": time.strftime("%Y-%m-%d %H:%M")}
             report["jobs"].append(row)
             print(
                 f"[time_to_result] {name}: {row['wall_seconds']:.0f} s, exit {row['exit_status']}, lowest "
@@ -115,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     info["load_average"] = machine.load_average()
     os.makedirs(args.out, exist_ok=True)
-    Path(args.out, "time_to_result.json").write_text(json.dumps(report, indent=1, default=str))
+    path.write_text(json.dumps(report, indent=1, default=str))
     text = markdown(report)
     Path(args.out, "time_to_result.md").write_text(text)
     print(text)

@@ -79,7 +79,8 @@ TABLE2_COLUMNS = (
     "deviation",
     "note",
 )
-MACHINE_KEYS = ("hostname", "device", "threads", "torch", "python")  # of a record's env
+MACHINE_KEYS = ("hostname", "device", "world_size", "threads", "torch", "python")  # of a record's env
+MACHINE_LABELS = {"world_size": "processes", "threads": "threads per process"}
 # `stats.Analysis.frame` columns carried into the summary (and table.csv).
 EVIDENCE = tuple(c for c in stats.COLUMNS if c not in ("setting", "n", "top1_mean", "top1_std"))
 REPEATS = "seed=0,1,2"
@@ -406,7 +407,7 @@ def about(sweep) -> list[tuple[str, str]]:
     envs = runs.env.dropna()
     if len(envs):
         env = json.loads(envs.iloc[0])
-        machine = ", ".join(f"{k} {env[k]}" for k in MACHINE_KEYS if env.get(k) is not None)
+        machine = ", ".join(f"{MACHINE_LABELS.get(k, k)} {env[k]}" for k in MACHINE_KEYS if env.get(k) is not None)
         items.append(("machine", machine or "unknown"))
         if env.get("git_commit"):
             items.append(("commit", str(env["git_commit"])))
