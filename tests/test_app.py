@@ -275,3 +275,18 @@ def test_every_run_activates_its_device_once_with_its_plan(tmp_path, monkeypatch
     dev, template, batch, precision, jobs_per_gpu, world_size = calls[0]
     assert (dev, batch, jobs_per_gpu, world_size) == (torch.device("cpu"), 32, 1, 1)
     assert template.to_dict() == record.model.template and precision == record.config["trainer"]["precision"]
+
+
+def test_a_stale_hydra_config_in_the_process_does_not_fail_a_ddp_run(tmp_path, monkeypatch):
+    """A Hydra config left in the process (another job's, whose log-file path no longer resolves) must not fail a
+    run: its logging config is taken only where it resolves, else the DDP processes log as Python's default does."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    stale = OmegaConf.create({"job_logging": {"version": 1, "handlers": {"file": {
+        "class": "logging.FileHandler", "filename": "${hydra.runtime.output_dir}/ablate.log"}}}})
+    monkeypatch.setattr(HydraConfig, "initialized", staticmethod(lambda: True))
+    monkeypatch.setattr(HydraConfig, "get", staticmethod(lambda: stale))
+    assert app._job_logging() is None
+    record = run(tmp_path, "trainer.world_size=2", "trainer.num_threads=1")
+    assert record.status == "completed", record.reason

@@ -298,13 +298,19 @@ def _cpu_peaks(trainer, world_size: int, threads: int | None) -> tuple[float, fl
 
 
 def _job_logging() -> dict | None:
-    """Hydra's `hydra.job_logging` of this job, resolved (its log file's path included); None outside Hydra."""
+    """Hydra's `hydra.job_logging` of this job, resolved (its log file's path included); None outside Hydra, or
+    where it does not resolve (a config another job left in this process): the processes then log as Python's
+    default does, and the run goes on."""
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
 
     if not HydraConfig.initialized():
         return None
-    config = OmegaConf.to_container(HydraConfig.get().job_logging, resolve=True)
+    try:
+        config = OmegaConf.to_container(HydraConfig.get().job_logging, resolve=True)
+    except OmegaConfBaseException:
+        return None
     return config if isinstance(config, dict) and config else None
 
 
