@@ -8,6 +8,7 @@ naming the failed member; re-running the same command skips the completed member
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import subprocess
@@ -59,6 +60,22 @@ def test_the_sweep_exits_1_naming_its_failed_member(sweep):
         assert proc.stderr.strip().splitlines()[-1] == (
             f"ablate: 1 of 3 members failed: model.cardinality=64 ({reason}) (report: "
             f"{os.path.join('reports', 'cardinality_vs_width')}).")
+
+
+def test_a_multirun_without_a_report_exits_1_naming_its_failed_member(tmp_path):
+    """Not only the sweep configs (whose report callback judges the sweep): any multirun whose member failed exits
+    1 with the same line, after running every member; no report is written."""
+    sweep_dir = tmp_path / "adhoc"
+    args = ["budget=params", "budget.tolerance=0.1", "model.cardinality=1,64", *ARGS[2:], f"hydra.sweep.dir={sweep_dir}",
+            "-m"]
+    proc = ablate(args, tmp_path)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert proc.stderr.strip().splitlines()[-1].startswith(
+        "ablate: 1 of 2 members failed: model.cardinality=64 (budget params=207,818 is out of reach")
+    assert proc.stderr.strip().splitlines()[-1].endswith(f"(report: python -m ablate.report {sweep_dir}).")
+    statuses = sorted(json.loads(p.read_text())["status"] for p in sweep_dir.rglob("result.json"))
+    assert statuses == ["completed", "failed"]
+    assert not (tmp_path / "reports").exists()
 
 
 def test_report_has_one_row_per_member(sweep):

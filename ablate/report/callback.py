@@ -1,6 +1,6 @@
-"""A Hydra callback that writes a sweep's report when the multirun ends, and sets the sweep's exit status.
+"""Hydra callbacks that write a sweep's report when the multirun ends, and set the sweep's exit status.
 
-Named in a sweep config as `hydra.callbacks.report._target_: ablate.report.callback.ReportCallback`
+`ReportCallback` is named in a sweep config as `hydra.callbacks.report._target_: ablate.report.callback.ReportCallback`
 (optionally `hydra.callbacks.report.out: DIR`). It reads the results from
 `config.hydra.sweep.dir` on disk, as `python -m ablate.report` does. A report that cannot be
 written is one logged sentence (the sweep's results stand; `python -m ablate.report` writes it later).
@@ -13,6 +13,11 @@ on stderr saying which and what to do. A diverged member is a result, not a fail
 diverges for that setting, and a seeded re-run diverges again (as a pruned trial of a search is a
 result of the search). Hydra 1.3 lets the `SystemExit` raised here through: its callback runner
 and `run_and_report` catch `Exception`, which `SystemExit` is not.
+
+`StatusCallback`, in the root config (`hydra.callbacks.status`), gives every other multirun (one typed on the
+command line, with no sweep config and so no report) the same exit status and lines. Hydra calls the
+`on_multirun_end` of its callbacks in reverse order, so a sweep config's report callback, added after it, runs
+first and judges the sweep itself; the status callback then stands aside.
 """
 
 from __future__ import annotations
@@ -56,13 +61,29 @@ class ReportCallback(Callback):
                 log_report(sweep_dir, out)  # sweeps with mlflow in trainer.loggers: the report as a run's artifacts
             except Exception as e:  # tracking never fails a sweep
                 log.error(f"The report of {sweep_dir} was not added to MLflow: {e}")
-        if sweep_dir is None:
+        if sweep_dir is not None:
+            exit_with_verdict(sweep_dir, out)
+
+
+class StatusCallback(Callback):
+    """Exit non-zero when members of a multirun failed (1) or hold runs of another config (2), with one line each;
+    nothing when a `ReportCallback` of the same multirun has judged it."""
+
+    def on_multirun_end(self, config, **kwargs) -> None:
+        callbacks = config.hydra.get("callbacks") or {}
+        reported = any(str((c or {}).get("_target_", "")).endswith(ReportCallback.__name__) for c in callbacks.values())
+        if reported:
             return
-        code, lines = sweep_verdict(sweep_dir, out)
-        for line in lines:
-            print(f"ablate: {line}", file=sys.stderr)
-        if code:
-            raise SystemExit(code)
+        exit_with_verdict(config.hydra.sweep.dir)
+
+
+def exit_with_verdict(sweep_dir, out=None) -> None:
+    """Print the lines of `sweep_verdict` on stderr and exit with its status when that is not 0."""
+    code, lines = sweep_verdict(sweep_dir, out)
+    for line in lines:
+        print(f"ablate: {line}", file=sys.stderr)
+    if code:
+        raise SystemExit(code)
 
 
 def sweep_verdict(sweep_dir, out=None) -> tuple[int, list[str]]:
