@@ -224,6 +224,29 @@ def test_curves_legend_follows_the_table_not_the_folder_names():
     assert fig.axes[0].get_legend_handles_labels()[1] == ["1×12d", "4×5d", "32×1d"]
 
 
+def test_the_curves_of_forty_settings_keep_their_plot_and_legend(tmp_path):
+    """40 settings (a design-space sweep): the legend goes below the plot, in full, and the figure is laid out
+    without matplotlib's warning that the axes collapsed (the legend inside them took all their room)."""
+    import warnings
+
+    import pandas as pd
+
+    from ablate.report import figures
+    from ablate.report.output import write_figure
+
+    names = [f"model.width={w}" for w in range(40)]
+    rows = [{"setting": s, "epoch": e, "train_err": 30.0 - e - i / 10, "val_err": 25.0 - e - i / 10}
+            for i, s in enumerate(names) for e in (1, 2)]
+    labels = {s: f"1×{i}d · depths=3-3-3-2 · width={i} · design_space=resnet" for i, s in enumerate(names)}
+    fig = figures.curves(pd.DataFrame(rows), labels)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        write_figure(fig, tmp_path / "curves")
+    assert fig.axes[0].get_legend() is None and len(fig.legends) == 1
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == list(labels.values())
+    assert fig.get_figheight() > 4.5 + 40 * 0.1  # grown by the legend's rows
+
+
 # ----------------------------------------------------------------------------- a report that stands alone
 DEPTH_MULTIRUN = """
 hydra:

@@ -26,6 +26,7 @@ from ablate.report.output import write_figure
 
 SERIES_COLUMNS = ("variant", "budget_vary", "shortcut")
 MARKED_EPOCHS = 12  # curves of this many epochs or fewer mark each epoch
+LEGEND_INSIDE = 12  # settings whose legend fits inside the axes; more go below them
 VERDICT_COLORS = {"better": "tab:green", "worse": "tab:red", "equivalent": "tab:blue"}
 
 
@@ -76,7 +77,7 @@ def curves(epochs: pd.DataFrame, labels: dict) -> Figure:
                 ax.fill_between(x, low, high, color=colors.get(setting), alpha=0.15, linewidth=0)
     ax.set_xlim(1, last)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.legend(fontsize="small")
+    _legend(fig, ax)
     return fig
 
 
@@ -214,6 +215,19 @@ def difference(table: pd.DataFrame, labels: dict, resolution: float) -> Figure:
     ax.grid(True, axis="x", alpha=0.3)
     ax.grid(False, axis="y")
     return fig
+
+
+def _legend(fig: Figure, ax) -> None:
+    """The legend inside the axes for a few settings; below them, in columns, for more (a design-space sweep has
+    tens), the figure growing by its rows so that the plot keeps its size."""
+    handles, names = ax.get_legend_handles_labels()
+    if len(names) <= LEGEND_INSIDE:
+        ax.legend(fontsize="small")
+        return
+    columns = max(1, min(4, int(fig.get_figwidth() * 10 // max(len(n) for n in names))))
+    rows = -(-len(names) // columns)
+    fig.set_size_inches(fig.get_figwidth(), fig.get_figheight() + 0.17 * rows)
+    fig.legend(handles, names, loc="outside lower center", ncols=columns, fontsize="x-small")
 
 
 def _figure(ncols: int, height: float = 4.5) -> Figure:
