@@ -226,18 +226,20 @@ def test_cli_single_bad_run_prints_one_sentence_and_exits_2(tmp_path):
     assert RunRecord.load(tmp_path / "bad").status == "failed"
 
 
-def test_cli_multirun_records_every_member_and_never_fails(tmp_path):
-    proc = cli("-m", *SMALL, "optim.epochs=1", "model.cardinality=1,0", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+def test_cli_multirun_records_every_member_then_exits_1(tmp_path):
+    """A member's failure is recorded and the sweep goes on to the next member; the command then exits 1."""
+    proc = cli("-m", *SMALL, "optim.epochs=1", "model.cardinality=0,1", f"hydra.sweep.dir={tmp_path / 'sweep'}",
                cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1].startswith("ablate: 1 of 2 members failed: model.cardinality=0 (")
     # a member's folder is named by its overrides (hydra.job.override_dirname), the same on every re-launch
     # (sorted; trainer.progress and trainer.peak_flops are left out as they do not change results)
     good, bad = (tmp_path / "sweep" / ",".join(sorted([*SMALL[:9], "model.cardinality=" + c, "optim.epochs=1"]))
                  for c in "10")
     good, bad = RunRecord.load(good), RunRecord.load(bad)
-    assert good.status == "completed" and good.job_num == 0 and "model.cardinality=1" in good.overrides
+    assert good.status == "completed" and good.job_num == 1 and "model.cardinality=1" in good.overrides
     assert good.final.val_err < 90
-    assert bad.status == "failed" and bad.job_num == 1 and bad.reason.startswith("model.cardinality=0 is invalid")
+    assert bad.status == "failed" and bad.job_num == 0 and bad.reason.startswith("model.cardinality=0 is invalid")
 
 
 def test_a_ddp_run_logs_its_epochs_where_the_job_logs(tmp_path):

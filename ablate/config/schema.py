@@ -45,6 +45,7 @@ RUNTIME_KEYS = (
     "trainer.log_every",
     "trainer.checkpoint",
     "trainer.compile",
+    "trainer.merge_groups",
     "trainer.peak_flops",
     "trainer.eval_batch_size",
     "trainer.deterministic",
@@ -299,6 +300,7 @@ class TrainerConfig:
     precision: str = _rule(PRECISION)
     channels_last: bool = _rule(FLAG)
     compile: bool = _rule(FLAG)
+    merge_groups: bool = _rule(FLAG)  # CPU: narrow groups computed merged (ablate.run.kernels)
     world_size: Any = _rule(WORLD_SIZE)  # DDP processes, or auto (ablate.run.parallel.ranks_for_job)
     jobs_per_gpu: int = _rule(whole())  # sweep members at once on one GPU
     deterministic: bool = _rule(FLAG)

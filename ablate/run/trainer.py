@@ -34,6 +34,7 @@ from torch import nn
 
 from ablate.errors import CheckpointError, ConfigError
 from ablate.run import device as devices
+from ablate.run import kernels
 from ablate.run.record import atomic_write_bytes
 
 log = logging.getLogger(__name__)
@@ -399,6 +400,10 @@ def fit(
     log_every = trainer.log_every
     memory_format = torch.channels_last if trainer.channels_last else torch.contiguous_format
     model.to(device=device, memory_format=memory_format)  # type: ignore[call-overload]  # torch's stub lacks it
+    if device.type == "cpu" and trainer.merge_groups:
+        merged = kernels.merge_groups(model)  # the same parameters and state dict: before the optimizer, DDP
+        if merged and rank == 0:
+            log.debug("%d grouped convolutions computed with their narrow groups merged", merged)
 
     opt = optimizer(model, optim_cfg)
     steps = data.train.num_batches(batch, True, rank=rank, world_size=world_size)

@@ -1,0 +1,96 @@
+"""Grouped convolutions with merged groups (ablate.run.kernels): the same function and gradients as the grouped
+convolution, the merge factor's rule, and a model that trains the same with and without them."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from ablate.config.loading import load_template
+from ablate.models import build
+from ablate.run.kernels import MIN_GROUP_WIDTH, MergedGroupsConv2d, merge_factor, merge_groups
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    groups=st.sampled_from([2, 3, 4, 6, 8, 16, 32]),
+    width=st.integers(1, 6),
+    per_out=st.integers(1, 3),
+    stride=st.sampled_from([1, 2]),
+    bias=st.booleans(),
+    channels_last=st.booleans(),
+    data=st.data(),
+)
+def test_a_merged_convolution_computes_the_grouped_one(groups, width, per_out, stride, bias, channels_last, data):
+    merge = data.draw(st.sampled_from([k for k in range(1, groups + 1) if groups % k == 0]))
+    torch.manual_seed(groups * 100 + width)
+    conv = nn.Conv2d(groups * width, groups * per_out, 3, stride=stride, padding=1, groups=groups, bias=bias).double()
+    fast = MergedGroupsConv2d.of(copy.deepcopy(conv), merge)
+    x = torch.randn(3, groups * width, 9, 9, dtype=torch.float64)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ya, yb = conv(xa), fast(xb)
+    torch.testing.assert_close(yb, ya, rtol=1e-12, atol=1e-12)
+    g = torch.randn_like(ya)
+    ya.backward(g)
+    yb.backward(g)
+    torch.testing.assert_close(xb.grad, xa.grad, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(fast.weight.grad, conv.weight.grad, rtol=1e-12, atol=1e-12)
+    assert fast.weight.shape == conv.weight.shape  # the grouped shape: the state dict is the same
+    assert fast.state_dict().keys() == conv.state_dict().keys()
+
+
+@pytest.mark.parametrize(
+    ("groups", "width", "merge"),
+    [
+        (32, 1, 1),  # depthwise: its own kernels
+        (32, 2, 4),  # ResNeXt tiny's C = 32, conv3: 2 channels a group, merged four to a group of 8
+        (32, 4, 2),
+        (32, 8, 1),
+        (8, 3, 4),  # 4·3 = 12: the smallest divisor of 8 reaching 8 channels
+        (8, 6, 2),
+        (4, 5, 2),
+        (3, 2, 3),  # no divisor reaches 8: every group into one
+        (1, 4, 1),  # not grouped
+    ],
+)
+def test_the_merge_factor_is_the_smallest_divisor_reaching_the_minimum_width(groups, width, merge):
+    assert MIN_GROUP_WIDTH == 8
+    assert merge_factor(groups, width) == merge
+
+
+def test_merging_a_model_keeps_its_parameters_and_state_dict():
+    model = build(load_template("tiny").replace(cardinality=32, bottleneck_width=1), form="c")
+    params = {name: p for name, p in model.named_parameters()}
+    keys = list(model.state_dict())
+    swapped = merge_groups(model)
+    assert swapped == 2  # conv3 (2 channels a group) and conv4 (4); conv2 is depthwise and conv5 has 8
+    merged = {name: m.merge for name, m in model.named_modules() if isinstance(m, MergedGroupsConv2d)}
+    assert merged == {"layer2.0.conv2": 4, "layer3.0.conv2": 2}
+    assert list(model.state_dict()) == keys
+    assert all(p is params[name] for name, p in model.named_parameters())
+
+
+def test_a_merged_model_trains_as_the_grouped_one():
+    """Three SGD steps of a C = 32 model in float64 with and without merged groups: the same weights."""
+    torch.manual_seed(0)
+    template = load_template("tiny").replace(cardinality=32, bottleneck_width=1)
+    plain = build(template, form="c").double()
+    fast = copy.deepcopy(plain)
+    assert merge_groups(fast) > 0
+    x = torch.randn(8, 1, 28, 28, dtype=torch.float64)
+    y = torch.randint(0, 10, (8,))
+    for net in (plain, fast):
+        opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+        for _ in range(3):
+            opt.zero_grad()
+            nn.functional.cross_entropy(net(x), y).backward()
+            opt.step()
+    for (name, a), (_, b) in zip(plain.state_dict().items(), fast.state_dict().items(), strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-9, msg=name)
