@@ -271,6 +271,26 @@ def test_plain_progress_lines_come_at_the_periodic_checks(monkeypatch, caplog):
         assert not any("\r" in m for m in messages)
 
 
+def test_a_resume_with_merged_groups_switched_says_so_in_one_line(tmp_path, caplog):
+    """Merged groups change a run's last bits: a resume that switches trainer.merge_groups says so."""
+    args = ["model.cardinality=4", "model.bottleneck_width=2"]  # groups of 2, 4, 8 … channels: one conv merges
+    cfg, model, data, expected = setup([*args, "trainer.merge_groups=false"])
+
+    def stop_after_first(entry, epochs):
+        if entry["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, data, cfg, torch.device("cpu"), run_dir=tmp_path, expected=expected, on_epoch=stop_after_first)
+    cfg, model, data, expected = setup([*args, "trainer.merge_groups=true"])
+    with caplog.at_level("WARNING", logger="ablate.run.trainer"):
+        result = fit(model, data, cfg, torch.device("cpu"), run_dir=tmp_path, expected=expected)
+    assert result.status == "completed" and result.resumed_from == 1
+    assert [r.getMessage() for r in caplog.records] == [
+        "resuming with grouped convolutions merged a run trained with them as built so far (trainer.merge_groups): its "
+        "numbers may differ from a straight run's in their last bits"]
+
+
 def test_a_resume_with_another_thread_count_says_so_in_one_line(tmp_path, caplog):
     """Results are reproducible at one thread count: the checkpoint records it, a resume with another says so."""
     cfg, model, data, expected = setup()

@@ -400,10 +400,8 @@ def fit(
     log_every = trainer.log_every
     memory_format = torch.channels_last if trainer.channels_last else torch.contiguous_format
     model.to(device=device, memory_format=memory_format)  # type: ignore[call-overload]  # torch's stub lacks it
-    if device.type == "cpu" and trainer.merge_groups:
-        merged = kernels.merge_groups(model)  # the same parameters and state dict: before the optimizer, DDP
-        if merged and rank == 0:
-            log.debug("%d grouped convolutions computed with their narrow groups merged", merged)
+    # the same parameters and state dict: before the optimizer and DDP (ablate.run.kernels)
+    merged = kernels.merge_groups(model) if device.type == "cpu" and trainer.merge_groups else 0
 
     opt = optimizer(model, optim_cfg)
     steps = data.train.num_batches(batch, True, rank=rank, world_size=world_size)
@@ -434,6 +432,14 @@ def fit(
                     "and thread count, so its numbers may differ from a straight run's",
                     _processes(*now),
                     _processes(*then),
+                )
+            was_merged = state.get("merged_groups")  # None: a checkpoint from before merged groups
+            if was_merged is not None and bool(was_merged) != bool(merged):
+                log.warning(
+                    "resuming with grouped convolutions %s a run trained with them %s so far (trainer.merge_groups): "
+                    "its numbers may differ from a straight run's in their last bits",
+                    "merged" if merged else "as built",
+                    "merged" if was_merged else "as built",
                 )
 
     net: Callable[..., torch.Tensor] = model  # evaluation runs on the bare model: each rank its shard, no DDP sync
@@ -524,6 +530,7 @@ def fit(
                         "rng": _rng_state(device),
                         "threads": torch.get_num_threads(),
                         "world_size": world_size,
+                        "merged_groups": merged,  # grouped convolutions computed merged (ablate.run.kernels)
                         "history": result.epochs,
                         **(expected or {"config": None, "config_hash": None, "template": None, "form": None}),
                     },
