@@ -227,6 +227,26 @@ def test_a_sweep_with_failed_members_exits_1_after_its_report(tmp_path, capsys):
                    f"(report: {tmp_path / 'r'})."]
 
 
+def test_a_member_another_launch_is_training_is_not_a_failure(tmp_path, capsys):
+    """Two launches of one sweep: the one that ends first finds a member running under the other's lock. That member
+    is not failed: the sweep exits 0 and says so in one line."""
+    from ablate.run.lock import RunLock
+
+    sweep = _sweep(tmp_path / "s", {1: "completed", 2: "running", 4: "completed"})
+    busy = next(p.parent for p in sweep.glob("*/result.json") if "model.cardinality=2" in p.parent.name)
+    with RunLock(busy) as lock:  # held by a live process (this one), as the other launch holds it
+        assert lock.held
+        _callback(sweep, tmp_path / "r")  # no SystemExit: exit status 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"ablate: 1 of 3 members are being trained by another process right now: model.cardinality=2 "
+                   f"(pid {os.getpid()}); their results will be in their folders (report again afterwards: "
+                   f"python -m ablate.report {sweep})."]
+    # once that process is gone (its lock released, or it was killed), the same member is a failure again
+    with pytest.raises(SystemExit) as stop:
+        _callback(sweep, tmp_path / "r")
+    assert stop.value.code == 1
+
+
 def test_a_diverged_member_is_a_result_not_a_failure(tmp_path, capsys):
     sweep = _sweep(tmp_path / "s", {1: "completed", 2: "diverged", 4: "completed"})
     _callback(sweep, tmp_path / "r")  # no SystemExit: exit status 0

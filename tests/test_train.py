@@ -286,7 +286,7 @@ def test_a_resume_with_merged_groups_switched_says_so_in_one_line(tmp_path, capl
     with caplog.at_level("WARNING", logger="ablate.run.trainer"):
         result = fit(model, data, cfg, torch.device("cpu"), run_dir=tmp_path, expected=expected)
     assert result.status == "completed" and result.resumed_from == 1
-    assert [r.getMessage() for r in caplog.records] == [
+    assert [r.getMessage() for r in caplog.records if "grouped" in r.getMessage()] == [
         "resuming with grouped convolutions merged a run trained with them as built so far (trainer.merge_groups): its "
         "numbers may differ from a straight run's in their last bits"]
 

@@ -113,12 +113,36 @@ def sweep_verdict(sweep_dir, out=None) -> tuple[int, list[str]]:
         )
         code = 2
     failed = runs[~runs.status.isin([*RESULTS, "stale"])]
+    holders = _live_holders(sweep_dir, failed)
+    if holders:
+        listed = [f"{names[i]} (pid {pid})" for i, pid in list(holders.items())[:SHOWN]]
+        more = f"; and {len(holders) - SHOWN} more" if len(holders) > SHOWN else ""
+        lines.append(
+            f"{len(holders)} of {total} members are being trained by another process right now: {'; '.join(listed)}"
+            f"{more}; their results will be in their folders (report again afterwards: python -m ablate.report "
+            f"{sweep_dir})."
+        )
+        failed = failed.drop(index=list(holders))
     if len(failed):
         listed = [f"{names[i]} ({_reason(r.status, r.reason)})" for i, r in failed.head(SHOWN).iterrows()]
         more = f"; and {len(failed) - SHOWN} more" if len(failed) > SHOWN else ""
         lines.append(f"{len(failed)} of {total} members failed: {'; '.join(listed)}{more}{where}.")
         code = code or 1
     return code, lines
+
+
+def _live_holders(sweep_dir, unfinished) -> dict:
+    """The unfinished members (running, or not yet recorded) whose run directory another live process holds, as
+    {row: pid}: a second launch of the same sweep is training them, which is no failure of this one."""
+    from ablate.run.lock import RunLock
+
+    holders = {}
+    for i, row in unfinished.iterrows():
+        if row.status in ("running", "missing") and isinstance(row.run, str):
+            pid = RunLock(Path(sweep_dir) / row.run).live_holder()
+            if pid is not None:
+                holders[i] = pid
+    return holders
 
 
 def _member_names(runs) -> dict:

@@ -90,6 +90,25 @@ class RunLock:
             return "unknown"
         return f"pid {pid} on {host}"
 
+    def live_holder(self) -> int | None:
+        """The pid of a live process on this host that holds the lock, read from the lock file without taking
+        the lock (so that a check never makes a launch find the directory busy); None when the file is gone (a
+        clean release), names a dead process (killed: the kernel dropped its lock) or another host (unknowable)."""
+        try:
+            pid_text, host = self.path.read_text().split()
+            pid = int(pid_text)
+        except (OSError, ValueError):
+            return None
+        if host != socket.gethostname():
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:  # alive, another user's
+            return pid
+        return pid
+
     def busy(self) -> RunBusyError:
         """The sentence for a launch that finds the directory held."""
         return RunBusyError(
