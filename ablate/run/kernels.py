@@ -34,7 +34,8 @@ def merge_factor(groups: int, group_width: int, min_width: int = MIN_GROUP_WIDTH
     """How many of `groups` groups of `group_width` input channels to compute as one (1: as they are)."""
     if groups <= 1 or group_width <= 1 or group_width >= min_width:
         return 1
-    return next(k for k in range(2, groups + 1) if groups % k == 0 and k * group_width >= min_width or k == groups)
+    divisors = (k for k in range(2, groups + 1) if groups % k == 0)
+    return next((k for k in divisors if k * group_width >= min_width), groups)
 
 
 class MergedGroupsConv2d(nn.Conv2d):

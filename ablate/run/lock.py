@@ -102,11 +102,11 @@ class RunLock:
         if host != socket.gethostname():
             return None
         try:
-            os.kill(pid, 0)
+            os.kill(pid, 0)  # no signal: only whether the process exists (PermissionError: it does, another user's)
         except ProcessLookupError:
             return None
-        except PermissionError:  # alive, another user's
-            return pid
+        except PermissionError:
+            pass
         return pid
 
     def busy(self) -> RunBusyError:
