@@ -11,7 +11,7 @@ given at std = δ and at the built-in default's measured pooled std (`DEFAULT_ST
 with `seed=0,1,2` states under its table). Each sweep draws all `max` seeds of every setting once. The fixed
 design is the ordinary report on all of them (`ablate.report.stats.analyse`: paired t, Holm over the table,
 equivalence when the 95% CI lies inside ±δ); the adaptive one is `ablate.report.sequential.replay` with the plan
-of `+repeats=auto` (min 3, max 10, batch 2, α 0.05). The replay decides at each look from the runs the plan
+of `+repeats=auto` (min 2, max 10, batch 1, α 0.05). The replay decides at each look from the runs the plan
 had made by then alone, so run on the full records it reaches the decisions the adaptive sweep reaches while
 launching only what each look asks for: the runs it spends are, per setting, the seeds of the look where it
 stopped (the reference: of the last look at which any setting was still open).
@@ -48,6 +48,8 @@ MULTIPLES = (0, 1, 2, 3)  # true differences in units of δ
 VERDICTS = ("better", "worse", "equivalent", "undecided", "reference")
 SENSITIVITY = (0.05, 0.1, 0.3)  # further seed-to-seed stds (points), fewer sweeps each: how the figures move
 FUTILITIES = (0.0, 0.1, 0.2, 0.3, 0.4)  # futility thresholds to compare, fewer sweeps each
+ORDERS = 100  # seed orders replayed on a real sweep (`reorder`)
+LOOKS = ((2, 1), (3, 1), (2, 2), (3, 2))  # (min, batch) plans to compare, fewer sweeps each; (3, 2) was the default
 
 
 def kind(verdict: str) -> str:
@@ -142,13 +144,23 @@ def summarise(results: list[tuple[list[str], dict]], plan) -> dict:
 
 
 def simulated(
-    std: float = STD, shared: float = SHARED, sweeps: int = SWEEPS, seed: int = 0, futility: float | None = None
+    std: float = STD,
+    shared: float = SHARED,
+    sweeps: int = SWEEPS,
+    seed: int = 0,
+    futility: float | None = None,
+    base=None,
 ) -> dict:
+    """Both designs over `sweeps` simulated sweeps; the adaptive one with `base` (default: `+repeats=auto`'s plan)."""
+    import dataclasses
+
     import numpy as np
 
     from ablate.report.sequential import Plan
 
-    plan = Plan() if futility is None else Plan(futility=futility)  # `+repeats=auto`'s defaults
+    plan = base or Plan()
+    if futility is not None:
+        plan = dataclasses.replace(plan, futility=futility)
     rng = np.random.default_rng(seed)
     out = summarise([simulate(rng, plan, std, shared) for _ in range(sweeps)], plan)
     found = next((r for r in out["rows"] if r["setting"] == "Δ=2δ"), None)
@@ -157,13 +169,15 @@ def simulated(
     return {**out, "std": std, "shared": shared, "plan": plan.to_dict()}
 
 
-def null(std: float = STD, shared: float = SHARED, sweeps: int = NULL_SWEEPS, settings: int = 5, seed: int = 1) -> dict:
+def null(
+    std: float = STD, shared: float = SHARED, sweeps: int = NULL_SWEEPS, settings: int = 5, seed: int = 1, base=None
+) -> dict:
     """The share of sweeps with no true difference in which either design calls any setting better or worse."""
     import numpy as np
 
     from ablate.report.sequential import Plan
 
-    plan = Plan()
+    plan = base or Plan()
     rng = np.random.default_rng(seed)
     names = ["reference", *(f"s{i}" for i in range(1, settings))]
     false = Counter()
@@ -188,8 +202,11 @@ def null(std: float = STD, shared: float = SHARED, sweeps: int = NULL_SWEEPS, se
     }
 
 
-def from_sweep(sweep_dir: str | Path, max_seeds: int | None = None) -> dict:
-    """Both designs on a real sweep with a fixed n = max (its seeds 0…max−1), from its records."""
+def from_sweep(sweep_dir: str | Path, max_seeds: int | None = None, base=None) -> dict:
+    """Both designs on a real sweep with a fixed n = max (its seeds 0…max−1), from its records; the adaptive one
+    with `base`'s looks (default: `+repeats=auto`'s plan), its max the sweep's seeds."""
+    import dataclasses
+
     from ablate.errors import DataError
     from ablate.report import collect, options, stats
     from ablate.report.sequential import Plan
@@ -199,7 +216,8 @@ def from_sweep(sweep_dir: str | Path, max_seeds: int | None = None) -> dict:
     runs = stats.completed(sweep.runs)
     seeds = sorted({int(s) for s in runs.seed.dropna()})
     n = max_seeds or len(seeds)
-    plan = Plan(max=n, resolution=opts.resolution) if n >= Plan.min else None
+    base = base or Plan()
+    plan = dataclasses.replace(base, max=n, resolution=opts.resolution) if n >= base.min else None
     settings = list(dict.fromkeys(sweep.runs.setting))
     counts = {s: int(((runs.setting == s) & runs.seed.isin(range(n))).sum()) for s in settings}
     if plan is None or any(c < n for c in counts.values()):
@@ -218,7 +236,32 @@ def from_sweep(sweep_dir: str | Path, max_seeds: int | None = None) -> dict:
     result = compare(runs, ordered, reference, plan, opts.resolution)
     out = summarise([(ordered, result)], plan)
     std, _, _ = stats.pooled_std(runs.final_val_err[runs.setting == s].to_numpy() for s in settings)
-    return {**out, "sweep": str(sweep_dir), "pooled_std": std, "plan": plan.to_dict(), "settings": result}
+    shuffled = summarise(
+        [(ordered, compare(r, ordered, reference, plan, opts.resolution)) for r in reorder(runs, n)], plan
+    )
+    return {
+        **out,
+        "sweep": str(sweep_dir),
+        "pooled_std": std,
+        "plan": plan.to_dict(),
+        "settings": result,
+        "orders": {"count": ORDERS, **{k: shuffled[k] for k in ("run_fraction", "agreement", "contradictions")}},
+    }
+
+
+def reorder(runs, n: int, count: int = ORDERS, seed: int = 0):
+    """The same records with the seeds 0…n−1 renamed by `count` random permutations (one per copy, the same for
+    every setting, so pairs stay pairs): the orders in which the sweep could have drawn its seeds. The
+    adaptive rule looks at seeds in order, so one sweep's figure depends on which seeds came first; the mean over
+    orders is what to expect of these settings."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    for _ in range(count):
+        perm = rng.permutation(n)
+        copy = runs.copy()
+        copy["seed"] = [int(perm[int(s)]) if 0 <= int(s) < n else int(s) for s in copy.seed]
+        yield copy
 
 
 def _share(shares: dict) -> str:
@@ -305,6 +348,20 @@ def futilities(values=FUTILITIES, stds=(STD, DEFAULT_STD), sweeps: int = 100) ->
     ]
 
 
+def plans(looks=LOOKS, stds=(STD, DEFAULT_STD), sweeps: int = 100, null_sweeps: int = 300) -> list[dict]:
+    """Runs spent, agreement and the false better/worse rate for other (min, batch) plans, max and α alike."""
+    from ablate.report.sequential import Plan
+
+    out = []
+    for first, batch in looks:
+        base = Plan(min=first, batch=batch)
+        false = null(sweeps=null_sweeps, base=base)["adaptive"]
+        for std in stds:
+            r = simulated(std, SHARED, sweeps, base=base)
+            out.append({k: v for k, v in r.items() if k != "rows"} | {"min": first, "batch": batch, "false": false})
+    return out
+
+
 def _row(r: dict) -> list[str]:
     found = r.get("found_2δ", {})
     return [
@@ -326,6 +383,7 @@ def run(quick: bool, results: dict) -> dict:
     false = null(sweeps=100 if quick else NULL_SWEEPS)
     others = sensitivity(sweeps=5 if quick else 100)
     gammas = futilities(sweeps=5 if quick else 100)
+    by_looks = plans(sweeps=5 if quick else 100, null_sweeps=20 if quick else 300)
     result["seconds"] = time.perf_counter() - t0
     headers = [
         "std (points)",
@@ -347,6 +405,16 @@ def run(quick: bool, results: dict) -> dict:
         "headers": ["futility", *headers],
         "rows": [[f"{r['futility']:g}", *_row(r)] for r in gammas],
     }
+    by_plan = {
+        "caption": "By plan: seeds before the first look (min) and seeds added per look (batch); max 10, α 0.05 "
+        f"alike; the default is min {result['plan']['min']}, batch {result['plan']['batch']}. The false rate is over "
+        "sweeps of five equal settings (std δ)",
+        "headers": ["min", "batch", "looks", "false better/worse", *headers],
+        "rows": [
+            [str(r["min"]), str(r["batch"]), str(len(r["plan"]["looks"])), f"{r['false']:.1%}", *_row(r)]
+            for r in by_looks
+        ],
+    }
     default_table = {
         "caption": f"Per setting at std {DEFAULT_STD:g} (the built-in default's pooled std)",
         **table(default),
@@ -354,12 +422,13 @@ def run(quick: bool, results: dict) -> dict:
     return {
         "title": TITLE,
         "table": table(result),
-        "tables": [default_table, stds, by_gamma],
+        "tables": [default_table, stds, by_gamma, by_plan],
         "notes": notes(result, default, false),
         "default": {k: v for k, v in default.items() if k != "rows"},
         "null": false,
         "sensitivity": others,
         "futilities": gammas,
+        "plans": by_looks,
         **result,
     }
 
@@ -370,14 +439,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--shared", type=float, default=SHARED, help="share of that variance common to one seed's runs")
     p.add_argument("--sweeps", type=int, default=SWEEPS, help=f"simulated sweeps (default {SWEEPS})")
     p.add_argument("--futility", type=float, default=None, help="futility threshold (default: the plan's)")
+    p.add_argument("--min", type=int, default=None, help="seeds before the first look (default: the plan's)")
+    p.add_argument("--batch", type=int, default=None, help="seeds added per look (default: the plan's)")
     p.add_argument("--sweep", default=None, help="a real sweep folder with fixed seeds 0…max−1: compare on its records")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = p.parse_args(argv)
-    if args.sweep:
-        from ablate.errors import AblateError
+    from ablate.errors import AblateError
+    from ablate.report.sequential import Plan, plan
 
+    d = Plan()
+    try:
+        base = plan(args.min or d.min, d.max, args.batch or d.batch, d.alpha, d.resolution, prefix="--")
+    except AblateError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.sweep:
         try:
-            result = from_sweep(args.sweep)
+            result = from_sweep(args.sweep, base=base)
         except AblateError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
@@ -386,14 +464,15 @@ def main(argv: list[str] | None = None) -> int:
             if args.json
             else f"{args.sweep}: adaptive runs {result['run_fraction']:.0%} of the fixed n = {result['plan']['max']}; "
             f"the same verdict for {result['agreement']:.0%} of the settings; pooled std "
-            f"{result['pooled_std']:.3f}\n"
+            f"{result['pooled_std']:.3f}; over {result['orders']['count']} orders of its seeds: runs "
+            f"{result['orders']['run_fraction']:.0%}, the same verdict for {result['orders']['agreement']:.0%}\n"
             + "\n".join(
                 f"  {s}: fixed {r['fixed']}, adaptive {r['adaptive']} after {r['runs']} seeds"
                 for s, r in result["settings"].items()
             )
         )
         return 0
-    result = simulated(args.std, args.shared, args.sweeps, futility=args.futility)
+    result = simulated(args.std, args.shared, args.sweeps, futility=args.futility, base=base)
     if args.json:
         print(json.dumps(result, indent=1, default=str))
     else:

@@ -15,6 +15,7 @@ from benchmarks import GROUPS, repeats
 from tests.fake_sweeps import write_sweep
 
 EFFECT = [0.0, 1.2, -0.5, 0.6, 0.3, -0.9, 0.1, 0.8, -0.2, 0.4]  # per seed, shared by every setting
+PLAN = Plan(min=3, max=10, batch=2)  # looks at 3, 5, 7, 9, 10: the runs below are counted on these looks
 NOISE = [0.01, -0.01, 0.02, -0.02, 0.0, 0.01, -0.01, 0.0, 0.02, -0.02]
 
 
@@ -27,7 +28,7 @@ def known_rows() -> list[tuple[str, int, float]]:
 
 
 def test_decided_at_the_first_look_spends_min_seeds_and_agrees_with_the_fixed_report():
-    plan = Plan()
+    plan = PLAN
     result = repeats.compare(repeats.runs_frame(known_rows()), ["r", "a", "b"], "r", plan, 0.2)
     assert result == {
         "r": {"fixed": "reference", "adaptive": "reference", "runs": 3, "fixed_runs": 10},
@@ -41,7 +42,7 @@ def test_decided_at_the_first_look_spends_min_seeds_and_agrees_with_the_fixed_re
 def test_a_setting_without_a_chance_of_a_verdict_stops_early_with_the_reference():
     rows = [r for r in known_rows() if r[0] != "b"]
     rows += [("c", s, 10 + EFFECT[s] + (0.3 if s % 2 else -0.3)) for s in range(10)]  # Δ 0 ± 0.3: never decided
-    result = repeats.compare(repeats.runs_frame(rows), ["r", "a", "c"], "r", Plan(), 0.2)
+    result = repeats.compare(repeats.runs_frame(rows), ["r", "a", "c"], "r", PLAN, 0.2)
     # the fixed n = max leaves it undecided too; the adaptive rule sees that at look 2 and stops it, with the reference
     assert (result["c"]["fixed"], result["c"]["adaptive"], result["c"]["runs"], result["r"]["runs"]) == (
         "undecided",
@@ -51,7 +52,7 @@ def test_a_setting_without_a_chance_of_a_verdict_stops_early_with_the_reference(
     )
     assert result["a"]["runs"] == 3
     # without the futility stop it runs to max, and so does the reference
-    result = repeats.compare(repeats.runs_frame(rows), ["r", "a", "c"], "r", Plan(futility=0.0), 0.2)
+    result = repeats.compare(repeats.runs_frame(rows), ["r", "a", "c"], "r", Plan(min=3, batch=2, futility=0.0), 0.2)
     assert (result["c"]["adaptive"], result["c"]["runs"], result["r"]["runs"]) == ("undecided", 10, 10)
 
 
@@ -62,7 +63,7 @@ def test_a_real_sweep_folder_gives_the_same_comparison(tmp_path):
             {"r": "model.cardinality=1", "a": "model.cardinality=2", "b": "model.cardinality=4"}[setting], {}
         )[seed] = err
     write_sweep(tmp_path / "sweep", errors)
-    result = repeats.from_sweep(tmp_path / "sweep")
+    result = repeats.from_sweep(tmp_path / "sweep", base=PLAN)
     assert result["run_fraction"] == pytest.approx(9 / 30) and result["agreement"] == 1.0
     assert {s: (r["fixed"], r["adaptive"]) for s, r in result["settings"].items()} == {
         "model.cardinality=1": ("reference", "reference"),
@@ -108,9 +109,31 @@ def test_the_group_is_registered_and_reports_its_tables():
     assert "repeats" in GROUPS
     out = repeats.run(quick=True, results={})
     assert out["title"] == repeats.TITLE and len(out["table"]["rows"]) == 5
-    default, stds, gammas = out["tables"]
+    default, stds, gammas, plans = out["tables"]
     assert "0.14" in default["caption"] and len(default["rows"]) == 5
     assert [row[0] for row in stds["rows"]] == ["0.05", "0.1", "0.14", "0.2", "0.3"]
     assert [row[:2] for row in gammas["rows"]][:2] == [["0", "0.2"], ["0", "0.14"]]
+    # each (min, batch) plan at both stds, with its number of looks and its false rate over equal settings
+    assert [row[:3] for row in plans["rows"]] == [
+        [m, b, looks]
+        for m, b, looks in (("2", "1", "9"), ("3", "1", "8"), ("2", "2", "5"), ("3", "2", "5"))
+        for _ in "ab"
+    ]
+    assert all(row[3].endswith("%") for row in plans["rows"])
     assert sum("target ≤ 60%" in n for n in out["notes"]) == 2
     assert any(n.startswith("No true difference (5 equal settings") for n in out["notes"])
+
+
+def test_reordered_seeds_keep_every_pair_and_cover_each_seed_once():
+    frame = repeats.runs_frame(known_rows())
+    copies = list(repeats.reorder(frame, 10, count=5, seed=3))
+    assert len(copies) == 5 and any(list(c.seed[:10]) != list(range(10)) for c in copies)
+    for copy in copies:
+        # every setting holds seeds 0…9 once, and the seed a run of r got is the seed a's run of the same data got
+        for s in "rab":
+            assert sorted(copy.seed[copy.setting == s]) == list(range(10))
+        by = {
+            s: dict(zip(copy.seed[copy.setting == s], copy.final_val_err[copy.setting == s], strict=True)) for s in "ra"
+        }
+        assert all(by["a"][k] == pytest.approx(by["r"][k] - 2) for k in range(10))  # a is 2 points better per seed
+    assert [list(c.seed) for c in copies] == [list(c.seed) for c in repeats.reorder(frame, 10, count=5, seed=3)]

@@ -32,7 +32,9 @@ from hydra_plugins.ablate_repeats_sweeper.sweeper import settings
 from tests.fake_sweeps import record
 
 COLUMNS = ["setting", "seed", "status", "final_val_err"]
-PLAN = Plan(min=3, max=10, batch=2, alpha=0.05, resolution=0.2)
+PLAN = Plan(min=3, max=10, batch=2, alpha=0.05, resolution=0.2)  # looks at 3, 5, 7, 9, 10 seeds: the plan's numbers
+DEFAULT = Plan()  # `+repeats=auto` as it comes: a look after every seed from 2
+PLANS = pytest.mark.parametrize("p", [DEFAULT, PLAN], ids=["default", "min3-batch2"])
 
 
 def frame(rows) -> pd.DataFrame:
@@ -116,6 +118,21 @@ def test_boundaries_spend_alpha_as_scipy_integrates_it(alpha, spending):
         assert crossed == pytest.approx(sequential.SPENDING[spending](alpha, n[k - 1] / n[-1]), abs=5e-5)
 
 
+@pytest.mark.parametrize("spending", ["pocock", "t^2"])
+def test_boundaries_of_the_default_plan_spend_alpha_on_simulated_paths(spending):
+    """Nine looks (2…10 seeds): the share of a million simulated paths of Z first crossing by look k is the α
+    spent by k, within Monte Carlo error (SciPy's multivariate normal is too slow in nine dimensions)."""
+    looks = DEFAULT.looks
+    c = sp.norm.isf(np.array(sequential.boundary(looks, 0.05, spending)) / 2)
+    n = np.array(looks, dtype=float)
+    rng = np.random.default_rng(0)
+    steps = rng.standard_normal((1_000_000, len(n))) * np.sqrt(np.diff(n, prepend=0.0))
+    z = np.cumsum(steps, axis=1) / np.sqrt(n)  # Z_k = S_k / √n_k: corr √(n_j/n_k)
+    crossed = np.logical_or.accumulate(np.abs(z) >= c, axis=1).mean(axis=0)
+    spent = [sequential.SPENDING[spending](0.05, n[k] / n[-1]) for k in range(len(n))]
+    assert crossed == pytest.approx(spent, abs=1e-3)  # 4.4 Monte Carlo standard errors at α = 0.05
+
+
 @pytest.mark.parametrize(
     "kwargs, sentence",
     [
@@ -172,10 +189,11 @@ def test_with_two_settings_the_pooled_test_is_the_paired_t():
 
 
 # ----------------------------------------------------------------------------- error rates on simulated sweeps
+@PLANS
 @pytest.mark.parametrize("seed_sd, noise", [(1.0, 0.1), (0.0, 0.2)], ids=["shared-seed-effect", "independent"])
-def test_no_true_difference_keeps_false_verdicts_at_or_below_alpha(seed_sd, noise):
-    rate = false_rate(np.random.default_rng(0), 400, seed_sd, noise)
-    assert rate <= PLAN.alpha
+def test_no_true_difference_keeps_false_verdicts_at_or_below_alpha(seed_sd, noise, p):
+    rate = false_rate(np.random.default_rng(0), 400, seed_sd, noise, p)
+    assert rate <= p.alpha
 
 
 def test_the_simulation_would_catch_a_rule_that_does_not_adjust(monkeypatch):
@@ -184,27 +202,37 @@ def test_the_simulation_would_catch_a_rule_that_does_not_adjust(monkeypatch):
     assert false_rate(np.random.default_rng(0), 100, 0.0, 0.2) > 2 * PLAN.alpha
 
 
-def test_a_true_difference_of_two_delta_is_found_with_fewer_runs():
+@PLANS
+def test_a_true_difference_of_two_delta_is_found_with_fewer_runs(p):
     rng = np.random.default_rng(1)
     sweeps, found, runs = 60, 0, 0
     truth = {"r": 0.0, "a": 0.4, "b": -0.4, "c": 0.4, "d": -0.4}  # 2δ either way
     for _ in range(sweeps):
-        state, n = simulate(rng, truth)
+        state, n = simulate(rng, truth, p)
         found += all(state.decisions[s].verdict == ("worse" if truth[s] > 0 else "better") for s in "abcd")
         runs += n
     assert found / sweeps >= 0.95
-    assert runs / sweeps <= 0.4 * len(truth) * PLAN.max  # a fixed n = max would run 50 per sweep
+    assert runs / sweeps <= 0.4 * len(truth) * p.max  # a fixed n = max would run 50 per sweep
 
 
-def test_two_delta_is_found_when_the_seed_to_seed_std_is_delta():
+@PLANS
+def test_two_delta_is_found_when_the_seed_to_seed_std_is_delta(p):
     rng = np.random.default_rng(2)
     sweeps = 100
     found = sum(
-        simulate(rng, {"r": 0.0, "a": 0.0, "b": 0.2, "c": 0.4}, seed_sd=0.0, noise=0.2)[0].decisions["c"].verdict
+        simulate(rng, {"r": 0.0, "a": 0.0, "b": 0.2, "c": 0.4}, p, seed_sd=0.0, noise=0.2)[0].decisions["c"].verdict
         == "worse"
         for _ in range(sweeps)
     )
     assert found / sweeps >= 0.8
+
+
+def test_the_default_plan_looks_after_every_seed_from_two_and_the_sweeper_starts_with_it():
+    from hydra_plugins.ablate_repeats_sweeper.config import AblateRepeatsSweeperConf
+
+    assert DEFAULT.looks == (2, 3, 4, 5, 6, 7, 8, 9, 10)
+    conf = AblateRepeatsSweeperConf()
+    assert (conf.min, conf.max, conf.batch, conf.alpha) == (DEFAULT.min, DEFAULT.max, DEFAULT.batch, DEFAULT.alpha)
 
 
 def test_the_sweeper_and_a_replay_of_all_records_decide_alike():
@@ -357,10 +385,10 @@ def multirun(sweep_dir, *overrides):
 def test_the_sweeper_adds_seeds_only_where_undecided_and_resumes(tmp_path):
     LAUNCHED.clear()
     sweep = tmp_path / "sweep"
-    multirun(sweep, "model.cardinality=1,2,4", "hydra.sweeper.min=3", "hydra.sweeper.max=7")
+    multirun(sweep, "model.cardinality=1,2,4", "hydra.sweeper.min=3", "hydra.sweeper.batch=2", "hydra.sweeper.max=7")
     body = json.loads((sweep / "repeats.json").read_text())
     assert body["plan"]["looks"] == [3, 5, 7]
-    planned = Plan(min=3, max=7)
+    planned = Plan(min=3, max=7, batch=2)
     assert body["boundaries"]["better_or_worse_p_below_with_2_open"] == list(planned.efficacy(2))
     decisions = {k: v["verdict"] for k, v in body["decisions"].items()}
     assert decisions == {
@@ -380,11 +408,15 @@ def test_the_sweeper_adds_seeds_only_where_undecided_and_resumes(tmp_path):
     assert len(seeds["model.cardinality=1"]) == len(seeds["model.cardinality=4"])
     runs = len(LAUNCHED)
 
-    multirun(sweep, "model.cardinality=1,2,4", "hydra.sweeper.min=3", "hydra.sweeper.max=7")  # resumed: all done
+    multirun(
+        sweep, "model.cardinality=1,2,4", "hydra.sweeper.min=3", "hydra.sweeper.batch=2", "hydra.sweeper.max=7"
+    )  # resumed: all done
     assert len(LAUNCHED) == runs
 
     with pytest.raises(ConfigError, match=r"holds an adaptive sweep planned otherwise: hydra.sweeper.max=9 \(was 7\)"):
-        multirun(sweep, "model.cardinality=1,2,4", "hydra.sweeper.min=3", "hydra.sweeper.max=9")
+        multirun(
+            sweep, "model.cardinality=1,2,4", "hydra.sweeper.min=3", "hydra.sweeper.batch=2", "hydra.sweeper.max=9"
+        )
 
     out = write_report(sweep, tmp_path / "report")
     table = pd.read_csv(out / "table.csv").set_index("cardinality")

@@ -26,9 +26,9 @@ class AblateRepeatsSweeperConf:
 
     _target_: str = "hydra_plugins.ablate_repeats_sweeper.sweeper.AblateRepeatsSweeper"
     params: dict[str, Any] | None = None
-    min: int = 3
+    min: int = 2  # the same defaults as ablate.report.sequential.Plan (a test holds them equal)
     max: int = 10
-    batch: int = 2
+    batch: int = 1
     alpha: float = 0.05
 
 
