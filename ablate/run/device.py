@@ -176,25 +176,39 @@ def _cpu_peak_flops(dtype: torch.dtype | None, threads: int, seconds: float) -> 
 
 
 def _measure_peak(device: torch.device, dtype: torch.dtype | None, seconds: float) -> float:
+    """The best matmul FLOP/s over growing square sizes, each given an equal share of `seconds`.
+
+    Sizes grow from small ones, and a size whose single product would take longer than `seconds` at
+    the best rate so far is not tried: where a dtype has no fast kernel (bf16 on a CPU without bf16
+    instructions runs orders of magnitude slower than fp32), the measurement still takes about
+    `seconds` instead of the minutes a large product would.
+    """
     dtype = dtype or torch.float32
-    sizes = (1024, 2048) if device.type == "cpu" else (4096, 8192)
+    sizes = (256, 1024, 2048) if device.type == "cpu" else (1024, 4096, 8192)
+    share = seconds / len(sizes)
     best = 0.0
     for n in sizes:
+        if best and 2 * n**3 / best > seconds:
+            break
         a = torch.randn(n, n, device=device, dtype=dtype)
         b = torch.randn(n, n, device=device, dtype=dtype)
-        a @ b  # warm-up: library initialisation, kernel choice
+        _matmul(a, b)  # warm-up: library initialisation, kernel choice
         _sync(device)
         count, start = 0, time.perf_counter()
         while True:
-            a @ b
+            _matmul(a, b)
             count += 1
             if count % 4 == 0 or device.type == "cpu":
                 _sync(device)
                 elapsed = time.perf_counter() - start
-                if elapsed > seconds / len(sizes):
+                if elapsed > share:
                     break
         best = max(best, 2 * n**3 * count / elapsed)
     return best
+
+
+def _matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return a @ b
 
 
 def _sync(device: torch.device) -> None:
