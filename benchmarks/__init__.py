@@ -10,4 +10,4 @@ Imports nothing heavy here: the GPU check imports `benchmarks.workload` without 
 """
 
 GROUPS = ("ceilings", "models", "grouped", "variants", "trainer", "step_profile", "merged_groups", "analytic", "repeats",
-          "search_slots", "pruning")
+          "search_slots", "pruning", "pruning_replay")

@@ -1,0 +1,392 @@
+"""Pruning replayed on recorded learning curves: many seeds of the same search, pruned and unpruned, no training.
+
+`python -m benchmarks.pruning_replay record [--seed S] [--curves FILE]` trains every design of the search space of
+`conf/sweep/search_pruning.yaml` to the end, once (a GridSampler multirun of that sweep, unpruned), and writes each
+design's val error after every epoch to FILE (default `reports/bench/pruning_curves_seed<S>.json`).
+
+`python -m benchmarks.pruning_replay [--curves FILE] [--seeds N] [--pruners NAME,...] [--jobs K] [--json F]` then
+runs the search of that sweep N times per pruner and N times unpruned, with sampler seeds 0…N-1, through the
+project's own Optuna sweeper (`hydra/sweeper=ablate_optuna`: its sampler, pruner, duplicate rule and trial
+count, with the sweep's own `params`, `n_trials`, sampler and pruner nodes), on a task that looks each design's
+curve up instead of training it: it reports the recorded val error after every epoch to the trial, as the trainer
+does, and stops when the pruner says so (before the last epoch, as the trainer does).
+
+Why: `benchmarks/pruning.py` compares one pruned search with one unpruned search per seed, each costing minutes
+of training, and two things blur that comparison. TPE proposes from what it has seen, so after the first trials
+the two searches try different designs; and a seed's training noise is part of both searches' best error. Here
+every design has one recorded outcome (training is deterministic for a given seed), so the two searches of a
+seed differ only in what the search itself did, and many sampler seeds cost seconds each. The replay is exact
+for the search (the same sweeper, sampler and pruner on the same values) under one assumption: a design's curve
+does not depend on which search trains it, which holds for one training seed (the run seed is part of the
+recorded file). It says nothing about other training seeds: record another curve file for that.
+
+Per seed and pruner: the epochs the pruned search trained as a share of the unpruned search's (same seed), and
+its best val error (among completed trials, never a pruned one) minus the unpruned search's. Across seeds: the
+mean of each with its 95 % t-interval (`scipy.stats`), and how many seeds meet issue 14's targets
+(`pruning.EPOCH_TARGET`, `pruning.ERROR_TARGET`). Not a test: nothing is asserted. Constraints of the sweep are
+left out: every design of its space lies on the budget (tests/test_bench_pruning.py solves each).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from benchmarks import pruning
+from benchmarks.workload import ROOT
+
+TITLE = "Pruning replayed on recorded curves: many seeds of the same search"
+CURVES = Path(ROOT) / "reports" / "bench" / "pruning_curves_seed0.json"
+SWEEP_FILE = Path(ROOT) / "conf" / "sweep" / f"{pruning.SWEEP}.yaml"
+SEEDS = 20
+JOBS = 2  # searches at once (each is one process: the sweeper and the lookups use one core)
+PRUNERS: dict[str, dict | None] = {  # "sweep": the sweep file's own pruner node
+    "sweep": None,
+    "hyperband-rf2": {"_target_": "optuna.pruners.HyperbandPruner", "min_resource": 1, "reduction_factor": 2},
+    "hyperband-min2": {"_target_": "optuna.pruners.HyperbandPruner", "min_resource": 2, "reduction_factor": 3},
+    "median": {"_target_": "optuna.pruners.MedianPruner", "n_startup_trials": 4, "n_warmup_steps": 2},
+}
+DEFAULT_PRUNERS = ("sweep",)
+
+
+# ---------------------------------------------------------------------------------------------------- recording
+def record_command(sweep_dir: Path, seed: int, n_designs: int) -> list[str]:
+    """The unpruned grid multirun of the sweep: every design once, to the end (no report)."""
+    return [*pruning.command(sweep_dir, seed, ("hydra.sweeper.pruner=null",)),
+            "hydra.sweeper.sampler={_target_: optuna.samplers.GridSampler}", f"hydra.sweeper.n_trials={n_designs}"]
+
+
+def space_size(params: dict) -> int:
+    """The number of designs of a space of `choice(...)` axes."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    size = 1
+    for name, text in params.items():
+        override = parser.parse_override(f"{name}={text}")
+        if not override.is_choice_sweep():
+            raise ValueError(f"{name}={text}: the replay needs a space of choice() axes, to record every design.")
+        size *= len(override.value().list)
+    return size
+
+
+def sweep_node() -> dict:
+    """`hydra.sweeper` of the sweep file, as plain data (`${seed}` left unresolved)."""
+    from omegaconf import OmegaConf
+
+    node = OmegaConf.to_container(OmegaConf.load(SWEEP_FILE).hydra.sweeper, resolve=False)
+    assert isinstance(node, dict)
+    return node
+
+
+def read_curves(sweep_dir: Path, seed: int) -> dict:
+    """Every completed design's val error after each epoch, from the sweep folder's records."""
+    from ablate.report import search as report
+    from ablate.run.record import RunRecord
+
+    study = report.read_study(sweep_dir)
+    curves, precisions = [], set()
+    for trial in study["trials"]:
+        attrs = trial.get("user_attrs") or {}
+        if trial.get("state") != "COMPLETE" or attrs.get("copy_of") is not None or not attrs.get("job_dir"):
+            continue
+        record = RunRecord.load(attrs["job_dir"]).to_dict()
+        precisions.add((record.get("throughput") or {}).get("precision"))
+        epochs = sorted(record.get("epochs") or [], key=lambda e: e["epoch"])
+        curves.append({"params": trial["params"], "val_err": [round(float(e["val_err"]), 4) for e in epochs]})
+    return {"sweep": pruning.SWEEP, "seed": seed, "precision": ",".join(sorted(map(str, precisions))),
+            "designs": len(curves), "curves": curves}
+
+
+def record(seed: int, out: Path, keep: Path | None = None) -> dict:
+    """Train every design of the sweep's space to the end with training seed `seed` (the grid multirun, into
+    `keep/grid` or a temporary folder) and write the curves to `out`. RuntimeError when a design did not complete."""
+    node = sweep_node()
+    n = space_size(node["params"])
+    with tempfile.TemporaryDirectory(prefix="ablate-pruning-curves-") as tmp:
+        sweep_dir = (keep or Path(tmp)) / "grid"
+        tic = time.perf_counter()
+        log = sweep_dir.with_name("grid.log")
+        sweep_dir.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "w") as f:
+            proc = subprocess.run(record_command(sweep_dir, seed, n), cwd=ROOT, stdout=f, stderr=subprocess.STDOUT)
+        if proc.returncode != 0:
+            raise RuntimeError(f"the grid multirun exited {proc.returncode}: {log.read_text()[-800:]}")
+        data = read_curves(sweep_dir, seed)
+    from benchmarks import machine
+
+    data.update(wall_seconds=round(time.perf_counter() - tic, 1), cpu=machine.cpu_model(),
+                cpu_flags=machine.cpu_flags(),
+                command=" ".join(record_command(Path("DIR"), seed, n)[1:]))
+    if data["designs"] != n:
+        raise RuntimeError(f"{data['designs']} of the space's {n} designs completed: the curves are incomplete.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(data, indent=1) + "\n")
+    return data
+
+
+# ------------------------------------------------------------------------------------------------------ replaying
+def key(values: list) -> str:
+    """A design's lookup key: its parameter values, in the order of the sorted parameter names. A list value may
+    come as the study stores a choice of lists (the text `[1,2,1,1]`) or as the job's config holds it."""
+    return json.dumps([json.loads(v) if isinstance(v, str) and v.startswith("[") else v for v in values])
+
+
+def lookup(curves: dict) -> dict[str, list[float]]:
+    names = sorted(curves["curves"][0]["params"])
+    return {key([c["params"][n] for n in names]): c["val_err"] for c in curves["curves"]}
+
+
+_TABLE: dict[str, list[float]] = {}
+_NAMES: list[str] = []
+
+
+def replayed(cfg) -> float:
+    """The Hydra task: the design's recorded curve, reported epoch by epoch; pruned when the pruner says so."""
+    import optuna
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    from ablate.run.pruning import reporter
+
+    values = [OmegaConf.to_container(v) if OmegaConf.is_config(v) else v
+              for v in (OmegaConf.select(cfg, n) for n in _NAMES)]
+    curve = _TABLE[key(values)]
+    report = reporter()
+    out = Path(HydraConfig.get().runtime.output_dir)
+    for epoch, value in enumerate(curve, 1):
+        if report(epoch, value) and epoch < len(curve):
+            (out / "replay.json").write_text(json.dumps({"epochs": epoch, "status": "pruned"}))
+            raise optuna.TrialPruned()
+    (out / "replay.json").write_text(json.dumps({"epochs": len(curve), "status": "completed"}))
+    return float(curve[-1])
+
+
+def base_config(curves: dict) -> dict:
+    """The task's config: the parameters' paths, filled with the first design's values."""
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.create({})
+    for name, value in curves["curves"][0]["params"].items():
+        value = json.loads(value) if isinstance(value, str) and value.startswith("[") else value
+        OmegaConf.update(cfg, name, value, force_add=True)
+    container = OmegaConf.to_container(cfg)
+    assert isinstance(container, dict)
+    return container
+
+
+def search(curves: dict, seed: int, pruner: dict | None, sweep_dir: Path, node: dict | None = None) -> dict:
+    """One search in this process (Hydra's basic launcher, jobs in this process); its figures. `node`: the sweeper
+    node whose `params`, `n_trials`, `direction` and `sampler` it runs (default: the sweep file's)."""
+    from hydra import version
+    from hydra._internal.hydra import Hydra
+    from hydra._internal.utils import create_config_search_path
+    from hydra.core.config_store import ConfigStore
+    from hydra.core.global_hydra import GlobalHydra
+
+    from hydra_plugins.ablate_optuna_sweeper import register
+
+    global _TABLE, _NAMES
+    _TABLE, _NAMES = lookup(curves), sorted(curves["curves"][0]["params"])
+    node = node or sweep_node()
+    sampler = {**node["sampler"], "seed": seed} if node.get("sampler") else {"seed": seed}
+    register()
+    ConfigStore.instance().store(name="pruning_replay", node=base_config(curves))
+    GlobalHydra.instance().clear()
+    version.setbase("1.3")
+    hydra = Hydra.create_main_hydra2(task_name="pruning_replay", config_search_path=create_config_search_path(None))
+    overrides = ["hydra.mode=MULTIRUN", "hydra/sweeper=ablate_optuna", "hydra/launcher=basic",
+                 f"hydra.sweep.dir={sweep_dir}", "hydra/hydra_logging=none", "hydra/job_logging=none",
+                 f"hydra.sweeper.n_trials={node['n_trials']}", f"hydra.sweeper.direction={node['direction']}",
+                 f"hydra.sweeper.study_name={node.get('study_name') or 'replay'}",
+                 f"hydra.sweeper.sampler={override_value(sampler)}",
+                 f"hydra.sweeper.pruner={override_value(pruner)}",
+                 *(f"{name}={text}" for name, text in node["params"].items())]
+    tic = time.perf_counter()
+    try:
+        hydra.multirun(config_name="pruning_replay", task_function=replayed, with_log_configuration=False,
+                       overrides=overrides)
+    finally:
+        GlobalHydra.instance().clear()
+    jobs = [json.loads(p.read_text()) for p in sweep_dir.glob("*/replay.json")]
+    best = _best(sweep_dir)
+    return {"seed": seed, "epochs": sum(j["epochs"] for j in jobs), "runs": len(jobs),
+            "pruned": sum(j["status"] == "pruned" for j in jobs), "best_val_err": best,
+            "seconds": round(time.perf_counter() - tic, 2)}
+
+
+def override_value(node: dict | None) -> str:
+    """A flat node in Hydra's override grammar: `{_target_: optuna.pruners.HyperbandPruner, min_resource: 1}`."""
+    if node is None:
+        return "null"
+    return "{" + ", ".join(f"{k}: {'null' if v is None else v}" for k, v in node.items()) + "}"
+
+
+def _best(sweep_dir: Path) -> float | None:
+    study = json.loads((sweep_dir / "study.json").read_text())
+    values = [t["values"][0] for t in study["trials"] if t.get("state") == "COMPLETE" and t.get("values")]
+    return min(values) if values else None
+
+
+def _one(args) -> tuple[str, dict]:
+    curves, seed, name, pruner, node = args
+    with tempfile.TemporaryDirectory(prefix=f"replay-{name}-{seed}-") as tmp:
+        return name, search(curves, seed, pruner, Path(tmp) / "sweep", node)
+
+
+def pruner_nodes(names: list[str], sweep: dict | None = None) -> dict[str, dict | None]:
+    """The pruners to compare, by name (of `PRUNERS`, or given as nodes in a dict); "sweep" is the sweeper
+    node's own pruner; a Hyperband pruner without `max_resource` gets the sweep's."""
+    sweep = sweep or sweep_node()
+    out: dict[str, dict | None] = {}
+    for name in names:
+        if name not in PRUNERS:
+            raise ValueError(f"--pruners {name!r} is not a pruner of the replay: valid are {', '.join(PRUNERS)}.")
+        node = PRUNERS[name] if name != "sweep" else sweep["pruner"]
+        if node is not None and node.get("_target_", "").endswith("HyperbandPruner") and "max_resource" not in node:
+            node = {"max_resource": sweep["pruner"]["max_resource"], **node}
+        out[name] = node
+    return out
+
+
+def replay(curves: dict, seeds: int = SEEDS, pruners=DEFAULT_PRUNERS, jobs: int = JOBS, sweep: dict | None = None
+           ) -> dict:
+    """Every pruner and the unpruned search over sampler seeds 0…seeds-1; the per-seed figures and summaries.
+    `pruners`: names of `PRUNERS`, or a dict of name to pruner node. `sweep`: the sweeper node to replay
+    (default: the sweep file's)."""
+    sweep = sweep or sweep_node()
+    nodes = dict(pruners) if isinstance(pruners, dict) else pruner_nodes(list(pruners), sweep)
+    tasks = [(curves, s, name, node, sweep) for s in range(seeds) for name, node in
+             [("unpruned", None), *nodes.items()]]
+    runs: dict[str, dict[int, dict]] = {name: {} for name in ["unpruned", *nodes]}
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        for name, result in pool.map(_one, tasks):
+            runs[name][result["seed"]] = result
+    summary = {name: summarise(runs[name], runs["unpruned"]) for name in nodes}
+    table_best = min(c["val_err"][-1] for c in curves["curves"])
+    return {"title": TITLE, "seeds": seeds, "curves_seed": curves["seed"], "designs": curves["designs"],
+            "best_design_val_err": table_best, "pruners": {k: v for k, v in nodes.items()}, "runs": runs,
+            "summary": summary}
+
+
+def interval(values: list[float]) -> tuple[float, float, float]:
+    """Mean and its 95 % t-interval (SciPy's t distribution); the interval is the mean alone for one value."""
+    from scipy import stats
+
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return mean, mean, mean
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    half = stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n)
+    return mean, mean - half, mean + half
+
+
+def summarise(pruned: dict[int, dict], unpruned: dict[int, dict]) -> dict:
+    """Across seeds: epoch share and error difference (means with intervals), seeds meeting each target."""
+    seeds = sorted(set(pruned) & set(unpruned))
+    share = [pruned[s]["epochs"] / unpruned[s]["epochs"] for s in seeds]
+    diff = [pruned[s]["best_val_err"] - unpruned[s]["best_val_err"] for s in seeds
+            if pruned[s]["best_val_err"] is not None and unpruned[s]["best_val_err"] is not None]
+    both = sum(1 for s in seeds if pruned[s]["best_val_err"] is not None
+               and pruned[s]["epochs"] / unpruned[s]["epochs"] <= pruning.EPOCH_TARGET
+               and pruned[s]["best_val_err"] - unpruned[s]["best_val_err"] <= pruning.ERROR_TARGET + 1e-9)
+    return {"seeds": len(seeds), "epoch_share": interval(share), "error_difference": interval(diff),
+            "seeds_epochs_met": sum(x <= pruning.EPOCH_TARGET for x in share),
+            "seeds_error_met": sum(d <= pruning.ERROR_TARGET + 1e-9 for d in diff),
+            "seeds_both_met": both, "seeds_without_completed": len(seeds) - len(diff),
+            "mean_met": interval(share)[0] <= pruning.EPOCH_TARGET
+            and (interval(diff)[0] <= pruning.ERROR_TARGET if diff else False)}
+
+
+def describe(node: dict | None) -> str:
+    if node is None:
+        return "none"
+    kind = node["_target_"].rsplit(".", 1)[-1]
+    return kind + "(" + ", ".join(f"{k}={v}" for k, v in node.items() if k != "_target_") + ")"
+
+
+def table(result: dict) -> dict:
+    rows = []
+    for name, s in result["summary"].items():
+        share, diff = s["epoch_share"], s["error_difference"]
+        rows.append([name, describe(result["pruners"][name]),
+                     f"{share[0]:.0%} ({share[1]:.0%}–{share[2]:.0%})",
+                     f"{diff[0]:+.2f} ({diff[1]:+.2f} to {diff[2]:+.2f})",
+                     f"{s['seeds_epochs_met']} / {s['seeds_error_met']} / {s['seeds_both_met']} of {s['seeds']}"])
+    headers = ["pruner", "node", "epochs, share of unpruned (95 % CI)", "best error − unpruned best, points (95 % CI)",
+               "seeds meeting ≤ 50 % epochs / ≤ +0.3 / both"]
+    return {"headers": headers, "rows": rows}
+
+
+def notes(result: dict) -> list[str]:
+    out = [f"{result['designs']} designs of `+sweep={pruning.SWEEP}` trained to the end once (training seed "
+           f"{result['curves_seed']}; the best final val error {result['best_design_val_err']:.2f} %), then each "
+           f"search replayed with sampler seeds 0–{result['seeds'] - 1} through the project's sweeper, the curves "
+           "looked up instead of trained: pruned and unpruned searches differ only in what the search did."]
+    for name, s in result["summary"].items():
+        verdict = "met" if s["mean_met"] else "missed"
+        out.append(f"{name}: on average {s['epoch_share'][0]:.0%} of the epochs and {s['error_difference'][0]:+.2f} "
+                   f"points (targets ≤ {pruning.EPOCH_TARGET:.0%} and ≤ +{pruning.ERROR_TARGET}: {verdict}); both "
+                   f"targets in {s['seeds_both_met']} of {s['seeds']} seeds.")
+    return out
+
+
+def run(quick: bool, results: dict) -> dict:
+    """The benchmark group: the committed curves replayed (quick: two seeds, the sweep's pruner only)."""
+    curves = json.loads(CURVES.read_text())
+    result = replay(curves, 2 if quick else SEEDS, DEFAULT_PRUNERS if quick else tuple(PRUNERS))
+    return {**result, "quick": quick, "table": table(result), "notes": notes(result)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.pruning_replay", description=__doc__.splitlines()[0])
+    p.add_argument("action", nargs="?", default="replay", choices=("replay", "record"))
+    p.add_argument("--curves", default=None, help="the curve file (default: record writes "
+                   "reports/bench/pruning_curves_seed<S>.json, the replay reads the seed-0 one)")
+    p.add_argument("--seed", type=int, default=pruning.SEED, help="record: the training seed")
+    p.add_argument("--keep", default=None, help="record: keep the grid sweep folder here")
+    p.add_argument("--seeds", type=int, default=SEEDS, help=f"replay: sampler seeds 0…N-1 (default {SEEDS})")
+    p.add_argument("--pruners", default=",".join(DEFAULT_PRUNERS),
+                   help=f"replay: comma-separated, of {', '.join(PRUNERS)} (default {','.join(DEFAULT_PRUNERS)})")
+    p.add_argument("--jobs", type=int, default=JOBS, help=f"replay: searches at once (default {JOBS})")
+    p.add_argument("--json", default=None, help="replay: write the figures to this JSON file")
+    args = p.parse_args(argv)
+    if args.action == "record":
+        try:
+            out = Path(args.curves) if args.curves else CURVES.with_name(f"pruning_curves_seed{args.seed}.json")
+            data = record(args.seed, out, Path(args.keep) if args.keep else None)
+        except RuntimeError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        print(f"{data['designs']} designs, {data['wall_seconds']} s on {data['cpu']}: {out}")
+        return 0
+    names = [n.strip() for n in args.pruners.split(",") if n.strip()]
+    unknown = [n for n in names if n not in PRUNERS]
+    if unknown or args.seeds < 1:
+        what = f"--pruners {unknown[0]!r} is not one of {', '.join(PRUNERS)}" if unknown else \
+            f"--seeds {args.seeds} must be at least 1"
+        print(f"error: {what}.", file=sys.stderr)
+        return 2
+    curves = json.loads(Path(args.curves or CURVES).read_text())
+    result = replay(curves, args.seeds, names, args.jobs)
+    t = table(result)
+    print(f"## {TITLE}\n")
+    print(f"{result['designs']} designs recorded with training seed {result['curves_seed']} "
+          f"(best final val error {result['best_design_val_err']:.2f} %); sampler seeds 0–{args.seeds - 1}.\n")
+    print("| " + " | ".join(t["headers"]) + " |\n|" + "---|" * len(t["headers"]))
+    print("\n".join("| " + " | ".join(r) + " |" for r in t["rows"]))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1, default=str) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

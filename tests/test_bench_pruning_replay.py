@@ -1,0 +1,80 @@
+"""The pruning replay (benchmarks/pruning_replay.py): recorded curves looked up by the project's own sweeper.
+
+The searches here are small (six designs of four epochs, a seeded random sampler, whose proposals do not depend
+on the values it sees, so the pruned and the unpruned search try the same designs in the same order) and their
+outcomes are known from the curves: every curve is the same shape shifted by its design's final error, so a
+design that trails the median at epoch 1 trails it at every epoch, and the best design is never pruned."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from scipy import stats
+
+from benchmarks import pruning_replay as replay
+
+CARDINALITIES = (1, 2, 4, 8, 16, 32)
+FINAL = {1: 24.0, 2: 22.5, 4: 21.0, 8: 23.0, 16: 25.5, 32: 26.0}  # C = 4 is the best design
+CURVES = {"sweep": "test", "seed": 0, "designs": 6, "curves": [
+    {"params": {"model.cardinality": c, "model.depths": "[1,2,1,1]"}, "val_err": [FINAL[c] + d for d in (9, 5, 2, 0)]}
+    for c in CARDINALITIES]}
+SWEEP = {"params": {"model.cardinality": "choice(1,2,4,8,16,32)", "model.depths": "choice([1,2,1,1])"},
+         "n_trials": 6, "direction": "minimize", "sampler": {"_target_": "optuna.samplers.RandomSampler"},
+         "pruner": None}
+MEDIAN = {"median": {"_target_": "optuna.pruners.MedianPruner", "n_startup_trials": 1, "n_warmup_steps": 0}}
+
+
+def test_a_design_has_one_key_however_its_list_value_comes():
+    assert replay.key(["[1,2,1,1]", 4]) == replay.key([[1, 2, 1, 1], 4]) == "[[1, 2, 1, 1], 4]"
+    assert replay.lookup(CURVES)[replay.key([4, [1, 2, 1, 1]])] == [30.0, 26.0, 23.0, 21.0]
+
+
+def test_the_interval_is_scipys_t_interval():
+    values = [0.1, 0.4, -0.2, 0.9, 0.3]
+    mean, low, high = replay.interval(values)
+    expected = stats.t.interval(0.95, len(values) - 1, loc=stats.tmean(values), scale=stats.sem(values))
+    assert mean == pytest.approx(0.3) and (low, high) == pytest.approx(expected)
+    assert replay.interval([0.5]) == (0.5, 0.5, 0.5)
+
+
+def test_the_summary_counts_the_seeds_meeting_each_target():
+    unpruned = {s: {"epochs": 100, "best_val_err": 20.0} for s in range(3)}
+    pruned = {0: {"epochs": 40, "best_val_err": 20.2}, 1: {"epochs": 60, "best_val_err": 20.0},
+              2: {"epochs": 50, "best_val_err": 21.0}}
+    s = replay.summarise(pruned, unpruned)
+    assert s["epoch_share"][0] == pytest.approx(0.5) and s["error_difference"][0] == pytest.approx(0.4)
+    assert (s["seeds_epochs_met"], s["seeds_error_met"], s["seeds_both_met"]) == (2, 2, 1)
+    assert s["mean_met"] is False  # +0.4 on average
+
+
+def test_unknown_pruner_is_one_sentence_and_exit_2(capsys):
+    assert replay.main(["--pruners", "sweep,nope", "--curves", "unused.json"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--pruners 'nope' is not one of" in err and "hyperband-rf2" in err
+
+
+def test_the_replayed_searches_have_the_outcomes_the_curves_give():
+    result = replay.replay(CURVES, seeds=2, pruners=MEDIAN, jobs=1, sweep=SWEEP)
+    for seed in (0, 1):
+        unpruned, pruned = result["runs"]["unpruned"][seed], result["runs"]["median"][seed]
+        # every design once (copies of a design run already are not run again and do not count), to the end
+        assert (unpruned["runs"], unpruned["pruned"], unpruned["epochs"]) == (6, 0, 24)
+        assert unpruned["best_val_err"] == 21.0 == pruned["best_val_err"]  # the best design is never pruned
+        assert pruned["runs"] == 6 and pruned["pruned"] >= 1
+        assert pruned["epochs"] == 4 * (6 - pruned["pruned"]) + pruned["pruned"]  # pruned at epoch 1 or not at all
+    summary = result["summary"]["median"]
+    assert summary["seeds"] == 2 and summary["error_difference"][0] == 0.0 and summary["epoch_share"][0] < 1
+    assert json.loads(json.dumps(result, default=str))["designs"] == 6
+
+
+def test_the_replay_is_a_benchmark_group_and_its_sweep_is_the_pruning_search():
+    from benchmarks import GROUPS
+
+    assert "pruning_replay" in GROUPS
+    node = replay.sweep_node()
+    assert replay.space_size(node["params"]) == 36 and node["n_trials"] == 24
+    nodes = replay.pruner_nodes(["sweep", "hyperband-rf2"], node)
+    assert nodes["sweep"] == node["pruner"] and nodes["hyperband-rf2"]["max_resource"] == node["pruner"]["max_resource"]
+    assert replay.override_value({"_target_": "optuna.pruners.MedianPruner", "n_startup_trials": 4}) == (
+        "{_target_: optuna.pruners.MedianPruner, n_startup_trials: 4}")
