@@ -185,36 +185,20 @@ def base_config(curves: dict) -> dict:
 def search(curves: dict, seed: int, pruner: dict | None, sweep_dir: Path, node: dict | None = None) -> dict:
     """One search in this process (Hydra's basic launcher, jobs in this process); its figures. `node`: the sweeper
     node whose `params`, `n_trials`, `direction` and `sampler` it runs (default: the sweep file's)."""
-    from hydra import version
-    from hydra._internal.hydra import Hydra
-    from hydra._internal.utils import create_config_search_path
-    from hydra.core.config_store import ConfigStore
-    from hydra.core.global_hydra import GlobalHydra
-
-    from hydra_plugins.ablate_optuna_sweeper import register
+    from benchmarks.sweeper_app import multirun
 
     global _TABLE, _NAMES
     _TABLE, _NAMES = lookup(curves), sorted(curves["curves"][0]["params"])
     node = node or sweep_node()
     sampler = {**node["sampler"], "seed": seed} if node.get("sampler") else {"seed": seed}
-    register()
-    ConfigStore.instance().store(name="pruning_replay", node=base_config(curves))
-    GlobalHydra.instance().clear()
-    version.setbase("1.3")
-    hydra = Hydra.create_main_hydra2(task_name="pruning_replay", config_search_path=create_config_search_path(None))
-    overrides = ["hydra.mode=MULTIRUN", "hydra/sweeper=ablate_optuna", "hydra/launcher=basic",
-                 f"hydra.sweep.dir={sweep_dir}", "hydra/hydra_logging=none", "hydra/job_logging=none",
+    overrides = ["hydra/launcher=basic", f"hydra.sweep.dir={sweep_dir}",
                  f"hydra.sweeper.n_trials={node['n_trials']}", f"hydra.sweeper.direction={node['direction']}",
                  f"hydra.sweeper.study_name={node.get('study_name') or 'replay'}",
                  f"hydra.sweeper.sampler={override_value(sampler)}",
                  f"hydra.sweeper.pruner={override_value(pruner)}",
                  *(f"{name}={text}" for name, text in node["params"].items())]
     tic = time.perf_counter()
-    try:
-        hydra.multirun(config_name="pruning_replay", task_function=replayed, with_log_configuration=False,
-                       overrides=overrides)
-    finally:
-        GlobalHydra.instance().clear()
+    multirun("pruning_replay", base_config(curves), replayed, overrides)
     jobs = [json.loads(p.read_text()) for p in sweep_dir.glob("*/replay.json")]
     best = _best(sweep_dir)
     return {"seed": seed, "epochs": sum(j["epochs"] for j in jobs), "runs": len(jobs),

@@ -62,32 +62,19 @@ def sleeper(cfg) -> float:
 
 def sweep(mode: str, n_trials: int, slots: int, lengths: tuple[float, float], sweep_dir: Path) -> dict:
     """One multirun in this process; returns its figures."""
-    from hydra import version
-    from hydra._internal.hydra import Hydra
-    from hydra._internal.utils import create_config_search_path
-    from hydra.core.config_store import ConfigStore
-    from hydra.core.global_hydra import GlobalHydra
     from joblib.externals.loky import get_reusable_executor
 
-    from hydra_plugins.ablate_optuna_sweeper import register
+    from benchmarks.sweeper_app import multirun
 
-    register()
-    ConfigStore.instance().store(name="search_slots", node=CONFIG)
-    GlobalHydra.instance().clear()
-    version.setbase("1.3")
-    hydra = Hydra.create_main_hydra2(task_name="search_slots", config_search_path=create_config_search_path(None))
-    overrides = ["hydra.mode=MULTIRUN", "hydra/sweeper=ablate_optuna", "hydra/launcher=joblib",
+    overrides = ["hydra/launcher=joblib",
                  f"hydra.launcher.n_jobs={slots}", f"hydra.sweeper.n_jobs={slots}",
-                 f"hydra.sweeper.n_trials={n_trials}",
-                 f"hydra.sweep.dir={sweep_dir}", "hydra/hydra_logging=none", "hydra/job_logging=none",
+                 f"hydra.sweeper.n_trials={n_trials}", f"hydra.sweep.dir={sweep_dir}",
                  "x=interval(0,1)", f"shortest={lengths[0]}", f"longest={lengths[1]}",
                  f"hydra.sweeper.asynchronous={str(mode == 'asynchronous').lower()}"]
     tic = time.perf_counter()
     try:
-        hydra.multirun(config_name="search_slots", task_function=sleeper, with_log_configuration=False,
-                       overrides=overrides)
+        multirun("search_slots", CONFIG, sleeper, overrides)
     finally:
-        GlobalHydra.instance().clear()
         get_reusable_executor().shutdown(wait=True)
     wall = time.perf_counter() - tic
     jobs = [json.loads(p.read_text()) for p in sweep_dir.glob("[0-9]*/result.json")]

@@ -188,36 +188,39 @@ def test_env_names_the_gpu_cuda_and_cudnn(gpus, monkeypatch):
     assert device._cudnn_version(8902) == "8.9.2" and device._cudnn_version(90100) == "9.1.0"
 
 
-def test_peak_measurement_stays_near_its_time_on_a_slow_dtype(monkeypatch):
+@pytest.fixture
+def fake_device(monkeypatch):
+    """`fake_device(rate)`: matmuls that cost nothing but advance a fake clock as a device of `rate` FLOP/s would;
+    returns the clock (one-item list) and the sizes multiplied."""
+
+    def fake(rate: float):
+        now, sizes = [0.0], []
+
+        def matmul(a, b):
+            sizes.append(a.shape[0])
+            now[0] += 2 * a.shape[0] ** 3 / rate
+
+        monkeypatch.setattr(device, "_matmul", matmul)
+        monkeypatch.setattr(device.time, "perf_counter", lambda: now[0])
+        monkeypatch.setattr(device.torch, "randn", lambda n, m, **kw: torch.empty(n, 0))  # no real n² matrices
+        return now, sizes
+
+    return fake
+
+
+def test_peak_measurement_stays_near_its_time_on_a_slow_dtype(fake_device):
     # Bug: on a CPU without bf16 instructions (AMD EPYC Zen 3, AVX2 only) a bf16 matmul runs at about 1 GFLOP/s,
     # and the peak measurement's warm-up and first product at n = 2048 took tens of seconds after a bf16 run
     # (the GPU script's dry run hit its time limit). Faked here: a clock that advances as a 1 GFLOP/s device
     # would, so the measurement's own cost is counted without timing anything.
-    now = [0.0]
-    sizes: list[int] = []
-
-    def slow_matmul(a, b):
-        sizes.append(a.shape[0])
-        now[0] += 2 * a.shape[0] ** 3 / 1e9
-
-    monkeypatch.setattr(device, "_matmul", slow_matmul)
-    monkeypatch.setattr(device.time, "perf_counter", lambda: now[0])
+    now, sizes = fake_device(1e9)
     peak = device._measure_peak(torch.device("cpu"), torch.bfloat16, seconds=0.3)
     assert now[0] <= 2 * 0.3  # about its time, not the ~40 s of the products at n = 1024 and 2048
     assert peak == pytest.approx(1e9)
     assert max(sizes) < 1024
 
 
-def test_peak_measurement_reaches_the_large_sizes_on_a_fast_device(monkeypatch):
-    now = [0.0]
-    sizes: list[int] = []
-
-    def fast_matmul(a, b):
-        sizes.append(a.shape[0])
-        now[0] += 2 * a.shape[0] ** 3 / 1e12
-
-    monkeypatch.setattr(device, "_matmul", fast_matmul)
-    monkeypatch.setattr(device.time, "perf_counter", lambda: now[0])
-    monkeypatch.setattr(device.torch, "randn", lambda n, m, **kw: torch.empty(n, 0))  # no real 2048² matrices
+def test_peak_measurement_reaches_the_large_sizes_on_a_fast_device(fake_device):
+    now, sizes = fake_device(1e12)
     peak = device._measure_peak(torch.device("cpu"), None, seconds=0.3)
     assert peak == pytest.approx(1e12) and max(sizes) == 2048
