@@ -31,12 +31,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import subprocess
 import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 
 from benchmarks import pruning
@@ -133,10 +133,14 @@ def record(seed: int, out: Path, keep: Path | None = None) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------------ replaying
+def _value(value):
+    """A parameter value as the job's config holds it: the study stores a choice of lists as text (`[1,2,1,1]`)."""
+    return json.loads(value) if isinstance(value, str) and value.startswith("[") else value
+
+
 def key(values: list) -> str:
-    """A design's lookup key: its parameter values, in the order of the sorted parameter names. A list value may
-    come as the study stores a choice of lists (the text `[1,2,1,1]`) or as the job's config holds it."""
-    return json.dumps([json.loads(v) if isinstance(v, str) and v.startswith("[") else v for v in values])
+    """A design's lookup key: its parameter values, in the order of the sorted parameter names."""
+    return json.dumps([_value(v) for v in values])
 
 
 def lookup(curves: dict) -> dict[str, list[float]]:
@@ -144,12 +148,9 @@ def lookup(curves: dict) -> dict[str, list[float]]:
     return {key([c["params"][n] for n in names]): c["val_err"] for c in curves["curves"]}
 
 
-_TABLE: dict[str, list[float]] = {}
-_NAMES: list[str] = []
-
-
-def replayed(cfg) -> float:
-    """The Hydra task: the design's recorded curve, reported epoch by epoch; pruned when the pruner says so."""
+def replayed(table: dict[str, list[float]], names: list[str], cfg) -> float:
+    """The Hydra task (with `table` and the parameter `names` bound): the design's recorded curve, reported epoch by
+    epoch; pruned when the pruner says so."""
     import optuna
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
@@ -157,8 +158,8 @@ def replayed(cfg) -> float:
     from ablate.run.pruning import reporter
 
     values = [OmegaConf.to_container(v) if OmegaConf.is_config(v) else v
-              for v in (OmegaConf.select(cfg, n) for n in _NAMES)]
-    curve = _TABLE[key(values)]
+              for v in (OmegaConf.select(cfg, n) for n in names)]
+    curve = table[key(values)]
     report = reporter()
     out = Path(HydraConfig.get().runtime.output_dir)
     for epoch, value in enumerate(curve, 1):
@@ -175,8 +176,7 @@ def base_config(curves: dict) -> dict:
 
     cfg = OmegaConf.create({})
     for name, value in curves["curves"][0]["params"].items():
-        value = json.loads(value) if isinstance(value, str) and value.startswith("[") else value
-        OmegaConf.update(cfg, name, value, force_add=True)
+        OmegaConf.update(cfg, name, _value(value), force_add=True)
     container = OmegaConf.to_container(cfg)
     assert isinstance(container, dict)
     return container
@@ -187,8 +187,6 @@ def search(curves: dict, seed: int, pruner: dict | None, sweep_dir: Path, node: 
     node whose `params`, `n_trials`, `direction` and `sampler` it runs (default: the sweep file's)."""
     from benchmarks.sweeper_app import multirun
 
-    global _TABLE, _NAMES
-    _TABLE, _NAMES = lookup(curves), sorted(curves["curves"][0]["params"])
     node = node or sweep_node()
     sampler = {**node["sampler"], "seed": seed} if node.get("sampler") else {"seed": seed}
     overrides = ["hydra/launcher=basic", f"hydra.sweep.dir={sweep_dir}",
@@ -198,7 +196,8 @@ def search(curves: dict, seed: int, pruner: dict | None, sweep_dir: Path, node: 
                  f"hydra.sweeper.pruner={override_value(pruner)}",
                  *(f"{name}={text}" for name, text in node["params"].items())]
     tic = time.perf_counter()
-    multirun("pruning_replay", base_config(curves), replayed, overrides)
+    task = partial(replayed, lookup(curves), sorted(curves["curves"][0]["params"]))
+    multirun("pruning_replay", base_config(curves), task, overrides)
     jobs = [json.loads(p.read_text()) for p in sweep_dir.glob("*/replay.json")]
     best = _best(sweep_dir)
     return {"seed": seed, "epochs": sum(j["epochs"] for j in jobs), "runs": len(jobs),
@@ -261,16 +260,15 @@ def replay(curves: dict, seeds: int = SEEDS, pruners=DEFAULT_PRUNERS, jobs: int 
 
 
 def interval(values: list[float]) -> tuple[float, float, float]:
-    """Mean and its 95 % t-interval (SciPy's t distribution); the interval is the mean alone for one value."""
+    """Mean and its 95 % t-interval (SciPy's t distribution); the interval is the mean alone for one value or
+    for values without spread."""
     from scipy import stats
 
-    n = len(values)
-    mean = sum(values) / n
-    if n < 2:
+    mean = sum(values) / len(values)
+    if len(values) < 2 or stats.sem(values) == 0:  # one value, or all alike: no spread to scale the interval
         return mean, mean, mean
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    half = stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n)
-    return mean, mean - half, mean + half
+    low, high = stats.t.interval(0.95, len(values) - 1, loc=mean, scale=stats.sem(values))
+    return mean, float(low), float(high)
 
 
 def summarise(pruned: dict[int, dict], unpruned: dict[int, dict]) -> dict:
@@ -282,12 +280,13 @@ def summarise(pruned: dict[int, dict], unpruned: dict[int, dict]) -> dict:
     both = sum(1 for s in seeds if pruned[s]["best_val_err"] is not None
                and pruned[s]["epochs"] / unpruned[s]["epochs"] <= pruning.EPOCH_TARGET
                and pruned[s]["best_val_err"] - unpruned[s]["best_val_err"] <= pruning.ERROR_TARGET + 1e-9)
-    return {"seeds": len(seeds), "epoch_share": interval(share), "error_difference": interval(diff),
+    share_ci, diff_ci = interval(share), interval(diff) if diff else None
+    return {"seeds": len(seeds), "epoch_share": share_ci, "error_difference": diff_ci,
             "seeds_epochs_met": sum(x <= pruning.EPOCH_TARGET for x in share),
             "seeds_error_met": sum(d <= pruning.ERROR_TARGET + 1e-9 for d in diff),
             "seeds_both_met": both, "seeds_without_completed": len(seeds) - len(diff),
-            "mean_met": interval(share)[0] <= pruning.EPOCH_TARGET
-            and (interval(diff)[0] <= pruning.ERROR_TARGET if diff else False)}
+            "mean_met": share_ci[0] <= pruning.EPOCH_TARGET
+            and diff_ci is not None and diff_ci[0] <= pruning.ERROR_TARGET}
 
 
 def describe(node: dict | None) -> str:
@@ -303,7 +302,7 @@ def table(result: dict) -> dict:
         share, diff = s["epoch_share"], s["error_difference"]
         rows.append([name, describe(result["pruners"][name]),
                      f"{share[0]:.0%} ({share[1]:.0%}–{share[2]:.0%})",
-                     f"{diff[0]:+.2f} ({diff[1]:+.2f} to {diff[2]:+.2f})",
+                     "– (no completed trial)" if diff is None else f"{diff[0]:+.2f} ({diff[1]:+.2f} to {diff[2]:+.2f})",
                      f"{s['seeds_epochs_met']} / {s['seeds_error_met']} / {s['seeds_both_met']} of {s['seeds']}"])
     headers = ["pruner", "node", "epochs, share of unpruned (95 % CI)", "best error − unpruned best, points (95 % CI)",
                "seeds meeting ≤ 50 % epochs / ≤ +0.3 / both"]
@@ -317,7 +316,8 @@ def notes(result: dict) -> list[str]:
            "looked up instead of trained: pruned and unpruned searches differ only in what the search did."]
     for name, s in result["summary"].items():
         verdict = "met" if s["mean_met"] else "missed"
-        out.append(f"{name}: on average {s['epoch_share'][0]:.0%} of the epochs and {s['error_difference'][0]:+.2f} "
+        diff = "no completed trial" if s["error_difference"] is None else f"{s['error_difference'][0]:+.2f}"
+        out.append(f"{name}: on average {s['epoch_share'][0]:.0%} of the epochs and {diff} "
                    f"points (targets ≤ {pruning.EPOCH_TARGET:.0%} and ≤ +{pruning.ERROR_TARGET}: {verdict}); both "
                    f"targets in {s['seeds_both_met']} of {s['seeds']} seeds.")
     return out
