@@ -313,3 +313,18 @@ def test_a_resume_with_another_thread_count_says_so_in_one_line(tmp_path, caplog
     lines = [r.getMessage() for r in caplog.records if "thread" in r.getMessage()]
     assert lines == ["resuming with 2 CPU threads a run trained with 1 CPU thread so far: results are reproducible only at one "
                      "process and thread count, so its numbers may differ from a straight run's"]
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_bf16_asked_for_on_a_cpu_without_native_bf16_says_so_in_one_line(native, monkeypatch, caplog):
+    """bf16 is emulated on a CPU without AVX-512 BF16 or AMX, many times slower than fp32: the run says so once."""
+    from ablate.run import device as devices
+
+    monkeypatch.setattr(devices, "cpu_has_bf16", lambda: native)
+    cfg, model, data, _ = setup(["trainer.precision=bf16", "optim.epochs=1"])
+    with caplog.at_level("WARNING", logger="ablate.run.trainer"):
+        fit(model, data, cfg, torch.device("cpu"))
+    lines = [r.getMessage() for r in caplog.records if "bf16" in r.getMessage()]
+    assert lines == ([] if native else [
+        "trainer.precision=bf16 on a CPU without native bf16 (AVX-512 BF16 or AMX): bf16 is emulated here and runs many "
+        "times slower than fp32; trainer.precision=auto chooses fp32 on this CPU"])

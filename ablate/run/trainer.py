@@ -397,6 +397,11 @@ def fit(
     seed = int(cfg.seed)
     batch = _check_batch(cfg, world_size, data.train)
     dtype = devices.autocast_dtype(trainer.precision, device)
+    if rank == 0 and device.type == "cpu" and dtype == torch.bfloat16 and not devices.cpu_has_bf16():
+        log.warning(
+            "trainer.precision=bf16 on a CPU without native bf16 (AVX-512 BF16 or AMX): bf16 is emulated here and "
+            "runs many times slower than fp32; trainer.precision=auto chooses fp32 on this CPU"
+        )
     log_every = trainer.log_every
     memory_format = torch.channels_last if trainer.channels_last else torch.contiguous_format
     model.to(device=device, memory_format=memory_format)  # type: ignore[call-overload]  # torch's stub lacks it
