@@ -49,6 +49,7 @@ VERDICTS = ("better", "worse", "equivalent", "undecided", "reference")
 SENSITIVITY = (0.05, 0.1, 0.3)  # further seed-to-seed stds (points), fewer sweeps each: how the figures move
 FUTILITIES = (0.0, 0.1, 0.2, 0.3, 0.4)  # futility thresholds to compare, fewer sweeps each
 ORDERS = 100  # seed orders replayed on a real sweep (`reorder`)
+SPENDINGS = ("pocock", "linear", "t^2", "obrien-fleming")  # better/worse's α-spending functions, early to late
 LOOKS = ((2, 1), (3, 1), (2, 2), (3, 2))  # (min, batch) plans to compare, fewer sweeps each; (3, 2) was the default
 
 
@@ -348,6 +349,23 @@ def futilities(values=FUTILITIES, stds=(STD, DEFAULT_STD), sweeps: int = 100) ->
     ]
 
 
+def spendings(names=SPENDINGS, stds=(STD, DEFAULT_STD), sweeps: int = 100, null_sweeps: int = 300) -> list[dict]:
+    """Runs spent, agreement and the false better/worse rate with other α-spending functions for better/worse:
+    the later a function spends α, the closer its last look comes to the fixed test, and the later it stops."""
+    import dataclasses
+
+    from ablate.report.sequential import Plan
+
+    out = []
+    for name in names:
+        base = dataclasses.replace(Plan(), spending=name)
+        false = null(sweeps=null_sweeps, base=base)["adaptive"]
+        for std in stds:
+            r = simulated(std, SHARED, sweeps, base=base)
+            out.append({k: v for k, v in r.items() if k != "rows"} | {"spending": name, "false": false})
+    return out
+
+
 def plans(looks=LOOKS, stds=(STD, DEFAULT_STD), sweeps: int = 100, null_sweeps: int = 300) -> list[dict]:
     """Runs spent, agreement and the false better/worse rate for other (min, batch) plans, max and α alike."""
     from ablate.report.sequential import Plan
@@ -384,6 +402,7 @@ def run(quick: bool, results: dict) -> dict:
     others = sensitivity(sweeps=5 if quick else 100)
     gammas = futilities(sweeps=5 if quick else 100)
     by_looks = plans(sweeps=5 if quick else 100, null_sweeps=20 if quick else 300)
+    by_spending = spendings(sweeps=5 if quick else 200, null_sweeps=20 if quick else 300)
     result["seconds"] = time.perf_counter() - t0
     headers = [
         "std (points)",
@@ -415,6 +434,12 @@ def run(quick: bool, results: dict) -> dict:
             for r in by_looks
         ],
     }
+    spending_table = {
+        "caption": "By α-spending function for better/worse (from early to late spending; the default is "
+        f"{result['plan']['spending']}). The false rate is over sweeps of five equal settings (std δ)",
+        "headers": ["spending", "false better/worse", *headers],
+        "rows": [[r["spending"], f"{r['false']:.1%}", *_row(r)] for r in by_spending],
+    }
     default_table = {
         "caption": f"Per setting at std {DEFAULT_STD:g} (the built-in default's pooled std)",
         **table(default),
@@ -422,13 +447,14 @@ def run(quick: bool, results: dict) -> dict:
     return {
         "title": TITLE,
         "table": table(result),
-        "tables": [default_table, stds, by_gamma, by_plan],
+        "tables": [default_table, stds, by_gamma, by_plan, spending_table],
         "notes": notes(result, default, false),
         "default": {k: v for k, v in default.items() if k != "rows"},
         "null": false,
         "sensitivity": others,
         "futilities": gammas,
         "plans": by_looks,
+        "spendings": by_spending,
         **result,
     }
 

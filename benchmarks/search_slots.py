@@ -7,7 +7,10 @@ A tiny Hydra app whose trials sleep for unequal lengths (the same lengths, by jo
 every mode) runs through `hydra/sweeper=ablate_optuna` on the joblib launcher with `n_jobs`
 slots, twice: as it runs by default (each trial launched alone, a new one as soon as a slot
 frees) and as batches of `n_jobs` that wait for their slowest member (the loop before; forced
-here with `hydra.sweeper.asynchronous=false`). Each job records when it started and ended.
+here with `hydra.sweeper.asynchronous=false`). A third mode, "launcher alone", launches the same jobs from the
+same number of threads straight through Hydra's joblib launcher, one job per thread at a time, with no study,
+sampler or database (`sweeper_app.launcher_slots`): the floor any sweeper on that launcher has, so the gap
+between it and the asynchronous loop is the sweeper's own cost. Each job records when it started and ended.
 
 Three figures per mode and length range:
 - occupancy while trials are left to start: the slots' busy time from the first start to the last
@@ -39,6 +42,8 @@ QUICK = {"trials": 8, "slots": 2, "lengths": "0.5-2"}
 TITLE = "Slots kept busy by the Optuna sweeper: asynchronous against batches"
 TARGET = 0.90  # issue 14: slots ≥ 90% busy while trials are left to start
 CONFIG = {"x": 0.0, "shortest": 1.0, "longest": 1.0}
+LAUNCHER = "launcher alone"  # the same jobs from the same slots with no sweeper: the launcher's floor
+MODES = ("batches", "asynchronous", LAUNCHER)
 
 
 def durations(n: int, shortest: float, longest: float) -> list[float]:
@@ -64,16 +69,18 @@ def sweep(mode: str, n_trials: int, slots: int, lengths: tuple[float, float], sw
     """One multirun in this process; returns its figures."""
     from joblib.externals.loky import get_reusable_executor
 
-    from benchmarks.sweeper_app import multirun
+    from benchmarks.sweeper_app import launcher_slots, multirun
 
-    overrides = ["hydra/launcher=joblib",
-                 f"hydra.launcher.n_jobs={slots}", f"hydra.sweeper.n_jobs={slots}",
-                 f"hydra.sweeper.n_trials={n_trials}", f"hydra.sweep.dir={sweep_dir}",
-                 "x=interval(0,1)", f"shortest={lengths[0]}", f"longest={lengths[1]}",
-                 f"hydra.sweeper.asynchronous={str(mode == 'asynchronous').lower()}"]
+    launcher = ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={slots}", f"hydra.sweep.dir={sweep_dir}"]
+    task = [f"shortest={lengths[0]}", f"longest={lengths[1]}"]  # a job is composed from its own overrides
     tic = time.perf_counter()
     try:
-        multirun("search_slots", CONFIG, sleeper, overrides)
+        if mode == LAUNCHER:
+            launcher_slots("search_slots", CONFIG, sleeper, launcher, [["x=0.5", *task]] * n_trials, slots)
+        else:
+            multirun("search_slots", CONFIG, sleeper,
+                     [*launcher, *task, f"hydra.sweeper.n_jobs={slots}", f"hydra.sweeper.n_trials={n_trials}",
+                      "x=interval(0,1)", f"hydra.sweeper.asynchronous={str(mode == 'asynchronous').lower()}"])
     finally:
         get_reusable_executor().shutdown(wait=True)
     wall = time.perf_counter() - tic
@@ -94,11 +101,11 @@ def parse_lengths(text: str) -> list[tuple[float, float]]:
 
 
 def measure(trials: int = TRIALS, slots: int = SLOTS, lengths: str = LENGTHS) -> list[dict]:
-    """Both modes for each length range, each into a fresh temporary sweep folder."""
+    """Every mode for each length range, each into a fresh temporary sweep folder."""
     rows = []
     with tempfile.TemporaryDirectory(prefix="ablate-search-slots-") as tmp:
         for i, span in enumerate(parse_lengths(lengths)):
-            for mode in ("batches", "asynchronous"):
+            for mode in MODES:
                 rows.append(sweep(mode, trials, slots, span, Path(tmp) / f"{i}-{mode}"))
     return rows
 
@@ -127,13 +134,17 @@ def notes(result: dict) -> list[str]:
            f"{os.cpu_count()} cores; the jobs sleep, so the figures measure scheduling, not the machine.",
            f"asynchronous: slots {asynchronous:.0%} busy while trials are left to start (the lowest over the length "
            f"ranges; target ≥ {TARGET:.0%}: {met}); batches (the loop before, the baseline): {batches:.0%}."]
+    floor = busy(result["rows"], LAUNCHER)
+    if floor is not None:
+        out.append(f"{LAUNCHER} (the same jobs from the same slots through Hydra's joblib launcher, no sweeper): "
+                   f"{floor:.0%}: what the launcher's own per-job work leaves idle, whatever the sweeper does.")
     if result["quick"]:
         out.append("--quick: fewer and shorter trials (a smoke test).")
     return out
 
 
 def run(quick: bool, results: dict) -> dict:
-    """The benchmark group: both modes at the default sizes, or (quick) fewer and shorter trials."""
+    """The benchmark group: the three modes at the default sizes, or (quick) fewer and shorter trials."""
     sizes = QUICK if quick else {"trials": TRIALS, "slots": SLOTS, "lengths": LENGTHS}
     rows = measure(**sizes)
     result = {"title": TITLE, "quick": quick, "trials": sizes["trials"], "slots": sizes["slots"],

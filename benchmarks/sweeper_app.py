@@ -29,3 +29,47 @@ def multirun(name: str, config: dict, task: Callable[[Any], Any], overrides: lis
                                   "hydra/job_logging=none", *overrides])
     finally:
         GlobalHydra.instance().clear()
+
+
+def launcher_slots(name: str, config: dict, task: Callable[[Any], Any], overrides: list[str],
+                   jobs: list[list[str]], slots: int) -> None:
+    """Run `jobs` (each a list of overrides) through the multirun's Hydra launcher from `slots` threads, each
+    launching one job at a time and the next as soon as it returns: the slots with no study, sampler or database,
+    so what stays idle is the launcher's own cost per job (the floor any sweeper on that launcher has)."""
+    import threading
+
+    from hydra import version
+    from hydra._internal.callbacks import Callbacks
+    from hydra._internal.hydra import Hydra
+    from hydra._internal.utils import create_config_search_path
+    from hydra.core.config_store import ConfigStore
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.plugins import Plugins
+    from hydra.types import HydraContext, RunMode
+
+    ConfigStore.instance().store(name=name, node=config)
+    GlobalHydra.instance().clear()
+    version.setbase("1.3")
+    hydra = Hydra.create_main_hydra2(task_name=name, config_search_path=create_config_search_path(None))
+    try:
+        cfg = hydra.compose_config(name, ["hydra.mode=MULTIRUN", "hydra/hydra_logging=none", "hydra/job_logging=none",
+                                          *overrides], run_mode=RunMode.MULTIRUN, with_log_configuration=False)
+        context = HydraContext(config_loader=hydra.config_loader, callbacks=Callbacks(cfg))
+        launcher = Plugins.instance().instantiate_launcher(hydra_context=context, task_function=task, config=cfg)
+        lock, queue = threading.Lock(), list(enumerate(jobs))
+
+        def slot() -> None:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    num, job = queue.pop(0)
+                launcher.launch([job], initial_job_idx=num)
+
+        threads = [threading.Thread(target=slot) for _ in range(slots)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        GlobalHydra.instance().clear()

@@ -5,6 +5,8 @@ records, and the config by composing it."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
@@ -244,3 +246,31 @@ def test_search_slots_fits_the_group_protocol_and_reports_its_target():
     target = bench_report.targets({"search_slots": result})[-1]
     assert target["status"] == "met" and target["measured"].startswith("91% while trials are left to start")
     assert callable(search_slots.run)
+
+
+def test_the_launcher_floor_is_reported_beside_the_target():
+    floor = {**ROWS[3], "mode": search_slots.LAUNCHER, "occupancy_while_left": 0.94}
+    result = {"title": search_slots.TITLE, "quick": False, "trials": 24, "slots": 4, "rows": [*ROWS, floor]}
+    assert search_slots.busy(result["rows"], search_slots.LAUNCHER) == 0.94
+    assert search_slots.busy(result["rows"]) == 0.91  # the target's figure is still the sweeper's
+    assert [n for n in search_slots.notes(result) if n.startswith(search_slots.LAUNCHER)] == [
+        "launcher alone (the same jobs from the same slots through Hydra's joblib launcher, no sweeper): 94%: what the "
+        "launcher's own per-job work leaves idle, whatever the sweeper does."]
+
+
+def test_the_launcher_floor_runs_every_job_once_with_its_number(tmp_path):
+    """`launcher_slots` launches each job through Hydra's joblib launcher, numbered as given, from its slots."""
+    from joblib.externals.loky import get_reusable_executor
+
+    from benchmarks.sweeper_app import launcher_slots
+
+    try:
+        launcher_slots("launcher_floor_test", search_slots.CONFIG, search_slots.sleeper,
+                       ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={tmp_path}"],
+                       [["x=0.5", "shortest=0.01", "longest=0.02"]] * 3, slots=2)
+    finally:
+        get_reusable_executor().shutdown(wait=True)
+    jobs = sorted((json.loads(p.read_text()) for p in tmp_path.glob("[0-9]*/result.json")),
+                  key=lambda job: job["job_num"])
+    assert [j["job_num"] for j in jobs] == [0, 1, 2]
+    assert all(0.01 <= j["end"] - j["start"] < 0.5 for j in jobs)  # each job composed with its own overrides

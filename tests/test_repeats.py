@@ -430,3 +430,16 @@ def test_the_sweeper_adds_seeds_only_where_undecided_and_resumes(tmp_path):
     with pytest.raises(ConfigError, match=r"^--reference='model.cardinality=2' is not the reference this adaptive"):
         write_report(sweep, tmp_path / "r2", reference="model.cardinality=2")
     assert sequential.read_plan(sweep)[1] == "model.cardinality=1"
+
+
+def test_the_spending_function_of_better_or_worse_is_part_of_the_plan():
+    """α·t spends α/2 by the first of two equal looks: its nominal level there is exactly 0.025 (one comparison).
+    A later-spending function keeps more α for the last look, so its last level comes closer to the fixed test's."""
+    two_looks = Plan(min=5, max=10, batch=5, spending="linear")
+    assert two_looks.looks == (5, 10)
+    assert two_looks.efficacy(1)[0] == pytest.approx(0.025, abs=1e-12)
+    early, late = DEFAULT.efficacy(1), Plan(spending="obrien-fleming").efficacy(1)
+    assert DEFAULT.spending == "pocock" and early == sequential.boundary(DEFAULT.looks, 0.05, "pocock")
+    assert late[0] < early[0] and early[-1] < late[-1] < 0.05
+    assert DEFAULT.to_dict()["spending"] == "pocock"  # repeats.json says which function the verdicts used
+    assert "Lan–DeMets O'Brien–Fleming-type" in sequential.describe(Plan(spending="obrien-fleming"), 4)

@@ -104,6 +104,11 @@ def obrien_fleming_type(alpha: float, t: float) -> float:
     return float(4 * sp.norm.sf(sp.norm.isf(alpha / 4) / math.sqrt(t)))
 
 
+def linear(alpha: float, t: float) -> float:
+    """Kim–DeMets power-family spending with ρ = 1: α·t, α spent in proportion to the seeds run."""
+    return alpha * t
+
+
 def quadratic(alpha: float, t: float) -> float:
     """Kim–DeMets power-family spending with ρ = 2: α·t², little α at the first looks, most at the last."""
     return alpha * t**2
@@ -111,8 +116,15 @@ def quadratic(alpha: float, t: float) -> float:
 
 SPENDING: dict[str, Callable[[float, float], float]] = {
     "pocock": pocock_type,
+    "linear": linear,
     "obrien-fleming": obrien_fleming_type,
     "t^2": quadratic,
+}
+SPENDING_NAMES = {  # as the report's notes name them
+    "pocock": "a Lan–DeMets Pocock-type function",
+    "linear": "the spending function α·t",
+    "obrien-fleming": "a Lan–DeMets O'Brien–Fleming-type function",
+    "t^2": "the spending function α·t²",
 }
 EFFICACY = "pocock"  # better/worse: spend early, where large differences are clear
 EQUIVALENCE = "t^2"  # equivalence within ±δ: needs many seeds, so keep α for the last looks
@@ -128,6 +140,7 @@ class Plan:
     alpha: float = 0.05
     resolution: float = 0.2  # δ, `report.resolution`
     futility: float = FUTILITY  # stop undecided below this predictive probability of a verdict by max
+    spending: str = EFFICACY  # how better/worse spends α over the looks: a name of SPENDING
 
     @property
     def looks(self) -> tuple[int, ...]:
@@ -137,8 +150,8 @@ class Plan:
 
     def efficacy(self, open_: int) -> tuple[float, ...]:
         """Per look, the p-value below which a setting is better or worse while `open_` comparisons are not
-        yet rejected (Holm: α/open_, spent over the looks by the Pocock-type function)."""
-        return boundary(self.looks, self.alpha / max(open_, 1), EFFICACY)
+        yet rejected (Holm: α/open_, spent over the looks by `spending`)."""
+        return boundary(self.looks, self.alpha / max(open_, 1), self.spending)
 
     def test_level(self, comparisons: int) -> float:
         """The p-value below which a setting is called better or worse at the first look, before any is."""
@@ -517,7 +530,7 @@ def describe(plan: Plan, comparisons: int) -> str:
         "settings (the residual of a settings × seeds layout, column test_df in table.csv). Better or worse where "
         f"the look's p is below its group-sequential boundary: α={plan.alpha:g} is shared by Holm over the "
         f"m={comparisons} comparisons (a setting found better or worse passes its share on) and spent over the "
-        f"K={len(looks)} looks by a Lan–DeMets Pocock-type function (at look 1, p < "
+        f"K={len(looks)} looks by {SPENDING_NAMES[plan.spending]} (at look 1, p < "
         f"{plan.test_level(comparisons):.3g}); column p (adj.) is p·α over the boundary it faced, below α where it "
         f"crossed. Equivalent within ±{delta} where the {100 * plan.confidence:.4g}% repeated CI of Δ (simultaneous "
         f"over the looks) lies inside ±{delta} points. A setting stops undecided once its predictive chance of a "
