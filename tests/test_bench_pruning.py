@@ -14,7 +14,8 @@ from omegaconf import OmegaConf
 
 from benchmarks import GROUPS, pruning, search_slots
 from benchmarks import report as bench_report
-from hydra_plugins.ablate_optuna_sweeper import register, search_space
+from hydra_plugins.ablate_optuna_sweeper import _search_space as search_space
+from hydra_plugins.ablate_optuna_sweeper import register
 from tests.test_search_report import EPOCHS, TRIALS, write_search
 
 UNPRUNED = {  # the same six designs, each trained to the end: trial 2's design is the best at 16.3

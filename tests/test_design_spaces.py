@@ -27,7 +27,7 @@ from ablate.config.schema import check
 from ablate.engine.budget import Budget, solve
 from ablate.errors import ConfigError
 from ablate.report import collect, design_spaces, write_report
-from hydra_plugins.ablate_design_space_sweeper import sampler
+from hydra_plugins.ablate_design_space_sweeper import _sampler as sampler
 from hydra_plugins.ablate_design_space_sweeper.sweeper import command_line, plan
 from tests.fake_sweeps import record, write_record
 

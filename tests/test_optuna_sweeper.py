@@ -17,7 +17,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
 from ablate.errors import AblateError, ConfigError
-from hydra_plugins.ablate_optuna_sweeper import register, search_space
+from hydra_plugins.ablate_optuna_sweeper import _search_space as search_space
+from hydra_plugins.ablate_optuna_sweeper import register
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_CONFIG = {"x": 0.0, "y": 1, "model": {"cardinality": 1, "width": 8}, "seed": 0}
@@ -309,12 +310,29 @@ def test_unknown_objective_key_fails_the_trial_with_its_name(tmp_path, sweeper_l
 
 def test_plugin_import_is_cheap_and_registers_its_config():
     code = ("import sys; import hydra_plugins.ablate_optuna_sweeper.sweeper;"
-            "import hydra_plugins.ablate_optuna_sweeper.config;"
             "from hydra.core.config_store import ConfigStore;"
             "print('optuna' in sys.modules, 'torch' in sys.modules,"
             " 'ablate_optuna.yaml' in ConfigStore.instance().list('hydra/sweeper'))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout
     assert out.split() == ["False", "False", "True"]
+
+
+def test_hydras_plugin_scan_runs_only_the_plugin_modules_of_ablate():
+    """Hydra scans plugins again before every job of the joblib, submitit and Ray launchers, running every module
+    under `hydra_plugins` whose name has no leading `_`: ablate's work lives in private modules, so the scan runs
+    each package and its sweeper module only, and still finds the three sweepers and their config nodes."""
+    code = ("from hydra.core.plugins import Plugins; from hydra.core.config_store import ConfigStore;"
+            "from hydra.plugins.sweeper import Sweeper; p = Plugins.instance();"
+            "print(sorted(m for m in p.get_stats().modules_import_time if m.startswith('hydra_plugins.ablate')));"
+            "print(sorted(c.__name__ for c in p.discover(Sweeper) if c.__module__.startswith('hydra_plugins.ablate')));"
+            "print(sorted(n for n in ConfigStore.instance().list('hydra/sweeper') if n.startswith('ablate')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout
+    scanned, sweepers, nodes = out.splitlines()
+    assert eval(scanned) == [f"hydra_plugins.{p}{m}" for p in ("ablate_design_space_sweeper",
+                                                             "ablate_optuna_sweeper", "ablate_repeats_sweeper")
+                             for m in ("", ".sweeper")]
+    assert eval(sweepers) == ["AblateDesignSpacesSweeper", "AblateOptunaSweeper", "AblateRepeatsSweeper"]
+    assert eval(nodes) == ["ablate_design_spaces.yaml", "ablate_optuna.yaml", "ablate_repeats.yaml"]
 
 
 # -- conf/sweep/search_budget.yaml ---------------------------------------------------------------------------------

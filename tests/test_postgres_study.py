@@ -102,7 +102,7 @@ def test_two_workers_share_one_study(postgres, tmp_path):
     logs = [w.communicate(timeout=180)[0] for w in workers]
     assert [w.returncode for w in workers] == [0, 0], logs
 
-    from hydra_plugins.ablate_optuna_sweeper.storage import with_driver
+    from hydra_plugins.ablate_optuna_sweeper._storage import with_driver
 
     study = optuna.load_study(study_name="shared", storage=with_driver(postgres))  # read back from the database
     trials = study.get_trials()
@@ -151,7 +151,7 @@ def _workers(tmp_path, postgres, study, *args, seeds=(0, 1)):
 def test_a_design_another_worker_is_running_is_not_started_again(postgres, tmp_path):
     import optuna
 
-    from hydra_plugins.ablate_optuna_sweeper.storage import with_driver
+    from hydra_plugins.ablate_optuna_sweeper._storage import with_driver
 
     _workers(tmp_path, postgres, "single", "x=choice(1)", "y=choice(3)", "hydra.sweeper.n_trials=2")
     trials = optuna.load_study(study_name="single", storage=with_driver(postgres)).get_trials()
@@ -169,7 +169,7 @@ def test_a_dead_workers_trial_is_failed_by_its_heartbeat_and_retried(postgres, t
 
     import optuna
 
-    from hydra_plugins.ablate_optuna_sweeper.storage import with_driver
+    from hydra_plugins.ablate_optuna_sweeper._storage import with_driver
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

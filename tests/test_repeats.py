@@ -228,7 +228,7 @@ def test_two_delta_is_found_when_the_seed_to_seed_std_is_delta(p):
 
 
 def test_the_default_plan_looks_after_every_seed_from_two_and_the_sweeper_starts_with_it():
-    from hydra_plugins.ablate_repeats_sweeper.config import AblateRepeatsSweeperConf
+    from hydra_plugins.ablate_repeats_sweeper._config import AblateRepeatsSweeperConf
 
     assert DEFAULT.looks == (2, 3, 4, 5, 6, 7, 8, 9, 10)
     conf = AblateRepeatsSweeperConf()

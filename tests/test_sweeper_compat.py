@@ -13,7 +13,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
 from ablate.errors import ConfigError
-from hydra_plugins.ablate_optuna_sweeper import search_space
+from hydra_plugins.ablate_optuna_sweeper import _search_space as search_space
 from tests.test_optuna_sweeper import load, multirun, quadratic, sweeper_log  # noqa: F401  (a fixture)
 
 RUNNING, FAIL, COMPLETE = (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.FAIL,

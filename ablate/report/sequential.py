@@ -27,8 +27,10 @@ paired t):
   tests against SciPy's `multivariate_normal` and against simulated paths). The variance is
   estimated, so each look compares its t test's p-value with the nominal level 2(1 − Φ(c_k)) (the
   significance-level approach of Jennison & Turnbull, Group Sequential Methods, 2000).
-  Better/worse uses the Pocock-type function α·ln(1 + (e − 1)t): large differences are clear at
-  the first looks, and it spends much of α there.
+  Better/worse uses the Pocock-type function α·ln(1 + (e − 1)t) (`Plan.spending`): large
+  differences are clear at the first looks, and it spends much of α there. Functions that spend
+  later (α·t, α·t², O'Brien–Fleming-type) bring the last look's boundary closer to a fixed n's
+  test, but stop later; the benchmark's table by spending function weighs the two.
 - **Holm within a look instead of Bonferroni over m.** The m comparisons with the reference start
   at α/m each; a setting found better or worse passes its share on to those not yet rejected, at
   this look and the later ones (the graphical procedure for group-sequential tests of Maurer &

@@ -50,7 +50,7 @@ class Reporter:
             import optuna
             from hydra.utils import instantiate
 
-            from hydra_plugins.ablate_optuna_sweeper.storage import with_driver
+            from hydra_plugins.ablate_optuna_sweeper._storage import with_driver
 
             rdb = optuna.storages.RDBStorage(with_driver(self.storage))
             pruner = instantiate(self.pruner) if self.pruner is not None else optuna.pruners.NopPruner()

@@ -12,7 +12,7 @@ def register() -> None:
     """Make `hydra/sweeper=ablate_design_spaces` known to Hydra without its plugin scan (idempotent)."""
     from hydra.core.plugins import Plugins
 
-    from hydra_plugins.ablate_design_space_sweeper import config  # noqa: F401  (stores the config node)
+    from hydra_plugins.ablate_design_space_sweeper import _config  # noqa: F401  (stores the config node)
     from hydra_plugins.ablate_design_space_sweeper.sweeper import AblateDesignSpacesSweeper
 
     Plugins.instance().register(AblateDesignSpacesSweeper)

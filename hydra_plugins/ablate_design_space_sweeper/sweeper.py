@@ -1,7 +1,7 @@
 """The design-space sweeper: sample each space's designs, land each on the budget, launch them as one batch.
 
 `plan(...)` does the work before anything runs: it checks the sweeper's settings, samples each space
-(`sampler.sample`: seeded, every design solved onto the config's budget, no design trained that misses
+(`_sampler.sample`: seeded, every design solved onto the config's budget, no design trained that misses
 it) and gives the member override lists, `model.cardinality=… model.depths=[…] model.width=…
 +design_space=NAME` after the command line's own overrides (and `budget.scale=…` where the budget is a
 range). At run time each member's d is solved again, by the same solver on the same config, as in every
@@ -22,6 +22,7 @@ from hydra.plugins.sweeper import Sweeper
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from ablate.errors import AblateError, ConfigError
+from hydra_plugins.ablate_design_space_sweeper import _config  # noqa: F401  (stores the config node)
 
 log = logging.getLogger(__name__)
 NAME = "hydra/sweeper=ablate_design_spaces"
@@ -34,7 +35,7 @@ class SweepConfigError(ConfigError, CompactHydraException):
 
 
 class AblateDesignSpacesSweeper(Sweeper):
-    """See `config.AblateDesignSpacesSweeperConf` for the meaning of each argument."""
+    """See `_config.AblateDesignSpacesSweeperConf` for the meaning of each argument."""
 
     def __init__(
         self,
@@ -93,7 +94,7 @@ def plan(config: DictConfig, options: dict, arguments: list[str]) -> tuple[dict,
     """The plan (for `design_spaces.json`) and every member's overrides; `ConfigError` for bad settings."""
     from ablate.config.loading import budget_from_cfg
     from ablate.config.schema import plain, template_of
-    from hydra_plugins.ablate_design_space_sweeper import sampler
+    from hydra_plugins.ablate_design_space_sweeper import _sampler as sampler
 
     fixed, seeds = command_line(arguments)
     spaces = sampler.spaces_of(options.get("spaces"))

@@ -10,7 +10,7 @@ def register() -> None:
     """Make `hydra/sweeper=ablate_optuna` known to Hydra without its plugin scan (idempotent)."""
     from hydra.core.plugins import Plugins
 
-    from hydra_plugins.ablate_optuna_sweeper import config  # noqa: F401  (stores the config node)
+    from hydra_plugins.ablate_optuna_sweeper import _config  # noqa: F401  (stores the config node)
     from hydra_plugins.ablate_optuna_sweeper.sweeper import AblateOptunaSweeper
 
     Plugins.instance().register(AblateOptunaSweeper)

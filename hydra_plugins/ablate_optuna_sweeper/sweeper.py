@@ -1,9 +1,9 @@
 """A Hydra sweeper on Optuna's ask-and-tell interface (Optuna >= 4).
 
 `AblateOptunaSweeper` checks its settings, builds the sampler and pruner, opens (or resumes) the
-study and hands the work to `loop.Search`, which asks trials, launches them through whatever
+study and hands the work to `_loop.Search`, which asks trials, launches them through whatever
 launcher is configured (basic, joblib, submitit, ray) and tells Optuna each job's values. See
-`config.AblateOptunaSweeperConf` for every setting and `loop` for the scheduling rules. Optuna is
+`_config.AblateOptunaSweeperConf` for every setting and `_loop` for the scheduling rules. Optuna is
 imported only when a sweep starts.
 """
 
@@ -16,9 +16,11 @@ from typing import Any
 from hydra.plugins.sweeper import Sweeper
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from hydra_plugins.ablate_optuna_sweeper import objectives as obj
-from hydra_plugins.ablate_optuna_sweeper import search_space, storage
-from hydra_plugins.ablate_optuna_sweeper.errors import SweepConfigError as ConfigError
+from hydra_plugins.ablate_optuna_sweeper import _config  # noqa: F401  (stores the config node)
+from hydra_plugins.ablate_optuna_sweeper import _objectives as obj
+from hydra_plugins.ablate_optuna_sweeper import _search_space as search_space
+from hydra_plugins.ablate_optuna_sweeper import _storage as storage
+from hydra_plugins.ablate_optuna_sweeper._errors import SweepConfigError as ConfigError
 
 log = logging.getLogger(__name__)
 DIRECTIONS = ("minimize", "maximize")
@@ -27,7 +29,7 @@ SEED_STRIDE = 1_000_003  # a prime: a resumed study's seed is seed + trials · S
 
 
 class AblateOptunaSweeper(Sweeper):
-    """See `config.AblateOptunaSweeperConf` for the meaning of each argument."""
+    """See `_config.AblateOptunaSweeperConf` for the meaning of each argument."""
 
     def __init__(
         self,
@@ -167,9 +169,9 @@ class AblateOptunaSweeper(Sweeper):
     # -- the sweep ------------------------------------------------------------------------------------------------
 
     def sweep(self, arguments: list[str]) -> None:
-        """Run trials until the study holds `n_trials` that ran (see `loop.Search`). Returns None, as the official
+        """Run trials until the study holds `n_trials` that ran (see `_loop.Search`). Returns None, as the official
         Optuna sweeper does: the values are in the study, `study.json` and `optimization_results.yaml`."""
-        from hydra_plugins.ablate_optuna_sweeper.loop import Search
+        from hydra_plugins.ablate_optuna_sweeper._loop import Search
 
         assert self.config is not None and self.launcher is not None and self.hydra_context is not None
         space = search_space.parse(self.params, arguments, self.hydra_context.config_loader)

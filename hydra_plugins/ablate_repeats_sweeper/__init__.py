@@ -12,7 +12,7 @@ def register() -> None:
     """Make `hydra/sweeper=ablate_repeats` known to Hydra without its plugin scan (idempotent)."""
     from hydra.core.plugins import Plugins
 
-    from hydra_plugins.ablate_repeats_sweeper import config  # noqa: F401  (stores the config node)
+    from hydra_plugins.ablate_repeats_sweeper import _config  # noqa: F401  (stores the config node)
     from hydra_plugins.ablate_repeats_sweeper.sweeper import AblateRepeatsSweeper
 
     Plugins.instance().register(AblateRepeatsSweeper)

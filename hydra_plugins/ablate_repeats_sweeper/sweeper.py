@@ -19,6 +19,7 @@ from hydra.plugins.sweeper import Sweeper
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from ablate.errors import AblateError, ConfigError
+from hydra_plugins.ablate_repeats_sweeper import _config  # noqa: F401  (stores the config node)
 
 log = logging.getLogger(__name__)
 SEED = "seed"
@@ -29,7 +30,7 @@ class SweepConfigError(ConfigError, CompactHydraException):
 
 
 class AblateRepeatsSweeper(Sweeper):
-    """See `config.AblateRepeatsSweeperConf` for the meaning of each argument."""
+    """See `_config.AblateRepeatsSweeperConf` for the meaning of each argument."""
 
     def __init__(self, params: Any = None, min: int = 3, max: int = 10, batch: int = 2, alpha: float = 0.05) -> None:
         super().__init__()

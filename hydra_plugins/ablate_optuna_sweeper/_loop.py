@@ -38,10 +38,10 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from hydra_plugins.ablate_optuna_sweeper import objectives as obj
-from hydra_plugins.ablate_optuna_sweeper import storage
-from hydra_plugins.ablate_optuna_sweeper.errors import SweepConfigError as ConfigError
-from hydra_plugins.ablate_optuna_sweeper.errors import SweepError
+from hydra_plugins.ablate_optuna_sweeper import _objectives as obj
+from hydra_plugins.ablate_optuna_sweeper import _storage as storage
+from hydra_plugins.ablate_optuna_sweeper._errors import SweepConfigError as ConfigError
+from hydra_plugins.ablate_optuna_sweeper._errors import SweepError
 
 log = logging.getLogger("hydra_plugins.ablate_optuna_sweeper.sweeper")
 STUDY_RECORD = "study.json"

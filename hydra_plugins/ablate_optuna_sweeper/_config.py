@@ -1,8 +1,8 @@
 """The sweeper's structured config, registered as `hydra/sweeper=ablate_optuna`, and its sampler group.
 
-No optuna import here: Hydra imports every module under `hydra_plugins` when it scans for
-plugins, so this file must stay cheap; and no `from __future__ import annotations`:
-that scan runs the module before it is in `sys.modules`, where dataclasses look it up.
+Private (`_config`): Hydra's plugin scan, which runs again before every job of the joblib, submitit
+and Ray launchers, skips modules whose names start with `_`; the sweeper module imports this one
+once per process. Kept cheap all the same (no optuna, torch or pandas import).
 
 The sampler group `hydra/sweeper/sampler=tpe|random|cmaes|nsgaii|grid|gp|qmc` is the official
 Optuna sweeper's, with its defaults (`motpe` says it was removed from Optuna, as there); its
@@ -108,7 +108,7 @@ class AblateOptunaSweeperConf:
 
 def motpe_removed(*args: Any, **kwargs: Any) -> None:
     """`hydra/sweeper/sampler=motpe`: the sampler Optuna 4 removed, refused with the way on."""
-    from hydra_plugins.ablate_optuna_sweeper.errors import SweepConfigError
+    from hydra_plugins.ablate_optuna_sweeper._errors import SweepConfigError
 
     raise SweepConfigError(
         "The 'motpe' sampler was removed in Optuna 4.0 (hydra/sweeper/sampler=motpe): use "
@@ -174,7 +174,7 @@ SAMPLERS: Dict[str, Dict[str, Any]] = {
         "warn_asynchronous_seeding": True,
         "warn_independent_sampling": True,
     },
-    "motpe": {"_target_": "hydra_plugins.ablate_optuna_sweeper.config.motpe_removed"},
+    "motpe": {"_target_": "hydra_plugins.ablate_optuna_sweeper._config.motpe_removed"},
 }
 
 _store = ConfigStore.instance()

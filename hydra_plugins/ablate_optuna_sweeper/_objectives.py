@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hydra_plugins.ablate_optuna_sweeper.errors import SweepConfigError as ConfigError
+from hydra_plugins.ablate_optuna_sweeper._errors import SweepConfigError as ConfigError
 
 RETURN = "return"
 _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")

@@ -15,7 +15,7 @@ import time
 import warnings
 from pathlib import Path
 
-from hydra_plugins.ablate_optuna_sweeper.errors import SweepConfigError as ConfigError
+from hydra_plugins.ablate_optuna_sweeper._errors import SweepConfigError as ConfigError
 
 DEFAULT_FILE = "study.db"
 CONNECT_TIMEOUT_S = 10

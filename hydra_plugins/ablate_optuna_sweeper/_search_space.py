@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hydra_plugins.ablate_optuna_sweeper.errors import SweepConfigError as ConfigError
+from hydra_plugins.ablate_optuna_sweeper._errors import SweepConfigError as ConfigError
 
 _PLAIN = re.compile(r"[\w\-+./:@%*?|]+")  # a string Hydra reads back unchanged without quotes
 

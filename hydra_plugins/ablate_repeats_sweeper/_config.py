@@ -1,8 +1,8 @@
 """The sweeper's structured config, registered as `hydra/sweeper=ablate_repeats`.
 
-Kept cheap (Hydra imports every module under `hydra_plugins` when it scans for plugins) and
-without `from __future__ import annotations` (that scan runs the module before it is in
-`sys.modules`, where dataclasses look it up).
+Private (`_config`): Hydra's plugin scan, which runs again before every job of the joblib, submitit
+and Ray launchers, skips modules whose names start with `_`; the sweeper module imports this one
+once per process. Kept cheap all the same (no optuna, torch or pandas import).
 """
 
 from dataclasses import dataclass
