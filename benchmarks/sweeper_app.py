@@ -3,32 +3,39 @@ itself (`search_slots`, `pruning_replay`) give it a config and a task function i
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 
-def multirun(name: str, config: dict, task: Callable[[Any], Any], overrides: list[str]) -> None:
-    """Run `task` as a multirun of `hydra/sweeper=ablate_optuna` over the config `config` (stored as `name`), with
-    Hydra's own logging off; `overrides` add the launcher, the sweep folder and the sweeper's settings."""
+@contextlib.contextmanager
+def _hydra(name: str, config: dict) -> Iterator[Any]:
+    """A fresh Hydra (version base 1.3) for the config `config`, stored as `name`; cleared on the way out."""
     from hydra import version
     from hydra._internal.hydra import Hydra
     from hydra._internal.utils import create_config_search_path
     from hydra.core.config_store import ConfigStore
     from hydra.core.global_hydra import GlobalHydra
 
-    from hydra_plugins.ablate_optuna_sweeper import register
-
-    register()
     ConfigStore.instance().store(name=name, node=config)
     GlobalHydra.instance().clear()
     version.setbase("1.3")
-    hydra = Hydra.create_main_hydra2(task_name=name, config_search_path=create_config_search_path(None))
     try:
+        yield Hydra.create_main_hydra2(task_name=name, config_search_path=create_config_search_path(None))
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def multirun(name: str, config: dict, task: Callable[[Any], Any], overrides: list[str]) -> None:
+    """Run `task` as a multirun of `hydra/sweeper=ablate_optuna` over the config `config` (stored as `name`), with
+    Hydra's own logging off; `overrides` add the launcher, the sweep folder and the sweeper's settings."""
+    from hydra_plugins.ablate_optuna_sweeper import register
+
+    register()
+    with _hydra(name, config) as hydra:
         hydra.multirun(config_name=name, task_function=task, with_log_configuration=False,
                        overrides=["hydra.mode=MULTIRUN", "hydra/sweeper=ablate_optuna", "hydra/hydra_logging=none",
                                   "hydra/job_logging=none", *overrides])
-    finally:
-        GlobalHydra.instance().clear()
 
 
 def launcher_slots(name: str, config: dict, task: Callable[[Any], Any], overrides: list[str],
@@ -38,20 +45,11 @@ def launcher_slots(name: str, config: dict, task: Callable[[Any], Any], override
     so what stays idle is the launcher's own cost per job (the floor any sweeper on that launcher has)."""
     import threading
 
-    from hydra import version
     from hydra._internal.callbacks import Callbacks
-    from hydra._internal.hydra import Hydra
-    from hydra._internal.utils import create_config_search_path
-    from hydra.core.config_store import ConfigStore
-    from hydra.core.global_hydra import GlobalHydra
     from hydra.core.plugins import Plugins
     from hydra.types import HydraContext, RunMode
 
-    ConfigStore.instance().store(name=name, node=config)
-    GlobalHydra.instance().clear()
-    version.setbase("1.3")
-    hydra = Hydra.create_main_hydra2(task_name=name, config_search_path=create_config_search_path(None))
-    try:
+    with _hydra(name, config) as hydra:
         cfg = hydra.compose_config(name, ["hydra.mode=MULTIRUN", "hydra/hydra_logging=none", "hydra/job_logging=none",
                                           *overrides], run_mode=RunMode.MULTIRUN, with_log_configuration=False)
         context = HydraContext(config_loader=hydra.config_loader, callbacks=Callbacks(cfg))
@@ -71,5 +69,3 @@ def launcher_slots(name: str, config: dict, task: Callable[[Any], Any], override
             thread.start()
         for thread in threads:
             thread.join()
-    finally:
-        GlobalHydra.instance().clear()

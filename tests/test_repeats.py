@@ -443,3 +443,4 @@ def test_the_spending_function_of_better_or_worse_is_part_of_the_plan():
     assert late[0] < early[0] and early[-1] < late[-1] < 0.05
     assert DEFAULT.to_dict()["spending"] == "pocock"  # repeats.json says which function the verdicts used
     assert "Lan–DeMets O'Brien–Fleming-type" in sequential.describe(Plan(spending="obrien-fleming"), 4)
+    assert set(sequential.SPENDING_NAMES) == set(sequential.SPENDING)  # every function has its name in the notes
