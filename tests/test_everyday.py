@@ -316,6 +316,9 @@ def test_describe_and_budget_say_the_same_sentences(override, capsys):
     ("hydra.sweep.dirr=x", "hydra.sweep.dirr=x: hydra.sweep has no field dirr (did you mean hydra.sweep.dir=x?); its "
                            "fields are dir, subdir."),
     ("seed=0,1", "seed=0,1 lists several values: add -m to run one job per value, or write seed=[0,1] for a list."),
+    # a node without a schema (a callback's keywords) takes new keys, with + (the report callback's `out`)
+    ("hydra.callbacks.status.out=x", "hydra.callbacks.status.out=x: hydra.callbacks.status has no field out; a key "
+                                     "the config lacks is added with +: +hydra.callbacks.status.out=x."),
 ])
 def test_more_hydra_errors(override, sentence, tmp_path):
     code, err = cli([override, *TINY, f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)

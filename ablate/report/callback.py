@@ -1,7 +1,7 @@
 """Hydra callbacks that write a sweep's report when the multirun ends, and set the sweep's exit status.
 
 `ReportCallback` is named in a sweep config as `hydra.callbacks.report._target_: ablate.report.callback.ReportCallback`
-(optionally `hydra.callbacks.report.out: DIR`). It reads the results from
+(optionally `out: DIR` in that node; on the command line `+hydra.callbacks.report.out=DIR`). It reads the results from
 `config.hydra.sweep.dir` on disk, as `python -m ablate.report` does. A report that cannot be
 written is one logged sentence (the sweep's results stand; `python -m ablate.report` writes it later).
 
