@@ -162,3 +162,17 @@ def test_a_record_that_says_pruned_is_not_the_best_even_where_the_study_says_com
     sweep = write_search(tmp_path / "sweep", trials, copy=False)
     best = search.best_row(search.trials_frame(search.read_study(sweep), sweep))
     assert (best["trial"], best["val_err"]) == (0, 18.0)
+
+
+def test_a_search_is_not_told_to_add_seeds_to_its_own_command(tmp_path):
+    """`seed=0,1,2` on a search's command line would be searched as a parameter: its report says what to do instead."""
+    from types import SimpleNamespace
+
+    from ablate.report import tables
+
+    sweep = SimpleNamespace(directory=write_search(tmp_path / "sweep"), command="python -m ablate +sweep=search_budget -m")
+    assert tables.head_notes(sweep, SimpleNamespace(repeats=False)) == [
+        "**No difference can be judged: a search runs each design once**, so seed-to-seed noise is unknown; "
+        "`search_trials.md` ranks its trials. To judge a difference, train the designs to compare, with "
+        "`seed=0,1,2`, in a sweep of their own (on the search's command line `seed=0,1,2` would be searched as a "
+        "parameter)."]

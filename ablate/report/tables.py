@@ -18,12 +18,13 @@ import json
 import math
 import shlex
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import pandas as pd
 
 from ablate.cli.common import human
-from ablate.report import stats
+from ablate.report import search, stats
 from ablate.report.collect import STATUSES, override_key
 
 # The paper's top-1 / top-5 errors (%), from ../shared/reference/resnext-facts.md:
@@ -575,6 +576,13 @@ def head_notes(sweep, analysis: stats.Analysis) -> list[str]:
     """The report's first lines when no setting has repeats: no difference can be judged, and how to get one."""
     if analysis.repeats:
         return []
+    if (Path(sweep.directory) / search.STUDY_RECORD).is_file():  # an Optuna search: seed=… there would be searched
+        return [
+            "**No difference can be judged: a search runs each design once**, so seed-to-seed noise is unknown; "
+            "`search_trials.md` ranks its trials. To judge a difference, train the designs to compare, with "
+            "`seed=0,1,2`, in a sweep of their own (on the search's command line `seed=0,1,2` would be searched as a "
+            "parameter)."
+        ]
     command = repeats_command(sweep.command)
     how = f"`{command}`" if command else f"`{REPEATS}` on the sweep's command line"
     return [
