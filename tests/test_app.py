@@ -84,6 +84,16 @@ def test_a_bad_config_is_recorded_as_failed_without_raising(tmp_path):
     assert not (tmp_path / "run" / runs.ERROR_LOG).exists()  # a user error is its sentence, no traceback
 
 
+def test_a_bad_config_is_refused_before_torch_is_imported(tmp_path):
+    """The config's check comes before the trainer's import: a typo costs no torch import (seconds on a CPU)."""
+    code = ("import sys; from ablate.config import compose; from ablate.run import app;"
+            f"r = app.run(compose(['model.cardinality=0']), {str(tmp_path / 'run')!r});"
+            "print(r.status, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))).stdout
+    assert out.split()[-2:] == ["failed", "False"]
+
+
 def test_an_unexpected_error_is_recorded_with_its_traceback(tmp_path, monkeypatch):
     import ablate.run.trainer
 

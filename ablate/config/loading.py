@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
-from ablate.config.schema import check, plain, prefixed, template_of
+from ablate.config.schema import plain, prefixed, template_of
 from ablate.engine.budget import Budget, Solution, solve
 from ablate.engine.template import Template
 from ablate.errors import BudgetError, ConfigError
@@ -23,7 +23,6 @@ from ablate.errors import BudgetError, ConfigError
 CONFIG_MODULE = "ablate.conf"
 
 template_from_cfg = template_of  # the `Template` of a `model` node (its fields checked, sentences name model.FIELD)
-check_fields = check  # the former name of `check`, kept while callers move to it
 
 
 # ----------------------------------------------------------------------------- the search path

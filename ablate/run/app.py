@@ -211,11 +211,13 @@ def _delete_run(run_dir: Path, done: RunRecord) -> None:
 def _solve(cfg: DictConfig, config: dict, record: RunRecord, run_dir: Path) -> tuple[Template, dict, int]:
     """Solve the budget, fill the record's model and budget sections, check any checkpoint in `run_dir`;
     returns the template, the checkpoint identity it must have and the epochs a checkpoint already holds."""
-    from ablate.config.loading import check_fields, solve_cfg
-    from ablate.run.trainer import check_checkpoint, identity
+    from ablate.config.loading import solve_cfg
+    from ablate.config.schema import check
 
-    check_fields(cfg)
+    check(cfg)
     template, solution = solve_cfg(cfg)
+    from ablate.run.trainer import check_checkpoint, identity  # torch: after the config's own errors
+
     form = str(cfg.model.form)
     record.model = ModelSection.of(cfg.model.name, form, template)
     record.budget = None if solution is None else BudgetSection.of(solution)

@@ -286,12 +286,13 @@ class EnvSection:
     def current(
         cls, device: str | None, threads: int | None, seed: int | None, world_size: int = 1, **gpu: Any
     ) -> EnvSection:
-        """This process's environment."""
-        try:
-            import torch
+        """This process's environment. torch's version from its installed metadata (the same string as
+        `torch.__version__`), so that a record made before training, or for a run refused, imports no torch."""
+        from importlib import metadata
 
-            torch_version: str | None = torch.__version__
-        except ImportError:  # pragma: no cover - torch is a dependency
+        try:
+            torch_version: str | None = metadata.version("torch")
+        except metadata.PackageNotFoundError:  # pragma: no cover - torch is a dependency
             torch_version = None
         return cls(
             torch=torch_version,
