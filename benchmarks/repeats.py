@@ -349,35 +349,33 @@ def futilities(values=FUTILITIES, stds=(STD, DEFAULT_STD), sweeps: int = 100) ->
     ]
 
 
-def spendings(names=SPENDINGS, stds=(STD, DEFAULT_STD), sweeps: int = 100, null_sweeps: int = 300) -> list[dict]:
-    """Runs spent, agreement and the false better/worse rate with other α-spending functions for better/worse:
-    the later a function spends α, the closer its last look comes to the fixed test, and the later it stops."""
-    import dataclasses
-
-    from ablate.report.sequential import Plan
-
+def variants(options: list[tuple[dict, object]], stds=(STD, DEFAULT_STD), sweeps: int = 100,
+             null_sweeps: int = 300) -> list[dict]:
+    """Runs spent, agreement and the false better/worse rate (over sweeps of equal settings) of each plan at each
+    std; `options` pairs each plan with the labels its rows carry."""
     out = []
-    for name in names:
-        base = dataclasses.replace(Plan(), spending=name)
+    for labels, base in options:
         false = null(sweeps=null_sweeps, base=base)["adaptive"]
         for std in stds:
             r = simulated(std, SHARED, sweeps, base=base)
-            out.append({k: v for k, v in r.items() if k != "rows"} | {"spending": name, "false": false})
+            out.append({k: v for k, v in r.items() if k != "rows"} | labels | {"false": false})
     return out
 
 
-def plans(looks=LOOKS, stds=(STD, DEFAULT_STD), sweeps: int = 100, null_sweeps: int = 300) -> list[dict]:
-    """Runs spent, agreement and the false better/worse rate for other (min, batch) plans, max and α alike."""
+def spendings(names=SPENDINGS, **kwargs) -> list[dict]:
+    """`variants` over α-spending functions for better/worse: the later a function spends α, the closer its last
+    look comes to the fixed test, and the later it stops."""
     from ablate.report.sequential import Plan
 
-    out = []
-    for first, batch in looks:
-        base = Plan(min=first, batch=batch)
-        false = null(sweeps=null_sweeps, base=base)["adaptive"]
-        for std in stds:
-            r = simulated(std, SHARED, sweeps, base=base)
-            out.append({k: v for k, v in r.items() if k != "rows"} | {"min": first, "batch": batch, "false": false})
-    return out
+    return variants([({"spending": name}, Plan(spending=name)) for name in names], **kwargs)
+
+
+def plans(looks=LOOKS, **kwargs) -> list[dict]:
+    """`variants` over (min, batch) plans, max and α alike."""
+    from ablate.report.sequential import Plan
+
+    return variants([({"min": first, "batch": batch}, Plan(min=first, batch=batch)) for first, batch in looks],
+                    **kwargs)
 
 
 def _row(r: dict) -> list[str]:

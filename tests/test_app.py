@@ -89,8 +89,8 @@ def test_a_bad_config_is_refused_before_torch_is_imported(tmp_path):
     code = ("import sys; from ablate.config import compose; from ablate.run import app;"
             f"r = app.run(compose(['model.cardinality=0']), {str(tmp_path / 'run')!r});"
             "print(r.status, 'torch' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))).stdout
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the checkout: ablate importable
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root).stdout
     assert out.split()[-2:] == ["failed", "False"]
 
 

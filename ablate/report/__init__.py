@@ -37,7 +37,7 @@ def write_report(sweep_dir, out=None, reference: str | None = None, resolution: 
     that is not one of its settings, δ ≤ 0) or a report folder that cannot be written or holds
     the report of another sweep folder (`report.json` says which); nothing is written then.
     """
-    from ablate.report import figures, html, output, sequential, stats, tables
+    from ablate.report import figures, html, output, search, sequential, stats, tables
     from ablate.report import options as report_options
 
     sweep = collect(sweep_dir)
@@ -67,18 +67,16 @@ def write_report(sweep_dir, out=None, reference: str | None = None, resolution: 
     if t2:
         output.write_table(out, "table2", t2.frame, t2_shown, t2.title)
     figs = figures.draw(sweep, table, labels, out, analysis.resolution)
-    search = []
-    if (sweep.directory / "study.json").is_file():  # an Optuna search: its trials, Pareto front and best model
-        from ablate.report.search import write_search_report
-
-        search = [p.relative_to(out).as_posix() for p in write_search_report(sweep.directory, out)]
+    sections: list[str] = []  # the files of the search and design-space sections, for the page
+    if search.applies(sweep.directory):  # an Optuna search: its trials, Pareto front and best model
+        sections = [p.relative_to(out).as_posix() for p in search.write_search_report(sweep.directory, out)]
     from ablate.report import design_spaces
 
     if design_spaces.applies(sweep):  # hydra/sweeper=ablate_design_spaces: EDFs per space, KS test, bootstrap CIs
-        search += [p.name for p in design_spaces.write(sweep, out)]
+        sections += [p.name for p in design_spaces.write(sweep, out)]
     write_text(
         out / "index.html",
-        html.page(sweep, shown, t2_shown, t2.title if t2 else None, figs, about, search, head=head, foot=foot),
+        html.page(sweep, shown, t2_shown, t2.title if t2 else None, figs, about, sections, head=head, foot=foot),
     )
     output.write_source(out, sweep.directory, tables.title(sweep))
     return out

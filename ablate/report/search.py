@@ -39,6 +39,11 @@ STATUS = {"COMPLETE": "completed", "PRUNED": "pruned", "FAIL": "failed", "RUNNIN
 """Each Optuna trial state as the report names it (the run record's words)."""
 
 
+def applies(sweep_dir) -> bool:
+    """Whether `sweep_dir` is a search by the Optuna sweeper: it holds the study record the sweeper writes."""
+    return (Path(sweep_dir) / STUDY_RECORD).is_file()
+
+
 def write_search_report(sweep_dir, out_dir) -> list[Path]:
     """Write the search report of `sweep_dir` into `out_dir`; returns the files written.
 

@@ -18,7 +18,6 @@ import json
 import math
 import shlex
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import pandas as pd
@@ -576,7 +575,7 @@ def head_notes(sweep, analysis: stats.Analysis) -> list[str]:
     """The report's first lines when no setting has repeats: no difference can be judged, and how to get one."""
     if analysis.repeats:
         return []
-    if (Path(sweep.directory) / search.STUDY_RECORD).is_file():  # an Optuna search: seed=… there would be searched
+    if search.applies(sweep.directory):  # seed=… on an Optuna search's command line would be searched
         return [
             "**No difference can be judged: a search runs each design once**, so seed-to-seed noise is unknown; "
             "`search_trials.md` ranks its trials. To judge a difference, train the designs to compare, with "

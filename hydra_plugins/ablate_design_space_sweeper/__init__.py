@@ -9,10 +9,11 @@ app started outside the checkout calls `register()` first.
 
 
 def register() -> None:
-    """Make `hydra/sweeper=ablate_design_spaces` known to Hydra without its plugin scan (idempotent)."""
+    """Make `hydra/sweeper=ablate_design_spaces` known to Hydra without its plugin scan (idempotent).
+
+    Importing the sweeper module stores its config node (`_config`)."""
     from hydra.core.plugins import Plugins
 
-    from hydra_plugins.ablate_design_space_sweeper import _config  # noqa: F401  (stores the config node)
     from hydra_plugins.ablate_design_space_sweeper.sweeper import AblateDesignSpacesSweeper
 
     Plugins.instance().register(AblateDesignSpacesSweeper)

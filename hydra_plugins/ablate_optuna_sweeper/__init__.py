@@ -7,10 +7,11 @@ folder from that walk, so an app started outside the checkout calls `register()`
 
 
 def register() -> None:
-    """Make `hydra/sweeper=ablate_optuna` known to Hydra without its plugin scan (idempotent)."""
+    """Make `hydra/sweeper=ablate_optuna` known to Hydra without its plugin scan (idempotent).
+
+    Importing the sweeper module stores its config node (`_config`)."""
     from hydra.core.plugins import Plugins
 
-    from hydra_plugins.ablate_optuna_sweeper import _config  # noqa: F401  (stores the config node)
     from hydra_plugins.ablate_optuna_sweeper.sweeper import AblateOptunaSweeper
 
     Plugins.instance().register(AblateOptunaSweeper)

@@ -9,10 +9,11 @@ chance of a false better/worse at or below `alpha`). Hydra finds plugins by walk
 
 
 def register() -> None:
-    """Make `hydra/sweeper=ablate_repeats` known to Hydra without its plugin scan (idempotent)."""
+    """Make `hydra/sweeper=ablate_repeats` known to Hydra without its plugin scan (idempotent).
+
+    Importing the sweeper module stores its config node (`_config`)."""
     from hydra.core.plugins import Plugins
 
-    from hydra_plugins.ablate_repeats_sweeper import _config  # noqa: F401  (stores the config node)
     from hydra_plugins.ablate_repeats_sweeper.sweeper import AblateRepeatsSweeper
 
     Plugins.instance().register(AblateRepeatsSweeper)
