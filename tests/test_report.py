@@ -391,3 +391,25 @@ def test_a_report_moved_with_its_sweep_still_belongs_to_it(tmp_path):
     shutil.copytree(first, second)
     assert source_of(second / "reports" / "x") == (second / "sweeps" / "x").resolve()
     check_owner(second / "reports" / "x", second / "sweeps" / "x")  # no refusal
+
+
+def test_a_member_that_finishes_while_the_sweep_is_judged_is_not_a_failure(tmp_path, monkeypatch):
+    """The verdict reads the records, then asks whether an unfinished member's lock has a live holder: a member that
+    another launch finished in between (lock released, record completed) is a result, not a failure."""
+    import json
+
+    from ablate.report.callback import sweep_verdict
+    from ablate.run.lock import RunLock
+    from tests.fake_sweeps import write_sweep
+
+    sweep = write_sweep(tmp_path / "sweep", {"model.cardinality=1": {0: 10.0}, "model.cardinality=2": {0: 9.0}})
+    path = sorted(sweep.glob("*/result.json"))[1]
+    done = path.read_text()
+    path.write_text(json.dumps({**json.loads(done), "status": "running"}))
+
+    def finished_meanwhile(self):  # the other launch ends: its record completed, its lock released
+        path.write_text(done)
+        return None
+
+    monkeypatch.setattr(RunLock, "live_holder", finished_meanwhile)
+    assert sweep_verdict(sweep) == (0, [])

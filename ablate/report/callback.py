@@ -114,15 +114,16 @@ def sweep_verdict(sweep_dir, out=None) -> tuple[int, list[str]]:
         code = 2
     failed = runs[~runs.status.isin([*RESULTS, "stale"])]
     holders = _live_holders(sweep_dir, failed)
-    if holders:
-        listed = [f"{names[i]} (pid {pid})" for i, pid in list(holders.items())[:SHOWN]]
-        more = f"; and {len(holders) - SHOWN} more" if len(holders) > SHOWN else ""
+    running = {i: pid for i, pid in holders.items() if pid is not None}
+    if running:
+        listed = [f"{names[i]} (pid {pid})" for i, pid in list(running.items())[:SHOWN]]
+        more = f"; and {len(running) - SHOWN} more" if len(running) > SHOWN else ""
         lines.append(
-            f"{len(holders)} of {total} members are being trained by another process right now: {'; '.join(listed)}"
+            f"{len(running)} of {total} members are being trained by another process right now: {'; '.join(listed)}"
             f"{more}; their results will be in their folders (report again afterwards: python -m ablate.report "
             f"{sweep_dir})."
         )
-        failed = failed.drop(index=list(holders))
+    failed = failed.drop(index=list(holders))  # held by a live launch, or finished by it since the records were read
     if len(failed):
         listed = [f"{names[i]} ({_reason(r.status, r.reason)})" for i, r in failed.head(SHOWN).iterrows()]
         more = f"; and {len(failed) - SHOWN} more" if len(failed) > SHOWN else ""
@@ -133,15 +134,22 @@ def sweep_verdict(sweep_dir, out=None) -> tuple[int, list[str]]:
 
 def _live_holders(sweep_dir, unfinished) -> dict:
     """The unfinished members (running, or not yet recorded) whose run directory another live process holds, as
-    {row: pid}: a second launch of the same sweep is training them, which is no failure of this one."""
+    {row: pid}: a second launch of the same sweep is training them, which is no failure of this one. A member
+    with no live holder whose record now holds a result was finished by that launch after the records were read:
+    it is listed with pid None, so it is not counted as failed either."""
+    from ablate.report.collect import RESULTS
     from ablate.run.lock import RunLock
+    from ablate.run.record import RunRecord
 
-    holders = {}
+    holders: dict = {}
     for i, row in unfinished.iterrows():
         if row.status in ("running", "missing") and isinstance(row.run, str):
-            pid = RunLock(Path(sweep_dir) / row.run).live_holder()
+            run_dir = Path(sweep_dir) / row.run
+            pid = RunLock(run_dir).live_holder()
             if pid is not None:
                 holders[i] = pid
+            elif (now := RunRecord.load(run_dir)) is not None and now.status in RESULTS:
+                holders[i] = None
     return holders
 
 
