@@ -413,3 +413,19 @@ def test_a_member_that_finishes_while_the_sweep_is_judged_is_not_a_failure(tmp_p
 
     monkeypatch.setattr(RunLock, "live_holder", finished_meanwhile)
     assert sweep_verdict(sweep) == (0, [])
+
+
+def test_the_callbacks_module_loads_neither_pandas_nor_matplotlib():
+    """Every Hydra process of every run imports `ablate.report.callback` (the root config's status callback, and a
+    joblib, submitit or Ray worker unpickling it): the report's libraries load when a report is written, not there.
+    The package's names stay what they were: `from ablate.report import collect` is the function."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import ablate.report.callback;"
+            "print('pandas' in sys.modules, 'matplotlib' in sys.modules);"
+            "from ablate.report import collect; import ablate.report.collect;"
+            "from ablate.report import collect as again; print(callable(collect), callable(again))")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root).stdout
+    assert out.split() == ["False", "False", "True", "True"]

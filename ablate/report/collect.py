@@ -27,12 +27,14 @@ import math
 import shlex
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ablate.config.schema import RUNTIME_KEYS
 from ablate.errors import DataError
 from ablate.run.record import RESULT, Epoch, RecordError, RunRecord
+
+if TYPE_CHECKING:  # pandas loads on the first collect(): the callbacks' module imports this one in every Hydra process
+    import pandas as pd
 
 MULTIRUN = "multirun.yaml"
 RUNNING = "no end recorded: the run is still going, or it was killed before it could record one"
@@ -195,6 +197,8 @@ def collect(sweep_dir) -> Sweep:
         # a report status, not a record's: the row of a member that has no record
         rows.append(run_row(folder, RunRecord(status="missing", reason=reason, overrides=overrides), order))
 
+    import pandas as pd
+
     runs = pd.DataFrame(rows).drop(columns="_overrides")
     runs = runs.sort_values(["order", "job_num", "run"], na_position="last", kind="stable").reset_index(drop=True)
     for c in INT_COLUMNS:
@@ -272,6 +276,8 @@ def run_row(run: str | None, record: RunRecord, order: dict) -> dict:
 
 def wall_time(runs: pd.DataFrame) -> dict:
     """Total run seconds and the sweep's elapsed span (first start to last finish), when known."""
+    import pandas as pd
+
     total = pd.to_numeric(runs["wall_seconds"], errors="coerce").sum(min_count=1)
     starts = pd.to_datetime(runs["started_at"], errors="coerce", utc=True, format="ISO8601").dropna()
     ends = pd.to_datetime(runs["finished_at"], errors="coerce", utc=True, format="ISO8601").dropna()

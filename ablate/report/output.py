@@ -14,12 +14,13 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING, Any
 
 from ablate.run.record import atomic_write_bytes
+
+if TYPE_CHECKING:  # the writers get frames and figures from their callers, which load pandas and matplotlib
+    import pandas as pd
+    from matplotlib.figure import Figure
 
 FIGURE_FORMATS = ("png", "svg")
 NO_ROWS = "(no rows)"
