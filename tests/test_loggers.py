@@ -195,3 +195,24 @@ def test_log_report_does_nothing_for_a_sweep_without_mlflow(tmp_path):
     assert loggers.log_report(tmp_path, tmp_path) is None
     assert loggers.log_report(tmp_path / "nowhere", tmp_path) is None
     assert not (tmp_path / "mlflow").exists()
+
+
+def test_csv_is_written_without_pandas(tmp_path):
+    """Rank 0 writes metrics.csv after every epoch while the other ranks wait for it: with the standard library's
+    csv module, not pandas (whose import the first epoch would wait for). Values read back exactly."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys; from ablate.run import loggers; log = loggers.CsvLogger(sys.argv[1]);"
+            "log.epoch({'epoch': 1, 'val_err': 12.345678901234567, 'lr': 0.2, 'seconds': None});"
+            "log.epoch({'epoch': 2, 'val_err': 10.5, 'images_per_s': 850});"
+            "print('pandas' in sys.modules)")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True,
+                         cwd=root).stdout
+    assert out.split() == ["False"]
+    csv = pd.read_csv(tmp_path / loggers.METRICS_CSV)
+    assert csv.columns.tolist() == FIELDS
+    assert csv.epoch.tolist() == [1, 2] and csv.val_err.tolist() == [12.345678901234567, 10.5]
+    assert csv.lr.tolist()[0] == 0.2 and csv.seconds.isna().all() and csv.images_per_s.tolist()[1] == 850

@@ -31,6 +31,7 @@ import importlib.util
 import json
 import logging
 import math
+import numbers
 import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -166,15 +167,41 @@ class CsvLogger(Logger):
         self.path = Path(run_dir) / METRICS_CSV
 
     def epoch(self, entry: Mapping) -> None:
-        import pandas as pd
+        # the standard library's csv, not pandas: rank 0 writes this while the other ranks wait for it
+        import csv
+        import io
 
         from ablate.run.record import atomic_write_bytes
 
-        rows = pd.read_csv(self.path) if self.path.is_file() else pd.DataFrame(columns=list(EPOCH_FIELDS))
-        rows = rows[pd.to_numeric(rows.epoch, errors="coerce") < int(entry["epoch"])]
-        row = pd.DataFrame([{k: entry.get(k) for k in EPOCH_FIELDS}])
-        rows = row if not len(rows) else pd.concat([rows, row], ignore_index=True)
-        atomic_write_bytes(self.path, rows[list(EPOCH_FIELDS)].to_csv(index=False).encode())
+        rows = []
+        if self.path.is_file():
+            with self.path.open(newline="") as f:
+                rows = [r for r in csv.DictReader(f) if _epoch_number(r.get("epoch")) < int(entry["epoch"])]
+        rows.append({k: _cell(entry.get(k)) for k in EPOCH_FIELDS})
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=EPOCH_FIELDS, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_bytes(self.path, text.getvalue().encode())
+
+
+def _cell(value) -> str:
+    """A CSV cell: empty for None, a number in full (the shortest text that reads back to the same float)."""
+    if value is None:
+        return ""
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        return repr(float(value))
+    return str(value)
+
+
+def _epoch_number(text: str | None) -> float:
+    """A row's epoch as a number; a row without one (a damaged file) sorts after every epoch, so it is dropped."""
+    try:
+        return float(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.inf
 
 
 class TensorBoardLogger(Logger):
