@@ -207,6 +207,21 @@ CASES = [
          "error: model=nope is unknown: available model configs are {models}."),
     Case("cli-report-no-dir", "cli", "report", [], 2,
          "python -m ablate.report: error: the following arguments are required: SWEEP_DIR", line="last"),
+    # -- a sweep's own options (its report's), refused before any member runs: a sweep that trains for an hour
+    # and then cannot write its report is the bad input found too late; the existing sweep folder is the target
+    Case("sweep-resolution", "sweep", "ablate",
+         ["+sweep=cardinality_vs_width", "report.resolution=0", "hydra.sweep.dir={sweep}", "-m"], 2,
+         "ablate: report.resolution=0 is invalid: the resolution δ must be a positive number of top-1 error "
+         "points, such as 0.2.", target="none"),
+    Case("sweep-reference", "sweep", "ablate",
+         ["+sweep=cardinality_vs_width", 'report.reference="model.cardinality=3"', "hydra.sweep.dir={sweep}", "-m"],
+         2, "ablate: report.reference='model.cardinality=3' is not a setting of this sweep: give one of "
+            "'model.cardinality=1', 'model.cardinality=2', 'model.cardinality=4', 'model.cardinality=8', "
+            "'model.cardinality=32'.", target="none"),
+    Case("sweep-reference-unquoted", "sweep", "ablate",  # Hydra's grammar takes no second = in a value
+         ["+sweep=cardinality_vs_width", "report.reference=model.cardinality=1", "hydra.sweep.dir={sweep}", "-m"], 2,
+         "ablate: report.reference=model.cardinality=1 cannot be parsed: a value that holds = is quoted for Hydra "
+         """inside the shell's quotes: 'report.reference="model.cardinality=1"'.""", target="none"),
     # -- report folders
     Case("report-missing", "report dir", "report", ["{nowhere}"], 2,
          "error: SWEEP_DIR='{nowhere}' is not a directory: give a sweep folder such as sweeps/cardinality_vs_width."),
@@ -395,7 +410,8 @@ def test_the_matrix_covers_every_kind_of_bad_input():
     assert len({c.id for c in CASES}) == len(CASES) >= 25
     assert len({(c.command, tuple(c.args), c.setup) for c in CASES}) == len(CASES)  # distinct inputs
     assert {c.category for c in CASES} == {"config type", "config range", "config unknown key", "config unknown group",
-                                          "budget", "data", "checkpoint", "run directory", "cli", "report dir"}
+                                          "budget", "data", "checkpoint", "run directory", "cli", "report dir",
+                                          "sweep"}
 
 
 @pytest.fixture(scope="module", autouse=True)

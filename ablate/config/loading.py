@@ -144,6 +144,12 @@ def hydra_sentence(error: BaseException, overrides: Sequence[str] = ()) -> str |
         return f"{_typed(key, overrides, '~' + key)}: the config has no {key} to delete."
     first = " ".join(text.split()).split(" See https://hydra.cc")[0].rstrip(". ")
     if isinstance(error, OverrideParseException):
+        key, _, value = str(error.override).partition("=")
+        if "=" in value and not value.startswith(("'", '"')):  # Hydra's grammar takes no bare = in a value
+            return (
+                f"{error.override} cannot be parsed: a value that holds = is quoted for Hydra inside the shell's "
+                f"""quotes: '{key}="{value}"'."""
+            )
         return f"{error.override} cannot be parsed ({first}): quote it for the shell, e.g. 'model.depths=[1,2,1,1]'."
     path = _quoted(text, "Additional config directory '")
     if path is not None:

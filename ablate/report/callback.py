@@ -66,8 +66,15 @@ class ReportCallback(Callback):
 
 
 class StatusCallback(Callback):
-    """Exit non-zero when members of a multirun failed (1) or hold runs of another config (2), with one line each;
-    nothing when a `ReportCallback` of the same multirun has judged it."""
+    """Refuse a multirun whose report options are invalid before any member runs (exit 2, one sentence); at its
+    end, exit non-zero when members failed (1) or hold runs of another config (2), with one line each; nothing
+    then when a `ReportCallback` of the same multirun has judged it."""
+
+    def on_multirun_start(self, config, **kwargs) -> None:
+        refusal = options_refusal(config)
+        if refusal is not None:
+            print(f"ablate: {refusal}", file=sys.stderr)
+            raise SystemExit(2)
 
     def on_multirun_end(self, config, **kwargs) -> None:
         callbacks = config.hydra.get("callbacks") or {}
@@ -75,6 +82,34 @@ class StatusCallback(Callback):
         if reported:
             return
         exit_with_verdict(config.hydra.sweep.dir)
+
+
+def options_refusal(config) -> str | None:
+    """Why a multirun's report options cannot be met, in one sentence, or None: δ and the reference's form
+    (`ablate.report.options.check`) and, for the basic sweeper, whose members are known before they run, a
+    reference given as overrides that none or several of them hold. Checked when the multirun starts, so that an
+    hour of training does not end in a report that cannot be written; a reference by label (`1×64d`) or for
+    another sweeper's members is checked when the report is written."""
+    from omegaconf import OmegaConf
+
+    from ablate.errors import ConfigError
+    from ablate.report import options
+    from ablate.report.collect import expected_members, setting_of
+
+    node = config.get("report")
+    try:
+        checked = options.check(OmegaConf.to_container(node, resolve=True) if node is not None else None)
+        if checked.reference is not None and "=" in checked.reference:
+            multirun = OmegaConf.to_container(config, resolve=False)
+            members = expected_members(multirun if isinstance(multirun, dict) else None)
+            settings = list(dict.fromkeys(setting_of(m) for m in members))
+            if settings:
+                from ablate.report.stats import find_reference
+
+                find_reference(settings, checked.reference, {}, checked.name("reference"))
+    except ConfigError as e:
+        return str(e)
+    return None
 
 
 def exit_with_verdict(sweep_dir, out=None) -> None:

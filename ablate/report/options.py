@@ -7,7 +7,9 @@ first setting that has a completed run. `resolution` is δ, in top-1 error point
 whose difference lies, with 95% confidence, inside ±δ are reported as equivalent.
 
 A sweep's report takes these from the sweep's own config (its `multirun.yaml`), so
-`python -m ablate +sweep=… report.reference=… -m` and `python -m ablate.report DIR` agree;
+`python -m ablate +sweep=… 'report.reference="model.cardinality=1"' -m` (Hydra's grammar wants a value that holds
+`=` in its own quotes) and `python -m ablate.report DIR` agree; a multirun checks them when it starts
+(`ablate.report.callback.options_refusal`);
 `python -m ablate.report DIR --reference … --resolution …` overrides them.
 """
 

@@ -350,7 +350,8 @@ def _start_method() -> str:
 
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return "spawn"
-    # torch._inductor: torch.use_deterministic_algorithms imports it (seconds), once here instead of in every fork
+    # torch._inductor (seconds): torch.use_deterministic_algorithms imports it, and so does an optimizer's first
+    # param group (through torch._dynamo, which torch's optimizers import lazily): once here, not in every fork
     multiprocessing.set_forkserver_preload(["torch", "torch._inductor", "ablate.run.app"])
     return "forkserver"
 
