@@ -305,6 +305,30 @@ def test_a_signal_records_the_run_interrupted_exits_with_its_code_and_a_relaunch
     COUNTS.update(started=2, resumed=1, completed=1)
 
 
+def test_a_ddp_run_stopped_by_sigterm_says_one_line(tmp_path):
+    """Two DDP processes (the CPU default): the job stops them when it is stopped, and stderr holds the one
+    line and nothing else; a rank killed while it held a multiprocessing lock (tqdm made one even for a
+    disabled bar) left multiprocessing's resource tracker to warn of a leaked semaphore on stderr."""
+    run_dir = tmp_path / "run"
+    args = [*SMALL, "data.num_samples=512", "optim.epochs=200", "trainer.world_size=2", "trainer.progress=false",
+            "trainer.num_threads=2", "trainer.peak_flops=1e11", f"hydra.run.dir={run_dir}"]
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
+    proc = subprocess.Popen([sys.executable, "-m", "ablate", *args], cwd=tmp_path, env=env, text=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 180
+    while proc.poll() is None and time.monotonic() < deadline:
+        record = RunRecord.load(run_dir) if (run_dir / runs.RESULT).exists() else None
+        if record is not None and record.epochs:
+            break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ablate: interrupted by SIGTERM in epoch "), err
+    assert RunRecord.load(run_dir).status == "interrupted"
+
+
 # ----------------------------------------------------------------------------- readers during writes
 class Reader(threading.Thread):
     """Polls every record, checkpoint and report file under `roots` and parses each in full."""

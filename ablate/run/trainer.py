@@ -23,6 +23,7 @@ import logging
 import math
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -231,14 +232,19 @@ class _Lines:
 
 def _progress(total: int, desc: str, enabled: bool):
     """Progress through one epoch of `total` steps: a tqdm bar on a terminal, plain log lines elsewhere
-    (`_on_terminal`); nothing when not `enabled`."""
-    if enabled and not _on_terminal():
+    (`_on_terminal`); nothing when not `enabled` (no tqdm object at all, not a disabled one).
+
+    tqdm guards its bars with a lock that by default includes a multiprocessing one: a semaphore that the
+    resource tracker reports as leaked (a warning on stderr) when the job stops a DDP rank. A DDP rank is a
+    process of ablate's own that draws only its own bars, so there a thread lock is all they need (in the
+    caller's process, tqdm's global lock is left as it is)."""
+    if not enabled or not _on_terminal():
         return _Lines(total, desc, enabled)
     from tqdm.auto import tqdm
 
-    return tqdm(
-        total=total, desc=desc, unit="step", leave=False, disable=not enabled, dynamic_ncols=True, mininterval=0.5
-    )
+    if dist.is_available() and dist.is_initialized():
+        tqdm.set_lock(threading.RLock())
+    return tqdm(total=total, desc=desc, unit="step", leave=False, dynamic_ncols=True, mininterval=0.5)
 
 
 def _sync(device: torch.device) -> None:
