@@ -370,9 +370,11 @@ def _check_batch(cfg, world_size: int, train) -> int:
         )
     per_rank = len(train) // world_size
     if per_rank < batch // world_size:
+        chosen = cfg.data.get("train_subset")
+        subset = f" than data.train_subset={chosen}" if chosen is not None else ""
         raise ConfigError(
             f"optim.batch_size={batch} is larger than the {per_rank} training images each of the "
-            f"{world_size} rank(s) gets from {train.name}: lower the batch size or use more images."
+            f"{world_size} rank(s) gets from {train.name}: lower the batch size or use more images{subset}."
         )
     return batch // world_size
 
