@@ -52,6 +52,11 @@ PRUNERS: dict[str, dict | None] = {  # "sweep": the sweep file's own pruner node
     "hyperband-rf2": {"_target_": "optuna.pruners.HyperbandPruner", "min_resource": 1, "reduction_factor": 2},
     "hyperband-min2": {"_target_": "optuna.pruners.HyperbandPruner", "min_resource": 2, "reduction_factor": 3},
     "median": {"_target_": "optuna.pruners.MedianPruner", "n_startup_trials": 4, "n_warmup_steps": 2},
+    # one bracket: TPE models every trial (under Hyperband, Optuna's TPE sees only the trials of a trial's bracket)
+    "successive-halving": {"_target_": "optuna.pruners.SuccessiveHalvingPruner", "min_resource": 1,
+                           "reduction_factor": 3},
+    "successive-halving-rate1": {"_target_": "optuna.pruners.SuccessiveHalvingPruner", "min_resource": 1,
+                                 "reduction_factor": 3, "min_early_stopping_rate": 1},
 }
 DEFAULT_PRUNERS = ("sweep",)
 
@@ -342,6 +347,9 @@ def main(argv: list[str] | None = None) -> int:
                    help=f"replay: comma-separated, of {', '.join(PRUNERS)} (default {','.join(DEFAULT_PRUNERS)})")
     p.add_argument("--jobs", type=int, default=JOBS, help=f"replay: searches at once (default {JOBS})")
     p.add_argument("--json", default=None, help="replay: write the figures to this JSON file")
+    p.add_argument("--startup-trials", type=int, default=None,
+                   help="replay: TPE's random start-up trials in every search, pruned and unpruned (default: the sweep "
+                        "file's sampler, TPE's own 10)")
     args = p.parse_args(argv)
     if args.action == "record":
         try:
@@ -360,7 +368,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {what}.", file=sys.stderr)
         return 2
     curves = json.loads(Path(args.curves or CURVES).read_text())
-    result = replay(curves, args.seeds, names, args.jobs)
+    sweep = sweep_node()
+    if args.startup_trials is not None:
+        sweep["sampler"] = {**(sweep.get("sampler") or {}), "n_startup_trials": args.startup_trials}
+    result = replay(curves, args.seeds, names, args.jobs, sweep=sweep)
     t = table(result)
     print(f"## {TITLE}\n")
     print(f"{result['designs']} designs recorded with training seed {result['curves_seed']} "
