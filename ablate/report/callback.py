@@ -96,13 +96,12 @@ def options_refusal(config) -> str | None:
     from ablate.report import options
     from ablate.report.collect import expected_members, setting_of
 
-    node = config.get("report")
+    container = OmegaConf.to_container(config, resolve=False)  # what multirun.yaml will hold, read as the report does
+    multirun = container if isinstance(container, dict) else None
     try:
-        checked = options.check(OmegaConf.to_container(node, resolve=True) if node is not None else None)
+        checked = options.from_sweep(multirun)
         if checked.reference is not None and "=" in checked.reference:
-            multirun = OmegaConf.to_container(config, resolve=False)
-            members = expected_members(multirun if isinstance(multirun, dict) else None)
-            settings = list(dict.fromkeys(setting_of(m) for m in members))
+            settings = list(dict.fromkeys(setting_of(m) for m in expected_members(multirun)))
             if settings:
                 from ablate.report.stats import find_reference
 
