@@ -610,3 +610,41 @@ def test_a_diverging_member_is_recorded_and_reported_and_the_sweep_goes_on(tmp_p
     assert {p: p.read_bytes() for p in sweep.glob("*/result.json")} == before
     assert "already holds this diverged run" in again.stdout + again.stderr
     assert "epoch 1/2:" not in again.stdout + again.stderr  # no epoch was trained
+
+
+def test_a_ddp_run_whose_data_is_missing_says_one_line(tmp_path):
+    """Data that cannot be found or fetched is refused in the job, before any DDP process starts: each rank found
+    it missing at once (and would each have downloaded it, into the same files), and torch's process start warned
+    on stderr that it was terminating the other rank."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    run_dir = tmp_path / "run"
+    args = ["data=fashion_mnist", f"data.root={empty}", "data.download=false", "trainer.world_size=2",
+            "trainer.num_threads=2", "trainer.progress=false", "trainer.peak_flops=1e11", f"hydra.run.dir={run_dir}"]
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
+    proc = subprocess.run([sys.executable, "-m", "ablate", *args], cwd=tmp_path, env=env, text=True,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == (
+        f"ablate: Fashion-MNIST is missing: train-images-idx3-ubyte.gz is not in {empty}; run `apt-get install "
+        "dataset-fashion-mnist`, put the four idx files in data.root, or set data.download=true."
+    ), proc.stderr
+
+
+def test_data_is_fetched_once_before_the_ddp_processes_start(tmp_path, monkeypatch):
+    """The job prepares the data set (finds it, downloads what is missing) before it starts its DDP processes,
+    so a refusal starts none and a download is made once, not by every rank into the same files."""
+    import torch.multiprocessing as mp
+
+    from ablate.errors import DataError
+
+    started = []
+    monkeypatch.setattr(mp, "start_processes", lambda *a, **k: started.append(a) or pytest.fail("a rank started"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cfg = compose(["data=fashion_mnist", f"data.root={empty}", "data.download=false", "trainer.world_size=2"])
+    plan = app.RunPlan(cfg=cfg, template=None, form="c", expected={}, threads=1, world_size=2, seed=0,  # type: ignore[arg-type]
+                       job_num=None, run_dir=tmp_path)
+    with pytest.raises(DataError, match="Fashion-MNIST is missing"):
+        app._train(plan)
+    assert started == []

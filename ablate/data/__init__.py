@@ -28,12 +28,27 @@ MODULES = {
     "synthetic": "ablate.data.synthetic",
 }
 
-__all__ = ["Dataset", "Split", "TensorSplit", "available", "load"]
+__all__ = ["Dataset", "Split", "TensorSplit", "available", "load", "prepare"]
 
 
 def available() -> list[str]:
     """Names of the data sets `load` knows."""
     return sorted(MODULES)
+
+
+def prepare(cfg) -> None:
+    """Find the data set's files, downloading and checking what is missing, without loading it.
+
+    A run calls this once before it starts its DDP processes, each of which then loads the files: so a
+    missing or corrupt data set is refused before any process starts, and a download is made once rather
+    than by every process into the same files. A data set with nothing to fetch has no `prepare`.
+    """
+    from ablate.data.options import options
+
+    opts = options(cfg)
+    module = import_module(MODULES[opts.name])
+    if hasattr(module, "prepare"):
+        module.prepare(opts)
 
 
 def load(cfg, device="cpu", seed: int = 0) -> Dataset:

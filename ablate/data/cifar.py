@@ -193,6 +193,11 @@ def locate(opts: CifarData, variant: Variant) -> Path:
     return folder
 
 
+def prepare(opts: CifarData) -> None:
+    """The checked pickles present, downloaded and extracted where missing (`ablate.data.prepare`)."""
+    locate(opts, VARIANTS[opts.name])
+
+
 def load(opts: CifarData, device: torch.device, seed: int) -> Dataset:
     variant = VARIANTS[opts.name]
     folder = locate(opts, variant)

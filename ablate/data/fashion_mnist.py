@@ -129,6 +129,11 @@ def arrays(folder: Path) -> dict[str, np.ndarray]:
     return out
 
 
+def prepare(opts: FashionMNISTData) -> None:
+    """The four files present, downloaded where missing (`ablate.data.prepare`)."""
+    locate(opts)
+
+
 def load(opts: FashionMNISTData, device: torch.device, seed: int) -> Dataset:
     folder = locate(opts)
     raw = arrays(folder)

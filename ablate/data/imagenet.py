@@ -164,7 +164,8 @@ class FolderSplit(Split):
             yield self.normalize(x), y.to(self.device, non_blocking=cuda)
 
 
-def load(opts: ImageNetData, device: torch.device, seed: int) -> Dataset:
+def prepare(opts: ImageNetData) -> Path:
+    """The class folders' root, with Pillow to read them (`ablate.data.prepare`); nothing is downloaded."""
     pillow()
     root = root_dir(opts)
     if root is None or not root.is_dir():
@@ -173,6 +174,11 @@ def load(opts: ImageNetData, device: torch.device, seed: int) -> Dataset:
             f"data.root={shown} is not a directory: data=imagenet needs "
             f"data.root set to a folder holding train/<class>/* and val/<class>/*."
         )
+    return root
+
+
+def load(opts: ImageNetData, device: torch.device, seed: int) -> Dataset:
+    root = prepare(opts)
     classes, splits = scan(root)
     size, resize, workers = opts.resolution, opts.resize, opts.workers
     assert opts.mean is not None and opts.std is not None  # the schema refuses null for a streamed set

@@ -323,6 +323,9 @@ def _train(plan: RunPlan) -> None:
         return
     import torch.multiprocessing as mp
 
+    from ablate.data import prepare
+
+    prepare(plan.cfg.data)  # here, once: a refusal before any process starts, a download made by one process
     with tempfile.TemporaryDirectory(prefix="ablate-ddp-") as tmp:
         plan = dataclasses.replace(plan, init_file=os.path.join(tmp, "rendezvous"))
         context = mp.start_processes(
