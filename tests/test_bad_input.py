@@ -106,10 +106,10 @@ CASES = [
     Case("range-epochs", "config range", "ablate", ["optim.epochs=0"], 2,
          "ablate: optim.epochs=0 is invalid: it must be a whole number of at least 1.", target="fresh"),
     Case("range-batch", "config range", "ablate", ["optim.batch_size=4096"], 2,
-         "ablate: optim.batch_size=4096 is larger than the 128 training images each of the 1 rank(s) gets from "
+         "ablate: optim.batch_size=4096 is larger than the 128 training images of "
          "synthetic/train: lower the batch size or use more images.", target="fresh"),
     Case("range-subset", "config range", "ablate", ["data.train_subset=20"], 2,  # the subset named as the cause
-         "ablate: optim.batch_size=32 is larger than the 20 training images each of the 1 rank(s) gets from "
+         "ablate: optim.batch_size=32 is larger than the 20 training images of "
          "synthetic/train: lower the batch size or use more images than data.train_subset=20.", target="fresh"),
     Case("range-classes", "config range", "ablate", ["model.num_classes=7"], 2,
          "ablate: model.num_classes=7 does not fit data=synthetic, which has num_classes 10: set model.num_classes=10 "

@@ -648,3 +648,23 @@ def test_data_is_fetched_once_before_the_ddp_processes_start(tmp_path, monkeypat
     with pytest.raises(DataError, match="Fashion-MNIST is missing"):
         app._train(plan)
     assert started == []
+
+
+@pytest.mark.parametrize("bad, sentence", [
+    (["trainer.world_size=3"],
+     "ablate: optim.batch_size=32 does not split over trainer.world_size=3 processes: make it a multiple of the "
+     "world size."),
+    (["trainer.world_size=2", "optim.batch_size=200"],
+     "ablate: optim.batch_size=200 gives each of the 2 DDP processes batches of 100, more than the 64 training "
+     "images each gets from synthetic/train: lower the batch size or use more images."),
+], ids=["world-size", "batch-too-large"])
+def test_a_ddp_run_refused_by_its_ranks_says_one_line(tmp_path, bad, sentence):
+    """A refusal that only the DDP processes can make (they hold the data) is one line on stderr: when the first
+    rank fails, torch's process start terminates the others and warned about each on stderr."""
+    args = [*SMALL, *bad, "trainer.num_threads=2", "trainer.progress=false", "trainer.peak_flops=1e11",
+            f"hydra.run.dir={tmp_path / 'run'}"]
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
+    proc = subprocess.run([sys.executable, "-m", "ablate", *args], cwd=tmp_path, env=env, text=True,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == sentence, proc.stderr

@@ -326,7 +326,7 @@ def _train(plan: RunPlan) -> None:
     from ablate.data import prepare
 
     prepare(plan.cfg.data)  # here, once: a refusal before any process starts, a download made by one process
-    with tempfile.TemporaryDirectory(prefix="ablate-ddp-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="ablate-ddp-") as tmp, _quiet_rank_termination():
         plan = dataclasses.replace(plan, init_file=os.path.join(tmp, "rendezvous"))
         context = mp.start_processes(
             _train_process, args=(plan,), nprocs=plan.world_size, join=False, start_method=_start_method()
@@ -343,6 +343,19 @@ def _train(plan: RunPlan) -> None:
             for process in context.processes:
                 process.join()
             raise
+
+
+@contextlib.contextmanager
+def _quiet_rank_termination() -> Iterator[None]:
+    """When one DDP process fails, torch's `join` terminates the others and warns on stderr about each; the
+    failed process's error is the run's one sentence, so those warnings are kept to errors while ranks run."""
+    logger = logging.getLogger("torch.multiprocessing.spawn")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _start_method() -> str:

@@ -372,10 +372,13 @@ def _check_batch(cfg, world_size: int, train) -> int:
     if per_rank < batch // world_size:
         chosen = cfg.data.get("train_subset")
         subset = f" than data.train_subset={chosen}" if chosen is not None else ""
-        raise ConfigError(
-            f"optim.batch_size={batch} is larger than the {per_rank} training images each of the "
-            f"{world_size} rank(s) gets from {train.name}: lower the batch size or use more images{subset}."
+        what = (
+            f"is larger than the {per_rank} training images of {train.name}"
+            if world_size == 1
+            else f"gives each of the {world_size} DDP processes batches of {batch // world_size}, more than the "
+            f"{per_rank} training images each gets from {train.name}"
         )
+        raise ConfigError(f"optim.batch_size={batch} {what}: lower the batch size or use more images{subset}.")
     return batch // world_size
 
 
