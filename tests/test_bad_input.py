@@ -225,6 +225,13 @@ CASES = [
          ["+sweep=cardinality_vs_width", "report.reference=model.cardinality=1", "hydra.sweep.dir={sweep}", "-m"], 2,
          "ablate: report.reference=model.cardinality=1 cannot be parsed: a value that holds = is quoted for Hydra "
          """inside the shell's quotes: 'report.reference="model.cardinality=1"'.""", target="none"),
+    Case("sweep-node-merged", "sweep", "ablate",  # a node in braces ({{ }}: format) merges into the sweep's Hyperband node
+         ["+sweep=search_pruning", "hydra.sweeper.pruner={{_target_:optuna.pruners.MedianPruner,n_warmup_steps:2}}",
+          "hydra.sweep.dir={sweep}", "-m"], 2,
+         "ablate: hydra.sweeper.pruner={{_target_:optuna.pruners.MedianPruner,n_warmup_steps:2}}: hydra.sweeper.pruner "
+         "has no field n_warmup_steps; a node in braces merges into the config's own hydra.sweeper.pruner: to "
+         "replace it, set it to null first: hydra.sweeper.pruner=null "
+         "'hydra.sweeper.pruner={{_target_:optuna.pruners.MedianPruner,n_warmup_steps:2}}'.", target="none"),
     # -- report folders
     Case("report-missing", "report dir", "report", ["{nowhere}"], 2,
          "error: SWEEP_DIR='{nowhere}' is not a directory: give a sweep folder such as sweeps/cardinality_vs_width."),

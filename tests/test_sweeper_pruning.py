@@ -110,6 +110,32 @@ def test_an_unknown_pruner_is_one_sentence(tmp_path):
     assert not (tmp_path / "study.db").exists()  # refused before the study was touched
 
 
+def test_a_pruner_that_cannot_judge_a_trial_is_refused_before_any_trial(tmp_path):
+    """HyperbandPruner(min_resource=0) constructs, then divides by zero when asked about a trial: in every job,
+    so a search ran trial after trial into its failure limit. It is asked once, on a trial in memory, first."""
+    calls = []
+
+    def task(cfg):
+        calls.append(cfg.x)
+        return learner(cfg)
+
+    with pytest.raises(ConfigError) as e:
+        multirun(task, tmp_path, "x=interval(-4,4)",
+                 "hydra.sweeper.pruner={_target_:optuna.pruners.HyperbandPruner,min_resource:0}")
+    assert str(e.value) == (
+        "hydra.sweeper.pruner={'_target_': 'optuna.pruners.HyperbandPruner', 'min_resource': 0} fails when it judges "
+        "a trial (ZeroDivisionError: division by zero): check its arguments against optuna.pruners.HyperbandPruner."
+    )
+    assert calls == [] and not (tmp_path / "study.db").exists()
+
+
+def test_a_pruner_keyword_its_class_lacks_is_named(tmp_path):
+    with pytest.raises(ConfigError) as e:
+        multirun(learner, tmp_path, "x=interval(-4,4)",
+                 "hydra.sweeper.pruner={_target_:optuna.pruners.MedianPruner,min_resource:1}")
+    assert "(TypeError: MedianPruner.__init__() got an unexpected keyword argument 'min_resource')" in str(e.value)
+
+
 def test_reporter_outside_a_sweep_never_prunes_and_pickles(tmp_path):
     assert pruning.reporter() is pruning.never and pruning.never(0, 1.0) is False
     storage = f"sqlite:///{tmp_path / 'study.db'}"

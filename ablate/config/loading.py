@@ -234,7 +234,13 @@ def _unknown_key(key: str, cause: BaseException | None, overrides: Sequence[str]
         fixed = f"{plus}{parent + '.' if parent else ''}{nearest}{rest}"
         hint = f" (did you mean {fixed}{'' if value is None else '=' + value}?)"
     tail = f"; {listed} are {', '.join(names)}" if names else ""
-    if not names and value is not None and not typed.startswith("+"):  # no schema: the node takes new keys with +
+    if not names and value is not None and value.startswith("{") and _key(typed).lstrip("+") == parent:
+        # a node in braces merges into the one the config holds (a sweep's pruner or sampler, another class)
+        tail = (
+            f"; a node in braces merges into the config's own {parent}: to replace it, set it to null first: "
+            f"{parent}=null '{typed.lstrip('+')}'"
+        )
+    elif not names and value is not None and not typed.startswith("+"):  # no schema: the node takes new keys with +
         tail = f"; a key the config lacks is added with +: +{typed}"
     return f"{typed}: {where} has no {kind} {missing}{hint}{tail}."
 

@@ -302,6 +302,7 @@ class AblateOptunaSweeper(Sweeper):
                 f"{where} made a {type(pruner).__name__}, not an Optuna pruner: name a class in "
                 "optuna.pruners, e.g. {_target_: optuna.pruners.MedianPruner}."
             )
+        _try_pruner(instantiate(node), where, node["_target_"])
         return pruner
 
     def _custom_search_space(self):
@@ -373,6 +374,40 @@ def _user_error(error: BaseException) -> ConfigError | None:
     return None
 
 
+def _try_pruner(pruner, where: str, target: str) -> None:
+    """Ask a second pruner of the same node about two trials that report three epochs each and complete, in a
+    study in memory (a pruner with `max_resource="auto"` judges only once a trial has completed): arguments
+    that construct but cannot judge (HyperbandPruner(min_resource=0) divides by zero) would otherwise fail
+    inside every trial's job, until the failure limit stops the search."""
+    import optuna
+
+    logger = logging.getLogger("optuna")  # Optuna logs the study it creates: not this one
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        study = optuna.create_study(pruner=pruner)
+    finally:
+        logger.setLevel(level)
+    try:
+        for offset in (0.0, 1.0):
+            trial = study.ask()
+            for step, value in enumerate((0.5, 0.4, 0.3), start=1):
+                trial.report(value + offset, step)
+                trial.should_prune()
+            study.tell(trial, 0.3 + offset)
+    except Exception as e:
+        raise ConfigError(
+            f"{where} fails when it judges a trial ({_reason(e)}): check its arguments against {target}."
+        ) from None
+
+
 def _reason(error: BaseException) -> str:
+    """The first line of the error; for a failed `instantiate`, of the error it wraps, with its type."""
+    if type(error).__name__ == "InstantiationException" and error.__cause__ is not None:
+        error = error.__cause__
+        text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        return f"{type(error).__name__}: {text}".rstrip(": .")
+    if isinstance(error, ArithmeticError | LookupError | TypeError | ValueError):
+        return f"{type(error).__name__}: {error}".rstrip(".")
     text = str(error).strip()
     return (text.splitlines()[0] if text else type(error).__name__).rstrip(".")
