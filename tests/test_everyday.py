@@ -390,6 +390,31 @@ def test_the_budget_table_as_json_marks_the_bad_row(capsys):
     assert rows[1]["bottleneck_width"] is None and rows[1]["error"].startswith("budget params=207,818 cannot be met")
 
 
+def test_the_budget_table_follows_a_budget_given_as_config(capsys):
+    """`budget=flops budget.vary=width` on the table's command line was composed, checked and then ignored: the
+    table showed params at the model's own count, varying d. A budget in the config is the table's budget (the one
+    a training run with the same overrides solves); a flag changes one of its fields."""
+    from ablate.cli import budget
+    from ablate.config import load_template, solve_cfg
+    from ablate.engine.complexity import complexity
+
+    assert budget.main(["model=tiny", "budget=flops", "budget.vary=width", "budget.scale=2", "budget.tolerance=0.1",
+                        "--cardinality", "1,4", "--json"]) == 0
+    table = json.loads(capsys.readouterr().out)
+    assert (table["metric"], table["vary"]) == ("flops", "width")
+    tiny_flops = complexity(load_template("tiny")).flops
+    assert table["target"] == 2 * tiny_flops
+    for row in table["rows"]:  # each row is what a run with the same overrides solves
+        template, _ = solve_cfg(compose(["model=tiny", "budget=flops", "budget.vary=width", "budget.scale=2",
+                                         "budget.tolerance=0.1", f"model.cardinality={row['cardinality']}"]))
+        assert (row["width"], row["bottleneck_width"]) == (template.width, template.bottleneck_width)
+        assert row["width"] != 32  # width moved, d stayed as written
+    assert [r["bottleneck_width"] for r in table["rows"]] == [12, 12]
+    assert budget.main(["model=tiny", "budget=flops", "--metric", "params", "--cardinality", "1", "--json"]) == 0
+    table = json.loads(capsys.readouterr().out)
+    assert (table["metric"], table["target"]) == ("params", 207818)  # Table-2-style params of tiny
+
+
 def test_table2_returns_each_rows_error_when_asked():
     from ablate.config import load_template
     from ablate.engine.budget import Budget, Solution, table2

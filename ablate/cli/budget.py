@@ -2,7 +2,10 @@
 
 For each cardinality the solver picks the free dimension (`--vary`, d by default) so the
 metric matches the composed model's own complexity times `--scale`, at the whole network or
-the equation-4 block. `--write DIR` writes one model config per row into `DIR/model/`, which the
+the equation-4 block. A budget given as config (`budget=flops budget.vary=width`, or a sweep's
+`+sweep=...`) is the table's budget instead, as a training run with the same overrides solves it (its
+reference is the model config as written); each flag given then sets that field of it.
+`--write DIR` writes one model config per row into `DIR/model/`, which the
 training app accepts: `python -m ablate 'hydra.searchpath=[file://DIR]' model=NAME`.
 
 A cardinality whose budget cannot be met (outside `--tolerance`) does not cost the table: its row
@@ -18,7 +21,7 @@ import sys
 from pathlib import Path
 
 from ablate.cli.common import EXIT_USAGE, human, print_json, user_errors
-from ablate.config import check, compose, searchpath_of, template_from_cfg
+from ablate.config import budget_from_cfg, check, compose, searchpath_of, template_from_cfg
 from ablate.config.schema import plain
 from ablate.engine.budget import METRICS, SCOPES, VARY, Budget, Solution, table2
 from ablate.engine.complexity import complexity
@@ -65,29 +68,47 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ablate.budget", description=__doc__.splitlines()[0])
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=resnet50")
     parser.add_argument("--cardinality", default="1,2,4,8,32", help="comma-separated C values (default 1,2,4,8,32)")
-    parser.add_argument("--vary", default="bottleneck_width", choices=VARY)
-    parser.add_argument("--metric", default="params", choices=METRICS)
-    parser.add_argument("--scope", default="network", choices=SCOPES)
-    parser.add_argument("--scale", type=float, default=1.0, help="target = scale × the model's own complexity")
-    parser.add_argument("--tolerance", type=float, default=0.05)
+    given = "default: the config's budget, else"
+    parser.add_argument("--vary", choices=VARY, help=f"({given} bottleneck_width)")
+    parser.add_argument("--metric", choices=METRICS, help=f"({given} params)")
+    parser.add_argument("--scope", choices=SCOPES, help=f"({given} network)")
+    parser.add_argument("--scale", type=float, help=f"target = scale × the model's own complexity ({given} 1)")
+    parser.add_argument("--tolerance", type=float, help=f"({given} 0.05)")
     parser.add_argument("--stage", type=int, default=None, help="with --vary depth: the stage whose depth moves")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--write", type=Path, metavar="DIR", help="write one model config per row into DIR/model/")
     args = parser.parse_args(argv)
 
-    cfg = compose(args.overrides)
-    check(cfg, searchpath_of(args.overrides))
-    reference = template_from_cfg(cfg.model)
-    if not args.scale > 0:
+    if args.scale is not None and not args.scale > 0:
         raise ConfigError(f"--scale={args.scale!r} is invalid: it must be a positive number, e.g. 2.")
-    budget = Budget.relative(
-        reference, args.scale, metric=args.metric, scope=args.scope, tolerance=args.tolerance, name=cfg.model.name
-    )
+    searchpath = searchpath_of(args.overrides)
+    cfg = compose(args.overrides)
+    flags = {field: getattr(args, field) for field in FLAG_FIELDS if getattr(args, field) is not None}
+    configured = cfg.budget.metric is not None
+    if configured and flags:  # each flag sets its field of the configured budget
+        cfg = compose([*args.overrides, *(f"budget.{field}={value}" for field, value in flags.items())])
+    check(cfg, searchpath)
+    reference = template_from_cfg(cfg.model)
+    if configured:
+        budget = budget_from_cfg(cfg.budget, searchpath)
+        assert budget is not None  # a metric is set
+        vary, stage = str(cfg.budget.vary), cfg.budget.stage
+    else:
+        flags = {**FLAG_DEFAULTS, **flags}
+        budget = Budget.relative(
+            reference,
+            flags["scale"],
+            metric=flags["metric"],
+            scope=flags["scope"],
+            tolerance=flags["tolerance"],
+            name=cfg.model.name,
+        )
+        vary, stage = flags["vary"], flags.get("stage")
     cardinalities = _cardinalities(args.cardinality)
     rows = []
     for c, sol in zip(
         cardinalities,
-        table2(reference, cardinalities, budget, vary=args.vary, stage=args.stage, errors=True),
+        table2(reference, cardinalities, budget, vary=vary, stage=stage, errors=True),
         strict=True,
     ):
         if not isinstance(sol, Solution):  # this C cannot meet the budget: its row says why
@@ -125,17 +146,17 @@ def main(argv: list[str] | None = None) -> int:
         print_json(
             {
                 "model": cfg.model.name,
-                "metric": args.metric,
-                "scope": args.scope,
+                "metric": budget.metric,
+                "scope": budget.scope,
                 "target": budget.target,
-                "vary": args.vary,
+                "vary": vary,
                 "rows": rows,
             }
         )
         return _failed(rows)
     print(
-        f"{cfg.model.name}: {args.metric} at scope {args.scope} = {budget.target:,.0f} "
-        f"({human(budget.target)}), varying {args.vary}"
+        f"{cfg.model.name}: {budget.metric} at scope {budget.scope} = {budget.target:,.0f} "
+        f"({human(budget.target)}), varying {vary}"
     )
     print(f"{'C':>4} {'d':>5} {'C·d':>6} {'width':>6} {'params':>14} {'FLOPs':>16} {'deviation':>10}")
     for r in rows:
@@ -151,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  python -m ablate 'hydra.searchpath=[file://{args.write.resolve()}]' model={feasible[0]['name']}")
     return _failed(rows)
 
+
+FLAG_FIELDS = ("metric", "scope", "scale", "tolerance", "vary", "stage")  # each also a field of `budget`
+FLAG_DEFAULTS = {"metric": "params", "scope": "network", "scale": 1.0, "tolerance": 0.05, "vary": "bottleneck_width"}
 
 ROW_FIELDS = (
     "bottleneck_width",
