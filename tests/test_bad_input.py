@@ -111,6 +111,9 @@ CASES = [
     Case("range-subset", "config range", "ablate", ["data.train_subset=20"], 2,  # the subset named as the cause
          "ablate: optim.batch_size=32 is larger than the 20 training images of "
          "synthetic/train: lower the batch size or use more images than data.train_subset=20.", target="fresh"),
+    Case("range-resolution", "config range", "ablate", ["model.resolution=32"], 2,  # at compose time
+         "ablate: model.resolution=32 does not fit data=synthetic, which has resolution 28: set model.resolution=28 "
+         "or choose another data set."),
     Case("range-classes", "config range", "ablate", ["model.num_classes=7"], 2,
          "ablate: model.num_classes=7 does not fit data=synthetic, which has num_classes 10: set model.num_classes=10 "
          "or choose another data set.", target="fresh"),

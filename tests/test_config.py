@@ -57,10 +57,18 @@ def refusal(overrides: list[str]) -> str:
 
 
 # ----------------------------------------------------------------------------- presets of the schema
+# a data set each preset of the model and data groups fits (the check refuses a model that does not fit its data)
+FITS = {"model": lambda t: ["data=fashion_mnist"] if t.in_channels == 1 else ["data=cifar10"] if t.resolution == 32
+        else ["data=imagenet", f"data.resolution={t.resolution}"],
+        "data": {"cifar10": ["model=resnext29_8x64d"], "cifar100": ["model=resnext29_8x64d", "model.num_classes=100"],
+                 "imagenet": ["model=resnet50"]}}
+
+
 @pytest.mark.parametrize("group", ["model", "data", "optim", "trainer", "budget"])
 def test_every_preset_composes_to_its_schema_and_passes_the_check(group):
     for name in available(group):
-        cfg = compose([f"{group}={name}"])
+        fits = FITS["model"](load_template(name)) if group == "model" else FITS["data"].get(name, [])
+        cfg = compose([f"{group}={name}", *(fits if group in FITS else [])])
         check(cfg)
         node = OmegaConf.to_container(cfg[group], resolve=True)
         if group == "budget" and node["metric"] is None:
@@ -233,3 +241,36 @@ def test_hydra_leaves_the_runtime_keys_out_of_a_members_folder(tmp_path):
     assert folders == ["data=synthetic,model.cardinality=0"]
     record = json.loads((sweep / folders[0] / "result.json").read_text())
     assert record["reason"] == "model.cardinality=0 is invalid: it must be a whole number of at least 1."
+
+
+@pytest.mark.parametrize("overrides, sentence", [
+    (["data=cifar10"], "model.in_channels=1 does not fit data=cifar10, which has in_channels 3: set model.in_channels=3 "
+                       "or choose another data set."),
+    (["data=cifar100", "model.in_channels=3", "model.resolution=32"],
+     "model.num_classes=10 does not fit data=cifar100, which has num_classes 100: set model.num_classes=100 or "
+     "choose another data set."),
+    (["model=resnet50", "data=imagenet", "data.resolution=160"],
+     "model.resolution=224 does not fit data=imagenet, which has resolution 160: set model.resolution=160 or choose "
+     "another data set."),
+])
+def test_a_model_that_does_not_fit_the_data_is_refused_at_compose_time(overrides, sentence):
+    """Before, only the training processes found it, once each had loaded (or downloaded) the data set."""
+    with pytest.raises(ConfigError) as e:
+        check(compose(overrides))
+    assert str(e.value) == sentence
+
+
+def test_a_model_that_fits_its_data_passes():
+    check(compose(["data=cifar10", "model.in_channels=3", "model.resolution=32"]))
+    check(compose(["model=resnet50", "data=imagenet"]))
+
+
+def test_commands_that_read_only_the_model_ignore_the_data_set(capsys):
+    """`python -m ablate.describe model=resnext50_32x4d` (the README's tour) describes a model the default data set
+    (Fashion-MNIST, one channel) does not fit: describe and the budget table do not train it."""
+    from ablate.cli import budget, describe
+
+    assert describe.main(["model=resnext50_32x4d", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["params"] == 25028904  # Table 1: ResNeXt-50 (32×4d), 25.0M
+    assert budget.main(["model=resnet50", "--cardinality", "2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["rows"][0]["bottleneck_width"] == 40  # Table 2: 2×40d

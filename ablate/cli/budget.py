@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     configured = cfg.budget.metric is not None
     if configured and flags:  # each flag sets its field of the configured budget
         cfg = compose([*args.overrides, *(f"budget.{field}={value}" for field, value in flags.items())])
-    check(cfg, searchpath)
+    check(cfg, searchpath, training=False)  # the table reads the model; the data set is not its concern
     reference = template_from_cfg(cfg.model)
     if configured:
         budget = budget_from_cfg(cfg.budget, searchpath)

@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         overrides.insert(0, f"hydra.searchpath=[file://{folder}]")
     searchpath = searchpath_of(overrides)  # the user's configs: also where budget.reference=NAME is found
     cfg = compose(overrides)
-    check(cfg, searchpath)
+    check(cfg, searchpath, training=False)  # the model alone; the data set is not its concern
     template, solution = solve_cfg(cfg, searchpath)
     net = derive(template)
     if args.json:

@@ -363,6 +363,19 @@ class DataConfig:
     train_subset: int | None = _rule(optional(count()))  # a seeded class-balanced subset; null: every image
     val_subset: int | None = _rule(optional(count()))
 
+    def fixes(self) -> dict[str, int]:
+        """What the model must fit that this config fixes: `in_channels`, `resolution`, `num_classes` (a field
+        left out is known only once the data set is loaded), so that a misfit is refused at compose time."""
+        return {}
+
+
+def misfit(data_name: str, field: str, want: int, have: int) -> ConfigError:
+    """The sentence for a model field that does not fit the data set (at compose time, or once loaded)."""
+    return ConfigError(
+        f"model.{field}={want} does not fit data={data_name}, which has {field} {have}: "
+        f"set model.{field}={have} or choose another data set."
+    )
+
 
 @dataclass
 class FileData(DataConfig):
@@ -377,11 +390,21 @@ class FileData(DataConfig):
 @dataclass
 class FashionMNISTData(FileData):
     channels: ClassVar[int | None] = 1
+    side: ClassVar[int] = 28  # every image is side × side pixels
+    classes: ClassVar[int] = 10
+
+    def fixes(self) -> dict[str, int]:
+        return {"in_channels": 1, "resolution": self.side, "num_classes": self.classes}
 
 
 @dataclass
 class CifarData(FileData):
     channels: ClassVar[int | None] = 3
+    side: ClassVar[int] = 32
+    classes: ClassVar[dict[str, int]] = {"cifar10": 10, "cifar100": 100}
+
+    def fixes(self) -> dict[str, int]:
+        return {"in_channels": 3, "resolution": self.side, "num_classes": self.classes[self.name]}
 
 
 @dataclass
@@ -395,6 +418,9 @@ class ImageNetData(DataConfig):
     ratio: tuple[float, float] = _rule(PAIR)
     workers: int = _rule(count(0))
 
+    def fixes(self) -> dict[str, int]:  # its class count is the number of class folders: known once scanned
+        return {"in_channels": 3, "resolution": self.resolution}
+
 
 @dataclass
 class SyntheticData(DataConfig):
@@ -405,6 +431,9 @@ class SyntheticData(DataConfig):
     num_classes: int = _rule(count(2))
     noise: float = _rule(at_least(0.0))
     pad: int = _rule(count(0))
+
+    def fixes(self) -> dict[str, int]:
+        return {"in_channels": self.in_channels, "resolution": self.resolution, "num_classes": self.num_classes}
 
 
 DATA: dict[str, type[DataConfig]] = {
@@ -619,12 +648,14 @@ def data_config(node: Any) -> DataConfig:
     return cls(**typed)
 
 
-def check(cfg: Any, searchpath: tuple[str, ...] | None = None) -> None:
+def check(cfg: Any, searchpath: tuple[str, ...] | None = None, *, training: bool = True) -> None:
     """Check a composed config once: every group's keys, types, ranges and choices, the template and the budget.
 
     Raises `ConfigError` (or the engine's `TemplateError` / `BudgetError`) with one sentence naming the field.
     `searchpath` finds `budget.reference`'s model config (None: the running Hydra job's search path, else the
-    package's configs; see `ablate.config.loading.load_template`).
+    package's configs; see `ablate.config.loading.load_template`). `training`: the config is a training run's,
+    so the model must fit the data set as far as its config tells (`DataConfig.fixes`); a command that only
+    reads the model (describe, the budget table) passes False.
     """
     try:
         values = plain(cfg)
@@ -637,7 +668,10 @@ def check(cfg: Any, searchpath: tuple[str, ...] | None = None) -> None:
     check_budget(values["budget"], template, searchpath)
     check_keys("optim", values["optim"], OptimConfig)
     _apply("optim", values["optim"], OptimConfig)
-    data_config(values["data"])
+    data = data_config(values["data"])
+    for key, have in data.fixes().items() if training else ():
+        if getattr(template, key) != have:
+            raise misfit(data.name, key, getattr(template, key), have)
     check_keys("trainer", values["trainer"], TrainerConfig)
     _apply("trainer", values["trainer"], TrainerConfig)
     check_keys("", {k: v for k, v in values.items() if k != "hydra" and k not in MEMBER_KEYS}, Config)  # last

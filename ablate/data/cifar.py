@@ -60,7 +60,7 @@ VARIANTS = {
         ("batches.meta", "5ff9c542aee3614f3951f8cda6e48888"),
         "labels",
         "label_names",
-        10,
+        CifarData.classes["cifar10"],
     ),
     "cifar100": Variant(
         "CIFAR-100",
@@ -71,10 +71,10 @@ VARIANTS = {
         ("meta", "7973b15100ade9c7d40fb424638fde48"),
         "fine_labels",
         "fine_label_names",
-        100,
+        CifarData.classes["cifar100"],
     ),
 }
-SIDE = 32
+SIDE = CifarData.side
 
 
 class SafeUnpickler(pickle.Unpickler):

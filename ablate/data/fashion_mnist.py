@@ -46,7 +46,7 @@ FILES = {
     "val_labels": ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310", "15d484375f8d13e6eb1aabb0c3f46965"),
 }
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
-SIDE = 28
+SIDE = FashionMNISTData.side
 
 
 def find(folder: Path, gz_name: str) -> Path | None:

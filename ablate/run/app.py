@@ -591,6 +591,8 @@ def _child_error(error: Exception) -> Exception:
 
 def _check_data(data: Dataset, template: Template) -> None:
     """The data set must fit the template's input and output."""
+    from ablate.config.schema import misfit
+
     for field, have in (
         ("in_channels", data.in_channels),
         ("resolution", data.resolution),
@@ -598,10 +600,7 @@ def _check_data(data: Dataset, template: Template) -> None:
     ):
         want = getattr(template, field)
         if have != want:
-            raise ConfigError(
-                f"model.{field}={want} does not fit data={data.name}, which has {field} {have}: "
-                f"set model.{field}={have} or choose another data set."
-            )
+            raise misfit(data.name, field, want, have)
 
 
 def _throughput(
