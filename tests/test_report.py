@@ -296,6 +296,11 @@ def depth_sweep(root, epochs: int = 2, lrs=(0.1,)):
     return root
 
 
+def test_a_one_epoch_recipe_says_one_epoch(tmp_path):
+    md = (write_report(depth_sweep(tmp_path / "sweep", epochs=1), tmp_path / "report") / "table.md").read_text()
+    assert "- recipe: 1 epoch, batch 64, SGD lr 0.1," in md
+
+
 def test_the_report_states_recipe_budget_and_error_bars_under_the_sweeps_name(tmp_path):
     out = write_report(depth_sweep(tmp_path / "sweeps" / "2026-11-30_10-00-00"), tmp_path / "report")
     md = (out / "table.md").read_text()

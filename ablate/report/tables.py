@@ -516,7 +516,8 @@ def recipe(sweep) -> list[tuple[str, str]]:
         items.append(
             (
                 "recipe",
-                f"{text('optim', 'epochs')} epochs, batch {text('optim', 'batch_size')}, SGD lr "
+                f"{text('optim', 'epochs')} epoch{'' if values('optim', 'epochs') == [1] else 's'}, batch "
+                f"{text('optim', 'batch_size')}, SGD lr "
                 f"{text('optim', 'lr')}, momentum {text('optim', 'momentum')} (Nesterov: "
                 f"{text('optim', 'nesterov', fmt=yes)}), weight decay {text('optim', 'weight_decay')} "
                 f"(on norm and bias: {text('optim', 'decay_norm_and_bias', fmt=yes)}), {how}{warm}, "
