@@ -389,27 +389,27 @@ class FileData(DataConfig):
 
 @dataclass
 class FashionMNISTData(FileData):
-    channels: ClassVar[int | None] = 1
+    channels: ClassVar[int] = 1
     side: ClassVar[int] = 28  # every image is side × side pixels
     classes: ClassVar[int] = 10
 
     def fixes(self) -> dict[str, int]:
-        return {"in_channels": 1, "resolution": self.side, "num_classes": self.classes}
+        return {"in_channels": self.channels, "resolution": self.side, "num_classes": self.classes}
 
 
 @dataclass
 class CifarData(FileData):
-    channels: ClassVar[int | None] = 3
+    channels: ClassVar[int] = 3
     side: ClassVar[int] = 32
     classes: ClassVar[dict[str, int]] = {"cifar10": 10, "cifar100": 100}
 
     def fixes(self) -> dict[str, int]:
-        return {"in_channels": 3, "resolution": self.side, "num_classes": self.classes[self.name]}
+        return {"in_channels": self.channels, "resolution": self.side, "num_classes": self.classes[self.name]}
 
 
 @dataclass
 class ImageNetData(DataConfig):
-    channels: ClassVar[int | None] = 3
+    channels: ClassVar[int] = 3
 
     root: str | None = _rule(PATH)
     resolution: int = _rule(count())
@@ -419,7 +419,7 @@ class ImageNetData(DataConfig):
     workers: int = _rule(count(0))
 
     def fixes(self) -> dict[str, int]:  # its class count is the number of class folders: known once scanned
-        return {"in_channels": 3, "resolution": self.resolution}
+        return {"in_channels": self.channels, "resolution": self.resolution}
 
 
 @dataclass
