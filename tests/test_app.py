@@ -302,3 +302,33 @@ def test_a_stale_hydra_config_in_the_process_does_not_fail_a_ddp_run(tmp_path, m
     assert app._job_logging() is None
     record = run(tmp_path, "trainer.world_size=2", "trainer.num_threads=1")
     assert record.status == "completed", record.reason
+
+
+FORK_SERVER_ORDER = """
+import multiprocessing.forkserver, runpy, sys
+started = []
+real = multiprocessing.forkserver.ensure_running
+def ensure_running():
+    if not started:
+        started.append("torch" in sys.modules)
+    return real()
+multiprocessing.forkserver.ensure_running = ensure_running
+sys.argv = ["ablate", *sys.argv[1:]]
+try:
+    runpy.run_module("ablate", run_name="__main__")
+finally:
+    print("FORK_SERVER_STARTED_AFTER_TORCH", started, file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("world_size, expect", [(2, [False]), (1, [])])
+def test_the_fork_server_starts_before_the_job_imports_torch(tmp_path, world_size, expect):
+    """A CPU run of two DDP processes starts their fork server before the job process imports torch, so the two
+    processes import at once, on two cores (the job's own torch import used to come first). A run of one
+    process starts none."""
+    args = [*SMALL, "optim.epochs=1", f"trainer.world_size={world_size}", "trainer.device=cpu",
+            "trainer.progress=false", "trainer.peak_flops=1e11", f"hydra.run.dir={tmp_path / 'run'}"]
+    proc = subprocess.run([sys.executable, "-c", FORK_SERVER_ORDER, *args], cwd=tmp_path, text=True,
+                          capture_output=True, timeout=300, env={**os.environ, "HYDRA_FULL_ERROR": "0"})
+    line = next(x for x in proc.stderr.splitlines() if x.startswith("FORK_SERVER_STARTED_AFTER_TORCH"))
+    assert line == f"FORK_SERVER_STARTED_AFTER_TORCH {expect}", proc.stderr

@@ -216,6 +216,7 @@ def _solve(cfg: DictConfig, config: dict, record: RunRecord, run_dir: Path) -> t
 
     check(cfg)
     template, solution = solve_cfg(cfg)
+    _start_fork_server(cfg)  # a checked config: before this process imports torch
     from ablate.run.trainer import check_checkpoint, identity  # torch: after the config's own errors
 
     form = str(cfg.model.form)
@@ -228,6 +229,27 @@ def _solve(cfg: DictConfig, config: dict, record: RunRecord, run_dir: Path) -> t
     if epochs:
         log.info("%s holds a checkpoint after epoch %d: resuming", run_dir, epochs)
     return template, expected, epochs
+
+
+def _start_fork_server(cfg: DictConfig) -> None:
+    """Start the DDP processes' fork server now, before this process imports torch, where the run will use it:
+    its own imports (torch, torch._inductor, ablate) then run on another core while this process imports torch,
+    solves the run and measures the peaks, instead of after. Only on the CPU (`trainer.device=cpu`, or `auto`
+    with no NVIDIA device file), with `world_size` resolving to more than one process; otherwise `_plan`
+    starts it when it is needed."""
+    from ablate.run.parallel import ranks_for_job
+
+    device = str(cfg.trainer.device)
+    cpu = device == "cpu" or (device == "auto" and not os.path.exists("/dev/nvidiactl"))
+    if not cpu:
+        return
+    ranks = ranks_for_job(
+        cfg.trainer.world_size, cuda=False, batch=int(cfg.optim.batch_size), num_threads=cfg.trainer.num_threads
+    )
+    if ranks > 1 and _start_method() == "forkserver":
+        import multiprocessing.forkserver
+
+        multiprocessing.forkserver.ensure_running()
 
 
 def solved(solution: Solution) -> str:
