@@ -43,10 +43,7 @@ def prepare(cfg) -> None:
     missing or corrupt data set is refused before any process starts, and a download is made once rather
     than by every process into the same files. A data set with nothing to fetch has no `prepare`.
     """
-    from ablate.data.options import options
-
-    opts = options(cfg)
-    module = import_module(MODULES[opts.name])
+    opts, module = _module(cfg)
     if hasattr(module, "prepare"):
         module.prepare(opts)
 
@@ -59,7 +56,13 @@ def load(cfg, device="cpu", seed: int = 0) -> Dataset:
     """
     import torch
 
+    opts, module = _module(cfg)
+    return module.load(opts, torch.device(device), seed)
+
+
+def _module(cfg):
+    """The checked options of a `data` node and the module of its data set (from the fixed table)."""
     from ablate.data.options import options
 
     opts = options(cfg)
-    return import_module(MODULES[opts.name]).load(opts, torch.device(device), seed)
+    return opts, import_module(MODULES[opts.name])
