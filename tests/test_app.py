@@ -332,3 +332,18 @@ def test_the_fork_server_starts_before_the_job_imports_torch(tmp_path, world_siz
                           capture_output=True, timeout=300, env={**os.environ, "HYDRA_FULL_ERROR": "0"})
     line = next(x for x in proc.stderr.splitlines() if x.startswith("FORK_SERVER_STARTED_AFTER_TORCH"))
     assert line == f"FORK_SERVER_STARTED_AFTER_TORCH {expect}", proc.stderr
+
+
+def test_more_threads_than_cores_is_said_in_the_log(caplog, monkeypatch):
+    """`trainer.num_threads=64` on a 2-core machine was taken silently: the threads share the cores and the run
+    slows down. The log says so (a warning: the run goes on, as asked)."""
+    from ablate.run import parallel
+
+    monkeypatch.setattr(parallel, "cpu_count", lambda: 2)
+    with caplog.at_level("WARNING", logger="ablate"):
+        assert app._threads(64, 1) == 64
+        assert app._threads(2, 1) == 2 and app._threads(None, 2) == 1
+    assert caplog.messages == [
+        "trainer.num_threads=64 gives 1 process 64 threads on this machine's 2 cores: they will share the cores and "
+        "run slower; trainer.num_threads=null gives each process its share."
+    ]

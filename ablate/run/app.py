@@ -503,10 +503,20 @@ def _speed(tp: ThroughputSection) -> str:
 def _threads(num_threads: int | None, world_size: int) -> int | None:
     """CPU threads per process: `trainer.num_threads`, else this job's share of the cores
     (`ablate.run.parallel`: members of a multirun running at once split them), split among DDP ranks."""
-    if num_threads is not None:
-        return num_threads
-    from ablate.run.parallel import threads_for_job
+    from ablate.run.parallel import cpu_count, threads_for_job
 
+    if num_threads is not None:
+        if num_threads * world_size > cpu_count():
+            processes = f"{world_size} process{'es' * (world_size != 1)}"
+            log.warning(
+                "trainer.num_threads=%d gives %s %d threads on this machine's %d cores: they will share the cores "
+                "and run slower; trainer.num_threads=null gives each process its share.",
+                num_threads,
+                processes,
+                num_threads * world_size,
+                cpu_count(),
+            )
+        return num_threads
     return max(threads_for_job() // world_size, 1)
 
 
