@@ -243,10 +243,17 @@ def _start_fork_server(cfg: DictConfig) -> None:
     cpu = device == "cpu" or (device == "auto" and not os.path.exists("/dev/nvidiactl"))
     if not cpu:
         return
-    ranks = ranks_for_job(
-        cfg.trainer.world_size, cuda=False, batch=int(cfg.optim.batch_size), num_threads=cfg.trainer.num_threads
+    _fork_server(
+        ranks_for_job(
+            cfg.trainer.world_size, cuda=False, batch=int(cfg.optim.batch_size), num_threads=cfg.trainer.num_threads
+        )
     )
-    if ranks > 1 and _start_method() == "forkserver":
+
+
+def _fork_server(world_size: int) -> None:
+    """Start the fork server the DDP processes of a run of `world_size` processes will fork from (a no-op when it
+    runs already, or for one process): it imports while this process goes on."""
+    if world_size > 1 and _start_method() == "forkserver":
         import multiprocessing.forkserver
 
         multiprocessing.forkserver.ensure_running()
@@ -280,10 +287,7 @@ def _plan(cfg: DictConfig, template: Template, expected: dict, run_dir: Path, jo
         num_threads=cfg.trainer.num_threads,
     )
     threads = _threads(cfg.trainer.num_threads, world_size)
-    if world_size > 1 and _start_method() == "forkserver":  # it imports while this process measures the peaks
-        import multiprocessing.forkserver
-
-        multiprocessing.forkserver.ensure_running()
+    _fork_server(world_size)  # started already where `_start_fork_server` foresaw this count
     return RunPlan(
         cfg=cfg,
         template=template,

@@ -402,12 +402,13 @@ def _try_pruner(pruner, where: str, target: str) -> None:
 
 
 def _reason(error: BaseException) -> str:
-    """The first line of the error; for a failed `instantiate`, of the error it wraps, with its type."""
-    if type(error).__name__ == "InstantiationException" and error.__cause__ is not None:
-        error = error.__cause__
-        text = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        return f"{type(error).__name__}: {text}".rstrip(": .")
-    if isinstance(error, ArithmeticError | LookupError | TypeError | ValueError):
-        return f"{type(error).__name__}: {error}".rstrip(".")
+    """The first line of the error; for a failed `instantiate`, of the error it wraps. That one, and Python's own
+    errors (a wrong keyword, a division by zero), are named with their type, which their message alone leaves out."""
+    wrapped = type(error).__name__ == "InstantiationException" and error.__cause__ is not None
+    if wrapped:
+        error = error.__cause__  # type: ignore[assignment]
     text = str(error).strip()
-    return (text.splitlines()[0] if text else type(error).__name__).rstrip(".")
+    first = text.splitlines()[0] if text else ""
+    if wrapped or isinstance(error, ArithmeticError | LookupError | TypeError | ValueError):
+        return f"{type(error).__name__}: {first}".rstrip(": .")
+    return (first or type(error).__name__).rstrip(".")
