@@ -484,3 +484,15 @@ def test_the_best_model_of_a_search_trains_from_where_it_is(tmp_path):
     check(cfg, searchpath_of(overrides))
     assert (cfg.model.name, cfg.model.cardinality, cfg.model.bottleneck_width) == ("search_budget_best", 4, 9)
     assert list(cfg.model.depths) == [1, 2, 1, 1]
+
+
+@pytest.mark.parametrize("module", ["ablate.describe", "ablate.budget"])
+def test_output_piped_into_a_reader_that_stops_ends_quietly(module, tmp_path):
+    """`python -m ablate.budget --json | head -3` printed a BrokenPipeError traceback (found by hand): a reader
+    that stops early is not an error of the tool's; it ends without a traceback, as other command-line tools do."""
+    proc = subprocess.Popen([sys.executable, "-m", module, "model=resnet50", "--json"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before the tool writes a byte
+    _, err = proc.communicate(timeout=300)
+    assert err.decode() == ""
+    assert proc.returncode == 1  # what Python's documentation advises for EPIPE: not success, not a usage error

@@ -53,6 +53,18 @@ def test_a_model_of_your_own_is_described_and_is_a_budget_reference(myconf):
     assert abs(budget["deviation"]) <= budget["tolerance"]
 
 
+def test_the_budget_table_takes_config_dir_as_describe_does(myconf):
+    """The README says every command takes the user's folder; `ablate.budget` refused `--config-dir` (found by hand)."""
+    proc = ablate(myconf, "--config-dir", "myconf", "model=rx3_w48", "--cardinality", "1,2", "--json",
+                  module="ablate.budget")
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)["rows"]
+    assert [r["cardinality"] for r in rows] == [1, 2]
+    assert rows[0]["params"] == 72_730  # rx3_w48 as written (ablate.describe prints the same)
+    proc = ablate(myconf, "--config-dir", "nowhere", "model=rx3_w48", module="ablate.budget")
+    assert proc.returncode == 2 and proc.stderr.startswith("error: --config-dir=nowhere is not a folder")
+
+
 @pytest.mark.slow
 def test_a_sweep_of_your_own_runs_with_its_report(myconf):
     proc = ablate(myconf, "--config-dir", "myconf", "model=rx3_w48", "+sweep=my_depths", "-m", *TINY_RUN)

@@ -1,4 +1,4 @@
-"""`python -m ablate.budget [overrides] --cardinality 1,2,4,8,32 ...`: Table 2 for any template.
+"""`python -m ablate.budget [--config-dir DIR] [overrides] --cardinality 1,2,4,8,32 ...`: Table 2 for any template.
 
 For each cardinality the solver picks the free dimension (`--vary`, d by default) so the
 metric matches the composed model's own complexity times `--scale`, at the whole network or
@@ -20,7 +20,7 @@ import os
 import sys
 from pathlib import Path
 
-from ablate.cli.common import EXIT_USAGE, human, print_json, user_errors
+from ablate.cli.common import EXIT_USAGE, add_config_dir, human, print_json, user_errors, with_config_dir
 from ablate.config import budget_from_cfg, check, compose, searchpath_of, template_from_cfg
 from ablate.config.schema import plain
 from ablate.engine.budget import METRICS, SCOPES, VARY, Budget, Solution, table2
@@ -77,16 +77,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stage", type=int, default=None, help="with --vary depth: the stage whose depth moves")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--write", type=Path, metavar="DIR", help="write one model config per row into DIR/model/")
+    add_config_dir(parser)
     args = parser.parse_args(argv)
+    overrides = with_config_dir(args.config_dir, args.overrides)
 
     if args.scale is not None and not args.scale > 0:
         raise ConfigError(f"--scale={args.scale!r} is invalid: it must be a positive number, e.g. 2.")
-    searchpath = searchpath_of(args.overrides)
-    cfg = compose(args.overrides)
+    searchpath = searchpath_of(overrides)
+    cfg = compose(overrides)
     flags = {field: getattr(args, field) for field in FLAG_FIELDS if getattr(args, field) is not None}
     configured = cfg.budget.metric is not None
     if configured and flags:  # each flag sets its field of the configured budget
-        cfg = compose([*args.overrides, *(f"budget.{field}={value}" for field, value in flags.items())])
+        cfg = compose([*overrides, *(f"budget.{field}={value}" for field, value in flags.items())])
     check(cfg, searchpath, training=False)  # the table reads the model; the data set is not its concern
     reference = template_from_cfg(cfg.model)
     if configured:

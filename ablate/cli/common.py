@@ -2,27 +2,59 @@
 
 from __future__ import annotations
 
+import argparse
 import functools
 import json
+import os
 import sys
+from pathlib import Path
 
-from ablate.errors import AblateError
+from ablate.errors import AblateError, ConfigError
 
 EXIT_USAGE = 2
+EXIT_BROKEN_PIPE = 1
 
 
 def user_errors(main):
-    """Run `main`; an `AblateError` prints its sentence (no traceback) and exits with status 2."""
+    """Run `main`; an `AblateError` prints its sentence (no traceback) and exits with status 2.
+
+    A reader that stops early (`... --json | head`) closes stdout under the tool: it ends with status 1 and no
+    traceback, the way Python's documentation advises (stdout is pointed at os.devnull so the interpreter's own
+    final flush does not fail again).
+    """
 
     @functools.wraps(main)
     def wrapper(*args, **kwargs):
         try:
-            return main(*args, **kwargs)
+            status = main(*args, **kwargs)
+            sys.stdout.flush()
+            return status
         except AblateError as e:
             print(f"error: {e}", file=sys.stderr)
             return EXIT_USAGE
+        except BrokenPipeError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return EXIT_BROKEN_PIPE
 
     return wrapper
+
+
+def add_config_dir(parser: argparse.ArgumentParser) -> None:
+    """`--config-dir DIR`, as the training app takes it: a folder of the user's own config groups."""
+    parser.add_argument("--config-dir", "-cd", help="a folder of your own configs (e.g. DIR/model/NAME.yaml)")
+
+
+def with_config_dir(config_dir: str | None, overrides: list[str]) -> list[str]:
+    """`overrides` with `--config-dir`'s folder added to Hydra's config search path, as the app adds it."""
+    if config_dir is None:
+        return list(overrides)
+    folder = Path(config_dir).resolve()
+    if not folder.is_dir():
+        raise ConfigError(
+            f"--config-dir={config_dir} is not a folder: give the folder that holds your "
+            "config groups, e.g. examples/se_resnext (with model/NAME.yaml inside)."
+        )
+    return [f"hydra.searchpath=[file://{folder}]", *overrides]
 
 
 def print_json(obj) -> None:

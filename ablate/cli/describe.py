@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from ablate.cli.common import human, print_json, user_errors
+from ablate.cli.common import add_config_dir, human, print_json, user_errors, with_config_dir
 from ablate.config import check, compose, searchpath_of, solve_cfg
 from ablate.engine.blocks import BlockShape, block_type
 from ablate.engine.complexity import complexity
 from ablate.engine.template import Network, derive
-from ablate.errors import ConfigError
 
 
 def stage_rows(net: Network) -> list[dict]:
@@ -63,17 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ablate.cli.describe", description=__doc__.splitlines()[0])
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=resnext50_32x4d")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
-    parser.add_argument("--config-dir", "-cd", help="a folder of your own configs (e.g. DIR/model/NAME.yaml)")
+    add_config_dir(parser)
     args = parser.parse_args(argv)
-    overrides = list(args.overrides)
-    if args.config_dir is not None:  # as the app's --config-dir: a folder added to Hydra's config search path
-        folder = Path(args.config_dir).resolve()
-        if not folder.is_dir():
-            raise ConfigError(
-                f"--config-dir={args.config_dir} is not a folder: give the folder that holds your "
-                "config groups, e.g. examples/se_resnext (with model/NAME.yaml inside)."
-            )
-        overrides.insert(0, f"hydra.searchpath=[file://{folder}]")
+    overrides = with_config_dir(args.config_dir, args.overrides)
     searchpath = searchpath_of(overrides)  # the user's configs: also where budget.reference=NAME is found
     cfg = compose(overrides)
     check(cfg, searchpath, training=False)  # the model alone; the data set is not its concern
