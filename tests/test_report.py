@@ -111,6 +111,23 @@ def test_header_names_command_and_wall_time(report):
     assert "8.0 min summed over runs" in md  # 8 records × 60 s
 
 
+@pytest.mark.parametrize(("folder", "written"), [("/work/exp/myconf", "myconf"), ("/elsewhere/conf", "/elsewhere/conf")])
+def test_the_command_of_a_sweep_of_ones_own_configs_keeps_config_dir(folder, written, tmp_path):
+    """The report's command (and the repeats advice built from it) dropped `--config-dir myconf` (found by hand):
+    copied, it failed to find the user's model. Hydra records the folder among the config sources; it is given
+    relative to the folder the sweep ran in when it lies inside it."""
+    from ablate.report.collect import Sweep
+
+    multirun = {"hydra": {"overrides": {"hydra": ["hydra.mode=MULTIRUN"], "task": ["model=rx3_w48", "+sweep=my_depths"]},
+                          "runtime": {"cwd": "/work/exp", "config_sources": [
+                              {"path": "hydra.conf", "schema": "pkg", "provider": "hydra"},
+                              {"path": "ablate.conf", "schema": "pkg", "provider": "main"},
+                              {"path": folder, "schema": "file", "provider": "command-line"},
+                              {"path": "", "schema": "structured", "provider": "schema"}]}}}
+    sweep = Sweep("my_depths", tmp_path, pd.DataFrame(), pd.DataFrame(), multirun)
+    assert sweep.command == f"python -m ablate --config-dir {written} model=rx3_w48 +sweep=my_depths -m"
+
+
 def test_figures_present_and_not_empty(report):
     for stem in ("curves", "error_vs_complexity"):
         png, svg = (report / f"{stem}.png").read_bytes(), (report / f"{stem}.svg").read_text()

@@ -91,7 +91,19 @@ class Sweep:
         if task is None:
             return None
         hydra = [o for o in nested(self.multirun, "hydra", "overrides", "hydra") or [] if o != "hydra.mode=MULTIRUN"]
-        return " ".join(["python -m ablate", *(shlex.quote(o) for o in [*task, *hydra]), "-m"])
+        return " ".join(["python -m ablate", *self._config_dir(), *(shlex.quote(o) for o in [*task, *hydra]), "-m"])
+
+    def _config_dir(self) -> list[str]:
+        """`--config-dir DIR` where the sweep was launched with one (Hydra records it among the config sources);
+        DIR relative to the folder the sweep ran in when it lies inside it, as the user most likely typed it."""
+        sources = nested(self.multirun, "hydra", "runtime", "config_sources") or []
+        folder = next((s.get("path") for s in sources if s.get("provider") == "command-line"), None)
+        if not folder:
+            return []
+        cwd = nested(self.multirun, "hydra", "runtime", "cwd")
+        if cwd and Path(folder).is_relative_to(cwd):
+            folder = str(Path(folder).relative_to(cwd))
+        return ["--config-dir", shlex.quote(folder)]
 
 
 def override_key(override: str) -> str:
