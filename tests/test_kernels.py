@@ -4,6 +4,9 @@ convolution, the merge factor's rule, and a model that trains the same with and 
 from __future__ import annotations
 
 import copy
+import json
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -13,7 +16,15 @@ from torch import nn
 
 from ablate.config.loading import load_template
 from ablate.models import build
-from ablate.run.kernels import MIN_GROUP_WIDTH, MergedGroupsConv2d, merge_factor, merge_groups
+from ablate.run.kernels import (
+    FAULTY_BELOW,
+    MIN_GROUP_WIDTH,
+    MergedGroupsConv2d,
+    SubsampledConv2d,
+    merge_factor,
+    merge_groups,
+    subsample_strided_pointwise,
+)
 
 
 @settings(max_examples=40, deadline=None)
@@ -94,3 +105,64 @@ def test_a_merged_model_trains_as_the_grouped_one():
             opt.step()
     for (name, a), (_, b) in zip(plain.state_dict().items(), fast.state_dict().items(), strict=True):
         torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-9, msg=name)
+
+
+def test_a_narrow_strided_projection_trains_without_corrupting_memory(tmp_path):
+    """A template whose stride-2 projection shortcut reads fewer than 16 channels (tiny at width=1, which the budget
+    solver chose for `budget=flops budget.vary=width model.cardinality=2`) ended its run in "double free or
+    corruption" or SIGSEGV, and hung with two threads (found by hand): oneDNN's 1×1 backward-weights kernel for a
+    strided channels-last input narrower than its channel block writes past its workspace (oneDNN issue 6035; on
+    AVX-512 the same case gives wrong weight gradients). The run now completes."""
+    run = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "ablate", "model.width=1", "model.cardinality=2", "data=synthetic",
+         "data.num_samples=256", "data.val_samples=64", "optim.epochs=1", "optim.batch_size=64",
+         "trainer.world_size=1", "trainer.num_threads=1", "trainer.progress=false", f"hydra.run.dir={run}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads((run / "result.json").read_text())["status"] == "completed"
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    in_channels=st.integers(1, 20),
+    out_channels=st.integers(1, 12),
+    stride=st.sampled_from([2, 3, (2, 1)]),
+    side=st.integers(3, 11),
+    bias=st.booleans(),
+    channels_last=st.booleans(),
+)
+def test_a_subsampled_pointwise_convolution_computes_the_strided_one(in_channels, out_channels, stride, side, bias,
+                                                                     channels_last):
+    """Values and both gradients equal the strided convolution's (float64, which oneDNN does not compute), for odd
+    and even sides: `x[:, :, ::s, ::s]` reads exactly the pixels a stride-s 1×1 convolution reads."""
+    torch.manual_seed(in_channels * 100 + side)
+    conv = nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=bias).double()
+    fast = SubsampledConv2d.of(copy.deepcopy(conv))
+    x = torch.randn(3, in_channels, side, side + 1, dtype=torch.float64)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ya, yb = conv(xa), fast(xb)
+    torch.testing.assert_close(yb, ya, rtol=1e-12, atol=1e-12)
+    g = torch.randn_like(ya)
+    ya.backward(g)
+    yb.backward(g)
+    torch.testing.assert_close(xb.grad, xa.grad, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(fast.weight.grad, conv.weight.grad, rtol=1e-12, atol=1e-12)
+    assert fast.state_dict().keys() == conv.state_dict().keys()
+
+
+def test_only_narrow_strided_pointwise_convolutions_are_subsampled():
+    """tiny at width=1: the projections of stages 2-4 read 1, 2 and 4 channels at stride 2 (stage 1's runs at stride
+    1); at the built-in width (32 and up) and in ResNet-50 (64 and up) nothing is swapped. Parameters are kept."""
+    assert FAULTY_BELOW == 16
+    narrow = build(load_template("tiny").replace(cardinality=2, width=1), form="c")
+    params = {name: p for name, p in narrow.named_parameters()}
+    assert subsample_strided_pointwise(narrow) == 3
+    swapped = [name for name, m in narrow.named_modules() if isinstance(m, SubsampledConv2d)]
+    assert swapped == ["layer2.0.downsample.0", "layer3.0.downsample.0", "layer4.0.downsample.0"]
+    assert all(p is params[name] for name, p in narrow.named_parameters())
+    assert subsample_strided_pointwise(build(load_template("tiny"), form="c")) == 0
+    assert subsample_strided_pointwise(build(load_template("resnet50"), form="c")) == 0

@@ -1,4 +1,5 @@
-"""Grouped convolutions computed with their groups merged: the same function, on the CPU's fast kernels.
+"""Convolutions computed on other CPU kernels than their own: grouped ones with their groups merged (faster), and
+narrow strided 1×1 ones subsampled first (a oneDNN fault avoided). The same function either way.
 
 oneDNN, which runs PyTorch's convolutions on the CPU, has fast kernels for a depthwise convolution (one channel
 per group) and for groups of several channels, but a grouped convolution whose groups hold only a few channels
@@ -19,6 +20,15 @@ a depthwise convolution (d = 1, which has its own kernels) and one whose groups 
 keep k = 1. The rule is fixed, not timed at run time, so that a run's numbers never depend on what the
 machine was doing when it chose; `benchmarks/grouped_conv.py` measures it per layer (the README has the
 figures). Only on the CPU (`trainer.merge_groups`): cuDNN's grouped kernels do not need it.
+
+`SubsampledConv2d` computes a 1×1 convolution of stride s as the same convolution at stride 1 on every s-th pixel
+(`x[:, :, ::s, ::s]`), which is its definition. oneDNN's 1×1 backward-weights kernel for a strided channels-last
+input with fewer input channels than its channel block (8 on AVX2, 16 on AVX-512) writes past its workspace
+(oneDNN issue 6035): heap corruption or a hang on AVX2, wrong weight gradients on AVX-512. ResNeXt's projection
+shortcuts are such convolutions wherever a stage's input is narrow (a template with a small `width`, which the
+budget solver can choose). `subsample_strided_pointwise` swaps every 1×1 strided convolution narrower than
+`FAULTY_BELOW` input channels of a channels-last model on the CPU; it is not optional, since the kernel it avoids
+is wrong, not slow.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 MIN_GROUP_WIDTH = 8  # channels per group below which oneDNN's grouped kernels are slow
+FAULTY_BELOW = 16  # input channels below which oneDNN's strided channels-last 1×1 backward-weights kernel is faulty
 
 
 def merge_factor(groups: int, group_width: int, min_width: int = MIN_GROUP_WIDTH) -> int:
@@ -100,5 +111,53 @@ def merge_groups(model: nn.Module, min_width: int = MIN_GROUP_WIDTH) -> int:
             merge = merge_factor(child.groups, child.in_channels // child.groups, min_width)
             if merge > 1:
                 setattr(parent, name, MergedGroupsConv2d.of(child, merge))
+                swapped += 1
+    return swapped
+
+
+class SubsampledConv2d(nn.Conv2d):
+    """A strided 1×1 `nn.Conv2d` computed at stride 1 on the pixels it reads (module docstring); made from one by
+    `of(conv)`, which keeps that convolution's parameters: its state dict is the strided convolution's."""
+
+    @classmethod
+    def of(cls, conv: nn.Conv2d) -> SubsampledConv2d:
+        """This module computing `conv` (a 1×1 convolution without padding; same parameters, same state dict)."""
+        if conv.kernel_size != (1, 1) or conv.padding != (0, 0):
+            raise ValueError(f"{conv} is not a 1×1 convolution without padding")
+        new = cls(
+            conv.in_channels,
+            conv.out_channels,
+            1,
+            stride=conv.stride,  # type: ignore[arg-type]  # a tuple, as nn.Conv2d keeps it
+            groups=conv.groups,
+            bias=conv.bias is not None,
+            device="meta",  # no memory: the parameters are conv's own
+        )
+        new.weight, new.bias = conv.weight, conv.bias
+        new.train(conv.training)
+        return new
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        sh, sw = self.stride
+        return F.conv2d(x[:, :, ::sh, ::sw], self.weight, self.bias, 1, 0, 1, self.groups)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, computed at stride 1 on every {self.stride}th pixel"
+
+
+def subsample_strided_pointwise(model: nn.Module, below: int = FAULTY_BELOW) -> int:
+    """Replace every strided 1×1 `nn.Conv2d` of `model` with fewer than `below` input channels by a
+    `SubsampledConv2d` of the same parameters; returns how many were replaced."""
+    swapped = 0
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if (
+                type(child) is nn.Conv2d
+                and child.kernel_size == (1, 1)
+                and child.padding == (0, 0)
+                and child.stride != (1, 1)
+                and child.in_channels < below
+            ):
+                setattr(parent, name, SubsampledConv2d.of(child))
                 swapped += 1
     return swapped

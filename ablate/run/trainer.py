@@ -418,6 +418,8 @@ def fit(
     model.to(device=device, memory_format=memory_format)  # type: ignore[call-overload]  # torch's stub lacks it
     # the same parameters and state dict: before the optimizer and DDP (ablate.run.kernels)
     merged = kernels.merge_groups(model) if device.type == "cpu" and trainer.merge_groups else 0
+    if device.type == "cpu" and trainer.channels_last:  # a faulty oneDNN kernel avoided, not optional
+        kernels.subsample_strided_pointwise(model)
 
     opt = optimizer(model, optim_cfg)
     steps = data.train.num_batches(batch, True, rank=rank, world_size=world_size)
