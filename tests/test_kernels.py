@@ -7,6 +7,7 @@ import copy
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -166,3 +167,29 @@ def test_only_narrow_strided_pointwise_convolutions_are_subsampled():
     assert all(p is params[name] for name, p in narrow.named_parameters())
     assert subsample_strided_pointwise(build(load_template("tiny"), form="c")) == 0
     assert subsample_strided_pointwise(build(load_template("resnet50"), form="c")) == 0
+
+
+NARROW_DESIGNS = [  # tiny-like templates with narrow stages, as design-space sampling and the width solver make them
+    {"C": 2, "d": 12, "width": 1, "stem_width": 32, "depths": [1, 1, 1, 1], "form": "c"},
+    {"C": 1, "d": 6, "width": 2, "stem_width": 8, "depths": [1, 1], "form": "b"},
+    {"C": 1, "d": 5, "width": 3, "stem_width": 8, "depths": [1, 2], "form": "c"},
+    {"C": 8, "d": 4, "width": 3, "stem_width": 16, "depths": [1, 1, 1], "form": "b"},
+    {"C": 3, "d": 12, "width": 1, "stem_width": 32, "depths": [1, 1, 2, 1], "form": "c"},
+    {"C": 32, "d": 4, "width": 6, "stem_width": 16, "depths": [2, 2, 1, 2], "form": "c"},
+    {"C": 8, "d": 1, "width": 6, "stem_width": 8, "depths": [2, 2, 1], "form": "b"},
+    {"C": 4, "d": 5, "width": 12, "stem_width": 12, "depths": [1, 1, 1, 1], "form": "a"},
+]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_every_convolution_of_narrow_designs_computes_what_float64_does(threads):
+    """Each conv of each design, as the trainer computes it on the CPU (fp32, channels-last, merged groups and
+    subsampled projections), against float64: outputs and gradients within 1e-4 (relative norm). Without the
+    subsampled projections, 21 of 50 random narrow designs crashed or gave weight gradients off by 100 % (by hand,
+    AVX2 Zen 3; the first five above among them). In a process of its own, so a fault fails this test only."""
+    proc = subprocess.run([sys.executable, "-m", "tests.conv_check", str(threads), json.dumps(NARROW_DESIGNS)],
+                          capture_output=True, text=True, timeout=180, cwd=Path(__file__).resolve().parents[1])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    results = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(results) == len(NARROW_DESIGNS)
+    assert [r for r in results if not r["error"] < 1e-4] == []
