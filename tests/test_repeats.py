@@ -11,6 +11,7 @@ The sweeper runs in this process on a task function that writes such a record in
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 import zlib
@@ -444,3 +445,17 @@ def test_the_spending_function_of_better_or_worse_is_part_of_the_plan():
     assert DEFAULT.to_dict()["spending"] == "pocock"  # repeats.json says which function the verdicts used
     assert "Lan–DeMets O'Brien–Fleming-type" in sequential.describe(Plan(spending="obrien-fleming"), 4)
     assert set(sequential.SPENDING_NAMES) == set(sequential.SPENDING)  # every function has its name in the notes
+
+
+def test_the_sweepers_log_names_each_setting_by_what_sets_it_apart(tmp_path, caplog):
+    """The log named a setting by all its overrides ("+repeats=auto +sweep=cardinality_vs_width data.… model.cardinality=2
+    optim.epochs=1: still undecided"), the shared ones hiding the one that differs (found by hand): now by the
+    overrides that tell it from the other settings, as the report's table does."""
+    LAUNCHED.clear()
+    with caplog.at_level(logging.INFO):
+        multirun(tmp_path / "sweep", "model.cardinality=1,2,4", "+tag=shared", "hydra.sweeper.min=3",
+                 "hydra.sweeper.batch=2", "hydra.sweeper.max=7")
+    text = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("hydra_plugins.ablate_repeats"))
+    assert "Adaptive repeats: 3 settings against model.cardinality=1; " in text
+    assert "model.cardinality=2: better at look 1 of 3 (3 seeds)" in text
+    assert "+tag=shared" not in text

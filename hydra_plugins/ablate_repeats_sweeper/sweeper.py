@@ -75,8 +75,9 @@ class AblateRepeatsSweeper(Sweeper):
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
         level = plan.test_level(len(keys) - 1)
+        named = stats.distinguishing(keys)  # a setting by what sets it apart, as the report's table names it
         log.info(
-            f"Adaptive repeats: {len(keys)} settings against {reference}; looks at "
+            f"Adaptive repeats: {len(keys)} settings against {named[reference]}; looks at "
             f"{', '.join(map(str, plan.looks))} seeds; better/worse where p < {level:.3g}."
         )
         launched: set[tuple[str, int]] = set()
@@ -92,7 +93,7 @@ class AblateRepeatsSweeper(Sweeper):
             job += len(jobs)
             launched |= set(state.pending)
         for s, d in state.decisions.items():
-            log.info(f"{s}: {d.reason}")
+            log.info(f"{named[s]}: {d.reason}")
 
 
 def settings(params: dict, arguments: list[str]) -> list[list[str]]:
