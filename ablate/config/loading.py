@@ -310,5 +310,18 @@ def solve_cfg(cfg: Any, searchpath: Sequence[str] | None = None) -> tuple[Templa
     try:
         solution = solve(template, budget, vary=cfg["budget"]["vary"], stage=cfg["budget"]["stage"])
     except BudgetError as e:  # the solver names `vary` and `stage`; in a config they are budget.<field>
-        raise BudgetError(prefixed("budget", e, ("vary", "stage"))) from None
+        raise BudgetError(_with_origin(prefixed("budget", e, ("vary", "stage")), budget)) from None
     return solution.template, solution
+
+
+def _with_origin(text: str, budget: Budget) -> str:
+    """The solver's sentence with the override that set its target after the target (`budget params=1,000
+    (budget.target=1000) is out of reach …`), so that the user sees what to change."""
+    head = f"budget {budget.metric}={budget.target:,.0f} "
+    if not text.startswith(head):
+        return text
+    if budget.scale is None:
+        origin = f"budget.target={budget.target:g}"
+    else:
+        origin = f"budget.scale={budget.scale:g} × {budget.reference}'s {budget.target / budget.scale:,.0f}"
+    return f"{head}({origin}) {text[len(head):]}"
