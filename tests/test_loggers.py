@@ -216,3 +216,22 @@ def test_csv_is_written_without_pandas(tmp_path):
     assert csv.columns.tolist() == FIELDS
     assert csv.epoch.tolist() == [1, 2] and csv.val_err.tolist() == [12.345678901234567, 10.5]
     assert csv.lr.tolist()[0] == 0.2 and csv.seconds.isna().all() and csv.images_per_s.tolist()[1] == 850
+
+
+def test_a_first_mlflow_run_prints_nothing_on_stderr(tmp_path):
+    """MLflow announced its table creation on stderr ("INFO mlflow.store.db.utils: Creating initial MLflow database
+    tables...", two lines) the first time a store was made (noticed by hand): stderr is for what went wrong."""
+    pytest.importorskip("mlflow")
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "ablate", "trainer.loggers=[mlflow]", "data=synthetic", "data.num_samples=128",
+         "data.val_samples=64", "optim.epochs=1", "optim.batch_size=64", "trainer.world_size=1",
+         "trainer.progress=false", f"hydra.run.dir={run}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (run / "mlflow" / "mlflow.db").is_file()
+    assert proc.stderr == ""

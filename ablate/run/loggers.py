@@ -321,9 +321,13 @@ def store(uri: str | None, home: Path) -> Iterator[tuple[Any, Path | None]]:
         db.parent.mkdir(parents=True, exist_ok=True)
         lock = open(f"{db}.lock", "a")  # noqa: SIM115 (closed below)
         fcntl.flock(lock, fcntl.LOCK_EX)
+    chatty = logging.getLogger("mlflow.store.db.utils")  # announces, on stderr, the tables it creates in a new store
+    level = chatty.level
+    chatty.setLevel(logging.WARNING)
     try:
         yield MlflowClient(uri), artifacts
     finally:
+        chatty.setLevel(level)
         if lock is not None:
             lock.close()  # releases the flock
 
