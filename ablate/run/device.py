@@ -33,6 +33,35 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt's parameters (glibc's malloc.h)
+MMAP_THRESHOLD = 32 * 2**20  # the largest glibc accepts on 64-bit: blocks below it come from the heap
+TRIM_THRESHOLD = 2**30  # free memory kept at the top of the heap before any is given back
+
+
+def glibc() -> bool:
+    """Whether this process's C library is glibc (whose `mallopt` `keep_freed_memory` calls)."""
+    return os.uname().sysname == "Linux" and bool(os.confstr("CS_GNU_LIBC_VERSION") or "")
+
+
+@cache
+def keep_freed_memory() -> bool:
+    """Make glibc keep the memory a training step frees for the next step (True where it did).
+
+    By default glibc serves a large block with its own `mmap` and gives it back with `munmap` when it is freed,
+    and trims the heap's free top: every step of a CPU training loop then asks the kernel for its activations'
+    pages again, and each first touch of a page is a page fault that zeroes it (costly in a virtual machine
+    above all). Raising the mmap threshold to glibc's maximum and the trim threshold far above a step's
+    working set makes the steps reuse one heap. Nothing computed changes; the process keeps its peak memory
+    instead of returning it between steps. A no-op where the C library is not glibc.
+    """
+    if not glibc():
+        return False
+    import ctypes
+
+    libc = ctypes.CDLL(None)
+    return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+
+
 def visible_gpus() -> int:
     """The CUDA devices this process sees (after CUDA_VISIBLE_DEVICES); 0 without CUDA."""
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
@@ -230,7 +259,10 @@ def activate(
     jobs_per_gpu: int = 1,
     world_size: int = 1,
 ) -> None:
-    """Set this process up to train on `device`; nothing to do on the CPU. Call once, before training.
+    """Set this process up to train on `device`. Call once, before training.
+
+    - On the CPU, `keep_freed_memory`: a training step's large tensors reuse the memory of the last step's
+      instead of faulting fresh pages in from the kernel.
 
     - `torch.cuda.set_device(device)`, in every CUDA run (not only under DDP): cuDNN and cuBLAS handles,
       NCCL and any `torch.cuda` call without a device then go to the run's GPU, instead of opening a
@@ -248,6 +280,7 @@ def activate(
       `check_memory` refuses, before anything is trained, what cannot fit.
     """
     if device.type != "cuda":
+        keep_freed_memory()
         return
     torch.cuda.set_device(device)
     torch.backends.cudnn.benchmark = True
