@@ -370,3 +370,14 @@ def test_complexity_figure_bars_are_confidence_intervals():
     ax = figures.complexity(table, {"a": "a", "b": "b"}).axes[0]
     segments = [c for c in ax.collections if c.get_segments()][0].get_segments()
     assert [(s[0][1], s[1][1]) for s in segments] == [(9.0, 11.0), (8.5, 9.5)]
+
+
+@pytest.mark.parametrize("typed", ["2×40d", "2x40d"])
+def test_a_label_typed_with_the_letter_x_names_its_setting(typed):
+    """Labels are written `2×40d`, with the multiplication sign a keyboard lacks: `report.reference=2x40d` was not a
+    setting of the sweep (found by hand). A letter x between a cardinality and a width reads as ×."""
+    settings = ["model.cardinality=1", "model.cardinality=2"]
+    labels = {"model.cardinality=1": "1×64d", "model.cardinality=2": "2×40d"}
+    assert stats.find_reference(settings, typed, labels, "report.reference") == "model.cardinality=2"
+    with pytest.raises(ConfigError, match=r"^report.reference='4x24d' is not a setting of this sweep"):
+        stats.find_reference(settings, "4x24d", labels, "report.reference")

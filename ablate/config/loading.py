@@ -324,4 +324,4 @@ def _with_origin(text: str, budget: Budget) -> str:
         origin = f"budget.target={budget.target:g}"
     else:
         origin = f"budget.scale={budget.scale:g} × {budget.reference}'s {budget.target / budget.scale:,.0f}"
-    return f"{head}({origin}) {text[len(head):]}"
+    return f"{head}({origin}) {text[len(head) :]}"

@@ -23,6 +23,7 @@ paired test) no test exists and the row says that no difference can be judged.
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -298,8 +299,10 @@ def find_reference(settings: Sequence[str], reference: str, labels: dict[str, st
 
     Overrides match as typed (`model.cardinality=1`; a leading `+` or `~` does not matter) or by
     value alone (`baseline` for `+variant=baseline`); several, separated by spaces, must all match.
+    A label may be typed with the letter x for its ×.
     """
-    exact = [s for s in settings if reference in (s, labels.get(s))]
+    as_label = re.sub(r"\b(\d+)x(\d+d)\b", r"\1×\2", reference)  # 2x40d: the sign × typed as the letter x
+    exact = [s for s in settings if reference in (s, labels.get(s)) or as_label == labels.get(s)]
     tokens = reference.split()
     hits = exact or [s for s in settings if all(any(_matches(t, o) for o in s.split()) for t in tokens)]
     if len(hits) == 1:
