@@ -28,6 +28,21 @@ from ablate.run.kernels import (
 )
 
 
+def assert_same_function(conv: nn.Module, fast: nn.Module, x: torch.Tensor, channels_last: bool) -> None:
+    """`fast` computes what `conv` does on `x`: the output, the input's gradient and the weight's, in float64."""
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ya, yb = conv(xa), fast(xb)
+    torch.testing.assert_close(yb, ya, rtol=1e-12, atol=1e-12)
+    g = torch.randn_like(ya)
+    ya.backward(g)
+    yb.backward(g)
+    torch.testing.assert_close(xb.grad, xa.grad, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(fast.weight.grad, conv.weight.grad, rtol=1e-12, atol=1e-12)
+    assert fast.state_dict().keys() == conv.state_dict().keys()
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     groups=st.sampled_from([2, 3, 4, 6, 8, 16, 32]),
@@ -43,17 +58,7 @@ def test_a_merged_convolution_computes_the_grouped_one(groups, width, per_out, s
     torch.manual_seed(groups * 100 + width)
     conv = nn.Conv2d(groups * width, groups * per_out, 3, stride=stride, padding=1, groups=groups, bias=bias).double()
     fast = MergedGroupsConv2d.of(copy.deepcopy(conv), merge)
-    x = torch.randn(3, groups * width, 9, 9, dtype=torch.float64)
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
-    ya, yb = conv(xa), fast(xb)
-    torch.testing.assert_close(yb, ya, rtol=1e-12, atol=1e-12)
-    g = torch.randn_like(ya)
-    ya.backward(g)
-    yb.backward(g)
-    torch.testing.assert_close(xb.grad, xa.grad, rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(fast.weight.grad, conv.weight.grad, rtol=1e-12, atol=1e-12)
+    assert_same_function(conv, fast, torch.randn(3, groups * width, 9, 9, dtype=torch.float64), channels_last)
     assert fast.weight.shape == conv.weight.shape  # the grouped shape: the state dict is the same
     assert fast.state_dict().keys() == conv.state_dict().keys()
 
@@ -141,18 +146,7 @@ def test_a_subsampled_pointwise_convolution_computes_the_strided_one(in_channels
     torch.manual_seed(in_channels * 100 + side)
     conv = nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=bias).double()
     fast = SubsampledConv2d.of(copy.deepcopy(conv))
-    x = torch.randn(3, in_channels, side, side + 1, dtype=torch.float64)
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
-    ya, yb = conv(xa), fast(xb)
-    torch.testing.assert_close(yb, ya, rtol=1e-12, atol=1e-12)
-    g = torch.randn_like(ya)
-    ya.backward(g)
-    yb.backward(g)
-    torch.testing.assert_close(xb.grad, xa.grad, rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(fast.weight.grad, conv.weight.grad, rtol=1e-12, atol=1e-12)
-    assert fast.state_dict().keys() == conv.state_dict().keys()
+    assert_same_function(conv, fast, torch.randn(3, in_channels, side, side + 1, dtype=torch.float64), channels_last)
 
 
 def test_only_narrow_strided_pointwise_convolutions_are_subsampled():

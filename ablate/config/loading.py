@@ -316,9 +316,10 @@ def solve_cfg(cfg: Any, searchpath: Sequence[str] | None = None) -> tuple[Templa
 
 def _with_origin(text: str, budget: Budget) -> str:
     """The solver's sentence with the override that set its target after the target (`budget params=1,000
-    (budget.target=1000) is out of reach …`), so that the user sees what to change."""
+    (budget.target=1000) is out of reach …`), so that the user sees what to change; a reference's own complexity
+    (scale 1) is left as the solver says it."""
     head = f"budget {budget.metric}={budget.target:,.0f} "
-    if not text.startswith(head):
+    if not text.startswith(head) or budget.scale == 1:  # at scale 1 the target is the reference's own: said already
         return text
     if budget.scale is None:
         origin = f"budget.target={budget.target:g}"

@@ -33,11 +33,15 @@ is wrong, not slow.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 MIN_GROUP_WIDTH = 8  # channels per group below which oneDNN's grouped kernels are slow
+C = TypeVar("C", bound=nn.Conv2d)
 FAULTY_BELOW = 16  # input channels below which oneDNN's strided channels-last 1×1 backward-weights kernel is faulty
 
 
@@ -64,19 +68,7 @@ class MergedGroupsConv2d(nn.Conv2d):
         """This module computing `conv` (same parameters, same state dict) with `merge` groups merged into one."""
         if conv.groups % merge:
             raise ValueError(f"merge={merge} does not divide the {conv.groups} groups of {conv}")
-        new = cls(
-            conv.in_channels,
-            conv.out_channels,
-            conv.kernel_size,  # type: ignore[arg-type]  # a tuple, as nn.Conv2d keeps it
-            stride=conv.stride,  # type: ignore[arg-type]
-            padding=conv.padding,  # type: ignore[arg-type]
-            dilation=conv.dilation,  # type: ignore[arg-type]
-            groups=conv.groups,
-            bias=conv.bias is not None,
-            device="meta",  # no memory: the parameters are conv's own
-        )
-        new.weight, new.bias = conv.weight, conv.bias
-        new.train(conv.training)
+        new = _twin(cls, conv)
         new.merge = merge
         new._mask = None
         return new
@@ -103,16 +95,12 @@ class MergedGroupsConv2d(nn.Conv2d):
 def merge_groups(model: nn.Module, min_width: int = MIN_GROUP_WIDTH) -> int:
     """Replace every grouped `nn.Conv2d` of `model` whose groups are narrower than `min_width` channels by a
     `MergedGroupsConv2d` of the same parameters; returns how many were replaced."""
-    swapped = 0
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if type(child) is not nn.Conv2d or child.padding_mode != "zeros":
-                continue
-            merge = merge_factor(child.groups, child.in_channels // child.groups, min_width)
-            if merge > 1:
-                setattr(parent, name, MergedGroupsConv2d.of(child, merge))
-                swapped += 1
-    return swapped
+
+    def merged(conv: nn.Conv2d) -> nn.Module | None:
+        merge = merge_factor(conv.groups, conv.in_channels // conv.groups, min_width)
+        return MergedGroupsConv2d.of(conv, merge) if merge > 1 else None
+
+    return _swap(model, merged)
 
 
 class SubsampledConv2d(nn.Conv2d):
@@ -124,18 +112,7 @@ class SubsampledConv2d(nn.Conv2d):
         """This module computing `conv` (a 1×1 convolution without padding; same parameters, same state dict)."""
         if conv.kernel_size != (1, 1) or conv.padding != (0, 0):
             raise ValueError(f"{conv} is not a 1×1 convolution without padding")
-        new = cls(
-            conv.in_channels,
-            conv.out_channels,
-            1,
-            stride=conv.stride,  # type: ignore[arg-type]  # a tuple, as nn.Conv2d keeps it
-            groups=conv.groups,
-            bias=conv.bias is not None,
-            device="meta",  # no memory: the parameters are conv's own
-        )
-        new.weight, new.bias = conv.weight, conv.bias
-        new.train(conv.training)
-        return new
+        return _twin(cls, conv)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         sh, sw = self.stride
@@ -148,16 +125,39 @@ class SubsampledConv2d(nn.Conv2d):
 def subsample_strided_pointwise(model: nn.Module, below: int = FAULTY_BELOW) -> int:
     """Replace every strided 1×1 `nn.Conv2d` of `model` with fewer than `below` input channels by a
     `SubsampledConv2d` of the same parameters; returns how many were replaced."""
+
+    def subsampled(conv: nn.Conv2d) -> nn.Module | None:
+        strided = conv.kernel_size == (1, 1) and conv.padding == (0, 0) and conv.stride != (1, 1)
+        return SubsampledConv2d.of(conv) if strided and conv.in_channels < below else None
+
+    return _swap(model, subsampled)
+
+
+def _twin(cls: type[C], conv: nn.Conv2d) -> C:
+    """A `cls` module of `conv`'s shape and hyper-parameters holding `conv`'s own parameters (the same tensors, so the
+    same state dict), in `conv`'s training mode."""
+    new = cls(
+        conv.in_channels,
+        conv.out_channels,
+        conv.kernel_size,  # type: ignore[arg-type]  # a tuple, as nn.Conv2d keeps it
+        stride=conv.stride,  # type: ignore[arg-type]
+        padding=conv.padding,  # type: ignore[arg-type]
+        dilation=conv.dilation,  # type: ignore[arg-type]
+        groups=conv.groups,
+        bias=conv.bias is not None,
+        device="meta",  # no memory: the parameters are conv's own
+    )
+    new.weight, new.bias = conv.weight, conv.bias
+    new.train(conv.training)
+    return new
+
+
+def _swap(model: nn.Module, make: Callable[[nn.Conv2d], nn.Module | None]) -> int:
+    """Replace each plain `nn.Conv2d` (zero padding) of `model` for which `make` gives a module; how many were."""
     swapped = 0
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
-            if (
-                type(child) is nn.Conv2d
-                and child.kernel_size == (1, 1)
-                and child.padding == (0, 0)
-                and child.stride != (1, 1)
-                and child.in_channels < below
-            ):
-                setattr(parent, name, SubsampledConv2d.of(child))
+            if type(child) is nn.Conv2d and child.padding_mode == "zeros" and (new := make(child)) is not None:
+                setattr(parent, name, new)
                 swapped += 1
     return swapped
