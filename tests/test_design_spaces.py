@@ -337,3 +337,14 @@ def test_a_tiny_real_sweep_two_designs_per_space(tmp_path):
         "ablate: hydra.sweeper.samples=1 is invalid: give a whole number of at least 2 designs per space (an error "
         "distribution and a test between spaces need two or more).")
     assert not (tmp_path / "bad").exists()
+
+
+def test_both_report_files_title_the_sweep_alike(tmp_path):
+    """`python -m ablate +sweep=design_spaces hydra.sweep.dir=sweeps/ds -m` titled its table `# design_spaces: …` (the
+    config) and its design-space page `# ds: …` (the folder), found by hand: both now by the config, as the table was
+    (whose header names the folder)."""
+    sweep = fake_sweep(tmp_path / "ds")
+    (sweep / "multirun.yaml").write_text("hydra:\n  runtime:\n    choices: {sweep: design_spaces}\n")
+    out = write_report(sweep, tmp_path / "report")
+    assert (out / "table.md").read_text().startswith("# design_spaces: top-1 error by setting")
+    assert (out / "design_spaces.md").read_text().startswith("# design_spaces: design spaces compared")

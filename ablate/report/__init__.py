@@ -59,7 +59,7 @@ def write_report(sweep_dir, out=None, reference: str | None = None, resolution: 
         "table",
         table,
         shown,
-        tables.header(tables.title(sweep), about, head),
+        tables.header(sweep.title, about, head),
         "\n\n".join(p for p in ("\n".join(f"- {n}" for n in foot), tables.problems(sweep.runs)) if p),
     )
     t2 = tables.table2_of(sweep)
@@ -78,7 +78,7 @@ def write_report(sweep_dir, out=None, reference: str | None = None, resolution: 
         out / "index.html",
         html.page(sweep, shown, t2_shown, t2.title if t2 else None, figs, about, sections, head=head, foot=foot),
     )
-    output.write_source(out, sweep.directory, tables.title(sweep))
+    output.write_source(out, sweep.directory, sweep.title)
     return out
 
 

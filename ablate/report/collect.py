@@ -85,6 +85,11 @@ class Sweep:
         return nested(self.multirun, "hydra", "runtime", "choices", "sweep")
 
     @property
+    def title(self) -> str:
+        """A report's title: the sweep's name (its `+sweep=NAME` config), else the name of its folder."""
+        return str(self.sweep_config or self.name)
+
+    @property
     def command(self) -> str | None:
         """The command line that launched the sweep, rebuilt from multirun.yaml."""
         task = nested(self.multirun, "hydra", "overrides", "task")

@@ -501,7 +501,7 @@ def write(sweep: Sweep, out: Path) -> list[Path]:
         "\n\n".join(
             p
             for p in (
-                f"# {sweep.name}: design spaces compared",
+                f"# {sweep.title}: design spaces compared",
                 "\n".join(f"- {line}" for line in about),
                 "## Error by design space",
                 markdown(summary(a)),

@@ -44,9 +44,7 @@ def page(
 ) -> str:
     """The page's HTML text; `search` names the files of an Optuna search report beside it; `head` and
     `foot` are the table's notes (Markdown with `code` and **bold** only) above the header and under the table."""
-    from ablate.report.tables import title
-
-    name = escape(title(sweep))
+    name = escape(sweep.title)
     parts = [
         f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'><title>{name}</title>",
         f"<style>{STYLE}</style></head><body>",

@@ -253,11 +253,6 @@ def varying_overrides(settings: Sequence[str]) -> dict[str, list[str]]:
     return {k: [p.get(k, "") for p in parsed] for k in keys if len({p.get(k, "") for p in parsed}) > 1}
 
 
-def title(sweep) -> str:
-    """A report's title: the sweep's name (its `+sweep=NAME` config), else the name of its folder."""
-    return str(sweep.sweep_config or sweep.name)
-
-
 def table2(
     template, cardinalities=TABLE2_CARDINALITIES, metric: str = "params", scope: str = "network"
 ) -> pd.DataFrame:
