@@ -40,7 +40,10 @@ TRIM_THRESHOLD = 2**30  # free memory kept at the top of the heap before any is 
 
 def glibc() -> bool:
     """Whether this process's C library is glibc (whose `mallopt` `keep_freed_memory` calls)."""
-    return os.uname().sysname == "Linux" and bool(os.confstr("CS_GNU_LIBC_VERSION") or "")
+    try:
+        return os.uname().sysname == "Linux" and bool(os.confstr("CS_GNU_LIBC_VERSION"))
+    except (ValueError, OSError):  # a C library without the name (musl): not glibc
+        return False
 
 
 @cache

@@ -119,7 +119,8 @@ class SubsampledConv2d(nn.Conv2d):
         return F.conv2d(x[:, :, ::sh, ::sw], self.weight, self.bias, 1, 0, 1, self.groups)
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, computed at stride 1 on every {self.stride}th pixel"
+        rows, columns = self.stride
+        return f"{super().extra_repr()}, computed at stride 1 on x[:, :, ::{rows}, ::{columns}]"
 
 
 def subsample_strided_pointwise(model: nn.Module, below: int = FAULTY_BELOW) -> int:
