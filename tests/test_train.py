@@ -117,6 +117,49 @@ def test_the_loop_reads_the_device_only_every_log_every_steps(monkeypatch):
     assert reads == {"item": 2, "tolist": 1}  # 8 steps: 2 periodic checks, 1 read at the epoch's end
 
 
+def test_the_rate_leaves_out_the_first_steps_one_off_costs(monkeypatch):
+    # found by hand: `trainer.compile=true` on a short run reported 17 img/s, its compilation counted as training
+    import types
+
+    import ablate.run.trainer as trainer
+
+    cfg, model, data, _ = setup()
+    clock = [0.0]
+    monkeypatch.setattr(trainer, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+
+    class Compiled(torch.nn.Module):  # the first call costs 100 s (as a compilation), every call 0.5 s
+        def __init__(self):
+            super().__init__()
+            self.inner, self.calls = model, 0
+
+        def forward(self, x):
+            self.calls += 1
+            clock[0] += 100.5 if self.calls == 1 else 0.5
+            return self.inner(x)
+
+    net = Compiled()
+    from tqdm import tqdm
+
+    opt = optimizer(model, cfg.optim)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+    with tqdm(total=8, disable=True) as bar:
+        out = train_epoch(net, data.train, opt, sched, None, torch.nn.CrossEntropyLoss(), epoch=0, batch_size=32,
+                          seed=0, device=torch.device("cpu"), dtype=None, log_every=4, bar=bar)
+    assert (out["images"], out["seconds"]) == (256, 104.0)  # 8 steps of 32: the epoch's wall time keeps it all
+    assert out["images_per_s"] == 7 * 32 / (7 * 0.5)  # steps 2-8: 64 img/s, not 256 / 104 s
+
+
+def test_a_compiled_model_trains_the_same_function(tmp_path):
+    eager_cfg, model, data, expected = setup(["optim.epochs=1"])
+    eager = fit(model, data, eager_cfg, torch.device("cpu"), run_dir=tmp_path / "eager", expected=expected)
+    cfg, model, data, expected = setup(["optim.epochs=1", "trainer.compile=true"])
+    compiled = fit(model, data, cfg, torch.device("cpu"), run_dir=tmp_path / "compiled", expected=expected)
+    assert compiled.status == eager.status == "completed"
+    for key in ("train_loss", "val_loss"):  # the same weights and data order: the same numbers but for rounding
+        assert compiled.epochs[0][key] == pytest.approx(eager.epochs[0][key], rel=1e-3)
+    assert load_checkpoint(tmp_path / "compiled" / CHECKPOINT)["model"].keys() == model.state_dict().keys()
+
+
 def test_resume_after_an_interruption_matches_a_straight_run(tmp_path):
     cfg, model, data, expected = setup()
     straight = fit(model, data, cfg, torch.device("cpu"), run_dir=tmp_path / "straight", expected=expected)

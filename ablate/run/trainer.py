@@ -275,7 +275,10 @@ def train_epoch(
     world_size: int = 1,
 ) -> dict:
     """One pass over this rank's shard of the training split (`batch_size` images a step, whole
-    batches only); returns loss, top-1 error (%), images (all ranks) and seconds.
+    batches only); returns loss, top-1 error (%), images (all ranks), seconds and images/s.
+
+    The rate leaves out the first step, which carries the epoch's one-off costs (torch.compile's
+    compilation, kernel selection, first-touch allocation), unless it was the only one.
 
     Raises `_Diverged` as soon as a periodic check sees a non-finite running loss.
     """
@@ -285,6 +288,7 @@ def train_epoch(
     seen = 0
     _sync(device)
     start = time.perf_counter()
+    warm = (start, 0)  # (time, this rank's images) once the first step is done
     batches = split.batches(batch_size, train=True, epoch=epoch, seed=seed, rank=rank, world_size=world_size)
     for step, (x, y) in enumerate(batches, 1):
         with _autocast(device, dtype):
@@ -303,6 +307,9 @@ def train_epoch(
         loss_sum += loss.detach().double() * n
         correct += (out.detach().argmax(1) == y).sum()
         seen += n
+        if step == 1:
+            _sync(device)
+            warm = (time.perf_counter(), seen)
         bar.update(1)
         if step % log_every == 0:  # the only host synchronisation inside the epoch
             check = _reduce(
@@ -311,20 +318,23 @@ def train_epoch(
             running = (check[0] / check[1]).item()
             if not math.isfinite(running):
                 raise _Diverged(f"at step {step} the running training loss is {running}")
-            elapsed = time.perf_counter() - start
-            bar.set_postfix(loss=f"{running:.4f}", img_s=f"{seen * world_size / elapsed:,.0f}", refresh=False)
+            rate = (seen - warm[1]) * world_size / (time.perf_counter() - warm[0])
+            bar.set_postfix(loss=f"{running:.4f}", img_s=f"{rate:,.0f}", refresh=False)
     totals = _reduce(
         torch.stack([loss_sum, correct.double(), torch.tensor(float(seen), device=device, dtype=torch.float64)]),
         world_size,
     )
     _sync(device)
-    seconds = time.perf_counter() - start
+    end = time.perf_counter()
     loss_total, correct_total, images = totals.tolist()
+    first = warm[1] * world_size  # the first step's images, all ranks
+    steady = (images - first) / (end - warm[0]) if images > first else images / (end - start)
     return {
         "loss": loss_total / images,
         "err": 100.0 * (1 - correct_total / images),
         "images": int(images),
-        "seconds": seconds,
+        "seconds": end - start,
+        "images_per_s": steady,
     }
 
 
@@ -460,12 +470,14 @@ def fit(
                     "merged" if was_merged else "as built",
                 )
 
-    net: Callable[..., torch.Tensor] = model  # evaluation runs on the bare model: each rank its shard, no DDP sync
-    eval_net: Callable[..., torch.Tensor] = model
+    # evaluation runs on the bare (or compiled) model: each rank its shard, no DDP sync. DDP wraps the compiled
+    # model, not the reverse: one compiled module for both, and no Dynamo warning about DDP's profiler ranges
+    eval_net: Callable[..., torch.Tensor] = torch.compile(model) if trainer.compile else model
+    net = eval_net
     if world_size > 1:
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    if trainer.compile:
-        net, eval_net = torch.compile(net), torch.compile(model)
+        net = nn.parallel.DistributedDataParallel(
+            eval_net, device_ids=[device.index] if device.type == "cuda" else None
+        )
 
     epochs = int(optim_cfg.epochs)
     eval_batch = int(trainer.eval_batch_size or batch * 2)
@@ -510,7 +522,7 @@ def fit(
             "val_top5_err": val["top5_err"],
             "lr": opt.param_groups[0]["lr"],
             "seconds": time.perf_counter() - started,
-            "images_per_s": train["images"] / train["seconds"],
+            "images_per_s": train["images_per_s"],
         }
         result.epochs.append(entry)
         if not (math.isfinite(train["loss"]) and math.isfinite(val["loss"])):
