@@ -339,6 +339,19 @@ def test_the_report_states_recipe_budget_and_error_bars_under_the_sweeps_name(tm
     assert "<dd>params of the whole network matched to tiny × 1.0 = 207.8k by solving depth, tolerance ±10%</dd>" in page
 
 
+def test_a_setting_without_a_budget_is_named_apart_from_the_budgeted_ones(tmp_path):
+    # found by hand: +sweep=complexity_2x (its baseline has budget.metric=null) said "budget: null / flops (varies)"
+    root = depth_sweep(tmp_path / "sweep")
+    for path in root.glob("*depths=[[]1,1[]]*/result.json"):
+        rec = json.loads(path.read_text())
+        rec["config"]["budget"] = {**rec["config"]["budget"], "metric": None}
+        rec["budget"] = None
+        path.write_text(json.dumps(rec))
+    lines = (write_report(root, tmp_path / "report") / "table.md").read_text().splitlines()
+    assert ("- budget: params of the whole network matched to tiny × 1.0 = 207.8k by solving depth, tolerance ±10%; "
+            "none for 2 of 4 runs (budget.metric=null: the model config as written)") in lines
+
+
 def test_labels_show_every_field_that_varies(tmp_path):
     from ablate.report import figures, stats, tables
 

@@ -457,14 +457,10 @@ def member_configs(sweep) -> list[dict]:
     return configs
 
 
-def recipe(sweep) -> list[tuple[str, str]]:
-    """What the members ran with, one item each: the data set and its subsets, the training recipe, the precision
-    and the budget; a value that differs between members lists each one ("0.1 / 0.2 (varies)")."""
+def readers(configs: list[dict]) -> tuple[Callable[..., list], Callable[..., str]]:
+    """Two readers of a config field over the members' configs: `values` (each distinct value once) and `text`
+    (the value, or each one and "(varies)")."""
     from ablate.report.collect import nested
-
-    configs = member_configs(sweep)
-    if not configs:
-        return []
 
     def values(*keys: str) -> list:
         seen: dict[str, Any] = {}
@@ -476,6 +472,20 @@ def recipe(sweep) -> list[tuple[str, str]]:
     def text(*keys: str, fmt: Callable[[Any], str] = lambda v: _text(v) or "null") -> str:
         found = values(*keys)
         return fmt(found[0]) if len(found) == 1 else " / ".join(fmt(v) for v in found) + " (varies)"
+
+    return values, text
+
+
+def recipe(sweep) -> list[tuple[str, str]]:
+    """What the members ran with, one item each: the data set and its subsets, the training recipe, the precision
+    and the budget; a value that differs between members lists each one ("0.1 / 0.2 (varies)")."""
+    from ablate.report.collect import nested
+
+    configs = member_configs(sweep)
+    if not configs:
+        return []
+
+    values, text = readers(configs)
 
     def subset(split: str) -> Callable[[Any], str]:
         return lambda n: f"all {split} images" if n is None else f"{n} {split} images (seeded class-balanced subset)"
@@ -524,7 +534,15 @@ def recipe(sweep) -> list[tuple[str, str]]:
         configured = f"trainer.precision={text('trainer', 'precision')}" if "trainer" in present else "precision"
         items.append(("precision", configured + (f", ran as {' / '.join(ran)}" if ran else "")))
     if "budget" in present:
-        items.append(("budget", _budget(sweep.runs, values, text)))
+        budgeted = [c for c in configs if nested(c, "budget", "metric") is not None]
+        if 0 < len(budgeted) < len(configs):  # e.g. complexity_2x's baseline: its model config as written
+            unmatched = len(configs) - len(budgeted)
+            item = _budget(sweep.runs, *readers(budgeted)) + (
+                f"; none for {unmatched} of {len(configs)} runs (budget.metric=null: the model config as written)"
+            )
+        else:
+            item = _budget(sweep.runs, values, text)
+        items.append(("budget", item))
     return items
 
 
