@@ -10,8 +10,8 @@ folder's records (`ablate.report.search`): the epochs trained (over the trials t
 reached), the best val error (the lowest among completed feasible trials: never a pruned one), the wall time.
 Issue 14's target: the pruned search's best within `ERROR_TARGET` points of the unpruned search's, with at most
 `EPOCH_TARGET` of its epochs. Both searches sample with the same seed, but TPE proposes from what it has seen,
-and under Hyperband it sees each bracket's trials apart, so after the first trials the two searches try
-different designs: the comparison is of two searches, not of the same designs trained less. The pruned
+and a pruned trial shows it the epoch it reached and that epoch's value, so after the first trials the two
+searches try different designs: the comparison is of two searches, not of the same designs trained less. The pruned
 search runs first, so a cold start (file caches, bytecode) counts against its wall time, not for it.
 
 `--quick` shrinks the search to a smoke size (4 trials of 2 epochs on a few hundred images): it checks that
@@ -185,7 +185,7 @@ def notes(result: dict) -> list[str]:
         f"its best val error minus the unpruned search's: {diff} (target ≤ +{ERROR_TARGET} points: "
         f"{_met(c['error_met'])}).",
         "The two searches share the seed but not their designs after the first trials: TPE proposes from what it "
-        "has seen, and under Hyperband from each bracket's trials apart.",
+        "has seen, which for a pruned trial is the epoch it reached and that epoch's value.",
     ]
     if result["quick"]:
         out.append(

@@ -52,7 +52,7 @@ PRUNERS: dict[str, dict | None] = {  # "sweep": the sweep file's own pruner node
     "hyperband-rf2": {"_target_": "optuna.pruners.HyperbandPruner", "min_resource": 1, "reduction_factor": 2},
     "hyperband-min2": {"_target_": "optuna.pruners.HyperbandPruner", "min_resource": 2, "reduction_factor": 3},
     "median": {"_target_": "optuna.pruners.MedianPruner", "n_startup_trials": 4, "n_warmup_steps": 2},
-    # one bracket: TPE models every trial (under Hyperband, Optuna's TPE sees only the trials of a trial's bracket)
+    # one bracket of successive halving: every trial meets rungs at epochs 1 and 3 (Hyperband's second bracket: 3 only)
     "successive-halving": {"_target_": "optuna.pruners.SuccessiveHalvingPruner", "min_resource": 1,
                            "reduction_factor": 3},
     "successive-halving-rate1": {"_target_": "optuna.pruners.SuccessiveHalvingPruner", "min_resource": 1,

@@ -78,3 +78,36 @@ def test_the_replay_is_a_benchmark_group_and_its_sweep_is_the_pruning_search():
     assert nodes["sweep"] == node["pruner"] and nodes["hyperband-rf2"]["max_resource"] == node["pruner"]["max_resource"]
     assert replay.override_value({"_target_": "optuna.pruners.MedianPruner", "n_startup_trials": 4}) == (
         "{_target_: optuna.pruners.MedianPruner, n_startup_trials: 4}")
+
+
+def test_tpe_under_hyperband_models_every_trial_not_only_its_brackets():
+    # the README's pruning section rests on it (an earlier reading of optuna.pruners._filter_study said otherwise):
+    # TPE reads the study's `_get_trials`, which Hyperband's bracket study leaves unfiltered
+    import optuna
+
+    def proposals(filtered: bool) -> list:
+        study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=3, n_startup_trials=4),
+                                    pruner=optuna.pruners.HyperbandPruner(1, 8, 3), study_name="s")
+        seen = []
+
+        def objective(trial):
+            c = trial.suggest_categorical("c", list(FINAL))
+            seen.append(c)
+            for epoch, value in enumerate([FINAL[c] + d for d in (9, 5, 2, 0)], 1):
+                trial.report(value, epoch)
+                if trial.should_prune():
+                    raise optuna.TrialPruned()
+            return FINAL[c]
+
+        study.optimize(objective, n_trials=16)
+        brackets = {study.pruner._get_bracket_id(study, t) for t in study.trials}
+        assert brackets == {0, 1}  # two brackets: a bracket-only model would see fewer trials than the study has
+        return seen
+
+    previous = optuna.pruners._filter_study
+    try:
+        with_filter = proposals(True)
+        optuna.pruners._filter_study = lambda study, trial: study  # no brackets anywhere
+        assert proposals(False) == with_filter
+    finally:
+        optuna.pruners._filter_study = previous
