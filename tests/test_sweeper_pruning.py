@@ -110,6 +110,31 @@ def test_an_unknown_pruner_is_one_sentence(tmp_path):
     assert not (tmp_path / "study.db").exists()  # refused before the study was touched
 
 
+class OwnPruner(optuna.pruners.BasePruner):
+    """A pruner class of the user's own: an Optuna pruner, but not one of optuna.pruners' classes."""
+
+    def prune(self, study, trial):
+        return True
+
+
+def test_a_pruner_outside_optuna_pruners_is_refused_before_any_trial(tmp_path):
+    # found by hand: the sweeper built it, then every job refused it (the jobs build only optuna.pruners' classes),
+    # so each trial failed until the failure limit stopped the study
+    calls = []
+
+    def task(cfg):
+        calls.append(cfg.x)
+        return learner(cfg)
+
+    with pytest.raises(ConfigError) as e:
+        multirun(task, tmp_path, "x=interval(-4,4)", f"hydra.sweeper.pruner={{_target_:{__name__}.OwnPruner}}")
+    assert str(e.value) == (
+        f"hydra.sweeper.pruner._target_='{__name__}.OwnPruner' is not one of optuna.pruners' classes, the only "
+        "pruners a job builds: give one, e.g. optuna.pruners.HyperbandPruner."
+    )
+    assert calls == [] and not (tmp_path / "study.db").exists()
+
+
 def test_a_pruner_that_cannot_judge_a_trial_is_refused_before_any_trial(tmp_path):
     """HyperbandPruner(min_resource=0) constructs, then divides by zero when asked about a trial: in every job,
     so a search ran trial after trial into its failure limit. It is asked once, on a trial in memory, first."""

@@ -77,21 +77,28 @@ def reporter(cfg: Any = None) -> Report:
     if not isinstance(target, Mapping) or target.get("trial_number") is None or not target.get("storage"):
         return never
     pruner = _plain(sweeper.get("pruner"))
-    kind = pruner.get("_target_") if isinstance(pruner, Mapping) else None
-    if pruner is not None and not (isinstance(kind, str) and kind.startswith("optuna.pruners.")):
-        # the job builds the pruner from its config: only Optuna's own pruner classes, never another callable
-        from ablate.errors import ConfigError
-
-        raise ConfigError(
-            f"hydra.sweeper.pruner._target_={kind!r} is not an Optuna pruner: give one of "
-            "optuna.pruners' classes, e.g. optuna.pruners.HyperbandPruner."
-        )
+    if pruner is not None:
+        check_target(pruner)
     return Reporter(
         study_name=str(target["study_name"]),
         storage=str(target["storage"]),
         trial_number=int(target["trial_number"]),
         pruner=pruner,
     )
+
+
+def check_target(pruner: Any) -> None:
+    """Refuse a pruner node whose `_target_` is not one of `optuna.pruners`' classes: a job builds the pruner
+    from its config, and only Optuna's own, never another callable. The sweeper checks it before the study
+    is touched, so that no trial is spent on it."""
+    kind = pruner.get("_target_") if isinstance(pruner, Mapping) else None
+    if not (isinstance(kind, str) and kind.startswith("optuna.pruners.")):
+        from ablate.errors import ConfigError
+
+        raise ConfigError(
+            f"hydra.sweeper.pruner._target_={kind!r} is not one of optuna.pruners' classes, the only pruners a "
+            "job builds: give one, e.g. optuna.pruners.HyperbandPruner."
+        )
 
 
 def _sweeper_node(cfg: Any):

@@ -281,6 +281,9 @@ class AblateOptunaSweeper(Sweeper):
         import optuna
         from hydra.utils import instantiate
 
+        from ablate.errors import ConfigError as AblateConfigError
+        from ablate.run import pruning
+
         node = _plain(self.pruner_node)
         if node is None:
             return None
@@ -290,6 +293,10 @@ class AblateOptunaSweeper(Sweeper):
                 f"{where} has no _target_: name a class in optuna.pruners, e.g. "
                 "{_target_: optuna.pruners.MedianPruner}, or give null."
             )
+        try:
+            pruning.check_target(node)  # the jobs' own rule: refused here, before any trial is spent on it
+        except AblateConfigError as e:  # as the sweeper's own error: one sentence, no traceback
+            raise ConfigError(str(e)) from None
         try:
             pruner = instantiate(node)
         except Exception as e:
