@@ -238,6 +238,12 @@ CASES = [
          "has no field n_warmup_steps; a node in braces merges into the config's own hydra.sweeper.pruner: to "
          "replace it, set it to null first: hydra.sweeper.pruner=null "
          "'hydra.sweeper.pruner={{_target_:optuna.pruners.MedianPruner,n_warmup_steps:2}}'.", target="none"),
+    Case("sweeper-type", "sweep", "ablate",  # found by hand: "cannot be applied: Error merging override ..."
+         ["+sweep=cardinality_vs_width", "+repeats=auto", "hydra.sweeper.alpha=abc", "hydra.sweep.dir={sweep}", "-m"],
+         2, "ablate: hydra.sweeper.alpha=abc is invalid: it must be a number.", target="none"),
+    Case("launcher-type", "sweep", "ablate",
+         ["+sweep=cardinality_vs_width", "hydra/launcher=joblib", "hydra.launcher.n_jobs=two", "hydra.sweep.dir={sweep}",
+          "-m"], 2, "ablate: hydra.launcher.n_jobs=two is invalid: it must be a whole number.", target="none"),
     # -- report folders
     Case("report-missing", "report dir", "report", ["{nowhere}"], 2,
          "error: SWEEP_DIR='{nowhere}' is not a directory: give a sweep folder such as sweeps/cardinality_vs_width."),

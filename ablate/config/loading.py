@@ -10,6 +10,7 @@ Checking is `ablate.config.schema.check`'s job; the functions here read checked 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -159,9 +160,15 @@ def hydra_sentence(error: BaseException, overrides: Sequence[str] = ()) -> str |
         )
     full = getattr(error, "full_key", None) or getattr(error.__cause__, "full_key", None)
     typed = _typed(str(full), overrides, "") if full else ""
+    kind = re.search(r"could not be converted to (\w+)", str(error.__cause__ or error))
+    if typed and kind is not None:  # a typed field of a plugin's node (a sweeper's, a launcher's)
+        return f"{typed} is invalid: it must be {_KINDS.get(kind[1], kind[1].lower())}."
     if typed:  # an override's value that does not resolve, or does not fit its node
         return f"{typed} cannot be applied: {first}."
     return f"the overrides {' '.join(overrides) or '(none)'} cannot be applied: {first}."
+
+
+_KINDS = {"Integer": "a whole number", "Float": "a number", "Boolean": "true or false"}  # OmegaConf's type names
 
 
 def _quoted(text: str, before: str) -> str | None:
