@@ -329,6 +329,19 @@ def test_settings_expand_as_the_basic_sweeper():
         settings({}, ["seed=0,1,2"])
 
 
+def test_a_command_line_value_replaces_the_sweep_configs_as_in_the_basic_sweeper():
+    # found by hand: `+sweep=cardinality_vs_width +repeats=auto 'model.cardinality=1,2,32' -m` ran 15 settings such
+    # as "model.cardinality=2 model.cardinality=4" (the config's 5 values × the command line's 3) instead of 3
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    params, arguments = {"model.cardinality": "1,2,4,8,32", "optim.lr": "0.1"}, ["+sweep=x", "model.cardinality=1,32"]
+    expected = [["model.cardinality=1", "optim.lr=0.1", "+sweep=x"], ["model.cardinality=32", "optim.lr=0.1", "+sweep=x"]]
+    assert settings(params, arguments) == expected
+    parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()] + arguments)
+    assert BasicSweeper.split_arguments(parsed, None) == [expected]  # Hydra's own expansion of the same lines
+
+
 # ----------------------------------------------------------------------------- the sweeper, in this process
 EFFECT = [0.0, 1.2, -0.5, 0.6, 0.3, -0.9, 0.1, 0.8, -0.2, 0.4]  # per seed, shared by every setting
 TRUTH = {1: 0.0, 2: -2.0, 4: 0.0}  # C=2: 2 points better than C=1; C=4: no difference

@@ -97,11 +97,12 @@ class AblateRepeatsSweeper(Sweeper):
 
 
 def settings(params: dict, arguments: list[str]) -> list[list[str]]:
-    """The grid's settings (override lists), as the basic sweeper expands `params` and the command line."""
+    """The grid's settings (override lists), as the basic sweeper expands `params` and the command line: one
+    axis per key, a later value of a key (the command line's) replacing an earlier one (the config's) in place."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     lines = [f"{k}={v}" for k, v in (params or {}).items()] + list(arguments)
-    axes = []
+    axes: dict[str, list[str]] = {}
     for o in OverridesParser.create().parse_overrides(lines):
         if o.key_or_group == SEED:
             raise SweepConfigError(
@@ -114,10 +115,10 @@ def settings(params: dict, arguments: list[str]) -> list[list[str]]:
                     f"{o.input_line!r} is not a list of values: hydra/sweeper=ablate_repeats "
                     "sweeps choices and ranges, such as model.cardinality=1,2,4."
                 )
-            axes.append([f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()])
+            axes[o.get_key_element()] = [f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()]
         else:
-            axes.append([str(o.input_line)])
-    return [list(p) for p in itertools.product(*axes)]
+            axes[o.get_key_element()] = [str(o.input_line)]
+    return [list(p) for p in itertools.product(*axes.values())]
 
 
 def _runs(sweep_dir: Path):
