@@ -318,6 +318,31 @@ def test_a_setting_without_a_chance_of_a_verdict_stops_undecided_before_max():
     assert {d.seeds for s, d in kept.decisions.items() if d.verdict.startswith("undecided")} == {PLAN.max}
 
 
+def test_a_setting_whose_every_run_failed_gets_no_more_seeds():
+    # found by hand: at budget.tolerance=0.01, C=2 and C=32 fail the budget with every seed, and the sweeper ran
+    # both to max seeds, and the reference with them ("still undecided at max=4 seeds")
+    def sweep(rows_of):
+        rows: list[tuple] = []
+        while True:
+            state = replay(frame(rows), ["r", "a", "bad"], "r", DEFAULT)
+            if state.done:
+                return state, rows
+            rows += [rows_of(s, seed) for s, seed in state.pending]
+
+    effect = [0.0, 1.2, -0.5, 0.6, 0.3, -0.9, 0.1, 0.8, -0.2, 0.4]
+    state, rows = sweep(lambda s, seed: (s, seed, "failed", np.nan) if s == "bad" else
+                        (s, seed, "completed", 10 + effect[seed] - 2.0 * (s == "a")))
+    bad = state.decisions["bad"]
+    assert bad.final and (bad.look, bad.seeds) == (1, DEFAULT.min) and bad.verdict.startswith("undecided (n=0")
+    assert bad.reason == f"none of its {DEFAULT.min} runs completed: stopped without more seeds"
+    assert sum(r[0] == "bad" for r in rows) == DEFAULT.min
+    assert state.decisions["a"].verdict == "better"  # the others go on as they would without it
+    # the reference's runs all failed: nothing can be judged, and nothing more runs
+    state, rows = sweep(lambda s, seed: (s, seed, "failed" if s == "r" else "completed", 10.0 + seed))
+    assert len(rows) == 3 * DEFAULT.min and all(d.final for d in state.decisions.values())
+    assert state.decisions["r"].reason == f"the reference: none of its {DEFAULT.min} runs completed"
+
+
 def test_settings_expand_as_the_basic_sweeper():
     assert settings({"model.cardinality": "1,2"}, ["+sweep=x", "+variant=a,b"]) == [
         ["model.cardinality=1", "+sweep=x", "+variant=a"],

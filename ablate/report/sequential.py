@@ -329,6 +329,24 @@ def replay(
                 reference, stats.REFERENCE, False, k, n, f"the reference: waiting for look {k} of {last} ({n} seeds)"
             )
             return State(decisions, pending, k)
+        # a setting none of whose runs so far completed cannot be judged, and its next seeds would fail alike
+        # (a budget out of reach, a bad config): it stops; so does everything when the reference's all failed
+        if not any(seed < n for seed in errors[reference]):
+            for s in open_:
+                c = _untestable(len(errors[s]), 0)
+                decisions[s] = Decision(
+                    s, _undecided(c, plan.resolution), True, k, n, "the reference's runs all failed"
+                )
+            decisions[reference] = Decision(
+                reference, stats.REFERENCE, True, k, n, f"the reference: none of its {n} runs completed"
+            )
+            return State(decisions, [], k)
+        for s in [s for s in open_ if not any(seed < n for seed in errors[s])]:
+            c = _untestable(0, sum(seed < n for seed in errors[reference]))
+            reason = f"none of its {n} runs completed: stopped without more seeds"
+            decisions[s] = Decision(s, _undecided(c, plan.resolution), True, k, n, reason)
+            open_.remove(s)
+            stopped[s] = n
         held = {s: stopped.get(s, n) for s in settings}  # the seeds each setting had been planned by this look
         variance = pooled_variance(errors, held)
         now = {s: _look(errors, s, reference, held, variance, plan.equivalence[k - 1]) for s in open_}
@@ -406,6 +424,11 @@ def _errors(runs: pd.DataFrame, settings: Iterable[str]) -> dict[str, dict[int, 
     return out
 
 
+def _untestable(n: int, reference_n: int) -> stats.Comparison:
+    """A comparison without a test: no seeds shared with the reference, or no seed-to-seed variance yet."""
+    return stats.Comparison(stats.NONE, n, reference_n, 0, math.nan, math.nan, math.nan, math.nan, math.nan)
+
+
 def _look(
     errors: dict[str, dict[int, float]],
     s: str,
@@ -421,8 +444,7 @@ def _look(
     shared = sorted(set(mine) & set(ref))
     sigma2, df = variance
     if not shared or not df or not math.isfinite(sigma2):
-        c = stats.Comparison(stats.NONE, len(mine), len(ref), 0, math.nan, math.nan, math.nan, math.nan, math.nan)
-        return Look(c, math.nan, 0, math.nan)
+        return Look(_untestable(len(mine), len(ref)), math.nan, 0, math.nan)
     pairs = len(shared)
     scale = math.sqrt(2 * sigma2)
     se = scale / math.sqrt(pairs)
