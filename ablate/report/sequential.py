@@ -343,8 +343,8 @@ def replay(
             return State(decisions, [], k)
         for s in [s for s in open_ if not any(seed < n for seed in errors[s])]:
             c = _untestable(0, sum(seed < n for seed in errors[reference]))
-            reason = f"none of its {n} runs completed: stopped without more seeds"
-            decisions[s] = Decision(s, _undecided(c, plan.resolution), True, k, n, reason)
+            why = f"none of its {n} runs completed: stopped without more seeds"
+            decisions[s] = Decision(s, _undecided(c, plan.resolution), True, k, n, why)
             open_.remove(s)
             stopped[s] = n
         held = {s: stopped.get(s, n) for s in settings}  # the seeds each setting had been planned by this look

@@ -311,7 +311,7 @@ def train_epoch(
             _sync(device)
             warm = (time.perf_counter(), seen)
         bar.update(1)
-        if step % log_every == 0:  # the only host synchronisation inside the epoch
+        if step % log_every == 0:  # the only host reads inside the epoch (and the sync after step 1, a timing)
             check = _reduce(
                 torch.stack([loss_sum, torch.tensor(float(seen), device=device, dtype=torch.float64)]), world_size
             )
