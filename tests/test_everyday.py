@@ -276,6 +276,23 @@ def test_cfg_of_a_sweep_without_m_is_still_printed(tmp_path):
     assert code == 0, err
 
 
+def test_help_says_what_ablate_does_and_lists_the_users_own_configs(tmp_path):
+    # found by hand: --help printed Hydra's generic "ablate is powered by Hydra." and no command
+    (tmp_path / "myconf" / "model").mkdir(parents=True)
+    (tmp_path / "myconf" / "model" / "mine.yaml").write_text("defaults:\n  - tiny\n  - _self_\nname: mine\n")
+    proc = subprocess.run([sys.executable, "-m", "ablate", "--config-dir", "myconf", "--help"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert out.startswith("ablate: architecture search and ablation for ResNeXt-style networks, compared at equal "
+                          "complexity.\n")
+    assert "powered by Hydra" not in out
+    commands = [line.split("  ")[0].strip() for line in out.splitlines() if line.startswith("python -m ablate")]
+    assert "python -m ablate +sweep=cardinality_vs_width -m" in commands and len(commands) == 11
+    assert f"model: mine, {MODELS}" in out.splitlines()  # the groups list the user's own configs
+    assert out.rstrip().endswith("Hydra's own flags: --hydra-help.")
+
+
 # ----------------------------------------------------------------------------- 3. Hydra's errors in ablate's voice
 MODELS = ("resnet101, resnet200, resnet50, resnext101_32x4d, resnext101_64x4d, resnext29_16x64d, resnext29_8x64d, "
           "resnext50_32x4d, tiny")
