@@ -133,6 +133,10 @@ CASES = [
     Case("unknown-budget-key-added", "config unknown key", "ablate", ["+budget.scael=2"], 2,  # was ignored
          "ablate: budget.scael is not a budget field: valid fields are metric, reference, scale, scope, stage, "
          "target, tolerance, vary."),
+    Case("budget-field-without-budget", "config unknown key", "ablate", ["budget.scale=2"], 2,  # found by hand:
+         # the advice was "+budget.scale=2", which budget=none then ignored, training the model as written
+         "ablate: budget.scale=2: budget=none (the default) has no field scale, it matches no budget: choose one "
+         "with it, e.g. budget=params budget.scale=2 (or budget=flops)."),
     Case("unknown-group-option", "config unknown group", "ablate", ["model=nope"], 2,
          "ablate: model=nope is unknown: available model configs are {models}."),
     Case("unknown-data-set", "config unknown group", "ablate", ["data=nope"], 2,

@@ -240,6 +240,11 @@ def _unknown_key(key: str, cause: BaseException | None, overrides: Sequence[str]
         rest = key[len(full) :]  # what follows the missing key in the override (modle.cardinality: .cardinality)
         fixed = f"{plus}{parent + '.' if parent else ''}{nearest}{rest}"
         hint = f" (did you mean {fixed}{'' if value is None else '=' + value}?)"
+    if not names and parent == "budget":  # budget=none is {metric: null}: a budget field needs a budget first
+        return (
+            f"{typed}: budget=none (the default) has no field {missing}, it matches no budget: choose one with it, "
+            f"e.g. budget=params {typed} (or budget=flops)."
+        )
     tail = f"; {listed} are {', '.join(names)}" if names else ""
     if not names and value is not None and value.startswith("{") and _key(typed).lstrip("+") == parent:
         # a node in braces merges into the one the config holds (a sweep's pruner or sampler, another class)
