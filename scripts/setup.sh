@@ -21,10 +21,15 @@ fi
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 stamp=.venv/.ablate-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ scripts/setup.sh -nt "$stamp" ]; then
   # torch first, pinned to the CPU build on disk, so the project's `torch>=` never pulls a CUDA build
   .venv/bin/pip install -q --disable-pip-version-check torch==2.13.0
   .venv/bin/pip install -q --disable-pip-version-check -e '.[dev,launchers,postgres,ray]'
+  # the checkout on sys.path too: Hydra's plugin scan lists the folders of the hydra_plugins namespace, which
+  # setuptools' editable finder does not show (pkgutil cannot list it), so without this only `python -m ablate`
+  # (which registers its sweepers itself) found hydra/sweeper=ablate_optuna, not a Hydra app of the user's own
+  site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  pwd > "$site/ablate-checkout.pth"
   touch "$stamp"
 fi
 echo "setup: ready (.venv: $(.venv/bin/python -c 'import torch, hydra, optuna; print("torch", torch.__version__, "hydra", hydra.__version__, "optuna", optuna.__version__)'))"

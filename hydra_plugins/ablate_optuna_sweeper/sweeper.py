@@ -238,6 +238,7 @@ class AblateOptunaSweeper(Sweeper):
         self.grid_points = None
         node = _plain(self.sampler)
         node = {} if node is None else node
+        self._check_option(node)
         shown = {k: v for k, v in node.items() if v is not None} if isinstance(node, dict) else node
         where = f"hydra.sweeper.sampler={shown}"
         if not isinstance(node, dict):
@@ -275,6 +276,22 @@ class AblateOptunaSweeper(Sweeper):
                 "optuna.samplers, e.g. hydra/sweeper/sampler=tpe."
             )
         return sampler
+
+    def _check_option(self, node: Any) -> None:
+        """Refuse a `hydra/sweeper/sampler` option whose class a later config node replaced (a sweep file's
+        `sampler: {_target_: ...}` merges over the option), rather than sample with a class nobody chose last."""
+        from hydra_plugins.ablate_optuna_sweeper._config import SAMPLERS
+
+        choices = OmegaConf.select(self.config, "hydra.runtime.choices", default=None) if self.config else None
+        option = choices.get("hydra/sweeper/sampler") if choices else None
+        chosen = SAMPLERS.get(str(option), {}).get("_target_")
+        target = node.get("_target_") if isinstance(node, dict) else None
+        if chosen is not None and target is not None and target != chosen:
+            raise ConfigError(
+                f"hydra/sweeper/sampler={option} is overridden by hydra.sweeper.sampler._target_={target}, set by a "
+                f"config or the command line: to sample with {option}, replace the whole node instead: "
+                f"hydra.sweeper.sampler=null 'hydra.sweeper.sampler={{_target_: {chosen}}}'."
+            )
 
     def make_pruner(self):
         """The pruner the `pruner` node describes, or None."""
