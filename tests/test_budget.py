@@ -139,3 +139,14 @@ def test_table2_is_one_solve_per_cardinality_and_raises_the_first_failure():
     with pytest.raises(BudgetError, match=r"^budget params=25,557,032 is out of reach by varying bottleneck_width: "
                                           r"this template needs at least 310,506,792"):
         table2(base, [1, 2048], budget)  # at C=2048 even d=1 is too many params
+
+
+def test_table2_refuses_to_vary_cardinality_across_cardinalities():
+    """Found by hand: `python -m ablate.budget --vary cardinality` printed five identical rows (C=1, d=12): each
+    row set its C and then solved C again, so the rows' own C was thrown away."""
+    base = load_template("tiny")
+    budget = Budget.relative(base, metric="params")
+    with pytest.raises(BudgetError, match=r"^vary='cardinality' solves C itself, so a Table 2 over the "
+                                          r"cardinalities 1, 2 has no rows: call solve\(template, budget, "
+                                          r"vary='cardinality'\) for the one C that meets the budget\.$"):
+        table2(base, [1, 2], budget, vary="cardinality")

@@ -432,6 +432,25 @@ def test_the_budget_table_follows_a_budget_given_as_config(capsys):
     assert (table["metric"], table["target"]) == ("params", 207818)  # Table-2-style params of tiny
 
 
+def test_the_budget_table_varying_cardinality_has_one_row(capsys):
+    """Found by hand: `--vary cardinality` printed five identical rows, one per default C, each solved back to
+    C=1. Varying C gives one row, the C that meets the budget at the model's d; a C list with it is refused."""
+    from ablate.cli import budget
+
+    assert budget.main(["model=tiny", "model.bottleneck_width=4", "--vary", "cardinality", "--scale", "2",
+                        "--tolerance", "0.1", "--json"]) == 0
+    table = json.loads(capsys.readouterr().out)
+    assert table["vary"] == "cardinality"
+    (row,) = table["rows"]
+    assert (row["cardinality"], row["bottleneck_width"], row["error"]) == (4, 4, None)
+    assert abs(row["deviation"]) <= 0.1
+    assert budget.main(["model=tiny", "--vary", "cardinality", "--cardinality", "1,2"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: --cardinality='1,2' cannot be combined with --vary cardinality: the solver picks C; drop "
+        "--cardinality for the one row that meets the budget, or vary bottleneck_width to get one row per C."
+    )
+
+
 def test_table2_returns_each_rows_error_when_asked():
     from ablate.config import load_template
     from ablate.engine.budget import Budget, Solution, table2

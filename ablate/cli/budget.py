@@ -2,7 +2,8 @@
 
 For each cardinality the solver picks the free dimension (`--vary`, d by default) so the
 metric matches the composed model's own complexity times `--scale`, at the whole network or
-the equation-4 block. A budget given as config (`budget=flops budget.vary=width`, or a sweep's
+the equation-4 block; with `--vary cardinality` the table has one row, the C that meets the budget at the
+model's d. A budget given as config (`budget=flops budget.vary=width`, or a sweep's
 `+sweep=...`) is the table's budget instead, as a training run with the same overrides solves it (its
 reference is the model config as written); each flag given then sets that field of it.
 `--write DIR` writes one model config per row into `DIR/model/`, which the
@@ -23,9 +24,10 @@ from pathlib import Path
 from ablate.cli.common import EXIT_USAGE, add_config_dir, human, print_json, user_errors, with_config_dir
 from ablate.config import budget_from_cfg, check, compose, searchpath_of, template_from_cfg
 from ablate.config.schema import plain
-from ablate.engine.budget import METRICS, SCOPES, VARY, Budget, Solution, table2
+from ablate.engine.budget import METRICS, SCOPES, VARY, Budget, Row, Solution, solve, table2
 from ablate.engine.complexity import complexity
-from ablate.errors import ConfigError
+from ablate.engine.template import Template
+from ablate.errors import BudgetError, ConfigError, TemplateError
 
 
 def _cardinalities(text: str) -> list[int]:
@@ -67,7 +69,10 @@ def write_config(directory: Path, name: str, model_cfg: dict, template) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ablate.budget", description=__doc__.splitlines()[0])
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=resnet50")
-    parser.add_argument("--cardinality", default="1,2,4,8,32", help="comma-separated C values (default 1,2,4,8,32)")
+    parser.add_argument(
+        "--cardinality",
+        help=f"comma-separated C values (default {DEFAULT_CARDINALITIES}; with --vary cardinality: the one C solved)",
+    )
     given = "default: the config's budget, else"
     parser.add_argument("--vary", choices=VARY, help=f"({given} bottleneck_width)")
     parser.add_argument("--metric", choices=METRICS, help=f"({given} params)")
@@ -106,13 +111,20 @@ def main(argv: list[str] | None = None) -> int:
             name=cfg.model.name,
         )
         vary, stage = flags["vary"], flags.get("stage")
-    cardinalities = _cardinalities(args.cardinality)
+    if vary == "cardinality":  # the solver picks C: one row, at the model's d
+        if args.cardinality is not None:
+            raise ConfigError(
+                f"--cardinality={args.cardinality!r} cannot be combined with --vary cardinality: the solver picks C; "
+                f"drop --cardinality for the one row that meets the budget, or vary bottleneck_width to get one "
+                f"row per C."
+            )
+        cardinalities = [reference.cardinality]
+        solutions: list[Row] = [_solve_row(reference, budget)]
+    else:
+        cardinalities = _cardinalities(args.cardinality or DEFAULT_CARDINALITIES)
+        solutions = table2(reference, cardinalities, budget, vary=vary, stage=stage, errors=True)
     rows = []
-    for c, sol in zip(
-        cardinalities,
-        table2(reference, cardinalities, budget, vary=vary, stage=stage, errors=True),
-        strict=True,
-    ):
+    for c, sol in zip(cardinalities, solutions, strict=True):
         if not isinstance(sol, Solution):  # this C cannot meet the budget: its row says why
             rows.append({"cardinality": c, **dict.fromkeys(ROW_FIELDS), "error": str(sol), "_template": None})
             continue
@@ -173,6 +185,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {len(feasible)} model configs to {args.write / 'model'}; train one with:")
         print(f"  python -m ablate 'hydra.searchpath=[file://{args.write.resolve()}]' model={feasible[0]['name']}")
     return _failed(rows)
+
+
+DEFAULT_CARDINALITIES = "1,2,4,8,32"
+
+
+def _solve_row(reference: Template, budget: Budget) -> Row:
+    """The C that meets `budget` at the model's d, or why none does (the table's one row)."""
+    try:
+        return solve(reference, budget, vary="cardinality")
+    except (BudgetError, TemplateError) as e:
+        return e
 
 
 FLAG_FIELDS = ("metric", "scope", "scale", "tolerance", "vary", "stage")  # each also a field of `budget`

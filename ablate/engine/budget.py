@@ -285,10 +285,18 @@ def table2(
 ) -> list[Solution] | list[Row]:
     """Table 2 for any template: for each cardinality C, the value of `vary` (d by default) that meets `budget`.
 
-    The one implementation: the budget CLI, the report and the benchmarks call it. Raises the first
+    The one implementation: the budget CLI, the report and the benchmarks call it. `vary` cannot be
+    `cardinality` (the rows are the cardinalities): `solve` gives that table's one row. Raises the first
     cardinality's `BudgetError` (or `TemplateError`); with `errors=True` a cardinality that cannot meet the
     budget gives its error in place of its solution, so that a table keeps its other rows.
     """
+    cardinalities = list(cardinalities)
+    if vary == "cardinality":  # each row would set its C and then solve C again: one answer, repeated
+        raise BudgetError(
+            f"vary='cardinality' solves C itself, so a Table 2 over the cardinalities "
+            f"{', '.join(map(str, cardinalities))} has no rows: call solve(template, budget, vary='cardinality') "
+            f"for the one C that meets the budget."
+        )
     rows: list[Row] = []
     for c in cardinalities:
         try:
