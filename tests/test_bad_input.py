@@ -137,6 +137,11 @@ CASES = [
          # the advice was "+budget.scale=2", which budget=none then ignored, training the model as written
          "ablate: budget.scale=2: budget=none (the default) has no field scale, it matches no budget: choose one "
          "with it, e.g. budget=params budget.scale=2 (or budget=flops)."),
+    Case("budget-field-added-without-budget", "config unknown key", "ablate", ["+budget.scale=2"], 2,  # was
+         # ignored: budget=none trained the model as written (complexity_2x's baseline, metric: null over a
+         # whole budget node, still carries its sweep's fields)
+         "ablate: budget.scale=2: budget=none (the default) has no field scale, it matches no budget: choose one "
+         "with it, e.g. budget=params budget.scale=2 (or budget=flops)."),
     Case("unknown-group-option", "config unknown group", "ablate", ["model=nope"], 2,
          "ablate: model=nope is unknown: available model configs are {models}."),
     Case("unknown-data-set", "config unknown group", "ablate", ["data=nope"], 2,

@@ -617,7 +617,17 @@ def check_budget(budget: Any, template: Template, searchpath: tuple[str, ...] | 
 
     values = plain(budget)
     if values.get("metric") is None:  # no budget: `conf/budget/none.yaml` or a variant's `metric: null`
-        check_keys("budget", {f.name: None for f in fields(BudgetConfig)} | values, BudgetConfig)
+        names = [f.name for f in fields(BudgetConfig)]
+        check_keys("budget", dict.fromkeys(names) | values, BudgetConfig)
+        added = [name for name in names if name in values and name != "metric"]
+        if added and len(added) < len(names) - 1:  # fields added to budget=none's {metric: null} (+budget.scale=2)
+            # would be ignored; a variant's `metric: null` over a whole budget node (complexity_2x's baseline)
+            # keeps its sweep's fields on purpose
+            typed = f"budget.{added[0]}={values[added[0]]!r}"
+            raise ConfigError(
+                f"{typed}: budget=none (the default) has no field {added[0]}, it matches no budget: choose one "
+                f"with it, e.g. budget=params {typed} (or budget=flops)."
+            )
         return None
     check_keys("budget", values, BudgetConfig)
     result = budget_from_cfg(values, searchpath)
