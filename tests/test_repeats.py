@@ -259,7 +259,7 @@ def test_replay_says_what_each_look_needs():
     state = replay(frame(rows), ["r", "a"], "r", PLAN)  # Δ = −2 on every seed: no residual variation, p = 0
     assert state.done and state.decisions["a"].verdict == "better"
     assert state.decisions["a"].reason == "better at look 1 of 5 (3 seeds)"
-    assert state.decisions["r"].reason == "the reference: 3 seeds, while any setting was undecided"
+    assert state.decisions["r"].reason == "the reference: 3 seeds, until every other setting stopped"
     failed = rows[:3] + [("a", 0, "completed", 8.0), ("a", 1, "completed", 12.0), ("a", 2, "failed", np.nan)]
     # a failed run is not launched again: the next look adds seeds 3 and 4 to the undecided setting and the reference
     assert replay(frame(failed), ["r", "a"], "r", PLAN).pending == [("r", s) for s in range(3, 5)] + [
@@ -341,6 +341,10 @@ def test_a_setting_whose_every_run_failed_gets_no_more_seeds():
     state, rows = sweep(lambda s, seed: (s, seed, "failed" if s == "r" else "completed", 10.0 + seed))
     assert len(rows) == 3 * DEFAULT.min and all(d.final for d in state.decisions.values())
     assert state.decisions["r"].reason == f"the reference: none of its {DEFAULT.min} runs completed"
+    # every other setting's runs failed: the reference's reason said "while any setting was undecided"
+    state, rows = sweep(lambda s, seed: (s, seed, "completed", 10.0) if s == "r" else (s, seed, "failed", np.nan))
+    assert len(rows) == 3 * DEFAULT.min
+    assert state.decisions["r"].reason == f"the reference: {DEFAULT.min} seeds, until every other setting stopped"
 
 
 def test_settings_expand_as_the_basic_sweeper():

@@ -387,7 +387,7 @@ def replay(
             stopped[s] = n
         if not open_:
             decisions[reference] = Decision(
-                reference, stats.REFERENCE, True, k, n, f"the reference: {n} seeds, while any setting was undecided"
+                reference, stats.REFERENCE, True, k, n, f"the reference: {n} seeds, until every other setting stopped"
             )
             break
     return State(decisions, [], k)
