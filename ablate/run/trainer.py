@@ -423,7 +423,6 @@ def fit(
             "trainer.precision=bf16 on a CPU without native bf16 (AVX-512 BF16 or AMX): bf16 is emulated here and "
             "runs many times slower than fp32; trainer.precision=auto chooses fp32 on this CPU"
         )
-    log_every = trainer.log_every
     memory_format = torch.channels_last if trainer.channels_last else torch.contiguous_format
     model.to(device=device, memory_format=memory_format)  # type: ignore[call-overload]  # torch's stub lacks it
     # the same parameters and state dict: before the optimizer and DDP (ablate.run.kernels)
@@ -436,39 +435,13 @@ def fit(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(optim_cfg, steps))
     scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
     criterion = nn.CrossEntropyLoss(label_smoothing=float(optim_cfg.label_smoothing))
+    # what a checkpoint holds besides its epoch and history, and what a resume restores
+    state = _State(model, opt, sched, scaler, device, world_size, merged, expected)
 
     result = Fit(status="completed")
     path = Path(run_dir) / CHECKPOINT if run_dir is not None else None
     if path is not None and path.exists():
-        state = load_checkpoint(path, expected)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        if scaler is not None and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        _set_rng_state(state["rng"], device)
-        result.epochs = list(state["history"])
-        result.resumed_from = int(state["epoch"])
-        if rank == 0:
-            log.info("resumed from %s after epoch %d", path, result.resumed_from)
-            # CPU kernels split their sums by thread, and BN takes its statistics per process: results depend on both
-            now = (world_size, torch.get_num_threads())
-            then = (int(state.get("world_size", 1)), int(state.get("threads") or 0))
-            if device.type == "cpu" and then[1] and then != now:
-                log.warning(
-                    "resuming with %s a run trained with %s so far: results are reproducible only at one process "
-                    "and thread count, so its numbers may differ from a straight run's",
-                    _processes(*now),
-                    _processes(*then),
-                )
-            was_merged = state.get("merged_groups")  # None: a checkpoint from before merged groups
-            if was_merged is not None and bool(was_merged) != bool(merged):
-                log.warning(
-                    "resuming with grouped convolutions %s a run trained with them %s so far (trainer.merge_groups): "
-                    "its numbers may differ from a straight run's in their last bits",
-                    "merged" if merged else "as built",
-                    "merged" if was_merged else "as built",
-                )
+        result.epochs, result.resumed_from = state.restore(path, log_to=rank == 0)
 
     # evaluation runs on the bare (or compiled) model: each rank its shard, no DDP sync. DDP wraps the compiled
     # model, not the reverse: one compiled module for both, and no Dynamo warning about DDP's profiler ranges
@@ -498,7 +471,7 @@ def fit(
                     seed=seed,
                     device=device,
                     dtype=dtype,
-                    log_every=log_every,
+                    log_every=trainer.log_every,
                     bar=bar,
                     rank=rank,
                     world_size=world_size,
@@ -513,17 +486,7 @@ def fit(
         val = evaluate(
             eval_net, data.val, batch_size=eval_batch, device=device, dtype=dtype, rank=rank, world_size=world_size
         )
-        entry = {
-            "epoch": epoch + 1,
-            "train_loss": train["loss"],
-            "train_err": train["err"],
-            "val_loss": val["loss"],
-            "val_err": val["err"],
-            "val_top5_err": val["top5_err"],
-            "lr": opt.param_groups[0]["lr"],
-            "seconds": time.perf_counter() - started,
-            "images_per_s": train["images_per_s"],
-        }
+        entry = _entry(epoch, train, val, opt.param_groups[0]["lr"], time.perf_counter() - started)
         result.epochs.append(entry)
         if not (math.isfinite(train["loss"]) and math.isfinite(val["loss"])):
             result.status = "diverged"
@@ -535,42 +498,11 @@ def fit(
                 on_epoch(entry, result.epochs)
             break
         if rank == 0:
-            log.info(
-                "epoch %d/%d: train loss %.4f err %.2f%% | val loss %.4f err %.2f%% top-5 %.2f%% | %.1f s, %.0f img/s",
-                epoch + 1,
-                epochs,
-                train["loss"],
-                train["err"],
-                val["loss"],
-                val["err"],
-                val["top5_err"],
-                entry["seconds"],
-                entry["images_per_s"],
-            )
+            _log_epoch(entry, epochs)
             if path is not None and trainer.checkpoint:
-                save_checkpoint(
-                    path,
-                    {
-                        "format": CHECKPOINT_FORMAT,
-                        "epoch": epoch + 1,
-                        "model": model.state_dict(),
-                        "optimizer": opt.state_dict(),
-                        "scheduler": sched.state_dict(),
-                        "scaler": scaler.state_dict() if scaler is not None else None,
-                        "rng": _rng_state(device),
-                        "threads": torch.get_num_threads(),
-                        "world_size": world_size,
-                        "merged_groups": merged,  # grouped convolutions computed merged (ablate.run.kernels)
-                        "history": result.epochs,
-                        **(expected or {"config": None, "config_hash": None, "template": None, "form": None}),
-                    },
-                )
+                save_checkpoint(path, state.checkpoint(epoch + 1, result.epochs))
         stop = bool(on_epoch(entry, result.epochs)) if rank == 0 and on_epoch is not None else False
-        if world_size > 1:  # rank 0 asked the pruner: every rank stops at the same epoch
-            flag = torch.tensor([stop], device=device, dtype=torch.int32)
-            dist.broadcast(flag, 0)
-            stop = bool(flag.item())
-        if stop and epoch + 1 < epochs:
+        if _together(stop, device, world_size) and epoch + 1 < epochs:
             result.status = "pruned"
             result.reason = (
                 f"pruned after epoch {epoch + 1} of {epochs}: the Optuna study's pruner stopped this trial "
@@ -580,3 +512,109 @@ def fit(
                 log.info("%s", result.reason)
             break
     return result
+
+
+@dataclass
+class _State:
+    """What a run's checkpoint holds besides its epoch and history: the model, optimizer, schedule and scaler
+    states, the RNG, how the run executed (processes, threads, merged groups) and its identity (`expected`)."""
+
+    model: nn.Module
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler | None
+    device: torch.device
+    world_size: int
+    merged: int  # grouped convolutions computed merged (ablate.run.kernels)
+    expected: dict | None
+
+    def checkpoint(self, epoch: int, history: list[dict]) -> dict:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "epoch": epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "scheduler": self.sched.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "rng": _rng_state(self.device),
+            "threads": torch.get_num_threads(),
+            "world_size": self.world_size,
+            "merged_groups": self.merged,
+            "history": history,
+            **(self.expected or {"config": None, "config_hash": None, "template": None, "form": None}),
+        }
+
+    def restore(self, path: Path, log_to: bool) -> tuple[list[dict], int]:
+        """Load the checkpoint at `path` (checked against `expected`) into this run's objects; its history and
+        epoch. `log_to`: this rank says so, and warns where the run now executes differently."""
+        state = load_checkpoint(path, self.expected)
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.sched.load_state_dict(state["scheduler"])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        _set_rng_state(state["rng"], self.device)
+        epoch = int(state["epoch"])
+        if log_to:
+            log.info("resumed from %s after epoch %d", path, epoch)
+            self._warn_if_executed_differently(state)
+        return list(state["history"]), epoch
+
+    def _warn_if_executed_differently(self, state: dict) -> None:
+        # CPU kernels split their sums by thread, and BN takes its statistics per process: results depend on both
+        now = (self.world_size, torch.get_num_threads())
+        then = (int(state.get("world_size", 1)), int(state.get("threads") or 0))
+        if self.device.type == "cpu" and then[1] and then != now:
+            log.warning(
+                "resuming with %s a run trained with %s so far: results are reproducible only at one process "
+                "and thread count, so its numbers may differ from a straight run's",
+                _processes(*now),
+                _processes(*then),
+            )
+        was_merged = state.get("merged_groups")  # None: a checkpoint from before merged groups
+        if was_merged is not None and bool(was_merged) != bool(self.merged):
+            log.warning(
+                "resuming with grouped convolutions %s a run trained with them %s so far (trainer.merge_groups): "
+                "its numbers may differ from a straight run's in their last bits",
+                "merged" if self.merged else "as built",
+                "merged" if was_merged else "as built",
+            )
+
+
+def _entry(epoch: int, train: dict, val: dict, lr: float, seconds: float) -> dict:
+    """One epoch of the run record's `epochs` (and of metrics.csv)."""
+    return {
+        "epoch": epoch + 1,
+        "train_loss": train["loss"],
+        "train_err": train["err"],
+        "val_loss": val["loss"],
+        "val_err": val["err"],
+        "val_top5_err": val["top5_err"],
+        "lr": lr,
+        "seconds": seconds,
+        "images_per_s": train["images_per_s"],
+    }
+
+
+def _log_epoch(entry: dict, epochs: int) -> None:
+    log.info(
+        "epoch %d/%d: train loss %.4f err %.2f%% | val loss %.4f err %.2f%% top-5 %.2f%% | %.1f s, %.0f img/s",
+        entry["epoch"],
+        epochs,
+        entry["train_loss"],
+        entry["train_err"],
+        entry["val_loss"],
+        entry["val_err"],
+        entry["val_top5_err"],
+        entry["seconds"],
+        entry["images_per_s"],
+    )
+
+
+def _together(stop: bool, device: torch.device, world_size: int) -> bool:
+    """Rank 0's decision to stop (it asked the pruner), the same on every rank: all stop at one epoch."""
+    if world_size == 1:
+        return stop
+    flag = torch.tensor([stop], device=device, dtype=torch.int32)
+    dist.broadcast(flag, 0)
+    return bool(flag.item())
