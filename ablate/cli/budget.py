@@ -65,8 +65,7 @@ def write_config(directory: Path, name: str, model_cfg: dict, template) -> Path:
     return path
 
 
-@user_errors
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ablate.budget", description=__doc__.splitlines()[0])
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=resnet50")
     parser.add_argument(
@@ -83,9 +82,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--write", type=Path, metavar="DIR", help="write one model config per row into DIR/model/")
     add_config_dir(parser)
-    args = parser.parse_args(argv)
-    overrides = with_config_dir(args.config_dir, args.overrides)
+    return parser
 
+
+@user_errors
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    overrides = with_config_dir(args.config_dir, args.overrides)
     if args.scale is not None and not args.scale > 0:
         raise ConfigError(f"--scale={args.scale!r} is invalid: it must be a positive number, e.g. 2.")
     searchpath = searchpath_of(overrides)
@@ -111,17 +114,49 @@ def main(argv: list[str] | None = None) -> int:
             name=cfg.model.name,
         )
         vary, stage = flags["vary"], flags.get("stage")
+    rows = _rows(reference, budget, vary, stage, args.cardinality)
+    feasible = [row for row in rows if row["error"] is None]
+    if args.write:
+        model_cfg = plain(cfg.model)
+        for row in feasible:
+            name = _row_name(cfg.model.name, row["_template"])
+            row["config"] = str(write_config(args.write, name, model_cfg, row["_template"]))
+            row["name"] = name
+    for row in rows:
+        del row["_template"]
+    if args.json:
+        print_json(
+            {
+                "model": cfg.model.name,
+                "metric": budget.metric,
+                "scope": budget.scope,
+                "target": budget.target,
+                "vary": vary,
+                "rows": rows,
+            }
+        )
+        return _failed(rows)
+    _print_table(cfg.model.name, budget, vary, rows)
+    if args.write and feasible:
+        print(f"wrote {len(feasible)} model configs to {args.write / 'model'}; train one with:")
+        print(f"  python -m ablate 'hydra.searchpath=[file://{args.write.resolve()}]' model={feasible[0]['name']}")
+    return _failed(rows)
+
+
+def _rows(reference: Template, budget: Budget, vary: str, stage: int | None, given: str | None) -> list[dict]:
+    """The table's rows: one per cardinality of `given` (the --cardinality flag; None: the default list) with the
+    value of `vary` that meets `budget`, or why none does; with vary=cardinality, the one C the solver picks."""
     if vary == "cardinality":  # the solver picks C: one row, at the model's d
-        if args.cardinality is not None:
+        if given is not None:
             raise ConfigError(
-                f"--cardinality={args.cardinality!r} cannot be combined with --vary cardinality: the solver picks C; "
+                f"--cardinality={given!r} cannot be combined with --vary cardinality: the solver picks C; "
                 f"drop --cardinality for the one row that meets the budget, or vary bottleneck_width to get one "
                 f"row per C."
             )
         cardinalities = [reference.cardinality]
         solutions: list[Row] = [_solve_row(reference, budget)]
     else:
-        cardinalities = _cardinalities(args.cardinality or DEFAULT_CARDINALITIES)
+        cardinalities = _cardinalities(given or DEFAULT_CARDINALITIES)
         solutions = table2(reference, cardinalities, budget, vary=vary, stage=stage, errors=True)
     rows = []
     for c, sol in zip(cardinalities, solutions, strict=True):
@@ -147,29 +182,12 @@ def main(argv: list[str] | None = None) -> int:
                 "_template": t,
             }
         )
-    feasible = [row for row in rows if row["error"] is None]
-    if args.write:
-        model_cfg = plain(cfg.model)
-        for row in feasible:
-            name = _row_name(cfg.model.name, row["_template"])
-            row["config"] = str(write_config(args.write, name, model_cfg, row["_template"]))
-            row["name"] = name
-    for row in rows:
-        del row["_template"]
-    if args.json:
-        print_json(
-            {
-                "model": cfg.model.name,
-                "metric": budget.metric,
-                "scope": budget.scope,
-                "target": budget.target,
-                "vary": vary,
-                "rows": rows,
-            }
-        )
-        return _failed(rows)
+    return rows
+
+
+def _print_table(model: str, budget: Budget, vary: str, rows: list[dict]) -> None:
     print(
-        f"{cfg.model.name}: {budget.metric} at scope {budget.scope} = {budget.target:,.0f} "
+        f"{model}: {budget.metric} at scope {budget.scope} = {budget.target:,.0f} "
         f"({human(budget.target)}), varying {vary}"
     )
     print(f"{'C':>4} {'d':>5} {'C·d':>6} {'width':>6} {'params':>14} {'FLOPs':>16} {'deviation':>10}")
@@ -181,10 +199,6 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['cardinality']:>4} {r['bottleneck_width']:>5} {r['group_width']:>6} {r['width']:>6} "
             f"{r['params']:>14,} {r['flops']:>16,} {r['deviation']:>+10.2%}"
         )
-    if args.write and feasible:
-        print(f"wrote {len(feasible)} model configs to {args.write / 'model'}; train one with:")
-        print(f"  python -m ablate 'hydra.searchpath=[file://{args.write.resolve()}]' model={feasible[0]['name']}")
-    return _failed(rows)
 
 
 DEFAULT_CARDINALITIES = "1,2,4,8,32"
