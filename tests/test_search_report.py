@@ -176,3 +176,17 @@ def test_a_search_is_not_told_to_add_seeds_to_its_own_command(tmp_path):
         "`search_trials.md` ranks its trials. To judge a difference, train the designs to compare, with "
         "`seed=0,1,2`, in a sweep of their own (on the search's command line `seed=0,1,2` would be searched as a "
         "parameter)."]
+
+
+def test_a_failed_trial_that_was_retried_says_which_trial_ran_it_again(tmp_path):
+    # found by hand: a killed sweep's trials read "left running by a sweep that stopped" beside their retries'
+    # completed rows, with nothing to tie the two together
+    trials = {0: ("FAIL", "running", [30.0], 1), 1: TRIALS[0]}
+    sweep = write_search(tmp_path / "sweep", trials, copy=False)
+    study = json.loads((sweep / "study.json").read_text())
+    study["trials"][0]["user_attrs"]["fail_reason"] = "left running by a sweep that stopped (vm:1)"
+    study["trials"][1]["retry_of"] = 0
+    (sweep / "study.json").write_text(json.dumps(study))
+    frame = search.trials_frame(search.read_study(sweep), sweep)
+    assert frame.reason[0] == "left running by a sweep that stopped (vm:1); retried as trial 1"
+    assert pd.isna(frame.reason[1])

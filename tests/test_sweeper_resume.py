@@ -1,6 +1,7 @@
 """Exact resume: a re-run continues the study it finds (job numbers, trials), refuses one that searches something
 else, and fails and retries the trials a killed sweeper left running; what users read through Optuna's API."""
 
+import json
 import os
 import signal
 import socket
@@ -118,7 +119,13 @@ def test_a_trial_left_running_by_a_killed_sweeper_is_failed_and_retried(tmp_path
     assert trials[0].user_attrs["fail_reason"] == (f"left running by a sweep that stopped ({socket.gethostname()}:"
                                                    f"{worker.pid})")
     assert trials[1].params == trials[0].params  # the retry: the same design, queued by Optuna's retry callback
-    assert trials[1].system_attrs["failed_trial"] == 0 and trials[1].user_attrs["job_num"] == 1  # numbers go on
+    assert trials[1].system_attrs["failed_trial"] == 0
+    # the retry runs in its original's folder, where it resumes what that one left (found by hand: a retried trial
+    # ran in a new folder, and the killed one's, its record still "running", made the finished sweep exit 1); a
+    # new trial takes the next unused number
+    assert [t.user_attrs["job_num"] for t in trials] == [0, 0, 1]
+    record = json.loads((sweep / "study.json").read_text())  # what the report reads: the note of trial 0 says
+    assert [t["retry_of"] for t in record["trials"]] == [None, 0, None]  # where it went on
     assert trials[1].value == pytest.approx((trials[1].params["x"] - 2) ** 2 + trials[1].params["y"])
 
 

@@ -97,6 +97,7 @@ def trials_frame(study: dict, sweep_dir: Path | None = None) -> pd.DataFrame:
     """One row per trial: parameters, val error, complexity, budget deviation, time, Pareto membership."""
     rows = []
     returns_error = (study.get("objectives") or ["return"])[0] == "return"
+    retried_as = {t["retry_of"]: t["number"] for t in study.get("trials", []) if t.get("retry_of") is not None}
     for t in study.get("trials", []):
         attrs = t.get("user_attrs", {})
         copy_of = attrs.get("copy_of")  # told the values of an earlier trial of the same design
@@ -129,7 +130,8 @@ def trials_frame(study: dict, sweep_dir: Path | None = None) -> pd.DataFrame:
                 else None,
                 "seconds": None if copy_of is not None else nested(record, "wall_seconds"),
                 "status": nested(record, "status"),
-                "reason": attrs.get("fail_reason") or (None if copy_of is not None else nested(record, "reason")),
+                "reason": _retried(attrs.get("fail_reason"), retried_as.get(t["number"]))
+                or (None if copy_of is not None else nested(record, "reason")),
                 "job_dir": _relative(attrs.get("job_dir"), sweep_dir),
             }
         )
@@ -472,3 +474,10 @@ def best_model_yaml(study: dict, best, sweep_dir: Path, out_dir: Path) -> str | 
         "zero_init_last_bn": bool(model_cfg.get("zero_init_last_bn", False)),
     }
     return yaml(model, comments)
+
+
+def _retried(reason: str | None, retried_as: int | None) -> str | None:
+    """A failed trial's note, with the trial that ran its design again when the sweeper retried it."""
+    if reason is None or retried_as is None:
+        return reason
+    return f"{reason}; retried as trial {retried_as}"

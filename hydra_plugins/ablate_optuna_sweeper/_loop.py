@@ -17,7 +17,8 @@ a row the search space counts as used up.
 
 Faults. This run's heartbeat thread beats for its running trials; before each ask, trials whose
 heartbeat stopped are failed and queued again (Optuna's heartbeat and retry callback), and at the
-start, running trials of a stopped sweeper on this machine are too. If this run itself stops on
+start, running trials of a stopped sweeper on this machine are too. A retried trial runs in its original's
+folder (the same job number), where its job resumes from that folder's checkpoint. If this run itself stops on
 an error, it tells FAIL for every trial it still holds, so none is left RUNNING.
 
 After every trial `<sweep_dir>/study.json` lists every trial for the report; at the end
@@ -200,8 +201,7 @@ class Search:
             source = None if self.s.rerun_duplicates else self._source(trial)
             if source is None:
                 self.copies_in_a_row = 0
-                self.job_nums[trial.number] = self.job_idx
-                self.job_idx += 1
+                self.job_nums[trial.number] = self._job_num(trial)
                 return trial
             self.copies_in_a_row += 1
             self._label(trial, run=False)
@@ -211,6 +211,17 @@ class Search:
                 self._tell_copy(trial, source)
             else:
                 self.pending[trial.number] = (trial, source.number)
+
+    def _job_num(self, trial) -> int:
+        """The job number (and so the run folder) of a trial about to run: a retry of a trial that a stopped sweep
+        left running keeps that trial's (its user attributes are the retried trial's), so it resumes what the
+        killed job left in the folder and no folder stays behind without an end; a new trial takes the next
+        unused number."""
+        inherited = trial.user_attrs.get("job_num")
+        if isinstance(inherited, int) and trial.user_attrs.get("sweep_dir") == str(self.sweep_dir.resolve()):
+            return inherited
+        self.job_idx += 1
+        return self.job_idx - 1
 
     def _ask(self):
         """A new trial (or a queued retry), held by this run, with the search space's parameters suggested."""
@@ -776,6 +787,7 @@ def _trial_row(t) -> dict:
         "params": t.params,
         "constraints": dict(t.constraints),
         "user_attrs": t.user_attrs,
+        "retry_of": (t.system_attrs.get("retry_history") or [None])[-1],  # the failed trial this one runs again
         "seconds": duration,
         "datetime_start": t.datetime_start.isoformat() if t.datetime_start else None,
         "datetime_complete": t.datetime_complete.isoformat() if t.datetime_complete else None,
