@@ -51,6 +51,13 @@ def cli() -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises its errors instead of printing them and exiting 1
     try:
         main()
+    except KeyboardInterrupt:  # a run's job says where it stopped and exits 130 itself; this is a sweeper's own
+        print(
+            "ablate: interrupted by Ctrl-C (SIGINT): run the same command to go on (what finished is kept, and an "
+            "Optuna search runs its interrupted trials again).",
+            file=sys.stderr,
+        )
+        sys.exit(130)
     except Exception as e:
         if full == "1":
             raise

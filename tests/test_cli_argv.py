@@ -103,3 +103,22 @@ def test_the_readme_python_snippet_runs_as_written():
     exec(compile(block, "README.md", "exec"), scope)  # the README's own code, as a user pastes it
     assert scope["sol"].value == 14 and scope["t"].cardinality == 8
     assert type(scope["model"]).__name__ == "ResNeXt"
+
+
+def test_an_interrupt_that_reaches_the_command_line_is_one_line_and_exit_130(monkeypatch, capsys):
+    """Found by hand: Ctrl-C in an Optuna search on the joblib launcher stopped the sweeper's own thread, and the
+    KeyboardInterrupt reached the shell as a traceback (a run's job says its own line and exits 130 itself)."""
+    import ablate.__main__ as entry
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(entry, "main", interrupted)
+    monkeypatch.setattr(sys, "argv", ["ablate", "+sweep=search_budget", "-m"])
+    with pytest.raises(SystemExit) as stop:
+        entry.cli()
+    assert stop.value.code == 130
+    assert capsys.readouterr().err == (
+        "ablate: interrupted by Ctrl-C (SIGINT): run the same command to go on (what finished is kept, and an "
+        "Optuna search runs its interrupted trials again).\n"
+    )

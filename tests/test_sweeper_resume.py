@@ -13,6 +13,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from hydra.core.hydra_config import HydraConfig
 
 from ablate.errors import ConfigError
 from tests.test_optuna_sweeper import APP_CONFIG, load, multirun, quadratic
@@ -127,6 +128,31 @@ def test_a_trial_left_running_by_a_killed_sweeper_is_failed_and_retried(tmp_path
     record = json.loads((sweep / "study.json").read_text())  # what the report reads: the note of trial 0 says
     assert [t["retry_of"] for t in record["trials"]] == [None, 0, None]  # where it went on
     assert trials[1].value == pytest.approx((trials[1].params["x"] - 2) ** 2 + trials[1].params["y"])
+
+
+def test_a_trial_running_when_the_sweep_is_interrupted_runs_again_in_its_folder(tmp_path):
+    """Found by hand: Ctrl-C in a search told FAIL for the running trials and nothing more, so the next run asked
+    new trials in new folders, the interrupted ones' folders (records "interrupted") were never resumed and the
+    recovered sweep exited 1. Now they are queued again, and the next run resumes each under its job number."""
+    calls = []
+
+    def interrupted(cfg):
+        calls.append(HydraConfig.get().job.num)
+        raise KeyboardInterrupt  # Ctrl-C while the job ran
+
+    with pytest.raises(KeyboardInterrupt):
+        multirun(interrupted, tmp_path, *SPACE, "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=1",
+                 "hydra.sweeper.study_name=ki")
+    assert calls == [0]
+    multirun(quadratic, tmp_path, *SPACE, "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=1",
+             "hydra.sweeper.study_name=ki")
+    trials = load(tmp_path, "ki").get_trials()
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"]
+    assert trials[0].user_attrs["fail_reason"] == (
+        "the sweep stopped while the trial ran: KeyboardInterrupt; queued again"
+    )
+    assert trials[1].params == trials[0].params and trials[1].system_attrs["failed_trial"] == 0
+    assert [t.user_attrs["job_num"] for t in trials] == [0, 0, 1]
 
 
 def test_a_trial_whose_heartbeat_stopped_is_failed_and_retried(tmp_path):

@@ -19,7 +19,8 @@ Faults. This run's heartbeat thread beats for its running trials; before each as
 heartbeat stopped are failed and queued again (Optuna's heartbeat and retry callback), and at the
 start, running trials of a stopped sweeper on this machine are too. A retried trial runs in its original's
 folder (the same job number), where its job resumes from that folder's checkpoint. If this run itself stops on
-an error, it tells FAIL for every trial it still holds, so none is left RUNNING.
+an error or Ctrl-C, it tells FAIL for every trial it still holds, so none is left RUNNING, and queues those that
+were running again.
 
 After every trial `<sweep_dir>/study.json` lists every trial for the report; at the end
 `<sweep_dir>/optimization_results.yaml` holds the best parameters and value (the Pareto front
@@ -479,8 +480,11 @@ class Search:
     # -- faults -----------------------------------------------------------------------------------------------
 
     def _abandon(self, error: BaseException) -> None:
-        """This run stops on `error`: tell FAIL for every trial it holds, so that none stays RUNNING."""
-        what = f"{type(error).__name__}: {_first_line(error)}"
+        """This run stops on `error` (Ctrl-C, a lost storage, a bug): tell FAIL for every trial it holds, so that none
+        stays RUNNING, and queue those that were running again (`max_retry` times): the trials were not at fault,
+        and the next run resumes each in its folder (`_job_num`), as a basic sweep resumes its members."""
+        what = type(error).__name__ + (f": {_first_line(error)}" if str(error).strip() else "")
+        retry = storage.retry_callback(self.s.max_retry)
         with self.lock:
             for number, trial in list(self.held.items()):
                 if number < 0:
@@ -488,11 +492,21 @@ class Search:
                 when = "while the trial ran" if number in self.started else "before the trial ran"
                 if number in self.pending:
                     when = f"while the trial waited for trial {self.pending[number][1]}"
+                again = number in self.started and number not in self.pending and self._retries_left(number)
                 try:
-                    self._finish(trial, "FAIL", reason=f"the sweep stopped {when}: {what}")
+                    self._finish(
+                        trial, "FAIL", reason=f"the sweep stopped {when}: {what}" + ("; queued again" if again else "")
+                    )
+                    if again:
+                        retry(self.study, self.study.get_trials(deepcopy=False)[number])
                 except Exception:  # already finished by another worker, or the storage is gone
                     pass
             self.pending.clear()
+
+    def _retries_left(self, number: int) -> bool:
+        """Whether Optuna's retry callback would queue trial `number` again (`max_retry` counts its retries)."""
+        history = self.study.get_trials(deepcopy=False)[number].system_attrs.get("retry_history", [])
+        return self.s.max_retry is None or len(history) < self.s.max_retry
 
     def _fail_orphans(self, since: float, error: BaseException) -> None:
         """A trial the sampler failed to make is in storage, RUNNING, and no one holds it: fail it."""
