@@ -214,10 +214,10 @@ class Search:
                 self.pending[trial.number] = (trial, source.number)
 
     def _job_num(self, trial) -> int:
-        """The job number (and so the run folder) of a trial about to run: a retry of a trial that a stopped sweep
-        left running keeps that trial's (its user attributes are the retried trial's), so it resumes what the
-        killed job left in the folder and no folder stays behind without an end; a new trial takes the next
-        unused number."""
+        """The job number (and so the run folder) of a trial about to run: a retry (of a trial a killed or
+        interrupted sweep left, or whose heartbeat stopped) keeps the retried trial's, whose user attributes it
+        carries, so its job resumes what the stopped one left in the folder and no folder stays behind without an
+        end; a new trial takes the next unused number."""
         inherited = trial.user_attrs.get("job_num")
         if isinstance(inherited, int) and trial.user_attrs.get("sweep_dir") == str(self.sweep_dir.resolve()):
             return inherited
@@ -492,8 +492,8 @@ class Search:
                 when = "while the trial ran" if number in self.started else "before the trial ran"
                 if number in self.pending:
                     when = f"while the trial waited for trial {self.pending[number][1]}"
-                again = number in self.started and number not in self.pending and self._retries_left(number)
-                try:
+                try:  # the storage may be gone: nothing here may hide `error`
+                    again = number in self.started and number not in self.pending and self._retries_left(number)
                     self._finish(
                         trial, "FAIL", reason=f"the sweep stopped {when}: {what}" + ("; queued again" if again else "")
                     )
