@@ -24,10 +24,10 @@ from pathlib import Path
 from ablate.cli.common import EXIT_USAGE, add_config_dir, human, print_json, user_errors, with_config_dir
 from ablate.config import budget_from_cfg, check, compose, searchpath_of, template_from_cfg
 from ablate.config.schema import plain
-from ablate.engine.budget import METRICS, SCOPES, VARY, Budget, Row, Solution, solve, table2
+from ablate.engine.budget import METRICS, SCOPES, VARY, Budget, Row, Solution, solve_row, table2
 from ablate.engine.complexity import complexity
 from ablate.engine.template import Template
-from ablate.errors import BudgetError, ConfigError, TemplateError
+from ablate.errors import ConfigError
 
 
 def _cardinalities(text: str) -> list[int]:
@@ -154,7 +154,7 @@ def _rows(reference: Template, budget: Budget, vary: str, stage: int | None, giv
                 f"row per C."
             )
         cardinalities = [reference.cardinality]
-        solutions: list[Row] = [_solve_row(reference, budget)]
+        solutions: list[Row] = [solve_row(reference, budget, vary="cardinality")]
     else:
         cardinalities = _cardinalities(given or DEFAULT_CARDINALITIES)
         solutions = table2(reference, cardinalities, budget, vary=vary, stage=stage, errors=True)
@@ -202,14 +202,6 @@ def _print_table(model: str, budget: Budget, vary: str, rows: list[dict]) -> Non
 
 
 DEFAULT_CARDINALITIES = "1,2,4,8,32"
-
-
-def _solve_row(reference: Template, budget: Budget) -> Row:
-    """The C that meets `budget` at the model's d, or why none does (the table's one row)."""
-    try:
-        return solve(reference, budget, vary="cardinality")
-    except (BudgetError, TemplateError) as e:
-        return e
 
 
 FLAG_FIELDS = ("metric", "scope", "scale", "tolerance", "vary", "stage")  # each also a field of `budget`

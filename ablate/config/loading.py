@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
-from ablate.config.schema import plain, prefixed, template_of
+from ablate.config.schema import no_budget_field, plain, prefixed, template_of
 from ablate.engine.budget import Budget, Solution, solve
 from ablate.engine.template import Template
 from ablate.errors import BudgetError, ConfigError
@@ -241,10 +241,7 @@ def _unknown_key(key: str, cause: BaseException | None, overrides: Sequence[str]
         fixed = f"{plus}{parent + '.' if parent else ''}{nearest}{rest}"
         hint = f" (did you mean {fixed}{'' if value is None else '=' + value}?)"
     if not names and parent == "budget":  # budget=none is {metric: null}: a budget field needs a budget first
-        return (
-            f"{typed}: budget=none (the default) has no field {missing}, it matches no budget: choose one with it, "
-            f"e.g. budget=params {typed} (or budget=flops)."
-        )
+        return no_budget_field(typed, missing)
     tail = f"; {listed} are {', '.join(names)}" if names else ""
     if not names and value is not None and value.startswith("{") and _key(typed).lstrip("+") == parent:
         # a node in braces merges into the one the config holds (a sweep's pruner or sampler, another class)

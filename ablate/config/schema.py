@@ -610,6 +610,15 @@ def check_model(model: Any) -> Template:
     return template
 
 
+def no_budget_field(typed: str, field: str) -> str:
+    """The sentence for a budget field set while budget=none (its `{metric: null}` matches no budget), whether the
+    override was refused by Hydra (`budget.scale=2`) or added with + and found here (`+budget.scale=2`)."""
+    return (
+        f"{typed}: budget=none (the default) has no field {field}, it matches no budget: choose one with it, "
+        f"e.g. budget=params {typed} (or budget=flops)."
+    )
+
+
 def check_budget(budget: Any, template: Template, searchpath: tuple[str, ...] | None = None) -> Budget | None:
     """The budget node's `Budget` (None without one), after every field of it is checked against `template`."""
     from ablate.config.loading import budget_from_cfg
@@ -623,11 +632,7 @@ def check_budget(budget: Any, template: Template, searchpath: tuple[str, ...] | 
         if added and len(added) < len(names) - 1:  # fields added to budget=none's {metric: null} (+budget.scale=2)
             # would be ignored; a variant's `metric: null` over a whole budget node (complexity_2x's baseline)
             # keeps its sweep's fields on purpose
-            typed = f"budget.{added[0]}={values[added[0]]!r}"
-            raise ConfigError(
-                f"{typed}: budget=none (the default) has no field {added[0]}, it matches no budget: choose one "
-                f"with it, e.g. budget=params {typed} (or budget=flops)."
-            )
+            raise ConfigError(no_budget_field(f"budget.{added[0]}={values[added[0]]!r}", added[0]))
         return None
     check_keys("budget", values, BudgetConfig)
     result = budget_from_cfg(values, searchpath)

@@ -299,10 +299,16 @@ def table2(
         )
     rows: list[Row] = []
     for c in cardinalities:
-        try:
-            rows.append(solve(template.replace(cardinality=c), budget, vary=vary, stage=stage))
-        except (BudgetError, TemplateError) as e:
-            if not errors:
-                raise
-            rows.append(e)
+        row = solve_row(template.replace(cardinality=c), budget, vary=vary, stage=stage)
+        if not errors and not isinstance(row, Solution):
+            raise row
+        rows.append(row)
     return rows
+
+
+def solve_row(template: Template, budget: Budget, vary: str = "bottleneck_width", stage: int | None = None) -> Row:
+    """`solve`'s solution, or the `BudgetError` / `TemplateError` that says why there is none: a table's row."""
+    try:
+        return solve(template, budget, vary=vary, stage=stage)
+    except (BudgetError, TemplateError) as e:
+        return e
