@@ -347,3 +347,28 @@ def test_more_threads_than_cores_is_said_in_the_log(caplog, monkeypatch):
         "trainer.num_threads=64 gives 1 process 64 threads on this machine's 2 cores: they will share the cores and "
         "run slower; trainer.num_threads=null gives each process its share."
     ]
+
+
+def test_a_resumed_run_tells_its_trial_the_epochs_of_its_checkpoint_first(tmp_path, monkeypatch):
+    """A search's retried trial resumes its original's checkpoint under a new trial number: the new trial has none
+    of the checkpoint's epochs, so the run reports them before its own, in order, each once."""
+    import ablate.run.trainer
+
+    real_fit = ablate.run.trainer.fit
+
+    def stopped(*args, on_epoch, **kwargs):
+        def after_epoch(entry, epochs):
+            on_epoch(entry, epochs)
+            raise KeyboardInterrupt  # Ctrl-C after epoch 1 (its checkpoint is written)
+
+        return real_fit(*args, on_epoch=after_epoch, **kwargs)
+
+    monkeypatch.setattr(ablate.run.trainer, "fit", stopped)
+    with pytest.raises(app.RunInterrupted):
+        run(tmp_path, "optim.epochs=3")
+    monkeypatch.setattr(ablate.run.trainer, "fit", real_fit)
+    told = []
+    monkeypatch.setattr(app, "reporter", lambda: lambda epoch, value: told.append((epoch, value)) and False)
+    record = run(tmp_path, "optim.epochs=3")
+    assert record.status == "completed"
+    assert told == [(e.epoch, e.val_err) for e in record.epochs] and [e for e, _ in told] == [1, 2, 3]

@@ -569,12 +569,24 @@ def _train_process(rank: int, plan: RunPlan) -> None:
             record.env = EnvSection.current(str(device), threads, plan.seed, world_size, **devices.env(device))
             trackers = Trackers.of(plan.cfg, plan.run_dir, record)
 
+        told = 0  # how many of the run's epochs its Optuna trial has been told
+
+        def tell(epochs: list[dict]) -> bool:
+            """The epochs the trial has not been told, in order (a resumed run's checkpoint epochs first: a
+            retried trial resumes its original's checkpoint under a new trial number); the pruner's answer."""
+            nonlocal told
+            stop = False
+            for entry in epochs[told:]:
+                stop = plan.report(entry["epoch"], entry["val_err"])
+            told = len(epochs)
+            return stop
+
         def on_epoch(entry: dict, epochs: list[dict]) -> bool:
             assert record is not None  # fit calls back on rank 0 alone
             record.set_epochs(epochs)
             record.save(plan.run_dir)
             trackers.epoch(entry)
-            return plan.report(entry["epoch"], entry["val_err"])
+            return tell(epochs)
 
         with trackers:  # closes every logger; training that raises ends their run failed (killed: interrupted)
             result = fit(
@@ -589,6 +601,7 @@ def _train_process(rank: int, plan: RunPlan) -> None:
                 on_epoch=on_epoch if record is not None else None,
             )
             if record is not None:
+                tell(result.epochs)  # a checkpoint that held every epoch trained none here
                 record.set_epochs(result.epochs)
                 record.status, record.reason = result.status, result.reason
                 record.throughput = _throughput(record, trainer, device, world_size, plan.peaks)
