@@ -341,3 +341,49 @@ def test_cardinality_sweep_on_the_tiny_se_variant(tmp_path):
         assert abs(r["budget"]["deviation"]) <= r["budget"]["tolerance"] == 0.1
         assert r["model"]["complexity"]["params"] == r["budget"]["achieved"]
     assert (tmp_path / "report" / "index.html").is_file()
+
+
+# --- a block whose module is not what the template says ---
+
+
+def test_a_module_of_the_wrong_width_is_one_sentence():
+    """The meta-device count checks the block's output: width × resolution², else the next block fails in training."""
+    t = Template(block="tests.user_blocks:OneChannelTooMany", depths=(1, 1), width=16, stem_width=16, resolution=8, stem="cifar")
+    with pytest.raises(TemplateError) as e:
+        totals(t)
+    assert str(e.value) == (
+        "block='tests.user_blocks:OneChannelTooMany' gives 17×8×8 from 16×8×8 in its block of in_width=16, width=16, "
+        "stride=1: a block's module must give width×resolution² (16×8×8)."
+    )
+
+
+def test_a_block_whose_layers_are_not_its_module_is_refused_before_training(tmp_path):
+    """A listed block is counted from its layers; the run checks them against its module (meta device) first."""
+    from ablate.config import compose
+    from ablate.run import app
+
+    overrides = ["data=synthetic", "data.num_samples=64", "data.val_samples=64", "model.depths=[1,1]",
+                 "model.width=16", "model.bottleneck_width=8", "model.stem_width=16", "optim.epochs=1",
+                 "trainer.progress=false", "model.block=tests.user_blocks:MislistedSE"]
+    record = app.run(compose(overrides), tmp_path / "run", overrides=overrides)
+    assert record.status == "failed"
+    # by hand, the first block (16→16 at 28×28, C·d = 8): 1×1 16·8 + 3×3 8·8·9 + 1×1 8·16 = 832 weights, BNs
+    # 2·(8+8+16) = 64: 896 params, 832·784 = 652,288 multiply-adds; its SE module (16→1→16, with biases) adds
+    # 17 + 32 = 49 params and 16 + 16 = 32 multiply-adds
+    assert record.reason == (
+        "block='tests.user_blocks:MislistedSE' lists layers of 896 params and 652,288 multiply-adds in its block "
+        "of in_width=16, width=16, stride=1, but its module has 945 params and 652,320 multiply-adds: make "
+        "residual_layers() list the module's layers, or drop it to count the module on the meta device."
+    )
+    assert not record.epochs
+
+
+def test_an_error_in_a_users_module_names_the_block_and_its_shape():
+    t = Template(block="tests.user_blocks:RaisesInModule", depths=(1,), width=16, stem_width=16, resolution=8, stem="cifar")
+    with pytest.raises(AttributeError) as e:
+        totals(t)
+    assert e.value.__notes__ == [
+        "while ablate built block='tests.user_blocks:RaisesInModule' for its block of in_width=16, width=16, "
+        "stride=1 at 8×8 (the fields of BlockShape: in_width, width, cardinality, bottleneck_width, stride, "
+        "in_resolution, shortcut)"
+    ]

@@ -37,3 +37,29 @@ class NoModule(Block):
 
 class NotABlock:
     """Any other class."""
+
+
+class OneChannelTooMany(Block):
+    """Lists nothing; its module gives one channel more than the block's width."""
+
+    def module(self, shape: BlockShape, form: str):
+        from torch import nn
+
+        return nn.Conv2d(shape.in_width, shape.width + 1, 3, stride=shape.stride, padding=1)
+
+
+class MislistedSE(Bottleneck):
+    """Builds the SE module but lists a plain bottleneck's layers: its count is not its module's."""
+
+    def residual_layers(self, shape: BlockShape):
+        return super().residual_layers(shape)
+
+    def module(self, shape: BlockShape, form: str):
+        return _se_module(shape, form)
+
+
+class RaisesInModule(Block):
+    """A user's bug: its module reads a field BlockShape does not have."""
+
+    def module(self, shape: BlockShape, form: str):
+        return shape.out_channels

@@ -320,7 +320,8 @@ def block_type(name: Any) -> Block:
     return _instance(cls)
 
 
-def _block_name(block: Block) -> str:
+def block_name(block: Block) -> str:
+    """The name a template gives `block`: a built-in name, else its import path `module:Class`."""
     cls = type(block)
     return next((name for name, c in BLOCKS.items() if c is cls), f"{cls.__module__}:{cls.__qualname__}")
 
@@ -339,7 +340,7 @@ def block_counts(block: Block, shape: BlockShape) -> BlockCounts:
             return count_block(block, shape)
         except (NotImplementedError, RuntimeError) as e:  # no module, or one that does not run on meta tensors
             raise TemplateError(
-                f"block={_block_name(block)!r} cannot be counted on the meta device: {e}; "
+                f"block={block_name(block)!r} cannot be counted on the meta device: {e}; "
                 "give its block class a layers() method instead."
             ) from e
     params = flops = acts = weights = 0

@@ -10,13 +10,15 @@ elementwise ops add none); acts as the output elements of every conv, linear and
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from ablate.engine.blocks import BlockCounts, BlockShape
+from ablate.engine.blocks import BLOCKS, BlockCounts, BlockShape, block_name, block_type
+from ablate.engine.template import Template, derive
+from ablate.errors import TemplateError
 
 if TYPE_CHECKING:
     from ablate.engine.blocks import Block
@@ -25,8 +27,9 @@ ACT_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, nn.MaxPool1d, nn.MaxPo
 NORM_LAYERS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm, nn.GroupNorm, nn.LayerNorm)
 
 
-def count_module(module: nn.Module, x: torch.Tensor) -> BlockCounts:
-    """Params, multiply-adds, acts and weights of `module` on input `x` (one image), by running it once."""
+def count_module(module: nn.Module, x: torch.Tensor) -> tuple[BlockCounts, torch.Tensor]:
+    """Params, multiply-adds, acts and weights of `module` on input `x` (one image), by running it once;
+    and its output."""
     acts = 0
 
     def count_acts(_module: nn.Module, _inputs: object, output: torch.Tensor) -> None:
@@ -36,18 +39,69 @@ def count_module(module: nn.Module, x: torch.Tensor) -> BlockCounts:
     hooks = [m.register_forward_hook(count_acts) for m in module.modules() if isinstance(m, ACT_LAYERS)]
     try:
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            module(x)
+            y = module(x)
     finally:
         for hook in hooks:
             hook.remove()
     params = sum(p.numel() for p in module.parameters())
     norm = sum(p.numel() for m in module.modules() if isinstance(m, NORM_LAYERS) for p in m.parameters(recurse=False))
-    return BlockCounts(params, counter.get_total_flops() // 2, acts, params - norm)
+    return BlockCounts(params, counter.get_total_flops() // 2, acts, params - norm), y
 
 
 def count_block(block: Block, shape: BlockShape) -> BlockCounts:
-    """One block of `shape` counted on the meta device (form c; every form has the same count)."""
-    with torch.device("meta"):
-        module = block.module(shape, "c").eval()
-        x = torch.empty(1, shape.in_width, shape.in_resolution, shape.in_resolution)
-    return count_module(module, x)
+    """One block of `shape` counted on the meta device (form c; every form has the same count).
+
+    The module must give `width × resolution²` from `in_width × in_resolution²`: a block of one's own that
+    does not is refused here, in one sentence, rather than by the next layer's shape error in training.
+    An error raised in the block's own code keeps its traceback, with a note naming the block and shape.
+    """
+    try:
+        with torch.device("meta"):
+            module = block.module(shape, "c").eval()
+            x = torch.empty(1, shape.in_width, shape.in_resolution, shape.in_resolution)
+        counts, y = count_module(module, x)
+    except Exception as e:
+        e.add_note(
+            f"while ablate built block={block_name(block)!r} for its block of {where(shape)} at "
+            f"{shape.in_resolution}×{shape.in_resolution} (the fields of BlockShape: {', '.join(BlockShape._fields)})"
+        )
+        raise
+    wanted = (1, shape.width, shape.resolution, shape.resolution)
+    if tuple(y.shape) != wanted:
+        raise TemplateError(
+            f"block={block_name(block)!r} gives {_size(y.shape[1:])} from {_size(x.shape[1:])} in its block of "
+            f"{where(shape)}: a block's module must give width×resolution² ({_size(wanted[1:])})."
+        )
+    return counts
+
+
+def check_listed(template: Template) -> None:
+    """A block of one's own that lists its layers, held to its module: both give the same params and
+    multiply-adds for every block shape of `template`, else one sentence (`TemplateError`). The count of
+    such a block comes from its list alone; a list that is not its module would make every figure wrong.
+    The built-in blocks are held to their modules by the tests."""
+    block = block_type(template.block)
+    if block.method != "analytic" or block_name(block) in BLOCKS:
+        return
+    network = derive(template)
+    shapes = dict.fromkeys(
+        BlockShape.of(stage, first, template.shortcut) for stage in network.stages for first in (True, False)
+    )
+    for shape in shapes:
+        listed, built = block.counts(shape), count_block(block, shape)
+        if (listed.params, listed.flops) != (built.params, built.flops):
+            raise TemplateError(
+                f"block={block_name(block)!r} lists layers of {listed.params:,} params and {listed.flops:,} "
+                f"multiply-adds in its block of {where(shape)}, but its module has {built.params:,} params and "
+                f"{built.flops:,} multiply-adds: make residual_layers() list the module's layers, or drop it to "
+                "count the module on the meta device."
+            )
+
+
+def where(shape: BlockShape) -> str:
+    """A block's place in words: `in_width=64, width=256, stride=1`."""
+    return f"in_width={shape.in_width}, width={shape.width}, stride={shape.stride}"
+
+
+def _size(dims: Any) -> str:
+    return "×".join(str(int(n)) for n in dims)
