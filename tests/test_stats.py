@@ -205,6 +205,8 @@ def test_single_runs_say_no_difference_can_be_judged(tmp_path):
     assert first[2].startswith("**No difference can be judged: no setting has two completed runs**")
     assert "`python -m ablate +sweep=cardinality_vs_width seed=0,1,2 -m`" in first[2]
     assert "Seed-to-seed std: unknown" in md
+    assert "(column test); no p-value here: a test needs two completed runs of both settings." in md
+    assert "Holm-corrected over the table's 0" not in md  # it said so
     page = (out / "index.html").read_text()
     assert "<p class='warning'><b>No difference can be judged" in page and "<code>python -m ablate" in page
 

@@ -634,12 +634,17 @@ def foot_notes(analysis: stats.Analysis, labels: dict) -> list[str]:
         f"Reference: {labels.get(ref, ref)} (`{named}`), {how}.",
         "Δ: a setting's top-1 error minus the reference's, in points (negative: fewer errors); its 95% CI "
         "from a paired t test over the seeds both settings ran where they share two or more, Welch's t "
-        f"otherwise (column test); p-values Holm-corrected over the table's {analysis.comparisons} "
-        f"comparison{'s' if analysis.comparisons != 1 else ''}.",
+        f"otherwise (column test); {_holm_over(analysis.comparisons)}.",
         f"Verdict: better or worse where the Holm-corrected p < {stats.ALPHA:.2f}; equivalent within ±{delta} "
         f"where the 95% CI of Δ lies inside ±{delta} points (`report.resolution={delta}`); otherwise undecided.",
     ]
     return [*lines, *_pooled(analysis)]
+
+
+def _holm_over(comparisons: int) -> str:
+    if comparisons == 0:
+        return "no p-value here: a test needs two completed runs of both settings"
+    return f"p-values Holm-corrected over the table's {comparisons} comparison{'s' if comparisons != 1 else ''}"
 
 
 def adaptive_notes(analysis: stats.Analysis, labels: dict, named: str) -> list[str]:
