@@ -265,6 +265,22 @@ def test_too_many_failures_stop_the_study_and_keep_its_trials(tmp_path):
     assert trials[0].value == 1.0
 
 
+def never_returns(cfg):
+    return None
+
+
+def test_the_failure_stop_counts_every_failure_of_the_run(tmp_path):
+    """Both trials of the first batch fail: the sentence counts both (it said '1 of this run's 1 trials', written
+    when the first failure crossed the rate and never brought up to date)."""
+    with pytest.raises(AblateError) as e:
+        multirun(never_returns, tmp_path, "x=interval(-4,4)", "hydra.sweeper.n_trials=3",
+                 "hydra.sweeper.max_failure_rate=0.25")
+    assert [t.state.name for t in load(tmp_path).get_trials()] == ["FAIL", "FAIL"]
+    assert str(e.value).startswith("2 of this run's 2 trials failed, more than hydra.sweeper.max_failure_rate=0.25 "
+                                   "of n_trials=3: the study stops;")
+    assert str(e.value).endswith("the last failure, trial 1: the job returned no value (None).")
+
+
 # -- bad input: one sentence each, the stored trials stay ---------------------------------------------------------
 
 def test_bad_input_sentences_keep_the_stored_trials(tmp_path):

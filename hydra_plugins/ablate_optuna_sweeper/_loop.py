@@ -80,6 +80,7 @@ class Search:
         self.copies_in_a_row = 0
         self.stopping = False
         self.error: BaseException | None = None
+        self.failure_stop = False  # self.error is the stop for too many failures
         self.started_at, self.tic = _now(), time.perf_counter()
         self._ids: dict[tuple[str, int], int] = {}
 
@@ -467,7 +468,10 @@ class Search:
                 )
                 self.stopping = True
             return
-        if self.failed > rate * n and self.error is None:
+        if self.failed > rate * n and (self.error is None or self.failure_stop):
+            # written again at each later failure of the run (a batch's other trials end after the stop), so that
+            # the sentence counts them all and names the last
+            self.failure_stop = True
             number, reason = self.last_failure or (None, "")
             self.error = SweepError(
                 f"{self.failed} of this run's {len(self.launched)} trials failed, more than "
