@@ -522,6 +522,28 @@ def test_the_best_model_of_a_search_trains_from_where_it_is(tmp_path):
     assert list(cfg.model.depths) == [1, 2, 1, 1]
 
 
+def test_the_best_trials_searched_recipe_is_in_the_command_that_trains_it(tmp_path):
+    """A search over the learning rate as well as the model: the command that trains the best model gave the
+    model alone (found by hand), so it trained at the default lr, not the one the search found. The searched values
+    outside model.* (and outside budget.*, which the written model has solved already) go on the command line."""
+    from ablate.report.search import write_search_report
+
+    _fake_search(tmp_path / "sweep")
+    study = json.loads((tmp_path / "sweep" / "study.json").read_text())
+    study["trials"][0]["params"] = {"model.cardinality": 4, "optim.lr": 0.125128, "budget.scale": 2.0,
+                                    "optim.nesterov": False, "trainer.precision": "fp32"}
+    (tmp_path / "sweep" / "study.json").write_text(json.dumps(study))
+    out = tmp_path / "report"
+    write_search_report(tmp_path / "sweep", out)
+    command = (f"python -m ablate 'hydra.searchpath=[file://{out.resolve()}]' model=search_budget_best "
+               "optim.lr=0.125128 optim.nesterov=false trainer.precision=fp32")
+    assert f"`{command}`" in (out / "model" / "search_budget_best.yaml").read_text()
+    assert f"`{command}`" in (out / "search_trials.md").read_text()
+    cfg = compose([f"hydra.searchpath=[file://{out.resolve()}]", "model=search_budget_best", "optim.lr=0.125128",
+                   "optim.nesterov=false", "trainer.precision=fp32"])
+    assert (cfg.optim.lr, cfg.optim.nesterov, cfg.model.cardinality) == (0.125128, False, 4)
+
+
 @pytest.mark.parametrize("module", ["ablate.describe", "ablate.budget"])
 def test_output_piped_into_a_reader_that_stops_ends_quietly(module, tmp_path):
     """`python -m ablate.budget --json | head -3` printed a BrokenPipeError traceback (found by hand): a reader

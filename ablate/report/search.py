@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import shlex
 from collections import Counter
 from pathlib import Path
 
@@ -70,9 +71,32 @@ def best_model_name(study: dict) -> str:
     return f"{study.get('study_name') or 'search'}_best"
 
 
-def best_model_command(study: dict, out_dir: Path) -> str:
-    """The command that trains the best trial's model from the report folder, which is a config search path."""
-    return f"python -m ablate 'hydra.searchpath=[file://{Path(out_dir).resolve()}]' model={best_model_name(study)}"
+def best_model_command(study: dict, out_dir: Path, params: dict | None = None) -> str:
+    """The command that trains the best trial's model from the report folder, which is a config search path, with
+    the values the trial searched outside the model (`params`: its parameters, e.g. `optim.lr`); `model.*` is in the
+    written model, and `budget.*` too, solved already."""
+    recipe = [
+        shlex.quote(f"{key}={_override_value(value)}")
+        for key, value in (params or {}).items()
+        if not key.startswith(("model.", "budget.")) and key not in ("model", "budget")
+    ]
+    return " ".join(
+        [f"python -m ablate 'hydra.searchpath=[file://{Path(out_dir).resolve()}]' model={best_model_name(study)}"]
+        + recipe
+    )
+
+
+def _override_value(value) -> str:
+    """A value as Hydra's override grammar reads it back: booleans lower-case, numbers as Python writes them."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return str(value)
+
+
+def _trial_params(study: dict, number) -> dict:
+    return next((t.get("params") or {} for t in study.get("trials", []) if t.get("number") == number), {})
 
 
 def read_study(sweep_dir: Path) -> dict:
@@ -327,7 +351,11 @@ def markdown(study: dict, trials: pd.DataFrame, sweep_dir: Path, out_dir: Path |
         lines.append(
             f"- best: trial {best['trial']}, val error {best['val_err']:.2f}%"
             + (f", {best['flops'] / 1e6:.1f} MFLOPs" if _number(best.get("flops")) else "")
-            + (f"; train it with `{best_model_command(study, out_dir)}`" if out_dir is not None else "")
+            + (
+                f"; train it with `{best_model_command(study, out_dir, _trial_params(study, best['trial']))}`"
+                if out_dir is not None
+                else ""
+            )
         )
     lines += ["", _table(runs), ""]
     return "\n".join(lines)
@@ -465,7 +493,7 @@ def best_model_yaml(study: dict, best, sweep_dir: Path, out_dir: Path) -> str | 
         + (f", {best['flops'] / 1e6:.1f} MFLOPs, {best['params']:,.0f} params" if _number(best.get("flops")) else "")
         + ".",
         "The budget solver's d is written out. The report folder is a config search path as it is; train this "
-        f"model with `{best_model_command(study, out_dir)}`.",
+        f"model with `{best_model_command(study, out_dir, trial.get('params'))}`.",
     ]
     model = {
         "name": name,
