@@ -383,3 +383,19 @@ def test_a_label_typed_with_the_letter_x_names_its_setting(typed):
     assert stats.find_reference(settings, typed, labels, "report.reference") == "model.cardinality=2"
     with pytest.raises(ConfigError, match=r"^report.reference='4x24d' is not a setting of this sweep"):
         stats.find_reference(settings, "4x24d", labels, "report.reference")
+
+
+def test_a_sweep_whose_every_member_failed_says_so_and_names_no_reference(tmp_path):
+    """Found by hand (a block of one's own that every run refused): the table called its one setting '?×?d' and
+    'the sweep's first setting with a completed run' when none had completed."""
+    for width in (16, 32):
+        write_record(tmp_path / "sweep", record(["model=tiny", f"model.width={width}"], 0, status="failed",
+                                                reason="block='mypkg.blocks:X' gives 33×28×28 …"))
+    out = write_report(tmp_path / "sweep", tmp_path / "report")
+    md = (out / "table.md").read_text()
+    assert "?×?d" not in md and "| tiny " in md  # the model's name where C and d were never solved
+    assert "first setting with a completed run" not in md
+    assert "- No setting has a completed run: nothing is compared; the members that did not complete say why." in md
+    table = pd.read_csv(out / "table.csv")
+    assert table.verdict.tolist() == ["no completed run", "no completed run"]
+    assert table.width.tolist() == [16, 32]  # from the overrides: what tells the settings apart

@@ -224,6 +224,13 @@ def collect(sweep_dir) -> Sweep:
     return Sweep(name=directory.resolve().name, directory=directory, runs=runs, epochs=epochs_frame, multirun=multirun)
 
 
+def _label(c, d, model: str | None) -> str:
+    """C×d; the model's name for a run that failed before its template was solved (neither is known)."""
+    if c is None and d is None and model:
+        return str(model)
+    return f"{c if c is not None else '?'}×{d if d is not None else '?'}d"
+
+
 def run_row(run: str | None, record: RunRecord, order: dict) -> dict:
     """One member's row: identity, status, the solved template, complexity, budget, errors."""
     overrides = [str(o) for o in record.overrides]
@@ -245,7 +252,7 @@ def run_row(run: str | None, record: RunRecord, order: dict) -> dict:
         "job_num": record.job_num,
         "order": order.get(member_key(overrides)),
         "setting": setting_of(overrides) if overrides else run,  # a record without overrides stands alone
-        "label": f"{c if c is not None else '?'}×{d if d is not None else '?'}d",
+        "label": _label(c, d, (model.name if model else None) or (config.get("model") or {}).get("name")),
         "variant": keyed.get("variant"),
         "overrides": " ".join(overrides),
         "_overrides": overrides,
@@ -255,7 +262,7 @@ def run_row(run: str | None, record: RunRecord, order: dict) -> dict:
         "cardinality": c,
         "bottleneck_width": d,
         "group_width": _product(c, d),
-        "width": template.get("width"),
+        "width": template.get("width", keyed.get("model.width")),
         "depths": "-".join(str(x) for x in depths) if depths else None,
         "block": template.get("block"),
         "stem": template.get("stem"),

@@ -43,6 +43,7 @@ CONFIDENCE = 1 - ALPHA
 ERROR = "final_val_err"  # the runs frame's column that every comparison is about: top-1 error (%)
 PAIRED, WELCH, NONE = "paired", "Welch", "none"
 REFERENCE = "reference"
+NO_RUN = "no completed run"  # the verdict of every setting of a sweep where none completed a run
 COLUMNS = (
     "setting",
     "n",
@@ -225,11 +226,13 @@ def analyse(runs: pd.DataFrame, options: Options | None = None, labels: dict[str
     samples = samples_of(runs, settings)
     if options.reference is not None:
         reference = find_reference(settings, options.reference, labels, options.name("reference"))
-    else:
-        reference = next((s for s in settings if len(samples[s])), settings[0] if settings else "")
+    else:  # none where no setting completed a run: nothing to compare with
+        reference = next((s for s in settings if len(samples[s])), "")
     rows, comparisons = [], {}
     for s in settings:
-        if s == reference:
+        if not reference:
+            rows.append(row_of(s, samples[s], test=NONE, verdict=NO_RUN))
+        elif s == reference:
             rows.append(row_of(s, samples[s]))
         else:
             c = comparisons[s] = compare(samples[s], samples[reference])

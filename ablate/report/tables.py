@@ -618,6 +618,8 @@ def foot_notes(analysis: stats.Analysis, labels: dict) -> list[str]:
     delta = f"{analysis.resolution:g}"
     ref = analysis.reference
     if ref is None:
+        if len(analysis.frame) and not analysis.frame.n.any():
+            return ["No setting has a completed run: nothing is compared; the members that did not complete say why."]
         return []
     named = stats.distinguishing(list(labels), labels).get(ref, ref)
     how = (
