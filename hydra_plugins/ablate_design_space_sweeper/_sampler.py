@@ -341,7 +341,7 @@ def sample(
     if not designs:
         raise ConfigError(
             f"design space {space.name!r} ({space.describe()}) has no design on the budget: all "
-            f"{taken} draws were off it ({budget_text or 'the budget'}; the first: {first}): widen "
+            f"{taken} draws were off it ({budget_text or 'the budget'}; the first: {str(first).rstrip('.')}): widen "
             "the space or loosen budget.tolerance."
         )
     if len(designs) < n:
