@@ -371,6 +371,22 @@ def test_a_command_line_value_replaces_the_sweep_configs_as_in_the_basic_sweeper
     assert BasicSweeper.split_arguments(parsed, None) == [expected]  # Hydra's own expansion of the same lines
 
 
+def test_repeats_auto_writes_the_report_on_any_multirun():
+    """`+repeats=auto` on an ad-hoc multirun (no +sweep) ran its looks and wrote no report, though the verdicts and
+    why each setting stopped are in the report alone (found by hand). With a sweep, the same callback, once."""
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    for extra in ([], ["+sweep=cardinality_vs_width"]):
+        GlobalHydra.instance().clear()
+        with initialize_config_module("ablate.conf", version_base="1.3"):
+            cfg = compose("config", overrides=["+repeats=auto", "model.cardinality=2", *extra],
+                          return_hydra_config=True)
+        assert sorted(cfg.hydra.callbacks) == ["report", "status"]
+        assert cfg.hydra.callbacks.report._target_ == "ablate.report.callback.ReportCallback"
+    GlobalHydra.instance().clear()
+
+
 # ----------------------------------------------------------------------------- the sweeper, in this process
 EFFECT = [0.0, 1.2, -0.5, 0.6, 0.3, -0.9, 0.1, 0.8, -0.2, 0.4]  # per seed, shared by every setting
 TRUTH = {1: 0.0, 2: -2.0, 4: 0.0}  # C=2: 2 points better than C=1; C=4: no difference
