@@ -221,6 +221,14 @@ CASES = [
     Case("cli-budget-metric", "cli", "budget", ["--metric", "latency"], 2,
          "python -m ablate.budget: error: argument --metric: invalid choice: 'latency' (choose from 'params', "
          "'flops', 'acts')", line="last"),
+    Case("cli-budget-stage", "cli", "budget", ["model=tiny", "--vary", "depth", "--stage", "5"], 2,
+         "error: --stage=5 is invalid: this template has stages 0 to 3."),  # it was said in each of 5 rows
+    Case("cli-budget-stage-without-depth", "cli", "budget", ["model=tiny", "--stage", "2"], 2,
+         "error: --stage=2 is used only when the solver varies depth: with --vary bottleneck_width every stage "
+         "changes; drop --stage, or vary depth."),
+    Case("budget-stage-without-depth", "budget", "ablate", ["budget=params", "budget.stage=2"], 2,
+         "ablate: budget.stage=2 is used only when the solver varies depth: with budget.vary=bottleneck_width every "
+         "stage changes; drop budget.stage, or vary depth."),
     Case("cli-describe-model", "cli", "describe", ["model=nope"], 2,
          "error: model=nope is unknown: available model configs are {models}."),
     Case("cli-report-no-dir", "cli", "report", [], 2,

@@ -24,10 +24,21 @@ from pathlib import Path
 from ablate.cli.common import EXIT_USAGE, add_config_dir, human, print_json, user_errors, with_config_dir
 from ablate.config import budget_from_cfg, check, compose, searchpath_of, template_from_cfg
 from ablate.config.schema import plain
-from ablate.engine.budget import METRICS, SCOPES, VARY, Budget, Row, Solution, solve_row, table2
+from ablate.engine.budget import (
+    METRICS,
+    SCOPES,
+    VARY,
+    Budget,
+    Row,
+    Solution,
+    check_vary,
+    solve_row,
+    table2,
+    unused_stage,
+)
 from ablate.engine.complexity import complexity
 from ablate.engine.template import Template
-from ablate.errors import ConfigError
+from ablate.errors import BudgetError, ConfigError
 
 
 def _cardinalities(text: str) -> list[int]:
@@ -114,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             name=cfg.model.name,
         )
         vary, stage = flags["vary"], flags.get("stage")
+        _check_flags(reference, vary, stage, flags["scope"])
     rows = _rows(reference, budget, vary, stage, args.cardinality)
     feasible = [row for row in rows if row["error"] is None]
     if args.write:
@@ -141,6 +153,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {len(feasible)} model configs to {args.write / 'model'}; train one with:")
         print(f"  python -m ablate 'hydra.searchpath=[file://{args.write.resolve()}]' model={feasible[0]['name']}")
     return _failed(rows)
+
+
+def _check_flags(reference: Template, vary: str, stage: int | None, scope: str) -> None:
+    """--vary and --stage against the model, once, in the flags' names (not once per row)."""
+    if stage is not None and vary != "depth":
+        raise ConfigError(unused_stage(f"--stage={stage}", f"--vary {vary}"))
+    try:
+        check_vary(reference, vary, stage, scope)
+    except BudgetError as e:
+        text = str(e)
+        raise ConfigError(f"--{text}" if text.startswith(("stage=", "vary=")) else text) from None
 
 
 def _rows(reference: Template, budget: Budget, vary: str, stage: int | None, given: str | None) -> list[dict]:

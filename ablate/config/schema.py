@@ -31,7 +31,7 @@ from typing import Any, ClassVar, cast
 from omegaconf import MISSING
 
 from ablate.engine.blocks import FORMS as BLOCK_FORMS
-from ablate.engine.budget import Budget, check_vary
+from ablate.engine.budget import Budget, check_vary, unused_stage
 from ablate.engine.template import Template
 from ablate.errors import AblateError, ConfigError
 
@@ -636,6 +636,8 @@ def check_budget(budget: Any, template: Template, searchpath: tuple[str, ...] | 
         return None
     check_keys("budget", values, BudgetConfig)
     result = budget_from_cfg(values, searchpath)
+    if values["stage"] is not None and values["vary"] != "depth":
+        raise BudgetError(unused_stage(f"budget.stage={values['stage']}", f"budget.vary={values['vary']}"))
     try:
         check_vary(template, values["vary"], values["stage"], values["scope"])
     except BudgetError as e:

@@ -237,6 +237,8 @@ def check_vary(template: Template, vary: str, stage: int | None = None, scope: s
     if vary not in VARY:
         raise BudgetError(f"vary={vary!r} is unknown: valid choices are {', '.join(VARY)}.")
     if vary != "depth":
+        if stage is not None:
+            raise BudgetError(unused_stage(f"stage={stage!r}", f"vary={vary!r}"))
         return 0
     stage = _default_stage(template) if stage is None else stage
     if isinstance(stage, bool) or not isinstance(stage, int) or not 0 <= stage < len(template.depths):
@@ -247,6 +249,15 @@ def check_vary(template: Template, vary: str, stage: int | None = None, scope: s
             "depth; use scope='network'."
         )
     return stage
+
+
+def unused_stage(stage: str, vary: str) -> str:
+    """The sentence for a stage given where the solver does not vary depth (it would be ignored), with `stage` and
+    `vary` as the user typed them: `budget.stage=2`, `budget.vary=width`."""
+    return (
+        f"{stage} is used only when the solver varies depth: with {vary} every stage changes; drop "
+        f"{stage.split('=')[0]}, or vary depth."
+    )
 
 
 Row = Solution | BudgetError | TemplateError  # a row of `table2(..., errors=True)`
