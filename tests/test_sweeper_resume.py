@@ -52,6 +52,24 @@ def test_a_rerun_that_searches_something_else_is_refused(tmp_path):
     assert len(load(tmp_path).get_trials()) == 3
 
 
+def test_a_rerun_with_other_fixed_overrides_is_refused(tmp_path):
+    """The same search with another fixed value (a recipe: more epochs, another seed) continued the stored study, so
+    its trials mixed two recipes and the best of them was no finding (found by hand, a killed search run again with
+    another override). The keys Hydra leaves out of a job's folder name (how a job runs, not what it computes:
+    `hydra.job.config.override_dirname.exclude_keys`) may change."""
+    exclude = "hydra.job.config.override_dirname.exclude_keys=[model.width]"
+    multirun(quadratic, tmp_path, *SPACE, "seed=1", "model.width=8", exclude, "hydra.sweeper.n_trials=2")
+    with pytest.raises(ConfigError) as e:
+        multirun(quadratic, tmp_path, *SPACE, "seed=2", "+model.depth=3", exclude, "hydra.sweeper.n_trials=4")
+    assert str(e.value) == (
+        "the fixed overrides differ from those stored with study 'sweep_test' (seed=2, it was 1; +model.depth=3 is "
+        "new): its trials ran with the stored ones, and a search compares trials of one recipe; give the stored "
+        "values again, or start a new study with another hydra.sweep.dir or hydra.sweeper.study_name.")
+    assert len(load(tmp_path).get_trials()) == 2  # nothing in the study lost or added
+    multirun(quadratic, tmp_path, *SPACE, "seed=1", "model.width=9", exclude, "hydra.sweeper.n_trials=3")
+    assert len(load(tmp_path).get_trials()) == 3
+
+
 def test_the_study_as_optuna_dashboard_reads_it(tmp_path):
     multirun(quadratic, tmp_path, *SPACE, "hydra.sweeper.n_trials=3")
     study = optuna.load_study(study_name="sweep_test", storage=f"sqlite:///{tmp_path / 'study.db'}")

@@ -7,7 +7,8 @@ the storage is Optuna's heartbeat storage: a running trial whose worker stops be
 failed by the next worker that asks, and Optuna's retry callback queues it again.
 
 A study remembers what it searches (`SETTINGS` in its user attributes): a re-run whose search
-space, objectives, directions or constraints differ is refused, naming what changed.
+space, objectives, directions, constraints or fixed overrides (the recipe every trial gets) differ is refused,
+naming what changed.
 """
 
 import re
@@ -145,13 +146,23 @@ def check_settings(study, settings: dict) -> None:
     """Store what the study searches on its first run; refuse a re-run that searches something else.
 
     `settings`: `params` (name -> {distribution, sweep}), `custom_search_space`, `objectives`,
-    `directions`, `constraints`. A study made before these were stored adopts the current ones.
+    `directions`, `constraints`, `fixed` (the overrides every trial gets that decide its result). A study made
+    before these were stored adopts the current ones.
     """
     stored = study.user_attrs.get(SETTINGS)
     if stored is None:
         study.set_user_attr(SETTINGS, settings)
         return
     name = study.study_name
+    if "fixed" not in stored:  # stored before the fixed overrides were
+        study.set_user_attr(SETTINGS, {**stored, "fixed": settings["fixed"]})
+    elif stored["fixed"] != settings["fixed"]:
+        raise ConfigError(
+            f"the fixed overrides differ from those stored with study {name!r} "
+            f"({'; '.join(_fixed_changes(stored['fixed'], settings['fixed']))}): its trials ran with the stored ones, "
+            "and a search compares trials of one recipe; give the stored values again, or start a new study with "
+            "another hydra.sweep.dir or hydra.sweeper.study_name."
+        )
     changes = _space_changes(stored.get("params", {}), settings["params"])
     if changes:
         raise ConfigError(
@@ -165,6 +176,13 @@ def check_settings(study, settings: dict) -> None:
                 f"from the {stored.get(key)} stored with study {name!r}: use the stored value, or give "
                 "another hydra.sweeper.study_name."
             )
+
+
+def _fixed_changes(stored: dict, now: dict) -> list[str]:
+    changes = [f"{k}={now[k]}, it was {stored[k]}" for k in now if k in stored and now[k] != stored[k]]
+    changes += [f"{k}={now[k]} is new" for k in now if k not in stored]
+    changes += [f"{k} is gone (it was {stored[k]})" for k in stored if k not in now]
+    return changes
 
 
 def _space_changes(stored: dict, now: dict) -> list[str]:

@@ -168,6 +168,15 @@ class AblateOptunaSweeper(Sweeper):
 
     # -- the sweep ------------------------------------------------------------------------------------------------
 
+    def _fixed(self, space) -> dict:
+        """The overrides every trial gets that decide its result: the fixed values and deletions, less the keys Hydra
+        leaves out of a job's folder name (`hydra.job.config.override_dirname.exclude_keys`: how a job runs, not
+        what it computes; ablate's run-time keys)."""
+        assert self.config is not None
+        exclude = set(OmegaConf.select(self.config, "hydra.job.config.override_dirname.exclude_keys", default=[]) or [])
+        kept = {**space.fixed, **space.deletions}
+        return {key: value for key, value in kept.items() if key.lstrip("+~") not in exclude}
+
     def sweep(self, arguments: list[str]) -> None:
         """Run trials until the study holds `n_trials` that ran (see `_loop.Search`). Returns None, as the official
         Optuna sweeper does: the values are in the study, `study.json` and `optimization_results.yaml`."""
@@ -194,6 +203,7 @@ class AblateOptunaSweeper(Sweeper):
                 "objectives": self._objective_names(),
                 "directions": self.directions,
                 "constraints": [c.text for c in self.constraints],
+                "fixed": self._fixed(space),
             },
         )
         # a resumed study must not replay the samples of its first run: offset the seed by the trials it holds
