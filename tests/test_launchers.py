@@ -157,3 +157,22 @@ def test_world_size_auto_in_a_sweep_running_members_side_by_side_is_one_process(
     """Two joblib members on 2 cores get one core each, so auto starts one process of one thread in each."""
     hydra = _hydra({"_target_": JOBLIB, "n_jobs": 2})
     assert ranks_for_job("auto", cuda=False, batch=128, cores=threads_for_job(hydra, cores=2)) == 1
+
+
+@pytest.mark.slow
+def test_ddp_members_in_joblib_workers(tmp_path):
+    """Members of two DDP processes each, under the joblib launcher: every member failed (found by hand) because a
+    loky worker's multiprocessing start method is 'loky', which the DDP processes it starts cannot find."""
+    import subprocess
+    import sys
+
+    sweep = tmp_path / "sweep"
+    args = [sys.executable, "-m", "ablate", "-m", "model.cardinality=1,2", "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=2", "trainer.world_size=2", "trainer.num_threads=1", "data=synthetic",
+            "data.num_samples=128", "data.val_samples=64", "model.depths=[1,1]", "model.width=16",
+            "model.stem_width=16", "optim.batch_size=32", "optim.epochs=1", "trainer.progress=false",
+            f"hydra.sweep.dir={sweep}"]
+    proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    records = [json.loads(p.read_text()) for p in sweep.glob("*/result.json")]
+    assert sorted((r["status"], r["env"]["world_size"]) for r in records) == [("completed", 2), ("completed", 2)]

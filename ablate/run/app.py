@@ -354,11 +354,13 @@ def _train(plan: RunPlan) -> None:
     from ablate.data import prepare
 
     prepare(plan.cfg.data)  # here, once: a refusal before any process starts, a download made by one process
+    method = _start_method()
     with tempfile.TemporaryDirectory(prefix="ablate-ddp-") as tmp, _quiet_rank_termination():
         plan = dataclasses.replace(plan, init_file=os.path.join(tmp, "rendezvous"))
-        context = mp.start_processes(
-            _train_process, args=(plan,), nprocs=plan.world_size, join=False, start_method=_start_method()
-        )
+        with _standard_start_method(method):
+            context = mp.start_processes(
+                _train_process, args=(plan,), nprocs=plan.world_size, join=False, start_method=method
+            )
         try:
             while not context.join():
                 pass
@@ -371,6 +373,24 @@ def _train(plan: RunPlan) -> None:
             for process in context.processes:
                 process.join()
             raise
+
+
+@contextlib.contextmanager
+def _standard_start_method(method: str) -> Iterator[None]:
+    """`method` as this process's multiprocessing start method while the DDP processes start, where it is one of
+    joblib's (a loky worker's is 'loky'): each new process sets the start method it is told, and one that does not
+    import joblib finds no 'loky' and dies before it runs a line of ablate. Restored afterwards."""
+    import multiprocessing
+
+    current = multiprocessing.get_start_method(allow_none=True)
+    if current in (None, *multiprocessing.get_all_start_methods()):
+        yield
+        return
+    multiprocessing.set_start_method(method, force=True)
+    try:
+        yield
+    finally:
+        multiprocessing.set_start_method(current, force=True)
 
 
 @contextlib.contextmanager
