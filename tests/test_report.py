@@ -464,3 +464,21 @@ def test_the_callbacks_module_loads_neither_pandas_nor_matplotlib():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root).stdout
     assert out.split() == ["False", "False", "True", "True"]
+
+
+def test_table2_of_a_sweep_without_a_budget_is_of_the_template_it_ran(tmp_path):
+    """`python -m ablate -m model.width=48 model.cardinality=1,4 hydra/callbacks=report`: the report's Table 2 was
+    tiny's as written (width 32, 207,818 params), not of the networks the sweep trained (found by hand: a sweep of
+    a block of one's own got the bottleneck's Table 2). Without a budget it is the first setting's template's."""
+    from ablate.engine.complexity import complexity
+
+    wide = load_template("tiny").replace(width=48)
+    for c in (1, 4):
+        write_record(tmp_path / "sweep", record([f"model.cardinality={c}", "model.width=48"], 0, (20.0,),
+                                                template=wide.replace(cardinality=c)))
+    out = write_report(tmp_path / "sweep", tmp_path / "report")
+    t2 = pd.read_csv(out / "table2.csv")
+    assert t2.params.iloc[0] == complexity(wide).params != complexity(load_template("tiny")).params
+    assert (out / "table2.md").read_text().startswith(
+        "# Table 2 of tiny as the sweep's first setting ran it (model.cardinality=1 model.width=48): d for each "
+        "cardinality C at its params")

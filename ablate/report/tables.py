@@ -365,30 +365,63 @@ class Table2(NamedTuple):
 
 
 def table2_of(sweep) -> Table2 | None:
-    """Table 2 of the sweep's reference template (the model config as written, which the
-    budget solver matches), under the sweep's budget metric and scope (params at network scope
-    when the sweep has no budget), over Table 2's cardinalities and the sweep's own."""
+    """Table 2 of the sweep's reference template, over Table 2's cardinalities and the sweep's own: with a budget,
+    the budget's reference model config as written (which the solver matched) under its metric and scope; without
+    one, the template the sweep's first setting ran (command-line overrides of the model included), at its params."""
     from ablate.config.loading import load_template
     from ablate.errors import AblateError
 
     runs = sweep.runs
-    names = runs.budget_reference.dropna().tolist() + runs.model.dropna().tolist()
-    if not names:
-        return None
-    try:
-        template = load_template(str(names[0]))
-    except AblateError:
-        return None
     budgeted = runs[runs.budget_metric.notna()]
+    ran = None if len(budgeted) else _first_template(runs)
+    names = runs.budget_reference.dropna().tolist() + runs.model.dropna().tolist()
+    if ran is not None:
+        template, setting = ran
+        name = f"{names[0] if names else 'the model'} as the sweep's first setting ran it ({setting})"
+    elif names:
+        try:
+            template, name = load_template(str(names[0])), str(names[0])
+        except AblateError:
+            return None
+    else:
+        return None
     metric = budgeted.budget_metric.iloc[0] if len(budgeted) else "params"
     scope = budgeted.budget_scope.iloc[0] if len(budgeted) and pd.notna(budgeted.budget_scope.iloc[0]) else "network"
     cardinalities = set(TABLE2_CARDINALITIES) | {int(c) for c in runs.cardinality.dropna()}
     frame = table2(template, cardinalities, metric=metric, scope=scope)
     title = (
-        f"# Table 2 of {names[0]}: d for each cardinality C at its {metric} "
+        f"# Table 2 of {name}: d for each cardinality C at its {metric} "
         f"({'whole network' if scope == 'network' else 'equation-4 block'}), from the solver alone"
     )
     return Table2(frame, title)
+
+
+def _first_template(runs: pd.DataFrame):
+    """(template, setting) of the first run whose record holds its solved template, or None."""
+    from ablate.engine.template import Template
+    from ablate.errors import AblateError
+
+    known = runs[runs.params.notna() & runs.depths.notna()]
+    if known.empty:
+        return None
+    row = known.iloc[0]
+    try:
+        template = Template(
+            depths=tuple(int(n) for n in str(row.depths).split("-")),
+            width=int(row.width),
+            cardinality=int(row.cardinality),
+            bottleneck_width=int(row.bottleneck_width),
+            block=str(row.block),
+            stem=str(row.stem),
+            stem_width=int(row.stem_width),
+            in_channels=int(row.in_channels),
+            resolution=int(row.resolution),
+            num_classes=int(row.num_classes),
+            shortcut=bool(row.shortcut),
+        )
+    except (AblateError, TypeError, ValueError):  # a record of an older layout, or a block that no longer imports
+        return None
+    return template, str(row.setting)
 
 
 def about(sweep) -> list[tuple[str, str]]:
