@@ -482,3 +482,14 @@ def test_table2_of_a_sweep_without_a_budget_is_of_the_template_it_ran(tmp_path):
     assert (out / "table2.md").read_text().startswith(
         "# Table 2 of tiny as the sweep's first setting ran it (model.cardinality=1 model.width=48): d for each "
         "cardinality C at its params")
+
+
+def test_no_table2_where_the_template_a_sweep_ran_cannot_be_rebuilt(tmp_path):
+    """A block of one's own that does not import where the report is written: no Table 2 rather than the Table 2 of
+    the model config as written, which the sweep did not run."""
+    path = write_record(tmp_path / "sweep", record(["model.cardinality=1"], 0, (20.0,), template=load_template("tiny")))
+    rec = json.loads((path / "result.json").read_text())
+    rec["model"]["template"]["block"] = "gonepkg.blocks:Gone"
+    (path / "result.json").write_text(json.dumps(rec))
+    out = write_report(tmp_path / "sweep", tmp_path / "report")
+    assert (out / "table.md").exists() and not (out / "table2.md").exists()

@@ -373,11 +373,13 @@ def table2_of(sweep) -> Table2 | None:
 
     runs = sweep.runs
     budgeted = runs[runs.budget_metric.notna()]
-    ran = None if len(budgeted) else _first_template(runs)
+    known = runs[runs.params.notna() & runs.depths.notna()]  # runs whose record holds their solved template
     names = runs.budget_reference.dropna().tolist() + runs.model.dropna().tolist()
-    if ran is not None:
-        template, setting = ran
-        name = f"{names[0] if names else 'the model'} as the sweep's first setting ran it ({setting})"
+    if not len(budgeted) and len(known):
+        template = _template_of(known.iloc[0])
+        if template is None:  # a block that no longer imports here: no table rather than another model's
+            return None
+        name = f"{names[0] if names else 'the model'} as the sweep's first setting ran it ({known.iloc[0].setting})"
     elif names:
         try:
             template, name = load_template(str(names[0])), str(names[0])
@@ -396,15 +398,11 @@ def table2_of(sweep) -> Table2 | None:
     return Table2(frame, title)
 
 
-def _first_template(runs: pd.DataFrame):
-    """(template, setting) of the first run whose record holds its solved template, or None."""
+def _template_of(row):
+    """The solved template of a run's row, or None where it cannot be rebuilt here."""
     from ablate.engine.template import Template
     from ablate.errors import AblateError
 
-    known = runs[runs.params.notna() & runs.depths.notna()]
-    if known.empty:
-        return None
-    row = known.iloc[0]
     try:
         template = Template(
             depths=tuple(int(n) for n in str(row.depths).split("-")),
@@ -421,7 +419,7 @@ def _first_template(runs: pd.DataFrame):
         )
     except (AblateError, TypeError, ValueError):  # a record of an older layout, or a block that no longer imports
         return None
-    return template, str(row.setting)
+    return template
 
 
 def about(sweep) -> list[tuple[str, str]]:
