@@ -668,3 +668,61 @@ def test_a_ddp_run_refused_by_its_ranks_says_one_line(tmp_path, bad, sentence):
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=300)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip() == sentence, proc.stderr
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below `pid`, from /proc (Linux)."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {p for p, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_ddp_processes_end_with_the_run_killed_from_outside(tmp_path):
+    """`kill -9` of a run's own process (not its group) left its two DDP processes training on, orphaned, writing
+    the checkpoint of the folder that the same command, run again, resumed from (found by hand: a killed search's
+    retried trial resumed after epoch 4 although the kill came in epoch 3). They now end with it."""
+    args = [sys.executable, "-m", "ablate", "data=synthetic", "data.num_samples=256", "data.val_samples=64",
+            "model.depths=[1,1]", "model.width=16", "model.stem_width=16", "optim.batch_size=32", "optim.epochs=500",
+            "trainer.world_size=2", "trainer.num_threads=1", "trainer.progress=false", f"hydra.run.dir={tmp_path}"]
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    ranks: set[int] = set()
+    try:
+        for line in proc.stdout:
+            if "epoch 1/500" in line:
+                break
+        ranks = _descendants(proc.pid)
+        assert len(ranks) >= 2  # the two DDP processes (and the fork server they came from)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 60
+        while ranks & _alive() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not ranks & _alive(), "DDP processes outlived their run"
+    finally:
+        for pid in ranks & _alive():
+            os.kill(pid, signal.SIGKILL)
+        proc.kill()
+
+
+def _alive() -> set[int]:
+    alive = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if stat.read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                alive.add(int(stat.parent.name))
+        except OSError:
+            continue
+    return alive

@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     from ablate.engine.template import Template
 
 log = logging.getLogger("ablate")
+EXIT_ORPHANED = 137  # a DDP process whose job is gone ends as if killed with it (128 + SIGKILL)
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class RunPlan:
     job_num: int | None  # the member's number in a multirun (picks its GPU)
     run_dir: Path
     init_file: str | None = None  # DDP rendezvous file, set by `_train` when world_size > 1
+    job_pid: int | None = None  # the job's process, which the DDP processes end with (set by `_train`)
     report: Report = never  # after each epoch: the val error to an Optuna trial; True when its pruner stops the run
     logging: dict | None = None  # the job's logging config (Hydra's job_logging), so DDP processes log where it does
     peaks: tuple[float, float] | None = None  # CPU: the matmul peaks (training dtype, fp32) of all processes
@@ -356,7 +358,7 @@ def _train(plan: RunPlan) -> None:
     prepare(plan.cfg.data)  # here, once: a refusal before any process starts, a download made by one process
     method = _start_method()
     with tempfile.TemporaryDirectory(prefix="ablate-ddp-") as tmp, _quiet_rank_termination():
-        plan = dataclasses.replace(plan, init_file=os.path.join(tmp, "rendezvous"))
+        plan = dataclasses.replace(plan, init_file=os.path.join(tmp, "rendezvous"), job_pid=os.getpid())
         with _standard_start_method(method):
             context = mp.start_processes(
                 _train_process, args=(plan,), nprocs=plan.world_size, join=False, start_method=method
@@ -563,6 +565,8 @@ def _train_process(rank: int, plan: RunPlan) -> None:
     from ablate.run.trainer import fit
 
     trainer, world_size = plan.cfg.trainer, plan.world_size
+    if plan.job_pid is not None:
+        _end_with(plan.job_pid)
     if rank == 0 and world_size > 1 and plan.logging:  # a spawned process starts with logging unconfigured
         logging.config.dictConfig(plan.logging)
     device = devices.choose(trainer.device, plan.job_num, rank, world_size)
@@ -634,6 +638,33 @@ def _train_process(rank: int, plan: RunPlan) -> None:
         torch.utils.deterministic.fill_uninitialized_memory = fill  # type: ignore[attr-defined]
         if world_size > 1:
             dist.destroy_process_group()
+
+
+def _end_with(pid: int) -> None:
+    """End this DDP process when the job's process `pid` is gone. A job killed by SIGKILL cannot stop its DDP
+    processes, and they come from a fork server, not from it: unwatched they train on, orphaned, and write the
+    checkpoint that the same command, run again, resumes from. A daemon thread looks once a second."""
+
+    def watch() -> None:
+        while _running(pid):
+            time.sleep(1.0)
+        os._exit(EXIT_ORPHANED)
+
+    threading.Thread(target=watch, name="ablate-job-watch", daemon=True).start()
+
+
+def _running(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True  # no /proc: kill(pid, 0) said it exists
 
 
 def _rank0_record(rank: int, plan: RunPlan) -> RunRecord | None:
