@@ -645,26 +645,14 @@ def _end_with(pid: int) -> None:
     processes, and they come from a fork server, not from it: unwatched they train on, orphaned, and write the
     checkpoint that the same command, run again, resumes from. A daemon thread looks once a second."""
 
+    from ablate.run.lock import running
+
     def watch() -> None:
-        while _running(pid):
+        while running(pid):
             time.sleep(1.0)
         os._exit(EXIT_ORPHANED)
 
     threading.Thread(target=watch, name="ablate-job-watch", daemon=True).start()
-
-
-def _running(pid: int) -> bool:
-    """Whether process `pid` runs (a zombie, dead but not yet reaped, does not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True  # no /proc: kill(pid, 0) said it exists
 
 
 def _rank0_record(rank: int, plan: RunPlan) -> RunRecord | None:

@@ -101,13 +101,7 @@ class RunLock:
             return None
         if host != socket.gethostname():
             return None
-        try:
-            os.kill(pid, 0)  # no signal: only whether the process exists (PermissionError: it does, another user's)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            pass
-        return pid
+        return pid if running(pid) else None
 
     def busy(self) -> RunBusyError:
         """The sentence for a launch that finds the directory held."""
@@ -132,3 +126,19 @@ def remove_temporaries(run_dir: str | os.PathLike) -> list[Path]:
             path.unlink(missing_ok=True)
             removed.append(path)
     return removed
+
+
+def running(pid: int) -> bool:
+    """Whether process `pid` runs on this host: it exists (`kill(pid, 0)` sends no signal; PermissionError: it does,
+    another user's) and is not a zombie (dead, its locks dropped, not yet reaped by its parent; read from /proc
+    where there is one)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True  # no /proc: kill(pid, 0) said it exists

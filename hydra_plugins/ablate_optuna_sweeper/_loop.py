@@ -531,6 +531,8 @@ class Search:
         and queued again with their parameters (`max_retry` times); a new ask picks them up."""
         from optuna.trial import TrialState
 
+        from ablate.run.lock import running
+
         host = socket.gethostname()
         retry = storage.retry_callback(self.s.max_retry)
         for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
@@ -538,7 +540,7 @@ class Search:
             if worker_host != host or not pid.isdigit():
                 continue
             mine = int(pid) == os.getpid()
-            if (mine and trial.user_attrs.get("sweep_run") in _ACTIVE_RUNS) or (not mine and _alive(int(pid))):
+            if (mine and trial.user_attrs.get("sweep_run") in _ACTIVE_RUNS) or (not mine and running(int(pid))):
                 continue
             trial_id = self._trial_id(self.study, trial.number)
             self.rdb.set_trial_user_attr(
@@ -707,16 +709,6 @@ def _design(params: dict) -> tuple:
 
 def _lost(error: Exception) -> "obj.TrialFailed":
     return obj.TrialFailed(f"the launcher lost its job ({type(error).__name__}: {_first_line(error)})")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _next_job_num(study, sweep_dir: Path) -> int:
