@@ -224,10 +224,15 @@ CASES = [
     Case("cli-budget-stage", "cli", "budget", ["model=tiny", "--vary", "depth", "--stage", "5"], 2,
          "error: --stage=5 is invalid: this template has stages 0 to 3."),  # it was said in each of 5 rows
     Case("cli-budget-stage-without-depth", "cli", "budget", ["model=tiny", "--stage", "2"], 2,
-         "error: --stage=2 is used only when the solver varies depth: with --vary bottleneck_width every stage "
+         "error: --stage=2 is used only when the solver varies depth: with --vary='bottleneck_width' every stage "
          "changes; drop --stage, or vary depth."),
+    # Found by hand: the sentence said `--vary='depth' ... at scope='block' ... use scope='network'`, flag and field
+    # names mixed in one sentence
+    Case("cli-budget-depth-at-block-scope", "cli", "budget", ["model=tiny", "--vary", "depth", "--scope", "block"], 2,
+         "error: --vary='depth' cannot meet a budget at --scope='block': a block's cost does not depend on depth; use "
+         "--scope='network'."),
     Case("budget-stage-without-depth", "budget", "ablate", ["budget=params", "budget.stage=2"], 2,
-         "ablate: budget.stage=2 is used only when the solver varies depth: with budget.vary=bottleneck_width every "
+         "ablate: budget.stage=2 is used only when the solver varies depth: with budget.vary='bottleneck_width' every "
          "stage changes; drop budget.stage, or vary depth."),
     Case("cli-describe-model", "cli", "describe", ["model=nope"], 2,
          "error: model=nope is unknown: available model configs are {models}."),

@@ -145,7 +145,7 @@ def test_an_integer_for_a_float_field_stays_as_typed():
     (["budget=params", "budget.vary=depth", "budget.stage=7"], "budget.stage=7 is invalid: this template has stages 0 "
                                                                "to 3."),
     (["budget=params", "budget.vary=depth", "budget.scope=block"], "budget.vary='depth' cannot meet a budget at "
-     "scope='block': a block's cost does not depend on depth; use scope='network'."),
+     "budget.scope='block': a block's cost does not depend on depth; use budget.scope='network'."),
 ])
 def test_check_names_the_field_the_user_typed(overrides, sentence):
     assert refusal(overrides) == sentence

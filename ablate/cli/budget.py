@@ -34,7 +34,6 @@ from ablate.engine.budget import (
     check_vary,
     solve_row,
     table2,
-    unused_stage,
 )
 from ablate.engine.complexity import complexity
 from ablate.engine.template import Template
@@ -157,13 +156,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _check_flags(reference: Template, vary: str, stage: int | None, scope: str) -> None:
     """--vary and --stage against the model, once, in the flags' names (not once per row)."""
-    if stage is not None and vary != "depth":
-        raise ConfigError(unused_stage(f"--stage={stage}", f"--vary {vary}"))
     try:
-        check_vary(reference, vary, stage, scope)
+        check_vary(reference, vary, stage, scope, prefix="--")
     except BudgetError as e:
-        text = str(e)
-        raise ConfigError(f"--{text}" if text.startswith(("stage=", "vary=")) else text) from None
+        raise ConfigError(str(e)) from None
 
 
 def _rows(reference: Template, budget: Budget, vary: str, stage: int | None, given: str | None) -> list[dict]:

@@ -231,33 +231,32 @@ def solve(template: Template, budget: Budget, vary: str = "bottleneck_width", st
     return solution
 
 
-def check_vary(template: Template, vary: str, stage: int | None = None, scope: str = "network") -> int:
+def check_vary(
+    template: Template, vary: str, stage: int | None = None, scope: str = "network", prefix: str = ""
+) -> int:
     """The stage `solve` moves for `vary` (0 unless `vary` is depth); a `BudgetError` for a field that cannot
-    be varied, a stage the template lacks, or depth at block scope (one sentence naming `vary` or `stage`)."""
+    be varied, a stage the template lacks, or depth at block scope: one sentence naming each field as the caller's
+    user typed it, `prefix` + name (`budget.vary` in a config, `--vary` on the budget table's command line)."""
     if vary not in VARY:
-        raise BudgetError(f"vary={vary!r} is unknown: valid choices are {', '.join(VARY)}.")
+        raise BudgetError(f"{prefix}vary={vary!r} is unknown: valid choices are {', '.join(VARY)}.")
     if vary != "depth":
         if stage is not None:
-            raise BudgetError(unused_stage(f"stage={stage!r}", f"vary={vary!r}"))
+            raise BudgetError(
+                f"{prefix}stage={stage!r} is used only when the solver varies depth: with {prefix}vary={vary!r} "
+                f"every stage changes; drop {prefix}stage, or vary depth."
+            )
         return 0
     stage = _default_stage(template) if stage is None else stage
     if isinstance(stage, bool) or not isinstance(stage, int) or not 0 <= stage < len(template.depths):
-        raise BudgetError(f"stage={stage!r} is invalid: this template has stages 0 to {len(template.depths) - 1}.")
+        raise BudgetError(
+            f"{prefix}stage={stage!r} is invalid: this template has stages 0 to {len(template.depths) - 1}."
+        )
     if scope == "block":
         raise BudgetError(
-            "vary='depth' cannot meet a budget at scope='block': a block's cost does not depend on "
-            "depth; use scope='network'."
+            f"{prefix}vary='depth' cannot meet a budget at {prefix}scope='block': a block's cost does not depend on "
+            f"depth; use {prefix}scope='network'."
         )
     return stage
-
-
-def unused_stage(stage: str, vary: str) -> str:
-    """The sentence for a stage given where the solver does not vary depth (it would be ignored), with `stage` and
-    `vary` as the user typed them: `budget.stage=2`, `budget.vary=width`."""
-    return (
-        f"{stage} is used only when the solver varies depth: with {vary} every stage changes; drop "
-        f"{stage.split('=')[0]}, or vary depth."
-    )
 
 
 Row = Solution | BudgetError | TemplateError  # a row of `table2(..., errors=True)`
