@@ -357,6 +357,29 @@ def test_a_module_of_the_wrong_width_is_one_sentence():
     )
 
 
+def test_describe_refuses_a_module_of_the_wrong_width_before_printing(capsys):
+    """Found by hand: describe printed its `model tiny: 1×12d` line, then the error (named `block=`, not the
+    override), exit 2. The block is held to its module when the config is checked: one sentence, nothing else."""
+    assert describe(["model=tiny", "model.block=tests.user_blocks:OneChannelTooMany"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.strip() == (
+        "error: model.block='tests.user_blocks:OneChannelTooMany' gives 33×28×28 from 32×28×28 in its block of "
+        "in_width=32, width=32, stride=1: a block's module must give width×resolution² (32×28×28)."
+    )
+
+
+def test_the_config_check_holds_a_listed_block_to_its_module():
+    """Checked once, when the config is: the budget table and describe refuse it as the run does."""
+    from ablate.config import compose
+    from ablate.config.schema import check
+
+    with pytest.raises(TemplateError) as e:
+        check(compose(["model.depths=[1,1]", "model.width=16", "model.bottleneck_width=8", "model.stem_width=16",
+                       "model.block=tests.user_blocks:MislistedSE"]), training=False)
+    assert str(e.value).startswith("model.block='tests.user_blocks:MislistedSE' lists layers of 896 params")
+
+
 def test_a_block_whose_layers_are_not_its_module_is_refused_before_training(tmp_path):
     """A listed block is counted from its layers; the run checks them against its module (meta device) first."""
     from ablate.config import compose
@@ -371,7 +394,7 @@ def test_a_block_whose_layers_are_not_its_module_is_refused_before_training(tmp_
     # 2·(8+8+16) = 64: 896 params, 832·784 = 652,288 multiply-adds; its SE module (16→1→16, with biases) adds
     # 17 + 32 = 49 params and 16 + 16 = 32 multiply-adds
     assert record.reason == (
-        "block='tests.user_blocks:MislistedSE' lists layers of 896 params and 652,288 multiply-adds in its block "
+        "model.block='tests.user_blocks:MislistedSE' lists layers of 896 params and 652,288 multiply-adds in its block "
         "of in_width=16, width=16, stride=1, but its module has 945 params and 652,320 multiply-adds: make "
         "residual_layers() list the module's layers, or drop it to count the module on the meta device."
     )

@@ -30,10 +30,11 @@ from typing import Any, ClassVar, cast
 
 from omegaconf import MISSING
 
+from ablate.engine.blocks import BLOCKS, block_name, block_type
 from ablate.engine.blocks import FORMS as BLOCK_FORMS
-from ablate.engine.budget import Budget, check_vary, unused_stage
+from ablate.engine.budget import Budget, check_vary
 from ablate.engine.template import Template
-from ablate.errors import AblateError, ConfigError
+from ablate.errors import AblateError, ConfigError, TemplateError
 
 # How a run executes, not what it computes: left out of the run's config hash (`ablate.run.record`) and out of a
 # multirun member's folder name (Hydra's `override_dirname.exclude_keys`, from the `ablate.runtime_keys` resolver).
@@ -576,8 +577,6 @@ def template_of(model: Any) -> Template:
     """The `Template` of a `model` node (OmegaConf or mapping), its fields checked; sentences name `model.FIELD`.
 
     Missing template fields take the engine's defaults (a model config outside the schema may omit them)."""
-    from ablate.errors import TemplateError
-
     values = plain(model)
     unknown = sorted(str(k) for k in set(values) - set(MODEL_FIELDS))
     if unknown:
@@ -607,6 +606,13 @@ def check_model(model: Any) -> Template:
     for f in fields(ModelConfig):
         if f.metadata["rule"] is not None:
             f.metadata["rule"](f"model.{f.name}", values[f.name])
+    if block_name(block_type(template.block)) not in BLOCKS:  # a block of one's own: held to its module, once
+        from ablate.models.meta import check_module  # torch, which such a block's module needs anyway
+
+        try:
+            check_module(template)
+        except TemplateError as e:
+            raise TemplateError(prefixed("model", e, ("block",))) from None
     return template
 
 
@@ -622,7 +628,6 @@ def no_budget_field(typed: str, field: str) -> str:
 def check_budget(budget: Any, template: Template, searchpath: tuple[str, ...] | None = None) -> Budget | None:
     """The budget node's `Budget` (None without one), after every field of it is checked against `template`."""
     from ablate.config.loading import budget_from_cfg
-    from ablate.errors import BudgetError
 
     values = plain(budget)
     if values.get("metric") is None:  # no budget: `conf/budget/none.yaml` or a variant's `metric: null`
@@ -636,12 +641,7 @@ def check_budget(budget: Any, template: Template, searchpath: tuple[str, ...] | 
         return None
     check_keys("budget", values, BudgetConfig)
     result = budget_from_cfg(values, searchpath)
-    if values["stage"] is not None and values["vary"] != "depth":
-        raise BudgetError(unused_stage(f"budget.stage={values['stage']}", f"budget.vary={values['vary']}"))
-    try:
-        check_vary(template, values["vary"], values["stage"], values["scope"])
-    except BudgetError as e:
-        raise BudgetError(prefixed("budget", e, ("vary", "stage"))) from None
+    check_vary(template, values["vary"], values["stage"], values["scope"], prefix="budget.")
     return result
 
 

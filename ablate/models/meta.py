@@ -75,20 +75,23 @@ def count_block(block: Block, shape: BlockShape) -> BlockCounts:
     return counts
 
 
-def check_listed(template: Template) -> None:
-    """A block of one's own that lists its layers, held to its module: both give the same params and
-    multiply-adds for every block shape of `template`, else one sentence (`TemplateError`). The count of
-    such a block comes from its list alone; a list that is not its module would make every figure wrong.
-    The built-in blocks are held to their modules by the tests."""
+def check_module(template: Template) -> None:
+    """A block of one's own, held to its module in every block shape of `template`: the module must give
+    width×resolution² (see `count_block`), and a block that lists its layers must list its module's (same params
+    and multiply-adds), since its count comes from the list alone and a wrong list would make every figure wrong.
+    One sentence (`TemplateError`) otherwise. The built-in blocks are held to their modules by the tests."""
     block = block_type(template.block)
-    if block.method != "analytic" or block_name(block) in BLOCKS:
+    if block_name(block) in BLOCKS:
         return
     network = derive(template)
     shapes = dict.fromkeys(
         BlockShape.of(stage, first, template.shortcut) for stage in network.stages for first in (True, False)
     )
     for shape in shapes:
-        listed, built = block.counts(shape), count_block(block, shape)
+        built = count_block(block, shape)
+        if block.method != "analytic":
+            continue
+        listed = block.counts(shape)
         if (listed.params, listed.flops) != (built.params, built.flops):
             raise TemplateError(
                 f"block={block_name(block)!r} lists layers of {listed.params:,} params and {listed.flops:,} "

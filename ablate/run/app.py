@@ -219,10 +219,8 @@ def _solve(cfg: DictConfig, config: dict, record: RunRecord, run_dir: Path) -> t
     check(cfg)
     template, solution = solve_cfg(cfg)
     _start_fork_server(cfg)  # a checked config: before this process imports torch
-    from ablate.models.meta import check_listed
     from ablate.run.trainer import check_checkpoint, identity  # torch: after the config's own errors
 
-    check_listed(template)  # a block of one's own: its listed layers are its module's
     form = str(cfg.model.form)
     record.model = ModelSection.of(cfg.model.name, form, template)
     record.budget = None if solution is None else BudgetSection.of(solution)
