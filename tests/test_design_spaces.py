@@ -295,8 +295,23 @@ def test_a_folder_sampled_otherwise_is_refused(tmp_path):
     body, _ = plan(cfg, options(samples=2), ["+sweep=design_spaces"])
     design_spaces.write_plan(tmp_path, body)
     _same_plan(tmp_path, plan(cfg, options(samples=4), ["+sweep=design_spaces"])[0])  # more samples: continues
-    with pytest.raises(ConfigError, match=r"holds a design-space sweep sampled otherwise \(its seed differ\)"):
+    with pytest.raises(ConfigError) as e:
         _same_plan(tmp_path, plan(cfg, options(samples=2, seed=1), ["+sweep=design_spaces"])[0])
+    # found by hand: it said `(its seed differ)`, and not what changed to what
+    assert str(e.value) == (
+        f"{tmp_path} holds a design-space sweep sampled otherwise: hydra.sweeper.seed=1, it was 0; keep its "
+        "settings to continue it, or start a new folder with hydra.sweep.dir=…."
+    )
+    spaces = options()["spaces"]
+    wider = options(samples=2, spaces={**spaces, "resnext": {**spaces["resnext"], "width": [64, 128]}})
+    looser = compose(["+sweep=design_spaces", "budget.tolerance=0.2"])
+    with pytest.raises(ConfigError) as e:
+        _same_plan(tmp_path, plan(looser, wider, ["+sweep=design_spaces"])[0])
+    assert str(e.value) == (
+        f"{tmp_path} holds a design-space sweep sampled otherwise: hydra.sweeper.spaces.resnext.width=[64,128], it "
+        "was [16,24,32,40,48]; budget.tolerance=0.2, it was 0.1; keep its settings to continue it, or start a new "
+        "folder with hydra.sweep.dir=…."
+    )
 
 
 # ----------------------------------------------------------------------------- one tiny real sweep

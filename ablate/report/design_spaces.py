@@ -29,6 +29,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -100,8 +101,40 @@ def read_plan(sweep_dir: Path) -> dict | None:
 
 
 def changed(old: dict, new: dict) -> list[str]:
-    """The settings of `IDENTITY` in which two plans differ (the number of samples may grow or shrink)."""
-    return [k for k in IDENTITY if old.get(k) != new.get(k)]
+    """How two plans differ in the settings of `IDENTITY` (the number of samples may grow or shrink), one phrase
+    per leaf setting in its override's name: `hydra.sweeper.seed=1, it was 0`, `budget.tolerance=0.2, it was 0.1`."""
+    return [
+        change
+        for key in IDENTITY
+        for change in _changes("budget" if key == "budget" else f"hydra.sweeper.{key}", old.get(key), new.get(key))
+    ]
+
+
+def _changes(name: str, old: Any, new: Any) -> list[str]:
+    if old == new:
+        return []
+    if isinstance(old, dict) and isinstance(new, dict):  # a space's `describe` is derived from its other keys
+        keys = [k for k in dict.fromkeys([*old, *new]) if k != "describe"]
+        return [c for k in keys for c in _changes(f"{name}.{k}", old.get(k, _GONE), new.get(k, _GONE))]
+    if old is _GONE:
+        return [f"{name}={_value(new)} is new"]
+    if new is _GONE:
+        return [f"{name} is gone (it was {_value(old)})"]
+    return [f"{name}={_value(new)}, it was {_value(old)}"]
+
+
+_GONE = object()  # a key one plan has and the other lacks
+
+
+def _value(v: Any) -> str:
+    """A setting as an override gives it: `[16,24]`, `null`, `true`."""
+    if isinstance(v, (list, tuple)):
+        return f"[{','.join(_value(x) for x in v)}]"
+    if isinstance(v, dict):
+        return "{" + ",".join(f"{k}:{_value(x)}" for k, x in v.items() if k != "describe") + "}"
+    if v is None or isinstance(v, bool):
+        return {None: "null", True: "true", False: "false"}[v]
+    return str(v)
 
 
 # ----------------------------------------------------------------------------- runs → designs

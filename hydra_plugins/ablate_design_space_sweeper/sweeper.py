@@ -182,8 +182,8 @@ def _same_plan(sweep_dir: Path, body: dict) -> None:
     diff = changed(old, body)
     if diff:
         raise ConfigError(
-            f"{sweep_dir} holds a design-space sweep sampled otherwise (its {', '.join(diff)} "
-            "differ): keep its settings to continue it, or start a new folder with hydra.sweep.dir=…."
+            f"{sweep_dir} holds a design-space sweep sampled otherwise: {'; '.join(diff)}; keep its settings "
+            "to continue it, or start a new folder with hydra.sweep.dir=…."
         )
 
 
