@@ -144,6 +144,9 @@ def test_an_integer_for_a_float_field_stays_as_typed():
                                                     f"{', '.join(available('model'))}."),
     (["budget=params", "budget.vary=depth", "budget.stage=7"], "budget.stage=7 is invalid: this template has stages 0 "
                                                                "to 3."),
+    (["data=imagenet", "data.workers=some"], "data.workers='some' is invalid: give the number of DataLoader worker "
+     "processes, 0 or more (0: decode in the training process), or auto (one per thread of the training process, at "
+     "most 8)."),
     (["budget=params", "budget.vary=depth", "budget.scope=block"], "budget.vary='depth' cannot meet a budget at "
      "budget.scope='block': a block's cost does not depend on depth; use budget.scope='network'."),
 ])

@@ -24,6 +24,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from ablate.config import compose
 from ablate.data import available, cifar, fashion_mnist, load
 from ablate.data.base import channel_stats
 from ablate.data.options import defaults
@@ -389,6 +390,21 @@ def test_imagenet_crops_do_not_depend_on_workers(folders):
     a = x_of(serial.train, 4, train=True, epoch=2, seed=7)
     b = x_of(parallel.train, 4, train=True, epoch=2, seed=7)
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+
+
+@pytest.mark.parametrize("threads, workers", [(1, 1), (3, 3), (16, 8)])
+def test_imagenet_workers_auto_are_the_training_processs_threads(folders, threads, workers):
+    """Found by hand: the default of 8 DataLoader workers in each of the two DDP processes of a 2-core machine
+    (16 decoders on 2 cores, and torch's warning about it twice). `auto` (the default) starts one worker per
+    thread of the training process, whose count already is its share of the job's cores, at most 8."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        data = load(in_cfg(folders, workers="auto"), CPU, 0)
+    finally:
+        torch.set_num_threads(before)
+    assert (data.train.workers, data.val.workers) == (workers, workers)
+    assert compose(["data=imagenet"]).data.workers == "auto"
 
 
 def test_imagenet_needs_a_root(tmp_path):

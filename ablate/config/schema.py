@@ -176,6 +176,12 @@ WORLD_SIZE = Rule(
     "per core of this job; CUDA: 1)",
     normalize=lambda v: v.strip().lower() if isinstance(v, str) else v,
 )
+WORKERS = Rule(
+    lambda v: v == "auto" or is_whole(v, 0),
+    "is invalid: give the number of DataLoader worker processes, 0 or more (0: decode in the training process), "
+    "or auto (one per thread of the training process, at most 8)",
+    normalize=lambda v: v.strip().lower() if isinstance(v, str) else v,
+)
 DEVICE = Rule(_device_ok, f"is unknown: valid devices are {DEVICES}", normalize=lambda v: str(v).strip().lower())
 PRECISION = choice(PRECISIONS, "precisions", normalize=lambda v: str(v).lower())
 
@@ -417,7 +423,7 @@ class ImageNetData(DataConfig):
     resize: int = _rule(count())
     scale: tuple[float, float] = _rule(PAIR)
     ratio: tuple[float, float] = _rule(PAIR)
-    workers: int = _rule(count(0))
+    workers: Any = _rule(WORKERS)  # DataLoader processes, or auto (`ablate.data.imagenet.worker_count`)
 
     def fixes(self) -> dict[str, int]:  # its class count is the number of class folders: known once scanned
         return {"in_channels": self.channels, "resolution": self.resolution}

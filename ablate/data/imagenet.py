@@ -177,10 +177,20 @@ def prepare(opts: ImageNetData) -> Path:
     return root
 
 
+MAX_WORKERS = 8  # decoders per training process that `auto` starts at most
+
+
+def worker_count(workers: int | str) -> int:
+    """`data.workers` resolved: `auto` is one DataLoader worker per thread of this training process, at most
+    MAX_WORKERS. Its thread count is already its share of the job's cores (DDP processes and sweep members split
+    them), so two single-threaded DDP processes of a 2-core machine get one decoder each, not eight."""
+    return min(torch.get_num_threads(), MAX_WORKERS) if workers == "auto" else int(workers)
+
+
 def load(opts: ImageNetData, device: torch.device, seed: int) -> Dataset:
     root = prepare(opts)
     classes, splits = scan(root)
-    size, resize, workers = opts.resolution, opts.resize, opts.workers
+    size, resize, workers = opts.resolution, opts.resize, worker_count(opts.workers)
     assert opts.mean is not None and opts.std is not None  # the schema refuses null for a streamed set
     normalize = Normalize(opts.mean, opts.std, device)
     parts = {}
