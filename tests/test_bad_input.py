@@ -156,8 +156,10 @@ CASES = [
          "ablate: budget params=1,000 (budget.target=1000) is out of reach by varying bottleneck_width: this template "
          "needs at least 1,363; the reachable range is 1,363 and up."),
     Case("budget-scale-infeasible", "budget", "ablate", ["budget=params", "budget.scale=0.001"], 2,
-         "ablate: budget params=208 (budget.scale=0.001 × tiny's 207,818) is out of reach by varying "
-         "bottleneck_width: this template needs at least 1,363; the reachable range is 1,363 and up."),
+         "ablate: budget params=208 (budget.scale=0.001 × tiny's 207,818 as its config file gives it, at "
+         "depths=[1,1,1,1], width=32, stem_width=32 where this model has depths=[1,1], width=16, stem_width=16) is out "
+         "of reach by varying bottleneck_width: this template needs at least 1,363; the reachable range is 1,363 and "
+         "up."),
     Case("budget-zero", "budget", "ablate", ["budget=params", "budget.target=0"], 2,
          "ablate: budget.target=0 is invalid: it must be a positive, finite number."),
     Case("budget-negative", "budget", "ablate", ["budget=params", "budget.target=-5"], 2,

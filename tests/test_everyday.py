@@ -451,6 +451,27 @@ def test_the_budget_table_varying_cardinality_has_one_row(capsys):
     )
 
 
+def test_an_unmet_budget_names_its_reference_as_written(capsys):
+    """Found by hand: `model.width=48 model.cardinality=8 budget=params` said `budget params=207,818 cannot be
+    met …`, not that 207,818 is tiny's as its config file writes it (width 32): the command line's model.width does
+    not change the reference, and nothing said so."""
+    from ablate.cli import describe
+
+    assert describe.main(["model.width=48", "model.cardinality=8", "budget=params"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: budget params=207,818 (budget.reference=tiny's as its config file gives it, at width=32 where this "
+        "model has width=48) cannot be met within tolerance 0.05 by varying bottleneck_width: the nearest is 228,874 "
+        "at bottleneck_width=2 (+10.13%); the reachable range is 161,010 and up, in steps of this size."
+    )
+    # along the solver's own fields (C and d here) the model is the reference's: nothing to add
+    assert describe.main(["model.cardinality=64", "budget=params"]) == 2
+    assert capsys.readouterr().err.strip().startswith("error: budget params=207,818 is out of reach")
+    assert describe.main(["model.width=48", "model.cardinality=8", "budget=params", "budget.scale=0.5"]) == 2
+    assert capsys.readouterr().err.strip().startswith(
+        "error: budget params=103,909 (budget.scale=0.5 × tiny's 207,818 as its config file gives it, at width=32 "
+        "where this model has width=48) is out of reach")
+
+
 def test_table2_returns_each_rows_error_when_asked():
     from ablate.config import load_template
     from ablate.engine.budget import Budget, Solution, table2

@@ -319,19 +319,47 @@ def solve_cfg(cfg: Any, searchpath: Sequence[str] | None = None) -> tuple[Templa
     try:
         solution = solve(template, budget, vary=cfg["budget"]["vary"], stage=cfg["budget"]["stage"])
     except BudgetError as e:  # the solver names `vary` and `stage`; in a config they are budget.<field>
-        raise BudgetError(_with_origin(prefixed("budget", e, ("vary", "stage")), budget)) from None
+        unlike = _unlike_reference(template, cfg["budget"], searchpath)
+        raise BudgetError(_with_origin(prefixed("budget", e, ("vary", "stage")), budget, unlike)) from None
     return solution.template, solution
 
 
-def _with_origin(text: str, budget: Budget) -> str:
+def _unlike_reference(template: Template, budget_cfg: Any, searchpath: Sequence[str] | None) -> str:
+    """Where `template` differs from its budget's reference as the reference's config file gives it, in the fields
+    the solver does not set (`at width=32 where this model has width=48`); '' where it does not, or without one."""
+    if budget_cfg["target"] is not None or budget_cfg["reference"] is None:
+        return ""
+    reference = _template(str(budget_cfg["reference"]), _resolve(searchpath), "budget.reference")
+    solved = {"cardinality", "depths" if budget_cfg["vary"] == "depth" else budget_cfg["vary"]}
+    ours, theirs = template.to_dict(), reference.to_dict()
+    keys = [k for k in ours if k not in solved and ours[k] != theirs[k]]
+    if not keys:
+        return ""
+
+    def fields(values: dict) -> str:
+        return ", ".join(f"{k}={_text(values[k])}" for k in keys)
+
+    return f"at {fields(theirs)} where this model has {fields(ours)}"
+
+
+def _text(value: Any) -> str:
+    """A field's value as an override gives it: `[1,2,2,1]`, `48`, `bottleneck`."""
+    return f"[{','.join(map(str, value))}]" if isinstance(value, (list, tuple)) else str(value)
+
+
+def _with_origin(text: str, budget: Budget, unlike: str = "") -> str:
     """The solver's sentence with the override that set its target after the target (`budget params=1,000
-    (budget.target=1000) is out of reach …`), so that the user sees what to change; a reference's own complexity
-    (scale 1) is left as the solver says it."""
+    (budget.target=1000) is out of reach …`), so that the user sees what to change. A reference's complexity is
+    its config file's: `model.width=48` on the command line changes the model, not the reference; `unlike` says
+    how (`_unlike_reference`), since a user who changed the model may have expected the reference to follow."""
     head = f"budget {budget.metric}={budget.target:,.0f} "
-    if not text.startswith(head) or budget.scale == 1:  # at scale 1 the target is the reference's own: said already
+    if not text.startswith(head) or (budget.scale == 1 and not unlike):  # the reference's own: nothing to add
         return text
+    also = f" as its config file gives it, {unlike}" if unlike else ""
     if budget.scale is None:
         origin = f"budget.target={budget.target:g}"
+    elif budget.scale == 1:
+        origin = f"budget.reference={budget.reference}'s{also}"
     else:
-        origin = f"budget.scale={budget.scale:g} × {budget.reference}'s {budget.target / budget.scale:,.0f}"
+        origin = f"budget.scale={budget.scale:g} × {budget.reference}'s {budget.target / budget.scale:,.0f}{also}"
     return f"{head}({origin}) {text[len(head) :]}"
