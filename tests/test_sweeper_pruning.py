@@ -11,7 +11,7 @@ from hydra.core.hydra_config import HydraConfig
 
 from ablate.errors import ConfigError
 from ablate.run import pruning
-from tests.test_optuna_sweeper import load, multirun
+from tests.test_optuna_sweeper import load, multirun, sweeper_log  # noqa: F401  (a fixture)
 
 THRESHOLD = "hydra.sweeper.pruner={_target_:optuna.pruners.ThresholdPruner,upper:4.0}"
 EPOCHS = 3
@@ -59,6 +59,21 @@ def test_a_trial_the_pruner_stops_is_pruned_and_counts(tmp_path):
             assert t.intermediate_values == {e: pytest.approx(curve(t.params["x"], e)) for e in range(EPOCHS)}
             assert t.user_attrs["status"] == "completed"
         assert t.user_attrs["complexity"] == {"flops": 7}
+
+
+def test_a_copy_of_a_pruned_design_is_pruned_with_its_curve_and_says_so(tmp_path, sweeper_log):  # noqa: F811
+    """Found by hand: a trial that sampled a pruned trial's design was told PRUNED without a word in the log and
+    without a value (a copy of a completed design is logged and carries its values)."""
+    multirun(learner, tmp_path, "x=choice(-3,3)", "hydra.sweeper.n_trials=3", THRESHOLD)
+    trials = load(tmp_path).get_trials()
+    (source,) = [t for t in trials if t.params["x"] == -3 and "copy_of" not in t.user_attrs]
+    copies = [t for t in trials if t.user_attrs.get("copy_of") == source.number]
+    assert source.state.name == "PRUNED" and copies  # the seeded sampler proposes -3 again
+    for t in copies:
+        assert t.state.name == "PRUNED"
+        assert t.intermediate_values == source.intermediate_values and t.value == source.value == curve(-3, 0)
+        assert (f"Trial {t.number} {{'x': -3}}: the same design as trial {source.number}, not run again: pruned "
+                f"after step 0 at {curve(-3, 0)}") in sweeper_log
 
 
 def test_without_a_pruner_the_epochs_are_reported_and_nothing_is_pruned(tmp_path):

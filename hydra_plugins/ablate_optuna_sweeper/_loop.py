@@ -421,7 +421,16 @@ class Search:
                 f"not run again: {source.values}"
             )
         elif source.state == TrialState.PRUNED:
+            if len(self.study.directions) == 1:  # its curve, so that its value is the source's (Optuna's rule)
+                for step, value in sorted(source.intermediate_values.items()):
+                    trial.report(value, step)
             self._finish(trial, "PRUNED")
+            last = max(source.intermediate_values, default=None)
+            where = "" if last is None else f" after step {last} at {source.intermediate_values[last]}"
+            log.info(
+                f"Trial {trial.number} {dict(trial.params)}: the same design as trial {source.number}, "
+                f"not run again: pruned{where}"
+            )
         else:
             self._finish(trial, "FAIL", reason=f"the same design as trial {source.number}, which failed")
 
