@@ -3,6 +3,7 @@
 
 import json
 import pickle
+import re
 from pathlib import Path
 
 import optuna
@@ -217,3 +218,8 @@ def test_the_app_reports_each_epoch_and_stops_where_the_pruner_says(tmp_path):
     study = optuna.load_study(study_name=None, storage=f"sqlite:///{sweep / 'study.db'}")
     assert sorted(t.state.name for t in study.trials) == ["PRUNED", "PRUNED"]
     assert all(list(t.intermediate_values) == [1] for t in study.trials)
+    # found by hand: the run's last line said the reason again in parentheses, `pruned: val error 90.00% (pruned
+    # after epoch 1 of 2: … at val error 90.00%.); 169 img/s`; the line above it gives the reason once
+    logged = (proc.stdout + proc.stderr).splitlines()
+    ends = [line.split(" - ", 1)[1] for line in logged if "[ablate][INFO] - pruned: " in line]
+    assert len(ends) == 2 and all(re.fullmatch(r"pruned: val error \d+\.\d\d% in \d+ s; .*", e) for e in ends), ends

@@ -421,7 +421,8 @@ def _start_method() -> str:
 
 
 def _finish(record: RunRecord, run_dir: Path, started: float) -> RunRecord:
-    """Record the end (status completed unless training set another), write it, log one line."""
+    """Record the end (status completed unless training set another), write it, log one line (a pruned run's
+    reason was logged when the pruner stopped it: not again)."""
     record.finish(
         record.status if record.status != "running" else "completed", record.reason, time.perf_counter() - started
     )
@@ -431,7 +432,7 @@ def _finish(record: RunRecord, run_dir: Path, started: float) -> RunRecord:
         "%s: %s%s%s",
         record.status,
         f"val error {final.val_err:.2f}% " if final and final.val_err is not None else "",
-        f"({record.reason})" if record.reason else f"in {record.wall_seconds:.0f} s",
+        f"({record.reason})" if record.reason and record.status != "pruned" else f"in {record.wall_seconds:.0f} s",
         _speed(record.throughput),
     )
     return record
