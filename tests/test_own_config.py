@@ -65,6 +65,21 @@ def test_the_budget_table_takes_config_dir_as_describe_does(myconf):
     assert proc.returncode == 2 and proc.stderr.startswith("error: --config-dir=nowhere is not a folder")
 
 
+def test_a_sweep_config_without_its_package_line_is_one_sentence(myconf):
+    """Found by hand: a sweep of one's own without its first line `# @package _global_` ended in Hydra's `In
+    'sweep/my_depths': ConfigKeyError raised while composing config: Key 'sweep' not in 'Config' …`."""
+    path = myconf / "myconf/sweep/my_depths.yaml"
+    path.write_text(path.read_text().replace("# @package _global_\n", ""))
+    proc = ablate(myconf, "--config-dir", "myconf", "model=rx3_w48", "+sweep=my_depths", "-m", *TINY_RUN)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        "ablate: sweep/my_depths.yaml puts its keys under `sweep:` (Hydra's package for a config of the group sweep), "
+        "where the config has no such node: a sweep config sets keys of the whole config, so its first line must be "
+        "`# @package _global_`."
+    )
+    assert not (myconf / "sweeps").exists()
+
+
 @pytest.mark.slow
 def test_a_sweep_of_your_own_runs_with_its_report(myconf):
     proc = ablate(myconf, "--config-dir", "myconf", "model=rx3_w48", "+sweep=my_depths", "-m", *TINY_RUN)

@@ -13,10 +13,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import fields
 from functools import lru_cache
 from typing import Any
 
-from ablate.config.schema import no_budget_field, plain, prefixed, template_of
+from ablate.config.schema import Config, no_budget_field, plain, prefixed, template_of
 from ablate.engine.budget import Budget, Solution, solve
 from ablate.engine.template import Template
 from ablate.errors import BudgetError, ConfigError
@@ -129,6 +130,9 @@ def hydra_sentence(error: BaseException, overrides: Sequence[str] = ()) -> str |
     text = str(error)
     if isinstance(error, MissingConfigException):
         return _unknown_option(error, overrides)
+    packaged = _packaged(text)
+    if packaged is not None:
+        return packaged
     key = _quoted(text, "Could not override '")
     if key is not None:
         return _unknown_key(key, error.__cause__, overrides)
@@ -166,6 +170,23 @@ def hydra_sentence(error: BaseException, overrides: Sequence[str] = ()) -> str |
     if typed:  # an override's value that does not resolve, or does not fit its node
         return f"{typed} cannot be applied: {first}."
     return f"the overrides {' '.join(overrides) or '(none)'} cannot be applied: {first}."
+
+
+def _packaged(text: str) -> str | None:
+    """The sentence for a config of a group such as sweep/ written without `# @package _global_`: Hydra then puts
+    its keys under a node named after its group, which the config lacks (`Key 'sweep' not in 'Config'`, or
+    `Could not override 'budget@sweep.budget'` for its defaults list); None for any other error."""
+    m = re.match(r"In '((?:[\w-]+/)*([\w-]+))/([^'/]+)':", text)
+    if m is None:
+        return None
+    path, group = m[1], m[2]
+    if group in {f.name for f in fields(Config)} or (f"Key '{group}' not in" not in text and f"@{group}." not in text):
+        return None  # a model/ config's keys do belong under model:
+    return (
+        f"{path}/{m[3]}.yaml puts its keys under `{group}:` (Hydra's package for a config of the group {group}), "
+        f"where the config has no such node: a {group} config sets keys of the whole config, so its first line "
+        "must be `# @package _global_`."
+    )
 
 
 _KINDS = {"Integer": "a whole number", "Float": "a number", "Boolean": "true or false"}  # OmegaConf's type names
