@@ -80,6 +80,32 @@ def test_a_sweep_config_without_its_package_line_is_one_sentence(myconf):
     assert not (myconf / "sweeps").exists()
 
 
+@pytest.mark.parametrize("text, sentence", [
+    ("defaults:\n  - tinyy\n  - _self_\nname: mine\n",
+     "model/mine.yaml's defaults list names model/tinyy, which does not exist (did you mean tiny?): available model "
+     "configs are {models}."),
+    ("defaults:\n  - tiny\n  - _self_\nname: mine\nwidht: 48\n",
+     "model/mine.yaml sets model.widht, a field model does not have (did you mean width?); its fields are {fields}."),
+])
+def test_an_error_inside_a_model_file_of_your_own_names_the_file(tmp_path, text, sentence):
+    """Found by hand: a typo in one's own model file came through as Hydra's text (`In 'model/mine': Could not
+    load 'model/tinyy'. Config search path: …`, `… ConfigKeyError raised while composing config: Key 'widht' not in
+    'ModelConfig' …`), and as `ConfigCompositionException: …` where the file was the budget's reference."""
+    from ablate.config import available
+    from ablate.config.schema import MODEL_FIELDS
+
+    (tmp_path / "myconf/model").mkdir(parents=True)
+    (tmp_path / "myconf/model/mine.yaml").write_text(text)
+    models = ", ".join(available("model", [f"file://{tmp_path / 'myconf'}"]))
+    expected = sentence.format(models=models, fields=", ".join(MODEL_FIELDS))
+    proc = ablate(tmp_path, "--config-dir", "myconf", "model=mine", module="ablate.describe")
+    assert (proc.returncode, proc.stderr.strip()) == (2, f"error: {expected}")
+    proc = ablate(tmp_path, "--config-dir", "myconf", "budget=params", "budget.reference=mine", "--cfg", "job")
+    assert proc.returncode == 0  # composing does not read the reference; the run does
+    proc = ablate(tmp_path, "--config-dir", "myconf", "budget=params", "budget.reference=mine", *TINY_RUN)
+    assert (proc.returncode, proc.stderr.strip().splitlines()[-1]) == (2, f"ablate: {expected}")
+
+
 @pytest.mark.slow
 def test_a_sweep_of_your_own_runs_with_its_report(myconf):
     proc = ablate(myconf, "--config-dir", "myconf", "model=rx3_w48", "+sweep=my_depths", "-m", *TINY_RUN)

@@ -128,11 +128,11 @@ def hydra_sentence(error: BaseException, overrides: Sequence[str] = ()) -> str |
         return None
     overrides = [str(o) for o in overrides]
     text = str(error)
+    in_file = _packaged(text) or _in_file(error, text)
+    if in_file is not None:
+        return in_file
     if isinstance(error, MissingConfigException):
         return _unknown_option(error, overrides)
-    packaged = _packaged(text)
-    if packaged is not None:
-        return packaged
     key = _quoted(text, "Could not override '")
     if key is not None:
         return _unknown_key(key, error.__cause__, overrides)
@@ -187,6 +187,40 @@ def _packaged(text: str) -> str | None:
         f"where the config has no such node: a {group} config sets keys of the whole config, so its first line "
         "must be `# @package _global_`."
     )
+
+
+def _in_file(error: Any, text: str) -> str | None:
+    """The sentence for an error inside a config file (Hydra's `In 'model/mine': …`), naming the file: a defaults
+    list entry that does not exist, or a key its node has no field of; None for any other error."""
+    import dataclasses
+
+    from ablate.config import schema
+
+    m = re.match(r"In '([^']+/[^']+)': ", text)  # a group's config file, not the primary config (the overrides')
+    if m is None:
+        return None
+    file = f"{m[1]}.yaml"
+    missing = getattr(error, "missing_cfg_file", None)
+    if missing:
+        group, _, name = missing.rpartition("/")
+        searchpath = re.findall(r"path=(file://\S+)", text)  # the user's folders, as Hydra lists them
+        options = available(group, searchpath) if group else []
+        nearest = _nearest(name, options)
+        hint = f" (did you mean {nearest}?)" if nearest else ""
+        listed = f": available {group} configs are {', '.join(options)}" if options else ""
+        return f"{file}'s defaults list names {missing}, which does not exist{hint}{listed}."
+    k = re.search(r"Key '([^']+)' not in '(\w+)'\s+full_key: (\S+)", text)
+    node = getattr(schema, k[2], None) if k else None
+    if k is None or not (isinstance(node, type) and dataclasses.is_dataclass(node)):
+        return None
+    key, full = k[1], k[3]
+    parent = full[: -len(key) - 1] if full.endswith("." + key) else "the config"
+    names = (
+        list(schema.MODEL_FIELDS) if node is schema.ModelConfig else sorted(f.name for f in dataclasses.fields(node))
+    )
+    nearest = _nearest(key, names)
+    hint = f" (did you mean {nearest}?)" if nearest else ""
+    return f"{file} sets {full}, a field {parent} does not have{hint}; its fields are {', '.join(names)}."
 
 
 _KINDS = {"Integer": "a whole number", "Float": "a number", "Boolean": "true or false"}  # OmegaConf's type names
@@ -286,11 +320,19 @@ def model_config(name: str, searchpath: Sequence[str] | None = None, field: str 
         with _hydra():
             return hydra_compose("config", overrides=[f"model={name}", *_override(_resolve(searchpath))]).model
     except MissingConfigException as e:
-        if e.missing_cfg_file != f"model/{name}" or e.options is None:
+        if e.missing_cfg_file == f"model/{name}" and e.options is not None:
+            raise ConfigError(
+                f"{field}={name!r} is unknown: available models are {', '.join(sorted(e.options))}."
+            ) from None
+        sentence = _in_file(e, str(e))
+        if sentence is None:
             raise
-        raise ConfigError(
-            f"{field}={name!r} is unknown: available models are {', '.join(sorted(e.options))}."
-        ) from None
+        raise ConfigError(sentence) from None
+    except Exception as e:  # an error inside the model's file: the file named, as when it is the run's model
+        sentence = _in_file(e, str(e))
+        if sentence is None:
+            raise
+        raise ConfigError(sentence) from None
 
 
 @lru_cache(maxsize=64)
