@@ -369,6 +369,20 @@ def test_labels_show_every_field_that_varies(tmp_path):
         assert sorted(t.get_text() for t in ax.texts) == sorted(labels.values())
 
 
+def test_a_shortcut_column_says_with_and_without(tmp_path):
+    """Found by hand: `+sweep=no_shortcut`'s table showed Python's `True` / `False` in its shortcut column."""
+    from ablate.engine.template import Template
+    from ablate.report import stats, tables
+    from tests.fake_sweeps import record, write_record
+
+    for shortcut in (True, False):
+        t = Template(depths=(1, 1), width=32, stem="cifar", stem_width=32, resolution=28, shortcut=shortcut)
+        write_record(tmp_path / "s", record([f"model.shortcut={str(shortcut).lower()}"], 0, (20.0,), template=t))
+    sweep = collect(tmp_path / "s")
+    shown = tables.display(tables.summary(sweep.runs, stats.analyse(sweep.runs)))
+    assert sorted(shown.shortcut) == ["no", "yes"]
+
+
 def test_curve_bands_are_95_percent_intervals_and_one_epoch_is_no_curve(tmp_path):
     from ablate.report import figures
 

@@ -20,6 +20,7 @@ import shlex
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
+import numpy as np
 import pandas as pd
 
 from ablate.cli.common import human
@@ -321,6 +322,8 @@ def _int(x) -> str:
 def _text(x) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)) or x is pd.NA:
         return ""
+    if isinstance(x, (bool, np.bool_)):  # a yes/no field of the template (shortcut), as the paper's tables say it
+        return "yes" if x else "no"
     return str(x)
 
 
