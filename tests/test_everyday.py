@@ -472,6 +472,26 @@ def test_an_unmet_budget_names_its_reference_as_written(capsys):
         "where this model has width=48) is out of reach")
 
 
+def test_the_budget_table_of_a_sweep_takes_its_cardinalities_and_says_what_it_varies(capsys, tmp_path):
+    """Found by hand: `python -m ablate.budget +sweep=complexity_2x` printed C = 1 … 32 at the config's budget and
+    exited 2 for C=32, though that sweep's members solve depth, d or C per +variant and never run C=32; and a sweep
+    of C = 1, 3 of one's own was shown at C = 1, 2, 4, 8, 32."""
+    from ablate.cli import budget
+
+    assert budget.main(["+sweep=complexity_2x"]) == 2  # the table as composed: C=32 cannot meet it
+    out = capsys.readouterr().out
+    assert out.strip().splitlines()[-1] == (
+        "note: +sweep=complexity_2x also sweeps +variant=baseline,deeper,wider,cardinality, which sets the budget "
+        "per member: this table is the budget before it; add one value of each (+variant=baseline) for a member's."
+    )
+    (tmp_path / "sweep").mkdir()
+    (tmp_path / "sweep/mine.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - override /budget: params\nhydra:\n  sweeper:\n    params:\n"
+        "      model.cardinality: 1,3\n")
+    assert budget.main(["--config-dir", str(tmp_path), "+sweep=mine", "--json"]) == 0
+    assert [r["cardinality"] for r in json.loads(capsys.readouterr().out)["rows"]] == [1, 3]
+
+
 def test_table2_returns_each_rows_error_when_asked():
     from ablate.config import load_template
     from ablate.engine.budget import Budget, Solution, table2

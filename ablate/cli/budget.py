@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
 from ablate.cli.common import EXIT_USAGE, add_config_dir, human, print_json, user_errors, with_config_dir
 from ablate.config import budget_from_cfg, check, compose, searchpath_of, template_from_cfg
+from ablate.config.loading import sweep_params
 from ablate.config.schema import plain
 from ablate.engine.budget import (
     METRICS,
@@ -125,7 +127,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         vary, stage = flags["vary"], flags.get("stage")
         _check_flags(reference, vary, stage, flags["scope"])
-    rows = _rows(reference, budget, vary, stage, args.cardinality)
+    axes = sweep_params(overrides)  # a +sweep's: its C list, and the axes that change the budget per member
+    given = args.cardinality
+    if given is None and re.fullmatch(r"\d+(,\d+)*", axes.get("model.cardinality", "").replace(" ", "")):
+        given = axes["model.cardinality"].replace(" ", "")
+    note = _sweep_note(overrides, axes)
+    rows = _rows(reference, budget, vary, stage, given)
     feasible = [row for row in rows if row["error"] is None]
     if args.write:
         model_cfg = plain(cfg.model)
@@ -144,14 +151,33 @@ def main(argv: list[str] | None = None) -> int:
                 "target": budget.target,
                 "vary": vary,
                 "rows": rows,
+                "note": note,
             }
         )
         return _failed(rows)
     _print_table(cfg.model.name, budget, vary, rows)
+    if note:
+        print(f"note: {note}")
     if args.write and feasible:
         print(f"wrote {len(feasible)} model configs to {args.write / 'model'}; train one with:")
         print(f"  python -m ablate 'hydra.searchpath=[file://{args.write.resolve()}]' model={feasible[0]['name']}")
     return _failed(rows)
+
+
+def _sweep_note(overrides: list[str], axes: dict[str, str]) -> str | None:
+    """What a sweep's table leaves out: the sweep's axes that change the budget per member (budget.*, +variant),
+    which the table, one budget, is before; None without such axes."""
+    budgeted = {k: v for k, v in axes.items() if k.lstrip("+~").startswith(("budget.", "variant"))}
+    if not budgeted:
+        return None
+    sweep = next((o for o in overrides if o.partition("=")[0] == "+sweep"), "the sweep")
+    swept = " and ".join(f"{k}={v.replace(' ', '')}" for k, v in budgeted.items())
+    one = " ".join(f"{k}={v.split(',')[0].strip()}" for k, v in budgeted.items())
+    verb = "sets" if len(budgeted) == 1 else "set"
+    return (
+        f"{sweep} also sweeps {swept}, which {verb} the budget per member: this table is the budget before "
+        f"{'it' if len(budgeted) == 1 else 'them'}; add one value of each ({one}) for a member's."
+    )
 
 
 def _check_flags(reference: Template, vary: str, stage: int | None, scope: str) -> None:

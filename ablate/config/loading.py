@@ -109,6 +109,20 @@ def compose(overrides: Iterable[str] = (), config_name: str = "config"):
         raise ConfigError(sentence) from None
 
 
+def sweep_params(overrides: Iterable[str] = ()) -> dict[str, str]:
+    """The `hydra.sweeper.params` of the composed config (a `+sweep=NAME`'s axes: `{"model.cardinality": "1,2"}`),
+    as written; {} without any."""
+    from hydra import compose as hydra_compose
+    from omegaconf import OmegaConf
+
+    overrides = list(overrides)
+    with _hydra():
+        cfg = hydra_compose(config_name="config", overrides=overrides, return_hydra_config=True)
+    params = OmegaConf.select(cfg, "hydra.sweeper.params", default=None)
+    values = OmegaConf.to_container(params) if params is not None else None
+    return {str(k): str(v) for k, v in values.items()} if isinstance(values, dict) else {}
+
+
 # ----------------------------------------------------------------------------- Hydra's errors, in ablate's voice
 ADDED_GROUPS = ("sweep", "variant", "repeats")  # groups a config does not select by default: `+sweep=NAME`
 
