@@ -481,8 +481,15 @@ def test_the_budget_table_of_a_sweep_takes_its_cardinalities_and_says_what_it_va
     assert budget.main(["+sweep=complexity_2x"]) == 2  # the table as composed: C=32 cannot meet it
     out = capsys.readouterr().out
     assert out.strip().splitlines()[-1] == (
-        "note: +sweep=complexity_2x also sweeps +variant=baseline,deeper,wider,cardinality, which sets the budget "
-        "per member: this table is the budget before it; add one value of each (+variant=baseline) for a member's."
+        "note: +sweep=complexity_2x also sweeps +variant=baseline,deeper,wider,cardinality, which change the model "
+        "or its budget per member: this table is the config as composed; add one value of each (+variant=baseline) "
+        "for a member's."
+    )
+    assert budget.main(["+sweep=search_budget"]) == 2
+    assert capsys.readouterr().out.strip().splitlines()[-1] == (
+        "note: +sweep=search_budget also sweeps model.cardinality=choice(1,2,4,8,16,32) and "
+        "model.depths=choice([1,2,1,1],[2,2,1,1]), which change the model or its budget per member: this table is the "
+        "config as composed; add one value of each for a member's."
     )
     (tmp_path / "sweep").mkdir()
     (tmp_path / "sweep/mine.yaml").write_text(

@@ -165,19 +165,36 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _sweep_note(overrides: list[str], axes: dict[str, str]) -> str | None:
-    """What a sweep's table leaves out: the sweep's axes that change the budget per member (budget.*, +variant),
-    which the table, one budget, is before; None without such axes."""
-    budgeted = {k: v for k, v in axes.items() if k.lstrip("+~").startswith(("budget.", "variant"))}
-    if not budgeted:
+    """What a sweep's table leaves out: the sweep's axes that change the model or the budget per member (model.*
+    but a C list, which the table's rows are, budget.*, +variant), whose values the table does not take; None
+    without such axes."""
+    shown = re.compile(r"model\.cardinality=\d+(,\d+)*")
+    varied = {
+        k: v.replace(" ", "")
+        for k, v in axes.items()
+        if k.lstrip("+~").startswith(("model.", "budget.", "variant"))
+        and not shown.fullmatch(f"{k}={v}".replace(" ", ""))
+    }
+    if not varied:
         return None
     sweep = next((o for o in overrides if o.partition("=")[0] == "+sweep"), "the sweep")
-    swept = " and ".join(f"{k}={v.replace(' ', '')}" for k, v in budgeted.items())
-    one = " ".join(f"{k}={v.split(',')[0].strip()}" for k, v in budgeted.items())
-    verb = "sets" if len(budgeted) == 1 else "set"
+    lists = all(re.fullmatch(r"[\w.\-\[\],]+", v) and "(" not in v for v in varied.values())
+    example = f" ({' '.join(f'{k}={_first(v)}' for k, v in varied.items())})" if lists else ""
     return (
-        f"{sweep} also sweeps {swept}, which {verb} the budget per member: this table is the budget before "
-        f"{'it' if len(budgeted) == 1 else 'them'}; add one value of each ({one}) for a member's."
+        f"{sweep} also sweeps {' and '.join(f'{k}={v}' for k, v in varied.items())}, which change the model or "
+        f"its budget per member: this table is the config as composed; add one value of each{example} for a "
+        "member's."
     )
+
+
+def _first(values: str) -> str:
+    """The first value of a sweep's comma list, brackets kept together: `[1,1,1],[2,2,2]` → `[1,1,1]`."""
+    depth = 0
+    for i, ch in enumerate(values):
+        depth += {"[": 1, "]": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            return values[:i]
+    return values
 
 
 def _check_flags(reference: Template, vary: str, stage: int | None, scope: str) -> None:
