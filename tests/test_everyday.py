@@ -485,11 +485,13 @@ def test_the_budget_table_of_a_sweep_takes_its_cardinalities_and_says_what_it_va
         "or its budget per member: this table is the config as composed; add one value of each (+variant=baseline) "
         "for a member's."
     )
-    assert budget.main(["+sweep=search_budget"]) == 2
-    assert capsys.readouterr().out.strip().splitlines()[-1] == (
-        "note: +sweep=search_budget also sweeps model.cardinality=choice(1,2,4,8,16,32) and "
-        "model.depths=choice([1,2,1,1],[2,2,1,1]), which change the model or its budget per member: this table is the "
-        "config as composed; add one value of each for a member's."
+    budget.main(["+sweep=search_budget", "--json"])  # an Optuna search space: its C choices are the rows
+    table = json.loads(capsys.readouterr().out)
+    assert [r["cardinality"] for r in table["rows"]] == [1, 2, 4, 8, 16, 32]
+    assert table["note"] == (
+        "+sweep=search_budget also sweeps model.depths=choice([1,2,1,1],[2,2,1,1]), which change the model or its "
+        "budget per member: this table is the config as composed; add one value of each (model.depths=[1,2,1,1]) for "
+        "a member's."
     )
     (tmp_path / "sweep").mkdir()
     (tmp_path / "sweep/mine.yaml").write_text(

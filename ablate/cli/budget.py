@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -127,11 +126,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         vary, stage = flags["vary"], flags.get("stage")
         _check_flags(reference, vary, stage, flags["scope"])
-    axes = sweep_params(overrides)  # a +sweep's: its C list, and the axes that change the budget per member
-    given = args.cardinality
-    if given is None and re.fullmatch(r"\d+(,\d+)*", axes.get("model.cardinality", "").replace(" ", "")):
-        given = axes["model.cardinality"].replace(" ", "")
-    note = _sweep_note(overrides, axes)
+    params = sweep_params(overrides)  # a +sweep's axes: its C list, and what changes the budget per member
+    axes = _sweep_values(params)
+    given, swept = args.cardinality, axes.get("model.cardinality")
+    if given is None and swept and all(c.isdigit() for c in swept):
+        given = ",".join(swept)
+        del axes["model.cardinality"]  # the table's rows
+    note = _sweep_note(overrides, params, axes)
     rows = _rows(reference, budget, vary, stage, given)
     feasible = [row for row in rows if row["error"] is None]
     if args.write:
@@ -164,37 +165,37 @@ def main(argv: list[str] | None = None) -> int:
     return _failed(rows)
 
 
-def _sweep_note(overrides: list[str], axes: dict[str, str]) -> str | None:
-    """What a sweep's table leaves out: the sweep's axes that change the model or the budget per member (model.*
-    but a C list, which the table's rows are, budget.*, +variant), whose values the table does not take; None
-    without such axes."""
-    shown = re.compile(r"model\.cardinality=\d+(,\d+)*")
-    varied = {
-        k: v.replace(" ", "")
-        for k, v in axes.items()
-        if k.lstrip("+~").startswith(("model.", "budget.", "variant"))
-        and not shown.fullmatch(f"{k}={v}".replace(" ", ""))
-    }
+def _sweep_values(params: dict[str, str]) -> dict[str, list[str] | None]:
+    """Each axis of a sweep's `hydra.sweeper.params` and its values, as Hydra's override parser reads them
+    (`1,2`, `choice(1,2)`, `range(1,3)`); None for a continuous one (`interval(0,1)`) or one it cannot read."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    out: dict[str, list[str] | None] = {}
+    for key, text in params.items():
+        try:
+            o = parser.parse_overrides([f"{key}={text}"])[0]
+        except Exception:  # the sweep itself would refuse it, in Hydra's words
+            out[key] = None
+            continue
+        out[key] = list(o.sweep_string_iterator()) if o.is_discrete_sweep() else None
+    return out
+
+
+def _sweep_note(overrides: list[str], params: dict[str, str], axes: dict[str, list[str] | None]) -> str | None:
+    """What a sweep's table leaves out: the sweep's axes that change the model or its budget per member (model.*,
+    budget.*, +variant; its C list is the table's rows), whose values the table does not take; None without."""
+    varied = [k for k in axes if k.lstrip("+~").startswith(("model.", "budget.", "variant"))]
     if not varied:
         return None
     sweep = next((o for o in overrides if o.partition("=")[0] == "+sweep"), "the sweep")
-    lists = all(re.fullmatch(r"[\w.\-\[\],]+", v) and "(" not in v for v in varied.values())
-    example = f" ({' '.join(f'{k}={_first(v)}' for k, v in varied.items())})" if lists else ""
+    swept = " and ".join(f"{k}={params[k].replace(' ', '')}" for k in varied)
+    firsts = [f"{k}={values[0]}" for k in varied if (values := axes[k])]
+    example = f" ({' '.join(firsts)})" if len(firsts) == len(varied) else ""
     return (
-        f"{sweep} also sweeps {' and '.join(f'{k}={v}' for k, v in varied.items())}, which change the model or "
-        f"its budget per member: this table is the config as composed; add one value of each{example} for a "
-        "member's."
+        f"{sweep} also sweeps {swept}, which change the model or its budget per member: this table is the config "
+        f"as composed; add one value of each{example} for a member's."
     )
-
-
-def _first(values: str) -> str:
-    """The first value of a sweep's comma list, brackets kept together: `[1,1,1],[2,2,2]` → `[1,1,1]`."""
-    depth = 0
-    for i, ch in enumerate(values):
-        depth += {"[": 1, "]": -1}.get(ch, 0)
-        if ch == "," and depth == 0:
-            return values[:i]
-    return values
 
 
 def _check_flags(reference: Template, vary: str, stage: int | None, scope: str) -> None:

@@ -17,7 +17,7 @@ from dataclasses import fields
 from functools import lru_cache
 from typing import Any
 
-from ablate.config.schema import Config, no_budget_field, plain, prefixed, template_of
+from ablate.config.schema import Config, no_budget_field, override_value, plain, prefixed, template_of
 from ablate.engine.budget import Budget, Solution, solve
 from ablate.engine.template import Template
 from ablate.errors import BudgetError, ConfigError
@@ -414,14 +414,9 @@ def _unlike_reference(template: Template, budget_cfg: Any, searchpath: Sequence[
         return ""
 
     def fields(values: dict) -> str:
-        return ", ".join(f"{k}={_text(values[k])}" for k in keys)
+        return ", ".join(f"{k}={override_value(values[k])}" for k in keys)
 
     return f"at {fields(theirs)} where this model has {fields(ours)}"
-
-
-def _text(value: Any) -> str:
-    """A field's value as an override gives it: `[1,2,2,1]`, `48`, `bottleneck`."""
-    return f"[{','.join(map(str, value))}]" if isinstance(value, (list, tuple)) else str(value)
 
 
 def _with_origin(text: str, budget: Budget, unlike: str = "") -> str:

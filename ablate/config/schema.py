@@ -70,6 +70,18 @@ DEVICES = "auto, cpu, cuda or cuda:N"
 
 
 # ----------------------------------------------------------------------------- rules
+def override_value(value: Any) -> str:
+    """A value as an override on the command line gives it, for sentences that tell the user what to type:
+    `[16,24]`, `null`, `true`, `{metric:params}`."""
+    if isinstance(value, (list, tuple)):
+        return f"[{','.join(override_value(x) for x in value)}]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{override_value(x)}" for k, x in value.items()) + "}"
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    return str(value)
+
+
 def is_whole(value: Any, minimum: int | None = 1) -> bool:
     """The one whole-number test: an int (not a bool) of at least `minimum` (None: any)."""
     return isinstance(value, int) and not isinstance(value, bool) and (minimum is None or value >= minimum)

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from ablate.config.schema import override_value
 from ablate.report import stats
 from ablate.report.collect import Sweep, override_key
 from ablate.report.output import markdown, write_figure, write_text
@@ -117,24 +118,18 @@ def _changes(name: str, old: Any, new: Any) -> list[str]:
         keys = [k for k in dict.fromkeys([*old, *new]) if k != "describe"]
         return [c for k in keys for c in _changes(f"{name}.{k}", old.get(k, _GONE), new.get(k, _GONE))]
     if old is _GONE:
-        return [f"{name}={_value(new)} is new"]
+        return [f"{name}={override_value(_plain(new))} is new"]
     if new is _GONE:
-        return [f"{name} is gone (it was {_value(old)})"]
-    return [f"{name}={_value(new)}, it was {_value(old)}"]
+        return [f"{name} is gone (it was {override_value(_plain(old))})"]
+    return [f"{name}={override_value(_plain(new))}, it was {override_value(_plain(old))}"]
 
 
 _GONE = object()  # a key one plan has and the other lacks
 
 
-def _value(v: Any) -> str:
-    """A setting as an override gives it: `[16,24]`, `null`, `true`."""
-    if isinstance(v, (list, tuple)):
-        return f"[{','.join(_value(x) for x in v)}]"
-    if isinstance(v, dict):
-        return "{" + ",".join(f"{k}:{_value(x)}" for k, x in v.items() if k != "describe") + "}"
-    if v is None or isinstance(v, bool):
-        return {None: "null", True: "true", False: "false"}[v]
-    return str(v)
+def _plain(value: Any) -> Any:
+    """A plan's setting without what the plan derives from it (a space's `describe`)."""
+    return {k: v for k, v in value.items() if k != "describe"} if isinstance(value, dict) else value
 
 
 # ----------------------------------------------------------------------------- runs → designs
