@@ -14,6 +14,7 @@ and normalised there. Batch order and rank shards are those of every other split
 from __future__ import annotations
 
 import math
+import multiprocessing
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +30,8 @@ from ablate.data.subset import subset
 from ablate.errors import DataError
 
 EXTENSIONS = (".jpeg", ".jpg", ".png", ".ppm", ".bmp", ".webp")
+MAX_WORKERS = 8  # decoders per training process that `auto` starts at most
+FORK = "fork" if "fork" in multiprocessing.get_all_start_methods() else None  # None: the platform's default
 
 
 def pillow():
@@ -158,6 +161,9 @@ class FolderSplit(Split):
             collate_fn=collate,
             pin_memory=cuda,
             persistent_workers=False,
+            # forked from this process, as in a process Python started itself: a DDP process started by the fork
+            # server would take its own start method, whose new server imports torch afresh for every epoch's workers
+            multiprocessing_context=FORK if self.workers else None,
         )
         for x, y in loader:
             x = x.to(self.device, non_blocking=cuda).permute(0, 3, 1, 2)  # NHWC storage = channels_last NCHW
@@ -175,9 +181,6 @@ def prepare(opts: ImageNetData) -> Path:
             f"data.root set to a folder holding train/<class>/* and val/<class>/*."
         )
     return root
-
-
-MAX_WORKERS = 8  # decoders per training process that `auto` starts at most
 
 
 def worker_count(workers: int | str) -> int:
