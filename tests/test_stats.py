@@ -385,6 +385,20 @@ def test_a_label_typed_with_the_letter_x_names_its_setting(typed):
         stats.find_reference(settings, "4x24d", labels, "report.reference")
 
 
+def test_a_setting_without_a_completed_run_says_what_its_runs_ended_as(tmp_path):
+    """Found by hand (a pruned search's report): a setting whose one run was pruned read `undecided (n=0): no
+    completed run`, as if it had never run."""
+    for seed in (0, 1):
+        write_record(tmp_path / "sweep", record(["model.cardinality=1", f"seed={seed}"], seed, (30.0, 20.0 + seed)))
+    write_record(tmp_path / "sweep", record(["model.cardinality=2", "seed=0"], 0, (60.0,), status="pruned",
+                                            reason="pruned after epoch 1 of 2: …"))
+    write_record(tmp_path / "sweep", record(["model.cardinality=4", "seed=0"], 0, status="failed", reason="x"))
+    write_record(tmp_path / "sweep", record(["model.cardinality=4", "seed=1"], 1, status="failed", reason="x"))
+    table = pd.read_csv(write_report(tmp_path / "sweep", tmp_path / "report") / "table.csv")
+    assert table.verdict.tolist() == ["reference", "undecided (n=0): no completed run (1 pruned)",
+                                      "undecided (n=0): no completed run (2 failed)"]
+
+
 def test_a_sweep_whose_every_member_failed_says_so_and_names_no_reference(tmp_path):
     """Found by hand (a block of one's own that every run refused): the table called its one setting '?×?d' and
     'the sweep's first setting with a completed run' when none had completed."""
@@ -397,5 +411,5 @@ def test_a_sweep_whose_every_member_failed_says_so_and_names_no_reference(tmp_pa
     assert "first setting with a completed run" not in md
     assert "- No setting has a completed run: nothing is compared; the members that did not complete say why." in md
     table = pd.read_csv(out / "table.csv")
-    assert table.verdict.tolist() == ["no completed run", "no completed run"]
+    assert table.verdict.tolist() == ["no completed run (1 failed)", "no completed run (1 failed)"]
     assert table.width.tolist() == [16, 32]  # from the overrides: what tells the settings apart

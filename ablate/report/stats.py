@@ -242,6 +242,12 @@ def analyse(runs: pd.DataFrame, options: Options | None = None, labels: dict[str
     for i, s in enumerate(frame.setting):
         if s in comparisons:
             frame.loc[i, "verdict"] = verdict(comparisons[s], frame.p_holm.iloc[i], options.resolution)
+    for i, s in enumerate(frame.setting):  # a setting that ran but never completed: what its runs ended as
+        if not len(samples[s]):
+            ended = runs.loc[runs.setting == s, "status"].value_counts()
+            if len(ended):
+                what = ", ".join(f"{n} {status}" for status, n in ended.items())
+                frame.loc[i, "verdict"] = f"{frame.verdict.iloc[i]} ({what})"
     std, df, k = pooled_std(samples[s] for s in settings)
     given = None if options.reference is None else f"`{options.name('reference')}={options.reference}`"
     return Analysis(frame, reference or None, options.resolution, std, df, k, int(np.isfinite(frame.p).sum()), given)
