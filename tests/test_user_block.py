@@ -369,6 +369,18 @@ def test_describe_refuses_a_module_of_the_wrong_width_before_printing(capsys):
     )
 
 
+def test_describe_refuses_a_block_that_cannot_be_counted_in_one_sentence(capsys):
+    """Found on the second read: the check at compose time called the meta count directly, so a block that builds
+    no module ended in NotImplementedError's traceback instead of the count's one sentence."""
+    assert describe(["model=tiny", "model.block=tests.user_blocks:NoModule"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.strip() == (
+        "error: model.block='tests.user_blocks:NoModule' cannot be counted on the meta device: NoModule does not "
+        "build a module; give its block class a layers() method instead."
+    )
+
+
 def test_the_config_check_holds_a_listed_block_to_its_module():
     """Checked once, when the config is: the budget table and describe refuse it as the run does."""
     from ablate.config import compose
