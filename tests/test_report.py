@@ -507,3 +507,23 @@ def test_no_table2_where_the_template_a_sweep_ran_cannot_be_rebuilt(tmp_path):
     (path / "result.json").write_text(json.dumps(rec))
     out = write_report(tmp_path / "sweep", tmp_path / "report")
     assert (out / "table.md").exists() and not (out / "table2.md").exists()
+
+
+def test_a_sweep_of_five_classes_or_fewer_has_no_top5_column(tmp_path):
+    """Found by hand: a 3-class data set's report showed a top-5 error of 0.00 %, true by construction only."""
+    from ablate.engine.template import Template
+
+    for c, err in ((1, 20.0), (2, 19.0)):
+        for seed in (0, 1):
+            t = Template(depths=(1, 1), width=32, stem="cifar", stem_width=32, resolution=28, cardinality=c)
+            rec = record([f"model.cardinality={c}", f"seed={seed}"], seed, (30.0, err + seed), template=t)
+            for entry in rec["epochs"]:
+                entry["val_top5_err"] = None
+            rec["final"]["val_top5_err"] = None
+            write_record(tmp_path / "s", rec)
+    out = write_report(tmp_path / "s", tmp_path / "report")
+    md = (out / "table.md").read_text()
+    assert "top-1 err (%)" in md and "top-5" not in md
+    csv = pd.read_csv(out / "table.csv")  # every number, in the same columns as any sweep's: empty ones here
+    assert csv.top5_mean.isna().all() and csv.top1_mean.tolist() == [20.5, 19.5]
+    assert "top-5" not in (out / "table.tex").read_text()

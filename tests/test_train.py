@@ -371,3 +371,42 @@ def test_bf16_asked_for_on_a_cpu_without_native_bf16_says_so_in_one_line(native,
     assert lines == ([] if native else [
         "trainer.precision=bf16 on a CPU without native bf16 (AVX-512 BF16 or AMX): bf16 is emulated here and runs many "
         "times slower than fp32; trainer.precision=auto chooses fp32 on this CPU"])
+
+
+class _Split:
+    """A validation split of fixed batches, as `evaluate` reads it."""
+
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def batches(self, batch_size, *, train, epoch, seed, rank=0, world_size=1):
+        yield from zip(self.x.split(batch_size), self.y.split(batch_size), strict=True)
+
+
+@pytest.mark.parametrize("classes", [2, 5, 6, 10])
+def test_top5_error_is_left_out_where_there_are_five_classes_or_fewer(classes):
+    """Found by hand: a 3-class data set's runs logged and reported `top-5 0.00 %`, true by construction only."""
+    from ablate.run.trainer import evaluate
+
+    torch.manual_seed(0)
+    x, y = torch.randn(40, 3), torch.randint(0, classes, (40,))
+    out = evaluate(torch.nn.Linear(3, classes), _Split(x, y), batch_size=16, device=torch.device("cpu"))
+    if classes <= 5:
+        assert out["top5_err"] is None
+    else:
+        assert 0 <= out["top5_err"] <= out["err"] <= 100
+
+
+def test_an_epoch_without_top5_logs_no_top5(caplog):
+    from ablate.run.trainer import _log_epoch
+
+    entry = {"epoch": 1, "train_loss": 1.0, "train_err": 30.0, "val_loss": 1.1, "val_err": 25.0, "val_top5_err": None,
+             "seconds": 2.0, "images_per_s": 60.0}
+    with caplog.at_level("INFO", logger="ablate.run.trainer"):
+        _log_epoch(entry, 3)
+    assert caplog.messages == ["epoch 1/3: train loss 1.0000 err 30.00% | val loss 1.1000 err 25.00% | 2.0 s, 60 img/s"]
+    caplog.clear()
+    with caplog.at_level("INFO", logger="ablate.run.trainer"):
+        _log_epoch({**entry, "val_top5_err": 5.0}, 3)
+    assert caplog.messages == ["epoch 1/3: train loss 1.0000 err 30.00% | val loss 1.1000 err 25.00% top-5 5.00% | "
+                               "2.0 s, 60 img/s"]

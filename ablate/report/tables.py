@@ -425,6 +425,11 @@ def _template_of(row):
     return template
 
 
+def _has_top5(runs: pd.DataFrame) -> bool:
+    """Whether any run has a top-5 error (none has on a data set of five classes or fewer)."""
+    return bool(runs.final_val_top5_err.notna().any())
+
+
 def about(sweep) -> list[tuple[str, str]]:
     """What a reader needs to reproduce the table: command, machine, wall time, counts."""
     from ablate.report.collect import wall_time
@@ -457,8 +462,8 @@ def about(sweep) -> list[tuple[str, str]]:
     items.append(
         (
             "error",
-            "top-1/top-5 error (%) on the validation split after the last epoch; "
-            "mean ± sample std over seeds, n completed runs",
+            f"{'top-1/top-5' if _has_top5(runs) else 'top-1'} error (%) on the validation split after the last "
+            "epoch; mean ± sample std over seeds, n completed runs",
         )
     )
     items.append(

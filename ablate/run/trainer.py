@@ -360,7 +360,9 @@ def evaluate(net, split, *, batch_size: int, device, dtype=None, rank: int = 0, 
         )  # no copy
     loss, top1, top5, n = _reduce(sums, world_size).tolist()
     n = max(n, 1.0)
-    return {"loss": loss / n, "err": 100.0 * (1 - top1 / n), "top5_err": 100.0 * (1 - top5 / n)}
+    # with five classes or fewer every label is in the top five: no top-5 error to report
+    top5_err = 100.0 * (1 - top5 / n) if out.shape[1] > 5 else None
+    return {"loss": loss / n, "err": 100.0 * (1 - top1 / n), "top5_err": top5_err}
 
 
 def _processes(world_size: int, threads: int) -> str:
@@ -597,15 +599,16 @@ def _entry(epoch: int, train: dict, val: dict, lr: float, seconds: float) -> dic
 
 
 def _log_epoch(entry: dict, epochs: int) -> None:
+    top5 = entry["val_top5_err"]
     log.info(
-        "epoch %d/%d: train loss %.4f err %.2f%% | val loss %.4f err %.2f%% top-5 %.2f%% | %.1f s, %.0f img/s",
+        "epoch %d/%d: train loss %.4f err %.2f%% | val loss %.4f err %.2f%%%s | %.1f s, %.0f img/s",
         entry["epoch"],
         epochs,
         entry["train_loss"],
         entry["train_err"],
         entry["val_loss"],
         entry["val_err"],
-        entry["val_top5_err"],
+        "" if top5 is None else f" top-5 {top5:.2f}%",
         entry["seconds"],
         entry["images_per_s"],
     )
