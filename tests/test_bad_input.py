@@ -268,6 +268,23 @@ CASES = [
     Case("launcher-type", "sweep", "ablate",
          ["+sweep=cardinality_vs_width", "hydra/launcher=joblib", "hydra.launcher.n_jobs=two", "hydra.sweep.dir={sweep}",
           "-m"], 2, "ablate: hydra.launcher.n_jobs=two is invalid: it must be a whole number.", target="none"),
+    # Found by hand: a float interval on a field of whole numbers failed every trial (model.width=42.64… is
+    # invalid) until the failure rate stopped the study
+    Case("search-fraction-on-whole", "sweep", "ablate",
+         ["+sweep=search_budget", "model.width=interval(16,48)", "hydra.sweep.dir={sweep}", "-m"], 2,
+         "ablate: model.width=interval(16,48) in the command line samples fractions such as 32.5, but "
+         "model.width=32.5 is invalid: it must be a whole number of at least 1; write "
+         "model.width=int(interval(16,48)) to sample whole numbers.", target="none"),
+    # Found by hand: the sentence's way on, hydra.sweeper.params=null, was refused too (params took no null), and
+    # it did not say that + adds keys to the node
+    Case("sweep-params-merged", "sweep", "ablate",
+         ["+sweep=search_budget", 'hydra.sweeper.params={{model.width: "int(interval(16,48))"}}',
+          "hydra.sweep.dir={sweep}", "-m"], 2,
+         'ablate: hydra.sweeper.params={{model.width: "int(interval(16,48))"}}: hydra.sweeper.params has no field '
+         "model.width; a node in braces merges into the config's own hydra.sweeper.params without adding keys: to "
+         """add them, write '+hydra.sweeper.params={{model.width: "int(interval(16,48))"}}'; to replace the node, """
+         """set it to null first: hydra.sweeper.params=null 'hydra.sweeper.params={{model.width: """
+         """"int(interval(16,48))"}}'.""", target="none"),
     # -- report folders
     Case("report-missing", "report dir", "report", ["{nowhere}"], 2,
          "error: SWEEP_DIR='{nowhere}' is not a directory: give a sweep folder such as sweeps/cardinality_vs_width."),

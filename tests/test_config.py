@@ -268,6 +268,30 @@ def test_a_model_that_fits_its_data_passes():
     check(compose(["model=resnet50", "data=imagenet"]))
 
 
+@pytest.mark.parametrize("overrides, sentence", [
+    (["optim.batch_size=128", "data.train_subset=100"],
+     "optim.batch_size=128 is larger than the 100 training images of fashion_mnist/train: lower the batch size or use "
+     "more images than data.train_subset=100."),
+    (["data.val_subset=10001"],
+     "data.val_subset=10001 is larger than the 10000 images of the Fashion-MNIST val split: use at most 10000, or null "
+     "for all."),
+    (["data=cifar100", "model.in_channels=3", "model.resolution=32", "model.num_classes=100", "data.train_subset=50001"],
+     "data.train_subset=50001 is larger than the 50000 images of the CIFAR-100 train split: use at most 50000, or "
+     "null for all."),
+    (["data=synthetic", "data.num_samples=100", "optim.batch_size=128"],
+     "optim.batch_size=128 is larger than the 100 training images of synthetic/train: lower the batch size or use "
+     "more images."),
+])
+def test_a_batch_or_subset_larger_than_a_known_data_set_is_refused_at_compose_time(overrides, sentence):
+    """Found by hand: the sentence came once the data set was loaded (seconds into the run, in every member of a
+    sweep), though the config tells the sizes of Fashion-MNIST, CIFAR and synthetic data."""
+    with pytest.raises(ConfigError) as e:
+        check(compose(overrides))
+    assert str(e.value) == sentence
+    sizes = [o for o in overrides if o.startswith(("optim.", "data.train_subset", "data.val_subset"))]
+    check(compose([*sizes, "data=imagenet", "data.root=x", "model.in_channels=3", "model.resolution=224"]))  # later
+
+
 def test_commands_that_read_only_the_model_ignore_the_data_set(capsys):
     """`python -m ablate.describe model=resnext50_32x4d` (the README's tour) describes a model the default data set
     (Fashion-MNIST, one channel) does not fit: describe and the budget table do not train it."""

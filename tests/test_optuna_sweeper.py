@@ -462,3 +462,25 @@ def test_search_report_needs_a_study(tmp_path):
     with pytest.raises(DataError, match=r"study.json does not exist: the search report needs a sweep run by "
                                         r"hydra/sweeper=ablate_optuna\.$"):
         write_search_report(tmp_path, tmp_path / "out")
+
+
+def test_an_interval_is_made_whole_inside_its_tags():
+    assert search_space._as_int("interval(16,48)") == "int(interval(16,48))"
+    assert search_space._as_int("tag(log, interval(1, 64))") == "tag(log, int(interval(1, 64)))"
+    assert search_space._fraction(16.0, 48.0) == 32.5 and search_space._fraction(0.0, 1.0) == 0.5
+    assert search_space._fraction(3.0, 3.0) is None and search_space._fraction(2.0, 2.5) == 2.25
+
+
+def test_params_set_to_null_are_replaced_by_the_node_given_next(tmp_path):
+    """The way on that the sentence for a node in braces gives: `hydra.sweeper.params=null` was refused (the
+    field took no null), so a sweep's own space could not be replaced from the command line."""
+    multirun(quadratic, tmp_path, "+hydra.sweeper.params={y: 'choice(1,2)'}", "hydra.sweeper.params=null",
+             "hydra.sweeper.params={x: 'choice(3.0)'}", "hydra.sweeper.n_trials=1")
+    assert [t.params for t in load(tmp_path).get_trials()] == [{"x": 3.0}]
+
+
+def test_params_that_are_not_a_node_are_one_sentence(tmp_path):
+    with pytest.raises(ConfigError) as e:
+        multirun(quadratic, tmp_path, "hydra.sweeper.params=null", "hydra.sweeper.params=[1,2]")
+    assert str(e.value) == ("hydra.sweeper.params=[1, 2] is invalid: give a node of sweeps, e.g. "
+                            "{model.cardinality: 'choice(1,2,4)'}, or null.")

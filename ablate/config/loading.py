@@ -11,6 +11,7 @@ Checking is `ablate.config.schema.check`'s job; the functions here read checked 
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
@@ -39,16 +40,29 @@ def searchpath_of(overrides: Iterable[str]) -> tuple[str, ...]:
     return ()
 
 
-def job_searchpath() -> tuple[str, ...]:
-    """The config sources of the running Hydra job beyond ablate's own (`--config-dir`, `hydra.searchpath`,
-    a changed `--config-path`), as search path entries; () outside a job."""
+def job_searchpath(config: Any = None) -> tuple[str, ...]:
+    """The config sources of the running Hydra job (or of `config`, a config composed with its `hydra` node, as a
+    sweeper gets it) beyond ablate's own (`--config-dir`, `hydra.searchpath`, a changed `--config-path`), as search
+    path entries; () outside a job."""
     from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
 
-    if not HydraConfig.initialized():
+    if config is not None:
+        sources = OmegaConf.select(config, "hydra.runtime.config_sources") or []
+    elif HydraConfig.initialized():
+        sources = HydraConfig.get().runtime.config_sources
+    else:
         return ()
-    sources = HydraConfig.get().runtime.config_sources
     urls = (f"{s.schema}://{s.path}" for s in sources if s.provider not in ("hydra", "schema"))
     return tuple(u for u in urls if u != f"pkg://{CONFIG_MODULE}")
+
+
+def is_ablate_config(config: Any) -> bool:
+    """Whether `config` (composed with its `hydra` node) is ablate's: composed from ablate's own configs."""
+    from omegaconf import OmegaConf
+
+    sources = OmegaConf.select(config, "hydra.runtime.config_sources") or []
+    return any(f"{s.schema}://{s.path}" == f"pkg://{CONFIG_MODULE}" for s in sources)
 
 
 def _resolve(searchpath: Sequence[str] | None) -> tuple[str, ...]:
@@ -313,11 +327,17 @@ def _unknown_key(key: str, cause: BaseException | None, overrides: Sequence[str]
         return no_budget_field(typed, missing)
     tail = f"; {listed} are {', '.join(names)}" if names else ""
     if not names and value is not None and value.startswith("{") and _key(typed).lstrip("+") == parent:
-        # a node in braces merges into the one the config holds (a sweep's pruner or sampler, another class)
-        tail = (
-            f"; a node in braces merges into the config's own {parent}: to replace it, set it to null first: "
-            f"{parent}=null '{typed.lstrip('+')}'"
-        )
+        # a node in braces merges into the one the config holds: an object (a sweep's pruner or sampler) is
+        # replaced by another class's; a mapping (the sweeper's params) may also take more keys, with +
+        replace = f"{parent}=null {shlex.quote(typed.lstrip('+'))}"
+        if "_target_" in value:
+            tail = f"; a node in braces merges into the config's own {parent}: to replace it, set it to null first: "
+        else:
+            tail = (
+                f"; a node in braces merges into the config's own {parent} without adding keys: to add them, "
+                f"write {shlex.quote('+' + typed.lstrip('+'))}; to replace the node, set it to null first: "
+            )
+        tail += replace
     elif not names and value is not None and not typed.startswith("+"):  # no schema: the node takes new keys with +
         tail = f"; a key the config lacks is added with +: +{typed}"
     return f"{typed}: {where} has no {kind} {missing}{hint}{tail}."

@@ -387,6 +387,42 @@ class DataConfig:
         left out is known only once the data set is loaded), so that a misfit is refused at compose time."""
         return {}
 
+    def sizes(self) -> tuple[str, int, int] | None:
+        """The data set's title and the images of its whole train and val splits where the config tells them
+        (None: known once loaded), so that a subset or batch too large is refused at compose time."""
+        return None
+
+
+def subset_too_large(field: str, size: int, images: int, what: str) -> ConfigError:
+    """The sentence for `data.train_subset` / `data.val_subset` above the images of the split `what` has."""
+    return ConfigError(
+        f"data.{field}={size} is larger than the {images} images of {what}: use at most {images}, or null for all."
+    )
+
+
+def batch_too_large(batch: int, images: int, where: str, subset: int | None) -> ConfigError:
+    """The sentence for a batch above the training images of the split named `where` (one process)."""
+    more = f" than data.train_subset={subset}" if subset is not None else ""
+    return ConfigError(
+        f"optim.batch_size={batch} is larger than the {images} training images of {where}: lower the batch size or "
+        f"use more images{more}."
+    )
+
+
+def check_images(data: DataConfig, batch: int) -> None:
+    """Subsets and the batch against the images of a data set whose size its config tells."""
+    sizes = data.sizes()
+    if sizes is None:
+        return
+    title, *whole = sizes
+    for split, images in zip(("train", "val"), whole, strict=True):
+        size = getattr(data, f"{split}_subset")
+        if size is not None and size > images:
+            raise subset_too_large(f"{split}_subset", size, images, f"the {title} {split} split")
+    images = whole[0] if data.train_subset is None else data.train_subset
+    if batch > images:  # a world of several processes needs more; the trainer checks that
+        raise batch_too_large(batch, images, f"{data.name}/train", data.train_subset)
+
 
 def misfit(data_name: str, field: str, want: int, have: int) -> ConfigError:
     """The sentence for a model field that does not fit the data set (at compose time, or once loaded)."""
@@ -415,6 +451,9 @@ class FashionMNISTData(FileData):
     def fixes(self) -> dict[str, int]:
         return {"in_channels": self.channels, "resolution": self.side, "num_classes": self.classes}
 
+    def sizes(self) -> tuple[str, int, int]:
+        return "Fashion-MNIST", 60_000, 10_000
+
 
 @dataclass
 class CifarData(FileData):
@@ -424,6 +463,9 @@ class CifarData(FileData):
 
     def fixes(self) -> dict[str, int]:
         return {"in_channels": self.channels, "resolution": self.side, "num_classes": self.classes[self.name]}
+
+    def sizes(self) -> tuple[str, int, int]:
+        return f"CIFAR-{self.classes[self.name]}", 50_000, 10_000
 
 
 @dataclass
@@ -453,6 +495,9 @@ class SyntheticData(DataConfig):
 
     def fixes(self) -> dict[str, int]:
         return {"in_channels": self.in_channels, "resolution": self.resolution, "num_classes": self.num_classes}
+
+    def sizes(self) -> tuple[str, int, int]:
+        return "synthetic", self.num_samples, self.val_samples
 
 
 DATA: dict[str, type[DataConfig]] = {
@@ -683,6 +728,36 @@ def data_config(node: Any) -> DataConfig:
     return cls(**typed)
 
 
+def refusal(cfg: Any, key: str, value: Any, searchpath: tuple[str, ...] | None = None) -> str | None:
+    """The sentence `check` refuses `cfg` with once its field `key` (dotted) holds `value`, if that sentence is about
+    `key`; None where the config is accepted, is refused for something else, or has no such field. A sweeper tests
+    a search space's values with it before any trial is spent on them."""
+    import copy
+
+    from omegaconf import DictConfig, OmegaConf
+
+    try:
+        if isinstance(cfg, DictConfig):  # without the hydra node, whose run-time fields a sweeper cannot resolve
+            kept = OmegaConf.masked_copy(cfg, [str(k) for k in cfg if k != "hydra"])
+            values = cast(dict, OmegaConf.to_container(kept, resolve=True))
+        else:
+            values = copy.deepcopy({k: v for k, v in plain(cfg).items() if k != "hydra"})
+    except Exception:  # an interpolation only a job resolves
+        return None
+    *path, last = key.split(".")
+    node: Any = values
+    for part in path:
+        node = node.get(part) if isinstance(node, dict) else None
+    if not isinstance(node, dict) or last not in node:  # a config group, or a key the config lacks
+        return None
+    node[last] = value
+    try:
+        check(values, searchpath)
+    except AblateError as e:
+        return str(e) if str(e).startswith(f"{key}=") else None
+    return None
+
+
 def check(cfg: Any, searchpath: tuple[str, ...] | None = None, *, training: bool = True) -> None:
     """Check a composed config once: every group's keys, types, ranges and choices, the template and the budget.
 
@@ -707,6 +782,8 @@ def check(cfg: Any, searchpath: tuple[str, ...] | None = None, *, training: bool
     for key, have in data.fixes().items() if training else ():
         if getattr(template, key) != have:
             raise misfit(data.name, key, getattr(template, key), have)
+    if training:
+        check_images(data, values["optim"]["batch_size"])
     check_keys("trainer", values["trainer"], TrainerConfig)
     _apply("trainer", values["trainer"], TrainerConfig)
     check_keys("", {k: v for k, v in values.items() if k != "hydra" and k not in MEMBER_KEYS}, Config)  # last

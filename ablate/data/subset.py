@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import torch
 
+from ablate.config.schema import subset_too_large
 from ablate.data.seeds import generator
-from ablate.errors import ConfigError
 
 
 def class_counts(labels: torch.Tensor, size: int, seed: int, num_classes: int | None = None) -> torch.Tensor:
@@ -56,7 +56,5 @@ def subset(
         return None
     n = labels.numel()
     if size > n:
-        raise ConfigError(
-            f"data.{field}={size} is larger than the {n} images of {what}: use at most {n}, or null for all."
-        )
+        raise subset_too_large(field, size, n, what)
     return balanced_subset(labels, size, seed, num_classes)

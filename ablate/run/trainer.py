@@ -33,6 +33,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from ablate.config.schema import batch_too_large
 from ablate.errors import CheckpointError, ConfigError
 from ablate.run import device as devices
 from ablate.run import kernels
@@ -383,14 +384,14 @@ def _check_batch(cfg, world_size: int, train) -> int:
     per_rank = len(train) // world_size
     if per_rank < batch // world_size:
         chosen = cfg.data.get("train_subset")
+        if world_size == 1:  # refused at compose time already where the config tells the data set's size
+            raise batch_too_large(batch, per_rank, train.name, chosen)
         subset = f" than data.train_subset={chosen}" if chosen is not None else ""
-        what = (
-            f"is larger than the {per_rank} training images of {train.name}"
-            if world_size == 1
-            else f"gives each of the {world_size} DDP processes batches of {batch // world_size}, more than the "
-            f"{per_rank} training images each gets from {train.name}"
+        raise ConfigError(
+            f"optim.batch_size={batch} gives each of the {world_size} DDP processes batches of {batch // world_size}, "
+            f"more than the {per_rank} training images each gets from {train.name}: lower the batch size or use more "
+            f"images{subset}."
         )
-        raise ConfigError(f"optim.batch_size={batch} {what}: lower the batch size or use more images{subset}.")
     return batch // world_size
 
 

@@ -92,7 +92,7 @@ class AblateDesignSpacesSweeper(Sweeper):
 
 def plan(config: DictConfig, options: dict, arguments: list[str]) -> tuple[dict, list[list[str]]]:
     """The plan (for `design_spaces.json`) and every member's overrides; `ConfigError` for bad settings."""
-    from ablate.config.loading import budget_from_cfg
+    from ablate.config.loading import budget_from_cfg, job_searchpath
     from ablate.config.schema import plain, template_of
     from hydra_plugins.ablate_design_space_sweeper import _sampler as sampler
 
@@ -120,7 +120,7 @@ def plan(config: DictConfig, options: dict, arguments: list[str]) -> tuple[dict,
             "both set the budget: give one of them."
         )
     base = template_of(config.model)
-    searchpath = _searchpath(config)
+    searchpath = job_searchpath(config)
 
     def budget(scale: float | None):
         return budget_from_cfg(budget_node if scale is None else {**budget_node, "scale": scale}, searchpath)
@@ -185,15 +185,6 @@ def _same_plan(sweep_dir: Path, body: dict) -> None:
             f"{sweep_dir} holds a design-space sweep sampled otherwise: {'; '.join(diff)}; keep its settings "
             "to continue it, or start a new folder with hydra.sweep.dir=…."
         )
-
-
-def _searchpath(config: DictConfig) -> tuple[str, ...]:
-    """The run's config sources beyond ablate's own (as `ablate.config.loading.job_searchpath`, from the config)."""
-    from ablate.config.loading import CONFIG_MODULE
-
-    sources = OmegaConf.select(config, "hydra.runtime.config_sources") or []
-    urls = (f"{s.schema}://{s.path}" for s in sources if s.provider not in ("hydra", "schema"))
-    return tuple(u for u in urls if u != f"pkg://{CONFIG_MODULE}")
 
 
 def _plain(node: Any) -> Any:

@@ -96,7 +96,8 @@ class AblateOptunaSweeperConf:
     max_failure_rate: float = 0.25
     result_file: str = "result.json"
     rerun_duplicates: bool = False
-    params: Dict[str, str] = field(default_factory=dict)
+    # Any, not Dict[str, str]: `params=null` then a node replaces it (OmegaConf cannot merge into a null Dict)
+    params: Any = field(default_factory=dict)
     custom_search_space: Optional[str] = None
     pruner: Any = None
     prune_objective: Optional[str] = None

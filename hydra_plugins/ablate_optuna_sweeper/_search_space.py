@@ -170,6 +170,52 @@ def _choice(raw: Any, encoded: Any) -> Any:
     return str(encoded)
 
 
+def check_fractions(space: SearchSpace, config) -> None:
+    """On ablate's config: refuse an interval that samples fractions for a field that takes whole numbers (a width,
+    C, d), which would fail every trial, with the `int(...)` that samples whole numbers instead."""
+    from optuna.distributions import FloatDistribution
+
+    from ablate.config.loading import is_ablate_config, job_searchpath
+    from ablate.config.schema import refusal
+
+    if not is_ablate_config(config):
+        return
+    searchpath = job_searchpath(config)
+    for key, dist in space.distributions.items():
+        typed = space.lines.get(key, "")
+        probe = _fraction(dist.low, dist.high) if isinstance(dist, FloatDistribution) and dist.step is None else None
+        if probe is None or "interval(" not in typed:
+            continue
+        sentence = refusal(config, key, probe, searchpath)
+        if sentence is None or refusal(config, key, round(probe), searchpath) is not None:
+            continue  # fractions are fine, or whole numbers are refused too: not a matter of int(...)
+        raise ConfigError(
+            f"{key}={typed} in {space.sources.get(key, 'the sweep')} samples fractions such as {probe:g}, but "
+            f"{sentence.rstrip('.')}; write {key}={_as_int(typed)} to sample whole numbers."
+        )
+
+
+def _fraction(low: float, high: float) -> float | None:
+    """A value with a fractional part inside [low, high], near its middle; None if there is none."""
+    middle = (low + high) / 2
+    if middle != int(middle):
+        return middle
+    step = min(0.5, (high - middle) / 2)
+    return middle + step if step > 0 else None
+
+
+def _as_int(typed: str) -> str:
+    """`interval(16,48)` as `int(interval(16,48))`, inside any tag: `tag(log, int(interval(1,64)))`."""
+    start = typed.index("interval(")
+    depth, end = 0, len(typed) - 1
+    for i in range(start + len("interval"), len(typed)):
+        depth += {"(": 1, ")": -1}.get(typed[i], 0)
+        if depth == 0:
+            end = i
+            break
+    return f"{typed[:start]}int({typed[start : end + 1]}){typed[end + 1 :]}"
+
+
 def check_keys(space: SearchSpace, config) -> None:
     """Refuse a key that is neither a config group nor a node of the composed config.
 

@@ -150,6 +150,11 @@ class AblateOptunaSweeper(Sweeper):
         from hydra.core.plugins import Plugins
 
         self._check_args(**self._args)
+        if not isinstance(self.params, dict):
+            raise ConfigError(
+                f"hydra.sweeper.params={self.params!r} is invalid: give a node of sweeps, e.g. "
+                "{model.cardinality: 'choice(1,2,4)'}, or null."
+            )
         self.config = config
         self.hydra_context = hydra_context
         self.launcher = Plugins.instance().instantiate_launcher(
@@ -185,6 +190,7 @@ class AblateOptunaSweeper(Sweeper):
         assert self.config is not None and self.launcher is not None and self.hydra_context is not None
         space = search_space.parse(self.params, arguments, self.hydra_context.config_loader)
         search_space.check_keys(space, self.config)
+        search_space.check_fractions(space, self.config)
         self.make_sampler(space)  # a bad sampler, pruner or function is refused before the study is touched
         pruner = self.make_pruner()
         custom = self._custom_search_space()
