@@ -227,6 +227,23 @@ def test_a_sweep_with_failed_members_exits_1_after_its_report(tmp_path, capsys):
                    f"(report: {tmp_path / 'r'})."]
 
 
+def test_members_that_failed_for_one_reason_give_it_once(tmp_path, capsys):
+    """Found by hand: `+sweep=cardinality_vs_width data.train_subset=64 -m` said the same batch sentence three times
+    and `and 2 more`, where one reason was behind every failure."""
+    root = tmp_path / "s"
+    root.mkdir()
+    (root / "multirun.yaml").write_text(MULTIRUN)
+    for job, c in enumerate((1, 2, 4, 8)):
+        write_record(root, record([f"model.cardinality={c}"], 0, [], status="failed", job_num=job,
+                                  reason="optim.batch_size=128 is larger than the 64 training images."))
+    with pytest.raises(SystemExit) as stop:
+        _callback(root, tmp_path / "r")
+    assert stop.value.code == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "ablate: 4 of 4 members failed, each with: optim.batch_size=128 is larger than the 64 training images "
+        f"(report: {tmp_path / 'r'})."]
+
+
 def test_a_member_another_launch_is_training_is_not_a_failure(tmp_path, capsys):
     """Two launches of one sweep: the one that ends first finds a member running under the other's lock. That member
     is not failed: the sweep exits 0 and says so in one line."""

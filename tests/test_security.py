@@ -202,7 +202,7 @@ def hostile_sweep(tmp_path_factory):
                           timeout=300, env={**os.environ, "HYDRA_FULL_ERROR": "0"})
     # the two members of the <script> block fail (an unknown block): the sweep says so after its report, exit 1
     assert proc.returncode == 1, proc.stderr[-3000:]
-    assert proc.stderr.strip().splitlines()[-1].startswith("ablate: 2 of 4 members failed: ")
+    assert proc.stderr.strip().splitlines()[-1].startswith("ablate: 2 of 4 members failed, each with: model.block=")
     return root, cwd
 
 

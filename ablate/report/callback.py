@@ -159,9 +159,13 @@ def sweep_verdict(sweep_dir, out=None) -> tuple[int, list[str]]:
         )
     failed = failed.drop(index=list(holders))  # held by a live launch, or finished by it since the records were read
     if len(failed):
-        listed = [f"{names[i]} ({_reason(r.status, r.reason)})" for i, r in failed.head(SHOWN).iterrows()]
-        more = f"; and {len(failed) - SHOWN} more" if len(failed) > SHOWN else ""
-        lines.append(f"{len(failed)} of {total} members failed: {'; '.join(listed)}{more}{where}.")
+        reasons = {_reason(r.status, r.reason) for _, r in failed.iterrows()}
+        if len(failed) > 1 and len(reasons) == 1:  # one cause behind every failure (a batch above the subset)
+            lines.append(f"{len(failed)} of {total} members failed, each with: {reasons.pop()}{where}.")
+        else:
+            listed = [f"{names[i]} ({_reason(r.status, r.reason)})" for i, r in failed.head(SHOWN).iterrows()]
+            more = f"; and {len(failed) - SHOWN} more" if len(failed) > SHOWN else ""
+            lines.append(f"{len(failed)} of {total} members failed: {'; '.join(listed)}{more}{where}.")
         code = code or 1
     return code, lines
 
