@@ -51,6 +51,25 @@ def test_interval_edge_cases():
     assert (flat.low, flat.high, flat.std) == (5.0, 5.0, 0.0)
 
 
+def test_an_interval_of_errors_stays_inside_0_to_100():
+    """Found by hand: two 1-epoch runs at 80.85 and 86.81 % error gave a 95% CI of the mean of [57.03, 110.63]: the
+    t interval cut to the values an error can take (which keeps its coverage)."""
+    x = [80.85, 86.81]
+    low, high = sps.t.interval(0.95, 1, loc=np.mean(x), scale=sps.sem(x))
+    assert high > 100
+    iv = stats.interval(x, bounds=stats.PERCENT)
+    assert (iv.low, iv.high) == (pytest.approx(low, rel=1e-12), 100.0)
+    assert stats.interval([1.0, 3.0], bounds=stats.PERCENT).low == 0.0
+    assert stats.interval(x).high == pytest.approx(high)  # unbounded by default (a Δ, a loss)
+
+
+def test_a_reports_error_intervals_are_cut_to_0_to_100(tmp_path):
+    sweep = write_sweep(tmp_path / "sweep", {"model.cardinality=1": {0: 80.85, 1: 86.81},
+                                             "model.cardinality=2": {0: 85.0, 1: 86.0}})
+    frame = stats.analyse(collect(sweep).runs).frame
+    assert frame.top1_ci_high.tolist() == [100.0, pytest.approx(91.853102, abs=1e-6)]
+
+
 def test_paired_difference_is_scipys_ttest_rel():
     c = stats.compare(series(A), series(B))
     ref = sps.ttest_rel(A, B)

@@ -121,8 +121,9 @@ def _in_table_order(epochs: pd.DataFrame, labels: dict) -> list[str]:
 
 
 def _by_epoch(group: pd.DataFrame, column: str) -> tuple[np.ndarray, ...]:
-    """Epochs, and per epoch the mean of `column` over seeds and its 95% CI (NaN with one run)."""
-    rows = [(epoch, stats.interval(values.dropna())) for epoch, values in group.groupby("epoch")[column]]
+    """Epochs, and per epoch the mean of `column` (an error, %) over seeds and its 95% CI (NaN with one run)."""
+    by_epoch = group.groupby("epoch")[column]  # an error in %
+    rows = [(epoch, stats.interval(values.dropna(), bounds=stats.PERCENT)) for epoch, values in by_epoch]
     x = np.array([e for e, _ in rows], dtype=float)
     mean, low, high = (np.array([getattr(i, k) for _, i in rows], dtype=float) for k in ("mean", "low", "high"))
     return x, mean, low, high

@@ -94,8 +94,15 @@ class Comparison:
     p: float
 
 
-def interval(values: Iterable[float], confidence: float = CONFIDENCE) -> Interval:
-    """Mean, sample std and the t confidence interval of the mean; NaN where n is too small."""
+PERCENT = (0.0, 100.0)  # the values an error rate (%) can take
+
+
+def interval(
+    values: Iterable[float], confidence: float = CONFIDENCE, bounds: tuple[float, float] = (-math.inf, math.inf)
+) -> Interval:
+    """Mean, sample std and the t confidence interval of the mean; NaN where n is too small. The interval is cut to
+    `bounds`, the values the mean can take (an error in %: PERCENT), which keeps its coverage: with few, spread runs
+    the t interval reaches past them."""
     x = np.asarray(list(values), dtype=float)
     n = len(x)
     if n == 0:
@@ -104,7 +111,8 @@ def interval(values: Iterable[float], confidence: float = CONFIDENCE) -> Interva
         return Interval(1, float(x[0]), math.nan, math.nan, math.nan)
     with _quiet():
         ci = stats.ttest_1samp(x, 0.0).confidence_interval(confidence)
-    return Interval(n, float(x.mean()), float(x.std(ddof=1)), float(ci.low), float(ci.high))
+    low, high = max(float(ci.low), bounds[0]), min(float(ci.high), bounds[1])
+    return Interval(n, float(x.mean()), float(x.std(ddof=1)), low, high)
 
 
 def compare(setting: pd.Series, reference: pd.Series, confidence: float = CONFIDENCE) -> Comparison:
@@ -269,7 +277,7 @@ def row_of(
     setting: str, sample: pd.Series, c: Comparison | None = None, confidence: float = CONFIDENCE, **more: Any
 ) -> dict:
     """One setting's row of `Analysis.frame`: its interval, and its comparison with the reference (None: it is it)."""
-    iv = interval(sample)
+    iv = interval(sample, confidence, PERCENT)
     row = {
         "setting": setting,
         "n": iv.n,

@@ -471,7 +471,7 @@ def about(sweep) -> list[tuple[str, str]]:
             "error bars",
             "the 95% CI column, the error bars of the error-vs-complexity figure and the bands "
             "of the training curves are the 95% confidence interval of the mean over seeds "
-            "(Student's t, n − 1 degrees of freedom; none for a setting with one completed run); "
+            "(Student's t, n − 1 degrees of freedom, cut to 0–100 %; none for a setting with one completed run); "
             "the bars of the difference figure are the CI of Δ, as in the table",
         )
     )
