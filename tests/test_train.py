@@ -410,3 +410,22 @@ def test_an_epoch_without_top5_logs_no_top5(caplog):
         _log_epoch({**entry, "val_top5_err": 5.0}, 3)
     assert caplog.messages == ["epoch 1/3: train loss 1.0000 err 30.00% | val loss 1.1000 err 25.00% top-5 5.00% | "
                                "2.0 s, 60 img/s"]
+
+
+def test_milestones_past_the_last_epoch_are_named_in_one_warning(caplog):
+    """Found by hand: `optim=cifar optim.epochs=30` keeps the paper's milestones [150, 225], so the step schedule
+    never lowers the rate, and nothing said so."""
+    from ablate.run.trainer import late_milestones
+
+    cfg = compose([*SMALL, "optim.schedule=step", "optim.milestones=[1,2,5]", "optim.epochs=2"])
+    assert late_milestones(cfg.optim) == (
+        "optim.milestones=[1, 2, 5] with optim.epochs=2: the run ends before epochs 2 and 5, so the step schedule "
+        "never lowers the learning rate there; give milestones below 2, or optim.schedule=cosine.")
+    assert late_milestones(compose([*SMALL, "optim.schedule=step", "optim.milestones=[1]"]).optim) is None
+    assert late_milestones(compose([*SMALL, "optim.schedule=cosine", "optim.milestones=[9]"]).optim) is None
+    cfg, model, data, expected = setup(["optim.schedule=step", "optim.milestones=[150,225]"])
+    with caplog.at_level("WARNING", logger="ablate.run.trainer"):
+        fit(model, data, cfg, torch.device("cpu"), run_dir=None, expected=expected)
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        "optim.milestones=[150, 225] with optim.epochs=2: the run ends before epochs 150 and 225, so the step "
+        "schedule never lowers the learning rate there; give milestones below 2, or optim.schedule=cosine."]

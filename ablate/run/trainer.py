@@ -74,6 +74,22 @@ def optimizer(model: nn.Module, optim_cfg) -> torch.optim.SGD:
     return torch.optim.SGD(groups, lr=optim_cfg.lr, momentum=float(optim_cfg.momentum), nesterov=optim_cfg.nesterov)
 
 
+def late_milestones(optim_cfg) -> str | None:
+    """The warning for a step schedule whose milestones lie at or past the last epoch (the paper's [150, 225] kept
+    in a shortened run), which therefore never lower the rate there; None where every milestone counts."""
+    epochs = int(optim_cfg.epochs)
+    milestones = [int(m) for m in optim_cfg.milestones or ()]
+    late = [m for m in milestones if m >= epochs]
+    if optim_cfg.schedule != "step" or not late:
+        return None
+    named = " and ".join([", ".join(map(str, late[:-1])), str(late[-1])] if len(late) > 1 else [str(late[0])])
+    return (
+        f"optim.milestones={milestones} with optim.epochs={epochs}: the run ends before epoch{'s' * (len(late) > 1)} "
+        f"{named}, so the step schedule never lowers the learning rate there; give milestones below {epochs}, or "
+        "optim.schedule=cosine."
+    )
+
+
 def lr_factor(optim_cfg, steps_per_epoch: int):
     """The learning-rate multiplier of step s (0-based), for `LambdaLR`.
 
@@ -436,6 +452,9 @@ def fit(
     opt = optimizer(model, optim_cfg)
     steps = data.train.num_batches(batch, True, rank=rank, world_size=world_size)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(optim_cfg, steps))
+    late = late_milestones(optim_cfg)
+    if late is not None and rank == 0:
+        log.warning(late)
     scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
     criterion = nn.CrossEntropyLoss(label_smoothing=float(optim_cfg.label_smoothing))
     # what a checkpoint holds besides its epoch and history, and what a resume restores
