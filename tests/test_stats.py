@@ -381,6 +381,26 @@ def test_difference_figure_has_one_row_per_setting(tmp_path):
     assert "difference.svg" in (out / "index.html").read_text()
 
 
+def test_the_difference_figure_keeps_its_axes_beside_long_labels(tmp_path):
+    """Found by hand: a design-space sweep's labels (`1×6d · depths=3-3-3-2 · width=40 · budget ×=1.08 ·
+    design_space=resnet`) left the difference figure no room: matplotlib warned that its axes collapsed to zero."""
+    import warnings
+
+    from ablate.report import figures, tables
+    from ablate.report.output import write_figure
+
+    sweep = collect(known_sweep(tmp_path / "sweep"))
+    table = tables.summary(sweep.runs, stats.analyse(sweep.runs))
+    labels = {s: f"{i}×9d · depths=3-3-3-2 · width=40 · budget ×=1.08 · design_space=resnext_of_my_own"
+              for i, s in enumerate(table.setting)}
+    fig = figures.difference(table, labels, 0.2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        write_figure(fig, tmp_path / "difference")
+    box = fig.axes[0].get_position()
+    assert box.width * fig.get_figwidth() > 3  # inches of plot, not of labels only
+
+
 def test_complexity_figure_bars_are_confidence_intervals():
     from ablate.report import figures
 

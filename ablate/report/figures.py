@@ -173,7 +173,9 @@ def complexity(table: pd.DataFrame, labels: dict) -> Figure:
 def difference(table: pd.DataFrame, labels: dict, resolution: float) -> Figure:
     """Δ top-1 error (setting − reference) with its 95% CI, one row per setting in the table's order."""
     rows = len(table)
-    fig = _figure(1, height=max(2.5, 1.2 + 0.45 * rows))
+    longest = max((len(labels.get(s, s)) for s in table.setting), default=0) + len(" (reference)")
+    # the labels beside the plot: ~0.065 inch a character at the tick font, and 5 inches left for the plot
+    fig = _figure(1, height=max(2.5, 1.2 + 0.45 * rows), width=max(6.0, 5.0 + 0.065 * longest))
     ax = fig.axes[0]
     ax.set(
         xlabel="Δ top-1 error vs reference (points), 95% CI; left of 0: fewer errors",
@@ -231,8 +233,9 @@ def _legend(fig: Figure, ax) -> None:
     fig.legend(handles, names, loc="outside lower center", ncols=columns, fontsize="x-small")
 
 
-def _figure(ncols: int, height: float = 4.5) -> Figure:
-    fig = Figure(figsize=(6 * ncols, height), layout="constrained")
+def _figure(ncols: int, height: float = 4.5, width: float = 6.0) -> Figure:
+    """`ncols` axes side by side, each `width` inches wide."""
+    fig = Figure(figsize=(width * ncols, height), layout="constrained")
     FigureCanvasAgg(fig)
     fig.subplots(1, ncols)
     for ax in fig.axes:
