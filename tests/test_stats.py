@@ -413,6 +413,26 @@ def test_complexity_figure_bars_are_confidence_intervals():
     assert [(s[0][1], s[1][1]) for s in segments] == [(9.0, 11.0), (8.5, 9.5)]
 
 
+def test_the_complexity_figure_of_design_spaces_shows_spaces_not_labels():
+    """Found by hand: a design-space sweep's error-vs-complexity figure wrote each design's long label beside its
+    point, over one another and past the axes; its points now take their space's colour, without lines (designs
+    are no series), and points are labelled only where a few short labels fit."""
+    from ablate.report import figures
+
+    settings = [f"+design_space={'resnet' if i < 4 else 'resnext'} model.width={16 + i}" for i in range(8)]
+    table = pd.DataFrame({"setting": settings, "n": [1] * 8, "params": np.linspace(1e5, 3e5, 8),
+                          "flops": np.linspace(1e7, 3e7, 8), "top1_mean": np.linspace(80, 90, 8),
+                          "top1_ci_low": [np.nan] * 8, "top1_ci_high": [np.nan] * 8, "top1_std": [np.nan] * 8,
+                          "variant": [None] * 8, "budget_vary": ["bottleneck_width"] * 8, "shortcut": [True] * 8})
+    labels = {s: f"{i}×9d · depths=3-3-3-2 · width={16 + i} · design_space=..." for i, s in enumerate(settings)}
+    ax = figures.complexity(table, labels).axes[0]
+    assert len(ax.texts) == 0
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["design_space=resnet", "design_space=resnext"]
+    assert all(line.get_linestyle() == "None" for line in ax.get_lines())
+    short = {s: f"{i}×9d" for i, s in enumerate(settings)}
+    assert len(figures.complexity(table, short).axes[0].texts) == 8
+
+
 @pytest.mark.parametrize("typed", ["2×40d", "2x40d"])
 def test_a_label_typed_with_the_letter_x_names_its_setting(typed):
     """Labels are written `2×40d`, with the multiplication sign a keyboard lacks: `report.reference=2x40d` was not a
