@@ -25,6 +25,7 @@ from ablate.budget import measure, table2
 from ablate.cli.describe import main as describe
 from ablate.engine.blocks import BlockShape, block_counts, block_type
 from ablate.engine.complexity import block_complexity
+from ablate.errors import ConfigError
 from ablate.models import build, convert
 from tests.strategies import templates
 
@@ -422,3 +423,27 @@ def test_an_error_in_a_users_module_names_the_block_and_its_shape():
         "stride=1 at 8×8 (the fields of BlockShape: in_width, width, cardinality, bottleneck_width, stride, "
         "in_resolution, shortcut)"
     ]
+
+
+def test_zero_init_last_bn_on_a_block_without_one_is_refused_at_compose_time():
+    """Found by hand: the run loaded its data and built its model (18 s) before saying that the block has no last_bn,
+    and named the module's class (`M has none`) rather than the block the user typed."""
+    from ablate.config import compose
+    from ablate.config.schema import check
+
+    small = ["model.depths=[1,1]", "model.width=16", "model.bottleneck_width=8", "model.stem_width=16"]
+    with pytest.raises(ConfigError) as e:
+        check(compose([*small, "model.block=tests.user_blocks:NoLastBN", "model.zero_init_last_bn=true"]),
+              training=False)
+    assert str(e.value) == (
+        "model.zero_init_last_bn=true needs blocks with a last_bn: model.block='tests.user_blocks:NoLastBN' builds a "
+        "Conv2d, which has none; give it a last_bn property or set model.zero_init_last_bn=false.")
+    check(compose([*small, "model.block=tests.user_blocks:NoLastBN"]), training=False)
+    check(compose([*small, "model.block=tests.user_blocks:MetaSEBottleneck", "model.zero_init_last_bn=true"]),
+          training=False)
+    template = Template(depths=(1, 1), width=16, bottleneck_width=8, stem="cifar", stem_width=16, resolution=28,
+                        in_channels=1, num_classes=10, block="tests.user_blocks:NoLastBN")
+    with pytest.raises(ConfigError) as e:  # from Python, past the config: the same sentence
+        build(template, zero_init_last_bn=True)
+    assert str(e.value) == ("model.zero_init_last_bn=true needs blocks with a last_bn: its block Conv2d, which has "
+                            "none; give it a last_bn property or set model.zero_init_last_bn=false.")

@@ -63,3 +63,12 @@ class RaisesInModule(Block):
 
     def module(self, shape: BlockShape, form: str):
         return shape.out_channels
+
+
+class NoLastBN(Block):
+    """A plain 3×3 conv of the right width: usable, but with no last BN to zero."""
+
+    def module(self, shape: BlockShape, form: str):
+        from torch import nn
+
+        return nn.Conv2d(shape.in_width, shape.width, 3, stride=shape.stride, padding=1, bias=False)

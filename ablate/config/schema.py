@@ -670,12 +670,14 @@ def check_model(model: Any) -> Template:
         if f.metadata["rule"] is not None:
             f.metadata["rule"](f"model.{f.name}", values[f.name])
     if block_name(block_type(template.block)) not in BLOCKS:  # a block of one's own: held to its module, once
-        from ablate.models.meta import check_module  # torch, which such a block's module needs anyway
+        from ablate.models.meta import check_last_bn, check_module  # torch, which such a block's module needs
 
         try:
             check_module(template)
         except TemplateError as e:
             raise TemplateError(prefixed("model", e, ("block",))) from None
+        if values["zero_init_last_bn"] is True:
+            check_last_bn(template)
     return template
 
 

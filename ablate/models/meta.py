@@ -18,7 +18,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ablate.engine.blocks import BLOCKS, BlockCounts, BlockShape, block_counts, block_name, block_type
 from ablate.engine.template import Template, derive
-from ablate.errors import TemplateError
+from ablate.errors import ConfigError, TemplateError
 
 if TYPE_CHECKING:
     from ablate.engine.blocks import Block
@@ -99,6 +99,27 @@ def check_module(template: Template) -> None:
                 f"{built.flops:,} multiply-adds: make residual_layers() list the module's layers, or drop it to "
                 "count the module on the meta device."
             )
+
+
+def check_last_bn(template: Template) -> None:
+    """For `model.zero_init_last_bn=true`: a block of one's own must build a module with a `last_bn` to zero (the
+    built-in blocks have one); refused when the config is checked, not once the run has built its model."""
+    block = block_type(template.block)
+    if block_name(block) in BLOCKS:
+        return
+    shape = BlockShape.of(derive(template).stages[0], True, template.shortcut)
+    with torch.device("meta"):
+        module = block.module(shape, "c")
+    if getattr(module, "last_bn", None) is None:
+        raise no_last_bn(f"model.block={block_name(block)!r} builds a {type(module).__name__}")
+
+
+def no_last_bn(what: str) -> ConfigError:
+    """The sentence for zero_init_last_bn on a block without a last BN; `what` names the block."""
+    return ConfigError(
+        f"model.zero_init_last_bn=true needs blocks with a last_bn: {what}, which has none; give it a last_bn "
+        "property or set model.zero_init_last_bn=false."
+    )
 
 
 def where(shape: BlockShape) -> str:

@@ -95,12 +95,10 @@ def init_weights(model: ResNeXt, zero_init_last_bn: bool = False) -> None:
                 path.conv2.weight.mul_(1 / math.sqrt(block.cardinality))
             if zero_init_last_bn:
                 last_bn = getattr(block, "last_bn", None)
-                if last_bn is None:
-                    raise ConfigError(
-                        f"model.zero_init_last_bn=true needs blocks with a last_bn: "
-                        f"{type(block).__name__} has none; give it a last_bn property or set "
-                        "model.zero_init_last_bn=false."
-                    )
+                if last_bn is None:  # refused with the config already (ablate.config.schema.check_model)
+                    from ablate.models.meta import no_last_bn
+
+                    raise no_last_bn(f"its block {type(block).__name__}")
                 nn.init.zeros_(last_bn.weight)
 
 
