@@ -437,7 +437,7 @@ def test_zero_init_last_bn_on_a_block_without_one_is_refused_at_compose_time():
               training=False)
     assert str(e.value) == (
         "model.zero_init_last_bn=true needs blocks with a last_bn: model.block='tests.user_blocks:NoLastBN' builds a "
-        "Conv2d, which has none; give it a last_bn property or set model.zero_init_last_bn=false.")
+        "module of class Conv2d, which has none; give it a last_bn property or set model.zero_init_last_bn=false.")
     check(compose([*small, "model.block=tests.user_blocks:NoLastBN"]), training=False)
     check(compose([*small, "model.block=tests.user_blocks:MetaSEBottleneck", "model.zero_init_last_bn=true"]),
           training=False)

@@ -111,7 +111,7 @@ def check_last_bn(template: Template) -> None:
     with torch.device("meta"):
         module = block.module(shape, "c")
     if getattr(module, "last_bn", None) is None:
-        raise no_last_bn(f"model.block={block_name(block)!r} builds a {type(module).__name__}")
+        raise no_last_bn(f"model.block={block_name(block)!r} builds a module of class {type(module).__name__}")
 
 
 def no_last_bn(what: str) -> ConfigError:
