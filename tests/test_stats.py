@@ -416,21 +416,27 @@ def test_complexity_figure_bars_are_confidence_intervals():
 def test_the_complexity_figure_of_design_spaces_shows_spaces_not_labels():
     """Found by hand: a design-space sweep's error-vs-complexity figure wrote each design's long label beside its
     point, over one another and past the axes; its points now take their space's colour, without lines (designs
-    are no series), and points are labelled only where a few short labels fit."""
+    are no series), and points are labelled only where there are a few: by their C×d where the label is long."""
     from ablate.report import figures
 
-    settings = [f"+design_space={'resnet' if i < 4 else 'resnext'} model.width={16 + i}" for i in range(8)]
-    table = pd.DataFrame({"setting": settings, "n": [1] * 8, "params": np.linspace(1e5, 3e5, 8),
-                          "flops": np.linspace(1e7, 3e7, 8), "top1_mean": np.linspace(80, 90, 8),
-                          "top1_ci_low": [np.nan] * 8, "top1_ci_high": [np.nan] * 8, "top1_std": [np.nan] * 8,
-                          "variant": [None] * 8, "budget_vary": ["bottleneck_width"] * 8, "shortcut": [True] * 8})
-    labels = {s: f"{i}×9d · depths=3-3-3-2 · width={16 + i} · design_space=..." for i, s in enumerate(settings)}
-    ax = figures.complexity(table, labels).axes[0]
-    assert len(ax.texts) == 0
+    def table_of(n):
+        settings = [f"+design_space={'resnet' if i < n // 2 else 'resnext'} model.width={16 + i}" for i in range(n)]
+        return pd.DataFrame({"setting": settings, "n": [1] * n, "params": np.linspace(1e5, 3e5, n),
+                             "flops": np.linspace(1e7, 3e7, n), "top1_mean": np.linspace(80, 90, n),
+                             "top1_ci_low": [np.nan] * n, "top1_ci_high": [np.nan] * n, "top1_std": [np.nan] * n,
+                             "variant": [None] * n, "budget_vary": ["bottleneck_width"] * n, "shortcut": [True] * n})
+
+    def labels_of(table):
+        return {s: f"{i}×9d · depths=3-3-3-2 · width={16 + i} · design_space=..." for i, s in enumerate(table.setting)}
+
+    few, many = table_of(8), table_of(40)
+    ax = figures.complexity(few, labels_of(few)).axes[0]
+    assert [t.get_text() for t in ax.texts] == [f"{i}×9d" for i in range(8)]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["design_space=resnet", "design_space=resnext"]
     assert all(line.get_linestyle() == "None" for line in ax.get_lines())
-    short = {s: f"{i}×9d" for i, s in enumerate(settings)}
-    assert len(figures.complexity(table, short).axes[0].texts) == 8
+    assert len(figures.complexity(many, labels_of(many)).axes[0].texts) == 0
+    short = {s: f"{i}×9d · C=2" for i, s in enumerate(few.setting)}
+    assert [t.get_text() for t in figures.complexity(few, short).axes[0].texts] == list(short.values())
 
 
 @pytest.mark.parametrize("typed", ["2×40d", "2x40d"])

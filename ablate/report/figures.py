@@ -27,7 +27,7 @@ from ablate.report.output import write_figure
 SERIES_COLUMNS = ("variant", "budget_vary", "shortcut")
 MARKED_EPOCHS = 12  # curves of this many epochs or fewer mark each epoch
 LEGEND_INSIDE = 12  # settings whose legend fits inside the axes; more go below them
-ANNOTATED_LABEL = 40  # the longest label written beside a point of the complexity figure (the table has them all)
+ANNOTATED_LABEL = 24  # the longest label written in full beside a point of the complexity figure
 DESIGN_SPACE = r"\+design_space=(\S+)"  # the override a design-space sweep gives each member
 VERDICT_COLORS = {"better": "tab:green", "worse": "tab:red", "equivalent": "tab:blue"}
 
@@ -136,12 +136,11 @@ def complexity(table: pd.DataFrame, labels: dict) -> Figure:
     fig = _figure(2)
     done = table[(table.n > 0) & table.params.notna()]
     series_column = next((c for c in SERIES_COLUMNS if done[c].dropna().astype(str).nunique() > 1), None)
-    if series_column is None and done.setting.str.contains(DESIGN_SPACE).any():  # designs: points by space
-        done = done.assign(design_space=done.setting.str.extract(DESIGN_SPACE, expand=False))
-        series_column = "design_space"
+    spaces = done.setting.str.extract(DESIGN_SPACE, expand=False)
+    if series_column is None and spaces.notna().any():  # sampled designs: points by their space
+        done, series_column = done.assign(design_space=spaces), "design_space"
     joined = series_column != "design_space"  # a series of settings is a line; sampled designs are not
-    shown = [labels.get(s, s) for s in done.setting]
-    annotate = len(shown) <= LEGEND_INSIDE and max(map(len, shown), default=0) <= ANNOTATED_LABEL
+    annotate = len(done) <= LEGEND_INSIDE  # a few points: each with its label, or its C×d where that is long
     for ax, column, name in zip(fig.axes, ("params", "flops"), ("params", "FLOPs (multiply-adds)"), strict=True):
         ax.set(
             xlabel=f"{name}, millions", ylabel="top-1 error (%), mean and 95% CI", title=f"error vs {name.split()[0]}"
@@ -165,9 +164,10 @@ def complexity(table: pd.DataFrame, labels: dict) -> Figure:
                 linestyle="-" if series_column and joined else "none",
                 label=f"{series_column}={series}" if series_column else None,
             )
-            for xi, yi, setting in zip(x, y, group.setting, strict=True) if annotate else ():  # no two alike
+            for xi, yi, setting in zip(x, y, group.setting, strict=True) if annotate else ():
+                label = labels.get(setting, setting)
                 ax.annotate(
-                    labels.get(setting, setting),
+                    label if len(label) <= ANNOTATED_LABEL else label.split(" · ")[0],
                     (xi, yi),
                     textcoords="offset points",
                     xytext=(4, 4),
