@@ -140,7 +140,7 @@ def complexity(table: pd.DataFrame, labels: dict) -> Figure:
     if series_column is None and spaces.notna().any():  # sampled designs: points by their space
         done, series_column = done.assign(design_space=spaces), "design_space"
     joined = series_column != "design_space"  # a series of settings is a line; sampled designs are not
-    annotate = len(done) <= LEGEND_INSIDE  # a few points: each with its label, or its C×d where that is long
+    annotate = len(done) <= LEGEND_INSIDE  # labels beside a few points; many would cover one another
     for ax, column, name in zip(fig.axes, ("params", "flops"), ("params", "FLOPs (multiply-adds)"), strict=True):
         ax.set(
             xlabel=f"{name}, millions", ylabel="top-1 error (%), mean and 95% CI", title=f"error vs {name.split()[0]}"
@@ -164,10 +164,15 @@ def complexity(table: pd.DataFrame, labels: dict) -> Figure:
                 linestyle="-" if series_column and joined else "none",
                 label=f"{series_column}={series}" if series_column else None,
             )
-            for xi, yi, setting in zip(x, y, group.setting, strict=True) if annotate else ():
-                label = labels.get(setting, setting)
+            # each point names its setting, in full (no two alike) or, where that is long and a legend names the
+            # series, by its C×d where no two of the series are alike
+            full = [labels.get(s, s) for s in group.setting]
+            short = [label.split(" · ")[0] for label in full]
+            brief = series_column and len(set(short)) == len(short) and max(map(len, full)) > ANNOTATED_LABEL
+            names = short if brief else full
+            for xi, yi, label in zip(x, y, names, strict=True) if annotate else ():
                 ax.annotate(
-                    label if len(label) <= ANNOTATED_LABEL else label.split(" · ")[0],
+                    label,
                     (xi, yi),
                     textcoords="offset points",
                     xytext=(4, 4),
