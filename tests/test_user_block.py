@@ -20,7 +20,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 import ablate.models.meta
-from ablate import Budget, Template, TemplateError, complexity, solve, totals
+from ablate import Budget, BudgetError, Template, TemplateError, complexity, solve, totals
 from ablate.budget import measure, table2
 from ablate.cli.describe import main as describe
 from ablate.engine.blocks import BlockShape, block_counts, block_type
@@ -447,3 +447,19 @@ def test_zero_init_last_bn_on_a_block_without_one_is_refused_at_compose_time():
         build(template, zero_init_last_bn=True)
     assert str(e.value) == ("model.zero_init_last_bn=true needs blocks with a last_bn: its block Conv2d, which has "
                             "none; give it a last_bn property or set model.zero_init_last_bn=false.")
+
+
+def test_a_budget_on_a_field_the_block_does_not_use_says_so():
+    """Found by hand: a search over model.block=choice(bottleneck, a block that ignores d) with budget=params said of
+    that block 'the nearest is 345,578 at bottleneck_width=1048576 (-16.86%); the reachable range is 345,578 and up,
+    in steps of this size': the solver had doubled d to its cap, since the block's params do not change with d."""
+    template = Template(depths=(1, 1), width=16, bottleneck_width=8, stem="cifar", stem_width=16, resolution=28,
+                        in_channels=1, num_classes=10, block="tests.user_blocks:NoLastBN")
+    here = totals(template).params
+    with pytest.raises(BudgetError) as e:
+        solve(template, Budget("params", here * 2, tolerance=0.1))
+    assert str(e.value) == (
+        f"budget params={here * 2:,} cannot be met by varying bottleneck_width: this template has {here:,} params "
+        "whatever bottleneck_width is (its block does not use it); vary another field.")
+    assert solve(template, Budget("params", here)).value == 1  # met anyway: a tie goes to the smaller value
+    assert solve(template, Budget("params", here * 2, tolerance=0.2), vary="width").value > 16

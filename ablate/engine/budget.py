@@ -223,6 +223,12 @@ def solve(template: Template, budget: Budget, vary: str = "bottleneck_width", st
     chosen = _with(template, vary, value, stage)
     solution = Solution(template=chosen, vary=vary, value=value, achieved=cost(value), budget=budget)
     if abs(solution.deviation) > budget.tolerance:
+        top = _pieces(template, vary)[-1][1]
+        if cost(top) == low_cost:  # flat: a block of one's own that ignores the field (doubling ran to the cap)
+            raise BudgetError(
+                f"budget {budget.metric}={target:,.0f} cannot be met by varying {vary}: this template has "
+                f"{low_cost:,} {budget.metric} whatever {vary} is (its block does not use it); vary another field."
+            )
         raise BudgetError(
             f"budget {budget.metric}={target:,.0f} cannot be met within tolerance {budget.tolerance:g} by varying "
             f"{vary}: the nearest is {solution.achieved:,} at {vary}={value} ({solution.deviation:+.2%}); "
