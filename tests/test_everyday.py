@@ -244,6 +244,19 @@ def test_members_that_failed_for_one_reason_give_it_once(tmp_path, capsys):
         f"(report: {tmp_path / 'r'})."]
 
 
+def test_a_multirun_without_a_report_says_how_to_write_one(tmp_path, caplog):
+    """Found by hand: `python -m ablate 'model.width=16,32' -m` ended without a word on where its report is (a
+    multirun typed on the command line has none unless hydra/callbacks=report is given)."""
+    from ablate.report.callback import StatusCallback
+
+    sweep = _sweep(tmp_path / "s", {1: "completed", 2: "completed", 4: "completed"})
+    config = OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}, "callbacks": {"status": {}}}})
+    with caplog.at_level("INFO", logger="ablate.report.callback"):
+        StatusCallback().on_multirun_end(config)
+    assert caplog.messages == [f"No report is written for a multirun without a sweep config: python -m ablate.report "
+                               f"{sweep} writes it (or add hydra/callbacks=report to the command)."]
+
+
 def test_a_member_another_launch_is_training_is_not_a_failure(tmp_path, capsys):
     """Two launches of one sweep: the one that ends first finds a member running under the other's lock. That member
     is not failed: the sweep exits 0 and says so in one line."""

@@ -81,7 +81,12 @@ class StatusCallback(Callback):
         reported = any(str((c or {}).get("_target_", "")).endswith(ReportCallback.__name__) for c in callbacks.values())
         if reported:
             return
-        exit_with_verdict(config.hydra.sweep.dir)
+        sweep_dir = config.hydra.sweep.dir
+        exit_with_verdict(sweep_dir)
+        log.info(
+            f"No report is written for a multirun without a sweep config: python -m ablate.report {sweep_dir} writes "
+            "it (or add hydra/callbacks=report to the command)."
+        )
 
 
 def options_refusal(config) -> str | None:
