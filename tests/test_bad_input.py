@@ -265,6 +265,10 @@ CASES = [
     Case("sweeper-type", "sweep", "ablate",  # found by hand: "cannot be applied: Error merging override ..."
          ["+sweep=cardinality_vs_width", "+repeats=auto", "hydra.sweeper.alpha=abc", "hydra.sweep.dir={sweep}", "-m"],
          2, "ablate: hydra.sweeper.alpha=abc is invalid: it must be a number.", target="none"),
+    Case("sweeper-field", "sweep", "ablate",  # found by hand: the fields listed _target_, which is not the user's
+         ["+sweep=cardinality_vs_width", "+repeats=auto", "hydra.sweeper.max_seeds=4", "hydra.sweep.dir={sweep}", "-m"],
+         2, "ablate: hydra.sweeper.max_seeds=4: hydra.sweeper has no field max_seeds; its fields are alpha, batch, max, "
+            "min, params.", target="none"),
     Case("launcher-type", "sweep", "ablate",
          ["+sweep=cardinality_vs_width", "hydra/launcher=joblib", "hydra.launcher.n_jobs=two", "hydra.sweep.dir={sweep}",
           "-m"], 2, "ablate: hydra.launcher.n_jobs=two is invalid: it must be a whole number.", target="none"),

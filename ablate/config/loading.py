@@ -307,8 +307,10 @@ def _unknown_key(key: str, cause: BaseException | None, overrides: Sequence[str]
     missing = str(getattr(cause, "key", None) or full.rsplit(".", 1)[-1])
     parent = full[: -len(missing) - 1] if full.endswith("." + missing) else ""
     node = getattr(cause, "object_type", None)
-    names = (
-        [f.name for f in dataclasses.fields(node)] if isinstance(node, type) and dataclasses.is_dataclass(node) else []
+    names = (  # a node's own keys (_target_, _recursive_) are not for the user to set
+        [f.name for f in dataclasses.fields(node) if not f.name.startswith("_")]
+        if isinstance(node, type) and dataclasses.is_dataclass(node)
+        else []
     )
     if not parent and names:  # the root: its groups and fields, and the groups a config adds with +
         names = sorted(names) + [f"+{g}" for g in ADDED_GROUPS]
