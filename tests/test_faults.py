@@ -654,14 +654,32 @@ def test_data_is_fetched_once_before_the_ddp_processes_start(tmp_path, monkeypat
     (["trainer.world_size=3"],
      "ablate: optim.batch_size=32 does not split over trainer.world_size=3 processes: make it a multiple of the "
      "world size."),
-    (["trainer.world_size=2", "optim.batch_size=200"],
-     "ablate: optim.batch_size=200 gives each of the 2 DDP processes batches of 100, more than the 64 training "
-     "images each gets from synthetic/train: lower the batch size or use more images."),
-], ids=["world-size", "batch-too-large"])
+    (["trainer.world_size=2", "optim.batch_size=200"],  # refused with the config: synthetic data's size is known
+     "ablate: optim.batch_size=200 is larger than the 128 training images of synthetic/train: lower the batch size "
+     "or use more images."),
+    ("folders", "ablate: optim.batch_size=14 gives each of the 2 DDP processes batches of 7, more than the 6 training "
+                "images each gets from imagenet/train: lower the batch size or use more images."),
+], ids=["world-size", "batch-too-large", "batch-too-large-for-a-rank"])
 def test_a_ddp_run_refused_by_its_ranks_says_one_line(tmp_path, bad, sentence):
     """A refusal that only the DDP processes can make (they hold the data) is one line on stderr: when the first
-    rank fails, torch's process start terminates the others and warned about each on stderr."""
-    args = [*SMALL, *bad, "trainer.num_threads=2", "trainer.progress=false", "trainer.peak_flops=1e11",
+    rank fails, torch's process start terminates the others and warned about each on stderr. A batch above a rank's
+    share needs a data set whose size only loading tells (class folders: 12 training images here); of one whose
+    size the config tells, a batch that fits the whole split fits each rank's share."""
+    data = SMALL
+    if bad == "folders":
+        image = pytest.importorskip("PIL.Image")
+        for split, count in (("train", 4), ("val", 2)):
+            for k in range(3):
+                folder = tmp_path / "folders" / split / f"n0{k}"
+                folder.mkdir(parents=True)
+                for i in range(count):
+                    image.new("RGB", (20, 20), (80 * k, 0, 0)).save(folder / f"{i}.png")
+        data = [s for s in SMALL if not s.startswith("data.")]
+        data[data.index("data=synthetic")] = "data=imagenet"
+        bad = [f"data.root={tmp_path / 'folders'}", "data.resolution=16", "data.resize=18", "data.workers=0",
+               "model.in_channels=3", "model.resolution=16", "model.num_classes=3", "trainer.world_size=2",
+               "optim.batch_size=14"]
+    args = [*data, *bad, "trainer.num_threads=2", "trainer.progress=false", "trainer.peak_flops=1e11",
             f"hydra.run.dir={tmp_path / 'run'}"]
     env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
     proc = subprocess.run([sys.executable, "-m", "ablate", *args], cwd=tmp_path, env=env, text=True,
