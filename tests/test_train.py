@@ -429,3 +429,14 @@ def test_milestones_past_the_last_epoch_are_named_in_one_warning(caplog):
     assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
         "optim.milestones=[150, 225] with optim.epochs=2: the run ends before epochs 150 and 225, so the step "
         "schedule never lowers the learning rate there; give milestones below 2, or optim.schedule=cosine."]
+
+
+def test_a_rank_with_no_validation_images_evaluates_without_error():
+    """Second read of the top-5 change: a DDP rank whose share of a tiny validation split is empty (1 image, 2
+    ranks) ran no batch, and the class count was read from a batch's output that never existed (NameError)."""
+    from ablate.run.trainer import evaluate
+
+    empty = _Split(torch.empty(0, 3), torch.empty(0, dtype=torch.int64))
+    empty.batches = lambda *args, **kwargs: iter(())
+    out = evaluate(torch.nn.Linear(3, 10), empty, batch_size=16, device=torch.device("cpu"))
+    assert out["top5_err"] is None and out["loss"] == 0.0

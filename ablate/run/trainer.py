@@ -360,10 +360,12 @@ def evaluate(net, split, *, batch_size: int, device, dtype=None, rank: int = 0, 
     """Loss (plain cross-entropy) and top-1/top-5 error (%) over a split; one sync at the end."""
     net.eval()
     sums = torch.zeros(4, device=device, dtype=torch.float64)  # loss, top-1 correct, top-5 correct, count
+    classes = 0  # stays 0 on a rank whose share of a tiny split is empty
     for x, y in split.batches(batch_size, train=False, epoch=0, seed=0, rank=rank, world_size=world_size):
         with _autocast(device, dtype):
             out = net(x)
         out = out.float()
+        classes = out.shape[1]
         k = min(5, out.shape[1])
         top = out.topk(k, dim=1).indices
         hits = top == y[:, None]
@@ -378,7 +380,7 @@ def evaluate(net, split, *, batch_size: int, device, dtype=None, rank: int = 0, 
     loss, top1, top5, n = _reduce(sums, world_size).tolist()
     n = max(n, 1.0)
     # with five classes or fewer every label is in the top five: no top-5 error to report
-    top5_err = 100.0 * (1 - top5 / n) if out.shape[1] > 5 else None
+    top5_err = 100.0 * (1 - top5 / n) if classes > 5 else None
     return {"loss": loss / n, "err": 100.0 * (1 - top1 / n), "top5_err": top5_err}
 
 
