@@ -70,6 +70,17 @@ def test_a_reports_error_intervals_are_cut_to_0_to_100(tmp_path):
     assert frame.top1_ci_high.tolist() == [100.0, pytest.approx(91.853102, abs=1e-6)]
 
 
+def test_a_rows_interval_of_the_mean_is_95_percent_whatever_the_level_of_its_difference():
+    """Second read of the 0–100 % cut: row_of took the Δ CI's level (an adaptive sweep's adjusted level) for the
+    setting's own interval too, which the table heads '95% CI'."""
+    sample = series([10.0, 11.0, 12.5])
+    c = stats.compare(series([9.0, 10.5, 12.0]), sample)
+    row = stats.row_of("s", series([9.0, 10.5, 12.0]), c, 0.99)
+    iv = stats.interval([9.0, 10.5, 12.0])
+    assert (row["top1_ci_low"], row["top1_ci_high"]) == (iv.low, iv.high)
+    assert row["delta_ci_level"] == 0.99
+
+
 def test_paired_difference_is_scipys_ttest_rel():
     c = stats.compare(series(A), series(B))
     ref = sps.ttest_rel(A, B)

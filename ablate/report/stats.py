@@ -277,7 +277,7 @@ def row_of(
     setting: str, sample: pd.Series, c: Comparison | None = None, confidence: float = CONFIDENCE, **more: Any
 ) -> dict:
     """One setting's row of `Analysis.frame`: its interval, and its comparison with the reference (None: it is it)."""
-    iv = interval(sample, confidence, PERCENT)
+    iv = interval(sample, bounds=PERCENT)  # 95 %, as the table heads it; `confidence` is the level of the Δ CI
     row = {
         "setting": setting,
         "n": iv.n,
