@@ -23,12 +23,13 @@ from matplotlib.ticker import MaxNLocator
 
 from ablate.report import stats
 from ablate.report.output import write_figure
+from ablate.report.tables import varying_overrides
 
 SERIES_COLUMNS = ("variant", "budget_vary", "shortcut")
 MARKED_EPOCHS = 12  # curves of this many epochs or fewer mark each epoch
 LEGEND_INSIDE = 12  # settings whose legend fits inside the axes; more go below them
 ANNOTATED_LABEL = 24  # the longest label written in full beside a point of the complexity figure
-DESIGN_SPACE = r"\+design_space=(\S+)"  # the override a design-space sweep gives each member
+DESIGN_SPACE = "design_space"  # the key of the override (+design_space=NAME) a design-space sweep gives each member
 VERDICT_COLORS = {"better": "tab:green", "worse": "tab:red", "equivalent": "tab:blue"}
 
 
@@ -136,10 +137,10 @@ def complexity(table: pd.DataFrame, labels: dict) -> Figure:
     fig = _figure(2)
     done = table[(table.n > 0) & table.params.notna()]
     series_column = next((c for c in SERIES_COLUMNS if done[c].dropna().astype(str).nunique() > 1), None)
-    spaces = done.setting.str.extract(DESIGN_SPACE, expand=False)
-    if series_column is None and spaces.notna().any():  # sampled designs: points by their space
-        done, series_column = done.assign(design_space=spaces), "design_space"
-    joined = series_column != "design_space"  # a series of settings is a line; sampled designs are not
+    spaces = varying_overrides(done.setting.tolist()).get(DESIGN_SPACE)  # the override each design-space member has
+    if series_column is None and spaces is not None:  # sampled designs from several spaces: points by their space
+        done, series_column = done.assign(design_space=spaces), DESIGN_SPACE
+    joined = series_column != DESIGN_SPACE  # a series of settings is a line; sampled designs are not
     annotate = len(done) <= LEGEND_INSIDE  # labels beside a few points; many would cover one another
     for ax, column, name in zip(fig.axes, ("params", "flops"), ("params", "FLOPs (multiply-adds)"), strict=True):
         ax.set(
