@@ -265,10 +265,11 @@ CASES = [
     Case("sweeper-type", "sweep", "ablate",  # found by hand: "cannot be applied: Error merging override ..."
          ["+sweep=cardinality_vs_width", "+repeats=auto", "hydra.sweeper.alpha=abc", "hydra.sweep.dir={sweep}", "-m"],
          2, "ablate: hydra.sweeper.alpha=abc is invalid: it must be a number.", target="none"),
-    Case("sweeper-field", "sweep", "ablate",  # found by hand: the fields listed _target_, which is not the user's
+    # found by hand: the fields listed _target_, which is not the user's; and no hint of max for max_seeds
+    Case("sweeper-field", "sweep", "ablate",
          ["+sweep=cardinality_vs_width", "+repeats=auto", "hydra.sweeper.max_seeds=4", "hydra.sweep.dir={sweep}", "-m"],
-         2, "ablate: hydra.sweeper.max_seeds=4: hydra.sweeper has no field max_seeds; its fields are alpha, batch, max, "
-            "min, params.", target="none"),
+         2, "ablate: hydra.sweeper.max_seeds=4: hydra.sweeper has no field max_seeds (did you mean "
+            "hydra.sweeper.max=4?); its fields are alpha, batch, max, min, params.", target="none"),
     Case("launcher-type", "sweep", "ablate",
          ["+sweep=cardinality_vs_width", "hydra/launcher=joblib", "hydra.launcher.n_jobs=two", "hydra.sweep.dir={sweep}",
           "-m"], 2, "ablate: hydra.launcher.n_jobs=two is invalid: it must be a whole number.", target="none"),
@@ -279,6 +280,17 @@ CASES = [
          "ablate: model.width=interval(16,48) in the command line samples fractions such as 32.5, but "
          "model.width=32.5 is invalid: it must be a whole number of at least 1; write "
          "model.width=int(interval(16,48)) to sample whole numbers.", target="none"),
+    # the same for a range of floats (noticed in session 14, not mended then): range(16.0,48.0,8.0) sampled 16.0
+    Case("search-float-range-on-whole", "sweep", "ablate",
+         ["+sweep=search_budget", "model.width=range(16.0,48.0,8.0)", "hydra.sweep.dir={sweep}", "-m"], 2,
+         "ablate: model.width=range(16.0,48.0,8.0) in the command line samples floats such as 16.0, but "
+         "model.width=16.0 is invalid: it must be a whole number of at least 1; write "
+         "model.width=range(16,48,8) to sample whole numbers.", target="none"),
+    Case("search-fraction-range-on-whole", "sweep", "ablate",
+         ["+sweep=search_budget", "model.width=range(16.5,48)", "hydra.sweep.dir={sweep}", "-m"], 2,
+         "ablate: model.width=range(16.5,48) in the command line samples fractions such as 16.5, but "
+         "model.width=16.5 is invalid: it must be a whole number of at least 1; give the range's start, stop and "
+         "step as whole numbers.", target="none"),
     # Found by hand: the sentence's way on, hydra.sweeper.params=null, was refused too (params took no null), and
     # it did not say that + adds keys to the node
     Case("sweep-params-merged", "sweep", "ablate",

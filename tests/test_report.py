@@ -527,3 +527,14 @@ def test_a_sweep_of_five_classes_or_fewer_has_no_top5_column(tmp_path):
     csv = pd.read_csv(out / "table.csv")  # every number, in the same columns as any sweep's: empty ones here
     assert csv.top5_mean.isna().all() and csv.top1_mean.tolist() == [20.5, 19.5]
     assert "top-5" not in (out / "table.tex").read_text()
+
+
+def test_the_reference_line_names_its_override_once(report, tmp_path):
+    """Found by hand: the report of one run folder said `Reference: 1×12d (`1×12d`)`, the label twice; a sweep's
+    reference keeps the override that tells it apart."""
+    md = (report / "table.md").read_text()
+    assert "- Reference: 1×64d (`model.cardinality=1`), the sweep's first setting" in md
+    write_record(tmp_path / "run", record([], 0, (30.0, 20.0), template=load_template("tiny")))
+    single = (write_report(tmp_path / "run", tmp_path / "report") / "table.md").read_text()
+    line = next(x for x in single.splitlines() if x.startswith("- Reference:"))
+    assert line.startswith("- Reference: 1×12d, the sweep's first setting"), line

@@ -270,10 +270,15 @@ def _typed(key: str, overrides: Sequence[str], default: str) -> str:
 
 
 def _nearest(name: str, names: Iterable[str]) -> str | None:
+    """The valid name closest in spelling, else the one `name` extends by a word (`max_seeds`: `max`)."""
     import difflib
 
-    found = difflib.get_close_matches(name, list(names), n=1, cutoff=0.6)
-    return found[0] if found else None
+    names = list(names)
+    found = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    if found:
+        return found[0]
+    words = [n for n in names if name.startswith(n + "_") or n.startswith(name + "_")]
+    return words[0] if len(words) == 1 else None
 
 
 def _unknown_option(error: Any, overrides: Sequence[str]) -> str:

@@ -324,10 +324,13 @@ def find_reference(settings: Sequence[str], reference: str, labels: dict[str, st
     hits = exact or [s for s in settings if all(any(_matches(t, o) for o in s.split()) for t in tokens)]
     if len(hits) == 1:
         return hits[0]
-    choices = ", ".join(repr(d) for d in distinguishing(settings, labels).values())
+    named = distinguishing(settings, labels)
+    choices = ", ".join(  # each as overrides, and by its label where it has one that differs
+        repr(named[s]) + (f" ({labels[s]})" if labels.get(s) not in (None, named[s]) else "") for s in settings
+    )
     if not hits:
         raise ConfigError(f"{name}={reference!r} is not a setting of this sweep: give one of {choices}.")
-    found = ", ".join(repr(distinguishing(settings, labels)[s]) for s in hits)
+    found = ", ".join(repr(named[s]) for s in hits)
     raise ConfigError(
         f"{name}={reference!r} matches {len(hits)} settings of this sweep ({found}): give one of {choices}."
     )

@@ -660,7 +660,7 @@ def foot_notes(analysis: stats.Analysis, labels: dict) -> list[str]:
         if len(analysis.frame) and not analysis.frame.n.any():
             return ["No setting has a completed run: nothing is compared; the members that did not complete say why."]
         return []
-    named = stats.distinguishing(list(labels), labels).get(ref, ref)
+    named = _reference_name(ref, labels)
     how = (
         (
             "the sweep's first setting with a completed run; choose another with `report.reference=…` "
@@ -672,7 +672,7 @@ def foot_notes(analysis: stats.Analysis, labels: dict) -> list[str]:
     if analysis.plan is not None:
         return [*adaptive_notes(analysis, labels, named), *_pooled(analysis)]
     lines = [
-        f"Reference: {labels.get(ref, ref)} (`{named}`), {how}.",
+        f"Reference: {named}, {how}.",
         "Δ: a setting's top-1 error minus the reference's, in points (negative: fewer errors); its 95% CI "
         "from a paired t test over the seeds both settings ran where they share two or more, Welch's t "
         f"otherwise (column test); {_holm_over(analysis.comparisons)}.",
@@ -680,6 +680,14 @@ def foot_notes(analysis: stats.Analysis, labels: dict) -> list[str]:
         f"where the 95% CI of Δ lies inside ±{delta} points (`report.resolution={delta}`); otherwise undecided.",
     ]
     return [*lines, *_pooled(analysis)]
+
+
+def _reference_name(ref, labels: dict) -> str:
+    """`1×12d (`model.cardinality=1`)`: the reference's label and the override that tells it apart, or the label
+    alone where the two are the same (a report of one run folder)."""
+    label = str(labels.get(ref, ref))
+    named = str(stats.distinguishing(list(labels), labels).get(ref, ref))
+    return label if named == label else f"{label} (`{named}`)"
 
 
 def _holm_over(comparisons: int) -> str:
@@ -692,9 +700,9 @@ def adaptive_notes(analysis: stats.Analysis, labels: dict, named: str) -> list[s
     """How an adaptive sweep (hydra/sweeper=ablate_repeats) reached its verdicts."""
     from ablate.report.sequential import describe
 
-    plan, ref = analysis.plan, analysis.reference
+    plan = analysis.plan
     return [
-        f"Reference: {labels.get(ref, ref)} (`{named}`), as the adaptive sweep was planned.",
+        f"Reference: {named}, as the adaptive sweep was planned.",
         describe(plan, analysis.comparisons),
         "Δ (a setting's top-1 error minus the reference's, in points; negative: fewer errors), its CI, test and "
         "p are those of the look where the setting stopped (column stopped).",

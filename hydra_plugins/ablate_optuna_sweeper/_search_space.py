@@ -171,8 +171,8 @@ def _choice(raw: Any, encoded: Any) -> Any:
 
 
 def check_fractions(space: SearchSpace, config) -> None:
-    """On ablate's config: refuse an interval that samples fractions for a field that takes whole numbers (a width,
-    C, d), which would fail every trial, with the `int(...)` that samples whole numbers instead."""
+    """On ablate's config: refuse a float interval or range for a field that takes whole numbers (a width, C, d),
+    which would fail every trial, with the form that samples whole numbers instead."""
     from optuna.distributions import FloatDistribution
 
     from ablate.config.loading import is_ablate_config, job_searchpath
@@ -183,16 +183,35 @@ def check_fractions(space: SearchSpace, config) -> None:
     searchpath = job_searchpath(config)
     for key, dist in space.distributions.items():
         typed = space.lines.get(key, "")
-        probe = _fraction(dist.low, dist.high) if isinstance(dist, FloatDistribution) and dist.step is None else None
-        if probe is None or "interval(" not in typed:
+        if not isinstance(dist, FloatDistribution):
+            continue
+        if dist.step is None:
+            probe = _fraction(dist.low, dist.high) if "interval(" in typed else None
+        else:  # a range of floats: its first value with a fractional part, else its first (16.0)
+            values = [dist.low + i * dist.step for i in range(int(round((dist.high - dist.low) / dist.step)) + 1)]
+            probe = next((v for v in values if v != int(v)), dist.low)
+        if probe is None:
             continue
         sentence = refusal(config, key, probe, searchpath)
         if sentence is None or refusal(config, key, round(probe), searchpath) is not None:
-            continue  # fractions are fine, or whole numbers are refused too: not a matter of int(...)
+            continue  # floats are fine, or whole numbers are refused too: not a matter of the sweep's form
+        kind = "fractions" if probe != int(probe) else "floats"
         raise ConfigError(
-            f"{key}={typed} in {space.sources.get(key, 'the sweep')} samples fractions such as {probe:g}, but "
-            f"{sentence.rstrip('.')}; write {key}={_as_int(typed)} to sample whole numbers."
+            f"{key}={typed} in {space.sources.get(key, 'the sweep')} samples {kind} such as {probe:g}"
+            f"{'.0' * (probe == int(probe))}, but {sentence.rstrip('.')}; {_whole(key, typed, space.overrides[key])}."
         )
+
+
+def _whole(key: str, typed: str, override) -> str:
+    """How to sample whole numbers instead: `int(...)` around an interval; a range in whole numbers."""
+    if "interval(" in typed:
+        return f"write {key}={_as_int(typed)} to sample whole numbers"
+    value = override.value()
+    ends = (value.start, value.stop, value.step)
+    if all(float(v).is_integer() for v in ends) and typed.strip().startswith("range("):
+        start, stop, step = (int(v) for v in ends)
+        return f"write {key}=range({start},{stop}{'' if step == 1 else f',{step}'}) to sample whole numbers"
+    return "give the range's start, stop and step as whole numbers"
 
 
 def _fraction(low: float, high: float) -> float | None:
