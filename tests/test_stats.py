@@ -413,6 +413,25 @@ def test_the_difference_figure_keeps_its_axes_beside_long_labels(tmp_path):
     assert box.width * fig.get_figwidth() > 3  # inches of plot, not of labels only
 
 
+def test_a_verdict_every_setting_shares_is_said_once_in_the_difference_figure(tmp_path):
+    """Found by hand: a design-space sweep's difference figure wrote `undecided (n=1): no difference can be judged`
+    beside each of its 39 points; one verdict shared by every setting is said once, under the title."""
+    from ablate.report import figures, tables
+
+    sweep = collect(known_sweep(tmp_path / "sweep"))
+    table = tables.summary(sweep.runs, stats.analyse(sweep.runs))
+    labels = tables.labels(table)
+    shared = "undecided (n=1): no difference can be judged"
+    table["verdict"] = ["reference", *[shared] * (len(table) - 1)]
+    ax = figures.difference(table, labels, 0.2).axes[0]
+    assert [t.get_text() for t in ax.texts] == []
+    assert ax.get_title().endswith(f"every setting: {shared}")
+    table["verdict"] = ["reference", "better", *[shared] * (len(table) - 2)]  # mixed verdicts: each beside its point
+    ax = figures.difference(table, labels, 0.2).axes[0]
+    assert [t.get_text() for t in ax.texts] == ["better", *[shared] * (len(table) - 2)]
+    assert "every setting" not in ax.get_title()
+
+
 def test_complexity_figure_bars_are_confidence_intervals():
     from ablate.report import figures
 

@@ -191,9 +191,13 @@ def difference(table: pd.DataFrame, labels: dict, resolution: float) -> Figure:
     # the labels beside the plot: ~0.065 inch a character at the tick font, and 5 inches left for the plot
     fig = _figure(1, height=max(2.5, 1.2 + 0.45 * rows), width=max(6.0, 5.0 + 0.065 * longest))
     ax = fig.axes[0]
+    judged = [str(r.verdict) for r in table.itertuples() if r.verdict != stats.REFERENCE and not pd.isna(r.delta)]
+    # one verdict every setting shares (a design-space sweep's `undecided (n=1)`) is said once, not beside each point
+    shared = judged[0] if len(judged) > 1 and len(set(judged)) == 1 else None
     ax.set(
         xlabel="Δ top-1 error vs reference (points), 95% CI; left of 0: fewer errors",
-        title=f"difference from the reference (shaded: equivalent within ±{resolution:g})",
+        title=f"difference from the reference (shaded: equivalent within ±{resolution:g})"
+        + (f"\nevery setting: {shared}" if shared else ""),
     )
     ax.axvspan(-resolution, resolution, color="0.85", linewidth=0)
     ax.axvline(0, color="0.3", linewidth=1)
@@ -211,15 +215,16 @@ def difference(table: pd.DataFrame, labels: dict, resolution: float) -> Figure:
             if not (pd.isna(r.delta_ci_low) or pd.isna(r.delta_ci_high)):
                 err = [[r.delta - r.delta_ci_low], [r.delta_ci_high - r.delta]]
             ax.errorbar([r.delta], [yi], xerr=err, marker="o", capsize=4, color=color, linestyle="none")
-            ax.annotate(
-                verdict,
-                (r.delta, yi),
-                textcoords="offset points",
-                xytext=(0, 6),
-                ha="center",
-                fontsize="x-small",
-                color=color,
-            )
+            if shared is None:
+                ax.annotate(
+                    verdict,
+                    (r.delta, yi),
+                    textcoords="offset points",
+                    xytext=(0, 6),
+                    ha="center",
+                    fontsize="x-small",
+                    color=color,
+                )
         else:
             ax.text(0, yi, f"  {verdict or 'no completed run'}", va="center", fontsize="x-small", color="0.4")
         names.append(name)
