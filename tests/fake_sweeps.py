@@ -6,6 +6,7 @@ every later reader must still accept, so these tests do not depend on how the ru
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -21,12 +22,12 @@ def record(overrides: Iterable[str], seed: int | None, val_errs: Iterable[float]
 
     `template` (an `ablate.engine.template.Template`) fills the model section with its closed-form complexity.
     """
-    val_errs = list(val_errs)
+    val_errs, overrides = list(val_errs), list(overrides)
     epochs = [{"epoch": i + 1, "train_loss": 1.0, "train_err": err - 3, "val_loss": 1.2, "val_err": err,
                "val_top5_err": err / 4, "lr": 0.1, "seconds": 1.0, "images_per_s": 50.0}
               for i, err in enumerate(val_errs)]
     out = {"schema_version": 1, "status": status, "reason": reason,
-           "config": {"model": {"name": model}, "seed": seed, **(config or {})}, "config_hash": "0" * 16,
+           "config": {"model": {"name": model}, "seed": seed, **(config or {})}, "config_hash": _hash(overrides, seed),
            "overrides": list(overrides), "job_num": job_num, "model": None, "budget": dict(budget) if budget else None,
            "epochs": epochs, "final": None, "best": None, "env": {**ENV, "seed": seed},
            "started_at": "2026-11-30T10:00:00+00:00", "finished_at": "2026-11-30T10:01:00+00:00",
@@ -43,6 +44,11 @@ def record(overrides: Iterable[str], seed: int | None, val_errs: Iterable[float]
         best = min(epochs, key=lambda e: e["val_err"])
         out["best"] = {"val_err": best["val_err"], "epoch": best["epoch"]}
     return out
+
+
+def _hash(overrides: list[str], seed: int | None) -> str:
+    """A config hash per member, as real records have: one config, one hash (the report counts a config once)."""
+    return hashlib.sha256(json.dumps([sorted(overrides), seed]).encode()).hexdigest()[:16]
 
 
 def write_record(root: Path, rec: dict) -> Path:

@@ -538,3 +538,34 @@ def test_the_reference_line_names_its_override_once(report, tmp_path):
     single = (write_report(tmp_path / "run", tmp_path / "report") / "table.md").read_text()
     line = next(x for x in single.splitlines() if x.startswith("- Reference:"))
     assert line.startswith("- Reference: 1×12d, the sweep's first setting"), line
+
+
+def test_a_run_repeated_in_another_folder_counts_once(tmp_path):
+    """Found by hand: the main job without a seed, then `seed=0,1` into the same sweep folder (what the report's
+    first line tells a user to run) trained seed 0 twice under two folder names, and the report counted it twice:
+    n=3 for two seeds, a narrower interval, and Welch's test where the seeds pair."""
+    root = tmp_path / "sweep"
+    for c, errs in ((1, {0: 12.0, 1: 11.0}), (2, {0: 10.0, 1: 10.6})):
+        for seed, err in errs.items():
+            write_record(root, record([f"model.cardinality={c}", f"seed={seed}"], seed, (20.0, err),
+                                      job_num=2 * c + seed))
+            if seed == 0:  # the first command's member: no seed override, the config's seed 0, the same config
+                rec = record([f"model.cardinality={c}"], 0, (20.0, err), job_num=c)
+                write_record(root, rec)
+    for path in root.rglob("result.json"):  # one hash per config, as the run computes it
+        rec = json.loads(path.read_text())
+        rec["config_hash"] = f"{rec['overrides'][0][-1]}{rec['config']['seed']}".ljust(16, "0")
+        path.write_text(json.dumps(rec))
+    sweep = collect(root)
+    assert len(sweep.runs) == 4
+    assert {frozenset(pair) for pair in sweep.repeated} == {
+        frozenset({"model.cardinality=1", "model.cardinality=1,seed=0"}),
+        frozenset({"model.cardinality=2", "model.cardinality=2,seed=0"}),
+    }
+    out = write_report(root, tmp_path / "report")
+    table = pd.read_csv(out / "table.csv")
+    assert table.n.tolist() == [2, 2] and table.test.tolist()[1] == "paired"
+    md = (out / "table.md").read_text()
+    line = next(x for x in md.splitlines() if x.startswith("- members:"))
+    assert line.startswith("- members: 4 completed; 2 more folders hold a run of the same config as another (")
+    assert line.endswith("): each is counted once") and "model.cardinality=2,seed=0" in line

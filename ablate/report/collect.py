@@ -78,6 +78,7 @@ class Sweep:
     runs: pd.DataFrame  # one row per member
     epochs: pd.DataFrame  # one row per run and epoch
     multirun: dict | None  # multirun.yaml as plain containers (unresolved), None when absent
+    repeated: tuple[tuple[str, str], ...] = ()  # (folder left out, folder kept): one config's result in two folders
 
     @property
     def sweep_config(self) -> str | None:
@@ -218,10 +219,31 @@ def collect(sweep_dir) -> Sweep:
 
     runs = pd.DataFrame(rows).drop(columns="_overrides")
     runs = runs.sort_values(["order", "job_num", "run"], na_position="last", kind="stable").reset_index(drop=True)
+    runs, repeated = _once_per_config(runs)
     for c in INT_COLUMNS:
         runs[c] = pd.to_numeric(runs[c], errors="coerce").astype("Int64")
     epochs_frame = pd.DataFrame(epochs, columns=["run", "setting", "label", "seed", *EPOCH_FIELDS])
-    return Sweep(name=directory.resolve().name, directory=directory, runs=runs, epochs=epochs_frame, multirun=multirun)
+    epochs_frame = epochs_frame[~epochs_frame.run.isin([left for left, _ in repeated])].reset_index(drop=True)
+    return Sweep(
+        name=directory.resolve().name,
+        directory=directory,
+        runs=runs,
+        epochs=epochs_frame,
+        multirun=multirun,
+        repeated=repeated,
+    )
+
+
+def _once_per_config(runs: pd.DataFrame) -> tuple[pd.DataFrame, tuple[tuple[str, str], ...]]:
+    """One row per config that ended with a result: a second folder holding a result of the same config (hash) is
+    left out. Two commands into one sweep folder make such pairs — the main job without a seed, then `seed=0,1,2`,
+    trains seed 0 again under another name — and counting both would give a setting a repeat it does not have. The
+    first row in the sweep's order is kept: a member of the latest multirun before one it no longer lists."""
+    result = runs.status.isin(RESULTS) & runs.config_hash.notna()
+    kept = runs[result].drop_duplicates("config_hash").set_index("config_hash").run
+    twice = result & runs.duplicated("config_hash") & runs.config_hash.notna()
+    repeated = tuple((str(r.run), str(kept[r.config_hash])) for r in runs[twice].itertuples())
+    return runs[~twice].reset_index(drop=True), repeated
 
 
 def _label(c, d, model: str | None) -> str:

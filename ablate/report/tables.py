@@ -454,7 +454,13 @@ def about(sweep) -> list[tuple[str, str]]:
             parts.append(f"{_duration(wall['run_seconds'])} summed over runs")
         items.append(("wall time", "; ".join(parts)))
     counts = runs.status.value_counts()
-    items.append(("members", ", ".join(f"{int(counts[s])} {s}" for s in STATUSES if s in counts)))
+    members = ", ".join(f"{int(counts[s])} {s}" for s in STATUSES if s in counts)
+    if sweep.repeated:
+        pairs = "; ".join(f"{left} as {kept}" for left, kept in sweep.repeated[:3])
+        more = f"; and {len(sweep.repeated) - 3} more" if len(sweep.repeated) > 3 else ""
+        folders = f"{len(sweep.repeated)} more folder{'s' * (len(sweep.repeated) != 1)}"
+        members += f"; {folders} hold a run of the same config as another ({pairs}{more}): each is counted once"
+    items.append(("members", members))
     models = runs.model.dropna().unique()
     if len(models) == 1:
         items.append(("model", str(models[0])))
