@@ -569,3 +569,15 @@ def test_a_run_repeated_in_another_folder_counts_once(tmp_path):
     line = next(x for x in md.splitlines() if x.startswith("- members:"))
     assert line.startswith("- members: 4 completed; 2 more folders hold a run of the same config as another (")
     assert line.endswith("): each is counted once") and "model.cardinality=2,seed=0" in line
+
+
+def test_a_failed_run_never_stands_in_for_a_completed_run_of_its_config(tmp_path):
+    """Second read of the rule above: a failed run of a config in one folder and its completed run in another — the
+    completed run is the one counted; a run that ended without a result is no repeat of anything."""
+    root = tmp_path / "sweep"
+    failed = record(["model.cardinality=1"], 0, (), status="failed", reason="killed.", job_num=0)
+    done = record(["model.cardinality=1", "seed=0"], 0, (20.0, 12.0), job_num=1)
+    failed["config_hash"] = done["config_hash"] = "a" * 16
+    write_record(root, failed), write_record(root, done)
+    sweep = collect(root)
+    assert sorted(sweep.runs.status) == ["completed", "failed"] and sweep.repeated == ()

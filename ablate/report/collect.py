@@ -239,9 +239,9 @@ def _once_per_config(runs: pd.DataFrame) -> tuple[pd.DataFrame, tuple[tuple[str,
     left out. Two commands into one sweep folder make such pairs — the main job without a seed, then `seed=0,1,2`,
     trains seed 0 again under another name — and counting both would give a setting a repeat it does not have. The
     first row in the sweep's order is kept: a member of the latest multirun before one it no longer lists."""
-    result = runs.status.isin(RESULTS) & runs.config_hash.notna()
+    result = runs.status.isin(RESULTS) & runs.config_hash.notna()  # a run without a result repeats nothing
     kept = runs[result].drop_duplicates("config_hash").set_index("config_hash").run
-    twice = result & runs.duplicated("config_hash") & runs.config_hash.notna()
+    twice = runs[result].duplicated("config_hash").reindex(runs.index, fill_value=False)
     repeated = tuple((str(r.run), str(kept[r.config_hash])) for r in runs[twice].itertuples())
     return runs[~twice].reset_index(drop=True), repeated
 

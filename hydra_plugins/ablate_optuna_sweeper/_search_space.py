@@ -195,10 +195,10 @@ def check_fractions(space: SearchSpace, config) -> None:
         sentence = refusal(config, key, probe, searchpath)
         if sentence is None or refusal(config, key, round(probe), searchpath) is not None:
             continue  # floats are fine, or whole numbers are refused too: not a matter of the sweep's form
-        kind = "fractions" if probe != int(probe) else "floats"
+        kind, shown = ("fractions", f"{probe:g}") if probe != int(probe) else ("floats", f"{probe:.1f}")
         raise ConfigError(
-            f"{key}={typed} in {space.sources.get(key, 'the sweep')} samples {kind} such as {probe:g}"
-            f"{'.0' * (probe == int(probe))}, but {sentence.rstrip('.')}; {_whole(key, typed, space.overrides[key])}."
+            f"{key}={typed} in {space.sources.get(key, 'the sweep')} samples {kind} such as {shown}, but "
+            f"{sentence.rstrip('.')}; {_whole(key, typed, space.overrides[key])}."
         )
 
 
