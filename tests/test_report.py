@@ -581,3 +581,15 @@ def test_a_failed_run_never_stands_in_for_a_completed_run_of_its_config(tmp_path
     write_record(root, failed), write_record(root, done)
     sweep = collect(root)
     assert sorted(sweep.runs.status) == ["completed", "failed"] and sweep.repeated == ()
+
+
+def test_the_committed_reports_belong_to_the_sweep_folders_of_a_clone():
+    """Found by `make run` on a clean clone: the committed reference reports, drawn from a sweep folder outside the
+    repository, named that folder as their sweep, so the main job's report refused to overwrite them ('holds the report
+    of another sweep') and a new user's first command ended without its report."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    for report in sorted((root / "reports").glob("*/report.json")):
+        sweep_dir = json.loads(report.read_text())["sweep_dir"]
+        assert (report.parent / sweep_dir).resolve().parent == root / "sweeps", (report.parent.name, sweep_dir)
