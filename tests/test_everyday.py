@@ -227,6 +227,45 @@ def test_a_sweep_with_failed_members_exits_1_after_its_report(tmp_path, capsys):
                    f"(report: {tmp_path / 'r'})."]
 
 
+def test_a_sweep_whose_report_was_not_written_exits_non_zero(tmp_path, capsys):
+    """Found by hand (session 15): `make run` in a clone whose reports/cardinality_vs_width/ named another sweep folder
+    logged that the report was not written on stdout, and exited 0, every member having completed. A command whose
+    report is missing has failed: one line on stderr says why and how to write it, exit 2 for a report folder that
+    is another sweep's (the user's choice of folder), and that other report is left as it was."""
+    other = _sweep(tmp_path / "other", {1: "completed", 2: "completed", 4: "completed"})
+    _callback(other, tmp_path / "r")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "r").iterdir() if p.is_file()}
+    capsys.readouterr()
+    sweep = _sweep(tmp_path / "s", {1: "completed", 2: "completed", 4: "completed"})
+    with pytest.raises(SystemExit) as stop:
+        _callback(sweep, tmp_path / "r")
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"ablate: the report of sweep {str(sweep)!r} was not written: the report folder "
+                   f"{str(tmp_path / 'r')!r} holds the report of another sweep, {os.path.relpath(other)}: give this "
+                   "sweep's report its own folder with +hydra.callbacks.report.out=DIR, or delete "
+                   f"{str(tmp_path / 'r')!r} to replace that report (the results stand: python -m ablate.report "
+                   f"{sweep} --out {tmp_path / 'r'} writes it)."]
+    assert {p.name: p.read_bytes() for p in (tmp_path / "r").iterdir() if p.is_file()} == before
+
+
+def test_a_report_that_fails_for_another_reason_exits_1(tmp_path, capsys, monkeypatch):
+    """Any other error while writing the report (a bug, a full disk) also fails the command, with exit 1."""
+    import ablate.report
+
+    def broken(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(ablate.report, "write_report", broken)
+    sweep = _sweep(tmp_path / "s", {1: "completed", 2: "completed", 4: "completed"})
+    with pytest.raises(SystemExit) as stop:
+        _callback(sweep, tmp_path / "r")
+    assert stop.value.code == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"ablate: the report of sweep {str(sweep)!r} was not written: No space left on device (the results stand: "
+        f"python -m ablate.report {sweep} --out {tmp_path / 'r'} writes it)."]
+
+
 def test_members_that_failed_for_one_reason_give_it_once(tmp_path, capsys):
     """Found by hand: `+sweep=cardinality_vs_width data.train_subset=64 -m` said the same batch sentence three times
     and `and 2 more`, where one reason was behind every failure."""

@@ -196,16 +196,16 @@ def test_cli_default_out_and_bad_input(sweep_dir, tmp_path, monkeypatch, capsys)
     assert err.startswith(f"error: the report directory '{blocker / 'report'}' cannot be written") and err.count("\n") == 0
 
 
-def test_callback_writes_report_and_never_raises(sweep_dir, tmp_path, caplog):
+def test_callback_writes_report_then_exits_with_the_sweeps_status(sweep_dir, tmp_path, caplog):
     from omegaconf import OmegaConf
 
     with pytest.raises(SystemExit) as stop:  # its failed and missing members: exit 1, after the report is written
         ReportCallback(out=str(tmp_path / "r")).on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep_dir)}}}))
     assert stop.value.code == 1
     assert (tmp_path / "r" / "index.html").is_file()
-    with caplog.at_level(logging.ERROR):
+    with caplog.at_level(logging.INFO):  # nothing launched: no report to miss, and exit 0
         ReportCallback().on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path / "none")}}}))
-    assert "was not written" in caplog.text and "is not a directory" in caplog.text
+    assert f"No report of {tmp_path / 'none'}: no member was launched into it." in caplog.messages
 
 
 def test_unreadable_record_is_a_failed_member(tmp_path):

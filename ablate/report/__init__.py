@@ -27,7 +27,13 @@ def default_out(sweep: Sweep) -> Path:
     return REPORTS / sweep.name
 
 
-def write_report(sweep_dir, out=None, reference: str | None = None, resolution: float | str | None = None) -> Path:
+def write_report(
+    sweep_dir,
+    out=None,
+    reference: str | None = None,
+    resolution: float | str | None = None,
+    option: str = "--out DIR",
+) -> Path:
     """Collect a sweep and write its whole report into `out`; returns that folder.
 
     The reference setting and the resolution δ come from the `report:` node of the sweep's
@@ -35,7 +41,8 @@ def write_report(sweep_dir, out=None, reference: str | None = None, resolution: 
     command line (`--reference`, `--resolution`), take their place. Raises `DataError` for a
     sweep folder without runs and `ConfigError` for options the sweep cannot meet (a reference
     that is not one of its settings, δ ≤ 0) or a report folder that cannot be written or holds
-    the report of another sweep folder (`report.json` says which); nothing is written then.
+    the report of another sweep folder (`report.json` says which, and the sentence says to choose
+    another folder with `option`); nothing is written then.
     """
     from ablate.report import figures, html, output, search, sequential, stats, tables
     from ablate.report import options as report_options
@@ -45,7 +52,7 @@ def write_report(sweep_dir, out=None, reference: str | None = None, resolution: 
     adaptive = sequential.read_plan(sweep.directory)  # a sweep of hydra/sweeper=ablate_repeats
     analysis = sequential.analyse(sweep.runs, options, adaptive) if adaptive else stats.analyse(sweep.runs, options)
     out = Path(out) if out is not None else default_out(sweep)
-    output.check_owner(out, sweep.directory)  # another sweep's report is never written over
+    output.check_owner(out, sweep.directory, option)  # another sweep's report is never written over
     _check_writable(out)
     write_text(out / "runs.csv", sweep.runs.to_csv(index=False))
     write_text(out / "epochs.csv", sweep.epochs.to_csv(index=False))

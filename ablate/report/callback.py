@@ -3,7 +3,9 @@
 `ReportCallback` is named in a sweep config as `hydra.callbacks.report._target_: ablate.report.callback.ReportCallback`
 (optionally `out: DIR` in that node; on the command line `+hydra.callbacks.report.out=DIR`). It reads the results from
 `config.hydra.sweep.dir` on disk, as `python -m ablate.report` does. A report that cannot be
-written is one logged sentence (the sweep's results stand; `python -m ablate.report` writes it later).
+written is one line on stderr and a failed command: exit 2 when the user must change something (the report
+folder holds another sweep's report, or cannot be written; a report option the sweep cannot meet), 1 otherwise.
+The sweep's results stand, and `python -m ablate.report` writes the report later.
 
 Then the sweep's exit status, so that a script can trust it (`sweep_verdict`): after the report is
 written, a sweep some of whose members hold runs of another config (status stale: the sweep was
@@ -29,40 +31,43 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 
 log = logging.getLogger(__name__)
+EXIT_USAGE = 2  # a report folder or report option the user must change, as every refusal of bad input
 SHOWN = 3  # failed members named in the line; the report lists them all
 LONGEST = 100  # characters of a member's name in the line
 
 
 class ReportCallback(Callback):
     """Write `reports/<sweep name>/` (or `out`) from the sweep folder after every multirun; then exit non-zero
-    when members failed (1) or hold runs of another config (2)."""
+    when members failed (1), hold runs of another config (2) or the report could not be written (2 or 1)."""
 
     def __init__(self, out: str | None = None) -> None:
         self.out = out
 
     def on_multirun_end(self, config, **kwargs) -> None:
-        sweep_dir = None
-        out = None
-        try:
-            from ablate.report import write_report
+        from ablate.errors import ConfigError, DataError
+        from ablate.report import write_report
 
-            sweep_dir = config.hydra.sweep.dir
-            out = write_report(sweep_dir, self.out)
+        sweep_dir = config.hydra.sweep.dir
+        out, unwritten = None, None
+        try:
+            out = write_report(sweep_dir, self.out, option="+hydra.callbacks.report.out=DIR")
             log.info(f"Report of {sweep_dir}: {out}/index.html")
-        except Exception as e:  # the sweep's results stand; only the report is missing
-            log.error(
-                f"The report of sweep {sweep_dir!r} was not written: {e} "
-                f"(write it later with: python -m ablate.report {sweep_dir or 'SWEEP_DIR'})"
-            )
-        if out is not None and sweep_dir is not None:
+        except DataError:  # no folder (nothing was launched: Hydra has said why) or no record (the verdict says so)
+            if not Path(sweep_dir).is_dir():
+                log.info(f"No report of {sweep_dir}: no member was launched into it.")
+        except Exception as e:  # the sweep's results stand; the report is missing, so the command has failed
+            again = f"python -m ablate.report {sweep_dir}" + (f" --out {self.out}" if self.out else "")
+            sentence = " ".join(str(e).split()).rstrip(".")
+            line = f"the report of sweep {str(sweep_dir)!r} was not written: {sentence} (the results stand: {again} "
+            unwritten = (EXIT_USAGE if isinstance(e, ConfigError) else 1, line + "writes it).")
+        if out is not None:
             try:
                 from ablate.run.loggers import log_report
 
                 log_report(sweep_dir, out)  # sweeps with mlflow in trainer.loggers: the report as a run's artifacts
             except Exception as e:  # tracking never fails a sweep
                 log.error(f"The report of {sweep_dir} was not added to MLflow: {e}")
-        if sweep_dir is not None:
-            exit_with_verdict(sweep_dir, out)
+        exit_with_verdict(sweep_dir, out, unwritten)
 
 
 class StatusCallback(Callback):
@@ -116,9 +121,12 @@ def options_refusal(config) -> str | None:
     return None
 
 
-def exit_with_verdict(sweep_dir, out=None) -> None:
-    """Print the lines of `sweep_verdict` on stderr and exit with its status when that is not 0."""
+def exit_with_verdict(sweep_dir, out=None, unwritten: tuple[int, str] | None = None) -> None:
+    """Print the lines of `sweep_verdict` on stderr and exit with its status when that is not 0; `unwritten`, the
+    status and line of a report that could not be written, is added to them (the higher status wins)."""
     code, lines = sweep_verdict(sweep_dir, out)
+    if unwritten is not None:
+        code, lines = max(code, unwritten[0]), [*lines, unwritten[1]]
     for line in lines:
         print(f"ablate: {line}", file=sys.stderr)
     if code:

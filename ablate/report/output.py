@@ -111,7 +111,7 @@ def source_of(out: Path) -> Path | None:
     return Path(found["dir"]).resolve() if found else Path()
 
 
-def check_owner(out: Path, sweep_dir: Path, option: str = "--out") -> None:
+def check_owner(out: Path, sweep_dir: Path, option: str = "--out DIR") -> None:
     """Refuse to write a sweep's report into `out` when `out` holds the report of another sweep folder (a report
     of the same sweep is brought up to date); `option` is how the user names another folder. Raises ConfigError."""
     from ablate.errors import ConfigError
@@ -126,7 +126,7 @@ def check_owner(out: Path, sweep_dir: Path, option: str = "--out") -> None:
     )
     raise ConfigError(
         f"the report folder {str(out)!r} holds {what}: give this sweep's report its own folder with "
-        f"{option} DIR, or delete {str(out)!r} to replace that report."
+        f"{option}, or delete {str(out)!r} to replace that report."
     )
 
 
