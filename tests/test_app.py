@@ -24,7 +24,7 @@ SMALL = ["data=synthetic", "data.num_samples=256", "data.val_samples=128", "data
          "model.width=16", "model.bottleneck_width=8", "model.stem_width=16", "optim.batch_size=32", "optim.epochs=2",
          "trainer.progress=false", "trainer.peak_flops=1e11"]
 SCHEMA = {"schema_version", "status", "reason", "config", "config_hash", "overrides", "job_num", "model", "budget",
-          "epochs", "final", "best", "env", "started_at", "finished_at", "wall_seconds", "throughput"}
+          "epochs", "final", "best", "env", "started_at", "finished_at", "wall_seconds", "throughput", "same_as"}
 
 
 def run(tmp_path, *overrides, name="run"):
@@ -72,6 +72,42 @@ def test_a_completed_run_returns_at_once(tmp_path, monkeypatch):
     monkeypatch.setattr(app, "_train_process", no_training)
     again = run(tmp_path, "optim.epochs=1", "trainer.device=cpu")  # a runtime key: same config hash
     assert again == first and (tmp_path / "run" / runs.RESULT).read_bytes() == before
+
+
+def test_a_sweep_member_whose_config_a_sibling_folder_finished_takes_its_record(tmp_path, monkeypatch, caplog):
+    """Noticed in session 15: the main job without a seed, then `seed=0,1 -m` into the same sweep folder (what a
+    one-seed report says to run), trained seed 0 again under a second folder name: the same config hash, 70-100 s
+    of training for the same error to the digit. A multirun member whose folder holds nothing takes a sibling
+    folder's finished run of its very config: its record, with this member's overrides and job number and the
+    sibling named in `same_as`; nothing is trained. A single run (no job number) and another config train."""
+    sweep = tmp_path / "sweep"
+    base = [*SMALL, "optim.epochs=1"]
+    first = app.run(compose(base), sweep / "model.width=16", overrides=base, job_num=0)
+    assert first.status == "completed" and first.same_as is None
+    before = (sweep / "model.width=16" / runs.RESULT).read_bytes()
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a config a sibling folder finished must not train again")
+
+    monkeypatch.setattr(app, "_train_process", no_training)
+    seeded = [*base, "seed=0"]  # 0 is the default seed: the same config
+    with caplog.at_level("INFO", logger="ablate"):
+        again = app.run(compose(seeded), sweep / "model.width=16,seed=0", overrides=seeded, job_num=3)
+    assert again.status == "completed" and again.same_as == "model.width=16"
+    assert again.overrides == seeded and again.job_num == 3 and again.config_hash == first.config_hash
+    assert again.epochs == first.epochs and again.final == first.final and again.throughput == first.throughput
+    assert RunRecord.load(sweep / "model.width=16,seed=0") == again
+    assert (sweep / "model.width=16" / runs.RESULT).read_bytes() == before  # the sibling is left as it was
+    assert not (sweep / "model.width=16,seed=0" / CHECKPOINT).exists()
+    assert (f"{sweep / 'model.width=16,seed=0'} runs the config that model.width=16 beside it completed (config "
+            f"{first.config_hash}): its record is taken, nothing is trained (a fresh hydra.sweep.dir trains it "
+            "again).") in caplog.messages
+    relaunched = app.run(compose(seeded), sweep / "model.width=16,seed=0", overrides=seeded, job_num=3)
+    assert relaunched == again  # final in its own folder now
+
+    other = [*base, "seed=1"]  # another config: trained (here: the training that fails the test double)
+    assert app.run(compose(other), sweep / "model.width=16,seed=1", overrides=other, job_num=4).status == "failed"
+    assert app.run(compose(seeded), sweep / "single", overrides=seeded).status == "failed"  # a single run trains
 
 
 def test_a_bad_config_is_recorded_as_failed_without_raising(tmp_path):

@@ -78,8 +78,11 @@ def test_new_record_has_every_field_of_the_schema():
     record = RunRecord.new(config(), ["model.cardinality=8"], None).to_dict()
     assert set(record) == {"schema_version", "status", "reason", "config", "config_hash", "overrides", "job_num",
                            "model", "budget", "epochs", "final", "best", "env", "started_at", "finished_at",
-                           "wall_seconds", "throughput"}
-    assert record["schema_version"] == 2 and record["status"] == "running"
+                           "wall_seconds", "throughput", "same_as"}
+    assert record["schema_version"] == 2 and record["status"] == "running" and record["same_as"] is None
+    older = {k: v for k, v in record.items() if k != "same_as"}  # written before same_as: read as None
+    assert RunRecord.from_dict(older).same_as is None
+    assert RunRecord.from_dict({**record, "same_as": "model.cardinality=8"}).same_as == "model.cardinality=8"
     assert set(record["env"]) == {"torch", "python", "device", "threads", "seed", "git_commit", "hostname",
                                   "gpu", "gpu_capability", "cuda", "cudnn", "world_size"}
     assert set(record["throughput"]) == {"images_per_s", "train_flops_per_s", "precision", "peak_flops",

@@ -143,6 +143,11 @@ def _execute(
     finished, refusal = _resume_or_refuse(record, run_dir, replace=cfg.trainer.replace is True)
     if finished is not None:
         return finished, None
+    if job_num is not None and refusal is None and not (run_dir / RESULT).exists():
+        taken = _taken_from_sibling(record, run_dir)
+        if taken is not None:
+            taken.save(run_dir)
+            return taken, None
     try:
         template, expected, resumed = _solve(cfg, config, record, run_dir)
         if refusal is not None:
@@ -194,6 +199,43 @@ def _resume_or_refuse(record: RunRecord, run_dir: Path, replace: bool) -> tuple[
         f"there, {record.config_hash} in this run): choose another run directory, or add "
         "trainer.replace=true to replace it."
     )
+
+
+def _taken_from_sibling(record: RunRecord, run_dir: Path) -> RunRecord | None:
+    """A sweep member's record taken from a sibling folder (the same sweep folder) that finished a run of its very
+    config — completed or diverged, which a seeded re-run would repeat; pruned depends on its study — or None.
+
+    A config reaches a second folder name when overrides differ only in form: the main job without a seed and
+    then `seed=0,1` into the same sweep folder train seed 0 (the default) as `…` and as `…,seed=0`. The copy
+    keeps the sibling's results, times and environment, takes this member's overrides, job number and config
+    (runtime keys may differ) and names the sibling in `same_as`; the report counts the config once."""
+    import json
+
+    for sibling in sorted(p for p in run_dir.parent.iterdir() if p != run_dir):
+        try:
+            text = (sibling / RESULT).read_text()
+            if record.config_hash not in text:  # most siblings: no JSON parsed
+                continue
+            done = RunRecord.from_dict(json.loads(text))
+        except (OSError, ValueError, TypeError):  # no record, or one that cannot be read: not a run to take
+            continue
+        if done.config_hash == record.config_hash and done.status in ("completed", "diverged"):
+            log.info(
+                "%s runs the config that %s beside it %s (config %s): its record is taken, nothing is trained (a "
+                "fresh hydra.sweep.dir trains it again).",
+                run_dir,
+                sibling.name,
+                done.status,
+                record.config_hash,
+            )
+            return dataclasses.replace(
+                done,
+                config=record.config,
+                overrides=record.overrides,
+                job_num=record.job_num,
+                same_as=done.same_as or sibling.name,
+            )
+    return None
 
 
 def _delete_run(run_dir: Path, done: RunRecord) -> None:

@@ -36,7 +36,8 @@ if TYPE_CHECKING:
     from ablate.engine.budget import Solution
     from ablate.engine.template import Template
 
-SCHEMA_VERSION = 2  # 2 added model.counted, budget.scale/reference, env.gpu/gpu_capability/cuda/cudnn
+SCHEMA_VERSION = 2  # 2 added model.counted, budget.scale/reference, env.gpu/gpu_capability/cuda/cudnn; same_as
+# came later within 2: a key older readers ignore and newer ones read as None where it is absent
 RESULT = "result.json"
 ERROR_LOG = "error.log"
 STATUSES = ("running", "completed", "diverged", "pruned", "failed", "interrupted")  # running, interrupted: resumed
@@ -344,6 +345,7 @@ class RunRecord:
     finished_at: str | None = None
     wall_seconds: float | None = None
     throughput: ThroughputSection = field(default_factory=ThroughputSection)
+    same_as: str | None = None  # a sibling folder whose finished run of this config this one took: nothing trained
 
     @classmethod
     def new(cls, config: dict, overrides: Any = (), job_num: int | None = None) -> RunRecord:
@@ -391,6 +393,7 @@ class RunRecord:
             finished_at=data.get("finished_at"),
             wall_seconds=data.get("wall_seconds"),
             throughput=_flat(ThroughputSection, data.get("throughput") or {}, "throughput"),
+            same_as=data.get("same_as"),
         )
 
     @classmethod
