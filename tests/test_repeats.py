@@ -30,7 +30,7 @@ from ablate.report.sequential import Plan, plan, pooled_variance, replay
 from ablate.run.record import config_hash
 from hydra_plugins.ablate_repeats_sweeper import register
 from hydra_plugins.ablate_repeats_sweeper.sweeper import settings
-from tests.fake_sweeps import record
+from tests.fake_sweeps import record, write_record
 
 COLUMNS = ["setting", "seed", "status", "final_val_err"]
 PLAN = Plan(min=3, max=10, batch=2, alpha=0.05, resolution=0.2)  # looks at 3, 5, 7, 9, 10 seeds: the plan's numbers
@@ -489,6 +489,33 @@ def test_the_sweeper_adds_seeds_only_where_undecided_and_resumes(tmp_path):
     with pytest.raises(ConfigError, match=r"^--reference='model.cardinality=2' is not the reference this adaptive"):
         write_report(sweep, tmp_path / "r2", reference="model.cardinality=2")
     assert sequential.read_plan(sweep)[1] == "model.cardinality=1"
+
+
+def test_an_adaptive_sweep_into_a_folder_of_earlier_runs_counts_its_own_members(tmp_path):
+    """Found by hand: the main job with seed=0,1 into a folder, then `+repeats=auto` into the same folder. The
+    adaptive members run the same configs under other names (`+repeats=auto` is in theirs), and the report kept the
+    earlier command's rows of each config, whose settings are not the plan's: every row `undecided: outside the
+    plan`, and the sweeper stopped at its first look. Of two folders holding one config, the one whose setting is a
+    setting of the latest command is kept."""
+    LAUNCHED.clear()
+    sweep = tmp_path / "sweep"
+    for job, (c, seed) in enumerate((c, s) for c in TRUTH for s in range(3)):  # the earlier command's runs
+        config = {"model": {"cardinality": c}, "seed": seed, "report": {"reference": None, "resolution": 0.2}}
+        noise = (zlib.crc32(f"{c},{seed}".encode()) % 1000 - 500) / 5_000
+        rec = record(["+earlier=yes", f"model.cardinality={c}", f"seed={seed}"], seed,
+                     (20.0, 10.0 + EFFECT[seed] + TRUTH[c] + noise), job_num=job)
+        rec["config"], rec["config_hash"] = config, config_hash(config)
+        write_record(sweep, rec)
+    multirun(sweep, "model.cardinality=1,2,4", "hydra.sweeper.min=3", "hydra.sweeper.batch=2", "hydra.sweeper.max=7")
+    decisions = {k: v["verdict"] for k, v in json.loads((sweep / "repeats.json").read_text())["decisions"].items()}
+    assert decisions == {
+        "model.cardinality=2": "better",
+        "model.cardinality=4": "equivalent within ±0.2",
+        "model.cardinality=1": "reference",
+    }
+    table = pd.read_csv(write_report(sweep, tmp_path / "report") / "table.csv").set_index("cardinality")
+    assert table.verdict.to_dict() == {1: "reference", 2: "better", 4: "equivalent within ±0.2"}
+    assert table.n[2] == 3 and table.n[4] > 3
 
 
 def test_the_spending_function_of_better_or_worse_is_part_of_the_plan():

@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # pandas loads on the first collect(): the callbacks' module 
 MULTIRUN = "multirun.yaml"
 RUNNING = "no end recorded: the run is still going, or it was killed before it could record one"
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+REPEATS_SWEEPER = "hydra_plugins.ablate_repeats_sweeper.sweeper.AblateRepeatsSweeper"
 # a record's status, and the report's own: missing (no record), stale (a record of another config); pruned is
 # the Optuna sweeper's early stop, a result of the search
 STATUSES = ("completed", "diverged", "pruned", "failed", "running", "stale", "missing")
@@ -147,6 +148,19 @@ def expected_members(multirun: dict | None) -> list[list[str]]:
     """Every member's override list Hydra's basic sweeper launches for this multirun.yaml."""
     if nested(multirun, "hydra", "sweeper", "_target_") != BASIC_SWEEPER:
         return []  # another sweeper (Optuna) picks its members as it goes: the expected ones are those that ran
+    return _grid(multirun)
+
+
+def latest_settings(multirun: dict | None) -> set[str]:
+    """The settings of the latest command into the sweep folder (its multirun.yaml): its basic sweeper's members',
+    or the grid the adaptive repeats sweeper adds seeds to; none for a sweeper that picks members as it goes."""
+    if nested(multirun, "hydra", "sweeper", "_target_") not in (BASIC_SWEEPER, REPEATS_SWEEPER):
+        return set()
+    return {setting_of(m) for m in _grid(multirun)}
+
+
+def _grid(multirun: dict | None) -> list[list[str]]:
+    """The override lists of the grid that multirun.yaml's sweeper params and command line span."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
@@ -219,7 +233,7 @@ def collect(sweep_dir) -> Sweep:
 
     runs = pd.DataFrame(rows).drop(columns="_overrides")
     runs = runs.sort_values(["order", "job_num", "run"], na_position="last", kind="stable").reset_index(drop=True)
-    runs, repeated = _once_per_config(runs)
+    runs, repeated = _once_per_config(runs, latest_settings(multirun))
     for c in INT_COLUMNS:
         runs[c] = pd.to_numeric(runs[c], errors="coerce").astype("Int64")
     epochs_frame = pd.DataFrame(epochs, columns=["run", "setting", "label", "seed", *EPOCH_FIELDS])
@@ -234,14 +248,18 @@ def collect(sweep_dir) -> Sweep:
     )
 
 
-def _once_per_config(runs: pd.DataFrame) -> tuple[pd.DataFrame, tuple[tuple[str, str], ...]]:
+def _once_per_config(runs: pd.DataFrame, latest: set[str]) -> tuple[pd.DataFrame, tuple[tuple[str, str], ...]]:
     """One row per config that ended with a result: a second folder holding a result of the same config (hash) is
     left out. Two commands into one sweep folder make such pairs — the main job without a seed, then `seed=0,1,2`,
-    trains seed 0 again under another name — and counting both would give a setting a repeat it does not have. The
-    first row in the sweep's order is kept: a member of the latest multirun before one it no longer lists."""
+    trains seed 0 again under another name; `+repeats=auto` after a grid names every config anew — and counting
+    both would give a setting a repeat it does not have. Kept: the row whose setting is one of the `latest`
+    command's (so that its settings, the adaptive plan's among them, hold their runs), then the first in the
+    sweep's order (a member of the latest multirun before one it no longer lists)."""
     result = runs.status.isin(RESULTS) & runs.config_hash.notna()  # a run without a result repeats nothing
-    kept = runs[result].drop_duplicates("config_hash").set_index("config_hash").run
-    twice = runs[result].duplicated("config_hash").reindex(runs.index, fill_value=False)
+    ranked = runs[result].assign(_older=~runs[result].setting.isin(latest)).sort_values("_older", kind="stable")
+    first = ranked.drop_duplicates("config_hash")
+    kept = first.set_index("config_hash").run
+    twice = result & ~runs.index.isin(first.index)
     repeated = tuple((str(r.run), str(kept[r.config_hash])) for r in runs[twice].itertuples())
     return runs[~twice].reset_index(drop=True), repeated
 
