@@ -500,3 +500,10 @@ def matrix():
     print(f"\n[bad input] {len(TRIED)} inputs tried")
     for category, given, code, sentence in TRIED:
         print(f"  {category:<20} {given:<45} exit {code}  {sentence}")
+
+
+@pytest.mark.parametrize("command", ["report", "budget", "describe"])
+def test_each_tools_usage_names_the_command_a_user_types(command):
+    """Found by hand: `python -m ablate.describe --help` said `usage: python -m ablate.cli.describe`."""
+    code = subprocess.run([sys.executable, "-m", f"ablate.{command}", "--help"], capture_output=True, text=True)
+    assert code.returncode == 0 and code.stdout.startswith(f"usage: python -m ablate.{command} ")

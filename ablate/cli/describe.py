@@ -1,4 +1,4 @@
-"""`python -m ablate.cli.describe [--config-dir DIR] [overrides] [--json]`: the derived stages and the complexity.
+"""`python -m ablate.describe [--config-dir DIR] [overrides] [--json]`: the derived stages and the complexity.
 
 Prints a template's stages in the shape of the paper's Table 1 and its exact params, FLOPs
 (multiply-adds) and activations. Overrides are Hydra overrides of the training app's config
@@ -58,7 +58,7 @@ def table1(net: Network) -> str:
 
 @user_errors
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ablate.cli.describe", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m ablate.describe", description=__doc__.splitlines()[0])
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=resnext50_32x4d")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     add_config_dir(parser)
