@@ -3,6 +3,8 @@ SLURM as configuration; and each member's share of the cores (`ablate.run.parall
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -176,3 +178,41 @@ def test_ddp_members_in_joblib_workers(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     records = [json.loads(p.read_text()) for p in sweep.glob("*/result.json")]
     assert sorted((r["status"], r["env"]["world_size"]) for r in records) == [("completed", 2), ("completed", 2)]
+
+
+IDLE_WORKER = """
+import multiprocessing, os, signal, sys, time
+from ablate.run.parallel import quiet_when_idle
+
+def worker(ready):
+    quiet_when_idle()  # what every member's job does when it returns
+    ready.set()
+    time.sleep(30)  # idle in the pool, as a loky worker between jobs
+
+if __name__ == "__main__":
+    before = signal.getsignal(signal.SIGINT)
+    quiet_when_idle()  # in the main process (a single run, the basic launcher): nothing changes
+    assert signal.getsignal(signal.SIGINT) is before
+    from ablate.run import parallel
+    signal.signal(signal.SIGINT, parallel._leave)
+    parallel.interruptible()  # a worker's next job: Ctrl-C interrupts it again
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    ready = multiprocessing.Event()
+    child = multiprocessing.Process(target=worker, args=(ready,))
+    child.start()
+    ready.wait(20)
+    os.kill(child.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group
+    child.join(20)
+    print(child.exitcode)
+"""
+
+
+def test_ctrl_c_ends_an_idle_worker_of_a_sweep_without_a_traceback(tmp_path):
+    """Found by hand: Ctrl-C on `+sweep=cardinality_vs_width hydra/launcher=joblib -m` printed, after ablate's one
+    line, a `KeyboardInterrupt` traceback from a loky worker idle between jobs (`gc.collect()`): a worker process
+    whose job has returned leaves on SIGINT quietly, with the shell's 130."""
+    script = tmp_path / "idle.py"
+    script.write_text(IDLE_WORKER)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "130" and "Traceback" not in done.stderr and done.stderr == ""

@@ -784,6 +784,19 @@ def main(cfg: DictConfig) -> float | None:
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
     job_num = hc.job.num if multirun else None
+    if not multirun:
+        return _job(cfg, hc, multirun, job_num)
+    from ablate.run.parallel import interruptible, quiet_when_idle
+
+    interruptible()  # Ctrl-C interrupts this job, in a pool's worker too
+    try:
+        return _job(cfg, hc, multirun, job_num)
+    finally:
+        quiet_when_idle()  # and leaves the worker quietly once it is idle again
+
+
+def _job(cfg: DictConfig, hc: Any, multirun: bool, job_num: int | None) -> float | None:
+    """`main`'s body: run the job, and say how it ended where it failed or was interrupted."""
     try:
         record, error = execute(cfg, hc.runtime.output_dir, list(hc.overrides.task), job_num)
     except KeyboardInterrupt as e:  # one line, no traceback, the shell's exit status for the signal
