@@ -77,15 +77,23 @@ def test_threads_are_the_cores_shared_among_concurrent_members():
 # -- joblib and submitit_local, run here ------------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_joblib_runs_two_members_at_once(tmp_path):
+def test_joblib_runs_two_members_at_once(tmp_path, caplog):
+    """Also found by hand: each trial of an asynchronous search is a launch of its own, and Hydra's joblib launcher
+    said three lines for each (`Joblib.Parallel(…)`, `Launching jobs, sweep output dir : …`, `#0 : …`, every job
+    numbered 0). The sweeper says one: which trial starts, as which job, with which parameters."""
     from joblib.externals.loky import get_reusable_executor
 
     try:
-        multirun(member, tmp_path, *SPACE, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
+        with caplog.at_level("INFO"):
+            multirun(member, tmp_path, *SPACE, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
     finally:
         get_reusable_executor().shutdown(wait=True)  # leave no worker processes behind
     _check_two_members(tmp_path, threads=max(cpu_count() // 2, 1))
     assert len({r["pid"] for r in _runs(tmp_path)}) == 2  # two worker processes
+    assert not [r.getMessage() for r in caplog.records if r.name.startswith("hydra_plugins.hydra_joblib_launcher")]
+    starts = sorted(m for m in caplog.messages if " starts as job " in m)
+    assert [m.split(":")[0] for m in starts] == ["Trial 0 starts as job 0", "Trial 1 starts as job 1"]
+    assert all(m.count("{'x': ") == 1 for m in starts), starts
 
 
 @pytest.mark.slow

@@ -27,6 +27,7 @@ After every trial `<sweep_dir>/study.json` lists every trial for the report; at 
 for several objectives), as the official Optuna sweeper writes it.
 """
 
+import contextlib
 import json
 import logging
 import os
@@ -35,6 +36,7 @@ import threading
 import time
 import uuid
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -145,11 +147,12 @@ class Search:
             threading.Thread(target=self._slot, name=f"ablate-optuna-slot-{i}", daemon=True)
             for i in range(self.s.n_jobs)
         ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(0.5)  # a short join lets Ctrl-C reach this thread
+        with _launcher_quiet(self.s.launcher):
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                while thread.is_alive():
+                    thread.join(0.5)  # a short join lets Ctrl-C reach this thread
 
     def _slot(self) -> None:
         try:
@@ -166,8 +169,10 @@ class Search:
                     return
                 self.validated = True
                 self.started.add(trial.number)
+                job = self.job_nums[trial.number]
+                log.info(f"Trial {trial.number} starts as job {job}: {dict(trial.params)}")
                 try:
-                    result = self.s.launcher.launch([overrides], initial_job_idx=self.job_nums[trial.number])[0]
+                    result = self.s.launcher.launch([overrides], initial_job_idx=job)[0]
                 except Exception as e:
                     result = _lost(e)
                 self._tell(trial, result)
@@ -659,6 +664,20 @@ def _quiet_optuna() -> None:
         category=optuna.exceptions.ExperimentalWarning,
         message=".*(fail_stale_trials|RetryHeartbeatStaleTrialCallback).*",
     )
+
+
+@contextlib.contextmanager
+def _launcher_quiet(launcher) -> Iterator[None]:
+    """Each trial of the slots is a launch of its own, and a launcher's INFO lines for a launch (joblib's: its pool,
+    the sweep folder, the job numbered #0 within the launch) would come three to a trial, saying nothing the
+    slot's one line does not; its warnings and errors still show."""
+    package = logging.getLogger(type(launcher).__module__.rsplit(".", 1)[0])  # hydra_plugins.hydra_joblib_launcher
+    level = package.level
+    package.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        package.setLevel(level)
 
 
 def _prepare_launcher(launcher) -> None:
