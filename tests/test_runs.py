@@ -4,6 +4,7 @@ import json
 import math
 import os
 import re
+import stat
 from dataclasses import asdict
 from pathlib import Path
 
@@ -196,3 +197,24 @@ def test_pruned_is_final_like_completed_and_diverged_while_interrupted_resumes()
                           ("interrupted", False), ("running", False)):
         record.status = status
         assert record.is_final is final, status
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_written_files_take_the_users_umask_as_any_file_does(tmp_path, umask, mode):
+    """Found by hand: every file ablate writes (result.json, checkpoints, metrics.csv, the whole report) was mode
+    0600 whatever the umask (`tempfile.mkstemp` makes private files, and the rename keeps the mode), while Hydra's
+    files beside them were 0644: a colleague on a shared file system could not read a sweep's results or open its
+    report. A written file has the mode `open` gives a new file: 0666 less the umask."""
+    from ablate.run.record import atomic_write_bytes
+
+    before = os.umask(umask)
+    try:
+        atomic_write_bytes(tmp_path / "new.json", b"{}")
+        (tmp_path / "old.json").write_bytes(b"")
+        os.chmod(tmp_path / "old.json", 0o600)
+        atomic_write_bytes(tmp_path / "old.json", b"{}")  # a file written again: a new file, the same rule
+    finally:
+        os.umask(before)
+    assert stat.S_IMODE((tmp_path / "new.json").stat().st_mode) == mode
+    assert stat.S_IMODE((tmp_path / "old.json").stat().st_mode) == mode
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.json", "old.json"]  # no temporary file left

@@ -22,9 +22,9 @@ import json
 import math
 import os
 import platform
+import secrets
 import socket
 import subprocess
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -51,10 +51,12 @@ class RecordError(ValueError):
 
 # ----------------------------------------------------------------------------- files
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write `data` to a temporary file beside `path`, fsync it, then rename it over `path`."""
+    """Write `data` to a temporary file beside `path`, fsync it, then rename it over `path`. The file gets the mode
+    `open` gives a new file (0666 less the umask), not `tempfile.mkstemp`'s private 0600: a sweep's results and
+    report are for the people who share its folder as well."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _new_temporary(path)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -65,6 +67,18 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _new_temporary(path: Path) -> tuple[int, str]:
+    """A new file `.NAME.<random>.tmp` beside `path`, created with mode 0666 (the kernel applies the umask), open
+    for writing: (its descriptor, its path)."""
+    for _ in range(100):
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666), tmp
+        except FileExistsError:  # pragma: no cover - 32 random bits taken
+            continue
+    raise FileExistsError(f"no free temporary name beside {path}")  # pragma: no cover
 
 
 def _finite(obj: Any) -> Any:
