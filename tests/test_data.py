@@ -300,6 +300,16 @@ def test_cifar_download_from_file_url(tmp_path, monkeypatch):
     assert (root / "cifar-10-python.tar.gz").is_file() and data.train.labels.tolist() == labels
 
 
+def test_a_failed_cifar_download_names_the_folder_to_put_the_archive_in(tmp_path):
+    """Found by hand (no network): `data=cifar10` said `put the official cifar-10-python.tar.gz in data.root`, without
+    the folder that is, the cache folder when data.root is not set."""
+    root = tmp_path / "root"
+    with pytest.raises(DataError) as error:
+        load(c_cfg("cifar10", root, download=True, url=(tmp_path / "nowhere").as_uri()), CPU, 0)
+    assert str(error.value).endswith(f"; put the official cifar-10-python.tar.gz in data.root={str(root)!r}.")
+    assert not list(root.glob("*.part")) and not (root / "cifar-10-python.tar.gz").exists()
+
+
 def test_cifar_archive_checksum_mismatch_names_the_archive(tmp_path, monkeypatch):
     variant, *_ = write_cifar(tmp_path, "cifar10")
     bad = cifar.Variant(*[("cifar-10-python.tar.gz", "0" * 32) if f == "archive" else getattr(variant, f)

@@ -172,7 +172,8 @@ def locate(opts: CifarData, variant: Variant) -> Path:
     folder = root / variant.folder
     archive_name, archive_md5 = variant.archive
     archive = root / archive_name
-    fix = f"delete it and load again with data.download=true, or put the official {archive_name} in data.root"
+    put = f"put the official {archive_name} in data.root={str(root)!r}"
+    fix = f"delete it and load again with data.download=true, or {put}"
     if not all((folder / name).is_file() for name, _ in members(variant)):
         if not archive.is_file():
             if not opts.download:
@@ -184,7 +185,7 @@ def locate(opts: CifarData, variant: Variant) -> Path:
                 opts.url.rstrip("/") + "/" + archive_name,
                 archive,
                 archive_md5,
-                f"put the official {archive_name} in data.root",
+                put,
             )
         check_md5(archive, archive_md5, fix)
         extract(archive, root, variant)
