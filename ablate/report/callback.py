@@ -30,8 +30,9 @@ from pathlib import Path
 
 from hydra.experimental.callback import Callback
 
+from ablate.cli.common import EXIT_USAGE  # a report folder or option the user must change: as any bad input
+
 log = logging.getLogger(__name__)
-EXIT_USAGE = 2  # a report folder or report option the user must change, as every refusal of bad input
 SHOWN = 3  # failed members named in the line; the report lists them all
 LONGEST = 100  # characters of a member's name in the line
 
