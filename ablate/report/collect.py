@@ -151,14 +151,6 @@ def expected_members(multirun: dict | None) -> list[list[str]]:
     return _grid(multirun)
 
 
-def latest_settings(multirun: dict | None) -> set[str]:
-    """The settings of the latest command into the sweep folder (its multirun.yaml): its basic sweeper's members',
-    or the grid the adaptive repeats sweeper adds seeds to; none for a sweeper that picks members as it goes."""
-    if nested(multirun, "hydra", "sweeper", "_target_") not in (BASIC_SWEEPER, REPEATS_SWEEPER):
-        return set()
-    return {setting_of(m) for m in _grid(multirun)}
-
-
 def _grid(multirun: dict | None) -> list[list[str]]:
     """The override lists of the grid that multirun.yaml's sweeper params and command line span."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
@@ -185,7 +177,10 @@ def collect(sweep_dir) -> Sweep:
             f"SWEEP_DIR={str(directory)!r} is not a directory: give a sweep folder such as sweeps/cardinality_vs_width."
         )
     multirun = _read_multirun(directory / MULTIRUN)
-    expected = expected_members(multirun)
+    sweeper = nested(multirun, "hydra", "sweeper", "_target_")
+    grid = _grid(multirun) if sweeper in (BASIC_SWEEPER, REPEATS_SWEEPER) else []  # another sweeper picks as it goes
+    expected = grid if sweeper == BASIC_SWEEPER else []  # the basic sweeper launches the whole grid
+    latest = {setting_of(m) for m in grid}  # the settings of the latest command into the folder (adaptive: its plan)
     records = sorted(p for p in directory.rglob(RESULT) if not _hidden(p.relative_to(directory)))
     if not records:
         hint = f"; multirun.yaml expects {len(expected)} members, none wrote one" if expected else ""
@@ -233,7 +228,7 @@ def collect(sweep_dir) -> Sweep:
 
     runs = pd.DataFrame(rows).drop(columns="_overrides")
     runs = runs.sort_values(["order", "job_num", "run"], na_position="last", kind="stable").reset_index(drop=True)
-    runs, repeated = _once_per_config(runs, latest_settings(multirun))
+    runs, repeated = _once_per_config(runs, latest)
     for c in INT_COLUMNS:
         runs[c] = pd.to_numeric(runs[c], errors="coerce").astype("Int64")
     epochs_frame = pd.DataFrame(epochs, columns=["run", "setting", "label", "seed", *EPOCH_FIELDS])

@@ -782,21 +782,20 @@ def main(cfg: DictConfig) -> float | None:
     from hydra.types import RunMode
 
     hc = HydraConfig.get()
-    multirun = hc.mode == RunMode.MULTIRUN
-    job_num = hc.job.num if multirun else None
-    if not multirun:
-        return _job(cfg, hc, multirun, job_num)
+    if hc.mode != RunMode.MULTIRUN:
+        return _job(cfg, hc, multirun=False)
     from ablate.run.parallel import interruptible, quiet_when_idle
 
     interruptible()  # Ctrl-C interrupts this job, in a pool's worker too
     try:
-        return _job(cfg, hc, multirun, job_num)
+        return _job(cfg, hc, multirun=True)
     finally:
         quiet_when_idle()  # and leaves the worker quietly once it is idle again
 
 
-def _job(cfg: DictConfig, hc: Any, multirun: bool, job_num: int | None) -> float | None:
+def _job(cfg: DictConfig, hc: Any, multirun: bool) -> float | None:
     """`main`'s body: run the job, and say how it ended where it failed or was interrupted."""
+    job_num = hc.job.num if multirun else None
     try:
         record, error = execute(cfg, hc.runtime.output_dir, list(hc.overrides.task), job_num)
     except KeyboardInterrupt as e:  # one line, no traceback, the shell's exit status for the signal
