@@ -14,7 +14,7 @@ import torch
 from ablate.config import compose, template_from_cfg
 from ablate.engine.complexity import complexity
 from ablate.errors import ConfigError
-from ablate.run import app, device
+from ablate.run import app, device, processes
 from ablate.run import record as runs
 from ablate.run.record import RunRecord
 from ablate.run.trainer import CHECKPOINT
@@ -69,7 +69,7 @@ def test_a_completed_run_returns_at_once(tmp_path, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("a completed run must not train again")
 
-    monkeypatch.setattr(app, "_train_process", no_training)
+    monkeypatch.setattr(processes, "train_process", no_training)
     again = run(tmp_path, "optim.epochs=1", "trainer.device=cpu")  # a runtime key: same config hash
     assert again == first and (tmp_path / "run" / runs.RESULT).read_bytes() == before
 
@@ -89,7 +89,7 @@ def test_a_sweep_member_whose_config_a_sibling_folder_finished_takes_its_record(
     def no_training(*args, **kwargs):
         raise AssertionError("a config a sibling folder finished must not train again")
 
-    monkeypatch.setattr(app, "_train_process", no_training)
+    monkeypatch.setattr(processes, "train_process", no_training)
     seeded = [*base, "seed=0"]  # 0 is the default seed: the same config
     with caplog.at_level("INFO", logger="ablate"):
         again = app.run(compose(seeded), sweep / "model.width=16,seed=0", overrides=seeded, job_num=3)
@@ -335,7 +335,7 @@ def test_a_stale_hydra_config_in_the_process_does_not_fail_a_ddp_run(tmp_path, m
         "class": "logging.FileHandler", "filename": "${hydra.runtime.output_dir}/ablate.log"}}}})
     monkeypatch.setattr(HydraConfig, "initialized", staticmethod(lambda: True))
     monkeypatch.setattr(HydraConfig, "get", staticmethod(lambda: stale))
-    assert app._job_logging() is None
+    assert processes.job_logging() is None
     record = run(tmp_path, "trainer.world_size=2", "trainer.num_threads=1")
     assert record.status == "completed", record.reason
 
@@ -377,8 +377,8 @@ def test_more_threads_than_cores_is_said_in_the_log(caplog, monkeypatch):
 
     monkeypatch.setattr(parallel, "cpu_count", lambda: 2)
     with caplog.at_level("WARNING", logger="ablate"):
-        assert app._threads(64, 1) == 64
-        assert app._threads(2, 1) == 2 and app._threads(None, 2) == 1
+        assert processes.threads_per_process(64, 1) == 64
+        assert processes.threads_per_process(2, 1) == 2 and processes.threads_per_process(None, 2) == 1
     assert caplog.messages == [
         "trainer.num_threads=64 gives 1 process 64 threads on this machine's 2 cores: they will share the cores and "
         "run slower; trainer.num_threads=null gives each process its share."
@@ -404,7 +404,7 @@ def test_a_resumed_run_tells_its_trial_the_epochs_of_its_checkpoint_first(tmp_pa
         run(tmp_path, "optim.epochs=3")
     monkeypatch.setattr(ablate.run.trainer, "fit", real_fit)
     told = []
-    monkeypatch.setattr(app, "reporter", lambda: lambda epoch, value: told.append((epoch, value)) and False)
+    monkeypatch.setattr(processes, "reporter", lambda: lambda epoch, value: told.append((epoch, value)) and False)
     record = run(tmp_path, "optim.epochs=3")
     assert record.status == "completed"
     assert told == [(e.epoch, e.val_err) for e in record.epochs] and [e for e, _ in told] == [1, 2, 3]

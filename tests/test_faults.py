@@ -32,7 +32,7 @@ import pytest
 import torch
 
 from ablate.config import compose
-from ablate.run import app
+from ablate.run import app, processes
 from ablate.run import record as runs
 from ablate.run.lock import LOCK, RunLock
 from ablate.run.record import RunRecord
@@ -643,10 +643,10 @@ def test_data_is_fetched_once_before_the_ddp_processes_start(tmp_path, monkeypat
     empty = tmp_path / "empty"
     empty.mkdir()
     cfg = compose(["data=fashion_mnist", f"data.root={empty}", "data.download=false", "trainer.world_size=2"])
-    plan = app.RunPlan(cfg=cfg, template=None, form="c", expected={}, threads=1, world_size=2, seed=0,  # type: ignore[arg-type]
+    plan = processes.RunPlan(cfg=cfg, template=None, form="c", expected={}, threads=1, world_size=2, seed=0,  # type: ignore[arg-type]
                        job_num=None, run_dir=tmp_path)
     with pytest.raises(DataError, match="Fashion-MNIST is missing"):
-        app._train(plan)
+        processes.train(plan)
     assert started == []
 
 

@@ -18,7 +18,7 @@
 The hyperparameters are the resolved config that decides a run's results (`ablate.run.record.hashed_config`: the
 run-time keys left out), flattened to dotted keys, with the solved template in place of the model fields as written
 (a budget solves one of them) and the model's closed-form complexity. Each logger is a class with `start(record)`,
-`epoch(entry)` and `end(record)`; rank 0 calls them (`ablate.run.app`), through `Trackers`, which closes every
+`epoch(entry)` and `end(record)`; rank 0 calls them (`ablate.run.processes`), through `Trackers`, which closes every
 logger even when training raises. The libraries are imported when a logger starts: a config naming a logger whose
 package is missing is refused when it is checked (`check_installed`), with the extra to install.
 """
