@@ -121,6 +121,20 @@ def test_plain_idx_files_are_read_too(fmnist, tmp_path):
     assert len(load(fm_cfg(plain), CPU, 0).train) == 60
 
 
+def test_a_torchvision_root_of_fashion_mnist_is_read_where_torchvision_keeps_it(fmnist, tmp_path):
+    """Found by hand: a researcher whose Fashion-MNIST came with torchvision points data.root at torchvision's root,
+    which keeps the files in FashionMNIST/raw/; ablate looked in the root alone, so it downloaded the data set a
+    second time (or, offline, said it was missing). Both layouts are read, without a download."""
+    folder, arrays = fmnist
+    raw = tmp_path / "torchvision" / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in folder.iterdir():
+        (raw / name.name).write_bytes(name.read_bytes())
+    data = load(fm_cfg(tmp_path / "torchvision"), CPU, 0)  # download=False: nothing is fetched
+    assert data.train.labels.tolist() == arrays["train_labels"].tolist()
+    assert sorted(p.name for p in (tmp_path / "torchvision").iterdir()) == ["FashionMNIST"]
+
+
 def test_checksum_mismatch_names_the_file_and_refuses(fmnist):
     folder, arrays = fmnist
     changed = arrays["train_images"].copy()
@@ -289,6 +303,18 @@ def test_cifar_extracts_checks_and_loads(tmp_path, monkeypatch, name, k):
     x, _ = x_of(data.train, 16)
     pixels = x * torch.tensor(data.std).view(1, 3, 1, 1) * 255 + torch.tensor(data.mean).view(1, 3, 1, 1) * 255
     assert torch.allclose(pixels, torch.from_numpy(images).float(), atol=1e-2)
+
+
+def test_a_cifar_root_that_is_the_extracted_folder_itself_is_read(tmp_path, monkeypatch):
+    """Found by hand: data.root pointing at the extracted cifar-10-batches-py folder itself (where the pickles
+    are) looked for cifar-10-batches-py inside it, downloaded the archive into it (or, offline, said the data set
+    was missing). The folder that holds the checked pickles is read as it is."""
+    variant, _, labels, _ = write_cifar(tmp_path, "cifar10", archive=False, extracted=True)
+    monkeypatch.setitem(cifar.VARIANTS, "cifar10", variant)
+    folder = tmp_path / variant.folder
+    before = sorted(p.name for p in folder.iterdir())
+    data = load(c_cfg("cifar10", folder), CPU, 0)
+    assert data.train.labels.tolist() == labels and sorted(p.name for p in folder.iterdir()) == before
 
 
 def test_cifar_download_from_file_url(tmp_path, monkeypatch):

@@ -2,8 +2,9 @@
 
 Reads the standard python-pickle batches under `data.root` (default ~/.cache/ablate/NAME):
 `cifar-10-batches-py/data_batch_1..5, test_batch, batches.meta` or `cifar-100-python/train,
-test, meta` (labels under `fine_labels`). Where they are missing it extracts the official
-tar.gz found there, or downloads it first when `data.download` is true. The archive and every
+test, meta` (labels under `fine_labels`), as torchvision keeps them; `data.root` may also be that
+folder itself. Where they are missing it extracts the official tar.gz found there, or downloads
+it first when `data.download` is true. The archive and every
 extracted file are checked against the published MD5s (those torchvision also lists);
 only the members named in `VARIANTS` are extracted, each written by us, so an archive cannot
 place files elsewhere.
@@ -170,6 +171,8 @@ def locate(opts: CifarData, variant: Variant) -> Path:
     """The folder of checked pickles, extracting or downloading the archive where needed."""
     root = root_dir(opts) or cache_dir(opts.name)
     folder = root / variant.folder
+    if root.name == variant.folder and not folder.exists():  # data.root is the extracted folder itself
+        folder, root = root, root.parent
     archive_name, archive_md5 = variant.archive
     archive = root / archive_name
     put = f"put the official {archive_name} in data.root={str(root)!r}"

@@ -1,6 +1,7 @@
 """Fashion-MNIST (Xiao et al., 2017): 60000 + 10000 grayscale 28×28 images of 10 clothing classes.
 
-The four idx files (gzip or plain) are read from `data.root`, else from Debian's
+The four idx files (gzip or plain) are read from `data.root` (or its FashionMNIST/raw/, torchvision's layout,
+so a torchvision root serves as it is), else from Debian's
 `dataset-fashion-mnist` package (/usr/share/datasets/fashion-mnist), else from the download
 cache; with `data.download: true` missing files are fetched from the official location.
 
@@ -47,6 +48,7 @@ FILES = {
 }
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 SIDE = FashionMNISTData.side
+TORCHVISION = Path("FashionMNIST", "raw")  # where torchvision keeps the files under its root: read there too
 
 
 def find(folder: Path, gz_name: str) -> Path | None:
@@ -86,7 +88,7 @@ def locate(opts: FashionMNISTData) -> Path:
     root = root_dir(opts)
     target = root or cache_dir("fashion_mnist")
     folders = [root] if root else [DEBIAN_DIR, target]
-    for folder in folders:
+    for folder in [*folders, *([root / TORCHVISION] if root else [])]:
         if all(find(folder, name) for name, _, _ in FILES.values()):
             return folder
     missing = next(name for name, _, _ in FILES.values() if not find(folders[-1], name))
