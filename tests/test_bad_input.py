@@ -301,6 +301,22 @@ CASES = [
          """add them, write '+hydra.sweeper.params={{model.width: "int(interval(16,48))"}}'; to replace the node, """
          """set it to null first: hydra.sweeper.params=null 'hydra.sweeper.params={{model.width: """
          """"int(interval(16,48))"}}'.""", target="none"),
+    # Found by hand: a search space typed under hydra.sweeper.params on the command line (where the sweep configs
+    # keep it) is a sweep over Hydra's own config, which Hydra refuses; the sentence listed every override and
+    # did not say the way that works, the field's own override
+    Case("sweep-over-hydra", "sweep", "ablate",
+         ["hydra/sweeper=ablate_optuna", "hydra.sweeper.params.model.width=choice(16,24,32)", "optim.epochs=1",
+          "hydra.sweep.dir={sweep}", "-m"], 2,
+         "ablate: hydra.sweeper.params.model.width=choice(16,24,32) sweeps over Hydra's own config, which Hydra "
+         "does not allow: on the command line a search space is the field's own override, "
+         "'model.width=choice(16,24,32)' (the sweeper searches it as it searches hydra.sweeper.params).",
+         target="none"),
+    Case("sweep-over-hydra-launcher", "sweep", "ablate",
+         ["+sweep=cardinality_vs_width", "hydra/launcher=joblib", "hydra.launcher.n_jobs=1,2",
+          "hydra.sweep.dir={sweep}", "-m"], 2,
+         "ablate: hydra.launcher.n_jobs=1,2 sweeps over Hydra's own config, which Hydra does not allow: give "
+         "hydra.launcher.n_jobs one value, and sweep over fields of the run (model.cardinality=1,2).",
+         target="none"),
     # -- report folders
     Case("report-missing", "report dir", "report", ["{nowhere}"], 2,
          "error: SWEEP_DIR='{nowhere}' is not a directory: give a sweep folder such as sweeps/cardinality_vs_width."),

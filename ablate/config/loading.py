@@ -168,6 +168,9 @@ def hydra_sentence(error: BaseException, overrides: Sequence[str] = ()) -> str |
     if key is not None:
         name, _, value = key.partition("=")
         return f"{key} lists several values: add -m to run one job per value, or write {name}=[{value}] for a list."
+    swept = _quoted(text, "Sweeping over Hydra's configuration is not supported : '")
+    if swept is not None:
+        return _sweep_over_hydra(swept)
     key = _quoted(text, "An item is already at '")
     if key is not None:
         typed = _typed(key, overrides, f"+{key}=VALUE")
@@ -198,6 +201,24 @@ def hydra_sentence(error: BaseException, overrides: Sequence[str] = ()) -> str |
     if typed:  # an override's value that does not resolve, or does not fit its node
         return f"{typed} cannot be applied: {first}."
     return f"the overrides {' '.join(overrides) or '(none)'} cannot be applied: {first}."
+
+
+SWEEPER_PARAMS = "hydra.sweeper.params."
+
+
+def _sweep_over_hydra(override: str) -> str:
+    """The sentence for a sweep over a key of Hydra's own config (`hydra.launcher.n_jobs=1,2`), which Hydra refuses;
+    a search space typed under `hydra.sweeper.params.` (where sweep configs keep it) is given as the field's own
+    override, which the sweepers search as they search their params."""
+    key, _, value = override.partition("=")
+    refusal = f"{override} sweeps over Hydra's own config, which Hydra does not allow"
+    if key.startswith(SWEEPER_PARAMS):
+        field = key.removeprefix(SWEEPER_PARAMS)
+        return (
+            f"{refusal}: on the command line a search space is the field's own override, '{field}={value}' (the "
+            "sweeper searches it as it searches hydra.sweeper.params)."
+        )
+    return f"{refusal}: give {key} one value, and sweep over fields of the run (model.cardinality=1,2)."
 
 
 def _packaged(text: str) -> str | None:
