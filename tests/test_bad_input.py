@@ -216,6 +216,14 @@ CASES = [
     # -- command-line arguments
     Case("cli-ablate-flag", "cli", "ablate", ["--nonsense"], 2,
          "ablate: error: unrecognized arguments: --nonsense", target="none", line="last"),
+    # Found by hand: -m with --cfg (to see a sweep's config) or --info ended in a ValueError traceback from Hydra
+    Case("cli-m-and-cfg", "cli", "ablate", ["+sweep=cardinality_vs_width", "-m", "--cfg", "job"], 2,
+         "ablate: -m and --cfg cannot be given together (Hydra does one of -m, --cfg, --info per command): drop -m "
+         "to print the config a sweep's members start from (each member's own is in its folder's "
+         ".hydra/config.yaml).", target="none"),
+    Case("cli-m-and-info", "cli", "ablate", ["+sweep=cardinality_vs_width", "--info", "-m"], 2,
+         "ablate: -m and --info cannot be given together (Hydra does one of -m, --cfg, --info per command): drop -m "
+         "to see what --info shows for the config a sweep's members start from.", target="none"),
     Case("cli-budget-cardinality", "cli", "budget", ["--cardinality", "0,x"], 2,
          "error: --cardinality='0,x' is invalid: give whole numbers of at least 1, e.g. 1,2,4,8,32."),
     Case("cli-budget-scale", "cli", "budget", ["--scale", "-1"], 2,

@@ -46,7 +46,7 @@ def test_hydra_version_of_the_parser_adapter():
     (["+sweep=x", "-m", "seed=0,1,2"], ["-m", "+sweep=x", "seed=0,1,2"]),
     (["a=1", "--multirun", "b=2", "--config-dir", "d", "c=3"], ["--multirun", "--config-dir", "d", "a=1", "b=2", "c=3"]),
     (["--info", "config", "a=1"], ["--info", "config", "a=1"]),
-    (["a=1", "--info", "b=2"], ["--info", "a=1", "b=2"]),
+    (["a=1", "--info", "b=2"], ["--info", "all", "a=1", "b=2"]),  # --info alone means all: said so, before overrides
     (["-cd", "conf", "-m", "a=1", "--", "-weird=1"], ["-cd", "conf", "-m", "a=1", "-weird=1"]),
 ])
 def test_flags_first(args, expected):
@@ -59,6 +59,15 @@ def test_overrides_after_m_fail_in_plain_hydra_and_parse_after_reordering():
         hydra_parse(args)
     parsed = hydra_parse(flags_first(args))
     assert parsed.multirun and parsed.overrides == ["+sweep=cardinality_vs_width", "seed=0,1,2"]
+
+
+@pytest.mark.parametrize("args", [["+sweep=cardinality_vs_width", "-m", "--info"], ["a=1", "-i", "b=2"], ["a=1", "--info"]])
+def test_info_without_a_choice_keeps_the_overrides(args):
+    """Found by hand: `python -m ablate +sweep=cardinality_vs_width -m --info` ended in argparse's "argument --info:
+    invalid choice: '+sweep=cardinality_vs_width'": moved in front of the overrides, --info (whose value is optional)
+    took the first override as its choice. Without a choice it means `all`, as Hydra's parser has it."""
+    parsed = hydra_parse(flags_first(args))
+    assert parsed.info == "all" and parsed.overrides == [a for a in args if "=" in a]
 
 
 def test_every_readme_app_command_parses_as_written():

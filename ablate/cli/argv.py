@@ -3,7 +3,10 @@
 Hydra parses its flags with argparse, whose positional `overrides` list is collected once, so
 `python -m ablate +sweep=x -m seed=0,1,2` stops at `-m` and fails with "unrecognized arguments:
 seed=0,1,2". `flags_first` moves every flag (with its value) in front of the overrides, keeping
-the order within each, which is what argparse accepts; the meaning of the line is unchanged.
+the order within each, which is what argparse accepts; the meaning of the line is unchanged (a bare
+`--info` is written `--info all`, what it means, so that it does not take the first override as its value).
+Two lines Hydra would run wrongly or answer with a traceback are refused in one sentence: a sweep config
+without -m (`sweep_without_m`) and -m beside --cfg or --info (`multirun_and_show`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ VALUE_FLAGS = frozenset(
 )
 INFO_FLAGS = frozenset({"--info", "-i"})
 INFO_CHOICES = frozenset({"all", "config", "defaults", "defaults-tree", "plugins", "searchpath"})
+INFO_DEFAULT = "all"  # what Hydra's parser takes for a bare --info
 SWEEP_GROUPS = ("sweep", "repeats")  # config groups that set up a sweep: they need -m
 NOT_A_RUN = frozenset(
     {
@@ -72,9 +76,10 @@ def split(args: Sequence[str]) -> tuple[list[str], list[str]]:
         elif token in VALUE_FLAGS and i + 1 < len(args):
             flags += [token, args[i + 1]]
             i += 1
-        elif token in INFO_FLAGS and i + 1 < len(args) and args[i + 1] in INFO_CHOICES:
-            flags += [token, args[i + 1]]
-            i += 1
+        elif token in INFO_FLAGS:  # its value is optional: without one it means `all`, said so before the overrides
+            chosen = i + 1 < len(args) and args[i + 1] in INFO_CHOICES
+            flags += [token, args[i + 1] if chosen else INFO_DEFAULT]
+            i += int(chosen)
         else:
             flags.append(token)
         i += 1
@@ -93,3 +98,23 @@ def sweep_without_m(args: list[str], overrides: list[str]) -> str | None:
                 f"+{group}= to train one run."
             )
     return None
+
+
+MULTIRUN = frozenset({"-m", "--multirun"})
+SHOWS = {"--cfg": "--cfg", "-c": "--cfg", "--info": "--info", "-i": "--info"}  # flags that show instead of running
+
+
+def multirun_and_show(args: list[str]) -> str | None:
+    """The refusal of -m beside --cfg or --info, which Hydra answers with a ValueError traceback; None otherwise."""
+    flags = split(args)[0]
+    shown = next((SHOWS[f] for f in flags if f in SHOWS), None)
+    if shown is None or not MULTIRUN & set(flags):
+        return None
+    how = (
+        "print the config a sweep's members start from (each member's own is in its folder's .hydra/config.yaml)"
+        if shown == "--cfg"
+        else "see what --info shows for the config a sweep's members start from"
+    )
+    return (
+        f"-m and {shown} cannot be given together (Hydra does one of -m, --cfg, --info per command): drop -m to {how}."
+    )
