@@ -6,8 +6,9 @@ final val top-1 error (%), or None for a run that did not complete, for sweepers
 `cli()` is the command line: it lets overrides stand on both sides of `-m`, refuses a sweep config
 (`+sweep=…`, `+repeats=…`) without `-m` (it would train one member silently) and `-m` beside `--cfg`
 or `--info` (a traceback in Hydra), and says Hydra's own errors — an unknown group option, key or
-field, an override it cannot parse — in one sentence with exit status 2, as ablate's other refusals (`ablate.config.loading.hydra_sentence`). Hydra prints those
-errors and exits 1 inside `run_and_report` unless HYDRA_FULL_ERROR=1, which makes it re-raise them:
+field, an override it cannot parse, a run folder it cannot create — in one sentence with exit status
+2, as ablate's other refusals (`ablate.config.loading.hydra_sentence`, `unwritable_folder`). Hydra
+prints those errors and exits 1 inside `run_and_report` unless HYDRA_FULL_ERROR=1, which makes it re-raise them:
 `cli` sets it for the call, so the error reaches it as an exception and no second composition is needed.
 A user who set HYDRA_FULL_ERROR=1 gets Hydra's full traceback, as asked.
 """
@@ -35,7 +36,7 @@ def cli() -> None:
     import hydra_plugins.ablate_optuna_sweeper as optuna
     import hydra_plugins.ablate_repeats_sweeper as repeats
     from ablate.cli.argv import flags_first, multirun_and_show, overrides_of, sweep_without_m
-    from ablate.config.loading import hydra_sentence
+    from ablate.config.loading import hydra_sentence, unwritable_folder
     from ablate.errors import AblateError
 
     for plugin in (optuna, repeats, design_spaces):
@@ -61,7 +62,12 @@ def cli() -> None:
     except Exception as e:
         if full == "1":
             raise
-        sentence = str(e) if isinstance(e, AblateError) else hydra_sentence(e, overrides)
+        if isinstance(e, AblateError):
+            sentence: str | None = str(e)
+        elif isinstance(e, OSError):  # Hydra making the run's or sweep's folder
+            sentence = unwritable_folder(e, overrides)
+        else:
+            sentence = hydra_sentence(e, overrides)
         if sentence is None:  # not a user's error: Hydra's own report of it, as without this wrapper
             raise
         print(f"ablate: {sentence}", file=sys.stderr)

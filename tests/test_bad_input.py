@@ -224,6 +224,15 @@ CASES = [
     Case("cli-m-and-info", "cli", "ablate", ["+sweep=cardinality_vs_width", "--info", "-m"], 2,
          "ablate: -m and --info cannot be given together (Hydra does one of -m, --cfg, --info per command): drop -m "
          "to see what --info shows for the config a sweep's members start from.", target="none"),
+    # Found by hand: a run or sweep folder that cannot be made (under a file, or a folder one cannot write) ended
+    # in a NotADirectoryError traceback from Hydra's mkdir
+    Case("run-dir-under-a-file", "run directory", "ablate", ["hydra.run.dir={afile}/run"], 2,
+         "ablate: hydra.run.dir={afile}/run cannot be used: {afile}/run cannot be created (Not a directory); give a "
+         "folder that can be written.", target="none"),
+    Case("sweep-dir-under-a-file", "run directory", "ablate",
+         ["model.cardinality=1,2", "hydra.sweep.dir={afile}/sweep", "-m"], 2,
+         "ablate: hydra.sweep.dir={afile}/sweep cannot be used: {afile}/sweep cannot be created (Not a directory); "
+         "give a folder that can be written.", target="none"),
     Case("cli-budget-cardinality", "cli", "budget", ["--cardinality", "0,x"], 2,
          "error: --cardinality='0,x' is invalid: give whole numbers of at least 1, e.g. 1,2,4,8,32."),
     Case("cli-budget-scale", "cli", "budget", ["--scale", "-1"], 2,

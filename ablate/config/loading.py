@@ -10,6 +10,7 @@ Checking is `ablate.config.schema.check`'s job; the functions here read checked 
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from collections.abc import Iterable, Iterator, Sequence
@@ -219,6 +220,38 @@ def _sweep_over_hydra(override: str) -> str:
             "sweeper searches it as it searches hydra.sweeper.params)."
         )
     return f"{refusal}: give {key} one value, and sweep over fields of the run (model.cardinality=1,2)."
+
+
+OUTPUT_DIRS = ("hydra.run.dir", "hydra.sweep.dir")
+DEFAULT_OUTPUT_ROOTS = ("outputs", "sweeps")  # where the run and sweep folders go when no override moves them
+
+
+def unwritable_folder(error: OSError, overrides: Sequence[str] = ()) -> str | None:
+    """One sentence for a run or sweep folder Hydra cannot create (`hydra.run.dir=FILE/run`, a read-only working
+    folder), naming the override where one set it; None for any other error."""
+    if error.filename is None:
+        return None
+    path = os.path.abspath(os.fsdecode(error.filename))
+    because = error.strerror or type(error).__name__
+    for override in overrides:
+        key, _, value = override.partition("=")
+        if key.lstrip("+") in OUTPUT_DIRS and value and _within(os.path.abspath(value), path):
+            return (
+                f"{override} cannot be used: {error.filename} cannot be created ({because}); give a folder that can "
+                "be written."
+            )
+    relative = os.path.relpath(path)
+    if relative.split(os.sep, 1)[0] in DEFAULT_OUTPUT_ROOTS:
+        return (
+            f"{relative} cannot be created ({because}): run from a folder you can write, or give the run's folder "
+            "with hydra.run.dir=DIR (hydra.sweep.dir=DIR with -m)."
+        )
+    return None
+
+
+def _within(folder: str, path: str) -> bool:
+    """Whether `path` is `folder` or one of the folders above it (what mkdir of `folder` creates first)."""
+    return folder == path or folder.startswith(path.rstrip(os.sep) + os.sep)
 
 
 def _packaged(text: str) -> str | None:
