@@ -62,12 +62,9 @@ def cli() -> None:
     except Exception as e:
         if full == "1":
             raise
-        if isinstance(e, AblateError):
-            sentence: str | None = str(e)
-        elif isinstance(e, OSError):  # Hydra making the run's or sweep's folder
+        sentence = str(e) if isinstance(e, AblateError) else hydra_sentence(e, overrides)
+        if sentence is None and isinstance(e, OSError):  # Hydra making the run's or sweep's folder
             sentence = unwritable_folder(e, overrides)
-        else:
-            sentence = hydra_sentence(e, overrides)
         if sentence is None:  # not a user's error: Hydra's own report of it, as without this wrapper
             raise
         print(f"ablate: {sentence}", file=sys.stderr)
