@@ -518,6 +518,24 @@ def test_the_command_line_shows_the_same_as_the_table(tmp_path):
                                                     "give a sweep folder such as sweeps/cardinality_vs_width.\n")
 
 
+@pytest.mark.parametrize("args, sentence", [
+    (["model.cardinality=abc"], "model.cardinality='abc' is invalid: it must be a whole number of at least 1."),
+    (["budget=params", "budget.scale=0.01"], "budget params=2,078 (budget.scale=0.01 × tiny's 207,818) is out of "
+     "reach by varying bottleneck_width: this template needs at least 52,707; the reachable range is 52,707 and up."),
+])
+def test_a_single_run_refused_by_its_config_is_one_line_and_makes_no_run_folder(tmp_path, args, sentence):
+    """Found by hand: a single run with a bad value printed its sentence twice — the run's log line on stdout
+    (`[ablate][ERROR] - run failed: …`) and the sentence on stderr — and left a run folder holding only a failed
+    record, one per typo. A config the schema or the budget solver refuses is now refused before Hydra makes the
+    run's folder: the one sentence on stderr, nothing on stdout, no folder."""
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
+    run_dir = tmp_path / "outputs" / "run"
+    proc = subprocess.run([sys.executable, "-m", "ablate", *args, f"hydra.run.dir={run_dir}"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert (proc.returncode, proc.stderr, proc.stdout) == (2, f"ablate: {sentence}\n", "")
+    assert not (tmp_path / "outputs").exists()
+
+
 def test_the_matrix_covers_every_kind_of_bad_input():
     assert len({c.id for c in CASES}) == len(CASES) >= 25
     assert len({(c.command, tuple(c.args), c.setup) for c in CASES}) == len(CASES)  # distinct inputs

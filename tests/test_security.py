@@ -178,8 +178,11 @@ def test_a_single_run_named_with_dots_stays_inside_outputs(tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     (tmp_path / "here").mkdir()
     monkeypatch.chdir(tmp_path / "here")
-    code, stderr = call("ablate", [*SMALL, "model.name=../../evil", "model.cardinality=0"])
-    assert code == 2 and stderr.startswith("ablate: model.cardinality=0 is invalid")
+    # a run that starts (a refused config makes no folder at all: ablate.config.callback), and fails on its data
+    model_and_recipe = [a for a in SMALL if not a.startswith("data")]
+    code, stderr = call("ablate", [*model_and_recipe, "model.name=../../evil", "data=fashion_mnist",
+                                   f"data.root={tmp_path}", "data.download=false"])
+    assert code == 2 and stderr.startswith("ablate: Fashion-MNIST is missing"), stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["here"]
     assert [p.name for p in (tmp_path / "here").iterdir()] == ["outputs"]
     (named,) = (tmp_path / "here" / "outputs").iterdir()
