@@ -27,8 +27,8 @@ class RefuseCallback(Callback):
         from ablate.config.schema import check
         from ablate.errors import AblateError
 
-        searchpath = job_searchpath(config)
         try:
+            searchpath = job_searchpath(config)  # the user's config folders: a budget may name a model there
             run = OmegaConf.masked_copy(config, [str(k) for k in config if k != "hydra"])  # its fields alone
             check(run, searchpath)
             solve_cfg(run, searchpath)
