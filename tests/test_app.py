@@ -264,6 +264,27 @@ def cli(*args, cwd):
                           timeout=300, env={**os.environ, "HYDRA_FULL_ERROR": "0"})
 
 
+def test_a_relative_data_root_is_the_launch_folders_under_hydra_job_chdir(tmp_path):
+    """Found by hand: with hydra.job.chdir=true (Hydra's old default, which some users keep) a relative data.root
+    was looked for inside the run's folder ("Fashion-MNIST is missing: … is not in tv"), or downloaded there. It
+    is the folder the command was launched from, as without chdir; the record keeps the absolute path."""
+    from PIL import Image
+
+    for split, count in (("train", 4), ("val", 2)):
+        for k, name in enumerate(("a", "b")):
+            folder = tmp_path / "mine" / split / name
+            folder.mkdir(parents=True)
+            for i in range(count):
+                Image.new("RGB", (20, 20), (255 * k, 0, 0)).save(folder / f"{i}.png")
+    proc = cli("data=imagenet", "data.root=mine", "data.resolution=16", "data.resize=18", "data.workers=0",
+               "model.in_channels=3", "model.resolution=16", "model.num_classes=2", "model.depths=[1,1]",
+               "optim.batch_size=4", "optim.epochs=1", "trainer.world_size=1", "trainer.progress=false",
+               "trainer.peak_flops=1e11", "hydra.job.chdir=true", "hydra.run.dir=out", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    record = RunRecord.load(tmp_path / "out")
+    assert record.status == "completed" and record.config["data"]["root"] == str(tmp_path / "mine")
+
+
 def test_cli_single_bad_run_prints_one_sentence_and_exits_2(tmp_path):
     proc = cli("model.cardinality=0", f"hydra.run.dir={tmp_path / 'bad'}", cwd=tmp_path)
     assert proc.returncode == 2

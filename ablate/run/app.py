@@ -397,6 +397,7 @@ def main(cfg: DictConfig) -> float | None:
 def _job(cfg: DictConfig, hc: Any, multirun: bool) -> float | None:
     """`main`'s body: run the job, and say how it ended where it failed or was interrupted."""
     job_num = hc.job.num if multirun else None
+    _from_launch_folder(cfg, hc)
     try:
         record, error = execute(cfg, hc.runtime.output_dir, list(hc.overrides.task), job_num)
     except KeyboardInterrupt as e:  # one line, no traceback, the shell's exit status for the signal
@@ -424,3 +425,14 @@ def _job(cfg: DictConfig, hc: Any, multirun: bool) -> float | None:
         sys.exit(2 if error is None or isinstance(error, AblateError) else 1)
     final = record.final
     return final.val_err if record.status == "completed" and final else None
+
+
+def _from_launch_folder(cfg: DictConfig, hc: Any) -> None:
+    """With `hydra.job.chdir=true` Hydra runs the job inside its own folder: a relative `data.root` still means the
+    folder the command was launched from (as without chdir), so it is made absolute there (a run-time key: the
+    config hash does not change)."""
+    from omegaconf import OmegaConf
+
+    root = OmegaConf.select(cfg, "data.root")
+    if hc.job.chdir and isinstance(root, str) and not os.path.isabs(os.path.expanduser(root)):
+        cfg.data.root = os.path.join(hc.runtime.cwd, root)
