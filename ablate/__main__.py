@@ -4,11 +4,12 @@ Thin Hydra entry point; the work is in `ablate.run.app`. The task function retur
 final val top-1 error (%), or None for a run that did not complete, for sweepers to optimise.
 
 `cli()` is the command line: it lets overrides stand on both sides of `-m`, refuses a sweep config
-(`+sweep=…`, `+repeats=…`) without `-m` (it would train one member silently) and `-m` beside `--cfg`
-or `--info` (a traceback in Hydra), and says Hydra's own errors — an unknown group option, key or
-field, an override it cannot parse, a run folder it cannot create — in one sentence with exit status
-2, as ablate's other refusals (`ablate.config.loading.hydra_sentence`, `unwritable_folder`). Hydra
-prints those errors and exits 1 inside `run_and_report` unless HYDRA_FULL_ERROR=1, which makes it re-raise them:
+(`+sweep=…`, `+repeats=…`) without `-m` (it would train one member silently), glob() on a field (no job)
+and `-m` beside `--cfg` or `--info` (a traceback in Hydra), and says Hydra's own errors — an unknown
+group option, key or field, an override it cannot parse, a run folder it cannot create — in one
+sentence with exit status 2, as ablate's other refusals (`ablate.config.loading.hydra_sentence`,
+`unwritable_folder`). Hydra prints those errors and exits 1 inside `run_and_report` unless
+HYDRA_FULL_ERROR=1, which makes it re-raise them:
 `cli` sets it for the call, so the error reaches it as an exception and no second composition is needed.
 A user who set HYDRA_FULL_ERROR=1 gets Hydra's full traceback, as asked.
 """
@@ -35,7 +36,7 @@ def cli() -> None:
     import hydra_plugins.ablate_design_space_sweeper as design_spaces
     import hydra_plugins.ablate_optuna_sweeper as optuna
     import hydra_plugins.ablate_repeats_sweeper as repeats
-    from ablate.cli.argv import flags_first, multirun_and_show, overrides_of, sweep_without_m
+    from ablate.cli.argv import flags_first, glob_on_a_field, multirun_and_show, overrides_of, sweep_without_m
     from ablate.config.loading import hydra_sentence, unwritable_folder
     from ablate.errors import AblateError
 
@@ -44,7 +45,7 @@ def cli() -> None:
     sys.argv[1:] = flags_first(sys.argv[1:])
     args = sys.argv[1:]
     overrides = overrides_of(args)
-    refusal = sweep_without_m(args, overrides) or multirun_and_show(args)
+    refusal = sweep_without_m(args, overrides) or glob_on_a_field(overrides) or multirun_and_show(args)
     if refusal is not None:
         print(f"ablate: {refusal}", file=sys.stderr)
         sys.exit(EXIT_USAGE)

@@ -334,6 +334,11 @@ CASES = [
          "ablate: hydra.launcher.n_jobs=1,2 sweeps over Hydra's own config, which Hydra does not allow: give "
          "hydra.launcher.n_jobs one value, and sweep over fields of the run (model.cardinality=1,2).",
          target="none"),
+    # Found by hand: glob() on a field (it selects among a group's options) launched no job, and the sweep ended
+    # in "no member of the sweep recorded a result", leaving a sweep folder of nothing
+    Case("glob-on-a-field", "sweep", "ablate", ["model.width=glob(*)", "hydra.sweep.dir={sweep}", "-m"], 2,
+         "ablate: model.width=glob(*) selects nothing: glob() chooses among a config group's options, such as "
+         "model=glob(resnext*); list the field's values instead: model.width=A,B,C.", target="none"),
     # -- report folders
     Case("report-missing", "report dir", "report", ["{nowhere}"], 2,
          "error: SWEEP_DIR='{nowhere}' is not a directory: give a sweep folder such as sweeps/cardinality_vs_width."),

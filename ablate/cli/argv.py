@@ -5,8 +5,8 @@ Hydra parses its flags with argparse, whose positional `overrides` list is colle
 seed=0,1,2". `flags_first` moves every flag (with its value) in front of the overrides, keeping
 the order within each, which is what argparse accepts; the meaning of the line is unchanged (a bare
 `--info` is written `--info all`, what it means, so that it does not take the first override as its value).
-Two lines Hydra would run wrongly or answer with a traceback are refused in one sentence: a sweep config
-without -m (`sweep_without_m`) and -m beside --cfg or --info (`multirun_and_show`).
+Lines Hydra would run wrongly or answer with a traceback are refused in one sentence: a sweep config without
+-m (`sweep_without_m`), glob() on a field (`glob_on_a_field`) and -m beside --cfg or --info (`multirun_and_show`).
 """
 
 from __future__ import annotations
@@ -96,6 +96,20 @@ def sweep_without_m(args: list[str], overrides: list[str]) -> str | None:
             return (
                 f"{override} sets up a sweep, which runs only with -m: add -m to run its members, or leave out "
                 f"+{group}= to train one run."
+            )
+    return None
+
+
+def glob_on_a_field(overrides: list[str]) -> str | None:
+    """The refusal of glob() on a field (`model.width=glob(*)`), which selects among a config group's options only:
+    Hydra launches no job for it. None otherwise."""
+    for override in overrides:
+        key, _, value = override.partition("=")
+        key = key.lstrip("+~")
+        if value.strip().startswith("glob(") and ("." in key or key == "seed") and not key.startswith("hydra."):
+            return (
+                f"{override} selects nothing: glob() chooses among a config group's options, such as "
+                f"model=glob(resnext*); list the field's values instead: {key}=A,B,C."
             )
     return None
 
