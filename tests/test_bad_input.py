@@ -287,6 +287,8 @@ CASES = [
          ["+sweep=cardinality_vs_width", "+repeats=auto", "hydra.sweeper.max_seeds=4", "hydra.sweep.dir={sweep}", "-m"],
          2, "ablate: hydra.sweeper.max_seeds=4: hydra.sweeper has no field max_seeds (did you mean "
             "hydra.sweeper.max=4?); its fields are alpha, batch, max, min, params.", target="none"),
+    Case("hydra-flag-type", "config type", "ablate", ["hydra.job.chdir=maybe"], 2,
+         "ablate: hydra.job.chdir=maybe is invalid: it must be true or false.", target="none"),
     Case("launcher-type", "sweep", "ablate",
          ["+sweep=cardinality_vs_width", "hydra/launcher=joblib", "hydra.launcher.n_jobs=two", "hydra.sweep.dir={sweep}",
           "-m"], 2, "ablate: hydra.launcher.n_jobs=two is invalid: it must be a whole number.", target="none"),

@@ -196,9 +196,10 @@ def hydra_sentence(error: BaseException, overrides: Sequence[str] = ()) -> str |
         )
     full = getattr(error, "full_key", None) or getattr(error.__cause__, "full_key", None)
     typed = _typed(str(full), overrides, "") if full else ""
-    kind = re.search(r"could not be converted to (\w+)", str(error.__cause__ or error))
+    kind = re.search(r"could not be converted to (\w+)|is not a valid (bool)\b", str(error.__cause__ or error))
     if typed and kind is not None:  # a typed field of a plugin's node (a sweeper's, a launcher's)
-        return f"{typed} is invalid: it must be {_KINDS.get(kind[1], kind[1].lower())}."
+        name = kind[1] or kind[2]
+        return f"{typed} is invalid: it must be {_KINDS.get(name, name.lower())}."
     if typed:  # an override's value that does not resolve, or does not fit its node
         return f"{typed} cannot be applied: {first}."
     return f"the overrides {' '.join(overrides) or '(none)'} cannot be applied: {first}."
@@ -305,7 +306,7 @@ def _in_file(error: Any, text: str) -> str | None:
     return f"{file} sets {full}, a field {parent} does not have{hint}; its fields are {', '.join(names)}."
 
 
-_KINDS = {"Integer": "a whole number", "Float": "a number", "Boolean": "true or false"}  # OmegaConf's type names
+_KINDS = {"Integer": "a whole number", "Float": "a number", "Boolean": "true or false", "bool": "true or false"}
 
 
 def _quoted(text: str, before: str) -> str | None:
