@@ -306,6 +306,7 @@ def _in_file(error: Any, text: str) -> str | None:
     return f"{file} sets {full}, a field {parent} does not have{hint}; its fields are {', '.join(names)}."
 
 
+# OmegaConf's type names, in its "could not be converted to X" and "is not a valid bool" errors
 _KINDS = {"Integer": "a whole number", "Float": "a number", "Boolean": "true or false", "bool": "true or false"}
 
 
