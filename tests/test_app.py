@@ -285,6 +285,31 @@ def test_a_relative_data_root_is_the_launch_folders_under_hydra_job_chdir(tmp_pa
     assert record.status == "completed" and record.config["data"]["root"] == str(tmp_path / "mine")
 
 
+@pytest.mark.parametrize("given, expected", [
+    ("sqlite:///ml.db", "sqlite:///{cwd}/ml.db"),  # SQLAlchemy's relative form: three slashes
+    ("mlruns", "{cwd}/mlruns"),  # a folder: MLflow's file store
+    ("./runs/ml", "{cwd}/runs/ml"),
+    ("sqlite:////abs/ml.db", "sqlite:////abs/ml.db"),  # absolute already
+    ("http://host:5000", "http://host:5000"),
+    ("file:///abs/mlruns", "file:///abs/mlruns"),
+    (None, None),
+])
+def test_a_relative_mlflow_store_is_the_launch_folders_under_hydra_job_chdir(given, expected):
+    """Found by hand: as data.root, trainer.mlflow_uri=sqlite:///ml.db under hydra.job.chdir=true made one store
+    inside every run's folder, so a sweep's members were not in one store; it is the launch folder's, as without
+    chdir. Without chdir nothing is changed."""
+    from types import SimpleNamespace
+
+    from omegaconf import OmegaConf
+
+    for chdir in (True, False):
+        cfg = OmegaConf.create({"data": {"root": None}, "trainer": {"mlflow_uri": given}})
+        hc = SimpleNamespace(job=SimpleNamespace(chdir=chdir), runtime=SimpleNamespace(cwd="/launch/here"))
+        app._from_launch_folder(cfg, hc)
+        want = expected.format(cwd="/launch/here") if chdir and expected is not None else given
+        assert cfg.trainer.mlflow_uri == want
+
+
 def test_cli_single_bad_run_prints_one_sentence_and_exits_2(tmp_path):
     proc = cli("model.cardinality=0", f"hydra.run.dir={tmp_path / 'bad'}", cwd=tmp_path)
     assert proc.returncode == 2

@@ -428,11 +428,27 @@ def _job(cfg: DictConfig, hc: Any, multirun: bool) -> float | None:
 
 
 def _from_launch_folder(cfg: DictConfig, hc: Any) -> None:
-    """With `hydra.job.chdir=true` Hydra runs the job inside its own folder: a relative `data.root` still means the
-    folder the command was launched from (as without chdir), so it is made absolute there (a run-time key: the
+    """With `hydra.job.chdir=true` Hydra runs the job inside its own folder: a relative `data.root` or MLflow store
+    (`trainer.mlflow_uri=sqlite:///ml.db`, or a folder) still means the folder the command was launched from, as
+    without chdir, so that a sweep's members share one store; they are made absolute there (run-time keys: the
     config hash does not change)."""
     from omegaconf import OmegaConf
 
+    if not hc.job.chdir:
+        return
     root = OmegaConf.select(cfg, "data.root")
-    if hc.job.chdir and isinstance(root, str) and not os.path.isabs(os.path.expanduser(root)):
-        cfg.data.root = os.path.join(hc.runtime.cwd, root)
+    if isinstance(root, str) and not os.path.isabs(os.path.expanduser(root)):
+        cfg.data.root = os.path.normpath(os.path.join(hc.runtime.cwd, root))
+    uri = OmegaConf.select(cfg, "trainer.mlflow_uri")
+    if isinstance(uri, str):
+        cfg.trainer.mlflow_uri = _store_from(uri, hc.runtime.cwd)
+
+
+def _store_from(uri: str, cwd: str) -> str:
+    """`uri` with a relative SQLite file (`sqlite:///ml.db`) or store folder (`mlruns`) made absolute in `cwd`."""
+    sqlite = "sqlite:///"
+    if uri.startswith(sqlite) and not os.path.isabs(uri[len(sqlite) :]):
+        return sqlite + os.path.normpath(os.path.join(cwd, uri[len(sqlite) :]))
+    if ":" not in uri and not os.path.isabs(os.path.expanduser(uri)):
+        return os.path.normpath(os.path.join(cwd, uri))
+    return uri
