@@ -62,10 +62,12 @@ DEFAULT_PRUNERS = ("sweep",)
 
 
 # ---------------------------------------------------------------------------------------------------- recording
-def record_command(sweep_dir: Path, seed: int, n_designs: int) -> list[str]:
-    """The unpruned grid multirun of the sweep: every design once, to the end (no report)."""
+def record_command(sweep_dir: Path, seed: int, n_designs: int, recipe: tuple[str, ...] = ()) -> list[str]:
+    """The unpruned grid multirun of the sweep: every design once, to the end (no report); `recipe`: overrides of
+    the sweep's training recipe (e.g. `data.train_subset=4000`), added last."""
     return [*pruning.command(sweep_dir, seed, ("hydra.sweeper.pruner=null",)),
-            "hydra.sweeper.sampler={_target_: optuna.samplers.GridSampler}", f"hydra.sweeper.n_trials={n_designs}"]
+            "hydra.sweeper.sampler={_target_: optuna.samplers.GridSampler}", f"hydra.sweeper.n_trials={n_designs}",
+            *recipe]
 
 
 def space_size(params: dict) -> int:
@@ -110,7 +112,7 @@ def read_curves(sweep_dir: Path, seed: int) -> dict:
             "designs": len(curves), "curves": curves}
 
 
-def record(seed: int, out: Path, keep: Path | None = None) -> dict:
+def record(seed: int, out: Path, keep: Path | None = None, recipe: tuple[str, ...] = ()) -> dict:
     """Train every design of the sweep's space to the end with training seed `seed` (the grid multirun, into
     `keep/grid` or a temporary folder) and write the curves to `out`. RuntimeError when a design did not complete."""
     node = sweep_node()
@@ -121,7 +123,7 @@ def record(seed: int, out: Path, keep: Path | None = None) -> dict:
         log = sweep_dir.with_name("grid.log")
         sweep_dir.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "w") as f:
-            proc = subprocess.run(record_command(sweep_dir, seed, n), cwd=ROOT, stdout=f, stderr=subprocess.STDOUT)
+            proc = subprocess.run(record_command(sweep_dir, seed, n, recipe), cwd=ROOT, stdout=f, stderr=subprocess.STDOUT)
         if proc.returncode != 0:
             raise RuntimeError(f"the grid multirun exited {proc.returncode}: {log.read_text()[-800:]}")
         data = read_curves(sweep_dir, seed)
@@ -129,7 +131,7 @@ def record(seed: int, out: Path, keep: Path | None = None) -> dict:
 
     data.update(wall_seconds=round(time.perf_counter() - tic, 1), cpu=machine.cpu_model(),
                 cpu_flags=machine.cpu_flags(),
-                command=" ".join(record_command(Path("DIR"), seed, n)[1:]))
+                command=" ".join(record_command(Path("DIR"), seed, n, recipe)[1:]))
     if data["designs"] != n:
         raise RuntimeError(f"{data['designs']} of the space's {n} designs completed: the curves are incomplete.")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -342,6 +344,8 @@ def main(argv: list[str] | None = None) -> int:
                    "reports/bench/pruning_curves_seed<S>.json, the replay reads the seed-0 one)")
     p.add_argument("--seed", type=int, default=pruning.SEED, help="record: the training seed")
     p.add_argument("--keep", default=None, help="record: keep the grid sweep folder here")
+    p.add_argument("--recipe", nargs="*", default=[], metavar="OVERRIDE",
+                   help="record: overrides of the sweep's training recipe, e.g. data.train_subset=4000")
     p.add_argument("--seeds", type=int, default=SEEDS, help=f"replay: sampler seeds 0…N-1 (default {SEEDS})")
     p.add_argument("--pruners", default=",".join(DEFAULT_PRUNERS),
                    help=f"replay: comma-separated, of {', '.join(PRUNERS)} (default {','.join(DEFAULT_PRUNERS)})")
@@ -354,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.action == "record":
         try:
             out = Path(args.curves) if args.curves else CURVES.with_name(f"pruning_curves_seed{args.seed}.json")
-            data = record(args.seed, out, Path(args.keep) if args.keep else None)
+            data = record(args.seed, out, Path(args.keep) if args.keep else None, tuple(args.recipe))
         except RuntimeError as e:
             print(f"error: {e}", file=sys.stderr)
             return 1

@@ -30,6 +30,15 @@ def test_a_design_has_one_key_however_its_list_value_comes():
     assert replay.lookup(CURVES)[replay.key([4, [1, 2, 1, 1]])] == [30.0, 26.0, 23.0, 21.0]
 
 
+def test_a_recipe_is_recorded_as_overrides_after_the_grid_sweep(tmp_path):
+    """`record --recipe data.train_subset=4000 ...` trains the same grid with another recipe: its overrides come
+    last, so they win over the sweep file's."""
+    command = replay.record_command(tmp_path, 0, 36, ("data.train_subset=4000", "data.val_subset=4000"))
+    assert command[-2:] == ["data.train_subset=4000", "data.val_subset=4000"]
+    assert command[:-2] == replay.record_command(tmp_path, 0, 36)
+    assert "hydra.sweeper.n_trials=36" in command and "hydra.sweeper.pruner=null" in command
+
+
 def test_the_interval_is_scipys_t_interval():
     values = [0.1, 0.4, -0.2, 0.9, 0.3]
     mean, low, high = replay.interval(values)
