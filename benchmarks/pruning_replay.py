@@ -123,7 +123,8 @@ def record(seed: int, out: Path, keep: Path | None = None, recipe: tuple[str, ..
         log = sweep_dir.with_name("grid.log")
         sweep_dir.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "w") as f:
-            proc = subprocess.run(record_command(sweep_dir, seed, n, recipe), cwd=ROOT, stdout=f, stderr=subprocess.STDOUT)
+            proc = subprocess.run(record_command(sweep_dir, seed, n, recipe), cwd=ROOT, stdout=f,
+                                  stderr=subprocess.STDOUT)
         if proc.returncode != 0:
             raise RuntimeError(f"the grid multirun exited {proc.returncode}: {log.read_text()[-800:]}")
         data = read_curves(sweep_dir, seed)
