@@ -310,6 +310,25 @@ def test_a_relative_mlflow_store_is_the_launch_folders_under_hydra_job_chdir(giv
         assert cfg.trainer.mlflow_uri == want
 
 
+def test_a_relative_mlflow_tracking_uri_from_the_environment_is_the_launch_folders_under_chdir(monkeypatch):
+    """Found by hand: $MLFLOW_TRACKING_URI=sqlite:///ml.db (and no trainer.mlflow_uri) under hydra.job.chdir=true
+    made one store inside every member's folder, as trainer.mlflow_uri did before; it is the launch folder's too.
+    trainer.mlflow_uri, when given, still wins over the environment."""
+    from types import SimpleNamespace
+
+    from omegaconf import OmegaConf
+
+    hc = SimpleNamespace(job=SimpleNamespace(chdir=True), runtime=SimpleNamespace(cwd="/launch/here"))
+    for env, given, want in (("sqlite:///ml.db", None, "sqlite:////launch/here/ml.db"),
+                             ("mlruns", None, "/launch/here/mlruns"),
+                             ("http://host:5000", None, None),
+                             ("sqlite:///ml.db", "sqlite:////abs/x.db", "sqlite:////abs/x.db")):
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", env)
+        cfg = OmegaConf.create({"data": {"root": None}, "trainer": {"mlflow_uri": given}})
+        app._from_launch_folder(cfg, hc)
+        assert cfg.trainer.mlflow_uri == want, env
+
+
 def test_cli_single_bad_run_prints_one_sentence_and_exits_2(tmp_path):
     proc = cli("model.cardinality=0", f"hydra.run.dir={tmp_path / 'bad'}", cwd=tmp_path)
     assert proc.returncode == 2

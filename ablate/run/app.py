@@ -429,9 +429,9 @@ def _job(cfg: DictConfig, hc: Any, multirun: bool) -> float | None:
 
 def _from_launch_folder(cfg: DictConfig, hc: Any) -> None:
     """With `hydra.job.chdir=true` Hydra runs the job inside its own folder: a relative `data.root` or MLflow store
-    (`trainer.mlflow_uri=sqlite:///ml.db`, or a folder) still means the folder the command was launched from, as
-    without chdir, so that a sweep's members share one store; they are made absolute there (run-time keys: the
-    config hash does not change)."""
+    (`trainer.mlflow_uri=sqlite:///ml.db`, or a folder; or the same in `$MLFLOW_TRACKING_URI`) still means the
+    folder the command was launched from, as without chdir, so that a sweep's members share one store; they are
+    made absolute there (run-time keys: the config hash does not change)."""
     from omegaconf import OmegaConf
 
     if not hc.job.chdir:
@@ -439,9 +439,9 @@ def _from_launch_folder(cfg: DictConfig, hc: Any) -> None:
     root = OmegaConf.select(cfg, "data.root")
     if isinstance(root, str) and not os.path.isabs(os.path.expanduser(root)):
         cfg.data.root = os.path.normpath(os.path.join(hc.runtime.cwd, root))
-    uri = OmegaConf.select(cfg, "trainer.mlflow_uri")
-    if isinstance(uri, str):
-        cfg.trainer.mlflow_uri = _store_from(uri, hc.runtime.cwd)
+    uri = OmegaConf.select(cfg, "trainer.mlflow_uri") or os.environ.get("MLFLOW_TRACKING_URI")
+    if isinstance(uri, str) and (store := _store_from(uri, hc.runtime.cwd)) != uri:
+        cfg.trainer.mlflow_uri = store  # from the environment too: the key wins over it in the job
 
 
 def _store_from(uri: str, cwd: str) -> str:
