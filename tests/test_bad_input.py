@@ -310,6 +310,20 @@ CASES = [
          "ablate: model.width=range(16.5,48) in the command line samples fractions such as 16.5, but "
          "model.width=16.5 is invalid: it must be a whole number of at least 1; give the range's start, stop and "
          "step as whole numbers.", target="none"),
+    # Found by hand: seed=0,1 on a search's command line was searched like a design choice, so the best trial was
+    # partly the luckiest seed (a grid sweep takes the same override as repeats)
+    Case("search-seed", "sweep", "ablate",
+         ["+sweep=search_budget", "seed=0,1", "hydra.sweep.dir={sweep}", "-m"], 2,
+         "ablate: seed=0,1 in the command line would be searched like a design choice, so the search's best trial "
+         "would partly be the luckiest seed: a search trains each design with one seed (seed=N); to judge designs "
+         "with repeats, train them in a sweep of their own with seed=0,1,2 (hydra.sweeper.seed seeds the sampler).",
+         target="none"),
+    Case("search-seed-params", "sweep", "ablate",
+         ["+sweep=search_budget", '+hydra.sweeper.params={{seed: "range(3)"}}', "hydra.sweep.dir={sweep}", "-m"], 2,
+         "ablate: seed=range(3) in hydra.sweeper.params.seed would be searched like a design choice, so the search's "
+         "best trial would partly be the luckiest seed: a search trains each design with one seed (seed=N); to "
+         "judge designs with repeats, train them in a sweep of their own with seed=0,1,2 (hydra.sweeper.seed seeds "
+         "the sampler).", target="none"),
     # Found by hand: the sentence's way on, hydra.sweeper.params=null, was refused too (params took no null), and
     # it did not say that + adds keys to the node
     Case("sweep-params-merged", "sweep", "ablate",

@@ -165,7 +165,7 @@ def test_a_record_that_says_pruned_is_not_the_best_even_where_the_study_says_com
 
 
 def test_a_search_is_not_told_to_add_seeds_to_its_own_command(tmp_path):
-    """`seed=0,1,2` on a search's command line would be searched as a parameter: its report says what to do instead."""
+    """A search refuses `seed=0,1,2` (it would search the seed): its report says what to do instead."""
     from types import SimpleNamespace
 
     from ablate.report import tables
@@ -174,8 +174,8 @@ def test_a_search_is_not_told_to_add_seeds_to_its_own_command(tmp_path):
     assert tables.head_notes(sweep, SimpleNamespace(repeats=False)) == [
         "**No difference can be judged: a search runs each design once**, so seed-to-seed noise is unknown; "
         "`search_trials.md` ranks its trials. To judge a difference, train the designs to compare, with "
-        "`seed=0,1,2`, in a sweep of their own (on the search's command line `seed=0,1,2` would be searched as a "
-        "parameter)."]
+        "`seed=0,1,2`, in a sweep of their own (a search refuses `seed=0,1,2`: it would search the seed like a "
+        "design choice)."]
 
 
 def test_a_failed_trial_that_was_retried_says_which_trial_ran_it_again(tmp_path):

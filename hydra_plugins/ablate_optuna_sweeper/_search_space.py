@@ -202,6 +202,21 @@ def check_fractions(space: SearchSpace, config) -> None:
         )
 
 
+def check_seed(space: SearchSpace, config) -> None:
+    """On ablate's config: refuse `seed` in the search space. A grid sweep takes `seed=0,1,2` as repeats; a search
+    would sample the seed like a design choice and keep the trial whose seed happened to do best."""
+    from ablate.config.loading import is_ablate_config
+
+    if "seed" not in space.distributions or not is_ablate_config(config):
+        return
+    raise ConfigError(
+        f"seed={space.lines.get('seed', '')} in {space.sources.get('seed', 'the sweep')} would be searched like a "
+        "design choice, so the search's best trial would partly be the luckiest seed: a search trains each design "
+        "with one seed (seed=N); to judge designs with repeats, train them in a sweep of their own with seed=0,1,2 "
+        "(hydra.sweeper.seed seeds the sampler)."
+    )
+
+
 def _whole(key: str, typed: str, override) -> str:
     """How to sample whole numbers instead: `int(...)` around an interval; a range in whole numbers."""
     if "interval(" in typed:

@@ -191,6 +191,7 @@ class AblateOptunaSweeper(Sweeper):
         space = search_space.parse(self.params, arguments, self.hydra_context.config_loader)
         search_space.check_keys(space, self.config)
         search_space.check_fractions(space, self.config)
+        search_space.check_seed(space, self.config)
         self.make_sampler(space)  # a bad sampler, pruner or function is refused before the study is touched
         pruner = self.make_pruner()
         custom = self._custom_search_space()
