@@ -2,6 +2,7 @@
 
 import math
 import os
+import re
 
 import pytest
 import torch
@@ -193,6 +194,21 @@ def test_an_absurd_learning_rate_diverges(tmp_path):
     assert result.status == "diverged"
     assert "optim.lr=1e+30" in result.reason and result.reason.endswith(".")
     assert not (tmp_path / CHECKPOINT).exists()  # a diverged epoch is never checkpointed
+
+
+def test_a_diverged_epochs_losses_are_written_in_few_digits(tmp_path, monkeypatch):
+    """Found by hand: a finite but huge training loss beside a NaN val loss was written with every digit
+    (`train 139535827195.39258, val nan`): the reason gives 4 significant digits."""
+    from ablate.run import trainer
+
+    monkeypatch.setattr(trainer, "evaluate", lambda *a, **k: {"loss": math.nan, "err": 90.0, "top5_err": 50.0})
+    cfg, model, data, expected = setup(["optim.epochs=1"])
+    result = fit(model, data, cfg, torch.device("cpu"), run_dir=tmp_path, expected=expected)
+    assert result.status == "diverged"
+    train = re.fullmatch(r"the loss stopped being finite in epoch 1 \(train (\S+), val nan\) at optim\.lr=\S+: "
+                         r"lower the learning rate or add warm-up\.", result.reason)
+    assert train is not None, result.reason
+    assert train.group(1) == f"{result.epochs[0]['train_loss']:.4g}"
 
 
 # ----------------------------------------------------------------------------- checkpoints

@@ -515,8 +515,8 @@ def fit(
         if not (math.isfinite(train["loss"]) and math.isfinite(val["loss"])):
             result.status = "diverged"
             result.reason = (
-                f"the loss stopped being finite in epoch {epoch + 1} (train {train['loss']}, "
-                f"val {val['loss']}) at optim.lr={optim_cfg.lr}: lower the learning rate or add warm-up."
+                f"the loss stopped being finite in epoch {epoch + 1} (train {train['loss']:.4g}, "
+                f"val {val['loss']:.4g}) at optim.lr={optim_cfg.lr}: lower the learning rate or add warm-up."
             )
             if rank == 0 and on_epoch is not None:
                 on_epoch(entry, result.epochs)
