@@ -21,9 +21,11 @@ does not depend on which search trains it, which holds for one training seed (th
 recorded file). It says nothing about other training seeds: record another curve file for that.
 
 Per seed and pruner: the epochs the pruned search trained as a share of the unpruned search's (same seed), and
-its best val error (among completed trials, never a pruned one) minus the unpruned search's. Across seeds: the
-mean of each with its 95 % t-interval (`scipy.stats`), and how many seeds meet issue 14's targets
-(`pruning.EPOCH_TARGET`, `pruning.ERROR_TARGET`). Not a test: nothing is asserted. Constraints of the sweep are
+its best val error (among completed trials, never a pruned one) minus the unpruned search's, and what it did
+with the space's best design (trained it to the end, pruned it at an epoch, or never ran it), which tells a
+pruner that stopped the winner from a sampler that never proposed it. Across seeds: the mean of each with its
+95 % t-interval (`scipy.stats`), how many seeds meet issue 14's targets (`pruning.EPOCH_TARGET`,
+`pruning.ERROR_TARGET`), and the best design's fates counted. Not a test: nothing is asserted. Constraints of the sweep are
 left out: every design of its space lies on the budget (tests/test_bench_pruning.py solves each).
 """
 
@@ -35,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -170,12 +173,29 @@ def replayed(table: dict[str, list[float]], names: list[str], cfg) -> float:
     curve = table[key(values)]
     report = reporter()
     out = Path(HydraConfig.get().runtime.output_dir)
+    design = key(values)
     for epoch, value in enumerate(curve, 1):
         if report(epoch, value) and epoch < len(curve):
-            (out / "replay.json").write_text(json.dumps({"epochs": epoch, "status": "pruned"}))
+            (out / "replay.json").write_text(json.dumps({"epochs": epoch, "status": "pruned", "design": design}))
             raise optuna.TrialPruned()
-    (out / "replay.json").write_text(json.dumps({"epochs": len(curve), "status": "completed"}))
+    (out / "replay.json").write_text(json.dumps({"epochs": len(curve), "status": "completed", "design": design}))
     return float(curve[-1])
+
+
+def best_design(table: dict[str, list[float]]) -> str:
+    """The key of the design with the lowest final val error (the first of equals, in the table's order)."""
+    return min(table, key=lambda k: table[k][-1])
+
+
+def fate(jobs: list[dict], design: str) -> str:
+    """What a search did with `design`: `completed` (trained to the end), `pruned at epoch N`, or `not proposed`
+    (no job ran it: the sampler never proposed it, or only as a copy of a run that had not ended)."""
+    ran = [j for j in jobs if j.get("design") == design]
+    if any(j["status"] == "completed" for j in ran):
+        return "completed"
+    if ran:
+        return f"pruned at epoch {max(j['epochs'] for j in ran)}"
+    return "not proposed"
 
 
 def base_config(curves: dict) -> dict:
@@ -204,13 +224,14 @@ def search(curves: dict, seed: int, pruner: dict | None, sweep_dir: Path, node: 
                  f"hydra.sweeper.pruner={override_value(pruner)}",
                  *(f"{name}={text}" for name, text in node["params"].items())]
     tic = time.perf_counter()
-    task = partial(replayed, lookup(curves), sorted(curves["curves"][0]["params"]))
+    table = lookup(curves)
+    task = partial(replayed, table, sorted(curves["curves"][0]["params"]))
     multirun("pruning_replay", base_config(curves), task, overrides)
     jobs = [json.loads(p.read_text()) for p in sweep_dir.glob("*/replay.json")]
     best = _best(sweep_dir)
     return {"seed": seed, "epochs": sum(j["epochs"] for j in jobs), "runs": len(jobs),
             "pruned": sum(j["status"] == "pruned" for j in jobs), "best_val_err": best,
-            "seconds": round(time.perf_counter() - tic, 2)}
+            "best_design": fate(jobs, best_design(table)), "seconds": round(time.perf_counter() - tic, 2)}
 
 
 def override_value(node: dict | None) -> str:
@@ -289,7 +310,9 @@ def summarise(pruned: dict[int, dict], unpruned: dict[int, dict]) -> dict:
                and pruned[s]["epochs"] / unpruned[s]["epochs"] <= pruning.EPOCH_TARGET
                and pruned[s]["best_val_err"] - unpruned[s]["best_val_err"] <= pruning.ERROR_TARGET + 1e-9)
     share_ci, diff_ci = interval(share), interval(diff) if diff else None
+    fates = Counter(pruned[s]["best_design"] for s in seeds if "best_design" in pruned[s])
     return {"seeds": len(seeds), "epoch_share": share_ci, "error_difference": diff_ci,
+            "best_design": dict(sorted(fates.items())),
             "seeds_epochs_met": sum(x <= pruning.EPOCH_TARGET for x in share),
             "seeds_error_met": sum(d <= pruning.ERROR_TARGET + 1e-9 for d in diff),
             "seeds_both_met": both, "seeds_without_completed": len(seeds) - len(diff),
@@ -325,9 +348,10 @@ def notes(result: dict) -> list[str]:
     for name, s in result["summary"].items():
         verdict = "met" if s["mean_met"] else "missed"
         diff = "no completed trial" if s["error_difference"] is None else f"{s['error_difference'][0]:+.2f}"
+        fates = "; ".join(f"{what} in {n}" for what, n in (s.get("best_design") or {}).items())
         out.append(f"{name}: on average {s['epoch_share'][0]:.0%} of the epochs and {diff} "
                    f"points (targets ≤ {pruning.EPOCH_TARGET:.0%} and ≤ +{pruning.ERROR_TARGET}: {verdict}); both "
-                   f"targets in {s['seeds_both_met']} of {s['seeds']} seeds.")
+                   f"targets in {s['seeds_both_met']} of {s['seeds']} seeds; the space's best design: {fates}.")
     return out
 
 
@@ -383,6 +407,7 @@ def main(argv: list[str] | None = None) -> int:
           f"(best final val error {result['best_design_val_err']:.2f} %); sampler seeds 0–{args.seeds - 1}.\n")
     print("| " + " | ".join(t["headers"]) + " |\n|" + "---|" * len(t["headers"]))
     print("\n".join("| " + " | ".join(r) + " |" for r in t["rows"]))
+    print("\n" + "\n".join(f"- {line}" for line in notes(result)[1:]))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1, default=str) + "\n")
     return 0

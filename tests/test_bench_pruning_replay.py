@@ -57,6 +57,17 @@ def test_the_summary_counts_the_seeds_meeting_each_target():
     assert s["mean_met"] is False  # +0.4 on average
 
 
+def test_the_best_designs_fate_tells_a_pruned_winner_from_one_never_proposed():
+    table = replay.lookup(CURVES)
+    best = replay.best_design(table)
+    assert best == replay.key([4, "[1,2,1,1]"])  # C = 4, 21.0 % (parameter names sorted: cardinality, depths)
+    other = replay.key([1, "[1,2,1,1]"])
+    assert replay.fate([{"design": other, "status": "completed", "epochs": 4}], best) == "not proposed"
+    assert replay.fate([{"design": best, "status": "pruned", "epochs": 3}], best) == "pruned at epoch 3"
+    assert replay.fate([{"design": best, "status": "pruned", "epochs": 1},
+                        {"design": best, "status": "completed", "epochs": 4}], best) == "completed"
+
+
 def test_unknown_pruner_is_one_sentence_and_exit_2(capsys):
     assert replay.main(["--pruners", "sweep,nope", "--curves", "unused.json"]) == 2
     err = capsys.readouterr().err
@@ -72,8 +83,10 @@ def test_the_replayed_searches_have_the_outcomes_the_curves_give():
         assert unpruned["best_val_err"] == 21.0 == pruned["best_val_err"]  # the best design is never pruned
         assert pruned["runs"] == 6 and pruned["pruned"] >= 1
         assert pruned["epochs"] == 4 * (6 - pruned["pruned"]) + pruned["pruned"]  # pruned at epoch 1 or not at all
+        assert unpruned["best_design"] == "completed" == pruned["best_design"]
     summary = result["summary"]["median"]
     assert summary["seeds"] == 2 and summary["error_difference"][0] == 0.0 and summary["epoch_share"][0] < 1
+    assert summary["best_design"] == {"completed": 2}
     assert json.loads(json.dumps(result, default=str))["designs"] == 6
 
 
