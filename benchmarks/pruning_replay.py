@@ -25,8 +25,8 @@ its best val error (among completed trials, never a pruned one) minus the unprun
 with the space's best design (trained it to the end, pruned it at an epoch, or never ran it), which tells a
 pruner that stopped the winner from a sampler that never proposed it. Across seeds: the mean of each with its
 95 % t-interval (`scipy.stats`), how many seeds meet issue 14's targets (`pruning.EPOCH_TARGET`,
-`pruning.ERROR_TARGET`), and the best design's fates counted. Not a test: nothing is asserted. Constraints of the sweep are
-left out: every design of its space lies on the budget (tests/test_bench_pruning.py solves each).
+`pruning.ERROR_TARGET`), and the best design's fates counted. Not a test: nothing is asserted. Constraints of
+the sweep are left out: every design of its space lies on the budget (tests/test_bench_pruning.py solves each).
 """
 
 from __future__ import annotations
