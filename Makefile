@@ -16,7 +16,7 @@ test: setup lint
 	$(PY) -m pytest -n 2 --dist loadfile -q
 
 lint: setup  ## ruff (lint and format) and mypy over the package and the plugins: no findings
-	.venv/bin/ruff check ablate hydra_plugins
+	.venv/bin/ruff check ablate hydra_plugins benchmarks
 	.venv/bin/ruff format --check ablate hydra_plugins
 	.venv/bin/mypy
 

@@ -65,9 +65,9 @@ def candidates(template, budget) -> list:
 
 def run(quick: bool, results: dict) -> dict:
     from ablate import Budget, complexity, load_template
-    from ablate.engine.complexity import totals
     from ablate.budget import table2
     from ablate.config.loading import available
+    from ablate.engine.complexity import totals
 
     names = ("tiny", "resnet50") if quick else tuple(available("model"))
     repeats = 1 if quick else 2
@@ -77,15 +77,15 @@ def run(quick: bool, results: dict) -> dict:
     for name in names:
         t = load_template(name)
         cx = complexity(t)
-        fast = measure_batched(lambda: totals(t), calls=200 if quick else 1000, warmup=1, repeats=5 if quick else 9)
-        per_layer = measure_batched(lambda: complexity(t), calls=20 if quick else 100, warmup=1,
+        fast = measure_batched(lambda t=t: totals(t), calls=200 if quick else 1000, warmup=1, repeats=5 if quick else 9)
+        per_layer = measure_batched(lambda t=t: complexity(t), calls=20 if quick else 100, warmup=1,
                                     repeats=5 if quick else 9)
-        slow, (params, macs) = timed(lambda: count(t), repeats)
-        meta, _ = timed(lambda: count(t, "meta"), repeats)
+        slow, (params, macs) = timed(lambda t=t: count(t), repeats)
+        meta, _ = timed(lambda t=t: count(t, "meta"), repeats)
         agree = params == cx.params and macs == cx.flops and totals(t) == (cx.params, cx.flops, cx.acts)
         rows.append({"model": name, "params": cx.params, "flops": cx.flops, "counted_params": params,
-                     "counted_flops": macs, "agree": agree, "analytic": fast.as_dict(), "per_layer": per_layer.as_dict(),
-                     "counted": slow.as_dict(),
+                     "counted_flops": macs, "agree": agree, "analytic": fast.as_dict(),
+                     "per_layer": per_layer.as_dict(), "counted": slow.as_dict(),
                      "counted_meta": meta.as_dict(), "ratio": slow.median / fast.median,
                      "ratio_meta": meta.median / fast.median})
         table_rows.append([name, f"{cx.flops / 1e9:.4g} G", "yes" if agree else f"NO ({params:,} / {macs:,})",
@@ -102,7 +102,7 @@ def run(quick: bool, results: dict) -> dict:
     fast = measure_batched(lambda: table2(base, TABLE2_CARDINALITIES, budget), calls=2 if quick else 5,
                            warmup=1, repeats=3 if quick else 7)
     slow, counted = timed(lambda: [count(s.template) for s in solutions], repeats)
-    agree = all(p == s.achieved for (p, _), s in zip(counted, solutions))
+    agree = all(p == s.achieved for (p, _), s in zip(counted, solutions, strict=True))
     searched = candidates(base, budget)
     search = None
     if not quick:
@@ -119,9 +119,9 @@ def run(quick: bool, results: dict) -> dict:
                        f"{fmt_seconds(search.median)} ({len(searched)} candidates)" if search else "–",
                        f"{solver['ratio_meta']:,.0f}×" if search else "–"])
     ratios = [r["ratio"] for r in rows] + [solver["ratio"]]
-    notes.append("analytic = `ablate.engine.complexity.totals` (closed form per stage: what the solver and the records use); "
-                 "per layer = `ablate.engine.complexity.complexity`, which lists every layer with its counts (describe's "
-                 "table). Both must equal the counted figures.")
+    notes.append("analytic = `ablate.engine.complexity.totals` (closed form per stage: what the solver and the records "
+                 "use); per layer = `ablate.engine.complexity.complexity`, which lists every layer with its counts "
+                 "(describe's table). Both must equal the counted figures.")
     notes.append("build + count = build the model + one-image forward under FlopCounterMode + sum of parameter "
                  "sizes, on the CPU (the target's comparison) and on the meta device (no allocation or "
                  "initialisation: the cheapest build). Table 2's CPU column builds only the five answers; its "

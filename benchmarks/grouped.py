@@ -38,7 +38,7 @@ def conv_layers(quick: bool, peak: float) -> list[dict]:
             x = torch.randn(batch, g, stage.resolution, stage.resolution).to(memory_format=torch.channels_last)
             x.requires_grad_(True)
 
-            def step():
+            def step(conv=conv, x=x):
                 conv(x).sum().backward()
 
             t = measure(step, warmup=2, repeats=3 if quick else 7)

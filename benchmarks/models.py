@@ -10,7 +10,7 @@ twice the forward) and an inference image as 1 × 2. Each workload runs in its o
 from __future__ import annotations
 
 import sys
-from functools import lru_cache
+from functools import cache
 
 from benchmarks import ceilings
 from benchmarks.workload import Workload, run_isolated
@@ -31,7 +31,7 @@ def measure(w: Workload, timeout: float = 600) -> dict:
     return _results[key]
 
 
-@lru_cache(maxsize=None)
+@cache
 def cpu_batch() -> int:
     """The built-in CPU recipe's batch (conf/optim/cpu.yaml)."""
     from ablate.config.loading import compose
@@ -39,7 +39,7 @@ def cpu_batch() -> int:
     return int(compose(["optim=cpu"]).optim.batch_size)
 
 
-@lru_cache(maxsize=None)
+@cache
 def default_precision(device: str = "cpu") -> str:
     """The precision ablate's trainer runs in on `device` with `trainer.precision=auto` (bf16 on a
     CPU with native bf16 dot products, else fp32): the models are timed as they are trained."""
@@ -50,7 +50,7 @@ def default_precision(device: str = "cpu") -> str:
     return precision_name(autocast_dtype("auto", torch.device(device)))
 
 
-@lru_cache(maxsize=None)
+@cache
 def templates() -> dict:
     """The templates measured: the CPU template at C=1 and at C=32 with d solved for equal params
     (the cardinality_vs_width sweep's tolerance, 10%), ResNet-50 and ResNeXt-50 32×4d."""
@@ -141,7 +141,7 @@ def run(quick: bool, results: dict) -> dict:
     measured = [(workload(name, quick), measure(workload(name, quick))) for name in NAMES]
     peak = ceilings.remeasure(results, quick)
     rows, table_rows, notes = [], [], []
-    for name, (w, r) in zip(NAMES, measured):
+    for name, (w, r) in zip(NAMES, measured, strict=True):
         row = {"name": name, "label": w.label, "params": r.get("params"), "flops": r.get("flops"), "batch": w.batch,
                "precision": w.precision, "train": phase(r, "train"), "infer": phase(r, "infer"), "error": error(r),
                "train_share": share(r, "train", peak), "infer_share": share(r, "infer", peak),

@@ -20,11 +20,11 @@ for the search (the same sweeper, sampler and pruner on the same values) under o
 does not depend on which search trains it, which holds for one training seed (the run seed is part of the
 recorded file). It says nothing about other training seeds: record another curve file for that.
 
-Per seed and pruner: the epochs the pruned search trained as a share of the unpruned search's (same seed), and
-its best val error (among completed trials, never a pruned one) minus the unpruned search's, and what it did
-with the space's best design (trained it to the end, pruned it at an epoch, or never ran it), which tells a
-pruner that stopped the winner from a sampler that never proposed it. Across seeds: the mean of each with its
-95 % t-interval (`scipy.stats`), how many seeds meet issue 14's targets (`pruning.EPOCH_TARGET`,
+Per seed and pruner: the epochs the pruned search trained as a share of the unpruned search's (same seed), its
+best val error (among completed trials, never a pruned one) minus the unpruned search's, and what it did with the
+space's best design (trained it, or one tied with it, to the end; pruned it at an epoch; or never ran it), which
+tells a pruner that stopped the winner from a sampler that never proposed it. Across seeds: the mean of each with
+its 95 % t-interval (`scipy.stats`), how many seeds meet issue 14's targets (`pruning.EPOCH_TARGET`,
 `pruning.ERROR_TARGET`), and the best design's fates counted. Not a test: nothing is asserted. Constraints of
 the sweep are left out: every design of its space lies on the budget (tests/test_bench_pruning.py solves each).
 """
@@ -182,15 +182,17 @@ def replayed(table: dict[str, list[float]], names: list[str], cfg) -> float:
     return float(curve[-1])
 
 
-def best_design(table: dict[str, list[float]]) -> str:
-    """The key of the design with the lowest final val error (the first of equals, in the table's order)."""
-    return min(table, key=lambda k: table[k][-1])
+def best_designs(table: dict[str, list[float]]) -> set[str]:
+    """The keys of the designs with the lowest final val error (several when they tie)."""
+    best = min(curve[-1] for curve in table.values())
+    return {k for k, curve in table.items() if curve[-1] == best}
 
 
-def fate(jobs: list[dict], design: str) -> str:
-    """What a search did with `design`: `completed` (trained to the end), `pruned at epoch N`, or `not proposed`
-    (no job ran it: the sampler never proposed it, or only as a copy of a run that had not ended)."""
-    ran = [j for j in jobs if j.get("design") == design]
+def fate(jobs: list[dict], designs: set[str]) -> str:
+    """What a search did with the best designs: `completed` (one trained to the end), `pruned at epoch N` (the
+    furthest any got), or `not proposed` (no job ran one: the sampler never proposed it, or only as a copy of a
+    run that had not ended)."""
+    ran = [j for j in jobs if j.get("design") in designs]
     if any(j["status"] == "completed" for j in ran):
         return "completed"
     if ran:
@@ -231,7 +233,7 @@ def search(curves: dict, seed: int, pruner: dict | None, sweep_dir: Path, node: 
     best = _best(sweep_dir)
     return {"seed": seed, "epochs": sum(j["epochs"] for j in jobs), "runs": len(jobs),
             "pruned": sum(j["status"] == "pruned" for j in jobs), "best_val_err": best,
-            "best_design": fate(jobs, best_design(table)), "seconds": round(time.perf_counter() - tic, 2)}
+            "best_design": fate(jobs, best_designs(table)), "seconds": round(time.perf_counter() - tic, 2)}
 
 
 def override_value(node: dict | None) -> str:

@@ -22,7 +22,8 @@ def targets(results: dict) -> list[dict]:
     gemm = results.get("ceilings", {}).get("conv_gemm_flops_per_s")
     versus = f"; {share * models['fp32_peak'] / gemm:.0%} of oneDNN's GEMM" if share is not None and gemm else ""
     out.append({"target": "CPU template trains at ≥ 40% (issue 3) / ≥ 50% (issue 7) of the fp32 matmul ceiling",
-                "measured": None if share is None else f"{share:.0%} (benchmark step, {tiny.get('precision', 'fp32')}, eager, channels-last{versus})",
+                "measured": None if share is None else
+                f"{share:.0%} (benchmark step, {tiny.get('precision', 'fp32')}, eager, channels-last{versus})",
                 "value": share, "status": "–" if share is None else
                 f"{_status(share >= SHARE_TARGET)} (40%), {_status(share >= 0.5)} (50%)"})
     trainer = results.get("trainer")

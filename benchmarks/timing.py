@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Timing:
     warmup_seconds: float = 0.0  # all warm-up calls together (the first includes any compilation)
 
     @classmethod
-    def of(cls, seconds: list[float], warmup_seconds: float = 0.0) -> "Timing":
+    def of(cls, seconds: list[float], warmup_seconds: float = 0.0) -> Timing:
         s = sorted(seconds)
         if len(s) >= 2:
             q = statistics.quantiles(s, n=4, method="inclusive")

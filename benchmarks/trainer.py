@@ -23,6 +23,7 @@ deterministic switch), so an overhead can be traced to its source.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import statistics
@@ -150,8 +151,8 @@ def extras(cfg, data, template, record: dict) -> dict:
     import torch
     from torch import nn
 
-    from ablate.run import record as runs
     from ablate.models import build
+    from ablate.run import record as runs
     from ablate.run.trainer import _progress, lr_factor, optimizer, save_checkpoint
 
     model = build(template, str(cfg.model.form)).to(memory_format=torch.channels_last)
@@ -245,21 +246,21 @@ def worker(s: dict) -> dict:
 def epoch_seconds(run: dict) -> list[float]:
     """Seconds of every epoch after the first (steady state)."""
     ends = run.get("ends", [])
-    return [b - a for a, b in zip(ends, ends[1:])]
+    return [b - a for a, b in itertools.pairwise(ends)]
 
 
 def epoch_cpu_seconds(run: dict) -> list[float]:
     """Process CPU seconds (all threads) of every epoch after the first: less sensitive than wall
     time to other processes on a shared machine, though spinning OpenMP threads still inflate it."""
     ends = run.get("cpu_ends", [])
-    return [b - a for a, b in zip(ends, ends[1:])]
+    return [b - a for a, b in itertools.pairwise(ends)]
 
 
 def paired_overheads(runs: list[dict]) -> list[float]:
     """ablate's epoch time over the bare loop's, minus 1, for each adjacent (bare, ablate) pair of runs
     in the order they ran (runs 0-1, 2-3, ...): each pair's medians over its steady epochs."""
     out = []
-    for a, b in zip(runs[::2], runs[1::2]):
+    for a, b in zip(runs[::2], runs[1::2], strict=False):  # an odd last run has no pair
         kinds = {a["kind"]: a, b["kind"]: b}
         if set(kinds) != {"bare", "ablate"}:
             continue

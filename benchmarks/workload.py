@@ -48,7 +48,7 @@ class Workload:
     seed: int = 0
     cudnn_benchmark: bool = True  # CUDA: let cuDNN time its algorithms for each conv shape (grouped convs need it)
 
-    def with_(self, **changes) -> "Workload":
+    def with_(self, **changes) -> Workload:
         return replace(self, **changes)
 
     def to_json(self) -> str:
@@ -57,7 +57,7 @@ class Workload:
         return json.dumps(d)
 
     @classmethod
-    def from_json(cls, text: str) -> "Workload":
+    def from_json(cls, text: str) -> Workload:
         d = json.loads(text)
         d["phases"] = tuple(d["phases"])
         return cls(**d)
@@ -74,8 +74,8 @@ def run(w: Workload) -> dict:
     import torch.nn.functional as F
 
     from ablate.engine.complexity import complexity
-    from ablate.models import build, convert
     from ablate.engine.template import Template
+    from ablate.models import build, convert
 
     if w.threads:
         torch.set_num_threads(w.threads)

@@ -59,13 +59,17 @@ def test_the_summary_counts_the_seeds_meeting_each_target():
 
 def test_the_best_designs_fate_tells_a_pruned_winner_from_one_never_proposed():
     table = replay.lookup(CURVES)
-    best = replay.best_design(table)
-    assert best == replay.key([4, "[1,2,1,1]"])  # C = 4, 21.0 % (parameter names sorted: cardinality, depths)
+    best = replay.key([4, "[1,2,1,1]"])  # C = 4, 21.0 % (parameter names sorted: cardinality, depths)
+    assert replay.best_designs(table) == {best}
     other = replay.key([1, "[1,2,1,1]"])
-    assert replay.fate([{"design": other, "status": "completed", "epochs": 4}], best) == "not proposed"
-    assert replay.fate([{"design": best, "status": "pruned", "epochs": 3}], best) == "pruned at epoch 3"
+    assert replay.fate([{"design": other, "status": "completed", "epochs": 4}], {best}) == "not proposed"
+    assert replay.fate([{"design": best, "status": "pruned", "epochs": 3}], {best}) == "pruned at epoch 3"
     assert replay.fate([{"design": best, "status": "pruned", "epochs": 1},
-                        {"design": best, "status": "completed", "epochs": 4}], best) == "completed"
+                        {"design": best, "status": "completed", "epochs": 4}], {best}) == "completed"
+    # designs that tie for the best final error are all the best: training either to the end finds it
+    tied = {**table, other: [30.0, 26.0, 23.0, 21.0]}
+    assert replay.best_designs(tied) == {best, other}
+    assert replay.fate([{"design": other, "status": "completed", "epochs": 4}], replay.best_designs(tied)) == "completed"
 
 
 def test_unknown_pruner_is_one_sentence_and_exit_2(capsys):
