@@ -64,17 +64,19 @@ def test_a_trial_the_pruner_stops_is_pruned_and_counts(tmp_path):
 
 def test_a_copy_of_a_pruned_design_is_pruned_with_its_curve_and_says_so(tmp_path, sweeper_log):  # noqa: F811
     """Found by hand: a trial that sampled a pruned trial's design was told PRUNED without a word in the log and
-    without a value (a copy of a completed design is logged and carries its values)."""
-    multirun(learner, tmp_path, "x=choice(-3,3)", "hydra.sweeper.n_trials=3", THRESHOLD)
+    without a value (a copy of a completed design is logged and carries its values). Its last value is written
+    in 4 significant digits (found by hand: `at 55.00000000000001`)."""
+    multirun(learner, tmp_path, "x=choice(-3.1,3)", "hydra.sweeper.n_trials=3", THRESHOLD)
     trials = load(tmp_path).get_trials()
-    (source,) = [t for t in trials if t.params["x"] == -3 and "copy_of" not in t.user_attrs]
+    (source,) = [t for t in trials if t.params["x"] == -3.1 and "copy_of" not in t.user_attrs]
     copies = [t for t in trials if t.user_attrs.get("copy_of") == source.number]
-    assert source.state.name == "PRUNED" and copies  # the seeded sampler proposes -3 again
+    assert source.state.name == "PRUNED" and copies  # the seeded sampler proposes -3.1 again
+    assert curve(-3.1, 0) == 26.009999999999998  # a float with a long tail
     for t in copies:
         assert t.state.name == "PRUNED"
-        assert t.intermediate_values == source.intermediate_values and t.value == source.value == curve(-3, 0)
-        assert (f"Trial {t.number} {{'x': -3}}: the same design as trial {source.number}, not run again: pruned "
-                f"after step 0 at {curve(-3, 0)}") in sweeper_log
+        assert t.intermediate_values == source.intermediate_values and t.value == source.value == curve(-3.1, 0)
+        assert (f"Trial {t.number} {{'x': -3.1}}: the same design as trial {source.number}, not run again: pruned "
+                "after step 0 at 26.01") in sweeper_log  # a message of the log, whole
 
 
 def test_without_a_pruner_the_epochs_are_reported_and_nothing_is_pruned(tmp_path):

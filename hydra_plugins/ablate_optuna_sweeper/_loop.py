@@ -431,7 +431,7 @@ class Search:
                     trial.report(value, step)
             self._finish(trial, "PRUNED")
             last = max(source.intermediate_values, default=None)
-            where = "" if last is None else f" after step {last} at {source.intermediate_values[last]}"
+            where = "" if last is None else f" after step {last} at {source.intermediate_values[last]:.4g}"
             log.info(
                 f"Trial {trial.number} {dict(trial.params)}: the same design as trial {source.number}, "
                 f"not run again: pruned{where}"
