@@ -318,6 +318,12 @@ CASES = [
          "would partly be the luckiest seed: a search trains each design with one seed (seed=N); to judge designs "
          "with repeats, train them in a sweep of their own with seed=0,1,2 (hydra.sweeper.seed seeds the sampler).",
          target="none"),
+    Case("search-seed-one", "sweep", "ablate",  # one seed is no search: choice(1) runs as seed=1 would
+         ["+sweep=search_pruning", "seed=choice(1)", "hydra.sweeper.pruner.min_resource=0", "hydra.sweep.dir={sweep}",
+          "-m"], 2,  # the pruner's refusal comes after the seed's: choice(1) passed it
+         "ablate: hydra.sweeper.pruner={{'_target_': 'optuna.pruners.HyperbandPruner', 'min_resource': 0, "
+         "'max_resource': 8, 'reduction_factor': 3}} fails when it judges a trial (ZeroDivisionError: division by "
+         "zero): check its arguments against optuna.pruners.HyperbandPruner.", target="none"),
     Case("search-seed-params", "sweep", "ablate",
          ["+sweep=search_budget", '+hydra.sweeper.params={{seed: "range(3)"}}', "hydra.sweep.dir={sweep}", "-m"], 2,
          "ablate: seed=range(3) in hydra.sweeper.params.seed would be searched like a design choice, so the search's "

@@ -207,7 +207,8 @@ def check_seed(space: SearchSpace, config) -> None:
     would sample the seed like a design choice and keep the trial whose seed happened to do best."""
     from ablate.config.loading import is_ablate_config
 
-    if "seed" not in space.distributions or not is_ablate_config(config):
+    dist = space.distributions.get("seed")
+    if dist is None or dist.single() or not is_ablate_config(config):  # choice(1) is one seed
         return
     raise ConfigError(
         f"seed={space.lines.get('seed', '')} in {space.sources.get('seed', 'the sweep')} would be searched like a "
