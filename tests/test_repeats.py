@@ -491,6 +491,22 @@ def test_the_sweeper_adds_seeds_only_where_undecided_and_resumes(tmp_path):
     assert sequential.read_plan(sweep)[1] == "model.cardinality=1"
 
 
+def test_another_reference_is_refused_naming_the_planned_one_by_what_sets_it_apart(tmp_path):
+    """Found by hand: the sentence named the planned reference with every override of its setting, those shared by
+    all settings too (`'+repeats=auto +sweep=… data.train_subset=640 … model.cardinality=1 …'`)."""
+    LAUNCHED.clear()
+    sweep = tmp_path / "sweep"
+    multirun(sweep, "model.cardinality=1,2,4", "+tag=shared", "hydra.sweeper.min=3", "hydra.sweeper.batch=2",
+             "hydra.sweeper.max=7")
+    assert sequential.read_plan(sweep)[1] == "+tag=shared model.cardinality=1"
+    with pytest.raises(ConfigError) as refused:
+        write_report(sweep, tmp_path / "report", reference="model.cardinality=2")
+    assert str(refused.value) == (
+        "--reference='model.cardinality=2' is not the reference this adaptive sweep was planned against "
+        "('model.cardinality=1'): its verdicts hold against that one only."
+    )
+
+
 def test_an_adaptive_sweep_into_a_folder_of_earlier_runs_counts_its_own_members(tmp_path):
     """Found by hand: the main job with seed=0,1 into a folder, then `+repeats=auto` into the same folder. The
     adaptive members run the same configs under other names (`+repeats=auto` is in theirs), and the report kept the

@@ -577,9 +577,10 @@ def analyse(runs: pd.DataFrame, options: Options, stored: tuple[Plan, str, list[
     if options.reference is not None:
         chosen = stats.find_reference(settings, options.reference, labels, options.name("reference"))
         if chosen != reference:
+            planned = stats.distinguishing(settings, labels).get(reference, reference)
             raise ConfigError(
                 f"{options.name('reference')}={options.reference!r} is not the reference this "
-                f"adaptive sweep was planned against ({reference!r}): its verdicts hold against that "
+                f"adaptive sweep was planned against ({planned!r}): its verdicts hold against that "
                 "one only."
             )
     if options.resolution != plan.resolution:
