@@ -287,6 +287,19 @@ CASES = [
          ["+sweep=cardinality_vs_width", "+repeats=auto", "hydra.sweeper.max_seeds=4", "hydra.sweep.dir={sweep}", "-m"],
          2, "ablate: hydra.sweeper.max_seeds=4: hydra.sweeper has no field max_seeds (did you mean "
             "hydra.sweeper.max=4?); its fields are alpha, batch, max, min, params.", target="none"),
+    # Found by hand: a sweep config of one sweeper with another sweeper chosen after it (repeats for a search) gave
+    # Hydra's "ConfigKeyError raised while composing config: Key 'study_name' not in 'AblateRepeatsSweeperConf'"
+    Case("sweeper-mixed-repeats", "sweep", "ablate",
+         ["+sweep=search_budget", "+repeats=auto", "hydra.sweep.dir={sweep}", "-m"], 2,
+         "ablate: sweep/search_budget.yaml sets hydra.sweeper.study_name, which the sweeper in use does not have "
+         "(ablate_repeats, chosen by +repeats=auto): the two need different sweepers, so use one of them (a search "
+         "runs each design once; compare its best designs with repeats in a grid sweep of their own).",
+         target="none"),
+    Case("sweeper-mixed-basic", "sweep", "ablate",
+         ["+sweep=design_spaces", "hydra/sweeper=basic", "hydra.sweep.dir={sweep}", "-m"], 2,
+         "ablate: sweep/design_spaces.yaml sets hydra.sweeper.seed, which the sweeper in use does not have "
+         "(basic, chosen by hydra/sweeper=basic): the two need different sweepers, so use one of them.",
+         target="none"),
     Case("hydra-flag-type", "config type", "ablate", ["hydra.job.chdir=maybe"], 2,
          "ablate: hydra.job.chdir=maybe is invalid: it must be true or false.", target="none"),
     Case("launcher-type", "sweep", "ablate",

@@ -301,3 +301,18 @@ def test_commands_that_read_only_the_model_ignore_the_data_set(capsys):
     assert json.loads(capsys.readouterr().out)["params"] == 25028904  # Table 1: ResNeXt-50 (32×4d), 25.0M
     assert budget.main(["model=resnet50", "--cardinality", "2", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["rows"][0]["bottleneck_width"] == 40  # Table 2: 2×40d
+
+
+def test_a_sweep_files_unknown_sweeper_key_is_another_sweepers_only_when_an_override_chose_one():
+    """The sentence for `+sweep=search_budget +repeats=auto` (the file's study_name on the repeats sweeper) is not
+    given to a typo in a sweep file whose own sweeper is in use: no override chose another sweeper."""
+    from ablate.config import loading
+
+    text = ("In 'sweep/mine': ConfigKeyError raised while composing config:\nKey 'n_trails' not in "
+            "'AblateOptunaSweeperConf'\n    full_key: hydra.sweeper.n_trails\n    object_type=AblateOptunaSweeperConf")
+    assert loading._other_sweeper(text, ["+sweep=mine", "-m"]) is None
+    repeats = text.replace("n_trails", "n_trials").replace("AblateOptuna", "AblateRepeats")
+    assert loading._other_sweeper(repeats, ["+sweep=mine", "+repeats=auto", "-m"]) == (
+        "sweep/mine.yaml sets hydra.sweeper.n_trials, which the sweeper in use does not have (ablate_repeats, "
+        "chosen by +repeats=auto): the two need different sweepers, so use one of them (a search runs each design "
+        "once; compare its best designs with repeats in a grid sweep of their own).")

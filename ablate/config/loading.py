@@ -157,7 +157,7 @@ def hydra_sentence(error: BaseException, overrides: Sequence[str] = ()) -> str |
         return None
     overrides = [str(o) for o in overrides]
     text = str(error)
-    in_file = _packaged(text) or _in_file(error, text)
+    in_file = _packaged(text) or _other_sweeper(text, overrides) or _in_file(error, text)
     if in_file is not None:
         return in_file
     if isinstance(error, MissingConfigException):
@@ -270,6 +270,33 @@ def _packaged(text: str) -> str | None:
         f"where the config has no such node: a {group} config sets keys of the whole config, so its first line "
         "must be `# @package _global_`."
     )
+
+
+def _other_sweeper(text: str, overrides: Sequence[str]) -> str | None:
+    """The sentence for a config file that sets a field of its sweeper while an override chose another sweeper
+    (`+sweep=search_budget +repeats=auto`: an Optuna search's `study_name` on the adaptive-repeats sweeper); None
+    for any other error."""
+    flat = " ".join(text.split())
+    m = re.match(r"In '([^']+/[^']+)': .*Key '([^']+)' not in '(\w+)SweeperConf' full_key: (hydra\.sweeper\.\S+)", flat)
+    if m is None:
+        return None
+    file, conf, full = f"{m[1]}.yaml", m[3], m[4]
+    sweeper = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", conf).lower()  # AblateRepeats: ablate_repeats
+    own = m[1].replace("/", "=")  # sweep=search_budget: the file's own override
+    choosers = [o for o in overrides if o.lstrip("+").startswith(("hydra/sweeper=", "repeats=", "sweep="))]
+    choosers = [o for o in choosers if o.lstrip("+") != own]
+    if not choosers:  # no other sweeper chosen: a key the file's own sweeper lacks (a typo), said elsewhere
+        return None
+    by = f", chosen by {' '.join(choosers)}"
+    search = m[2] in _SEARCH_KEYS and sweeper == "ablate_repeats"  # repeats asked of an Optuna search
+    how = " (a search runs each design once; compare its best designs with repeats in a grid sweep of their own)"
+    return (
+        f"{file} sets {full}, which the sweeper in use does not have ({sweeper}{by}): the two need different "
+        f"sweepers, so use one of them{how if search else ''}."
+    )
+
+
+_SEARCH_KEYS = ("study_name", "storage", "sampler", "pruner", "n_trials", "direction", "objectives", "constraints")
 
 
 def _in_file(error: Any, text: str) -> str | None:
