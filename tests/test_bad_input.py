@@ -523,6 +523,7 @@ def sentence_shown(stderr: str, line: str) -> str:
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input(case: Case, world, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a row that is not refused writes its outputs (reports/, outputs/) here, not in the repo
     paths = world["paths"]
     args, run_dir = prepare(case, world, tmp_path, monkeypatch)
     watched = [paths["sweep"], paths["report"], paths["data"]]  # the completed run is in the sweep
