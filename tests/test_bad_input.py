@@ -287,6 +287,13 @@ CASES = [
          ["+sweep=cardinality_vs_width", "+repeats=auto", "hydra.sweeper.max_seeds=4", "hydra.sweep.dir={sweep}", "-m"],
          2, "ablate: hydra.sweeper.max_seeds=4: hydra.sweeper has no field max_seeds (did you mean "
             "hydra.sweeper.max=4?); its fields are alpha, batch, max, min, params.", target="none"),
+    # Found by hand: with + the same typo reached the sweeper's constructor, and the sentence was Hydra's
+    # "Error in call to target '…AblateRepeatsSweeper': TypeError(…unexpected keyword argument 'max_seeds')"
+    Case("sweeper-field-added", "sweep", "ablate",
+         ["+sweep=cardinality_vs_width", "+repeats=auto", "+hydra.sweeper.max_seeds=4", "hydra.sweep.dir={sweep}",
+          "-m"], 2,
+         "ablate: +hydra.sweeper.max_seeds=4: hydra.sweeper has no field max_seeds (did you mean "
+         "hydra.sweeper.max=4?); its fields are alpha, batch, max, min, params.", target="none"),
     # Found by hand: a sweep config of one sweeper with another sweeper chosen after it (repeats for a search) gave
     # Hydra's "ConfigKeyError raised while composing config: Key 'study_name' not in 'AblateRepeatsSweeperConf'"
     Case("sweeper-mixed-repeats", "sweep", "ablate",

@@ -188,6 +188,9 @@ def hydra_sentence(error: BaseException, overrides: Sequence[str] = ()) -> str |
                 f"""quotes: '{key}="{value}"'."""
             )
         return f"{error.override} cannot be parsed ({first}): quote it for the shell, e.g. 'model.depths=[1,2,1,1]'."
+    added = _unexpected_argument(text, overrides)
+    if added is not None:
+        return added
     path = _quoted(text, "Additional config directory '")
     if path is not None:
         return (
@@ -345,6 +348,33 @@ def _quoted(text: str, before: str) -> str | None:
 
 def _key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
+
+
+def _unexpected_argument(text: str, overrides: Sequence[str]) -> str | None:
+    """The sentence for a key added with + to a plugin's node (`+hydra.sweeper.max_seeds=4`) that its class does
+    not take: Hydra's "Error in call to target … unexpected keyword argument", said as for the same key without +;
+    None for any other error."""
+    import importlib
+    import inspect
+
+    flat = " ".join(text.split())
+    m = re.search(
+        r"Error in call to target '([\w.]+)': TypeError\(.*unexpected keyword argument '(\w+)'.*full_key: (\S+)", flat
+    )
+    if m is None:
+        return None
+    module, _, name = m[1].rpartition(".")
+    try:
+        params = inspect.signature(getattr(importlib.import_module(module), name).__init__).parameters
+    except (ImportError, AttributeError, TypeError, ValueError):
+        return None
+    names = sorted(p for p, v in params.items() if p != "self" and v.kind in (v.POSITIONAL_OR_KEYWORD, v.KEYWORD_ONLY))
+    node, key = m[3].rstrip("."), m[2]
+    typed = _typed(f"{node}.{key}", overrides, f"+{node}.{key}")
+    value = typed.split("=", 1)[1] if "=" in typed else None
+    nearest = _nearest(key, names)
+    hint = f" (did you mean {node}.{nearest}{'' if value is None else '=' + value}?)" if nearest else ""
+    return f"{typed}: {node} has no field {key}{hint}; its fields are {', '.join(names)}."
 
 
 def _typed(key: str, overrides: Sequence[str], default: str) -> str:
