@@ -353,9 +353,10 @@ def _key(override: str) -> str:
 def _unexpected_argument(text: str, overrides: Sequence[str]) -> str | None:
     """The sentence for a key added with + to a plugin's node (`+hydra.sweeper.max_seeds=4`) that its class does
     not take: Hydra's "Error in call to target … unexpected keyword argument", said as for the same key without +;
-    None for any other error."""
-    import importlib
+    None for any other error. The class's fields are read from the module Hydra has imported to call it: nothing
+    named in a config is imported here (tests/test_security.py)."""
     import inspect
+    import sys
 
     flat = " ".join(text.split())
     m = re.search(
@@ -365,8 +366,8 @@ def _unexpected_argument(text: str, overrides: Sequence[str]) -> str | None:
         return None
     module, _, name = m[1].rpartition(".")
     try:
-        params = inspect.signature(getattr(importlib.import_module(module), name).__init__).parameters
-    except (ImportError, AttributeError, TypeError, ValueError):
+        params = inspect.signature(getattr(sys.modules[module], name).__init__).parameters
+    except (KeyError, AttributeError, TypeError, ValueError):  # not imported, or not a class with a signature
         return None
     names = sorted(p for p, v in params.items() if p != "self" and v.kind in (v.POSITIONAL_OR_KEYWORD, v.KEYWORD_ONLY))
     node, key = m[3].rstrip("."), m[2]
