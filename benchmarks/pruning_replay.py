@@ -170,10 +170,10 @@ def replayed(table: dict[str, list[float]], names: list[str], cfg) -> float:
 
     values = [OmegaConf.to_container(v) if OmegaConf.is_config(v) else v
               for v in (OmegaConf.select(cfg, n) for n in names)]
-    curve = table[key(values)]
+    design = key(values)
+    curve = table[design]
     report = reporter()
     out = Path(HydraConfig.get().runtime.output_dir)
-    design = key(values)
     for epoch, value in enumerate(curve, 1):
         if report(epoch, value) and epoch < len(curve):
             (out / "replay.json").write_text(json.dumps({"epochs": epoch, "status": "pruned", "design": design}))
@@ -190,8 +190,8 @@ def best_designs(table: dict[str, list[float]]) -> set[str]:
 
 def fate(jobs: list[dict], designs: set[str]) -> str:
     """What a search did with the best designs: `completed` (one trained to the end), `pruned at epoch N` (the
-    furthest any got), or `not proposed` (no job ran one: the sampler never proposed it, or only as a copy of a
-    run that had not ended)."""
+    furthest any got), or `not proposed` (no job ran one; a design proposed again is a copy of the job that ran it,
+    so the jobs are what the search tried)."""
     ran = [j for j in jobs if j.get("design") in designs]
     if any(j["status"] == "completed" for j in ran):
         return "completed"

@@ -275,6 +275,10 @@ def _packaged(text: str) -> str | None:
     )
 
 
+# the Optuna sweeper's fields: a sweep file setting one on the repeats sweeper is a search asked for repeats
+_SEARCH_KEYS = ("study_name", "storage", "sampler", "pruner", "n_trials", "direction", "objectives", "constraints")
+
+
 def _other_sweeper(text: str, overrides: Sequence[str]) -> str | None:
     """The sentence for a config file that sets a field of its sweeper while an override chose another sweeper
     (`+sweep=search_budget +repeats=auto`: an Optuna search's `study_name` on the adaptive-repeats sweeper); None
@@ -297,9 +301,6 @@ def _other_sweeper(text: str, overrides: Sequence[str]) -> str | None:
         f"{file} sets {full}, which the sweeper in use does not have ({sweeper}{by}): the two need different "
         f"sweepers, so use one of them{how if search else ''}."
     )
-
-
-_SEARCH_KEYS = ("study_name", "storage", "sampler", "pruner", "n_trials", "direction", "objectives", "constraints")
 
 
 def _in_file(error: Any, text: str) -> str | None:
