@@ -299,8 +299,8 @@ CASES = [
     Case("sweeper-mixed-repeats", "sweep", "ablate",
          ["+sweep=search_budget", "+repeats=auto", "hydra.sweep.dir={sweep}", "-m"], 2,
          "ablate: sweep/search_budget.yaml sets hydra.sweeper.study_name, which the sweeper in use does not have "
-         "(ablate_repeats, chosen by +repeats=auto): the two need different sweepers, so use one of them (a search "
-         "runs each design once; compare its best designs with repeats in a grid sweep of their own).",
+         "(ablate_repeats, chosen by +repeats=auto): the two need different sweepers, so use one of them (for "
+         "repeats in a search, give it seed=0,1,2: every trial then trains its design with each seed).",
          target="none"),
     Case("sweeper-mixed-basic", "sweep", "ablate",
          ["+sweep=design_spaces", "hydra/sweeper=basic", "hydra.sweep.dir={sweep}", "-m"], 2,
@@ -330,26 +330,23 @@ CASES = [
          "ablate: model.width=range(16.5,48) in the command line samples fractions such as 16.5, but "
          "model.width=16.5 is invalid: it must be a whole number of at least 1; give the range's start, stop and "
          "step as whole numbers.", target="none"),
-    # Found by hand: seed=0,1 on a search's command line was searched like a design choice, so the best trial was
-    # partly the luckiest seed (a grid sweep takes the same override as repeats)
-    Case("search-seed", "sweep", "ablate",
-         ["+sweep=search_budget", "seed=0,1", "hydra.sweep.dir={sweep}", "-m"], 2,
-         "ablate: seed=0,1 in the command line would be searched like a design choice, so the search's best trial "
-         "would partly be the luckiest seed: a search trains each design with one seed (seed=N); to judge designs "
-         "with repeats, train them in a sweep of their own with seed=0,1,2 (hydra.sweeper.seed seeds the sampler).",
-         target="none"),
+    # A search takes seed=0,1,2 as every trial's repeats (tests/test_sweeper_repeats.py); seeds it cannot repeat
+    # with are refused (before that, seed=0,1 was searched like a design choice: the best trial partly the luckiest)
+    Case("search-seed-interval", "sweep", "ablate",
+         ["+sweep=search_budget", "seed=interval(0,3)", "hydra.sweep.dir={sweep}", "-m"], 2,
+         "ablate: seed=interval(0,3) in the command line has no list of values to repeat every trial with (seed is "
+         "hydra.sweeper.repeat_key): give them as seed=0,1,2 or seed=range(3).", target="none"),
+    Case("search-seed-twice", "sweep", "ablate",
+         ["+sweep=search_budget", '+hydra.sweeper.params={{seed: "choice(0,1,1)"}}', "hydra.sweep.dir={sweep}",
+          "-m"], 2,
+         "ablate: seed=choice(0,1,1) in hydra.sweeper.params.seed gives seed=1 twice: each of every trial's repeats "
+         "needs its own seed, e.g. seed=0,1,2.", target="none"),
     Case("search-seed-one", "sweep", "ablate",  # one seed is no search: choice(1) runs as seed=1 would
          ["+sweep=search_pruning", "seed=choice(1)", "hydra.sweeper.pruner.min_resource=0", "hydra.sweep.dir={sweep}",
           "-m"], 2,  # the pruner's refusal comes after the seed's: choice(1) passed it
          "ablate: hydra.sweeper.pruner={{'_target_': 'optuna.pruners.HyperbandPruner', 'min_resource': 0, "
          "'max_resource': 8, 'reduction_factor': 3}} fails when it judges a trial (ZeroDivisionError: division by "
          "zero): check its arguments against optuna.pruners.HyperbandPruner.", target="none"),
-    Case("search-seed-params", "sweep", "ablate",
-         ["+sweep=search_budget", '+hydra.sweeper.params={{seed: "range(3)"}}', "hydra.sweep.dir={sweep}", "-m"], 2,
-         "ablate: seed=range(3) in hydra.sweeper.params.seed would be searched like a design choice, so the search's "
-         "best trial would partly be the luckiest seed: a search trains each design with one seed (seed=N); to "
-         "judge designs with repeats, train them in a sweep of their own with seed=0,1,2 (hydra.sweeper.seed seeds "
-         "the sampler).", target="none"),
     # Found by hand: the sentence's way on, hydra.sweeper.params=null, was refused too (params took no null), and
     # it did not say that + adds keys to the node
     Case("sweep-params-merged", "sweep", "ablate",

@@ -314,5 +314,5 @@ def test_a_sweep_files_unknown_sweeper_key_is_another_sweepers_only_when_an_over
     repeats = text.replace("n_trails", "n_trials").replace("AblateOptuna", "AblateRepeats")
     assert loading._other_sweeper(repeats, ["+sweep=mine", "+repeats=auto", "-m"]) == (
         "sweep/mine.yaml sets hydra.sweeper.n_trials, which the sweeper in use does not have (ablate_repeats, "
-        "chosen by +repeats=auto): the two need different sweepers, so use one of them (a search runs each design "
-        "once; compare its best designs with repeats in a grid sweep of their own).")
+        "chosen by +repeats=auto): the two need different sweepers, so use one of them (for repeats in a search, "
+        "give it seed=0,1,2: every trial then trains its design with each seed).")

@@ -433,7 +433,7 @@ def test_search_report(tmp_path):
     table = pd.read_csv(tmp_path / "report" / "search_trials.csv")
     assert table["trial"].tolist() == [0, 1, 2, 3, 4]
     assert table["pareto"].tolist() == [False, True, False, False, False]  # 3 infeasible; 1 beats 0; 4 repeats 1
-    assert table["repeats"].tolist() == [0, 1, 0, 0, 0]
+    assert table["copies"].tolist() == [0, 1, 0, 0, 0]
     assert table["budget_deviation"].round(3).tolist()[:2] == [0.016, -0.054]
     md = (tmp_path / "report" / "search_trials.md").read_text()
     assert "wall time 22 s against 34 s of trial run time: 0.65×" in md  # 10 + 11 + 13 s of trials
@@ -442,7 +442,7 @@ def test_search_report(tmp_path):
     assert ["2", "failed", "8", "", "", "", "", "", "", "", "", "", "0", "", "the job returned no value (None)"] in rows
     assert ["1", "completed", "4", "9", "18.00", "", "37.2", "250,000", "-5.40%", "yes", "yes", "*", "1", "11",
             ""] in rows
-    assert [r[0] for r in rows[2:]] == ["0", "1", "2", "3"]  # a repeat (4) is counted in `repeats`, not listed
+    assert [r[0] for r in rows[2:]] == ["0", "1", "2", "3"]  # a repeat (4) is counted in `copies`, not listed
     assert "- trials run: 4 for n_trials=4: 3 completed, 1 failed; 2 at once; 1 more sampled a design" in md
     best = (tmp_path / "report" / "model" / "search_budget_best.yaml").read_text()
     from omegaconf import OmegaConf

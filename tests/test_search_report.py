@@ -129,7 +129,7 @@ def test_the_summary_and_table_show_each_status_and_epoch(pruned_search, tmp_pat
         r["trial"]: r
         for r in (dict(zip(header, (c.strip() for c in line.strip("|").split("|")), strict=True)) for line in lines[2:])
     }
-    assert sorted(rows) == ["0", "1", "2", "3", "4", "5"]  # the copy is counted in `repeats`, not listed
+    assert sorted(rows) == ["0", "1", "2", "3", "4", "5"]  # the copy is counted in `copies`, not listed
     assert {n: (r["status"], r["epochs"], r["val err %"]) for n, r in rows.items()} == {
         "0": ("completed", "8/8", "18.00"),
         "1": ("pruned", "1/8", "40.00"),
@@ -138,7 +138,7 @@ def test_the_summary_and_table_show_each_status_and_epoch(pruned_search, tmp_pat
         "4": ("failed", "2/8", "27.00"),
         "5": ("pruned", "1/8", "35.00"),
     }
-    assert rows["2"]["repeats"] == "1" and rows["2"]["Pareto"] == ""
+    assert rows["2"]["copies"] == "1" and rows["2"]["Pareto"] == ""
     table = pd.read_csv(tmp_path / "report" / "search_trials.csv")
     assert table[["trial", "state", "status", "epoch"]].values.tolist()[:3] == [
         [0, "COMPLETE", "completed", 8],
@@ -164,18 +164,19 @@ def test_a_record_that_says_pruned_is_not_the_best_even_where_the_study_says_com
     assert (best["trial"], best["val_err"]) == (0, 18.0)
 
 
-def test_a_search_is_not_told_to_add_seeds_to_its_own_command(tmp_path):
-    """A search refuses `seed=0,1,2` (it would search the seed): its report says what to do instead."""
+def test_a_search_without_repeats_is_told_to_add_seeds_to_its_own_command(tmp_path):
+    """A search takes `seed=0,1,2` as every trial's repeats: its report gives its command with them."""
     from types import SimpleNamespace
 
     from ablate.report import tables
 
-    sweep = SimpleNamespace(directory=write_search(tmp_path / "sweep"), command="python -m ablate +sweep=search_budget -m")
+    sweep = SimpleNamespace(directory=write_search(tmp_path / "sweep"),
+                            command="python -m ablate +sweep=search_budget seed=3 -m")
     assert tables.head_notes(sweep, SimpleNamespace(repeats=False)) == [
         "**No difference can be judged: a search runs each design once**, so seed-to-seed noise is unknown; "
-        "`search_trials.md` ranks its trials. To judge a difference, train the designs to compare, with "
-        "`seed=0,1,2`, in a sweep of their own (a search refuses `seed=0,1,2`: it would search the seed like a "
-        "design choice)."]
+        "`search_trials.md` ranks its trials. To judge differences, search with repeats: "
+        "`python -m ablate +sweep=search_budget seed=0,1,2 -m` trains every trial's design with each seed and "
+        "tells the trial their mean (in a new sweep folder: a study keeps the repeats it started with)."]
 
 
 def test_a_failed_trial_that_was_retried_says_which_trial_ran_it_again(tmp_path):
@@ -190,3 +191,37 @@ def test_a_failed_trial_that_was_retried_says_which_trial_ran_it_again(tmp_path)
     frame = search.trials_frame(search.read_study(sweep), sweep)
     assert frame.reason[0] == "left running by a sweep that stopped (vm:1); retried as trial 1"
     assert pd.isna(frame.reason[1])
+
+
+def test_a_search_with_repeats_shows_each_trials_mean_runs_and_the_epochs_its_repeats_trained(tmp_path):
+    """seed=0,1 in a search: a completed trial ran both repeats (its error and time are their mean and sum), a
+    pruned one only its first; the epochs an unpruned search would train count every repeat."""
+    sweep = tmp_path / "sweep"
+    rows, curves = [], {0: ([30.0, 20.0], [30.0, 22.0]), 1: ([45.0],)}  # trial -> each repeat's val errors
+    for n, errors in curves.items():
+        dirs = []
+        for i, errs in enumerate(errors):
+            job_dir = sweep / str(2 * n + i)
+            job_dir.mkdir(parents=True)
+            status = "completed" if n == 0 else "pruned"
+            rec = record([f"model.cardinality={n + 1}", f"seed={i}"], i, errs, status=status,
+                         template=_template(n + 1), config={"optim": {"epochs": 2}}, wall_seconds=5.0 + i)
+            (job_dir / "result.json").write_text(json.dumps(rec))
+            dirs.append(str(job_dir))
+        rows.append({"number": n, "state": "COMPLETE" if n == 0 else "PRUNED",
+                     "values": [21.0] if n == 0 else None, "params": {"model.cardinality": n + 1}, "constraints": {},
+                     "user_attrs": {"job_dir": dirs[0], "job_dirs": dirs, "repeats": ["0", "1"], "job_num": 2 * n}})
+    study = {"study_name": "s", "directions": ["minimize"], "objectives": ["return"], "constraints": [],
+             "sampler": "TPESampler", "pruner": "HyperbandPruner", "n_trials": 2, "n_jobs": 1,
+             "repeats": {"key": "seed", "values": ["0", "1"]},
+             "runs": [{"wall_seconds": 20.0, "trials": [0, 1]}], "trials": rows}
+    (sweep / "study.json").write_text(json.dumps(study))
+    trials = search.trials_frame(study, sweep)
+    assert trials["val_err"].tolist() == [21.0, 45.0]  # trial 0: the mean of 20 and 22
+    assert trials["runs"].tolist() == [2, 1] and trials["seconds"].tolist() == [11.0, 5.0]
+    assert search.epochs_trained(trials) == {"trials": 2, "trained": 2 + 2 + 1, "planned": 2 * 2 * 2,
+                                             "share": pytest.approx(5 / 8)}
+    md = search.markdown(study, trials, sweep)
+    assert ("- repeats: each trial trained its design with seed=0,1 (column `runs`) and was told the mean; "
+            "`val err %` is that mean, and the report's table by setting gives each design's 95% CI and verdict") in md
+    assert "- epochs trained: 5 of the 8 these trials would train unpruned (62%)" in md

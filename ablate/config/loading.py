@@ -296,7 +296,7 @@ def _other_sweeper(text: str, overrides: Sequence[str]) -> str | None:
         return None
     by = f", chosen by {' '.join(choosers)}"
     search = m[2] in _SEARCH_KEYS and sweeper == "ablate_repeats"  # repeats asked of an Optuna search
-    how = " (a search runs each design once; compare its best designs with repeats in a grid sweep of their own)"
+    how = " (for repeats in a search, give it seed=0,1,2: every trial then trains its design with each seed)"
     return (
         f"{file} sets {full}, which the sweeper in use does not have ({sweeper}{by}): the two need different "
         f"sweepers, so use one of them{how if search else ''}."

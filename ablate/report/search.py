@@ -118,18 +118,22 @@ def _record(job_dir) -> dict | None:
 
 
 def trials_frame(study: dict, sweep_dir: Path | None = None) -> pd.DataFrame:
-    """One row per trial: parameters, val error, complexity, budget deviation, time, Pareto membership."""
+    """One row per trial: parameters, val error, complexity, budget deviation, time, Pareto membership. A trial with
+    repeats (`seed=0,1,2` in the search) has the mean val error and summed time of the repeats that ran (`runs`)."""
     rows = []
     returns_error = (study.get("objectives") or ["return"])[0] == "return"
     retried_as = {t["retry_of"]: t["number"] for t in study.get("trials", []) if t.get("retry_of") is not None}
     for t in study.get("trials", []):
         attrs = t.get("user_attrs", {})
         copy_of = attrs.get("copy_of")  # told the values of an earlier trial of the same design
-        record = _record(attrs.get("job_dir"))
+        records = [_record(d) for d in attrs.get("job_dirs") or [attrs.get("job_dir")]]  # one per repeat that ran
+        record = records[0]  # the design's template, complexity and budget are every repeat's
         values = t.get("values") or []
-        err = nested(record, "final", "val_err")
+        errs = [nested(r, "final", "val_err") for r in records]
+        err = sum(errs) / len(errs) if None not in errs else None  # with repeats, their mean: the trial's value
         if err is None and values and returns_error:
             err = values[0]
+        walls = [nested(r, "wall_seconds") for r in records]
         deviation = nested(record, "budget", "deviation")
         tolerance = nested(record, "budget", "tolerance")
         reached = _last_epoch(record)
@@ -140,6 +144,9 @@ def trials_frame(study: dict, sweep_dir: Path | None = None) -> pd.DataFrame:
                 "val_err": err,
                 "epoch": reached,  # the last epoch the run trained: where a pruned trial stopped
                 "epochs": nested(record, "config", "optim", "epochs"),  # the epochs its recipe asks for
+                "runs": len(records),  # its jobs that ran: one per repeat, fewer for a repeat pruned or failed
+                "planned_runs": len(attrs.get("repeats") or [None]),
+                "epochs_trained": sum(_last_epoch(r) or 0 for r in records),
                 "flops": nested(record, "model", "complexity", "flops"),
                 "params": nested(record, "model", "complexity", "params"),
                 "cardinality": nested(record, "model", "template", "cardinality"),
@@ -152,7 +159,7 @@ def trials_frame(study: dict, sweep_dir: Path | None = None) -> pd.DataFrame:
                 "feasible": all(v <= 0 for v in (t.get("constraints") or {}).values())
                 if t["state"] == "COMPLETE"
                 else None,
-                "seconds": None if copy_of is not None else nested(record, "wall_seconds"),
+                "seconds": None if copy_of is not None or None in walls else sum(walls),
                 "status": nested(record, "status"),
                 "reason": _retried(attrs.get("fail_reason"), retried_as.get(t["number"]))
                 or (None if copy_of is not None else nested(record, "reason")),
@@ -167,7 +174,7 @@ def trials_frame(study: dict, sweep_dir: Path | None = None) -> pd.DataFrame:
         return frame
     frame["copy_of"] = _originals(frame)
     run = frame["copy_of"].isna()
-    frame["repeats"] = frame["trial"].map(frame.loc[~run, "copy_of"].value_counts()).fillna(0).astype(int)
+    frame["copies"] = frame["trial"].map(frame.loc[~run, "copy_of"].value_counts()).fillna(0).astype(int)
     frame["pareto"] = pareto_mask(frame) & run
     return frame.sort_values("trial").reset_index(drop=True)
 
@@ -275,8 +282,8 @@ def epochs_trained(trials: pd.DataFrame) -> dict:
     runs = _ran(trials)
     if runs.empty:
         return {"trials": 0, "trained": 0, "planned": 0, "share": None}
-    trained = int(runs["epoch"].fillna(0).sum())
-    planned = None if runs["epochs"].isna().any() else int(runs["epochs"].sum())
+    trained = int(runs["epochs_trained"].sum())
+    planned = None if runs["epochs"].isna().any() else int((runs["epochs"] * runs["planned_runs"]).sum())
     return {
         "trials": len(runs),
         "trained": trained,
@@ -325,8 +332,15 @@ def markdown(study: dict, trials: pd.DataFrame, sweep_dir: Path, out_dir: Path |
     lines.append(f"- objectives: {objectives}; constraints: {', '.join(study.get('constraints') or []) or 'none'}")
     lines.append(
         f"- trials run: {_status_line(study, trials)}; {study.get('n_jobs')} at once; "
-        f"{len(trials) - len(runs)} more sampled a design already run and took its values (column `repeats`)"
+        f"{len(trials) - len(runs)} more sampled a design already run and took its values (column `copies`)"
     )
+    repeats = study.get("repeats")
+    if repeats:
+        lines.append(
+            f"- repeats: each trial trained its design with {repeats['key']}={','.join(map(str, repeats['values']))}"
+            " (column `runs`) and was told the mean; `val err %` is that mean, and the report's table by setting "
+            "gives each design's 95% CI and verdict"
+        )
     pruned = bool(status_counts(trials).get("pruned"))
     epochs = epochs_trained(trials)
     if (pruned or study.get("pruner")) and epochs["share"] is not None:
@@ -383,7 +397,8 @@ def _table(trials: pd.DataFrame) -> str:
             "in tol.": trials["within_tolerance"].map({True: "yes", False: "NO"}).fillna(""),
             "feasible": trials["feasible"].map({True: "yes", False: "no"}).fillna(""),
             "Pareto": trials["pareto"].map({True: "*", False: ""}),
-            "repeats": trials["repeats"],
+            "copies": trials["copies"],
+            **({"runs": trials["runs"]} if (trials["planned_runs"] > 1).any() else {}),
             "s": trials["seconds"].map(_fmt(".0f")),
             "note": trials["reason"].fillna(""),
         }

@@ -634,12 +634,14 @@ def head_notes(sweep, analysis: stats.Analysis) -> list[str]:
     """The report's first lines when no setting has repeats: no difference can be judged, and how to get one."""
     if analysis.repeats:
         return []
-    if search.applies(sweep.directory):  # a search refuses seed=0,1,2 (it would search the seed)
+    if search.applies(sweep.directory):  # a search takes seed=0,1,2 as every trial's repeats
+        command = repeats_command(sweep.command)
+        how = f"`{command}`" if command else f"`{REPEATS}` on the search's command line"
         return [
             "**No difference can be judged: a search runs each design once**, so seed-to-seed noise is unknown; "
-            "`search_trials.md` ranks its trials. To judge a difference, train the designs to compare, with "
-            "`seed=0,1,2`, in a sweep of their own (a search refuses `seed=0,1,2`: it would search the seed like a "
-            "design choice)."
+            f"`search_trials.md` ranks its trials. To judge differences, search with repeats: {how} trains every "
+            "trial's design with each seed and tells the trial their mean (in a new sweep folder: a study keeps "
+            "the repeats it started with)."
         ]
     command = repeats_command(sweep.command)
     how = f"`{command}`" if command else f"`{REPEATS}` on the sweep's command line"

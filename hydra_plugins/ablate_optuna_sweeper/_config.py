@@ -75,6 +75,11 @@ class AblateOptunaSweeperConf:
         that asks, and retried up to `max_retry` times with the same parameters. null: off.
     asynchronous: null: each trial starts as soon as a slot frees on every launcher but basic,
         which runs batches of n_jobs (it runs jobs in this process, one at a time). true/false force it.
+    repeat_key: a key whose sweep on the command line or in `params` (e.g. `seed=0,1,2`) gives every trial's
+        repeats instead of a parameter to search: each trial runs its design once per value, as jobs with
+        consecutive numbers, and is told the mean of their objective values and the largest of each constraint
+        (feasible on every repeat); n_trials counts designs. With a pruner, the first repeat reports its
+        per-epoch values and, pruned, ends the trial. null: `seed` on ablate's app, none on any other.
     trial: set by the sweeper in each job's config (`hydra.sweeper.trial`): the study name,
         storage URL and trial number its per-epoch values go to. Leave it unset.
     """
@@ -105,6 +110,7 @@ class AblateOptunaSweeperConf:
     max_retry: Optional[int] = 3
     asynchronous: Optional[bool] = None
     trial: TrialConf = field(default_factory=TrialConf)
+    repeat_key: Optional[str] = None
 
 
 def motpe_removed(*args: Any, **kwargs: Any) -> None:

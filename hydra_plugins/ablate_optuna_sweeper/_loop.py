@@ -10,6 +10,11 @@ Counting. Trials that completed, were pruned or are running (here or in another 
 the study) count toward `n_trials`; a failed trial does not: a new one takes its place, until
 more than `max_failure_rate` of `n_trials` have failed in this run.
 
+Repeats. With a repeat key (`seed=0,1,2` on ablate's app), a trial is its design run once per value: jobs with
+consecutive numbers, run one after another in its slot (on the basic launcher, each repeat of the batch's trials
+as one batch), told the mean of their values. A repeat that does not complete (pruned, failed) ends the trial: the
+pruner judges the first repeat, the one whose per-epoch values the trial holds.
+
 Duplicates. A trial that samples the design of a finished trial is told that trial's values
 without running; one that samples a design running now (here, or in another worker) waits for
 that trial and is then told its values. Neither counts; after `MAX_COPIES_IN_A_ROW` such trials in
@@ -54,7 +59,17 @@ MAX_COPIES_IN_A_ROW = 50  # designs already run, proposed in a row: the sampler 
 WAIT_S = 1.0  # how often the end of a run looks at trials another worker is running
 RECORD_EVERY_S = 1.0  # study.json is rewritten after a trial ends, at most this often (and at the end)
 _ACTIVE_RUNS: set[str] = set()  # the runs alive in this process: a trial of any other one is stale
-_RESET = ("copy_of", "fail_reason", "job_dir", "status", "complexity", "prune_trial")  # a retried trial's old ones
+_RESET = (  # a retried trial's old ones
+    "copy_of",
+    "fail_reason",
+    "job_dir",
+    "job_dirs",
+    "repeat_values",
+    "status",
+    "complexity",
+    "prune_trial",
+)
+_OUTCOME = ("job_dir", "job_dirs", "repeat_values", "status", "complexity")  # what a copy takes from its source
 
 
 class Search:
@@ -130,16 +145,19 @@ class Search:
                 break
             for trial in trials:
                 self._label(trial)
-            batch = [self._overrides(t) for t in trials]
-            if not self._validate(trials, batch):
+            jobs = {t.number: self._jobs(t) for t in trials}
+            if not self._validate(trials, [jobs[t.number][0][0] for t in trials]):
                 break
             self.started.update(t.number for t in trials)
-            try:
-                results = self.s.launcher.launch(batch, initial_job_idx=self.job_nums[trials[0].number])
-            except Exception as e:  # the launcher lost the batch (a killed worker, a cluster error)
-                results = [_lost(e)] * len(batch)
-            for trial, result in zip(trials, results, strict=True):
-                self._tell(trial, result)
+            # the first repeat of every trial, then the next of those whose last completed (not pruned, not failed)
+            results: dict[int, list] = {t.number: [] for t in trials}
+            going = list(trials)
+            for i in range(len(jobs[trials[0].number])):
+                for t, got in zip(going, self._launch([jobs[t.number][i] for t in going]), strict=True):
+                    results[t.number].append(got)
+                going = [t for t in going if self._outcome(t, *results[t.number][-1])[0] == "COMPLETE"]
+            for trial in trials:
+                self._tell(trial, results[trial.number])
 
     def _run_slots(self) -> None:
         """n_jobs threads, each: ask a trial, launch it alone, tell it; again until done."""
@@ -164,18 +182,18 @@ class Search:
                     if trial is None:
                         return
                 self._label(trial)
-                overrides = self._overrides(trial)
-                if not self.validated and not self._validate([trial], [overrides]):
+                jobs = self._jobs(trial)
+                if not self.validated and not self._validate([trial], [jobs[0][0]]):
                     return
                 self.validated = True
                 self.started.add(trial.number)
-                job = self.job_nums[trial.number]
-                log.info(f"Trial {trial.number} starts as job {job}: {dict(trial.params)}")
-                try:
-                    result = self.s.launcher.launch([overrides], initial_job_idx=job)[0]
-                except Exception as e:
-                    result = _lost(e)
-                self._tell(trial, result)
+                log.info(f"Trial {trial.number} starts as {_jobs_text(jobs, self.space)}: {dict(trial.params)}")
+                results: list = []
+                for job in jobs:  # the repeats one after another; a job that did not complete ends the trial
+                    results += self._launch([job])
+                    if self._outcome(trial, *results[-1])[0] != "COMPLETE":
+                        break
+                self._tell(trial, results)
         except BaseException as e:  # raised again in the main thread once every slot has stopped
             with self.lock:
                 self.error = self.error or e
@@ -219,6 +237,24 @@ class Search:
             else:
                 self.pending[trial.number] = (trial, source.number)
 
+    def _launch(self, jobs: list[tuple[tuple[str, ...], int]]) -> list:
+        """Launch (overrides, job number) pairs; returns their results in order. Jobs of consecutive numbers go in
+        one launch (a launcher numbers a launch's jobs from its first); a launch the launcher lost gives each of
+        its jobs a failure."""
+        results: list = []
+        start = 0
+        for end in range(1, len(jobs) + 1):
+            if end < len(jobs) and jobs[end][1] == jobs[end - 1][1] + 1:
+                continue
+            run = jobs[start:end]
+            try:
+                got = list(self.s.launcher.launch([o for o, _ in run], initial_job_idx=run[0][1]))
+            except Exception as e:  # the launcher lost the batch (a killed worker, a cluster error)
+                got = [_lost(e)] * len(run)
+            results += [(result, num) for result, (_, num) in zip(got, run, strict=True)]
+            start = end
+        return results
+
     def _job_num(self, trial) -> int:
         """The job number (and so the run folder) of a trial about to run: a retry (of a trial a killed or
         interrupted sweep left, or whose heartbeat stopped) keeps the retried trial's, whose user attributes it
@@ -227,8 +263,8 @@ class Search:
         inherited = trial.user_attrs.get("job_num")
         if isinstance(inherited, int) and trial.user_attrs.get("sweep_dir") == str(self.sweep_dir.resolve()):
             return inherited
-        self.job_idx += 1
-        return self.job_idx - 1
+        self.job_idx += len(self.space.repeats) or 1  # one number per repeat
+        return self.job_idx - (len(self.space.repeats) or 1)
 
     def _ask(self):
         """A new trial (or a queued retry), held by this run, with the search space's parameters suggested."""
@@ -278,6 +314,8 @@ class Search:
         }
         if run:
             attrs.update(job_num=self.job_nums[trial.number], overrides=list(self.space.trial_overrides(trial.params)))
+            if self.space.repeat_key is not None:
+                attrs["repeats"] = list(self.space.repeats)
             if self.prune_study is not None:
                 shadow = self.prune_study.ask()
                 attrs["prune_trial"] = shadow.number
@@ -286,14 +324,19 @@ class Search:
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
 
-    def _overrides(self, trial) -> tuple[str, ...]:
-        """The job's overrides: the trial's parameters, then where its per-epoch values go (`hydra.sweeper.trial`)."""
+    def _jobs(self, trial) -> list[tuple[tuple[str, ...], int]]:
+        """The trial's jobs, (overrides, job number) each: its parameters (and repeat), the first job then where
+        its per-epoch values go (`hydra.sweeper.trial`): the pruner judges the trial on its first repeat."""
         target = self._prune_target(trial)
         extra: tuple[str, ...] = ()
         if target is not None:
             items = ",".join(f"{k}:{_quote(v) if isinstance(v, str) else v}" for k, v in target.items())
             extra = (f"hydra.sweeper.trial={{{items}}}",)
-        return self.space.trial_overrides(trial.params) + extra
+        first = self.job_nums[trial.number]
+        return [
+            ((*overrides, *extra) if i == 0 else overrides, first + i)
+            for i, overrides in enumerate(self.space.job_overrides(trial.params))
+        ]
 
     def _prune_target(self, trial) -> dict | None:
         if self.prune_study is not None:
@@ -328,16 +371,16 @@ class Search:
 
     # -- telling ----------------------------------------------------------------------------------------------
 
-    def _tell(self, trial, result) -> None:
-        """Tell one job's outcome: its values, PRUNED, or FAIL with the reason; then what depends on it (copies
-        waiting for it, the failure count, study.json) under the lock."""
-        state, values, constraints, attrs, reason = self._outcome(trial, result)
+    def _tell(self, trial, results: list) -> None:
+        """Tell the outcome of the trial's jobs ((result, job number) each): their values, PRUNED, or FAIL with the
+        reason; then what depends on it (copies waiting for it, the failure count, study.json) under the lock."""
+        state, values, constraints, attrs, reason = self._combined(trial, results)
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
         if state == "COMPLETE":
             for constraint, value in zip(self.s.constraints, constraints, strict=True):
                 trial.set_constraint(constraint.text, value)
-            log.info(f"Trial {trial.number} {dict(trial.params)}: {values}")
+            log.info(f"Trial {trial.number} {dict(trial.params)}: {values}{_repeats_text(attrs, self.space)}")
         elif state == "PRUNED":
             log.info(f"Trial {trial.number} {dict(trial.params)}: pruned")
         else:
@@ -352,11 +395,31 @@ class Search:
             self._check_failures()
             self._write_record(every=RECORD_EVERY_S)
 
-    def _outcome(self, trial, result):
+    def _combined(self, trial, results: list):
+        """(state, values, constraint values, user attrs, reason) of a trial from its jobs' outcomes: one job's as
+        it is; of several repeats, the first that failed or was pruned, else the mean of their values and the
+        largest of each constraint."""
+        outcomes = [self._outcome(trial, result, num) for result, num in results]
+        if self.space.repeat_key is None:
+            return outcomes[0]
+        key = self.space.repeat_key
+        dirs = [o[3].get("job_dir") for o in outcomes]
+        for (state, _, _, attrs, reason), value in zip(outcomes, self.space.repeats, strict=False):
+            if state != "COMPLETE":
+                reason = None if reason is None else f"{key}={value}: {reason}"
+                extra = {"fail_reason": reason} if reason is not None else {}
+                return state, None, [], {**outcomes[0][3], **attrs, **extra, "job_dirs": dirs}, reason
+        per_job = [o[1] for o in outcomes]
+        values = [sum(v[i] for v in per_job) / len(per_job) for i in range(len(per_job[0]))]
+        constraints = [max(o[2][i] for o in outcomes) for i in range(len(outcomes[0][2]))]
+        attrs = {**outcomes[0][3], "job_dirs": dirs, "repeat_values": per_job}
+        return "COMPLETE", values, constraints, attrs, None
+
+    def _outcome(self, trial, result, job_num):
         """(state, values, constraint values, user attrs, reason) of one job."""
         from hydra.core.utils import JobStatus
 
-        job_dir = _job_dir(result, self.sweep_dir, trial.user_attrs.get("job_num"))
+        job_dir = _job_dir(result, self.sweep_dir, job_num)
         where = f"{self.s.result_file} of job {job_dir}"
         record = obj.read_record(job_dir, self.s.result_file) if not isinstance(result, obj.TrialFailed) else None
         attrs: dict = {"job_dir": None if job_dir is None else str(job_dir)}
@@ -414,7 +477,7 @@ class Search:
         """Tell `trial` the outcome of `source`, a finished trial of the same design (it is not run again)."""
         from optuna.trial import TrialState
 
-        for key in ("job_dir", "status", "complexity"):
+        for key in _OUTCOME:
             if source.user_attrs.get(key) is not None:
                 trial.set_user_attr(key, source.user_attrs[key])
         if source.state == TrialState.COMPLETE:
@@ -615,6 +678,7 @@ class Search:
             "asynchronous": s.asynchronous,
             "result_file": s.result_file,
             "params": {k: str(d) for k, d in _distributions(self.study).items()},
+            "repeats": {"key": self.space.repeat_key, "values": self.space.repeats} if self.space.repeat_key else None,
             "best_trials": _best_numbers(self.study),
             "runs": runs,
             "trials": [_trial_row(t) for t in self.study.get_trials(deepcopy=False)],
@@ -740,12 +804,31 @@ def _lost(error: Exception) -> "obj.TrialFailed":
 
 
 def _next_job_num(study, sweep_dir: Path) -> int:
-    """The first job number this sweep folder has not used (a resumed sweep keeps its folders)."""
+    """The first job number this sweep folder has not used (a resumed sweep keeps its folders); a trial with
+    repeats used one number per repeat."""
     here = str(sweep_dir.resolve())
-    used = [
-        t.user_attrs.get("job_num") for t in study.get_trials(deepcopy=False) if t.user_attrs.get("sweep_dir") == here
+    last = [
+        t.user_attrs["job_num"] + len(t.user_attrs.get("repeats") or [None]) - 1
+        for t in study.get_trials(deepcopy=False)
+        if t.user_attrs.get("sweep_dir") == here and isinstance(t.user_attrs.get("job_num"), int)
     ]
-    return max((n for n in used if isinstance(n, int)), default=-1) + 1
+    return max(last, default=-1) + 1
+
+
+def _jobs_text(jobs: list, space) -> str:
+    """`job 4`, or with repeats `jobs 4-6 (seed=0,1,2)`."""
+    if len(jobs) == 1 and space.repeat_key is None:
+        return f"job {jobs[0][1]}"
+    return f"jobs {jobs[0][1]}-{jobs[-1][1]} ({space.repeat_key}={','.join(space.repeats)})"
+
+
+def _repeats_text(attrs: dict, space) -> str:
+    """` (the mean of seed=0: [10.1], seed=1: [10.3])` for a trial with repeats, else nothing."""
+    per_job = attrs.get("repeat_values")
+    if not per_job or space.repeat_key is None:
+        return ""
+    parts = [f"{space.repeat_key}={v}: {values}" for v, values in zip(space.repeats, per_job, strict=False)]
+    return f" (the mean of {', '.join(parts)})"
 
 
 def _job_dir(result, sweep_dir: Path, job_num) -> Path | None:

@@ -28,6 +28,8 @@ class SearchSpace:
     overrides: dict = field(default_factory=dict)  # key -> parsed hydra Override (for checks)
     sources: dict = field(default_factory=dict)  # key -> where it was given, for error sentences
     lines: dict = field(default_factory=dict)  # key -> the sweep as typed, e.g. `choice(1,2,4)`
+    repeat_key: str | None = None  # the key whose values are every trial's repeats (`take_repeats`)
+    repeats: list = field(default_factory=list)  # its values, as override text: one job of each trial per value
 
     def trial_overrides(self, params: Mapping[str, Any]) -> tuple[str, ...]:
         """The Hydra overrides of one trial: its sampled parameters (those of the search space, then any
@@ -35,6 +37,14 @@ class SearchSpace:
         keys = [k for k in self.distributions if k in params] + [k for k in params if k not in self.distributions]
         sampled = tuple(f"{key}={value_text(params[key])}" for key in keys)
         return sampled + tuple(f"{key}={value}" for key, value in self.fixed.items()) + tuple(self.deletions.values())
+
+    def job_overrides(self, params: Mapping[str, Any]) -> list[tuple[str, ...]]:
+        """The overrides of each job of one trial: one per repeat (`seed=0`, `seed=1`, ...) after the trial's own,
+        or the trial's alone when there are no repeats."""
+        base = self.trial_overrides(params)
+        if self.repeat_key is None:
+            return [base]
+        return [(*base, f"{self.repeat_key}={value}") for value in self.repeats]
 
     def description(self) -> dict:
         """The search space as stored with the study (a resumed study must search the same one): each
@@ -202,20 +212,37 @@ def check_fractions(space: SearchSpace, config) -> None:
         )
 
 
-def check_seed(space: SearchSpace, config) -> None:
-    """On ablate's config: refuse `seed` in the search space. A grid sweep takes `seed=0,1,2` as repeats; a search
-    would sample the seed like a design choice and keep the trial whose seed happened to do best."""
-    from ablate.config.loading import is_ablate_config
+def take_repeats(space: SearchSpace, key: str | None) -> None:
+    """Move the sweep of `key` (the repeat key: `seed` on ablate's app) out of the distributions into
+    `space.repeats`: sampled like a design choice, a seed would make the search's best trial partly the luckiest
+    seed; as repeats, every trial trains its design with each value. A continuous interval has no values to
+    repeat over: ConfigError."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-    dist = space.distributions.get("seed")
-    if dist is None or dist.single() or not is_ablate_config(config):  # choice(1) is one seed
+    dist = space.distributions.get(key) if key is not None else None
+    if dist is None:
         return
-    raise ConfigError(
-        f"seed={space.lines.get('seed', '')} in {space.sources.get('seed', 'the sweep')} would be searched like a "
-        "design choice, so the search's best trial would partly be the luckiest seed: a search trains each design "
-        "with one seed (seed=N); to judge designs with repeats, train them in a sweep of their own with seed=0,1,2 "
-        "(hydra.sweeper.seed seeds the sampler)."
-    )
+    if isinstance(dist, CategoricalDistribution):
+        values = list(dist.choices)
+    elif isinstance(dist, IntDistribution) and not dist.log:
+        values = list(range(dist.low, dist.high + 1, dist.step))
+    elif isinstance(dist, FloatDistribution) and dist.step is not None and not dist.log:
+        values = [dist.low + i * dist.step for i in range(int(round((dist.high - dist.low) / dist.step)) + 1)]
+    else:
+        raise ConfigError(
+            f"{key}={space.lines.get(key, '')} in {space.sources.get(key, 'the sweep')} has no list of values to "
+            f"repeat every trial with ({key} is hydra.sweeper.repeat_key): give them as {key}=0,1,2 or "
+            f"{key}=range(3)."
+        )
+    texts = [value_text(v) for v in values]
+    twice = next((t for i, t in enumerate(texts) if t in texts[:i]), None)
+    if twice is not None:
+        raise ConfigError(
+            f"{key}={space.lines.get(key, '')} in {space.sources.get(key, 'the sweep')} gives {key}={twice} twice: "
+            f"each of every trial's repeats needs its own {key}, e.g. {key}=0,1,2."
+        )
+    del space.distributions[key]
+    space.repeat_key, space.repeats = key, texts
 
 
 def _whole(key: str, typed: str, override) -> str:

@@ -146,7 +146,8 @@ def check_settings(study, settings: dict) -> None:
     """Store what the study searches on its first run; refuse a re-run that searches something else.
 
     `settings`: `params` (name -> {distribution, sweep}), `custom_search_space`, `objectives`,
-    `directions`, `constraints`, `fixed` (the overrides every trial gets that decide its result). A study made
+    `directions`, `constraints`, `fixed` (the overrides every trial gets that decide its result), `repeats` (the
+    repeat key and its values, or None). A study made
     before these were stored adopts the current ones.
     """
     stored = study.user_attrs.get(SETTINGS)
@@ -163,6 +164,13 @@ def check_settings(study, settings: dict) -> None:
             "and a search compares trials of one recipe; give the stored values again, or start a new study with "
             "another hydra.sweep.dir or hydra.sweeper.study_name."
         )
+    if stored.get("repeats") != settings["repeats"]:  # a study stored before repeats existed had none
+        raise ConfigError(
+            f"the repeats differ from those stored with study {name!r} ({_repeats_text(settings['repeats'])} now, "
+            f"{_repeats_text(stored.get('repeats'))} stored): its trials' values are means over the stored repeats, "
+            "and a search compares designs on one set of them; give the stored ones again, or start a new study "
+            "with another hydra.sweep.dir or hydra.sweeper.study_name."
+        )
     changes = _space_changes(stored.get("params", {}), settings["params"])
     if changes:
         raise ConfigError(
@@ -176,6 +184,11 @@ def check_settings(study, settings: dict) -> None:
                 f"from the {stored.get(key)} stored with study {name!r}: use the stored value, or give "
                 "another hydra.sweeper.study_name."
             )
+
+
+def _repeats_text(repeats: dict | None) -> str:
+    """`seed=0,1,2`, or `none` (each trial ran its design once)."""
+    return f"{repeats['key']}={','.join(map(str, repeats['values']))}" if repeats else "none"
 
 
 def _fixed_changes(stored: dict, now: dict) -> list[str]:

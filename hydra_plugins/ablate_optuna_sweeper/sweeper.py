@@ -53,6 +53,7 @@ class AblateOptunaSweeper(Sweeper):
         max_retry: int | None = 3,
         asynchronous: bool | None = None,
         trial: Any = None,
+        repeat_key: str | None = None,
     ) -> None:
         super().__init__()
         # checked in setup(): an error raised here would reach the user wrapped by hydra.utils.instantiate
@@ -77,6 +78,7 @@ class AblateOptunaSweeper(Sweeper):
         self.rerun_duplicates = bool(rerun_duplicates)
         self.params = _plain(params) or {}
         self.custom_search_space = custom_search_space
+        self.repeat_key = repeat_key
         self.config: DictConfig | None = None
         self.hydra_context = None
         self.launcher = None
@@ -190,8 +192,8 @@ class AblateOptunaSweeper(Sweeper):
         assert self.config is not None and self.launcher is not None and self.hydra_context is not None
         space = search_space.parse(self.params, arguments, self.hydra_context.config_loader)
         search_space.check_keys(space, self.config)
+        search_space.take_repeats(space, self._repeat_key())  # before the checks of what is sampled
         search_space.check_fractions(space, self.config)
-        search_space.check_seed(space, self.config)
         self.make_sampler(space)  # a bad sampler, pruner or function is refused before the study is touched
         pruner = self.make_pruner()
         custom = self._custom_search_space()
@@ -211,6 +213,7 @@ class AblateOptunaSweeper(Sweeper):
                 "directions": self.directions,
                 "constraints": [c.text for c in self.constraints],
                 "fixed": self._fixed(space),
+                "repeats": {"key": space.repeat_key, "values": space.repeats} if space.repeat_key else None,
             },
         )
         # a resumed study must not replay the samples of its first run: offset the seed by the trials it holds
@@ -240,6 +243,15 @@ class AblateOptunaSweeper(Sweeper):
             f"{n_trials} trials, {self.n_jobs} at once, {mode}."
         )
         Search(self, study, rdb, space, url, n_trials, custom, prune_study).run()
+
+    def _repeat_key(self) -> str | None:
+        """The key whose sweep gives every trial's repeats: `repeat_key`, else `seed` on ablate's app (whose seed
+        only repeats a run: a search that sampled it would keep the luckiest seed), else none."""
+        from ablate.config.loading import is_ablate_config
+
+        if self.repeat_key is not None:
+            return str(self.repeat_key)
+        return "seed" if is_ablate_config(self.config) else None
 
     def make_sampler(self, space, offset: int = 0):
         """The sampler the `sampler` node describes, seeded with its `seed` (else the sweeper's), moved on by `offset`
