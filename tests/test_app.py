@@ -172,6 +172,29 @@ def test_an_interrupted_run_is_recorded_and_raised(tmp_path, monkeypatch, signum
         assert signal.getsignal(signal.SIGTERM) == before  # the run's handler is gone with it
 
 
+def test_a_run_interrupted_after_its_last_epoch_says_so_and_finishes_on_relaunch(tmp_path, monkeypatch):
+    """Found by hand: Ctrl-C while a run recorded its end (after its last epoch) said `interrupted by Ctrl-C
+    (SIGINT) in epoch 3 of 2: ... to resume after epoch 2`."""
+    import ablate.run.trainer
+
+    real_fit = ablate.run.trainer.fit
+
+    def stopped_at_the_end(*args, **kwargs):
+        real_fit(*args, **kwargs)
+        raise KeyboardInterrupt  # Ctrl-C once the last epoch is done
+
+    monkeypatch.setattr(ablate.run.trainer, "fit", stopped_at_the_end)
+    with pytest.raises(app.RunInterrupted) as caught:
+        run(tmp_path, "optim.epochs=2")
+    assert (caught.value.where, caught.value.resume) == ("after the last epoch (2 of 2)", "finish it")
+    assert RunRecord.load(tmp_path / "run").reason == (
+        "interrupted by Ctrl-C (SIGINT) after the last epoch (2 of 2): run it again in the same directory to "
+        "finish it.")
+    monkeypatch.setattr(ablate.run.trainer, "fit", real_fit)
+    record = run(tmp_path, "optim.epochs=2")
+    assert record.status == "completed" and [e.epoch for e in record.epochs] == [1, 2]
+
+
 def test_an_interrupted_run_resumes_on_relaunch(tmp_path, monkeypatch):
     import ablate.run.trainer
 

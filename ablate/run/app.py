@@ -303,7 +303,11 @@ def _interrupted(
     signum = error.signum if isinstance(error, RunInterrupted) else signal.SIGINT
     done = max(len(record.epochs), resumed)  # epochs finished: in this launch's record, or an earlier checkpoint
     where = f"in epoch {done + 1} of {cfg.optim.epochs}"
-    if done and (run_dir / CHECKPOINT).exists():
+    if done >= cfg.optim.epochs:  # stopped while it measured and recorded its end: nothing is left to train
+        where = f"after the last epoch ({done} of {cfg.optim.epochs})"
+    if done >= cfg.optim.epochs and (run_dir / CHECKPOINT).exists():
+        resume = "finish it"
+    elif done and (run_dir / CHECKPOINT).exists():
         resume = f"resume after epoch {done}"
     elif done:
         resume = "start from the first epoch (trainer.checkpoint=false keeps no checkpoint)"
