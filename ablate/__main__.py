@@ -39,6 +39,7 @@ def cli() -> None:
     from ablate.cli.argv import flags_first, glob_on_a_field, multirun_and_show, overrides_of, sweep_without_m
     from ablate.config.loading import hydra_sentence, unwritable_folder
     from ablate.errors import AblateError
+    from ablate.run.interrupt import JobInterrupted
 
     for plugin in (optuna, repeats, design_spaces):
         plugin.register()  # an editable install hides hydra_plugins/ from Hydra's scan outside the checkout
@@ -53,7 +54,7 @@ def cli() -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises its errors instead of printing them and exiting 1
     try:
         main()
-    except KeyboardInterrupt:  # a run's job says where it stopped and exits 130 itself; this is a sweeper's own
+    except (KeyboardInterrupt, JobInterrupted):  # each run's job said where it stopped; this is the sweep's line
         print(
             "ablate: interrupted by Ctrl-C (SIGINT): run the same command to go on (what finished is kept, and an "
             "Optuna search runs its interrupted trials again).",

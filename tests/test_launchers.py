@@ -190,7 +190,7 @@ def test_ddp_members_in_joblib_workers(tmp_path):
 
 IDLE_WORKER = """
 import multiprocessing, os, signal, sys, time
-from ablate.run.parallel import quiet_when_idle
+from ablate.run.interrupt import quiet_when_idle
 
 def worker(ready):
     quiet_when_idle()  # what every member's job does when it returns
@@ -201,7 +201,7 @@ if __name__ == "__main__":
     before = signal.getsignal(signal.SIGINT)
     quiet_when_idle()  # in the main process (a single run, the basic launcher): nothing changes
     assert signal.getsignal(signal.SIGINT) is before
-    from ablate.run import parallel
+    from ablate.run import interrupt as parallel
     signal.signal(signal.SIGINT, parallel._leave)
     parallel.interruptible()  # a worker's next job: Ctrl-C interrupts it again
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -194,3 +194,53 @@ def test_a_trial_whose_heartbeat_stopped_is_failed_and_retried(tmp_path):
     trials = load(tmp_path, "hb").get_trials()
     assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"]
     assert trials[1].params == trials[0].params and trials[1].system_attrs["failed_trial"] == 0
+
+
+SLOW_TO_RECORD = """
+import signal, sys, time
+from pathlib import Path
+from hydra.core.hydra_config import HydraConfig
+from ablate.run.interrupt import end_interrupted
+from tests.test_optuna_sweeper import multirun
+
+def slow_to_record(cfg):
+    # a job in a joblib worker that ends on Ctrl-C as ablate's app does; job 1 needs a moment to record it
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    sweep, num = Path(HydraConfig.get().sweep.dir), HydraConfig.get().job.num
+    (sweep / f"started-{num}").write_text("")
+    try:
+        time.sleep(60)
+    except KeyboardInterrupt:
+        time.sleep(1.5 * num)
+        (sweep / f"recorded-{num}").write_text("")
+        end_interrupted("interrupted", 130)  # what ablate's app does after it recorded the interruption
+    return 1.0
+
+try:
+    multirun(slow_to_record, sys.argv[1], "x=interval(-4,4)", "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=2",
+             "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
+except KeyboardInterrupt:
+    print("interrupted")
+"""
+
+
+@pytest.mark.slow
+def test_ctrl_c_lets_every_running_job_of_the_slots_record_its_end(tmp_path):
+    """Found by hand: Ctrl-C on a search on the joblib launcher left some jobs' records `running`: the first job
+    to end raised out of its worker, on which joblib killed every worker of the pool (SIGKILL), some still writing
+    that they were interrupted. Every job now records its end; the trials are queued again."""
+    script = tmp_path / "slow.py"
+    script.write_text(SLOW_TO_RECORD)
+    sweep = tmp_path / "sweep"
+    proc = subprocess.Popen([sys.executable, str(script), str(sweep)], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not all((sweep / f"started-{n}").exists() for n in (0, 1)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group
+    out, err = proc.communicate(timeout=60)
+    assert out.strip() == "interrupted", err[-3000:]
+    assert sorted(p.name for p in sweep.glob("recorded-*")) == ["recorded-0", "recorded-1"]
+    trials = load(sweep).get_trials()
+    assert [t.user_attrs["fail_reason"] for t in trials[:2]] == [
+        "the sweep stopped while the trial ran: KeyboardInterrupt; queued again"] * 2

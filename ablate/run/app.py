@@ -389,7 +389,7 @@ def main(cfg: DictConfig) -> float | None:
     hc = HydraConfig.get()
     if hc.mode != RunMode.MULTIRUN:
         return _job(cfg, hc, multirun=False)
-    from ablate.run.parallel import interruptible, quiet_when_idle
+    from ablate.run.interrupt import interruptible, quiet_when_idle
 
     interruptible()  # Ctrl-C interrupts this job, in a pool's worker too
     try:
@@ -412,18 +412,17 @@ def _job(cfg: DictConfig, hc: Any, multirun: bool) -> float | None:
             else f"hydra.run.dir={shlex.quote(str(hc.runtime.output_dir))}"
         )
         if stop.where is None:  # before training began (or while its end was being recorded)
-            print(
-                f"ablate: interrupted by {stop.by} in {hc.runtime.output_dir}: to go on, run the same command "
-                f"with {again}.",
-                file=sys.stderr,
-            )
+            line = f"ablate: interrupted by {stop.by} in {hc.runtime.output_dir}: to go on, run the same command with "
+            line += f"{again}."
         else:
-            print(
+            line = (
                 f"ablate: interrupted by {stop.by} {stop.where} of {hc.runtime.output_dir}: to {stop.resume}, run "
-                f"the same command with {again}.",
-                file=sys.stderr,
+                f"the same command with {again}."
             )
-        sys.exit(stop.exit_code)
+        print(line, file=sys.stderr)
+        from ablate.run.interrupt import end_interrupted
+
+        end_interrupted(line, stop.exit_code)  # exits, or in a pool's worker raises JobInterrupted
     if record.status == "failed" and not multirun:
         print(f"ablate: {record.reason}", file=sys.stderr)
         sys.exit(2 if error is None or isinstance(error, AblateError) else 1)

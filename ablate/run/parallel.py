@@ -86,37 +86,6 @@ def concurrent_members(hydra_cfg, cores: int) -> int:
     return max(int(n), 1)
 
 
-def quiet_when_idle() -> None:
-    """In a worker process of a launcher's pool (joblib's loky workers), make SIGINT end the process quietly with
-    the shell's 130 once its job has returned: Ctrl-C reaches the whole process group, and a worker idle between
-    jobs would otherwise print a KeyboardInterrupt traceback from the pool's loop under the sweep's one line. The
-    next job in that worker gets Python's own handler back (`interruptible`), so a run in training is
-    interrupted and recorded as before. Nothing changes in the main process (a single run, the basic launcher)."""
-    import multiprocessing
-    import signal
-    import threading
-
-    if (
-        multiprocessing.current_process().name == "MainProcess"
-        or threading.current_thread() is not threading.main_thread()
-    ):
-        return
-    signal.signal(signal.SIGINT, _leave)
-
-
-def interruptible() -> None:
-    """Undo `quiet_when_idle` when a worker's next job starts: SIGINT raises KeyboardInterrupt again."""
-    import signal
-    import threading
-
-    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is _leave:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-
-def _leave(signum, frame) -> None:
-    raise SystemExit(128 + signum)  # multiprocessing ends a process on SystemExit without a traceback
-
-
 def _running_hydra_cfg():
     try:
         from hydra.core.hydra_config import HydraConfig

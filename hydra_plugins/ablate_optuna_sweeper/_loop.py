@@ -58,6 +58,7 @@ RESULTS = "optimization_results.yaml"
 MAX_COPIES_IN_A_ROW = 50  # designs already run, proposed in a row: the sampler has run out of new ones
 WAIT_S = 1.0  # how often the end of a run looks at trials another worker is running
 RECORD_EVERY_S = 1.0  # study.json is rewritten after a trial ends, at most this often (and at the end)
+GRACE_S = 10.0  # after Ctrl-C, how long the slots' running jobs may take to record where they stopped
 _ACTIVE_RUNS: set[str] = set()  # the runs alive in this process: a trial of any other one is stale
 _RESET = (  # a retried trial's old ones
     "copy_of",
@@ -96,6 +97,7 @@ class Search:
         self.last_failure: tuple[int, str] | None = None
         self.copies_in_a_row = 0
         self.stopping = False
+        self.interrupted = False  # Ctrl-C: the slots tell nothing more
         self.error: BaseException | None = None
         self.failure_stop = False  # self.error is the stop for too many failures
         self.started_at, self.tic = _now(), time.perf_counter()
@@ -168,9 +170,20 @@ class Search:
         with _launcher_quiet(self.s.launcher):
             for thread in threads:
                 thread.start()
-            for thread in threads:
-                while thread.is_alive():
-                    thread.join(0.5)  # a short join lets Ctrl-C reach this thread
+            try:
+                for thread in threads:
+                    while thread.is_alive():
+                        thread.join(0.5)  # a short join lets Ctrl-C reach this thread
+            except KeyboardInterrupt:  # the jobs got it too: let them record where they stopped (a second one leaves)
+                with self.lock:
+                    self.interrupted = self.stopping = True
+                log.info(
+                    f"Interrupted: waiting up to {GRACE_S:.0f} s for the running jobs to record where they stopped (Ctrl-C again leaves now)."
+                )
+                deadline = time.monotonic() + GRACE_S
+                for thread in threads:
+                    thread.join(max(0.0, deadline - time.monotonic()))
+                raise
 
     def _slot(self) -> None:
         try:
@@ -191,8 +204,10 @@ class Search:
                 results: list = []
                 for job in jobs:  # the repeats one after another; a job that did not complete ends the trial
                     results += self._launch([job])
-                    if self._outcome(trial, *results[-1])[0] != "COMPLETE":
+                    if self.interrupted or self._outcome(trial, *results[-1])[0] != "COMPLETE":
                         break
+                if self.interrupted:  # the main thread fails the trial and queues it again (`_abandon`)
+                    return
                 self._tell(trial, results)
         except BaseException as e:  # raised again in the main thread once every slot has stopped
             with self.lock:
