@@ -190,37 +190,123 @@ def test_ddp_members_in_joblib_workers(tmp_path):
 
 IDLE_WORKER = """
 import multiprocessing, os, signal, sys, time
-from ablate.run.interrupt import quiet_when_idle
+from ablate.run.interrupt import JobInterrupted, pool_job
 
-def worker(ready):
-    quiet_when_idle()  # what every member's job does when it returns
+def worker(ready, go, out):
+    with pool_job("job-0"):
+        pass  # a member's job that returned
     ready.set()
-    time.sleep(30)  # idle in the pool, as a loky worker between jobs
+    go.wait(20)  # idle in the pool, as a loky worker between jobs: Ctrl-C comes here
+    try:
+        with pool_job("job-1"):
+            out.put("started")
+    except JobInterrupted as e:
+        out.put(f"refused {e.exit_code}: {e}")
 
 if __name__ == "__main__":
     before = signal.getsignal(signal.SIGINT)
-    quiet_when_idle()  # in the main process (a single run, the basic launcher): nothing changes
+    with pool_job("single"):  # in the main process (a single run, the basic launcher): nothing changes
+        assert signal.getsignal(signal.SIGINT) is before
     assert signal.getsignal(signal.SIGINT) is before
-    from ablate.run import interrupt as parallel
-    signal.signal(signal.SIGINT, parallel._leave)
-    parallel.interruptible()  # a worker's next job: Ctrl-C interrupts it again
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    ready = multiprocessing.Event()
-    child = multiprocessing.Process(target=worker, args=(ready,))
+    ready, go, out = multiprocessing.Event(), multiprocessing.Event(), multiprocessing.Queue()
+    child = multiprocessing.Process(target=worker, args=(ready, go, out))
     child.start()
     ready.wait(20)
     os.kill(child.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group
+    time.sleep(0.5)
+    go.set()  # the pool hands the worker its next job
+    print(out.get(timeout=20))
     child.join(20)
     print(child.exitcode)
 """
 
 
-def test_ctrl_c_ends_an_idle_worker_of_a_sweep_without_a_traceback(tmp_path):
+def test_ctrl_c_on_an_idle_worker_of_a_sweep_prints_nothing_and_stops_its_next_job(tmp_path):
     """Found by hand: Ctrl-C on `+sweep=cardinality_vs_width hydra/launcher=joblib -m` printed, after ablate's one
-    line, a `KeyboardInterrupt` traceback from a loky worker idle between jobs (`gc.collect()`): a worker process
-    whose job has returned leaves on SIGINT quietly, with the shell's 130."""
+    line, a `KeyboardInterrupt` traceback from a loky worker idle between jobs (`gc.collect()`). A worker whose job
+    has returned notes Ctrl-C quietly, and its next job does not start (the launch's queued members end at once;
+    before, the worker left with 130, and joblib then killed the pool's other workers mid-record)."""
     script = tmp_path / "idle.py"
     script.write_text(IDLE_WORKER)
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "130" and "Traceback" not in done.stderr and done.stderr == ""
+    assert done.stdout.splitlines() == ["refused 130: ablate: not started in job-1: the sweep was interrupted.", "0"]
+    assert done.stderr == ""
+
+
+GRID_ON_JOBLIB = """
+import sys, time
+from pathlib import Path
+from hydra.core.hydra_config import HydraConfig
+from ablate.run.interrupt import end_interrupted, pool_job
+from ablate.run.lock import RunLock
+
+def member(cfg):
+    # a member as ablate's app runs one: in its run directory's lock; job 1 needs a moment to record its end
+    hc = HydraConfig.get()
+    run_dir, sweep, num = Path(hc.runtime.output_dir), Path(hc.sweep.dir), hc.job.num
+    with pool_job(run_dir):
+        stopped = False
+        with RunLock(run_dir):
+            (sweep / f"started-{num}").write_text("")
+            try:
+                time.sleep(60)
+            except KeyboardInterrupt:
+                time.sleep(1.5 * num)
+                (sweep / f"recorded-{num}").write_text("")
+                stopped = True
+        if stopped:
+            end_interrupted("interrupted", 130)
+    return 1.0
+
+if __name__ == "__main__":
+    from hydra import version
+    from hydra._internal.hydra import Hydra
+    from hydra._internal.utils import create_config_search_path
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="grid", node={"x": 0})
+    version.setbase("1.3")
+    hydra = Hydra.create_main_hydra2(task_name="grid", config_search_path=create_config_search_path(None))
+    callback = "{_target_: ablate.run.interrupt.InterruptCallback}" if sys.argv[2] == "callback" else "{}"
+    try:
+        hydra.multirun(config_name="grid", task_function=member, with_log_configuration=False,
+                       overrides=["hydra.mode=MULTIRUN", f"hydra.sweep.dir={sys.argv[1]}", "hydra/launcher=joblib",
+                                  "hydra.launcher.n_jobs=2", "hydra/hydra_logging=none", "hydra/job_logging=none",
+                                  f"+hydra.callbacks.interrupt={callback}", "x=1,2,3"])
+    except KeyboardInterrupt:
+        print("interrupted")
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("callback", ["callback", "none"])
+def test_ctrl_c_on_a_grid_on_joblib_lets_running_members_record_and_starts_no_other(tmp_path, callback):
+    """Found by hand: Ctrl-C on a grid sweep on the joblib launcher left members' records `running`: the sweep's
+    process, waiting in joblib, got KeyboardInterrupt, and joblib killed the pool at once (SIGKILL) while members
+    wrote where they stopped. With ablate's InterruptCallback (in its root config) the first Ctrl-C waits until no
+    member's run directory is held; the member joblib still had queued never starts. Without it, the slow member
+    is killed: the fault this guards against."""
+    import os
+    import signal
+    import time
+
+    script = tmp_path / "grid.py"
+    script.write_text(GRID_ON_JOBLIB)
+    sweep = tmp_path / "sweep"
+    proc = subprocess.Popen([sys.executable, str(script), str(sweep), callback], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not all((sweep / f"started-{n}").exists() for n in (0, 1)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group
+    out, err = proc.communicate(timeout=60)
+    assert out.strip() == "interrupted", err[-3000:]
+    recorded = sorted(p.name for p in sweep.glob("recorded-*"))
+    if callback == "none":
+        assert "recorded-1" not in recorded  # killed while it wrote (job 0, quicker, may have been in time)
+        return
+    assert recorded == ["recorded-0", "recorded-1"]
+    assert not (sweep / "started-2").exists()  # the queued member did not start
+    assert "the running members record where they stopped (up to 10 s; Ctrl-C again leaves now)" in err
+    assert "Traceback" not in err

@@ -389,13 +389,10 @@ def main(cfg: DictConfig) -> float | None:
     hc = HydraConfig.get()
     if hc.mode != RunMode.MULTIRUN:
         return _job(cfg, hc, multirun=False)
-    from ablate.run.interrupt import interruptible, quiet_when_idle
+    from ablate.run.interrupt import pool_job
 
-    interruptible()  # Ctrl-C interrupts this job, in a pool's worker too
-    try:
+    with pool_job(hc.runtime.output_dir):  # in a pool's worker: Ctrl-C interrupts this job, and no job after it
         return _job(cfg, hc, multirun=True)
-    finally:
-        quiet_when_idle()  # and leaves the worker quietly once it is idle again
 
 
 def _job(cfg: DictConfig, hc: Any, multirun: bool) -> float | None:

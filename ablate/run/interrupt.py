@@ -1,25 +1,45 @@
-"""Ctrl-C in a sweep whose members run in a launcher's pool (joblib's loky workers): a running member records where
-it stopped and ends as the job's failure, and an idle worker leaves quietly.
+"""Ctrl-C in a sweep whose members run in a launcher's pool (joblib's loky workers): every running member records
+where it stopped before the pool goes, no queued member starts, and no worker prints a traceback.
 
-Ctrl-C reaches the whole process group: the sweep's process and every worker. A member that ended by raising
-KeyboardInterrupt or SystemExit out of its worker would make joblib kill every worker of the pool at once
-(SIGKILL), while the other members still write where they stopped (their records left `running`, as after
-`kill -9`); so a member in a worker ends with `JobInterrupted`, an Exception that Hydra returns as the job's failure
-(`end_interrupted`). Where the sweep's own process waits in joblib's `Parallel` (Hydra's basic sweeper on the joblib
-launcher), its KeyboardInterrupt still makes joblib kill the pool at once; ablate's Optuna sweeper waits in its own
-threads instead, and gives its slots' jobs time to end (`hydra_plugins.ablate_optuna_sweeper._loop`).
+Ctrl-C reaches the whole process group: the sweep's process and every worker. Two things used to kill members
+while they wrote where they stopped (their records left `running`, as after `kill -9`): joblib kills every worker
+of its pool at once (SIGKILL) when a job raises KeyboardInterrupt or SystemExit out of its worker, and when the
+process waiting in joblib's `Parallel` gets KeyboardInterrupt itself. So:
+
+- a member in a worker ends with `JobInterrupted`, an Exception that Hydra returns as the job's failure
+  (`end_interrupted`); a worker that saw Ctrl-C, in a job or idle, starts no further job (`pool_job`), so the jobs
+  a launch still has queued end at once, before they make a folder;
+- in the sweep's process, a Hydra callback (`InterruptCallback`, `hydra.callbacks.interrupt`) makes the first
+  Ctrl-C that arrives while joblib waits for its pool wait until no member's run directory is held by a live
+  process (`ablate.run.lock`), for up to `GRACE_S`, before it raises; a second Ctrl-C raises at once. ablate's
+  Optuna sweeper waits in its own threads instead and gives its slots the same time
+  (`hydra_plugins.ablate_optuna_sweeper._loop`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import sys
 import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+
+GRACE_S = 10.0  # how long the first Ctrl-C waits for the running members to record where they stopped
+_POLL_S = 0.05
+_JOBLIB_PARALLEL = ("joblib/parallel.py", "joblib\\parallel.py")  # a frame of the process waiting for the pool
+_seen = False  # this pool worker got Ctrl-C: it starts no more jobs
 
 
 class JobInterrupted(Exception):  # noqa: N818  (what it says, as KeyboardInterrupt does)
-    """A member in a launcher's pool worker that a signal interrupted, after it recorded where it stopped. An
-    Exception on purpose (see the module's docstring). `exit_code`: the shell's 128 + the signal's number."""
+    """A member in a launcher's pool worker that a signal interrupted (after it recorded where it stopped), or that
+    did not start because its worker had been interrupted. An Exception on purpose: see the module's docstring.
+    `exit_code`: the shell's 128 + the signal's number."""
 
     def __init__(self, message: str, exit_code: int):
         super().__init__(message)
@@ -32,33 +52,97 @@ class JobInterrupted(Exception):  # noqa: N818  (what it says, as KeyboardInterr
 def end_interrupted(message: str, exit_code: int) -> None:
     """End a job that a signal interrupted (its record written, its line printed): in a pool's worker raise
     `JobInterrupted`; elsewhere (a single run, the basic launcher) exit with `exit_code`."""
+    global _seen
     if _in_worker():
+        _seen = True
         raise JobInterrupted(message, exit_code)
     sys.exit(exit_code)
 
 
-def quiet_when_idle() -> None:
-    """In a worker process of a launcher's pool (joblib's loky workers), make SIGINT end the process quietly with
-    the shell's 130 once its job has returned: Ctrl-C reaches the whole process group, and a worker idle between
-    jobs would otherwise print a KeyboardInterrupt traceback from the pool's loop under the sweep's one line. The
-    next job in that worker gets Python's own handler back (`interruptible`), so a run in training is
-    interrupted and recorded as before. Nothing changes in the main process (a single run, the basic launcher)."""
-    if not _in_worker() or threading.current_thread() is not threading.main_thread():
-        return
-    signal.signal(signal.SIGINT, _leave)
+@contextlib.contextmanager
+def pool_job(run_dir: str | os.PathLike) -> Iterator[None]:
+    """Around one job of a multirun: in a pool's worker that saw Ctrl-C, the job does not start (JobInterrupted);
+    within, Ctrl-C raises KeyboardInterrupt (the job records where it stopped); after it, a Ctrl-C while the
+    worker is idle is only noted (`_note`): no traceback from the pool's loop, and no next job. Outside a pool's
+    worker (a single run, the basic launcher) nothing changes."""
+    worker = _in_worker() and threading.current_thread() is threading.main_thread()
+    if worker:
+        if _seen:
+            raise JobInterrupted(f"ablate: not started in {run_dir}: the sweep was interrupted.", 128 + signal.SIGINT)
+        if signal.getsignal(signal.SIGINT) is _note:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if worker:
+            signal.signal(signal.SIGINT, _note)
 
 
-def interruptible() -> None:
-    """Undo `quiet_when_idle` when a worker's next job starts: SIGINT raises KeyboardInterrupt again."""
-    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is _leave:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-
-def _leave(signum, frame) -> None:
-    raise SystemExit(128 + signum)  # multiprocessing ends a process on SystemExit without a traceback
+def _note(signum, frame) -> None:
+    global _seen
+    _seen = True
 
 
 def _in_worker() -> bool:
     import multiprocessing
 
     return multiprocessing.current_process().name != "MainProcess"
+
+
+class InterruptCallback(Callback):
+    """In the sweep's process of a multirun on the joblib launcher: the first Ctrl-C while joblib waits for its pool
+    waits (up to `GRACE_S`) for the members to record where they stopped, then raises (module docstring)."""
+
+    def __init__(self) -> None:
+        self.previous: Any = None
+
+    def on_multirun_start(self, config, **kwargs) -> None:
+        from omegaconf import OmegaConf
+
+        target = str(OmegaConf.select(config, "hydra.launcher._target_", default="") or "")
+        if "Joblib" not in target or threading.current_thread() is not threading.main_thread():
+            return
+        self.previous = signal.getsignal(signal.SIGINT)
+        signal.signal(signal.SIGINT, _Drain(Path(str(config.hydra.sweep.dir))))
+
+    def on_multirun_end(self, config, **kwargs) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+            self.previous = None
+
+
+class _Drain:
+    """The sweep process's SIGINT handler during a joblib multirun."""
+
+    def __init__(self, sweep_dir: Path) -> None:
+        self.sweep_dir = sweep_dir
+        self.draining = False
+
+    def __call__(self, signum, frame) -> None:
+        if self.draining or not _waiting_in_joblib(frame):
+            raise KeyboardInterrupt
+        self.draining = True
+        print(
+            f"ablate: Ctrl-C: the running members record where they stopped (up to {GRACE_S:.0f} s; Ctrl-C again "
+            "leaves now).",
+            file=sys.stderr,
+        )
+        deadline = time.monotonic() + GRACE_S
+        while held_runs(self.sweep_dir) and time.monotonic() < deadline:
+            time.sleep(_POLL_S)  # a second Ctrl-C runs this handler again, which raises
+        raise KeyboardInterrupt
+
+
+def held_runs(sweep_dir: Path) -> list[Path]:
+    """The member folders of `sweep_dir` whose run lock a live process on this machine holds."""
+    from ablate.run.lock import LOCK, RunLock
+
+    return [p.parent for p in sweep_dir.glob(f"*/{LOCK}") if RunLock(p.parent).live_holder() is not None]
+
+
+def _waiting_in_joblib(frame) -> bool:
+    while frame is not None:
+        if frame.f_code.co_filename.endswith(_JOBLIB_PARALLEL):
+            return True
+        frame = frame.f_back
+    return False

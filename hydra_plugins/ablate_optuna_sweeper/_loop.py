@@ -178,7 +178,8 @@ class Search:
                 with self.lock:
                     self.interrupted = self.stopping = True
                 log.info(
-                    f"Interrupted: waiting up to {GRACE_S:.0f} s for the running jobs to record where they stopped (Ctrl-C again leaves now)."
+                    f"Interrupted: waiting up to {GRACE_S:.0f} s for the running jobs to record where they stopped "
+                    "(Ctrl-C again leaves now)."
                 )
                 deadline = time.monotonic() + GRACE_S
                 for thread in threads:
