@@ -234,6 +234,24 @@ def test_ctrl_c_on_an_idle_worker_of_a_sweep_prints_nothing_and_stops_its_next_j
     assert done.stderr == ""
 
 
+def ctrl_c_once_started(script_text: str, tmp_path, sweep, *args) -> tuple[str, str]:
+    """Run a script (its first argument the sweep folder) in its own process group, send the group SIGINT as Ctrl-C
+    does once jobs 0 and 1 have written `started-<n>` in the sweep folder; returns its stdout and stderr."""
+    import os
+    import signal
+    import time
+
+    script = tmp_path / "script.py"
+    script.write_text(script_text)
+    proc = subprocess.Popen([sys.executable, str(script), str(sweep), *args], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not all((Path(sweep) / f"started-{n}").exists() for n in (0, 1)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGINT)
+    return proc.communicate(timeout=60)
+
+
 GRID_ON_JOBLIB = """
 import sys, time
 from pathlib import Path
@@ -287,20 +305,8 @@ def test_ctrl_c_on_a_grid_on_joblib_lets_running_members_record_and_starts_no_ot
     wrote where they stopped. With ablate's InterruptCallback (in its root config) the first Ctrl-C waits until no
     member's run directory is held; the member joblib still had queued never starts. Without it, the slow member
     is killed: the fault this guards against."""
-    import os
-    import signal
-    import time
-
-    script = tmp_path / "grid.py"
-    script.write_text(GRID_ON_JOBLIB)
     sweep = tmp_path / "sweep"
-    proc = subprocess.Popen([sys.executable, str(script), str(sweep), callback], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while not all((sweep / f"started-{n}").exists() for n in (0, 1)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group
-    out, err = proc.communicate(timeout=60)
+    out, err = ctrl_c_once_started(GRID_ON_JOBLIB, tmp_path, sweep, callback)
     assert out.strip() == "interrupted", err[-3000:]
     recorded = sorted(p.name for p in sweep.glob("recorded-*"))
     if callback == "none":

@@ -229,16 +229,10 @@ def test_ctrl_c_lets_every_running_job_of_the_slots_record_its_end(tmp_path):
     """Found by hand: Ctrl-C on a search on the joblib launcher left some jobs' records `running`: the first job
     to end raised out of its worker, on which joblib killed every worker of the pool (SIGKILL), some still writing
     that they were interrupted. Every job now records its end; the trials are queued again."""
-    script = tmp_path / "slow.py"
-    script.write_text(SLOW_TO_RECORD)
+    from tests.test_launchers import ctrl_c_once_started
+
     sweep = tmp_path / "sweep"
-    proc = subprocess.Popen([sys.executable, str(script), str(sweep)], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while not all((sweep / f"started-{n}").exists() for n in (0, 1)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group
-    out, err = proc.communicate(timeout=60)
+    out, err = ctrl_c_once_started(SLOW_TO_RECORD, tmp_path, sweep)
     assert out.strip() == "interrupted", err[-3000:]
     assert sorted(p.name for p in sweep.glob("recorded-*")) == ["recorded-0", "recorded-1"]
     trials = load(sweep).get_trials()
