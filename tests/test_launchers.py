@@ -253,29 +253,8 @@ def ctrl_c_once_started(script_text: str, tmp_path, sweep, *args) -> tuple[str, 
 
 
 GRID_ON_JOBLIB = """
-import sys, time
-from pathlib import Path
-from hydra.core.hydra_config import HydraConfig
-from ablate.run.interrupt import end_interrupted, pool_job
-from ablate.run.lock import RunLock
-
-def member(cfg):
-    # a member as ablate's app runs one: in its run directory's lock; job 1 needs a moment to record its end
-    hc = HydraConfig.get()
-    run_dir, sweep, num = Path(hc.runtime.output_dir), Path(hc.sweep.dir), hc.job.num
-    with pool_job(run_dir):
-        stopped = False
-        with RunLock(run_dir):
-            (sweep / f"started-{num}").write_text("")
-            try:
-                time.sleep(60)
-            except KeyboardInterrupt:
-                time.sleep(1.5 * num)
-                (sweep / f"recorded-{num}").write_text("")
-                stopped = True
-        if stopped:
-            end_interrupted("interrupted", 130)
-    return 1.0
+import sys
+from tests.interrupted_member import member
 
 if __name__ == "__main__":
     from hydra import version

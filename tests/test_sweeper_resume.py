@@ -197,27 +197,12 @@ def test_a_trial_whose_heartbeat_stopped_is_failed_and_retried(tmp_path):
 
 
 SLOW_TO_RECORD = """
-import signal, sys, time
-from pathlib import Path
-from hydra.core.hydra_config import HydraConfig
-from ablate.run.interrupt import end_interrupted
+import sys
+from tests.interrupted_member import member
 from tests.test_optuna_sweeper import multirun
 
-def slow_to_record(cfg):
-    # a job in a joblib worker that ends on Ctrl-C as ablate's app does; job 1 needs a moment to record it
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    sweep, num = Path(HydraConfig.get().sweep.dir), HydraConfig.get().job.num
-    (sweep / f"started-{num}").write_text("")
-    try:
-        time.sleep(60)
-    except KeyboardInterrupt:
-        time.sleep(1.5 * num)
-        (sweep / f"recorded-{num}").write_text("")
-        end_interrupted("interrupted", 130)  # what ablate's app does after it recorded the interruption
-    return 1.0
-
 try:
-    multirun(slow_to_record, sys.argv[1], "x=interval(-4,4)", "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=2",
+    multirun(member, sys.argv[1], "x=interval(-4,4)", "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=2",
              "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
 except KeyboardInterrupt:
     print("interrupted")
