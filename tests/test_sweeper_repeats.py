@@ -204,3 +204,14 @@ def test_ablate_searches_designs_with_repeats_and_reports_verdicts(tmp_path):
     table = pd.read_csv(out / "table.csv")
     assert sorted(table["n"]) == [2, 2]
     assert "No difference can be judged" not in (out / "table.md").read_text()
+
+
+def test_jobs_are_named_by_their_numbers_and_repeats():
+    from hydra_plugins.ablate_optuna_sweeper._loop import _jobs_text
+    from hydra_plugins.ablate_optuna_sweeper._search_space import SearchSpace
+
+    plain, one, three = SearchSpace(), SearchSpace(repeat_key="seed", repeats=["1"]), SearchSpace(
+        repeat_key="seed", repeats=["0", "1", "2"])
+    assert _jobs_text([((), 4)], plain) == "job 4"
+    assert _jobs_text([((), 4)], one) == "job 4 (seed=1)"
+    assert _jobs_text([((), 4), ((), 5), ((), 6)], three) == "jobs 4-6 (seed=0,1,2)"

@@ -832,10 +832,9 @@ def _next_job_num(study, sweep_dir: Path) -> int:
 
 
 def _jobs_text(jobs: list, space) -> str:
-    """`job 4`, or with repeats `jobs 4-6 (seed=0,1,2)`."""
-    if len(jobs) == 1 and space.repeat_key is None:
-        return f"job {jobs[0][1]}"
-    return f"jobs {jobs[0][1]}-{jobs[-1][1]} ({space.repeat_key}={','.join(space.repeats)})"
+    """`job 4`, or with repeats `jobs 4-6 (seed=0,1,2)` (one repeat: `job 4 (seed=1)`)."""
+    numbers = f"job {jobs[0][1]}" if len(jobs) == 1 else f"jobs {jobs[0][1]}-{jobs[-1][1]}"
+    return numbers if space.repeat_key is None else f"{numbers} ({space.repeat_key}={','.join(space.repeats)})"
 
 
 def _repeats_text(attrs: dict, space) -> str:
