@@ -272,6 +272,20 @@ CASES = [
          ["+sweep=cardinality_vs_width", "report.reference=model.cardinality=1", "hydra.sweep.dir={sweep}", "-m"], 2,
          "ablate: report.reference=model.cardinality=1 cannot be parsed: a value that holds = is quoted for Hydra "
          """inside the shell's quotes: 'report.reference="model.cardinality=1"'.""", target="none"),
+    # Found by hand: a constant override that every member's config refuses ran the sweep anyway, each member
+    # recorded failed, and the sweep ended "2 of 2 members failed, each with: ..." (exit 1): it is bad input
+    Case("sweep-constant-refused", "sweep", "ablate",
+         ["model.cardinality=1,2", "optim.lr=-1", "hydra.sweep.dir={sweep}", "-m"], 2,
+         "ablate: optim.lr=-1 is invalid: it must be a positive, finite number such as 0.1 (in every member of the "
+         "sweep).", target="none"),
+    Case("sweep-constant-unknown-key", "sweep", "ablate",
+         ["+sweep=cardinality_vs_width", "+budget.bogus=1", "hydra.sweep.dir={sweep}", "-m"], 2,
+         "ablate: budget.bogus is not a budget field: valid fields are metric, reference, scale, scope, stage, "
+         "target, tolerance, vary (in every member of the sweep).", target="none"),
+    Case("search-constant-refused", "sweep", "ablate",  # found by hand: each trial failed until the failure rate
+         ["+sweep=search_budget", "optim.lr=-1", "hydra.sweep.dir={sweep}", "-m"], 2,
+         "ablate: optim.lr=-1 is invalid: it must be a positive, finite number such as 0.1 (in every trial of the "
+         "search).", target="none"),
     Case("sweep-node-merged", "sweep", "ablate",  # a node in braces ({{ }}: format) merges into the sweep's Hyperband node
          ["+sweep=search_pruning", "hydra.sweeper.pruner={{_target_:optuna.pruners.MedianPruner,n_warmup_steps:2}}",
           "hydra.sweep.dir={sweep}", "-m"], 2,

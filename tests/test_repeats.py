@@ -382,7 +382,7 @@ def test_repeats_auto_writes_the_report_on_any_multirun():
         with initialize_config_module("ablate.conf", version_base="1.3"):
             cfg = compose("config", overrides=["+repeats=auto", "model.cardinality=2", *extra],
                           return_hydra_config=True)
-        assert sorted(cfg.hydra.callbacks) == ["refuse", "report", "status"]
+        assert sorted(cfg.hydra.callbacks) == ["interrupt", "refuse", "report", "status"]
         assert cfg.hydra.callbacks.report._target_ == "ablate.report.callback.ReportCallback"
     GlobalHydra.instance().clear()
 

@@ -6,7 +6,9 @@ sentence on stderr). Named in the root config (`hydra.callbacks.refuse`), this c
 with the same `check` and budget solver the run uses, before the folder exists: a refusal is one sentence on
 stderr and exit status 2 (Hydra's callback runner turns exceptions into warnings, so it exits itself, as the
 report callback does). Multirun members are not judged here: each is checked in its own job, and a refused member
-is recorded as failed so the sweep goes on. A run this callback passes is checked again by its job (no bypass).
+is recorded as failed so the sweep goes on, unless every member is refused with the same sentence: then a
+constant override is at fault (bad input), and the multirun ends in that sentence and exit status 2 before any
+member runs. A run this callback passes is checked again by its job (no bypass).
 """
 
 from __future__ import annotations
@@ -20,20 +22,64 @@ from ablate.cli.common import EXIT_USAGE
 
 
 class RefuseCallback(Callback):
-    """Refuse a single run's config (schema and budget) before Hydra makes the run's folder."""
+    """Refuse a single run's config (schema and budget) before Hydra makes the run's folder, and a grid multirun
+    whose every member's config is refused with one and the same sentence before any member runs."""
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
-        from ablate.config.loading import job_searchpath, solve_cfg
-        from ablate.config.schema import check
-        from ablate.errors import AblateError
-
-        try:
-            searchpath = job_searchpath(config)  # the user's config folders: a budget may name a model there
-            run = OmegaConf.masked_copy(config, [str(k) for k in config if k != "hydra"])  # its fields alone
-            check(run, searchpath)
-            solve_cfg(run, searchpath)
-        except AblateError as e:
-            print(f"ablate: {' '.join(str(e).split())}", file=sys.stderr)
+        sentence = refusal(config)
+        if sentence is not None:
+            print(f"ablate: {sentence}", file=sys.stderr)
             sys.exit(EXIT_USAGE)
-        except Exception:  # not a refusal (an interpolation only the job resolves): the job says what it is
-            return
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        sentence = unanimous_refusal(config)
+        if sentence is not None:
+            print(f"ablate: {sentence.rstrip('.')} (in every member of the sweep).", file=sys.stderr)
+            sys.exit(EXIT_USAGE)
+
+
+def refusal(config: DictConfig) -> str | None:
+    """The sentence a run's composed config (hydra node included) is refused with by its schema and budget, or
+    None: accepted, or failing on something only the job resolves (an interpolation of the job's own)."""
+    from ablate.config.loading import job_searchpath, solve_cfg
+    from ablate.config.schema import check
+    from ablate.errors import AblateError
+
+    try:
+        searchpath = job_searchpath(config)  # the user's config folders: a budget may name a model there
+        run = OmegaConf.masked_copy(config, [str(k) for k in config if k != "hydra"])  # its fields alone
+        check(run, searchpath)
+        solve_cfg(run, searchpath)
+    except AblateError as e:
+        return " ".join(str(e).split())
+    except Exception:
+        return None
+    return None
+
+
+def unanimous_refusal(config: DictConfig) -> str | None:
+    """For a multirun of Hydra's basic sweeper (whose members are known before they run): the one sentence every
+    member's config is refused with, as a constant override that no member can take (`optim.lr=-1`,
+    `+budget.bogus=1`); None when a member is accepted or two are refused differently, a sweep value's own fault,
+    which the member records while the sweep goes on. Members are composed one by one and the first accepted one
+    ends the search, so a sweep that starts costs one composition."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    from ablate.report.collect import expected_members
+
+    multirun = OmegaConf.to_container(config, resolve=False)
+    members = expected_members(multirun if isinstance(multirun, dict) else None)
+    if not members or not GlobalHydra.instance().is_initialized():
+        return None
+    loader = GlobalHydra.instance().config_loader()
+    sentences = set()
+    for overrides in members:
+        try:
+            member = loader.load_sweep_config(config, list(overrides))
+        except Exception:  # a member Hydra cannot compose: the launch says so in its own words
+            return None
+        sentence = refusal(member)
+        sentences.add(sentence)
+        if sentence is None or len(sentences) > 1:
+            return None
+    return sentences.pop()

@@ -245,6 +245,34 @@ def take_repeats(space: SearchSpace, key: str | None) -> None:
     space.repeat_key, space.repeats = key, texts
 
 
+def check_constant(space: SearchSpace, config, loader) -> None:
+    """On ablate's config: refuse a search whose constant part no trial can take (`optim.lr=-1`, `+budget.bogus=1`)
+    before the study is touched, rather than fail trial after trial until the failure rate stops it: the base config
+    and one design of the space (each parameter's first value) refused with one and the same sentence. Refused
+    differently, or the design accepted, the sampled values decide, and each trial records its own failure."""
+    from ablate.config.callback import refusal
+    from ablate.config.loading import is_ablate_config
+
+    if not is_ablate_config(config):
+        return
+    base = refusal(config)
+    if base is None:
+        return
+    probe = {key: _first(d) for key, d in space.distributions.items()}
+    try:
+        design = loader.load_sweep_config(config, list(space.job_overrides(probe)[0]))
+    except Exception:  # a design Hydra cannot compose: the first trial says so in its own words
+        return
+    if refusal(design) == base:
+        raise ConfigError(f"{base.rstrip('.')} (in every trial of the search).")
+
+
+def _first(d) -> Any:
+    from optuna.distributions import CategoricalDistribution
+
+    return d.choices[0] if isinstance(d, CategoricalDistribution) else d.low
+
+
 def _whole(key: str, typed: str, override) -> str:
     """How to sample whole numbers instead: `int(...)` around an interval; a range in whole numbers."""
     if "interval(" in typed:
