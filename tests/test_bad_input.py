@@ -286,6 +286,14 @@ CASES = [
          ["+sweep=search_budget", "optim.lr=-1", "hydra.sweep.dir={sweep}", "-m"], 2,
          "ablate: optim.lr=-1 is invalid: it must be a positive, finite number such as 0.1 (in every trial of the "
          "search).", target="none"),
+    # Found by hand: a misspelt key added to the launcher's node went to joblib's backend silently, and the sweep
+    # ran on every core (n_jobs=-1); a key that is no near miss of a field still passes, as Hydra's launcher allows
+    Case("launcher-field-added", "sweep", "ablate",
+         ["model.cardinality=1,2", "hydra/launcher=joblib", "+hydra.launcher.n_job=2", "hydra.sweep.dir={sweep}",
+          "-m"], 2,
+         "ablate: +hydra.launcher.n_job=2: hydra.launcher has no field n_job (did you mean hydra.launcher.n_jobs=2?); "
+         "its fields are n_jobs, backend, prefer, require, verbose, timeout, pre_dispatch, batch_size, temp_folder, "
+         "max_nbytes, mmap_mode.", target="none"),
     Case("sweep-node-merged", "sweep", "ablate",  # a node in braces ({{ }}: format) merges into the sweep's Hyperband node
          ["+sweep=search_pruning", "hydra.sweeper.pruner={{_target_:optuna.pruners.MedianPruner,n_warmup_steps:2}}",
           "hydra.sweep.dir={sweep}", "-m"], 2,

@@ -316,3 +316,22 @@ def test_a_sweep_files_unknown_sweeper_key_is_another_sweepers_only_when_an_over
         "sweep/mine.yaml sets hydra.sweeper.n_trials, which the sweeper in use does not have (ablate_repeats, "
         "chosen by +repeats=auto): the two need different sweepers, so use one of them (for repeats in a search, "
         "give it seed=0,1,2: every trial then trains its design with each seed).")
+
+
+def test_a_launcher_key_added_with_plus_is_refused_only_as_a_near_miss_of_a_field():
+    """`+hydra.launcher.n_job=2` is a misspelt n_jobs (joblib's launcher would pass it to its backend silently);
+    a key that is no near miss of a field passes on, as Hydra's launcher allows."""
+    from omegaconf import OmegaConf
+
+    from ablate.config.loading import launcher_near_miss
+
+    def config(added: str):
+        key, value = added.lstrip("+").removeprefix("hydra.launcher.").split("=")
+        return OmegaConf.create({"hydra": {"launcher": {"_target_": "J", "n_jobs": -1, "backend": None, key: value},
+                                           "overrides": {"hydra": ["hydra/launcher=joblib", added]}}})
+
+    assert launcher_near_miss(config("+hydra.launcher.n_job=2")) == (
+        "+hydra.launcher.n_job=2: hydra.launcher has no field n_job (did you mean hydra.launcher.n_jobs=2?); its "
+        "fields are n_jobs, backend.")
+    assert launcher_near_miss(config("+hydra.launcher.inner_max_num_threads=1")) is None
+    assert launcher_near_miss(OmegaConf.create({"hydra": {"launcher": {"n_jobs": 2}}})) is None

@@ -22,8 +22,9 @@ from ablate.cli.common import EXIT_USAGE
 
 
 class RefuseCallback(Callback):
-    """Refuse a single run's config (schema and budget) before Hydra makes the run's folder, and a grid multirun
-    whose every member's config is refused with one and the same sentence before any member runs."""
+    """Refuse a single run's config (schema and budget) before Hydra makes the run's folder; refuse a multirun whose
+    launcher got a misspelt key, or (a grid) whose every member's config is refused with one and the same
+    sentence, before any member runs."""
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
         sentence = refusal(config)
@@ -32,6 +33,12 @@ class RefuseCallback(Callback):
             sys.exit(EXIT_USAGE)
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        from ablate.config.loading import launcher_near_miss
+
+        near_miss = launcher_near_miss(config)
+        if near_miss is not None:
+            print(f"ablate: {near_miss}", file=sys.stderr)
+            sys.exit(EXIT_USAGE)
         sentence = unanimous_refusal(config)
         if sentence is not None:
             print(f"ablate: {sentence.rstrip('.')} (in every member of the sweep).", file=sys.stderr)

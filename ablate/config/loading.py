@@ -379,6 +379,32 @@ def _unexpected_argument(text: str, overrides: Sequence[str]) -> str | None:
     return f"{typed}: {node} has no field {key}{hint}; its fields are {', '.join(names)}."
 
 
+def launcher_near_miss(config: Any) -> str | None:
+    """The sentence for a key added with + to the launcher's node (`+hydra.launcher.n_job=2`) that is a near miss of
+    one of its fields: a launcher that takes any keyword (joblib's passes them to its backend) would take it
+    silently and run with the field's default. A key that is no near miss of a field passes, as Hydra allows."""
+    import difflib
+
+    from omegaconf import DictConfig, OmegaConf
+
+    node = OmegaConf.select(config, "hydra.launcher")
+    overrides = [str(o) for o in OmegaConf.select(config, "hydra.overrides.hydra", default=None) or []]
+    if not isinstance(node, DictConfig):
+        return None
+    added = {_key(o).removeprefix("hydra.launcher."): o for o in overrides if o.startswith("+")}
+    added = {k: o for k, o in added.items() if "." not in k and _key(o).startswith("hydra.launcher.")}
+    fields = [str(k) for k in node if k != "_target_" and k not in added]
+    for key, typed in added.items():
+        near = difflib.get_close_matches(key, fields, n=1, cutoff=0.8)
+        if near:
+            value = typed.split("=", 1)[1]
+            return (
+                f"{typed}: hydra.launcher has no field {key} (did you mean hydra.launcher.{near[0]}={value}?); its "
+                f"fields are {', '.join(fields)}."
+            )
+    return None
+
+
 def _typed(key: str, overrides: Sequence[str], default: str) -> str:
     """The (first) override of `key` as the user typed it, else `default`."""
     return next((o for o in overrides if _key(o) == key), default)
