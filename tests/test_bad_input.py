@@ -142,6 +142,10 @@ CASES = [
          # whole budget node, still carries its sweep's fields)
          "ablate: budget.scale=2: budget=none (the default) has no field scale, it matches no budget: choose one "
          "with it, e.g. budget=params budget.scale=2 (or budget=flops)."),
+    Case("variant-without-budget", "config unknown key", "ablate", ["+variant=wider"], 2,  # found by hand: the
+         # sentence named budget.vary='bottleneck_width' as if typed, and its way on repeated it
+         "ablate: +variant=wider sets budget.vary='bottleneck_width', which budget=none (the default) does not have: "
+         "choose a budget with it, e.g. +variant=wider budget=params (or budget=flops)."),
     Case("unknown-group-option", "config unknown group", "ablate", ["model=nope"], 2,
          "ablate: model=nope is unknown: available model configs are {models}."),
     Case("unknown-data-set", "config unknown group", "ablate", ["data=nope"], 2,

@@ -58,10 +58,26 @@ def refusal(config: DictConfig) -> str | None:
         check(run, searchpath)
         solve_cfg(run, searchpath)
     except AblateError as e:
-        return " ".join(str(e).split())
+        return _from_variant(" ".join(str(e).split()), config)
     except Exception:
         return None
     return None
+
+
+def _from_variant(sentence: str, config: DictConfig) -> str:
+    """A budget field that budget=none lacks, set by a `+variant=` file rather than typed (`+variant=wider` sets
+    budget.vary): the sentence names the variant, and its way on adds a budget to it."""
+    import re
+
+    m = re.match(r"(budget\.(\w+)=.*?): budget=none \(the default\) has no field", sentence)
+    variant = OmegaConf.select(config, "hydra.runtime.choices.variant", default=None)
+    task = [str(o) for o in OmegaConf.select(config, "hydra.overrides.task", default=None) or []]
+    if m is None or not variant or any(o.lstrip("+~").split("=", 1)[0] == f"budget.{m[2]}" for o in task):
+        return sentence
+    return (
+        f"+variant={variant} sets {m[1]}, which budget=none (the default) does not have: choose a budget with it, "
+        f"e.g. +variant={variant} budget=params (or budget=flops)."
+    )
 
 
 def unanimous_refusal(config: DictConfig) -> str | None:
