@@ -234,15 +234,16 @@ def test_one_list_of_runtime_keys_for_the_hash_and_the_folder_names():
 
 
 def test_hydra_leaves_the_runtime_keys_out_of_a_members_folder(tmp_path):
-    """A multirun member fails its check at once (C=0), so no training: its folder name is what Hydra made of
-    the overrides, with the run-time keys (via the `ablate.runtime_keys` resolver) left out."""
+    """Multirun members fail their check at once (C=0, C=-1: two sentences, so the sweep runs and records them), so
+    no training: their folder names are what Hydra made of the overrides, with the run-time keys (via the
+    `ablate.runtime_keys` resolver) left out."""
     sweep = tmp_path / "sweep"
-    out = ablate(["-m", "model.cardinality=0", "trainer.num_threads=1", "trainer.jobs_per_gpu=2", "data=synthetic",
+    out = ablate(["-m", "model.cardinality=0,-1", "trainer.num_threads=1", "trainer.jobs_per_gpu=2", "data=synthetic",
                   f"hydra.sweep.dir={sweep}"], tmp_path, timeout=120)
-    assert out.returncode == 1, out.stderr[-3000:]  # its member failed (ablate.report.callback.StatusCallback)
+    assert out.returncode == 1, out.stderr[-3000:]  # its members failed (ablate.report.callback.StatusCallback)
     folders = sorted(p.name for p in sweep.iterdir() if p.is_dir() and not p.name.startswith("."))
-    assert folders == ["data=synthetic,model.cardinality=0"]
-    record = json.loads((sweep / folders[0] / "result.json").read_text())
+    assert folders == ["data=synthetic,model.cardinality=-1", "data=synthetic,model.cardinality=0"]
+    record = json.loads((sweep / folders[1] / "result.json").read_text())
     assert record["reason"] == "model.cardinality=0 is invalid: it must be a whole number of at least 1."
 
 
