@@ -673,3 +673,22 @@ def test_output_piped_into_a_reader_that_stops_ends_quietly(module, tmp_path):
     _, err = proc.communicate(timeout=300)
     assert err.decode() == ""
     assert proc.returncode == 1  # what Python's documentation advises for EPIPE: not success, not a usage error
+
+
+def test_the_budget_table_takes_a_sweep_command_lines_own_sweeps(capsys):
+    """Found by hand: `python -m ablate.budget +sweep=cardinality_vs_width seed=0,1,2` (the repeats command, copied
+    to check its budget) said `seed=0,1,2 lists several values: add -m to run one job per value`, a flag the budget
+    table has none of. A seed sweep does not change the table; a C sweep typed on the command line is its rows, as
+    a sweep file's; another swept key gets the sweep file's note."""
+    from ablate.cli import budget
+
+    assert budget.main(["+sweep=cardinality_vs_width", "--json"]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert budget.main(["+sweep=cardinality_vs_width", "seed=0,1,2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == plain
+    assert budget.main(["budget=params", "budget.scale=2", "model.cardinality=1,2", "--json"]) == 0
+    assert [r["cardinality"] for r in json.loads(capsys.readouterr().out)["rows"]] == [1, 2]
+    assert budget.main(["budget=params", "budget.scale=2", "model.width=16,32", "--json"]) in (0, 2)
+    assert json.loads(capsys.readouterr().out)["note"] == (
+        "the command line also sweeps model.width=16,32, which change the model or its budget per member: this "
+        "table is the config as composed; add one value of each (model.width=16) for a member's.")

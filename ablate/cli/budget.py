@@ -99,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
 @user_errors
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    overrides = with_config_dir(args.config_dir, args.overrides)
+    overrides, typed_sweeps = _split_sweeps(with_config_dir(args.config_dir, args.overrides))
     if args.scale is not None and not args.scale > 0:
         raise ConfigError(f"--scale={args.scale!r} is invalid: it must be a positive number, e.g. 2.")
     searchpath = searchpath_of(overrides)
@@ -126,13 +126,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         vary, stage = flags["vary"], flags.get("stage")
         _check_flags(reference, vary, stage, flags["scope"])
-    params = sweep_params(overrides)  # a +sweep's axes: its C list, and what changes the budget per member
+    params = {**sweep_params(overrides), **typed_sweeps}  # a +sweep's axes and the command line's, which win
     axes = _sweep_values(params)
     given, swept = args.cardinality, axes.get("model.cardinality")
     if given is None and swept and all(c.isdigit() for c in swept):
         given = ",".join(swept)
         del axes["model.cardinality"]  # the table's rows
-    note = _sweep_note(overrides, params, axes)
+    note = _sweep_note(overrides, params, axes, typed_sweeps)
     rows = _rows(reference, budget, vary, stage, given)
     feasible = [row for row in rows if row["error"] is None]
     if args.write:
@@ -182,13 +182,36 @@ def _sweep_values(params: dict[str, str]) -> dict[str, list[str] | None]:
     return out
 
 
-def _sweep_note(overrides: list[str], params: dict[str, str], axes: dict[str, list[str] | None]) -> str | None:
+def _split_sweeps(overrides: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The overrides to compose, and the sweeps typed among them (`model.cardinality=1,2`: {key: `1,2`}), which a
+    multirun would expand and one composition cannot take. A seed sweep is dropped: the seed changes no row."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    kept, sweeps = [], {}
+    for override in overrides:
+        try:
+            parsed = parser.parse_override(override)
+        except Exception:  # composing says what is wrong with it, in Hydra's words
+            kept.append(override)
+            continue
+        if not parsed.is_sweep_override():
+            kept.append(override)
+        elif parsed.key_or_group != "seed":
+            sweeps[override.partition("=")[0]] = override.partition("=")[2]
+    return kept, sweeps
+
+
+def _sweep_note(
+    overrides: list[str], params: dict[str, str], axes: dict[str, list[str] | None], typed: dict[str, str]
+) -> str | None:
     """What a sweep's table leaves out: the sweep's axes that change the model or its budget per member (model.*,
     budget.*, +variant; its C list is the table's rows), whose values the table does not take; None without."""
     varied = [k for k in axes if k.lstrip("+~").startswith(("model.", "budget.", "variant"))]
     if not varied:
         return None
-    sweep = next((o for o in overrides if o.partition("=")[0] == "+sweep"), "the sweep")
+    sweep = next((o for o in overrides if o.partition("=")[0] == "+sweep"), None)
+    sweep = sweep or ("the command line" if all(k in typed for k in varied) else "the sweep")
     swept = " and ".join(f"{k}={params[k].replace(' ', '')}" for k in varied)
     firsts = [f"{k}={values[0]}" for k in varied if (values := axes[k])]
     example = f" ({' '.join(firsts)})" if len(firsts) == len(varied) else ""
