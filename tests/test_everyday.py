@@ -692,3 +692,16 @@ def test_the_budget_table_takes_a_sweep_command_lines_own_sweeps(capsys):
     assert json.loads(capsys.readouterr().out)["note"] == (
         "the command line also sweeps model.width=16,32, which change the model or its budget per member: this "
         "table is the config as composed; add one value of each (model.width=16) for a member's.")
+
+
+def test_describe_drops_a_seed_sweep_and_names_a_sweep_of_the_model(capsys):
+    """Found by hand: `python -m ablate.describe model.cardinality=1,2` said `add -m to run one job per value`, a
+    flag describe has none of; it describes one model, and a seed sweep changes nothing it shows."""
+    from ablate.cli import describe
+
+    assert describe.main(["model=resnext50_32x4d", "seed=0,1,2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["params"] == 25028904  # Table 1: ResNeXt-50 (32×4d), 25.0M
+    assert describe.main(["model.cardinality=1,2"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: model.cardinality=1,2 lists several values, and python -m ablate.describe describes one model: give "
+        "one, e.g. model.cardinality=1 (python -m ablate.budget shows a row per C).")

@@ -21,7 +21,15 @@ import os
 import sys
 from pathlib import Path
 
-from ablate.cli.common import EXIT_USAGE, add_config_dir, human, print_json, user_errors, with_config_dir
+from ablate.cli.common import (
+    EXIT_USAGE,
+    add_config_dir,
+    human,
+    print_json,
+    split_sweeps,
+    user_errors,
+    with_config_dir,
+)
 from ablate.config import budget_from_cfg, check, compose, searchpath_of, template_from_cfg
 from ablate.config.loading import sweep_params
 from ablate.config.schema import plain
@@ -99,7 +107,7 @@ def _parser() -> argparse.ArgumentParser:
 @user_errors
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    overrides, typed_sweeps = _split_sweeps(with_config_dir(args.config_dir, args.overrides))
+    overrides, typed_sweeps = split_sweeps(with_config_dir(args.config_dir, args.overrides))
     if args.scale is not None and not args.scale > 0:
         raise ConfigError(f"--scale={args.scale!r} is invalid: it must be a positive number, e.g. 2.")
     searchpath = searchpath_of(overrides)
@@ -180,26 +188,6 @@ def _sweep_values(params: dict[str, str]) -> dict[str, list[str] | None]:
             continue
         out[key] = list(o.sweep_string_iterator()) if o.is_discrete_sweep() else None
     return out
-
-
-def _split_sweeps(overrides: list[str]) -> tuple[list[str], dict[str, str]]:
-    """The overrides to compose, and the sweeps typed among them (`model.cardinality=1,2`: {key: `1,2`}), which a
-    multirun would expand and one composition cannot take. A seed sweep is dropped: the seed changes no row."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    parser = OverridesParser.create()
-    kept, sweeps = [], {}
-    for override in overrides:
-        try:
-            parsed = parser.parse_override(override)
-        except Exception:  # composing says what is wrong with it, in Hydra's words
-            kept.append(override)
-            continue
-        if not parsed.is_sweep_override():
-            kept.append(override)
-        elif parsed.key_or_group != "seed":
-            sweeps[override.partition("=")[0]] = override.partition("=")[2]
-    return kept, sweeps
 
 
 def _sweep_note(

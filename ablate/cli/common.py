@@ -68,3 +68,23 @@ def human(n: float) -> str:
         if abs(n) >= scale:
             return f"{n / scale:.1f}{unit}"
     return f"{n:.0f}"
+
+
+def split_sweeps(overrides: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The overrides to compose, and the sweeps typed among them (`model.cardinality=1,2`: {key: `1,2`}), which a
+    multirun would expand and one composition cannot take. A seed sweep is dropped: the seed changes no row."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    kept, sweeps = [], {}
+    for override in overrides:
+        try:
+            parsed = parser.parse_override(override)
+        except Exception:  # composing says what is wrong with it, in Hydra's words
+            kept.append(override)
+            continue
+        if not parsed.is_sweep_override():
+            kept.append(override)
+        elif parsed.key_or_group != "seed":
+            sweeps[override.partition("=")[0]] = override.partition("=")[2]
+    return kept, sweeps

@@ -11,11 +11,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ablate.cli.common import add_config_dir, human, print_json, user_errors, with_config_dir
+from ablate.cli.common import add_config_dir, human, print_json, split_sweeps, user_errors, with_config_dir
 from ablate.config import check, compose, searchpath_of, solve_cfg
 from ablate.engine.blocks import BlockShape, block_type
 from ablate.engine.complexity import complexity
 from ablate.engine.template import Network, derive
+from ablate.errors import ConfigError
 
 
 def stage_rows(net: Network) -> list[dict]:
@@ -63,7 +64,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     add_config_dir(parser)
     args = parser.parse_args(argv)
-    overrides = with_config_dir(args.config_dir, args.overrides)
+    overrides, sweeps = split_sweeps(with_config_dir(args.config_dir, args.overrides))  # a seed sweep is dropped
+    if sweeps:
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        key, values = next(iter(sweeps.items()))
+        swept = OverridesParser.create().parse_override(f"{key}={values}")
+        first = next(iter(swept.sweep_string_iterator()), None) if swept.is_discrete_sweep() else None
+        raise ConfigError(
+            f"{key}={values} lists several values, and python -m ablate.describe describes one model: give one"
+            + (f", e.g. {key}={first}" if first is not None else "")
+            + (" (python -m ablate.budget shows a row per C)." if key == "model.cardinality" else ".")
+        )
     searchpath = searchpath_of(overrides)  # the user's configs: also where budget.reference=NAME is found
     cfg = compose(overrides)
     check(cfg, searchpath, training=False)  # the model alone; the data set is not its concern
