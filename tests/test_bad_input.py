@@ -146,6 +146,16 @@ CASES = [
          # sentence named budget.vary='bottleneck_width' as if typed, and its way on repeated it
          "ablate: +variant=wider sets budget.vary='bottleneck_width', which budget=none (the default) does not have: "
          "choose a budget with it, e.g. +variant=wider budget=params (or budget=flops)."),
+    Case("value-needs-hydra-quotes", "config type", "ablate", ["trainer.mlflow_uri=~/mlruns"], 2,  # found by hand:
+         # the way on was "quote it for the shell, e.g. 'model.depths=[1,2,1,1]'", though the shell had quoted it
+         """ablate: trainer.mlflow_uri=~/mlruns cannot be parsed: Hydra's grammar takes ~ in a value only inside """
+         """quotes, which go inside the shell's: 'trainer.mlflow_uri="~/mlruns"'."""),
+    Case("mlflow-folder-store", "config type", "ablate", ["trainer.loggers=[mlflow]", "trainer.mlflow_uri=mlruns"], 2,
+         # found by hand: the run trained, and its MLflow logger stopped at once with MLflow 3's "The filesystem
+         # tracking backend is in maintenance mode" (a warning): nothing was logged
+         "ablate: trainer.mlflow_uri='mlruns' is a folder store, which the installed MLflow writes to only with "
+         "MLFLOW_ALLOW_FILE_STORE=true: give a database such as trainer.mlflow_uri=sqlite:///mlruns/mlflow.db, or "
+         "set that variable.", target="fresh"),
     Case("unknown-group-option", "config unknown group", "ablate", ["model=nope"], 2,
          "ablate: model=nope is unknown: available model configs are {models}."),
     Case("unknown-data-set", "config unknown group", "ablate", ["data=nope"], 2,

@@ -235,3 +235,22 @@ def test_a_first_mlflow_run_prints_nothing_on_stderr(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (run / "mlflow" / "mlflow.db").is_file()
     assert proc.stderr == ""
+
+
+def test_a_folder_store_is_refused_where_the_installed_mlflow_will_not_open_it(monkeypatch):
+    """MLflow 3 raises for a `./mlruns`-style folder store unless MLFLOW_ALLOW_FILE_STORE=true: the config check
+    refuses it with the database to give instead, and lets every other URI (and the opt-out) through."""
+    from ablate.errors import ConfigError
+    from ablate.run.loggers import check_store
+
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    for uri in ("sqlite:///ml.db", "http://host:5000", "postgresql://u:p@h/db", "databricks", None):
+        assert check_store("trainer.mlflow_uri", uri) == uri
+    with pytest.raises(ConfigError) as e:
+        check_store("trainer.mlflow_uri", "file:///data/mlruns/")
+    assert str(e.value) == (
+        "trainer.mlflow_uri='file:///data/mlruns/' is a folder store, which the installed MLflow writes to only with "
+        "MLFLOW_ALLOW_FILE_STORE=true: give a database such as trainer.mlflow_uri=sqlite:////data/mlruns/mlflow.db, "
+        "or set that variable.")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    assert check_store("trainer.mlflow_uri", "mlruns") == "mlruns"

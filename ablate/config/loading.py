@@ -187,6 +187,12 @@ def hydra_sentence(error: BaseException, overrides: Sequence[str] = ()) -> str |
                 f"{error.override} cannot be parsed: a value that holds = is quoted for Hydra inside the shell's "
                 f"""quotes: '{key}="{value}"'."""
             )
+        odd = next((c for c in value if c in _QUOTED_ONLY), None)
+        if odd is not None and not value.startswith(("'", '"')) and not any(c in value for c in "[]{}()"):
+            return (
+                f"{error.override} cannot be parsed: Hydra's grammar takes {odd} in a value only inside quotes, which "
+                f"""go inside the shell's: '{key}="{value}"'."""
+            )
         return f"{error.override} cannot be parsed ({first}): quote it for the shell, e.g. 'model.depths=[1,2,1,1]'."
     added = _unexpected_argument(text, overrides)
     if added is not None:
@@ -208,6 +214,7 @@ def hydra_sentence(error: BaseException, overrides: Sequence[str] = ()) -> str |
     return f"the overrides {' '.join(overrides) or '(none)'} cannot be applied: {first}."
 
 
+_QUOTED_ONLY = "!#&;<>^`~"  # characters Hydra's override grammar takes in a plain value only when it is quoted
 SWEEPER_PARAMS = "hydra.sweeper.params."
 
 

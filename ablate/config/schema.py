@@ -171,6 +171,20 @@ LOGGERS = Rule(
 )
 
 
+def _store_opened(uri: Any) -> Any:
+    from ablate.run.loggers import check_store
+
+    return check_store("trainer.mlflow_uri", uri)
+
+
+# an MLflow tracking URI, or null; a folder store that the installed MLflow refuses to open is refused here
+MLFLOW_URI = optional(
+    Rule(TEXT.ok, TEXT.tail, _store_opened),
+    "is invalid: give an MLflow tracking URI such as sqlite:///mlflow.db or http://host:5000, or null for the sweep's "
+    "own store",
+)
+
+
 def _epochs(v: Any) -> bool:
     return v is None or (isinstance(v, (list, tuple)) and all(is_whole(m, 0) for m in v))
 
@@ -341,14 +355,7 @@ class TrainerConfig:
         )
     )
     loggers: list[str] = _rule(LOGGERS)  # experiment trackers: csv, tensorboard, mlflow (ablate.run.loggers)
-    mlflow_uri: str | None = _rule(
-        optional(
-            TEXT,
-            "is invalid: give an MLflow tracking URI such as "
-            "sqlite:///mlflow.db or http://host:5000, or null for the "
-            "sweep's own store",
-        )
-    )
+    mlflow_uri: str | None = _rule(MLFLOW_URI)
     # true: a run directory holding a run of another config (an edited sweep re-run into its folder) has that run
     # deleted and this config's trained in its place; false: it is refused and left as it is
     replace: bool = _rule(FLAG, default=False)

@@ -74,6 +74,40 @@ def check_installed(key: str, names: Sequence[str]) -> tuple[str, ...]:
     return tuple(names)
 
 
+def check_store(key: str, uri: Any) -> Any:
+    """`uri` (a checked `trainer.mlflow_uri`, or None) unless it is a folder store that the installed MLflow refuses
+    to open: MLflow 3 raises for `./mlruns`-style stores unless `MLFLOW_ALLOW_FILE_STORE=true`, so a run would train
+    and log nothing; ConfigError with the database to give instead. Nothing is imported: MLflow's own list of
+    environment variables says whether it has that gate."""
+    from urllib.parse import urlparse
+
+    if not isinstance(uri, str) or not _folder_stores_refused():
+        return uri
+    scheme = urlparse(uri).scheme
+    if scheme not in ("", "file") or uri in ("databricks", "databricks-uc", "uc"):
+        return uri
+    folder = urlparse(uri).path if scheme == "file" else uri
+    raise ConfigError(
+        f"{key}={uri!r} is a folder store, which the installed MLflow writes to only with "
+        f"MLFLOW_ALLOW_FILE_STORE=true: give a database such as {key}=sqlite:///{folder.rstrip('/')}/{MLFLOW_DB}, "
+        "or set that variable."
+    )
+
+
+def _folder_stores_refused() -> bool:
+    if os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").strip().lower() in ("true", "1"):
+        return False
+    spec = importlib.util.find_spec("mlflow")
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    try:
+        return (
+            bool(locations)
+            and "MLFLOW_ALLOW_FILE_STORE" in (Path(locations[0]) / "environment_variables.py").read_text()
+        )
+    except OSError:
+        return False
+
+
 def valid_names(value: Any) -> bool:
     """A list of distinct logger names (empty: no tracking)."""
     return (
