@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -252,5 +253,8 @@ def test_a_folder_store_is_refused_where_the_installed_mlflow_will_not_open_it(m
         "trainer.mlflow_uri='file:///data/mlruns/' is a folder store, which the installed MLflow writes to only with "
         "MLFLOW_ALLOW_FILE_STORE=true: give a database such as trainer.mlflow_uri=sqlite:////data/mlruns/mlflow.db, "
         "or set that variable.")
+    with pytest.raises(ConfigError) as e:
+        check_store("trainer.mlflow_uri", "~/mlruns")
+    assert f"trainer.mlflow_uri=sqlite:///{Path('~/mlruns').expanduser()}/mlflow.db" in str(e.value)
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
     assert check_store("trainer.mlflow_uri", "mlruns") == "mlruns"

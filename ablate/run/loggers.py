@@ -86,7 +86,7 @@ def check_store(key: str, uri: Any) -> Any:
     scheme = urlparse(uri).scheme
     if scheme not in ("", "file") or uri in ("databricks", "databricks-uc", "uc"):
         return uri
-    folder = urlparse(uri).path if scheme == "file" else uri
+    folder = os.path.expanduser(urlparse(uri).path if scheme == "file" else uri)  # sqlite:/// does not expand ~
     raise ConfigError(
         f"{key}={uri!r} is a folder store, which the installed MLflow writes to only with "
         f"MLFLOW_ALLOW_FILE_STORE=true: give a database such as {key}=sqlite:///{folder.rstrip('/')}/{MLFLOW_DB}, "
