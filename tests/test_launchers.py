@@ -190,6 +190,7 @@ def test_ddp_members_in_joblib_workers(tmp_path):
 
 IDLE_WORKER = """
 import multiprocessing, os, signal, sys, time
+from ablate.run import interrupt
 from ablate.run.interrupt import JobInterrupted, pool_job
 
 def worker(ready, go, out):
@@ -202,6 +203,9 @@ def worker(ready, go, out):
             out.put("started")
     except JobInterrupted as e:
         out.put(f"refused {e.exit_code}: {e}")
+    interrupt._REFUSE_S = 0.0  # as if the refusal window had passed: a later sweep's job in the same pool runs
+    with pool_job("job-2"):
+        out.put("job-2 started")
 
 if __name__ == "__main__":
     before = signal.getsignal(signal.SIGINT)
@@ -215,6 +219,7 @@ if __name__ == "__main__":
     os.kill(child.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group
     time.sleep(0.5)
     go.set()  # the pool hands the worker its next job
+    print(out.get(timeout=20))
     print(out.get(timeout=20))
     child.join(20)
     print(child.exitcode)
@@ -230,7 +235,8 @@ def test_ctrl_c_on_an_idle_worker_of_a_sweep_prints_nothing_and_stops_its_next_j
     script.write_text(IDLE_WORKER)
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["refused 130: ablate: not started in job-1: the sweep was interrupted.", "0"]
+    assert done.stdout.splitlines() == ["refused 130: ablate: not started in job-1: the sweep was interrupted.",
+                                        "job-2 started", "0"]
     assert done.stderr == ""
 
 

@@ -33,7 +33,8 @@ from hydra.experimental.callback import Callback
 GRACE_S = 10.0  # how long the first Ctrl-C waits for the running members to record where they stopped
 _POLL_S = 0.05
 _JOBLIB_PARALLEL = ("joblib/parallel.py", "joblib\\parallel.py")  # a frame of the process waiting for the pool
-_seen = False  # this pool worker got Ctrl-C: it starts no more jobs
+_REFUSE_S = GRACE_S + 5.0  # after a worker saw Ctrl-C, how long it starts no job (the interrupted launch's queue)
+_seen: float | None = None  # when this pool worker last got Ctrl-C (time.monotonic())
 
 
 class JobInterrupted(Exception):  # noqa: N818  (what it says, as KeyboardInterrupt does)
@@ -54,20 +55,21 @@ def end_interrupted(message: str, exit_code: int) -> None:
     `JobInterrupted`; elsewhere (a single run, the basic launcher) exit with `exit_code`."""
     global _seen
     if _in_worker():
-        _seen = True
+        _seen = time.monotonic()
         raise JobInterrupted(message, exit_code)
     sys.exit(exit_code)
 
 
 @contextlib.contextmanager
 def pool_job(run_dir: str | os.PathLike) -> Iterator[None]:
-    """Around one job of a multirun: in a pool's worker that saw Ctrl-C, the job does not start (JobInterrupted);
-    within, Ctrl-C raises KeyboardInterrupt (the job records where it stopped); after it, a Ctrl-C while the
-    worker is idle is only noted (`_note`): no traceback from the pool's loop, and no next job. Outside a pool's
-    worker (a single run, the basic launcher) nothing changes."""
+    """Around one job of a multirun: in a pool's worker that saw Ctrl-C in the last `_REFUSE_S` seconds, the job
+    does not start (JobInterrupted: a job the interrupted launch had queued; a pool kept alive in the same Python
+    session runs a later sweep's jobs again); within, Ctrl-C raises KeyboardInterrupt (the job records where it
+    stopped); after it, a Ctrl-C while the worker is idle is only noted (`_note`): no traceback from the pool's
+    loop, and no next job. Outside a pool's worker (a single run, the basic launcher) nothing changes."""
     worker = _in_worker() and threading.current_thread() is threading.main_thread()
     if worker:
-        if _seen:
+        if _seen is not None and time.monotonic() - _seen < _REFUSE_S:
             raise JobInterrupted(f"ablate: not started in {run_dir}: the sweep was interrupted.", 128 + signal.SIGINT)
         if signal.getsignal(signal.SIGINT) is _note:
             signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -80,7 +82,7 @@ def pool_job(run_dir: str | os.PathLike) -> Iterator[None]:
 
 def _note(signum, frame) -> None:
     global _seen
-    _seen = True
+    _seen = time.monotonic()
 
 
 def _in_worker() -> bool:
