@@ -155,7 +155,7 @@ CASES = [
          # tracking backend is in maintenance mode" (a warning): nothing was logged
          "ablate: trainer.mlflow_uri='mlruns' is a folder store, which the installed MLflow writes to only with "
          "MLFLOW_ALLOW_FILE_STORE=true: give a database such as trainer.mlflow_uri=sqlite:///mlruns/mlflow.db, or "
-         "set that variable.", target="fresh"),
+         "set MLFLOW_ALLOW_FILE_STORE=true.", target="fresh"),
     Case("unknown-group-option", "config unknown group", "ablate", ["model=nope"], 2,
          "ablate: model=nope is unknown: available model configs are {models}."),
     Case("unknown-data-set", "config unknown group", "ablate", ["data=nope"], 2,

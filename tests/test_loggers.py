@@ -252,9 +252,25 @@ def test_a_folder_store_is_refused_where_the_installed_mlflow_will_not_open_it(m
     assert str(e.value) == (
         "trainer.mlflow_uri='file:///data/mlruns/' is a folder store, which the installed MLflow writes to only with "
         "MLFLOW_ALLOW_FILE_STORE=true: give a database such as trainer.mlflow_uri=sqlite:////data/mlruns/mlflow.db, "
-        "or set that variable.")
+        "or set MLFLOW_ALLOW_FILE_STORE=true.")
     with pytest.raises(ConfigError) as e:
         check_store("trainer.mlflow_uri", "~/mlruns")
     assert f"trainer.mlflow_uri=sqlite:///{Path('~/mlruns').expanduser()}/mlflow.db" in str(e.value)
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
     assert check_store("trainer.mlflow_uri", "mlruns") == "mlruns"
+
+
+def test_a_folder_store_in_the_environment_is_refused_when_mlflow_logs(monkeypatch):
+    """$MLFLOW_TRACKING_URI naming a folder store is the store of a run that logs to MLflow without
+    trainer.mlflow_uri: refused the same way, by its variable's name; a run without the mlflow logger, or with its
+    own store, is not concerned."""
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "mlruns")
+    with pytest.raises(ConfigError) as e:
+        check(compose([*SMALL, "trainer.loggers=[mlflow]"]))
+    assert str(e.value) == (
+        "$MLFLOW_TRACKING_URI='mlruns' is a folder store, which the installed MLflow writes to only with "
+        "MLFLOW_ALLOW_FILE_STORE=true: give a database such as $MLFLOW_TRACKING_URI=sqlite:///mlruns/mlflow.db, or "
+        "set MLFLOW_ALLOW_FILE_STORE=true.")
+    check(compose([*SMALL, "trainer.loggers=[csv]"]))
+    check(compose([*SMALL, "trainer.loggers=[mlflow]", "trainer.mlflow_uri=sqlite:///ml.db"]))

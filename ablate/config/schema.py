@@ -794,7 +794,11 @@ def check(cfg: Any, searchpath: tuple[str, ...] | None = None, *, training: bool
     if training:
         check_images(data, values["optim"]["batch_size"])
     check_keys("trainer", values["trainer"], TrainerConfig)
-    _apply("trainer", values["trainer"], TrainerConfig)
+    trainer = _apply("trainer", values["trainer"], TrainerConfig)
+    if training:
+        from ablate.run.loggers import check_environment_store
+
+        check_environment_store(trainer["loggers"], trainer["mlflow_uri"])
     check_keys("", {k: v for k, v in values.items() if k != "hydra" and k not in MEMBER_KEYS}, Config)  # last
     SEED("seed", values["seed"])
     for key, rule in MEMBER_KEYS.items():

@@ -90,8 +90,16 @@ def check_store(key: str, uri: Any) -> Any:
     raise ConfigError(
         f"{key}={uri!r} is a folder store, which the installed MLflow writes to only with "
         f"MLFLOW_ALLOW_FILE_STORE=true: give a database such as {key}=sqlite:///{folder.rstrip('/')}/{MLFLOW_DB}, "
-        "or set that variable."
+        "or set MLFLOW_ALLOW_FILE_STORE=true."
     )
+
+
+def check_environment_store(loggers: Sequence[str], uri: Any) -> None:
+    """With the mlflow logger and no `trainer.mlflow_uri`, the store is `$MLFLOW_TRACKING_URI`: held to
+    `check_store`, by the variable's name."""
+    given = os.environ.get("MLFLOW_TRACKING_URI")
+    if "mlflow" in loggers and uri is None and given:
+        check_store("$MLFLOW_TRACKING_URI", given)
 
 
 def _folder_stores_refused() -> bool:
