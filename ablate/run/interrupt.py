@@ -8,7 +8,7 @@ process waiting in joblib's `Parallel` gets KeyboardInterrupt itself. So:
 
 - a member in a worker ends with `JobInterrupted`, an Exception that Hydra returns as the job's failure
   (`end_interrupted`); a worker that saw Ctrl-C, in a job or idle, starts no further job (`pool_job`), so the jobs
-  a launch still has queued end at once, before they make a folder;
+  a launch still has queued end at once, without a record (Hydra has made their folder, which the next launch uses);
 - in the sweep's process, a Hydra callback (`InterruptCallback`, `hydra.callbacks.interrupt`) makes the first
   Ctrl-C that arrives while joblib waits for its pool wait until no member's run directory is held by a live
   process (`ablate.run.lock`), for up to `GRACE_S`, before it raises; a second Ctrl-C raises at once. ablate's
