@@ -82,6 +82,9 @@ def test_each_trial_runs_its_design_once_per_seed_and_is_told_their_mean(tmp_pat
     assert (f"Trial 0 {t0.params}: [{value + 1.0}] (the mean of seed=0: [{value}], seed=1: [{value + 1.0}], "
             f"seed=2: [{value + 2.0}])") in sweeper_log
     assert study_record(tmp_path)["trials"][0]["user_attrs"]["repeats"] == ["0", "1", "2"]
+    # optimization_results.yaml, as the official sweeper writes it, says that its values are means over these seeds
+    results = OmegaConf.to_container(OmegaConf.load(tmp_path / "optimization_results.yaml"))
+    assert results["repeats"] == {"key": "seed", "values": ["0", "1", "2"]}
 
 
 def test_a_resumed_search_goes_on_after_the_last_repeat_and_keeps_its_seeds(tmp_path):

@@ -130,7 +130,7 @@ class Search:
             _ACTIVE_RUNS.discard(self.run_id)
             with self.lock:
                 self._write_record()
-        write_results(self.study, self.sweep_dir / RESULTS)
+        write_results(self.study, self.sweep_dir / RESULTS, self.space)
         _log_best(self.study)
 
     def _run_batches(self) -> None:
@@ -892,9 +892,10 @@ def _best_numbers(study) -> list[int]:
     return [t.number for t in _best(study)]
 
 
-def write_results(study, path: Path) -> None:
+def write_results(study, path: Path, space=None) -> None:
     """`optimization_results.yaml` as the official sweeper writes it: `best_params` and `best_value` (one
-    objective) or `solutions`, each with `params` and `values` (the Pareto front); the trial numbers beside."""
+    objective) or `solutions`, each with `params` and `values` (the Pareto front); the trial numbers beside, and
+    with repeats (`space.repeat_key`) the seeds whose mean each value is."""
     best = _best(study)
     if len(study.directions) == 1:
         t = best[0] if best else None
@@ -909,6 +910,8 @@ def write_results(study, path: Path) -> None:
             "name": "optuna",
             "solutions": [{"params": t.params, "values": t.values, "trial": t.number} for t in best],
         }
+    if space is not None and space.repeat_key is not None:
+        results["repeats"] = {"key": space.repeat_key, "values": list(space.repeats)}
     tmp = path.with_name(path.name + ".tmp")
     OmegaConf.save(OmegaConf.create(results), tmp)
     os.replace(tmp, path)
