@@ -58,7 +58,6 @@ RESULTS = "optimization_results.yaml"
 MAX_COPIES_IN_A_ROW = 50  # designs already run, proposed in a row: the sampler has run out of new ones
 WAIT_S = 1.0  # how often the end of a run looks at trials another worker is running
 RECORD_EVERY_S = 1.0  # study.json is rewritten after a trial ends, at most this often (and at the end)
-GRACE_S = 10.0  # after Ctrl-C, how long the slots' running jobs may take to record where they stopped
 _ACTIVE_RUNS: set[str] = set()  # the runs alive in this process: a trial of any other one is stale
 _RESET = (  # a retried trial's old ones
     "copy_of",
@@ -152,14 +151,14 @@ class Search:
                 break
             self.started.update(t.number for t in trials)
             # the first repeat of every trial, then the next of those whose last completed (not pruned, not failed)
-            results: dict[int, list] = {t.number: [] for t in trials}
+            outcomes: dict[int, list] = {t.number: [] for t in trials}
             going = list(trials)
             for i in range(len(jobs[trials[0].number])):
-                for t, got in zip(going, self._launch([jobs[t.number][i] for t in going]), strict=True):
-                    results[t.number].append(got)
-                going = [t for t in going if self._outcome(t, *results[t.number][-1])[0] == "COMPLETE"]
+                for t, outcome in zip(going, self._launch([jobs[t.number][i] for t in going]), strict=True):
+                    outcomes[t.number].append(outcome)
+                going = [t for t in going if outcomes[t.number][-1][0] == "COMPLETE"]
             for trial in trials:
-                self._tell(trial, results[trial.number])
+                self._tell(trial, outcomes[trial.number])
 
     def _run_slots(self) -> None:
         """n_jobs threads, each: ask a trial, launch it alone, tell it; again until done."""
@@ -177,6 +176,8 @@ class Search:
             except KeyboardInterrupt:  # the jobs got it too: let them record where they stopped (a second one leaves)
                 with self.lock:
                     self.interrupted = self.stopping = True
+                from ablate.run.interrupt import GRACE_S  # the same wait as a grid's on the joblib launcher
+
                 log.info(
                     f"Interrupted: waiting up to {GRACE_S:.0f} s for the running jobs to record where they stopped "
                     "(Ctrl-C again leaves now)."
@@ -202,14 +203,14 @@ class Search:
                 self.validated = True
                 self.started.add(trial.number)
                 log.info(f"Trial {trial.number} starts as {_jobs_text(jobs, self.space)}: {dict(trial.params)}")
-                results: list = []
+                outcomes: list = []
                 for job in jobs:  # the repeats one after another; a job that did not complete ends the trial
-                    results += self._launch([job])
-                    if self.interrupted or self._outcome(trial, *results[-1])[0] != "COMPLETE":
+                    outcomes += self._launch([job])
+                    if self.interrupted or outcomes[-1][0] != "COMPLETE":
                         break
                 if self.interrupted:  # the main thread fails the trial and queues it again (`_abandon`)
                     return
-                self._tell(trial, results)
+                self._tell(trial, outcomes)
         except BaseException as e:  # raised again in the main thread once every slot has stopped
             with self.lock:
                 self.error = self.error or e
@@ -254,9 +255,9 @@ class Search:
                 self.pending[trial.number] = (trial, source.number)
 
     def _launch(self, jobs: list[tuple[tuple[str, ...], int]]) -> list:
-        """Launch (overrides, job number) pairs; returns their results in order. Jobs of consecutive numbers go in
-        one launch (a launcher numbers a launch's jobs from its first); a launch the launcher lost gives each of
-        its jobs a failure."""
+        """Launch (overrides, job number) pairs; returns their outcomes (`_outcome`) in order. Jobs of consecutive
+        numbers go in one launch (a launcher numbers a launch's jobs from its first); a launch the launcher lost
+        gives each of its jobs a failure."""
         results: list = []
         start = 0
         for end in range(1, len(jobs) + 1):
@@ -267,7 +268,7 @@ class Search:
                 got = list(self.s.launcher.launch([o for o, _ in run], initial_job_idx=run[0][1]))
             except Exception as e:  # the launcher lost the batch (a killed worker, a cluster error)
                 got = [_lost(e)] * len(run)
-            results += [(result, num) for result, (_, num) in zip(got, run, strict=True)]
+            results += [self._outcome(result, num) for result, (_, num) in zip(got, run, strict=True)]
             start = end
         return results
 
@@ -387,10 +388,10 @@ class Search:
 
     # -- telling ----------------------------------------------------------------------------------------------
 
-    def _tell(self, trial, results: list) -> None:
-        """Tell the outcome of the trial's jobs ((result, job number) each): their values, PRUNED, or FAIL with the
-        reason; then what depends on it (copies waiting for it, the failure count, study.json) under the lock."""
-        state, values, constraints, attrs, reason = self._combined(trial, results)
+    def _tell(self, trial, outcomes: list) -> None:
+        """Tell the outcome of the trial's jobs (`_outcome` each): their values, PRUNED, or FAIL with the reason;
+        then what depends on it (copies waiting for it, the failure count, study.json) under the lock."""
+        state, values, constraints, attrs, reason = self._combined(outcomes)
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
         if state == "COMPLETE":
@@ -411,11 +412,10 @@ class Search:
             self._check_failures()
             self._write_record(every=RECORD_EVERY_S)
 
-    def _combined(self, trial, results: list):
+    def _combined(self, outcomes: list):
         """(state, values, constraint values, user attrs, reason) of a trial from its jobs' outcomes: one job's as
         it is; of several repeats, the first that failed or was pruned, else the mean of their values and the
         largest of each constraint."""
-        outcomes = [self._outcome(trial, result, num) for result, num in results]
         if self.space.repeat_key is None:
             return outcomes[0]
         key = self.space.repeat_key
@@ -431,7 +431,7 @@ class Search:
         attrs = {**outcomes[0][3], "job_dirs": dirs, "repeat_values": per_job}
         return "COMPLETE", values, constraints, attrs, None
 
-    def _outcome(self, trial, result, job_num):
+    def _outcome(self, result, job_num):
         """(state, values, constraint values, user attrs, reason) of one job."""
         from hydra.core.utils import JobStatus
 
