@@ -223,5 +223,6 @@ def test_a_search_with_repeats_shows_each_trials_mean_runs_and_the_epochs_its_re
                                              "share": pytest.approx(5 / 8)}
     md = search.markdown(study, trials, sweep)
     assert ("- repeats: each trial trained its design with seed=0,1 (column `runs`) and was told the mean; "
-            "`val err %` is that mean, and the report's table by setting gives each design's 95% CI and verdict") in md
+            "`val err %` is that mean, and the report's table by setting gives each design's 95% CI, verdict and "
+            "whether it may be the best (column `vs best (MCB)`)") in md
     assert "- epochs trained: 5 of the 8 these trials would train unpruned (62%)" in md

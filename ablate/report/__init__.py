@@ -4,7 +4,8 @@
 writes `runs.csv`, `epochs.csv`, `table.{md,csv,tex}`, `table2.{md,csv,tex}`, the figures
 (png + svg) and `index.html` into `out` (default `reports/<sweep name>/`). Every table says,
 per setting, how sure its numbers are (`ablate.report.stats`: intervals, differences from a
-reference setting, Holm-corrected p-values, verdicts; for a sweep of adaptive repeats,
+reference setting, Holm-corrected p-values, verdicts, and which settings may be the best,
+`ablate.report.best`; for a sweep of adaptive repeats,
 `ablate.report.sequential`'s verdicts and why each setting stopped). The same function runs from the
 command line (`python -m ablate.report SWEEP_DIR`) and from the Hydra callback at the end of
 a multirun. Every file is written to a temporary name and renamed (`ablate.report.output`).

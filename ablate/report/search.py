@@ -339,7 +339,7 @@ def markdown(study: dict, trials: pd.DataFrame, sweep_dir: Path, out_dir: Path |
         lines.append(
             f"- repeats: each trial trained its design with {repeats['key']}={','.join(map(str, repeats['values']))}"
             " (column `runs`) and was told the mean; `val err %` is that mean, and the report's table by setting "
-            "gives each design's 95% CI and verdict"
+            "gives each design's 95% CI, verdict and whether it may be the best (column `vs best (MCB)`)"
         )
     pruned = bool(status_counts(trials).get("pruned"))
     epochs = epochs_trained(trials)

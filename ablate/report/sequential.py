@@ -88,6 +88,7 @@ from scipy import stats as sp
 
 from ablate.errors import ConfigError
 from ablate.report import stats
+from ablate.report.best import pooled_variance
 from ablate.report.options import Options
 
 PLAN_FILE = "repeats.json"  # in the sweep folder: the plan the sweep started with, and where each setting stands
@@ -457,28 +458,6 @@ def _look(
     left_out = len(mine) + len(ref) - 2 * pairs
     c = stats.Comparison(stats.PAIRED, pairs, pairs, left_out, delta, delta - half, delta + half, float(df), p)
     return Look(c, se, pairs, scale)
-
-
-def pooled_variance(errors: dict[str, dict[int, float]], held: dict[str, int]) -> tuple[float, int]:
-    """The residual variance σ² of the settings × seeds two-way layout (setting + seed effects, least squares) over
-    each setting's runs below `held[setting]` seeds, and its degrees of freedom (runs − rank)."""
-    cells = [
-        (s, seed, e) for s, by_seed in errors.items() if s in held for seed, e in by_seed.items() if seed < held[s]
-    ]
-    if not cells:
-        return math.nan, 0
-    rows = {s: i for i, s in enumerate(dict.fromkeys(s for s, _, _ in cells))}
-    columns = {seed: len(rows) + j for j, seed in enumerate(dict.fromkeys(seed for _, seed, _ in cells))}
-    design = np.zeros((len(cells), len(rows) + len(columns)))
-    for i, (s, seed, _) in enumerate(cells):
-        design[i, rows[s]] = design[i, columns[seed]] = 1.0
-    y = np.array([e for _, _, e in cells])
-    coef, _, rank, _ = np.linalg.lstsq(design, y, rcond=None)
-    df = len(y) - int(rank)
-    if df < 1:
-        return math.nan, 0
-    residual = y - design @ coef
-    return float(residual @ residual / df), df
 
 
 def _chance(look: Look, n: int, plan: Plan, open_: int, continuing: int) -> float:

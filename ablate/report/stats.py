@@ -18,6 +18,9 @@ Verdicts: `better` or `worse` when the Holm-corrected p is below α (the sign of
 otherwise `equivalent within ±δ` when the 95% CI of Δ lies inside ±δ (δ = `report.resolution`);
 otherwise `undecided (n=…)`. With fewer than two runs on a side (two shared seeds for a
 paired test) no test exists and the row says that no difference can be judged.
+
+Which settings may be the best, whatever the reference, is `ablate.report.best`'s (Hsu's MCB): its columns join
+each row here.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import pandas as pd
 from scipy import stats
 
 from ablate.errors import ConfigError
+from ablate.report import best as mcb
 from ablate.report.collect import override_key
 from ablate.report.options import Options
 
@@ -65,6 +69,10 @@ COLUMNS = (
     "p_adjusted",
     "verdict",
     "stopped",
+    "best_gap",
+    "best_gap_low",
+    "best_gap_high",
+    "best",
 )
 
 
@@ -209,6 +217,7 @@ class Analysis:
     comparisons: int  # tests in the Holm family
     reference_given: str | None = None  # how the user chose the reference (`report.reference='…'`), if they did
     plan: Any = None  # an adaptive sweep's `sequential.Plan`: its verdicts are the sequential rule's
+    best: mcb.Best | mcb.NotJudged | None = None  # which settings may be the best (None: fewer than two with repeats)
 
     @property
     def repeats(self) -> bool:
@@ -258,7 +267,17 @@ def analyse(runs: pd.DataFrame, options: Options | None = None, labels: dict[str
                 frame.loc[i, "verdict"] = f"{frame.verdict.iloc[i]} ({what})"
     std, df, k = pooled_std(samples[s] for s in settings)
     given = None if options.reference is None else f"`{options.name('reference')}={options.reference}`"
-    return Analysis(frame, reference or None, options.resolution, std, df, k, int(np.isfinite(frame.p).sum()), given)
+    best = mcb.compare_with_best({s: _by_unique_seed(*_sample(samples[s])) for s in settings}, options.resolution)
+    if isinstance(best, mcb.Best):
+        for column, values in (
+            ("best_gap", best.gap),
+            ("best_gap_low", best.low),
+            ("best_gap_high", best.high),
+            ("best", best.verdict),
+        ):
+            frame[column] = frame.setting.map(values)
+    tested = int(np.isfinite(frame.p).sum())
+    return Analysis(frame, reference or None, options.resolution, std, df, k, tested, given, best=best)
 
 
 def samples_of(runs: pd.DataFrame, settings: Iterable[str]) -> dict[str, pd.Series]:

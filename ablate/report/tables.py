@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ablate.cli.common import human
+from ablate.report import best as mcb
 from ablate.report import search, stats
 from ablate.report.collect import STATUSES, override_key
 
@@ -233,6 +234,8 @@ def display(table: pd.DataFrame) -> pd.DataFrame:
     out["verdict"] = table.verdict.map(_text)
     if adaptive:
         out["stopped"] = table.stopped.map(_text)
+    if table.best.notna().any():  # which settings may be the best (ablate.report.best): only where it was judged
+        out["vs best (MCB)"] = [_text(v) or "left out" for v in table.best]
     problems = table[["failed", "diverged", "missing", "running"]]
     if problems.to_numpy().sum():
         out["not completed"] = [
@@ -687,7 +690,45 @@ def foot_notes(analysis: stats.Analysis, labels: dict) -> list[str]:
         f"Verdict: better or worse where the Holm-corrected p < {stats.ALPHA:.2f}; equivalent within ±{delta} "
         f"where the 95% CI of Δ lies inside ±{delta} points (`report.resolution={delta}`); otherwise undecided.",
     ]
-    return [*lines, *_pooled(analysis)]
+    return [*lines, *_pooled(analysis), *best_notes(analysis, labels)]
+
+
+def best_notes(analysis: stats.Analysis, labels: dict) -> list[str]:
+    """Under the table: which settings may be the best (MCB), how that was judged, and what was left out."""
+    b = analysis.best
+    if b is None:
+        return []
+    if isinstance(b, mcb.NotJudged):
+        return [f"Which setting is the best is not judged: {b.reason}."]
+    groups: dict[str, list[str]] = {}
+    for s in b.settings:
+        groups.setdefault(b.verdict[s], []).append(str(labels.get(s, s)))
+    order = sorted(groups, key=lambda v: (v.startswith("not"), v != "the best", v))
+    n, k, r = len(b.seeds), len(b.settings), analysis.resolution
+    found = "; ".join(  # a long group by its count: the short ones are the finding
+        f"{v}: {', '.join(groups[v]) if len(groups[v]) <= 4 else f'{len(groups[v])} of the {k} settings'}"
+        for v in order
+    )
+    lines = [
+        f"Best (column vs best): {found}. Hsu's multiple comparisons with the best, {100 * b.confidence:.0f}% "
+        f"simultaneous, paired by the {n} seeds every compared setting ran: with D a setting's mean minus the "
+        f"lowest other mean and h = d·s·√(2/{n}) = {b.half_width:.2f} points, a setting is not the best where "
+        f"D > h (another is as good or better), the best where D < −h, within ±{r:g} of the best where "
+        f"D < {r:g} − h (its gap to the best is below {r:g} points); d = {b.critical:.3f} (one-sided Dunnett, "
+        f"{k - 1} comparisons, {b.df} degrees of freedom), s = {b.std:.2f} points (the residual std once each "
+        "seed's effect is removed). table.csv's best_gap, best_gap_low and best_gap_high hold D and the interval "
+        "of the gap."
+    ]
+    if b.left_out or b.extra_runs:
+        parts = []
+        if b.left_out:
+            parts.append(
+                "left out, too few runs on those seeds: " + ", ".join(str(labels.get(s, s)) for s in b.left_out)
+            )
+        if b.extra_runs:
+            parts.append(f"{b.extra_runs} run{'s' if b.extra_runs != 1 else ''} on other seeds not counted")
+        lines.append(f"Best: {'; '.join(parts)}.")
+    return lines
 
 
 def _reference_name(ref, labels: dict) -> str:
