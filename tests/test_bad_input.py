@@ -308,6 +308,20 @@ CASES = [
          "ablate: +hydra.launcher.n_job=2: hydra.launcher has no field n_job (did you mean hydra.launcher.n_jobs=2?); "
          "its fields are n_jobs, backend, prefer, require, verbose, timeout, pre_dispatch, batch_size, temp_folder, "
          "max_nbytes, mmap_mode.", target="none"),
+    # Found by hand: where no report callback exists (a grid without a sweep config), a key set on its node made
+    # Hydra warn at every event of every member ("Missing key on_job_end") and no report was written
+    Case("report-key-without-report", "sweep", "ablate",
+         ["model.cardinality=1,2", "+hydra.callbacks.report.out={report}", "hydra.sweep.dir={sweep}", "-m"], 2,
+         "ablate: +hydra.callbacks.report.out={report} sets an option of a report this command does not write (no "
+         "sweep config brings the report callback): add hydra/callbacks=report to the command, or drop the key and "
+         "run python -m ablate.report on the sweep folder afterwards.", target="none"),
+    Case("callback-without-target", "sweep", "ablate",
+         ["model.cardinality=1,2", "+hydra.callbacks.mine.every=2", "hydra.sweep.dir={sweep}", "-m"], 2,
+         "ablate: +hydra.callbacks.mine.every=2 makes a callback node without _target_, which Hydra cannot call: "
+         "give its class as hydra.callbacks.mine._target_, or drop the key.", target="none"),
+    Case("report-key-single-run", "run directory", "ablate", ["+hydra.callbacks.report.out={report}"], 2,
+         "ablate: +hydra.callbacks.report.out={report} sets an option of a report this command does not write (a "
+         "single run has no report): drop the key, or run a sweep (-m).", target="none"),
     Case("sweep-node-merged", "sweep", "ablate",  # a node in braces ({{ }}: format) merges into the sweep's Hyperband node
          ["+sweep=search_pruning", "hydra.sweeper.pruner={{_target_:optuna.pruners.MedianPruner,n_warmup_steps:2}}",
           "hydra.sweep.dir={sweep}", "-m"], 2,

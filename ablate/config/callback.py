@@ -27,7 +27,7 @@ class RefuseCallback(Callback):
     sentence, before any member runs."""
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
-        sentence = refusal(config)
+        sentence = untargeted_callback(config, multirun=False) or refusal(config)
         if sentence is not None:
             print(f"ablate: {sentence}", file=sys.stderr)
             sys.exit(EXIT_USAGE)
@@ -35,7 +35,7 @@ class RefuseCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         from ablate.config.loading import launcher_near_miss
 
-        near_miss = launcher_near_miss(config)
+        near_miss = untargeted_callback(config, multirun=True) or launcher_near_miss(config)
         if near_miss is not None:
             print(f"ablate: {near_miss}", file=sys.stderr)
             sys.exit(EXIT_USAGE)
@@ -43,6 +43,40 @@ class RefuseCallback(Callback):
         if sentence is not None:
             print(f"ablate: {sentence.rstrip('.')} (in every member of the sweep).", file=sys.stderr)
             sys.exit(EXIT_USAGE)
+
+
+def untargeted_callback(config: DictConfig, multirun: bool) -> str | None:
+    """The sentence for a node of `hydra.callbacks` without `_target_`, or None. Hydra instantiates each node and,
+    where that fails, warns at every event of every job and calls nothing; such a node comes from a key set on a
+    callback the command does not have, most often the report's (`+hydra.callbacks.report.out=DIR` on a grid
+    without a sweep config, or on a single run)."""
+    callbacks = OmegaConf.select(config, "hydra.callbacks", default=None)
+    if not isinstance(callbacks, DictConfig):
+        return None
+    overrides = [str(o) for o in OmegaConf.select(config, "hydra.overrides.hydra", default=None) or []]
+    for key in callbacks:
+        name, node = str(key), callbacks[key]
+        if not isinstance(node, DictConfig) or "_target_" in node:
+            continue
+        prefix = f"hydra.callbacks.{name}"
+        keys = {o: o.split("=", 1)[0].lstrip("+~") for o in overrides}
+        typed = next((o for o, k in keys.items() if k == prefix or k.startswith(prefix + ".")), prefix)
+        if name == "report":
+            if multirun:
+                return (
+                    f"{typed} sets an option of a report this command does not write (no sweep config brings the "
+                    "report callback): add hydra/callbacks=report to the command, or drop the key and run python -m "
+                    "ablate.report on the sweep folder afterwards."
+                )
+            return (
+                f"{typed} sets an option of a report this command does not write (a single run has no report): "
+                "drop the key, or run a sweep (-m)."
+            )
+        return (
+            f"{typed} makes a callback node without _target_, which Hydra cannot call: give its class as "
+            f"{prefix}._target_, or drop the key."
+        )
+    return None
 
 
 def refusal(config: DictConfig) -> str | None:
