@@ -301,3 +301,23 @@ def test_ctrl_c_on_a_grid_on_joblib_lets_running_members_record_and_starts_no_ot
     assert not (sweep / "started-2").exists()  # the queued member did not start
     assert "the running members record where they stopped (up to 10 s; Ctrl-C again leaves now)" in err
     assert "Traceback" not in err
+
+
+def test_the_ctrl_c_drain_sees_members_in_nested_folders(tmp_path):
+    """Noticed in session 20: with `hydra.sweep.subdir=${model.name}/${hydra.job.num}` the members' folders are two
+    levels down, and the drain, looking one level down only, left at once while they were still writing."""
+    from ablate.run.interrupt import held_runs
+    from ablate.run.lock import RunLock
+
+    flat, nested, deep = tmp_path / "job-0", tmp_path / "tiny" / "1", tmp_path / "a" / "b" / "c"
+    locks = [RunLock(d) for d in (flat, nested, deep)]
+    for lock in locks:
+        assert lock.acquire()
+    try:
+        assert sorted(held_runs(tmp_path)) == sorted([flat, nested, deep])
+        locks[0].release()
+        assert sorted(held_runs(tmp_path)) == sorted([nested, deep])
+    finally:
+        for lock in locks:
+            lock.release()
+    assert held_runs(tmp_path) == []

@@ -32,6 +32,7 @@ from hydra.experimental.callback import Callback
 
 GRACE_S = 10.0  # how long the first Ctrl-C waits for the running members to record where they stopped
 _POLL_S = 0.05
+_DEPTH = 4  # how deep member folders may sit under the sweep folder, for the drain
 _JOBLIB_PARALLEL = ("joblib/parallel.py", "joblib\\parallel.py")  # a frame of the process waiting for the pool
 _REFUSE_S = GRACE_S + 5.0  # after a worker saw Ctrl-C, how long it starts no job (the interrupted launch's queue)
 _seen: float | None = None  # when this pool worker last got Ctrl-C (time.monotonic())
@@ -136,10 +137,13 @@ class _Drain:
 
 
 def held_runs(sweep_dir: Path) -> list[Path]:
-    """The member folders of `sweep_dir` whose run lock a live process on this machine holds."""
+    """The member folders of `sweep_dir` whose run lock a live process on this machine holds: up to `_DEPTH` levels
+    down, since `hydra.sweep.subdir` may nest them (`${model.name}/${hydra.job.num}`); not the whole tree, which
+    a sweep folder of checkpoints and event files makes slow to walk at every poll."""
     from ablate.run.lock import LOCK, RunLock
 
-    return [p.parent for p in sweep_dir.glob(f"*/{LOCK}") if RunLock(p.parent).live_holder() is not None]
+    locks = (p for depth in range(1, _DEPTH + 1) for p in sweep_dir.glob("/".join(["*"] * depth + [LOCK])))
+    return [p.parent for p in locks if RunLock(p.parent).live_holder() is not None]
 
 
 def _waiting_in_joblib(frame) -> bool:
