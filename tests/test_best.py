@@ -190,3 +190,30 @@ def test_settings_without_shared_seeds_say_so(tmp_path):
     md = (write_report(sweep, tmp_path / "report") / "table.md").read_text()
     assert "Which setting is the best is not judged: no two of the 2 settings with repeats share two seeds." in md
     assert "vs best" not in md
+
+
+def test_the_best_figure_draws_each_settings_interval_of_its_gap(tmp_path):
+    from matplotlib.collections import LineCollection
+
+    from ablate.report import figures, tables
+
+    sweep = collect(known_sweep(tmp_path / "sweep"))
+    analysis = stats.analyse(sweep.runs)
+    table = tables.summary(sweep.runs, analysis)
+    fig = figures.best(table, tables.labels(table), 0.2)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["1×?d", "2×?d", "4×?d", "8×?d", "16×?d"]
+    bars = [c for c in ax.collections if isinstance(c, LineCollection)]  # errorbar's horizontal bars, in row order
+    spans = [tuple(np.round(seg[:, 0], 6)) for c in bars for seg in c.get_segments()]
+    expected = [tuple(np.round((lo, hi), 6)) for lo, hi in zip(table.best_gap_low, table.best_gap_high, strict=True)]
+    assert spans == expected
+    texts = [t.get_text() for t in ax.texts]
+    assert texts == list(table.best)  # each setting's verdict beside its interval
+    out = write_report(sweep.directory, tmp_path / "r")
+    assert (out / "best.png").read_bytes().startswith(b"\x89PNG") and "best.svg" in (out / "index.html").read_text()
+
+
+def test_no_best_figure_without_repeats(tmp_path):
+    sweep = write_sweep(tmp_path / "sweep", {"model.cardinality=1": {0: 10.0}, "model.cardinality=2": {0: 8.0}})
+    out = write_report(sweep, tmp_path / "report")
+    assert not (out / "best.png").exists() and "best.svg" not in (out / "index.html").read_text()

@@ -8,7 +8,9 @@ Every point and line is labelled with every field that varies between settings (
 adding complexity (variant, solved dimension or shortcut), the 95% CI of the mean as error
 bars where there are repeats (Figure 7). `difference`: each setting's difference in top-1
 error from the reference with its 95% CI, one row per setting, the ±δ band of equivalence
-shaded. Drawn with matplotlib's object API on Agg canvases: no pyplot state, no display needed.
+shaded. `best`, where the sweep has repeats: each setting's simultaneous interval for its error
+minus the lowest of the others' (`ablate.report.best`), with its verdict. Drawn with
+matplotlib's object API on Agg canvases: no pyplot state, no display needed.
 """
 
 from __future__ import annotations
@@ -31,16 +33,20 @@ LEGEND_INSIDE = 12  # settings whose legend fits inside the axes; more go below 
 ANNOTATED_LABEL = 24  # the longest label written in full beside a point of the complexity figure
 DESIGN_SPACE = "design_space"  # the key of the override (+design_space=NAME) a design-space sweep gives each member
 VERDICT_COLORS = {"better": "tab:green", "worse": "tab:red", "equivalent": "tab:blue"}
+BEST_COLORS = {"the best": "tab:green", "not the best": "tab:red"}  # within ±δ of the best: blue; may be: grey
 
 
 def draw(sweep, table: pd.DataFrame, labels: dict, out: Path, resolution: float = 0.2) -> list[str]:
     """Write every figure into `out` as png and svg; returns their stems."""
     written = []
-    for stem, fig in (
+    drawn = [
         ("curves", curves(sweep.epochs, labels)),
         ("error_vs_complexity", complexity(table, labels)),
         ("difference", difference(table, labels, resolution)),
-    ):
+    ]
+    if table.best.notna().any():  # which settings may be the best: only where it was judged
+        drawn.append(("best", best(table, labels, resolution)))
+    for stem, fig in drawn:
         write_figure(fig, out / stem)
         written.append(stem)
     return written
@@ -231,6 +237,49 @@ def difference(table: pd.DataFrame, labels: dict, resolution: float) -> Figure:
     ax.set_yticks(y, names, fontsize="small")
     ax.set_ylim(-0.8, rows - 0.2)
     finite = table[["delta_ci_low", "delta_ci_high", "delta"]].to_numpy(dtype=float)
+    finite = finite[np.isfinite(finite)]
+    span = max([resolution * 1.5, *np.abs(finite)]) if len(finite) else resolution * 1.5
+    ax.set_xlim(-span * 1.1, span * 1.1)
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.grid(False, axis="y")
+    return fig
+
+
+def best(table: pd.DataFrame, labels: dict, resolution: float) -> Figure:
+    """Each setting's 95% simultaneous interval for its error minus the lowest of the others' (Hsu's MCB), the
+    point at its observed gap, its verdict beside it; one row per setting in the table's order, 0 marked and the
+    band up to δ shaded (a gap below δ: within ±δ of the best)."""
+    rows = len(table)
+    longest = max((len(labels.get(s, s)) for s in table.setting), default=0)
+    fig = _figure(1, height=max(2.5, 1.2 + 0.45 * rows), width=max(6.0, 5.0 + 0.065 * longest))
+    ax = fig.axes[0]
+    ax.set(
+        xlabel="top-1 error minus the lowest of the others' (points), 95% simultaneous; ≤ 0: the best",
+        title=f"which settings may be the best (shaded: within {resolution:g} of the best)",
+    )
+    ax.axvspan(0, resolution, color="0.85", linewidth=0)
+    ax.axvline(0, color="0.3", linewidth=1)
+    y = np.arange(rows)[::-1]
+    for yi, r in zip(y, table.itertuples(), strict=True):
+        if pd.isna(r.best_gap):
+            ax.text(0, yi, "  left out", va="center", fontsize="x-small", color="0.4")
+            continue
+        verdict = str(r.best)
+        color = BEST_COLORS.get(verdict.split(",")[0], "tab:blue" if verdict.startswith("within") else "0.4")
+        err = [[r.best_gap - r.best_gap_low], [r.best_gap_high - r.best_gap]]
+        ax.errorbar([r.best_gap], [yi], xerr=err, marker="o", capsize=4, color=color, linestyle="none")
+        ax.annotate(
+            verdict,
+            (r.best_gap, yi),
+            textcoords="offset points",
+            xytext=(0, 6),
+            ha="center",
+            fontsize="x-small",
+            color=color,
+        )
+    ax.set_yticks(y, [labels.get(s, s) for s in table.setting], fontsize="small")
+    ax.set_ylim(-0.8, rows - 0.2)
+    finite = table[["best_gap_low", "best_gap_high"]].to_numpy(dtype=float)
     finite = finite[np.isfinite(finite)]
     span = max([resolution * 1.5, *np.abs(finite)]) if len(finite) else resolution * 1.5
     ax.set_xlim(-span * 1.1, span * 1.1)
