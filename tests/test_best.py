@@ -217,3 +217,14 @@ def test_no_best_figure_without_repeats(tmp_path):
     sweep = write_sweep(tmp_path / "sweep", {"model.cardinality=1": {0: 10.0}, "model.cardinality=2": {0: 8.0}})
     out = write_report(sweep, tmp_path / "report")
     assert not (out / "best.png").exists() and "best.svg" not in (out / "index.html").read_text()
+
+
+def test_the_search_report_says_how_many_designs_may_be_the_best(tmp_path):
+    from ablate.report import tables
+
+    analysis = stats.analyse(collect(known_sweep(tmp_path / "sweep")).runs)
+    assert tables.best_summary(analysis) == (
+        "of the 5 designs compared on their 3 seeds (Hsu's MCB, 95% simultaneous; table.md, column `vs best (MCB)`, "
+        "and best.png), 1 is the best and 4 are not the best")
+    single = stats.analyse(collect(write_sweep(tmp_path / "one", {"model.cardinality=1": {0: 1.0}})).runs)
+    assert tables.best_summary(single) is None

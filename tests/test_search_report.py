@@ -226,3 +226,7 @@ def test_a_search_with_repeats_shows_each_trials_mean_runs_and_the_epochs_its_re
             "`val err %` is that mean, and the report's table by setting gives each design's 95% CI, verdict and "
             "whether it may be the best (column `vs best (MCB)`)") in md
     assert "- epochs trained: 5 of the 8 these trials would train unpruned (62%)" in md
+    assert "- the best of all?" not in md  # one completed design: nothing to compare (no MCB)
+    said = "of the 12 designs compared on their 3 seeds, 11 may be the best and 1 is not the best"
+    md = search.markdown(study, trials, sweep, best_of=said)
+    assert f"- the best of all? {said}" in md

@@ -77,7 +77,8 @@ def write_report(
     figs = figures.draw(sweep, table, labels, out, analysis.resolution)
     sections: list[str] = []  # the files of the search and design-space sections, for the page
     if search.applies(sweep.directory):  # an Optuna search: its trials, Pareto front and best model
-        sections = [p.relative_to(out).as_posix() for p in search.write_search_report(sweep.directory, out)]
+        written = search.write_search_report(sweep.directory, out, tables.best_summary(analysis))
+        sections = [p.relative_to(out).as_posix() for p in written]
     from ablate.report import design_spaces
 
     if design_spaces.applies(sweep):  # hydra/sweeper=ablate_design_spaces: EDFs per space, KS test, bootstrap CIs

@@ -45,8 +45,9 @@ def applies(sweep_dir) -> bool:
     return (Path(sweep_dir) / STUDY_RECORD).is_file()
 
 
-def write_search_report(sweep_dir, out_dir) -> list[Path]:
-    """Write the search report of `sweep_dir` into `out_dir`; returns the files written.
+def write_search_report(sweep_dir, out_dir, best_of: str | None = None) -> list[Path]:
+    """Write the search report of `sweep_dir` into `out_dir`; returns the files written. `best_of`, where the
+    report judged which designs may be the best (a search with repeats), says so under the best trial.
 
     Raises DataError when the folder holds no `study.json` (not a search by the Optuna sweeper).
     """
@@ -55,7 +56,7 @@ def write_search_report(sweep_dir, out_dir) -> list[Path]:
     trials = trials_frame(study, sweep_dir)
     written = [
         write_text(out_dir / "search_trials.csv", trials.to_csv(index=False)),
-        write_text(out_dir / "search_trials.md", markdown(study, trials, sweep_dir, out_dir)),
+        write_text(out_dir / "search_trials.md", markdown(study, trials, sweep_dir, out_dir, best_of)),
     ]
     written += write_figure(pareto_figure(study, trials), out_dir / "search_pareto")
     best = best_row(trials)
@@ -317,7 +318,9 @@ def wall_time(study: dict, trials: pd.DataFrame) -> dict:
     return {"wall_seconds": wall, "trial_seconds": total, "ratio": wall / total if total else None}
 
 
-def markdown(study: dict, trials: pd.DataFrame, sweep_dir: Path, out_dir: Path | None = None) -> str:
+def markdown(
+    study: dict, trials: pd.DataFrame, sweep_dir: Path, out_dir: Path | None = None, best_of: str | None = None
+) -> str:
     """The summary and the trials table as Markdown; with `out_dir` (the report folder), how to train the best."""
     runs = _ran(trials)
     time = wall_time(study, trials)
@@ -371,6 +374,8 @@ def markdown(study: dict, trials: pd.DataFrame, sweep_dir: Path, out_dir: Path |
                 else ""
             )
         )
+        if best_of:  # the best trial has the lowest mean; whether its design is the best, the report's MCB says
+            lines.append(f"- the best of all? {best_of}")
     lines += ["", _table(runs), ""]
     return "\n".join(lines)
 

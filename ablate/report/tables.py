@@ -693,6 +693,24 @@ def foot_notes(analysis: stats.Analysis, labels: dict) -> list[str]:
     return [*lines, *_pooled(analysis), *best_notes(analysis, labels)]
 
 
+def best_summary(analysis: stats.Analysis) -> str | None:
+    """How many settings (a search's designs) got each MCB verdict, in one clause for the search report; None
+    where the best was not judged."""
+    b = analysis.best
+    if not isinstance(b, mcb.Best):
+        return None
+    counts: dict[str, int] = {}
+    for s in b.settings:
+        counts[b.verdict[s]] = counts.get(b.verdict[s], 0) + 1
+    order = sorted(counts, key=lambda v: (v.startswith("not"), v != "the best", v))
+    said = [f"{counts[v]} {'' if v.startswith('may') else 'is ' if counts[v] == 1 else 'are '}{v}" for v in order]
+    return (
+        f"of the {len(b.settings)} designs compared on their {len(b.seeds)} seeds (Hsu's MCB, "
+        f"{100 * b.confidence:.0f}% simultaneous; table.md, column `vs best (MCB)`, and best.png), "
+        + (", ".join(said[:-1]) + " and " + said[-1] if len(said) > 1 else said[0])
+    )
+
+
 def best_notes(analysis: stats.Analysis, labels: dict) -> list[str]:
     """Under the table: which settings may be the best (MCB), how that was judged, and what was left out."""
     b = analysis.best
