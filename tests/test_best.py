@@ -16,7 +16,7 @@ from scipy import integrate
 from scipy import stats as sps
 
 from ablate.report import best, collect, stats, write_report
-from tests.fake_sweeps import write_sweep
+from tests.fake_sweeps import record, write_record, write_sweep
 from tests.test_stats import BASE, known_sweep
 
 
@@ -182,6 +182,20 @@ def test_a_report_without_repeats_judges_no_best(tmp_path):
     md = (out / "table.md").read_text()
     assert "vs best" not in md and "Best (" not in md
     assert pd.read_csv(out / "table.csv").best.isna().all()
+
+
+def test_a_setting_without_a_completed_run_has_no_mcb_verdict_and_one_with_too_few_is_left_out(tmp_path):
+    sweep = write_sweep(tmp_path / "sweep", {"model.cardinality=1": {0: 10.0, 1: 11.0},
+                                             "model.cardinality=2": {0: 9.0, 1: 10.5},
+                                             "model.cardinality=4": {0: 9.5}})
+    write_record(sweep, record(["model.cardinality=8", "seed=0"], 0, status="failed", job_num=9))
+    out = write_report(sweep, tmp_path / "report")
+    md = (out / "table.md").read_text()
+    lines = [line.split("|")[1:-1] for line in md.splitlines() if line.startswith("| ")]
+    at = [c.strip() for c in lines[0]].index("vs best (MCB)")
+    rows = {cells[0].strip(): cells[at].strip() for cells in lines[1:]}
+    assert rows == {"1×?d": "may be the best", "2×?d": "may be the best", "4×?d": "left out", "8×?d": "—"}
+    assert "Best: left out, too few runs on those seeds: 4×?d." in md
 
 
 def test_settings_without_shared_seeds_say_so(tmp_path):

@@ -235,7 +235,10 @@ def display(table: pd.DataFrame) -> pd.DataFrame:
     if adaptive:
         out["stopped"] = table.stopped.map(_text)
     if table.best.notna().any():  # which settings may be the best (ablate.report.best): only where it was judged
-        out["vs best (MCB)"] = [_text(v) or "left out" for v in table.best]
+        # a setting with runs outside the compared layout is left out (the note says why); one without, has none
+        out["vs best (MCB)"] = [
+            _text(v) or ("left out" if n else "—") for v, n in zip(table.best, table.n, strict=True)
+        ]
     problems = table[["failed", "diverged", "missing", "running"]]
     if problems.to_numpy().sum():
         out["not completed"] = [
