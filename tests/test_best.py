@@ -20,22 +20,29 @@ from tests.fake_sweeps import record, write_record, write_sweep
 from tests.test_stats import BASE, known_sweep
 
 
-def equicorrelated_t_cdf(d: float, m: int, df: float) -> float:
-    """P(max of m t variables with correlation ½ ≤ d), integrated directly: X_i = (Z_i + Z_0)/√2 over S, so
-    P = E_S[∫ φ(z) Φ(√2·d·S − z)^m dz] with S = √(χ²_df/df)."""
+def direct_integral(d: float, m: int, df: float) -> float:
+    """P(max of m t variables with correlation ½ ≤ d) by scipy.integrate.dblquad of the same representation
+    best._equicorrelated_t_cdf integrates by fixed quadrature: X_i = (Z_i + Z_0)/√2 over S."""
     chi = sps.chi(df, scale=1 / math.sqrt(df))
 
     def inner(z: float, s: float) -> float:
         return sps.norm.pdf(z) * sps.norm.cdf(math.sqrt(2) * d * s - z) ** m * chi.pdf(s)
 
-    value, _ = integrate.dblquad(inner, 0, 6, -9, 9, epsabs=1e-9)
+    value, _ = integrate.dblquad(inner, 0, chi.ppf(1 - 1e-12), -9, 9, epsabs=1e-10)
     return value
 
 
-@pytest.mark.parametrize("m, df", [(2, 10), (4, 8), (11, 22), (4, 1000)])
-def test_the_critical_value_leaves_alpha_above_it(m, df):
+@pytest.mark.parametrize("m, df", [(2, 10), (4, 8), (11, 22), (4, 1000), (30, 60)])
+def test_the_critical_value_leaves_alpha_above_it_by_scipys_multivariate_t(m, df):
     d = best.dunnett_critical(m, df)
-    assert equicorrelated_t_cdf(d, m, df) == pytest.approx(0.95, abs=3e-4)
+    shape = np.full((m, m), 0.5) + 0.5 * np.eye(m)
+    p = sps.multivariate_t(shape=shape, df=df).cdf(np.full(m, d), maxpts=20_000 * m, random_state=0)
+    assert p == pytest.approx(0.95, abs=5e-4)
+
+
+@pytest.mark.parametrize("d, m, df", [(2.5, 4, 8), (4.7, 4, 2), (2.2, 2, 30)])
+def test_the_quadrature_is_the_direct_integral(d, m, df):
+    assert best._equicorrelated_t_cdf(d, m, df) == pytest.approx(direct_integral(d, m, df), abs=1e-6)
 
 
 def test_one_comparison_is_students_t_and_more_need_more():
