@@ -5,6 +5,8 @@ never wrote one) and writes tables, figures and `index.html` into DIR, by defaul
 `reports/<sweep name>/`. Each setting is compared with a reference setting (default: the
 sweep config's `report.reference`, else its first setting); differences whose 95% CI lies
 inside ±POINTS of top-1 error are called equivalent (default: `report.resolution`, 0.2).
+Where settings have repeats, each is also judged against the best of the others (Hsu's MCB:
+`the best`, `not the best`, `may be the best`, `within ±POINTS of the best`).
 Safe to run while a sweep is still going, and again after it.
 """
 
@@ -36,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         "--resolution",
         metavar="POINTS",
         help="δ in top-1 error points: a difference whose 95%% CI lies inside ±δ is called "
-        "equivalent (default: report.resolution of the sweep's config, 0.2)",
+        "equivalent, and a setting surely less than δ behind the best is within ±δ of it "
+        "(default: report.resolution of the sweep's config, 0.2)",
     )
     args = parser.parse_args(argv)
     out = write_report(args.sweep_dir, args.out, args.reference, args.resolution)
