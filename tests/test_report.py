@@ -593,3 +593,30 @@ def test_the_committed_reports_belong_to_the_sweep_folders_of_a_clone():
     for report in sorted((root / "reports").glob("*/report.json")):
         sweep_dir = json.loads(report.read_text())["sweep_dir"]
         assert (report.parent / sweep_dir).resolve().parent == root / "sweeps", (report.parent.name, sweep_dir)
+
+
+def test_a_run_without_an_end_says_whether_its_process_is_alive(tmp_path):
+    """Found by hand: after kill -9 of a sweep, its report called the member it was training `running` with "the
+    run is still going, or it was killed": the run lock it left says which."""
+    import socket
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    holders = {"alive": f"{os.getpid()} {socket.gethostname()}", "killed": f"{dead.pid} {socket.gethostname()}",
+               "elsewhere": "123 another-host", "unlocked": None}
+    for seed, (name, holder) in enumerate(holders.items()):
+        folder = write_record(tmp_path, record([f"+name={name}", f"seed={seed}"], seed, status="running"))
+        if holder is not None:
+            (folder / ".lock").write_text(holder + "\n")
+    runs = collect(tmp_path).runs.set_index("overrides")
+    reason = {o.split()[0].split("=")[1]: r for o, r in runs.reason.items()}
+    assert reason["alive"] == f"still running: a process with the pid that holds its lock ({os.getpid()}) is alive"
+    assert reason["killed"] == (
+        f"killed: the process that ran it (pid {dead.pid} on this machine) is gone without recording an end; run "
+        "the sweep's command again to resume it from its last saved epoch")
+    generic = "no end recorded: the run is still going, or it was killed before it could record one"
+    assert reason["elsewhere"] == f"{generic} (its lock names pid 123 on another-host)"
+    assert reason["unlocked"] == generic
+    assert set(runs.status) == {"running"}

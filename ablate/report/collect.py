@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 import shlex
+import socket
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -196,6 +197,8 @@ def collect(sweep_dir) -> Sweep:
         if stale is not None:
             record.status, record.reason = "stale", stale
         row = run_row(run, record, order)
+        if record.status == "running":  # no end recorded: its run lock says whether its process lives
+            row["reason"] = _without_end(path.parent)
         seen.add(member_key(row["_overrides"]))
         rows.append(row)
         if stale is not None:
@@ -257,6 +260,27 @@ def _once_per_config(runs: pd.DataFrame, latest: set[str]) -> tuple[pd.DataFrame
     twice = result & ~runs.index.isin(first.index)
     repeated = tuple((str(r.run), str(kept[r.config_hash])) for r in runs[twice].itertuples())
     return runs[~twice].reset_index(drop=True), repeated
+
+
+def _without_end(run_dir: Path) -> str:
+    """Why a run's record has no end, from the lock its process holds while it runs (`ablate.run.lock`): alive,
+    killed (a lock file naming a dead process of this machine: kill -9 leaves it), or unknowable (no lock file, or
+    one of another machine)."""
+    from ablate.run.lock import RunLock
+
+    lock = RunLock(run_dir)
+    if not lock.path.exists():
+        return RUNNING
+    pid = lock.live_holder()
+    if pid is not None:
+        return f"still running: a process with the pid that holds its lock ({pid}) is alive"
+    holder = lock.holder()
+    if holder.endswith(f" on {socket.gethostname()}"):
+        return (
+            f"killed: the process that ran it ({holder.replace(socket.gethostname(), 'this machine')}) is gone "
+            "without recording an end; run the sweep's command again to resume it from its last saved epoch"
+        )
+    return f"{RUNNING} (its lock names {holder})"
 
 
 def _label(c, d, model: str | None) -> str:
