@@ -105,13 +105,13 @@ def _largest_layout(seeds_of: Mapping[str, set]) -> tuple[list[str], set]:
     """The most settings that share two or more seeds, and every seed they share: a setting left out of the
     comparison matters more than a seed left out of every setting's mean."""
     every = sorted(set().union(*seeds_of.values()), key=lambda x: (str(type(x)), x))
-    best: list[str] = []
+    most: list[str] = []
     for i, a in enumerate(every):
         for b in every[i + 1 :]:
             having = [s for s, seeds in seeds_of.items() if a in seeds and b in seeds]
-            if len(having) > len(best):
-                best = having
-    return best, set.intersection(*(seeds_of[s] for s in best)) if best else set()
+            if len(having) > len(most):
+                most = having
+    return most, set.intersection(*(seeds_of[s] for s in most)) if most else set()
 
 
 def _verdict(gap: float, h: float, high: float, resolution: float) -> str:
