@@ -61,6 +61,13 @@ class Best:
     verdict: dict[str, str]
     confidence: float
 
+    def by_verdict(self) -> dict[str, list[str]]:
+        """Verdict → its settings in sweep order; the best first, then those that may be, then those that are not."""
+        groups: dict[str, list[str]] = {}
+        for s in self.settings:
+            groups.setdefault(self.verdict[s], []).append(s)
+        return dict(sorted(groups.items(), key=lambda item: (item[0].startswith("not"), item[0] != "the best")))
+
 
 @dataclass(frozen=True)
 class NotJudged:

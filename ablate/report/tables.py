@@ -702,11 +702,10 @@ def best_summary(analysis: stats.Analysis) -> str | None:
     b = analysis.best
     if not isinstance(b, mcb.Best):
         return None
-    counts: dict[str, int] = {}
-    for s in b.settings:
-        counts[b.verdict[s]] = counts.get(b.verdict[s], 0) + 1
-    order = sorted(counts, key=lambda v: (v.startswith("not"), v != "the best", v))
-    said = [f"{counts[v]} {'' if v.startswith('may') else 'is ' if counts[v] == 1 else 'are '}{v}" for v in order]
+    said = [
+        f"{len(group)} {'' if v.startswith('may') else 'is ' if len(group) == 1 else 'are '}{v}"
+        for v, group in b.by_verdict().items()
+    ]
     return (
         f"of the {len(b.settings)} designs compared on their {len(b.seeds)} seeds (Hsu's MCB, "
         f"{100 * b.confidence:.0f}% simultaneous; table.md, column `vs best (MCB)`, and best.png), "
@@ -721,15 +720,14 @@ def best_notes(analysis: stats.Analysis, labels: dict) -> list[str]:
         return []
     if isinstance(b, mcb.NotJudged):
         return [f"Which setting is the best is not judged: {b.reason}."]
-    groups: dict[str, list[str]] = {}
-    for s in b.settings:
-        groups.setdefault(b.verdict[s], []).append(str(labels.get(s, s)))
-    order = sorted(groups, key=lambda v: (v.startswith("not"), v != "the best", v))
     n, k, r = len(b.seeds), len(b.settings), analysis.resolution
-    found = "; ".join(  # a long group by its count: the short ones are the finding
-        f"{v}: {', '.join(groups[v]) if len(groups[v]) <= 4 else f'{len(groups[v])} of the {k} settings'}"
-        for v in order
-    )
+
+    def named(group: list[str]) -> str:  # a long group by its count: the short ones are the finding
+        return (
+            ", ".join(str(labels.get(s, s)) for s in group) if len(group) <= 4 else f"{len(group)} of the {k} settings"
+        )
+
+    found = "; ".join(f"{v}: {named(group)}" for v, group in b.by_verdict().items())
     lines = [
         f"Best (column vs best): {found}. Hsu's multiple comparisons with the best, {100 * b.confidence:.0f}% "
         f"simultaneous, paired by the {n} seeds every compared setting ran: with D a setting's mean minus the "
