@@ -109,6 +109,17 @@ def test_verdicts_on_known_gaps():
     assert r.verdict["winner"] == ("within ±0.01 of the best" if r.half_width - 0.02 < 0.01 else "may be the best")
 
 
+def test_verdicts_are_listed_best_first():
+    noise = [0.0, 0.16, -0.15, 0.02]
+    means = (("far", 12.0), ("maybe", 10.2), ("near", 10.03), ("top", 10.0), ("far2", 13.0))
+    by_seed = {name: {j: e + noise[(j + i) % 4] for j in range(4)} for i, (name, e) in enumerate(means)}
+    r = best.compare_with_best(by_seed, resolution=0.35)
+    assert list(r.by_verdict().items()) == [("within ±0.35 of the best", ["near", "top"]),
+                                            ("may be the best", ["maybe"]), ("not the best", ["far", "far2"])]
+    r = best.compare_with_best({**by_seed, "top": {j: 9.0 for j in range(4)}}, resolution=0.35)
+    assert list(r.by_verdict())[0] == "the best"
+
+
 def test_who_is_compared_on_which_seeds():
     full = {j: 10.0 + 0.1 * j for j in range(3)}
     by_seed = {

@@ -62,11 +62,12 @@ class Best:
     confidence: float
 
     def by_verdict(self) -> dict[str, list[str]]:
-        """Verdict → its settings in sweep order; the best first, then those that may be, then those that are not."""
+        """Verdict → its settings in sweep order: the best, those within ±δ of it, those that may be, those not."""
         groups: dict[str, list[str]] = {}
         for s in self.settings:
             groups.setdefault(self.verdict[s], []).append(s)
-        return dict(sorted(groups.items(), key=lambda item: (item[0].startswith("not"), item[0] != "the best")))
+        rank = {"the": 0, "within": 1, "may": 2, "not": 3}
+        return dict(sorted(groups.items(), key=lambda item: rank[item[0].split()[0]]))
 
 
 @dataclass(frozen=True)
