@@ -134,8 +134,12 @@ def test_who_is_compared_on_which_seeds():
     apart = {"a": {0: 1.0, 1: 2.0}, "b": {5: 1.0, 6: 2.0}}
     assert best.compare_with_best(apart, 0.2) == best.NotJudged("no two of the 2 settings with repeats share two seeds")
     assert best.compare_with_best({"a": full, "d": {0: 9.0}}, 0.2) is None  # one setting with repeats
+    same = best.compare_with_best({"a": {0: 10.0, 1: 11.0}, "b": {0: 9.0, 1: 10.0}}, 0.2)  # a constant difference
+    assert same == best.NotJudged("the 2 settings differ by the same amount on each of their 2 seeds, so their "
+                                  "seed-to-seed noise cannot be estimated")
     # a setting on other seeds is left out rather than every setting cut to the seeds it shares
-    odd = {**{s: dict(full) for s in "abc"}, "z": {7: 1.0, 8: 2.0}}
+    odd = {**{s: {j: e + 0.1 * i * (j % 2) for j, e in full.items()} for i, s in enumerate("abc")},
+           "z": {7: 1.0, 8: 2.0}}
     r = best.compare_with_best(odd, 0.2)
     assert r.settings == ("a", "b", "c") and r.seeds == (0, 1, 2) and r.left_out == ("z",)
 

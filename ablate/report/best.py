@@ -83,7 +83,7 @@ def compare_with_best(
     """MCB over the settings of `by_seed` (setting → seed → top-1 error, one run per seed), in its order.
 
     None where fewer than two settings have two or more runs (nothing to compare; the table says so already);
-    `NotJudged` where they have, but share fewer than two seeds.
+    `NotJudged` where they have, but share fewer than two seeds, or show no noise to judge by.
     """
     repeated = [s for s, runs in by_seed.items() if len(runs) >= 2]
     if len(repeated) < 2:
@@ -96,6 +96,12 @@ def compare_with_best(
     k, n = y.shape
     variance, df = pooled_variance({s: {seed: by_seed[s][seed] for seed in order} for s in candidates})
     std = math.sqrt(variance)
+    if not std > 1e-9 * max(1.0, float(np.abs(y).max())):  # every difference the same on every seed (to rounding):
+        # as the paired test does, take it as no evidence
+        return NotJudged(
+            f"the {k} settings differ by the same amount on each of their {n} seeds, so their seed-to-seed noise "
+            "cannot be estimated"
+        )
     d = dunnett_critical(k - 1, df, alpha)
     h = d * std * math.sqrt(2.0 / n)
     means = y.mean(axis=1)
