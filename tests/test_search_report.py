@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ablate.report import search
+from ablate.report import search, write_report
 from tests.fake_sweeps import record
 
 EPOCHS = 8
@@ -228,5 +228,86 @@ def test_a_search_with_repeats_shows_each_trials_mean_runs_and_the_epochs_its_re
     assert "- epochs trained: 5 of the 8 these trials would train unpruned (62%)" in md
     assert "- the best of all?" not in md  # one completed design: nothing to compare (no MCB)
     said = "of the 12 designs compared on their 3 seeds, 11 may be the best and 1 is not the best"
-    md = search.markdown(study, trials, sweep, best_of=said)
+    md = search.markdown(study, trials, sweep, notes=[f"the best of all? {said}"])
     assert f"- the best of all? {said}" in md
+
+
+def write_search_with_repeats(sweep: Path, designs: dict, params=("model.cardinality",)) -> Path:
+    """A finished search with seed=0,1,2: trial n trains design C = designs' n-th key with each seed, errors as given."""
+    rows = []
+    for n, (c, errors) in enumerate(designs.items()):
+        dirs = []
+        for seed, err in enumerate(errors):
+            job_dir = sweep / str(3 * n + seed)
+            job_dir.mkdir(parents=True)
+            extra = [f"optim.lr={0.1 * (n + 1):g}"] if "optim.lr" in params else []
+            rec = record([f"model.cardinality={c}", *extra, f"seed={seed}"], seed, [err + 5, err], template=_template(c),
+                         config={"optim": {"epochs": 2}}, job_num=3 * n + seed)
+            (job_dir / "result.json").write_text(json.dumps(rec))
+            dirs.append(str(job_dir))
+        trial_params = {"model.cardinality": c} | ({"optim.lr": 0.1 * (n + 1)} if "optim.lr" in params else {})
+        rows.append({"number": n, "state": "COMPLETE", "values": [sum(errors) / 3], "params": trial_params,
+                     "constraints": {}, "user_attrs": {"job_dir": dirs[0], "job_dirs": dirs, "repeats": ["0", "1", "2"],
+                                                       "job_num": 3 * n}})
+    study = {"study_name": "s", "directions": ["minimize"], "objectives": ["return"], "constraints": [],
+             "sampler": "TPESampler", "pruner": None, "n_trials": len(designs), "n_jobs": 1,
+             "repeats": {"key": "seed", "values": ["0", "1", "2"]},
+             "runs": [{"wall_seconds": 20.0, "trials": list(range(len(designs)))}], "trials": rows}
+    (sweep / "study.json").write_text(json.dumps(study))
+    return sweep
+
+
+FINALIST_DESIGNS = {1: [20.0, 21.0, 20.4], 2: [19.9, 21.2, 20.1], 4: [25.0, 26.1, 25.3], 8: [20.2, 20.8, 20.6]}
+
+
+def test_a_search_with_repeats_writes_its_finalists_and_the_command_that_decides_between_them(tmp_path):
+    """The designs that may be the best (C = 1, 2, 8; C = 4 is not) are written as model configs, best mean first,
+    with one grid command that trains them on fresh seeds."""
+    from omegaconf import OmegaConf
+
+    from ablate.report import write_report
+
+    out = write_report(write_search_with_repeats(tmp_path / "sweep", FINALIST_DESIGNS), tmp_path / "report")
+    table = pd.read_csv(out / "table.csv").set_index("cardinality")
+    assert table.best.to_dict() == {1: "may be the best", 2: "may be the best", 4: "not the best", 8: "may be the best"}
+    written = sorted(p.name for p in (out / "model").glob("s_finalist_*.yaml"))
+    assert written == ["s_finalist_1.yaml", "s_finalist_2.yaml", "s_finalist_3.yaml"]
+    # best mean first: C=8 (20.53), C=1 (20.47)... by mean: 1 → 20.47, 2 → 20.40, 8 → 20.53
+    cs = [OmegaConf.load(out / "model" / name).cardinality for name in written]
+    assert cs == [2, 1, 8]
+    assert OmegaConf.load(out / "model" / "s_finalist_1.yaml").name == "s_finalist_1"
+    md = (out / "search_trials.md").read_text()
+    command = (f"python -m ablate -m 'hydra.searchpath=[file://{out.resolve()}]' "
+               "model=s_finalist_1,s_finalist_2,s_finalist_3 optim.epochs=2 seed=3,4,5,6,7 hydra/callbacks=report "
+               "hydra.sweep.dir=sweeps/s_finalists")
+    assert ("- finalists: the 3 designs that may be the best are `model/s_finalist_1.yaml` to "
+            f"`model/s_finalist_3.yaml`, best mean first; to decide between them, train them with the search's recipe "
+            "on five fresh seeds: "
+            f"`{command}`") in md
+
+
+def test_no_finalists_where_the_search_also_varied_the_recipe_or_the_best_is_decided(tmp_path):
+    out = write_report(write_search_with_repeats(tmp_path / "a", FINALIST_DESIGNS, params=("model.cardinality", "optim.lr")),
+                       tmp_path / "ra")
+    md = (out / "search_trials.md").read_text()
+    assert not list((out / "model").glob("s_finalist_*.yaml"))
+    assert ("- finalists: the 3 designs that may be the best differ in optim.lr too, so no one grid trains them: "
+            "train each with its own command") in md
+    decided = {1: [20.0, 21.0, 20.4], 4: [25.0, 26.1, 25.3]}
+    out = write_report(write_search_with_repeats(tmp_path / "b", decided), tmp_path / "rb")
+    assert "- finalists:" not in (out / "search_trials.md").read_text() and not list((out / "model").glob("*finalist*"))
+
+
+def test_the_finalists_command_carries_the_searchs_recipe():
+    """The grid runs without the search's sweep config, so the recipe that config set is said as overrides: the
+    data and optim fields that differ from the default config's (a data set other than the default's first)."""
+    from ablate.config.loading import compose
+    from ablate.report.finalists import recipe_overrides
+    from omegaconf import OmegaConf
+
+    config = OmegaConf.to_container(compose(["optim.epochs=2", "data.train_subset=10000", "trainer.num_threads=1"]),
+                                    resolve=True)
+    assert recipe_overrides(config) == ["data.train_subset=10000", "optim.epochs=2"]  # trainer: how, not what
+    cifar = OmegaConf.to_container(compose(["data=cifar10", "optim.lr=0.05"]), resolve=True)
+    assert recipe_overrides(cifar) == ["data=cifar10", "optim.lr=0.05"]
+    assert recipe_overrides(OmegaConf.to_container(compose([]), resolve=True)) == []

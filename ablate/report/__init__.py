@@ -77,7 +77,12 @@ def write_report(
     figs = figures.draw(sweep, table, labels, out, analysis.resolution)
     sections: list[str] = []  # the files of the search and design-space sections, for the page
     if search.applies(sweep.directory):  # an Optuna search: its trials, Pareto front and best model
-        written = search.write_search_report(sweep.directory, out, tables.best_summary(analysis))
+        from ablate.report import finalists
+
+        summary = tables.best_summary(analysis)  # whether the best trial's design is the best, and the finalists
+        picked = finalists.write(sweep.directory, out, analysis.best)
+        notes = [n for n in (summary and f"the best of all? {summary}", picked.line) if n]
+        written = search.write_search_report(sweep.directory, out, notes) + picked.paths
         sections = [p.relative_to(out).as_posix() for p in written]
     from ablate.report import design_spaces
 

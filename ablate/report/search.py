@@ -24,11 +24,13 @@ import math
 import numbers
 import shlex
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ablate.config.schema import override_value
 from ablate.errors import DataError
 from ablate.report.collect import nested
 from ablate.report.output import markdown as markdown_table
@@ -45,9 +47,9 @@ def applies(sweep_dir) -> bool:
     return (Path(sweep_dir) / STUDY_RECORD).is_file()
 
 
-def write_search_report(sweep_dir, out_dir, best_of: str | None = None) -> list[Path]:
-    """Write the search report of `sweep_dir` into `out_dir`; returns the files written. `best_of`, where the
-    report judged which designs may be the best (a search with repeats), says so under the best trial.
+def write_search_report(sweep_dir, out_dir, notes: Sequence[str] = ()) -> list[Path]:
+    """Write the search report of `sweep_dir` into `out_dir`; returns the files written. `notes` are said under
+    the best trial (where the report judged which designs may be the best: how many, and the finalists).
 
     Raises DataError when the folder holds no `study.json` (not a search by the Optuna sweeper).
     """
@@ -56,7 +58,7 @@ def write_search_report(sweep_dir, out_dir, best_of: str | None = None) -> list[
     trials = trials_frame(study, sweep_dir)
     written = [
         write_text(out_dir / "search_trials.csv", trials.to_csv(index=False)),
-        write_text(out_dir / "search_trials.md", markdown(study, trials, sweep_dir, out_dir, best_of)),
+        write_text(out_dir / "search_trials.md", markdown(study, trials, sweep_dir, out_dir, notes)),
     ]
     written += write_figure(pareto_figure(study, trials), out_dir / "search_pareto")
     best = best_row(trials)
@@ -77,7 +79,7 @@ def best_model_command(study: dict, out_dir: Path, params: dict | None = None) -
     the values the trial searched outside the model (`params`: its parameters, e.g. `optim.lr`); `model.*` is in the
     written model, and `budget.*` too, solved already."""
     recipe = [
-        shlex.quote(f"{key}={_override_value(value)}")
+        shlex.quote(f"{key}={override_value(value)}")
         for key, value in (params or {}).items()
         if not key.startswith(("model.", "budget.")) and key not in ("model", "budget")
     ]
@@ -85,15 +87,6 @@ def best_model_command(study: dict, out_dir: Path, params: dict | None = None) -
         [f"python -m ablate 'hydra.searchpath=[file://{Path(out_dir).resolve()}]' model={best_model_name(study)}"]
         + recipe
     )
-
-
-def _override_value(value) -> str:
-    """A value as Hydra's override grammar reads it back: booleans lower-case, numbers as Python writes them."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    return str(value)
 
 
 def _trial_params(study: dict, number) -> dict:
@@ -112,7 +105,7 @@ def read_study(sweep_dir: Path) -> dict:
         raise DataError(f"{path} is not valid JSON: re-run the sweep to rewrite it.") from None
 
 
-def _record(job_dir) -> dict | None:
+def record_of(job_dir) -> dict | None:
     """The trial's run record as its JSON object (the dotted names the sweeper's objectives use), or None."""
     record = RunRecord.load(job_dir) if job_dir else None
     return record.to_dict() if record else None
@@ -127,7 +120,7 @@ def trials_frame(study: dict, sweep_dir: Path | None = None) -> pd.DataFrame:
     for t in study.get("trials", []):
         attrs = t.get("user_attrs", {})
         copy_of = attrs.get("copy_of")  # told the values of an earlier trial of the same design
-        records = [_record(d) for d in attrs.get("job_dirs") or [attrs.get("job_dir")]]  # one per repeat that ran
+        records = [record_of(d) for d in attrs.get("job_dirs") or [attrs.get("job_dir")]]  # one per repeat that ran
         record = records[0]  # the design's template, complexity and budget are every repeat's
         values = t.get("values") or []
         errs = [nested(r, "final", "val_err") for r in records]
@@ -319,7 +312,7 @@ def wall_time(study: dict, trials: pd.DataFrame) -> dict:
 
 
 def markdown(
-    study: dict, trials: pd.DataFrame, sweep_dir: Path, out_dir: Path | None = None, best_of: str | None = None
+    study: dict, trials: pd.DataFrame, sweep_dir: Path, out_dir: Path | None = None, notes: Sequence[str] = ()
 ) -> str:
     """The summary and the trials table as Markdown; with `out_dir` (the report folder), how to train the best."""
     runs = _ran(trials)
@@ -374,8 +367,7 @@ def markdown(
                 else ""
             )
         )
-        if best_of:  # the best trial has the lowest mean; whether its design is the best, the report's MCB says
-            lines.append(f"- the best of all? {best_of}")
+        lines += [f"- {n}" for n in notes]  # the best trial has the lowest mean: whether it is the best, MCB says
     lines += ["", _table(runs), ""]
     return "\n".join(lines)
 
@@ -501,20 +493,27 @@ def best_model_yaml(study: dict, best, sweep_dir: Path, out_dir: Path) -> str | 
     """The best trial's solved template as a model config for `out_dir/model/`, or None when its record is
     missing."""
     trial = next(t for t in study["trials"] if t["number"] == best["trial"])
-    record = _record(trial.get("user_attrs", {}).get("job_dir"))
+    head = (
+        f"The best trial ({best['trial']}) of search {study.get('study_name')} in {sweep_dir}: "
+        f"val error {best['val_err']:.2f}%"
+        + (f", {best['flops'] / 1e6:.1f} MFLOPs, {best['params']:,.0f} params" if _number(best.get("flops")) else "")
+        + "."
+    )
+    how = (
+        "The budget solver's d is written out. The report folder is a config search path as it is; train this "
+        f"model with `{best_model_command(study, out_dir, trial.get('params'))}`."
+    )
+    return trial_model_yaml(trial, best_model_name(study), [head, how])
+
+
+def trial_model_yaml(trial: dict, name: str, comments: list[str]) -> str | None:
+    """A trial's solved template (from its first run's record) as the model config `name`, or None when the record
+    is missing."""
+    record = record_of(trial.get("user_attrs", {}).get("job_dir"))
     template = nested(record, "model", "template")
     if not template:
         return None
     model_cfg = nested(record, "config", "model") or {}
-    name = best_model_name(study)
-    comments = [
-        f"The best trial ({best['trial']}) of search {study.get('study_name')} in {sweep_dir}: "
-        f"val error {best['val_err']:.2f}%"
-        + (f", {best['flops'] / 1e6:.1f} MFLOPs, {best['params']:,.0f} params" if _number(best.get("flops")) else "")
-        + ".",
-        "The budget solver's d is written out. The report folder is a config search path as it is; train this "
-        f"model with `{best_model_command(study, out_dir, trial.get('params'))}`.",
-    ]
     model = {
         "name": name,
         **template,
