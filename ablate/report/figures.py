@@ -217,31 +217,11 @@ def difference(table: pd.DataFrame, labels: dict, resolution: float) -> Figure:
             name += " (reference)"
         elif not pd.isna(r.delta):
             color = next((c for k, c in VERDICT_COLORS.items() if verdict.startswith(k)), "0.4")
-            err = None
-            if not (pd.isna(r.delta_ci_low) or pd.isna(r.delta_ci_high)):
-                err = [[r.delta - r.delta_ci_low], [r.delta_ci_high - r.delta]]
-            ax.errorbar([r.delta], [yi], xerr=err, marker="o", capsize=4, color=color, linestyle="none")
-            if shared is None:
-                ax.annotate(
-                    verdict,
-                    (r.delta, yi),
-                    textcoords="offset points",
-                    xytext=(0, 6),
-                    ha="center",
-                    fontsize="x-small",
-                    color=color,
-                )
+            _interval(ax, yi, r.delta, r.delta_ci_low, r.delta_ci_high, color, None if shared else verdict)
         else:
             ax.text(0, yi, f"  {verdict or 'no completed run'}", va="center", fontsize="x-small", color="0.4")
         names.append(name)
-    ax.set_yticks(y, names, fontsize="small")
-    ax.set_ylim(-0.8, rows - 0.2)
-    finite = table[["delta_ci_low", "delta_ci_high", "delta"]].to_numpy(dtype=float)
-    finite = finite[np.isfinite(finite)]
-    span = max([resolution * 1.5, *np.abs(finite)]) if len(finite) else resolution * 1.5
-    ax.set_xlim(-span * 1.1, span * 1.1)
-    ax.grid(True, axis="x", alpha=0.3)
-    ax.grid(False, axis="y")
+    _rows(ax, y, names, table[["delta_ci_low", "delta_ci_high", "delta"]], resolution)
     return fig
 
 
@@ -266,26 +246,32 @@ def best(table: pd.DataFrame, labels: dict, resolution: float) -> Figure:
             continue
         verdict = str(r.best)
         color = BEST_COLORS.get(verdict.split(",")[0], "tab:blue" if verdict.startswith("within") else "0.4")
-        err = [[r.best_gap - r.best_gap_low], [r.best_gap_high - r.best_gap]]
-        ax.errorbar([r.best_gap], [yi], xerr=err, marker="o", capsize=4, color=color, linestyle="none")
+        _interval(ax, yi, r.best_gap, r.best_gap_low, r.best_gap_high, color, verdict)
+    _rows(ax, y, [labels.get(s, s) for s in table.setting], table[["best_gap_low", "best_gap_high"]], resolution)
+    return fig
+
+
+def _interval(ax, y: float, x: float, low: float, high: float, color, verdict: str | None) -> None:
+    """One row's point with its interval (none where either end is unknown), its verdict above it if given."""
+    err = None if pd.isna(low) or pd.isna(high) else [[x - low], [high - x]]
+    ax.errorbar([x], [y], xerr=err, marker="o", capsize=4, color=color, linestyle="none")
+    if verdict is not None:
         ax.annotate(
-            verdict,
-            (r.best_gap, yi),
-            textcoords="offset points",
-            xytext=(0, 6),
-            ha="center",
-            fontsize="x-small",
-            color=color,
+            verdict, (x, y), textcoords="offset points", xytext=(0, 6), ha="center", fontsize="x-small", color=color
         )
-    ax.set_yticks(y, [labels.get(s, s) for s in table.setting], fontsize="small")
-    ax.set_ylim(-0.8, rows - 0.2)
-    finite = table[["best_gap_low", "best_gap_high"]].to_numpy(dtype=float)
+
+
+def _rows(ax, y: np.ndarray, names: list[str], values: pd.DataFrame, resolution: float) -> None:
+    """A one-row-per-setting axis: the names as ticks, x symmetric about 0 and wide enough for every value and
+    for the ±δ band, gridlines along x only."""
+    ax.set_yticks(y, names, fontsize="small")
+    ax.set_ylim(-0.8, len(names) - 0.2)
+    finite = values.to_numpy(dtype=float)
     finite = finite[np.isfinite(finite)]
     span = max([resolution * 1.5, *np.abs(finite)]) if len(finite) else resolution * 1.5
     ax.set_xlim(-span * 1.1, span * 1.1)
     ax.grid(True, axis="x", alpha=0.3)
     ax.grid(False, axis="y")
-    return fig
 
 
 def _legend(fig: Figure, ax) -> None:
