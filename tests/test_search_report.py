@@ -311,3 +311,20 @@ def test_the_finalists_command_carries_the_searchs_recipe():
     cifar = OmegaConf.to_container(compose(["data=cifar10", "optim.lr=0.05"]), resolve=True)
     assert recipe_overrides(cifar) == ["data=cifar10", "optim.lr=0.05"]
     assert recipe_overrides(OmegaConf.to_container(compose([]), resolve=True)) == []
+
+
+def test_finalists_of_a_search_on_a_data_config_of_ones_own_still_write_the_report(tmp_path):
+    """Second read: the recipe is read by composing the default config with the search's data set, and a data config
+    from the user's own folder is not on ablate's path; the report must still be written (no command then)."""
+    sweep = write_search_with_repeats(tmp_path / "sweep", FINALIST_DESIGNS)
+    for path in sweep.glob("*/result.json"):
+        rec = json.loads(path.read_text())
+        rec["config"]["data"] = {"name": "mydata", "train_subset": 500}
+        path.write_text(json.dumps(rec))
+    out = write_report(sweep, tmp_path / "report")
+    md = (out / "search_trials.md").read_text()
+    assert len(list((out / "model").glob("s_finalist_*.yaml"))) == 3
+    assert ("- finalists: the 3 designs that may be the best are `model/s_finalist_1.yaml` to "
+            "`model/s_finalist_3.yaml`, best mean first; to decide between them, train them with the search's recipe "
+            "on five fresh seeds (its data set mydata is not one of ablate's configs: give its folder with "
+            "--config-dir and the search's data and optim settings)") in md

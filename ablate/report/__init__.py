@@ -79,10 +79,12 @@ def write_report(
     if search.applies(sweep.directory):  # an Optuna search: its trials, Pareto front and best model
         from ablate.report import finalists
 
+        study = search.read_study(sweep.directory)
+        trials = search.trials_frame(study, sweep.directory)
         summary = tables.best_summary(analysis)  # whether the best trial's design is the best, and the finalists
-        picked = finalists.write(sweep.directory, out, analysis.best)
+        picked = finalists.write(study, trials, sweep.directory, out, analysis.best)
         notes = [n for n in (summary and f"the best of all? {summary}", picked.line) if n]
-        written = search.write_search_report(sweep.directory, out, notes) + picked.paths
+        written = search.write_search_report(sweep.directory, out, notes, study, trials) + picked.paths
         sections = [p.relative_to(out).as_posix() for p in written]
     from ablate.report import design_spaces
 

@@ -16,7 +16,10 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
+
 from ablate.config.schema import override_value
+from ablate.errors import AblateError
 from ablate.report import search
 from ablate.report.best import Best
 from ablate.report.collect import setting_of
@@ -34,18 +37,18 @@ class Finalists:
     line: str | None = None
 
 
-def write(sweep_dir, out_dir, contest) -> Finalists:
-    """Write the finalists of the search in `sweep_dir` into `out_dir/model/`, given the report's MCB (`contest`,
-    an `ablate.report.best.Best`; anything else: no finalists). Finalist configs of an earlier report in the same
-    folder are removed first, so the folder holds this report's alone."""
+def write(study: dict, trials: pd.DataFrame, sweep_dir, out_dir, contest) -> Finalists:
+    """Write the finalists of the search in `sweep_dir` (its `study.json` as `search.read_study` reads it, its
+    `search.trials_frame`) into `out_dir/model/`, given the report's MCB (`contest`, an `ablate.report.best.Best`;
+    anything else: no finalists). Finalist configs of an earlier report in the same folder are removed first, so
+    the folder holds this report's alone."""
     sweep_dir, out_dir = Path(sweep_dir), Path(out_dir)
-    study = search.read_study(sweep_dir)
     name = study.get("study_name") or "search"
     for old in (out_dir / "model").glob(f"{name}_finalist_*.yaml"):
         old.unlink()
     if not isinstance(contest, Best):
         return Finalists()
-    picked = _finalist_trials(study, sweep_dir, contest)
+    picked = _finalist_trials(study, trials, contest)
     if len(picked) < 2:
         return Finalists()
     keys = {k for t in picked for k in t.get("params", {})}
@@ -74,8 +77,21 @@ def write(sweep_dir, out_dir, contest) -> Finalists:
         paths.append(write_text(out_dir / "model" / f"{model_name}.yaml", text))
     shared = picked[0].get("params", {})  # the recipe keys the search varied, which every finalist has alike
     constant = [shlex.quote(f"{k}={override_value(shared.get(k))}") for k in recipe]
-    first = search.record_of(picked[0].get("user_attrs", {}).get("job_dir")) or {}
-    same = [shlex.quote(o) for o in recipe_overrides(first.get("config") or {}) if o.split("=", 1)[0] not in recipe]
+    span = f"`model/{names[0]}.yaml` {'and' if n == 2 else 'to'} `model/{names[-1]}.yaml`"
+    said = (
+        f"finalists: the {n} designs that may be the best are {span}, best mean first; to decide between them, train "
+        f"them with the search's recipe on {_count(FRESH_SEEDS)} fresh seeds"
+    )
+    config = (search.record_of(picked[0].get("user_attrs", {}).get("job_dir")) or {}).get("config") or {}
+    try:
+        same = [shlex.quote(o) for o in recipe_overrides(config) if o.split("=", 1)[0] not in recipe]
+    except AblateError:  # a data config of the user's own: not on ablate's path, so no default to compare with
+        data = (config.get("data") or {}).get("name")
+        return Finalists(
+            paths,
+            f"{said} (its data set {data} is not one of ablate's configs: give its folder with --config-dir and the "
+            "search's data and optim settings)",
+        )
     seeds = ",".join(str(s) for s in _fresh_seeds(study))
     command = " ".join(
         [
@@ -85,17 +101,12 @@ def write(sweep_dir, out_dir, contest) -> Finalists:
             f"seed={seeds} hydra/callbacks=report hydra.sweep.dir=sweeps/{name}_finalists",
         ]
     )
-    span = f"`model/{names[0]}.yaml` {'and' if n == 2 else 'to'} `model/{names[-1]}.yaml`"
-    return Finalists(
-        paths,
-        f"finalists: the {n} designs that may be the best are {span}, best mean first; to decide between them, "
-        f"train them with the search's recipe on {_count(FRESH_SEEDS)} fresh seeds: `{command}`",
-    )
+    return Finalists(paths, f"{said}: `{command}`")
 
 
-def _finalist_trials(study: dict, sweep_dir: Path, contest: Best) -> list[dict]:
+def _finalist_trials(study: dict, trials: pd.DataFrame, contest: Best) -> list[dict]:
     """One completed trial per design that may be the best (not told another trial's values), lowest mean first."""
-    trials = search.trials_frame(study, sweep_dir).set_index("trial")
+    mean = trials.set_index("trial")["val_err"]
     by_setting: dict[str, tuple[float, dict]] = {}
     for t in study.get("trials", []):
         attrs = t.get("user_attrs", {})
@@ -108,7 +119,7 @@ def _finalist_trials(study: dict, sweep_dir: Path, contest: Best) -> list[dict]:
         verdict = contest.verdict.get(setting)
         if verdict is None or verdict.startswith("not") or setting in by_setting:
             continue
-        by_setting[setting] = (float(trials.at[t["number"], "val_err"]), t)
+        by_setting[setting] = (float(mean[t["number"]]), t)
     return [t for _, t in sorted(by_setting.values(), key=lambda pair: pair[0])]
 
 

@@ -47,15 +47,18 @@ def applies(sweep_dir) -> bool:
     return (Path(sweep_dir) / STUDY_RECORD).is_file()
 
 
-def write_search_report(sweep_dir, out_dir, notes: Sequence[str] = ()) -> list[Path]:
+def write_search_report(
+    sweep_dir, out_dir, notes: Sequence[str] = (), study: dict | None = None, trials: pd.DataFrame | None = None
+) -> list[Path]:
     """Write the search report of `sweep_dir` into `out_dir`; returns the files written. `notes` are said under
-    the best trial (where the report judged which designs may be the best: how many, and the finalists).
+    the best trial (where the report judged which designs may be the best: how many, and the finalists); `study`
+    and `trials`, where the caller has read them already (`read_study`, `trials_frame`), are not read again.
 
     Raises DataError when the folder holds no `study.json` (not a search by the Optuna sweeper).
     """
     sweep_dir, out_dir = Path(sweep_dir), Path(out_dir)
-    study = read_study(sweep_dir)
-    trials = trials_frame(study, sweep_dir)
+    study = read_study(sweep_dir) if study is None else study
+    trials = trials_frame(study, sweep_dir) if trials is None else trials
     written = [
         write_text(out_dir / "search_trials.csv", trials.to_csv(index=False)),
         write_text(out_dir / "search_trials.md", markdown(study, trials, sweep_dir, out_dir, notes)),
