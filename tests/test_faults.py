@@ -744,3 +744,23 @@ def _alive() -> set[int]:
         except OSError:
             continue
     return alive
+
+
+def test_a_lock_taken_but_not_yet_signed_still_names_its_holder(tmp_path):
+    """Found by CI (2026-12-03, test_two_launches_…): the second launch reads the lock file between the first's flock
+    and its write of `pid host`, finds it empty, and says `(unknown)`. The holder writes right after the flock, so a
+    reader waits a moment for the signature."""
+    import socket
+    import threading
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / LOCK).write_text("")  # created and locked, not yet signed
+    signer = threading.Timer(0.05, lambda: (run_dir / LOCK).write_text(f"4242 {socket.gethostname()}\n"))
+    signer.start()
+    try:
+        assert RunLock(run_dir).holder() == f"pid 4242 on {socket.gethostname()}"
+    finally:
+        signer.join()
+    (run_dir / LOCK).write_text("")
+    assert RunLock(run_dir).holder() == "unknown"  # never signed (a holder killed in between): said, not waited on

@@ -22,11 +22,13 @@ from __future__ import annotations
 import fcntl
 import os
 import socket
+import time
 from pathlib import Path
 
 from ablate.errors import AblateError
 
 LOCK = ".lock"
+SIGN_WAIT_S = 0.5  # how long a reader waits for a just-taken lock's `pid host` signature
 TEMPORARY = ".*.tmp"  # what ablate.run.record.atomic_write_bytes writes before its rename
 
 
@@ -83,12 +85,18 @@ class RunLock:
             self._fd = None
 
     def holder(self) -> str:
-        """Who holds the lock, as 'pid N on HOST' (from the lock file), or 'unknown' when unreadable."""
-        try:
-            pid, host = self.path.read_text().split()
-        except (OSError, ValueError):
-            return "unknown"
-        return f"pid {pid} on {host}"
+        """Who holds the lock, as 'pid N on HOST' (from the lock file), or 'unknown' when unreadable. The holder
+        signs the file just after it takes the lock, so a reader that finds it empty waits a moment
+        (`SIGN_WAIT_S`) for the signature rather than call the holder unknown."""
+        deadline = time.monotonic() + SIGN_WAIT_S
+        while True:
+            try:
+                pid, host = self.path.read_text().split()
+                return f"pid {pid} on {host}"
+            except (OSError, ValueError):
+                if time.monotonic() >= deadline:
+                    return "unknown"
+                time.sleep(0.01)
 
     def live_holder(self) -> int | None:
         """The pid of a live process on this host that holds the lock, read from the lock file without taking
