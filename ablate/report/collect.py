@@ -266,21 +266,23 @@ def _without_end(run_dir: Path) -> str:
     """Why a run's record has no end, from the lock its process holds while it runs (`ablate.run.lock`): alive,
     killed (a lock file naming a dead process of this machine: kill -9 leaves it), or unknowable (no lock file, or
     one of another machine)."""
-    from ablate.run.lock import RunLock
+    from ablate.run.lock import RunLock, running
 
     lock = RunLock(run_dir)
     if not lock.path.exists():
         return RUNNING
-    pid = lock.live_holder()
-    if pid is not None:
+    signed = lock.signature(wait=True)
+    if signed is None:
+        return f"{RUNNING} (its lock names unknown)"
+    pid, host = signed
+    if host != socket.gethostname():
+        return f"{RUNNING} (its lock names pid {pid} on {host})"
+    if running(pid):
         return f"still running: a process with the pid that holds its lock ({pid}) is alive"
-    holder = lock.holder()
-    if holder.endswith(f" on {socket.gethostname()}"):
-        return (
-            f"killed: the process that ran it ({holder.replace(socket.gethostname(), 'this machine')}) is gone "
-            "without recording an end; run the sweep's command again to resume it from its last saved epoch"
-        )
-    return f"{RUNNING} (its lock names {holder})"
+    return (
+        f"killed: the process that ran it (pid {pid} on this machine) is gone without recording an end; run the "
+        "sweep's command again to resume it from its last saved epoch"
+    )
 
 
 def _label(c, d, model: str | None) -> str:

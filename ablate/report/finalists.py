@@ -136,9 +136,9 @@ def recipe_overrides(config: dict) -> list[str]:
     from ablate.config.loading import compose
 
     data = (config.get("data") or {}).get("name")
-    default_data = compose([]).data.name
-    chosen = [f"data={data}"] if data and data != default_data else []
-    base = OmegaConf.to_container(compose(chosen), resolve=True)
+    default = compose([])
+    chosen = [f"data={data}"] if data and data != default.data.name else []
+    base = OmegaConf.to_container(compose(chosen) if chosen else default, resolve=True)
     out = list(chosen)
     for group in RECIPE_GROUPS:
         mine, theirs = config.get(group) or {}, base.get(group) or {}  # type: ignore[union-attr]

@@ -84,32 +84,35 @@ class RunLock:
             os.close(self._fd)
             self._fd = None
 
-    def holder(self) -> str:
-        """Who holds the lock, as 'pid N on HOST' (from the lock file), or 'unknown' when unreadable. The holder
-        signs the file just after it takes the lock, so a reader that finds it empty waits a moment
-        (`SIGN_WAIT_S`) for the signature rather than call the holder unknown."""
+    def signature(self, wait: bool = False) -> tuple[int, str] | None:
+        """The (pid, host) the lock file names, read without taking the lock (so that a check never makes a launch
+        find the directory busy); None when the file is gone (a clean release) or unsigned. The holder signs the
+        file just after it takes the lock, so with `wait` a reader that finds the file there but empty waits a
+        moment (`SIGN_WAIT_S`) for the signature."""
         deadline = time.monotonic() + SIGN_WAIT_S
         while True:
             try:
                 pid, host = self.path.read_text().split()
-                return f"pid {pid} on {host}"
+                return int(pid), host
+            except FileNotFoundError:
+                return None
             except (OSError, ValueError):
-                if time.monotonic() >= deadline:
-                    return "unknown"
+                if not wait or time.monotonic() >= deadline:
+                    return None
                 time.sleep(0.01)
 
+    def holder(self) -> str:
+        """Who holds the lock, as 'pid N on HOST' (from the lock file), or 'unknown' when it names no one."""
+        signed = self.signature(wait=True)
+        return "unknown" if signed is None else f"pid {signed[0]} on {signed[1]}"
+
     def live_holder(self) -> int | None:
-        """The pid of a live process on this host that holds the lock, read from the lock file without taking
-        the lock (so that a check never makes a launch find the directory busy); None when the file is gone (a
-        clean release), names a dead process (killed: the kernel dropped its lock) or another host (unknowable)."""
-        try:
-            pid_text, host = self.path.read_text().split()
-            pid = int(pid_text)
-        except (OSError, ValueError):
+        """The pid of a live process on this host that holds the lock (`signature`); None when the file is gone,
+        names a dead process (killed: the kernel dropped its lock) or another host (unknowable)."""
+        signed = self.signature()
+        if signed is None or signed[1] != socket.gethostname():
             return None
-        if host != socket.gethostname():
-            return None
-        return pid if running(pid) else None
+        return signed[0] if running(signed[0]) else None
 
     def busy(self) -> RunBusyError:
         """The sentence for a launch that finds the directory held."""
