@@ -14,6 +14,7 @@ from ablate.config import load_template
 from ablate.report import collect, write_report
 from ablate.report.__main__ import main as report_main
 from ablate.report.callback import ReportCallback
+from ablate.report import tables
 from ablate.report.tables import paper_arch, paper_errors, table2
 from tests.fake_sweeps import record, write_record
 
@@ -610,13 +611,20 @@ def test_a_run_without_an_end_says_whether_its_process_is_alive(tmp_path):
         folder = write_record(tmp_path, record([f"+name={name}", f"seed={seed}"], seed, status="running"))
         if holder is not None:
             (folder / ".lock").write_text(holder + "\n")
-    runs = collect(tmp_path).runs.set_index("overrides")
-    reason = {o.split()[0].split("=")[1]: r for o, r in runs.reason.items()}
-    assert reason["alive"] == f"still running: a process with the pid that holds its lock ({os.getpid()}) is alive"
+    runs = collect(tmp_path).runs
+    name = runs.overrides.map(lambda o: o.split()[0].split("=")[1])
+    reason, status = dict(zip(name, runs.reason, strict=True)), dict(zip(name, runs.status, strict=True))
+    assert reason["alive"] == f"a process with the pid that holds its lock ({os.getpid()}) is alive"
     assert reason["killed"] == (
-        f"killed: the process that ran it (pid {dead.pid} on this machine) is gone without recording an end; run "
+        f"the process that ran it (pid {dead.pid} on this machine) is gone without recording an end; run "
         "the sweep's command again to resume it from its last saved epoch")
     generic = "no end recorded: the run is still going, or it was killed before it could record one"
     assert reason["elsewhere"] == f"{generic} (its lock names pid 123 on another-host)"
     assert reason["unlocked"] == generic
-    assert set(runs.status) == {"running"}
+    # noticed in session 21: the killed run was counted `1 running` in the summary's "not completed" column
+    assert status == {"alive": "running", "killed": "killed", "elsewhere": "running", "unlocked": "running"}
+    table = tables.summary(runs)
+    shown = zip(table.setting.map(lambda s: s.split()[0].split("=")[1]), tables.display(table)["not completed"])
+    assert dict(shown) == {
+        "alive": "1 running", "killed": "1 killed", "elsewhere": "1 running", "unlocked": "1 running"}
+    assert "**killed** — the process that ran it" in tables.problems(runs)

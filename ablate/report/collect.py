@@ -41,9 +41,9 @@ MULTIRUN = "multirun.yaml"
 RUNNING = "no end recorded: the run is still going, or it was killed before it could record one"
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 REPEATS_SWEEPER = "hydra_plugins.ablate_repeats_sweeper.sweeper.AblateRepeatsSweeper"
-# a record's status, and the report's own: missing (no record), stale (a record of another config); pruned is
-# the Optuna sweeper's early stop, a result of the search
-STATUSES = ("completed", "diverged", "pruned", "failed", "running", "stale", "missing")
+# a record's status, and the report's own: missing (no record), stale (a record of another config), killed (no
+# end recorded and its process gone); pruned is the Optuna sweeper's early stop, a result of the search
+STATUSES = ("completed", "diverged", "pruned", "failed", "running", "killed", "stale", "missing")
 RESULTS = ("completed", "diverged", "pruned")  # a member that ended with a result; any other status is a failure
 STALE_HINT = "give a fresh hydra.sweep.dir, or add trainer.replace=true to replace it"
 SEED_KEYS = ("seed",)
@@ -198,7 +198,7 @@ def collect(sweep_dir) -> Sweep:
             record.status, record.reason = "stale", stale
         row = run_row(run, record, order)
         if record.status == "running":  # no end recorded: its run lock says whether its process lives
-            row["reason"] = _without_end(path.parent)
+            row["status"], row["reason"] = _without_end(path.parent)
         seen.add(member_key(row["_overrides"]))
         rows.append(row)
         if stale is not None:
@@ -262,25 +262,25 @@ def _once_per_config(runs: pd.DataFrame, latest: set[str]) -> tuple[pd.DataFrame
     return runs[~twice].reset_index(drop=True), repeated
 
 
-def _without_end(run_dir: Path) -> str:
-    """Why a run's record has no end, from the lock its process holds while it runs (`ablate.run.lock`): alive,
-    killed (a lock file naming a dead process of this machine: kill -9 leaves it), or unknowable (no lock file, or
-    one of another machine)."""
+def _without_end(run_dir: Path) -> tuple[str, str]:
+    """Report status and reason of a run whose record has no end, from the lock its process holds while it runs
+    (`ablate.run.lock`): `killed` where the lock file names a dead process of this machine (kill -9 leaves it),
+    else `running` — alive, or unknowable (no lock file, or one of another machine)."""
     from ablate.run.lock import RunLock, running
 
     lock = RunLock(run_dir)
     if not lock.path.exists():
-        return RUNNING
+        return "running", RUNNING
     signed = lock.signature(wait=True)
     if signed is None:
-        return f"{RUNNING} (its lock names unknown)"
+        return "running", f"{RUNNING} (its lock names unknown)"
     pid, host = signed
     if host != socket.gethostname():
-        return f"{RUNNING} (its lock names pid {pid} on {host})"
+        return "running", f"{RUNNING} (its lock names pid {pid} on {host})"
     if running(pid):
-        return f"still running: a process with the pid that holds its lock ({pid}) is alive"
-    return (
-        f"killed: the process that ran it (pid {pid} on this machine) is gone without recording an end; run the "
+        return "running", f"a process with the pid that holds its lock ({pid}) is alive"
+    return "killed", (
+        f"the process that ran it (pid {pid} on this machine) is gone without recording an end; run the "
         "sweep's command again to resume it from its last saved epoch"
     )
 

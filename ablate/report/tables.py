@@ -86,6 +86,7 @@ MACHINE_LABELS = {"world_size": "processes", "threads": "threads per process"}
 # `stats.Analysis.frame` columns carried into the summary (and table.csv).
 EVIDENCE = tuple(c for c in stats.COLUMNS if c not in ("setting", "n", "top1_mean", "top1_std"))
 REPEATS = "seed=0,1,2"
+NOT_COMPLETED = ("failed", "diverged", "missing", "running", "killed")  # counted per setting, in this order
 # Columns shown only where they differ between settings: (runs column, heading).
 VARYING = (
     ("variant", "variant"),
@@ -188,7 +189,7 @@ def summary(runs: pd.DataFrame, analysis: stats.Analysis | None = None) -> pd.Da
                 "best_top1_mean": done.best_val_err.mean(),
                 "n": len(done),
                 "runs": len(group),
-                **{s: int((group.status == s).sum()) for s in ("failed", "diverged", "missing", "running")},
+                **{s: int((group.status == s).sum()) for s in NOT_COMPLETED},
             }
         )
         row.update({c: evidence.at[setting, c] for c in EVIDENCE})
@@ -239,7 +240,7 @@ def display(table: pd.DataFrame) -> pd.DataFrame:
         out["vs best (MCB)"] = [
             _text(v) or ("left out" if n else "—") for v, n in zip(table.best, table.n, strict=True)
         ]
-    problems = table[["failed", "diverged", "missing", "running"]]
+    problems = table[list(NOT_COMPLETED)]
     if problems.to_numpy().sum():
         out["not completed"] = [
             ", ".join(f"{int(v)} {k}" for k, v in r.items() if v) or "" for _, r in problems.iterrows()
