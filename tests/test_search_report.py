@@ -328,3 +328,24 @@ def test_finalists_of_a_search_on_a_data_config_of_ones_own_still_write_the_repo
             "`model/s_finalist_3.yaml`, best mean first; to decide between them, train them with the search's recipe "
             "on five fresh seeds (its data set mydata is not one of ablate's configs: give its folder with "
             "--config-dir and the search's data and optim settings)") in md
+
+
+def test_the_commands_of_a_report_inside_the_working_folder_name_it_relative_to_it(tmp_path, monkeypatch):
+    """Found in the committed reports: their commands named the report folder as `file:///work/main/reports/…`, the
+    path of the clone they were drawn in, so they failed in any other clone. A report folder under the folder the
+    report is written from (where the sweep ran, and where the command is typed) is named relative to it; Hydra
+    reads a relative `file://` search path from the working folder."""
+    from ablate.config import check, compose, searchpath_of
+
+    monkeypatch.chdir(tmp_path)
+    out = write_report(write_search_with_repeats(Path("sweep"), FINALIST_DESIGNS), Path("reports") / "r")
+    md = (out / "search_trials.md").read_text()
+    assert "python -m ablate -m 'hydra.searchpath=[file://reports/r]' model=s_finalist_1," in md
+    assert "python -m ablate 'hydra.searchpath=[file://reports/r]' model=s_best" in md
+    assert str(tmp_path) not in md
+    overrides = ["hydra.searchpath=[file://reports/r]", "model=s_finalist_1"]
+    cfg = compose(overrides)
+    check(cfg, searchpath_of(overrides))
+    assert (cfg.model.name, cfg.model.cardinality) == ("s_finalist_1", 2)
+    elsewhere = write_report(Path("sweep"), tmp_path.parent / f"{tmp_path.name}_out")  # outside: absolute, as before
+    assert f"'hydra.searchpath=[file://{elsewhere.resolve()}]' model=s_best" in (elsewhere / "search_trials.md").read_text()

@@ -95,7 +95,7 @@ def write(study: dict, trials: pd.DataFrame, sweep_dir, out_dir, contest) -> Fin
     seeds = ",".join(str(s) for s in _fresh_seeds(study))
     command = " ".join(
         [
-            f"python -m ablate -m 'hydra.searchpath=[file://{out_dir.resolve()}]' model={','.join(names)}",
+            f"python -m ablate -m '{search.searchpath_override(out_dir)}' model={','.join(names)}",
             *same,
             *constant,
             f"seed={seeds} hydra/callbacks=report hydra.sweep.dir=sweeps/{name}_finalists",

@@ -86,10 +86,19 @@ def best_model_command(study: dict, out_dir: Path, params: dict | None = None) -
         for key, value in (params or {}).items()
         if not key.startswith(("model.", "budget.")) and key not in ("model", "budget")
     ]
-    return " ".join(
-        [f"python -m ablate 'hydra.searchpath=[file://{Path(out_dir).resolve()}]' model={best_model_name(study)}"]
-        + recipe
-    )
+    return " ".join([f"python -m ablate '{searchpath_override(out_dir)}' model={best_model_name(study)}"] + recipe)
+
+
+def searchpath_override(folder: Path) -> str:
+    """`hydra.searchpath=[file://…]` naming `folder` relative to the working folder when it lies under it (where a
+    report is written from and its commands are typed; Hydra reads a relative `file://` from there), so that a
+    committed report's commands hold in any clone; an absolute path otherwise."""
+    path = Path(folder).resolve()
+    try:
+        path = path.relative_to(Path.cwd().resolve())
+    except ValueError:
+        pass
+    return f"hydra.searchpath=[file://{path.as_posix()}]"
 
 
 def _trial_params(study: dict, number) -> dict:
