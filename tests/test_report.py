@@ -628,3 +628,23 @@ def test_a_run_without_an_end_says_whether_its_process_is_alive(tmp_path):
     assert dict(shown) == {
         "alive": "1 running", "killed": "1 killed", "elsewhere": "1 running", "unlocked": "1 running"}
     assert "**killed** — the process that ran it" in tables.problems(runs)
+
+
+def test_a_member_that_never_ran_is_labelled_by_the_model_it_names(tmp_path):
+    """Found by hand, reporting the finalists' grid (`model=s_finalist_1,…,s_finalist_11`) while it ran: every member
+    not yet started was labelled `?×?d`, eleven rows that could not be told apart. Its `model=` override names it."""
+    (tmp_path / "multirun.yaml").write_text("""
+hydra:
+  mode: MULTIRUN
+  sweeper:
+    _target_: hydra._internal.core_plugins.basic_sweeper.BasicSweeper
+    params:
+      model: tiny,finalist_2,finalist_3
+  overrides:
+    task: ['seed=0']
+""")
+    write_record(tmp_path, record(["model=tiny", "seed=0"], 0, (30.0, 20.0), template=load_template("tiny")))
+    runs = collect(tmp_path).runs
+    assert list(runs.label) == ["1×12d", "finalist_2", "finalist_3"]
+    assert list(runs.model) == ["tiny", "finalist_2", "finalist_3"]
+    assert list(runs.status) == ["completed", "missing", "missing"]

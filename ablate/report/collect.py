@@ -303,6 +303,8 @@ def run_row(run: str | None, record: RunRecord, order: dict) -> dict:
     c = template.get("cardinality", keyed.get("model.cardinality"))
     d = template.get("bottleneck_width", keyed.get("model.bottleneck_width"))
     depths = template.get("depths")
+    # a member without a record is known by its overrides alone: `model=NAME` names it
+    name = (model.name if model else None) or (config.get("model") or {}).get("name") or keyed.get("model")
     # an interrupted run is unfinished, as a running one: relaunched, it resumes (its reason says where it stopped)
     status = "running" if record.status == "interrupted" else record.status if record.status in STATUSES else "failed"
     budget_cfg = config.get("budget") or {}
@@ -313,12 +315,12 @@ def run_row(run: str | None, record: RunRecord, order: dict) -> dict:
         "job_num": record.job_num,
         "order": order.get(member_key(overrides)),
         "setting": setting_of(overrides) if overrides else run,  # a record without overrides stands alone
-        "label": _label(c, d, (model.name if model else None) or (config.get("model") or {}).get("name")),
+        "label": _label(c, d, name),
         "variant": keyed.get("variant"),
         "overrides": " ".join(overrides),
         "_overrides": overrides,
         "seed": seed,
-        "model": (model.name if model else None) or (config.get("model") or {}).get("name"),
+        "model": name,
         "data": (config.get("data") or {}).get("name"),
         "cardinality": c,
         "bottleneck_width": d,
