@@ -328,6 +328,8 @@ def test_finalists_of_a_search_on_a_data_config_of_ones_own_still_write_the_repo
             "`model/s_finalist_3.yaml`, best mean first; to decide between them, train them with the search's recipe "
             "on five fresh seeds (its data set mydata is not one of ablate's configs: give its folder with "
             "--config-dir and the search's data and optim settings)") in md
+    assert ("model=s_best` (the search's data set mydata is not one of ablate's configs: give its folder with "
+            "--config-dir and the search's data and optim settings)") in md
 
 
 def test_the_commands_of_a_report_inside_the_working_folder_name_it_relative_to_it(tmp_path, monkeypatch):
@@ -349,3 +351,13 @@ def test_the_commands_of_a_report_inside_the_working_folder_name_it_relative_to_
     assert (cfg.model.name, cfg.model.cardinality) == ("s_finalist_1", 2)
     elsewhere = write_report(Path("sweep"), tmp_path.parent / f"{tmp_path.name}_out")  # outside: absolute, as before
     assert f"'hydra.searchpath=[file://{elsewhere.resolve()}]' model=s_best" in (elsewhere / "search_trials.md").read_text()
+
+
+def test_the_best_line_says_which_recipe_its_command_trains_with(tmp_path, monkeypatch):
+    """Noticed in session 21: the best trial's command trains the design with ablate's default recipe while the
+    finalists' command keeps the search's, and the line did not say so; it now says both."""
+    monkeypatch.chdir(tmp_path)
+    out = write_report(write_search_with_repeats(Path("sweep"), FINALIST_DESIGNS), Path("r"))
+    md = (out / "search_trials.md").read_text()
+    assert ("; train it with ablate's default recipe: `python -m ablate 'hydra.searchpath=[file://r]' model=s_best` "
+            "(add `optim.epochs=2` for the search's)") in md

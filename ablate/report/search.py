@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ablate.config.schema import override_value
-from ablate.errors import DataError
+from ablate.errors import AblateError, DataError
 from ablate.report.collect import nested
 from ablate.report.output import markdown as markdown_table
 from ablate.report.output import write_figure, write_text, yaml
@@ -99,6 +99,24 @@ def searchpath_override(folder: Path) -> str:
     except ValueError:
         pass
     return f"hydra.searchpath=[file://{path.as_posix()}]"
+
+
+def _searched_recipe(study: dict, number) -> str:
+    """What to add to the best model's command to train it as the search did: the data and optim fields the
+    search's sweep config set (`finalists.recipe_overrides`), less those the command gives already."""
+    from ablate.report.finalists import recipe_overrides
+
+    trial: dict = next((t for t in study.get("trials", []) if t.get("number") == number), {})
+    config = (record_of(trial.get("user_attrs", {}).get("job_dir")) or {}).get("config") or {}
+    try:
+        extra = [o for o in recipe_overrides(config) if o.split("=", 1)[0] not in _trial_params(study, number)]
+    except AblateError:  # a data config of the user's own: not on ablate's path
+        data = (config.get("data") or {}).get("name")
+        return (
+            f" (the search's data set {data} is not one of ablate's configs: give its folder with --config-dir and "
+            "the search's data and optim settings)"
+        )
+    return f" (add `{' '.join(shlex.quote(o) for o in extra)}` for the search's)" if extra else ""
 
 
 def _trial_params(study: dict, number) -> dict:
@@ -374,7 +392,9 @@ def markdown(
             f"- best: trial {best['trial']}, val error {best['val_err']:.2f}%"
             + (f", {best['flops'] / 1e6:.1f} MFLOPs" if _number(best.get("flops")) else "")
             + (
-                f"; train it with `{best_model_command(study, out_dir, _trial_params(study, best['trial']))}`"
+                f"; train it with ablate's default recipe: "
+                f"`{best_model_command(study, out_dir, _trial_params(study, best['trial']))}`"
+                + _searched_recipe(study, best["trial"])
                 if out_dir is not None
                 else ""
             )
