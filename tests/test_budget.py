@@ -57,7 +57,29 @@ def test_infeasible_budget_names_the_reachable_range():
     with pytest.raises(BudgetError) as e:
         solve(base.replace(cardinality=32), Budget("params", 1000, "network"))
     assert str(e.value) == ("budget params=1,000 is out of reach by varying bottleneck_width: this template needs "
-                            "at least 9,640,968; the reachable range is 9,640,968 and up.")
+                            "at least 9,640,968; the reachable range is 9,640,968 and up; even cardinality=1 needs "
+                            f"{measure(base.replace(cardinality=1, bottleneck_width=1), 'params'):,} at "
+                            "bottleneck_width=1.")
+
+
+def test_an_unreachable_budget_says_the_largest_cardinality_that_reaches_it():
+    """Found by hand: `python -m ablate budget=params model.cardinality=64` (tiny) said only that the budget is out
+    of reach; what to change is the cardinality, and the solver knows up to which C even d = 1 fits."""
+    base = load_template("tiny")
+    budget = Budget.relative(base, metric="params", tolerance=0.1)
+    with pytest.raises(BudgetError) as e:
+        solve(base.replace(cardinality=64), budget)
+    text = str(e.value)
+    head = "budget params=207,818 is out of reach by varying bottleneck_width: this template needs at least "
+    assert text.startswith(head) and "; the reachable range is " in text
+    largest = int(text.split("cardinality ≤ ")[1].split(" ")[0])
+    assert text.endswith(f"; at cardinality ≤ {largest} a bottleneck_width of 1 fits it (cardinality=64 here).")
+    with_d1 = [measure(base.replace(cardinality=c, bottleneck_width=1), "params") for c in (largest, largest + 1)]
+    assert with_d1[0] <= budget.target * 1.1 < with_d1[1]
+    with pytest.raises(BudgetError) as e:  # not even C = 1 reaches it: it says so instead
+        solve(base.replace(cardinality=64), Budget("params", 1000, "network"))
+    assert str(e.value).endswith(f"; even cardinality=1 needs {measure(base.replace(cardinality=1, bottleneck_width=1), 'params'):,} "
+                                 "at bottleneck_width=1.")
 
 
 def test_budget_between_steps_outside_tolerance():

@@ -107,7 +107,9 @@ def test_a_space_whose_every_draw_is_off_the_budget_is_refused():
     assert str(e.value).startswith("design space 'huge' (C ∈ {64}, width ∈ {256}) has no design on the budget: all "
                                    "5 draws were off it (params=207,818 ±0.1; the first: budget params=207,818 is "
                                    "out of reach by varying bottleneck_width")
-    assert str(e.value).endswith(" and up): widen the space or loosen budget.tolerance.")  # not 'up.):'
+    # the solver's sentence ends inside the brackets without its full stop (not 'width=1.):')
+    assert str(e.value).endswith(" and up; even cardinality=1 needs 2,830,275 at bottleneck_width=1): widen the space or "
+                                 "loosen budget.tolerance.")
 
 
 def test_a_space_too_small_for_n_distinct_designs_is_refused():

@@ -216,7 +216,7 @@ def solve(template: Template, budget: Budget, vary: str = "bottleneck_width", st
     if low_cost > target * (1 + budget.tolerance):
         raise BudgetError(
             f"budget {budget.metric}={target:,.0f} is out of reach by varying {vary}: this template needs at least "
-            f"{low_cost:,}; the reachable range is {low_cost:,} and up."
+            f"{low_cost:,}; the reachable range is {low_cost:,} and up{_fewer_groups(template, budget, vary)}."
         )
     candidates = [v for lo, hi in _pieces(template, vary) for v in _bracket(cost, target, lo, hi)]
     value = min(candidates, key=lambda v: (abs(cost(v) - target), v))
@@ -235,6 +235,25 @@ def solve(template: Template, budget: Budget, vary: str = "bottleneck_width", st
             f"the reachable range is {low_cost:,} and up, in steps of this size."
         )
     return solution
+
+
+def _fewer_groups(template: Template, budget: Budget, vary: str) -> str:
+    """Where d = 1 is already too much (equation 4 has no smaller d): the largest cardinality at which d = 1 fits
+    the budget, which is what to change; the cost at d = 1 grows with C, so bisection finds it."""
+    if vary != "bottleneck_width" or template.cardinality == 1:
+        return ""
+    limit = budget.target * (1 + budget.tolerance)
+
+    def cost(c: int) -> int:
+        return measure(template.unchecked_replace(cardinality=c, bottleneck_width=1), budget.metric, budget.scope)
+
+    if cost(1) > limit:
+        return f"; even cardinality=1 needs {cost(1):,} at bottleneck_width=1"
+    fits, too_many = 1, template.cardinality  # cost(fits) <= limit < cost(too_many)
+    while too_many - fits > 1:
+        mid = (fits + too_many) // 2
+        fits, too_many = (mid, too_many) if cost(mid) <= limit else (fits, mid)
+    return f"; at cardinality ≤ {fits} a bottleneck_width of 1 fits it (cardinality={template.cardinality} here)"
 
 
 def check_vary(
