@@ -172,3 +172,18 @@ def test_table2_refuses_to_vary_cardinality_across_cardinalities():
                                           r"cardinalities 1, 2 has no rows: call solve\(template, budget, "
                                           r"vary='cardinality'\) for the one C that meets the budget\.$"):
         table2(base, [1, 2], budget, vary="cardinality")
+
+
+@settings(max_examples=200, deadline=None)
+@given(templates(max_c=16), st.sampled_from(["params", "flops"]), st.data())
+def test_the_largest_cardinality_named_for_an_unreachable_budget_is_the_largest_that_fits(t, metric, data):
+    """The hint's bisection assumes the cost at d = 1 grows with C: on any template, the C it names fits the budget
+    at d = 1 and the next one does not."""
+    assume(t.cardinality > 1)
+    at_d1 = [measure(t.replace(cardinality=c, bottleneck_width=1), metric) for c in range(1, t.cardinality + 1)]
+    target = at_d1[data.draw(st.integers(0, t.cardinality - 2))]
+    assume(at_d1[-1] > target)
+    with pytest.raises(BudgetError) as e:
+        solve(t, Budget(metric, target, tolerance=0.0))
+    largest = int(str(e.value).split("cardinality ≤ ")[1].split(" ")[0])
+    assert at_d1[largest - 1] <= target < at_d1[largest]
