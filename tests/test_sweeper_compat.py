@@ -98,6 +98,18 @@ def test_a_sampler_that_is_not_a_sampler_is_refused_before_any_trial(tmp_path):
     assert not (tmp_path / "study.db").exists() or load(tmp_path).get_trials() == []
 
 
+@pytest.mark.parametrize("seed", ["abc", "1.5", "true"])
+def test_a_sampler_seed_that_is_not_a_whole_number_is_refused_in_one_sentence(tmp_path, seed):
+    """Found by hand: `hydra.sweeper.sampler.seed=abc` ended in a TypeError traceback (exit 1); the sweeper's own
+    `hydra.sweeper.seed=abc` is refused by its typed config in one sentence."""
+    with pytest.raises(ConfigError) as e:
+        multirun(quadratic, tmp_path, "x=interval(-4,4)", "hydra.sweeper.n_trials=2", "hydra/sweeper/sampler=tpe",
+                 f"hydra.sweeper.sampler.seed={seed}")
+    shown = {"abc": "'abc'", "1.5": "1.5", "true": "True"}[seed]
+    assert str(e.value) == f"hydra.sweeper.sampler.seed={shown} is invalid: give a whole number, e.g. 123."
+    assert not (tmp_path / "study.db").exists() or load(tmp_path).get_trials() == []
+
+
 def test_a_sampler_option_that_a_config_overrides_is_refused_not_ignored(tmp_path):
     # found by hand: `+sweep=search_budget hydra/sweeper/sampler=grid` ran NSGA-II, the sweep file's sampler node
     # (merged after the option) having replaced the option's _target_, and said so only in the study's log line

@@ -277,6 +277,8 @@ class AblateOptunaSweeper(Sweeper):
                 "(tpe, random, cmaes, nsgaii, grid, gp, qmc) or a node with _target_."
             )
         kwargs = {k: v for k, v in node.items() if v is not None and k != "seed"}
+        if node.get("seed") is not None and (isinstance(node["seed"], bool) or not isinstance(node["seed"], int)):
+            raise ConfigError(f"hydra.sweeper.sampler.seed={node['seed']!r} is invalid: give a whole number, e.g. 123.")
         seed = ((self.seed if node.get("seed") is None else node["seed"]) + offset * SEED_STRIDE) % 2**32
         target = kwargs.pop("_target_", None)
         if target is None:
