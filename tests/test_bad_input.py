@@ -286,6 +286,18 @@ CASES = [
          ["+sweep=cardinality_vs_width", "report.reference=model.cardinality=1", "hydra.sweep.dir={sweep}", "-m"], 2,
          "ablate: report.reference=model.cardinality=1 cannot be parsed: a value that holds = is quoted for Hydra "
          """inside the shell's quotes: 'report.reference="model.cardinality=1"'.""", target="none"),
+    # Found by hand: a sweep function Hydra parses but cannot evaluate was told to be quoted for the shell, as a
+    # value the shell had split would be; what is wrong is the function's arguments
+    Case("sweep-empty-choice", "sweep", "ablate",
+         ["model.cardinality=choice()", "hydra.sweep.dir={sweep}", "-m"], 2,
+         "ablate: model.cardinality=choice() cannot be evaluated: choice() raised ValueError: empty choice is not "
+         "legal.", target="none"),
+    # Found by hand: a sweep of no values launched nothing and ended in "no member of the sweep recorded a result:
+    # … holds no runs"
+    Case("sweep-no-values", "sweep", "ablate",
+         ["model.cardinality=range(5,1)", "hydra.sweep.dir={sweep}", "-m"], 2,
+         "ablate: model.cardinality=range(5,1) gives no value to sweep: give at least one, e.g. "
+         "model.cardinality=1,2 (range(start,stop) counts up from start and stops before stop).", target="none"),
     # Found by hand: a constant override that every member's config refuses ran the sweep anyway, each member
     # recorded failed, and the sweep ended "2 of 2 members failed, each with: ..." (exit 1): it is bad input
     Case("sweep-constant-refused", "sweep", "ablate",

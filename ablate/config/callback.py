@@ -39,6 +39,10 @@ class RefuseCallback(Callback):
         if near_miss is not None:
             print(f"ablate: {near_miss}", file=sys.stderr)
             sys.exit(EXIT_USAGE)
+        empty = empty_sweep(config)
+        if empty is not None:
+            print(f"ablate: {empty}", file=sys.stderr)
+            sys.exit(EXIT_USAGE)
         sentence = unanimous_refusal(config)
         if sentence is not None:
             print(f"ablate: {sentence.rstrip('.')} (in every member of the sweep).", file=sys.stderr)
@@ -112,6 +116,33 @@ def _from_variant(sentence: str, config: DictConfig) -> str:
         f"+variant={variant} sets {m[1]}, which budget=none (the default) does not have: choose a budget with it, "
         f"e.g. +variant={variant} budget=params (or budget=flops)."
     )
+
+
+def empty_sweep(config: DictConfig) -> str | None:
+    """The sentence for a grid axis that gives no value (`range(5,1)`, `shuffle()`), or None: the basic and the
+    repeats sweepers would launch no member, and the multirun would end with nothing to say but that no run wrote a
+    result."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from ablate.report.collect import BASIC_SWEEPER, REPEATS_SWEEPER
+
+    if OmegaConf.select(config, "hydra.sweeper._target_", default=None) not in (BASIC_SWEEPER, REPEATS_SWEEPER):
+        return None
+    params = OmegaConf.select(config, "hydra.sweeper.params", default=None)
+    task = [str(o) for o in OmegaConf.select(config, "hydra.overrides.task", default=None) or []]
+    lines = [f"{k!s}={v!s}" for k, v in (params.items() if isinstance(params, DictConfig) else ())] + task
+    try:
+        parsed = OverridesParser.create().parse_overrides(lines)
+    except Exception:  # Hydra said so already, or will, in its own words
+        return None
+    for o in parsed:
+        if o.is_sweep_override() and o.is_discrete_sweep() and not list(o.sweep_string_iterator()):
+            key = o.get_key_element()
+            return (
+                f"{o.input_line} gives no value to sweep: give at least one, e.g. {key}=1,2 (range(start,stop) "
+                "counts up from start and stops before stop)."
+            )
+    return None
 
 
 def unanimous_refusal(config: DictConfig) -> str | None:

@@ -193,6 +193,10 @@ def hydra_sentence(error: BaseException, overrides: Sequence[str] = ()) -> str |
                 f"{error.override} cannot be parsed: Hydra's grammar takes {odd} in a value only inside quotes, which "
                 f"""go inside the shell's: '{key}="{value}"'."""
             )
+        evaluated = re.search(r"(\w+) while evaluating '(.*?)': (.*)", first)
+        if evaluated is not None:  # parsed, but the sweep function refused its arguments: quoting is not the cure
+            error_type, call, why = evaluated.groups()
+            return f"{error.override} cannot be evaluated: {call} raised {error_type}: {why.rstrip('.')}."
         return f"{error.override} cannot be parsed ({first}): quote it for the shell, e.g. 'model.depths=[1,2,1,1]'."
     added = _unexpected_argument(text, overrides)
     if added is not None:
