@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import MISSING as NO_DEFAULT
 from dataclasses import dataclass, field, fields, make_dataclass
 from typing import Any, ClassVar, cast
@@ -431,11 +431,19 @@ def check_images(data: DataConfig, batch: int) -> None:
         raise batch_too_large(batch, images, f"{data.name}/train", data.train_subset)
 
 
-def misfit(data_name: str, field: str, want: int, have: int) -> ConfigError:
-    """The sentence for a model field that does not fit the data set (at compose time, or once loaded)."""
+def misfit(data_name: str, fields: Sequence[tuple[str, int, int]]) -> ConfigError:
+    """The sentence for the model fields (field, the model's value, the data set's) that do not fit the data set (at
+    compose time, or once loaded): all of them at once, so that one command fixes them."""
+
+    def listed(items: list[str]) -> str:
+        return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+    ours = listed([f"model.{field}={want}" for field, want, _ in fields])
+    theirs = listed([f"{field} {have}" for field, _, have in fields])
+    fix = " ".join(f"model.{field}={have}" for field, _, have in fields)
+    verb = "does" if len(fields) == 1 else "do"
     return ConfigError(
-        f"model.{field}={want} does not fit data={data_name}, which has {field} {have}: "
-        f"set model.{field}={have} or choose another data set."
+        f"{ours} {verb} not fit data={data_name}, which has {theirs}: set {fix} or choose another data set."
     )
 
 
@@ -788,9 +796,10 @@ def check(cfg: Any, searchpath: tuple[str, ...] | None = None, *, training: bool
     check_keys("optim", values["optim"], OptimConfig)
     _apply("optim", values["optim"], OptimConfig)
     data = data_config(values["data"])
-    for key, have in data.fixes().items() if training else ():
-        if getattr(template, key) != have:
-            raise misfit(data.name, key, getattr(template, key), have)
+    wrong = [(k, getattr(template, k), have) for k, have in (data.fixes() if training else {}).items()]
+    wrong = [(k, want, have) for k, want, have in wrong if want != have]
+    if wrong:
+        raise misfit(data.name, wrong)
     if training:
         check_images(data, values["optim"]["batch_size"])
     check_keys("trainer", values["trainer"], TrainerConfig)

@@ -382,14 +382,12 @@ def _check_data(data: Dataset, template: Template) -> None:
     """The data set must fit the template's input and output."""
     from ablate.config.schema import misfit
 
-    for field, have in (
-        ("in_channels", data.in_channels),
-        ("resolution", data.resolution),
-        ("num_classes", data.num_classes),
-    ):
-        want = getattr(template, field)
-        if have != want:
-            raise misfit(data.name, field, want, have)
+    loaded = {"in_channels": data.in_channels, "resolution": data.resolution, "num_classes": data.num_classes}
+    wrong = [
+        (field, getattr(template, field), have) for field, have in loaded.items() if getattr(template, field) != have
+    ]
+    if wrong:
+        raise misfit(data.name, wrong)
 
 
 def _throughput(
