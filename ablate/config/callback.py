@@ -138,10 +138,12 @@ def empty_sweep(config: DictConfig) -> str | None:
     for o in parsed:
         if o.is_sweep_override() and o.is_discrete_sweep() and not list(o.sweep_string_iterator()):
             key = o.get_key_element()
-            return (
-                f"{o.input_line} gives no value to sweep: give at least one, e.g. {key}=1,2 (range(start,stop) "
-                "counts up from start and stops before stop)."
+            why = (
+                " (range(start,stop) counts up from start and stops before stop)"
+                if "range(" in str(o.input_line)
+                else ""
             )
+            return f"{o.input_line} gives no value to sweep: give at least one, e.g. {key}=1,2{why}."
     return None
 
 
