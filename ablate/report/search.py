@@ -277,6 +277,13 @@ def best_row(trials: pd.DataFrame):
     return ok.sort_values(["val_err", "flops", "trial"]).iloc[0]
 
 
+def _lowest_of(trials: pd.DataFrame) -> str:
+    """Where the best is the lowest of several noisy errors, that it is biased low: the design's error on seeds
+    that did not pick it is likely higher (the finalists' fresh seeds measure it)."""
+    n = int(_usable(trials).sum())
+    return f" (the lowest of {n} completed designs, so likely below what it scores on fresh seeds)" if n > 1 else ""
+
+
 def _ran(trials: pd.DataFrame) -> pd.DataFrame:
     """The trials that ran a job (not copies told an earlier trial's values)."""
     return trials[trials["copy_of"].isna()] if not trials.empty else trials
@@ -390,6 +397,7 @@ def markdown(
     if best is not None:
         lines.append(
             f"- best: trial {best['trial']}, val error {best['val_err']:.2f}%"
+            + _lowest_of(trials)
             + (f", {best['flops'] / 1e6:.1f} MFLOPs" if _number(best.get("flops")) else "")
             + (
                 f"; train it with ablate's default recipe: "
