@@ -264,3 +264,29 @@ def test_the_search_report_says_how_many_designs_may_be_the_best(tmp_path):
         "and best.png), 1 is the best and 4 are not the best")
     single = stats.analyse(collect(write_sweep(tmp_path / "one", {"model.cardinality=1": {0: 1.0}})).runs)
     assert tables.best_summary(single) is None
+
+
+@pytest.mark.parametrize("k, std, target", [(11, 0.78, 0.2), (5, 0.21, 0.2), (2, 1.0, 0.5), (3, 0.5, 5.0)])
+def test_the_seeds_that_would_bring_h_below_a_target_are_the_fewest_that_do(k, std, target):
+    """A planning figure for a sweep whose settings may all still be the best (the finalists' report: 9 of 11 after
+    five seeds): how many seeds per setting would make h = d·s·√(2/n) at most the target, d at (k − 1)(n − 1) df."""
+    n = best.seeds_for(target, k, std)
+
+    def h(seeds: int) -> float:
+        return best.dunnett_critical(k - 1, (k - 1) * (seeds - 1)) * std * math.sqrt(2 / seeds)
+
+    assert n >= 2 and h(n) <= target
+    assert n == 2 or h(n - 1) > target
+
+
+def test_the_report_says_how_many_seeds_would_resolve_the_best_to_delta(tmp_path):
+    """Where no setting is the best, the note says what more seeds would buy, at report.resolution."""
+    rng = np.random.default_rng(3)
+    errors = {f"model.cardinality={c}": {s: 20.0 + rng.normal(0, 0.5) for s in range(4)} for c in (1, 2, 4)}
+    out = write_report(write_sweep(tmp_path / "sweep", errors), tmp_path / "report")
+    md = (out / "table.md").read_text()
+    r = stats.analyse(collect(tmp_path / "sweep").runs).best
+    assert "the best" not in set(r.verdict.values())
+    n = best.seeds_for(0.2, 3, r.std)
+    assert (f"More seeds: at this noise (s = {r.std:.2f}) h would fall to the resolution, 0.2 points, at about {n} "
+            "seeds per setting (a planning figure: s is itself an estimate).") in md

@@ -154,6 +154,28 @@ def dunnett_critical(comparisons: int, df: float, alpha: float = ALPHA) -> float
     return float(optimize.brentq(excess, low, 1.05 * high, xtol=1e-7))
 
 
+MAX_SEEDS = 100_000  # seeds_for's search stops here
+
+
+def seeds_for(target: float, settings: int, std: float, alpha: float = ALPHA) -> int:
+    """The fewest seeds per setting at which h = d·s·√(2/n) is at most `target` points for `settings` settings
+    whose residual std is `std` (d at (k − 1)(n − 1) degrees of freedom): a planning figure, since s is itself an
+    estimate. h falls as n grows (d with its degrees of freedom, and √(2/n)), so bisection finds it."""
+
+    def h(n: int) -> float:
+        return dunnett_critical(settings - 1, (settings - 1) * (n - 1), alpha) * std * math.sqrt(2.0 / n)
+
+    if h(2) <= target:
+        return 2
+    low, high = 2, 4  # h(low) > target >= h(high)
+    while h(high) > target and high < MAX_SEEDS:
+        low, high = high, min(2 * high, MAX_SEEDS)
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (low, mid) if h(mid) <= target else (mid, high)
+    return high
+
+
 _NODES = 128  # Gauss–Legendre nodes over the scale's quantiles, Gauss–Hermite nodes over the shared normal
 
 

@@ -739,6 +739,13 @@ def best_notes(analysis: stats.Analysis, labels: dict) -> list[str]:
         "seed's effect is removed). table.csv's best_gap, best_gap_low and best_gap_high hold D and the interval "
         "of the gap."
     ]
+    if "the best" not in b.verdict.values() and b.half_width > r:
+        more = mcb.seeds_for(r, k, b.std, 1 - b.confidence)
+        lines.append(
+            f"More seeds: at this noise (s = {b.std:.2f}) h would fall to the resolution, {r:g} points, at about "
+            f"{more if more < mcb.MAX_SEEDS else f'{mcb.MAX_SEEDS:,} or more'} seeds per setting (a planning figure: s "
+            "is itself an estimate)."
+        )
     if b.left_out or b.extra_runs:
         parts = []
         if b.left_out:
