@@ -283,10 +283,16 @@ def test_a_search_with_repeats_writes_its_finalists_and_the_command_that_decides
     command = (f"python -m ablate -m 'hydra.searchpath=[file://{out.resolve()}]' "
                "model=s_finalist_1,s_finalist_2,s_finalist_3 optim.epochs=2 seed=3,4,5,6,7 hydra/callbacks=report "
                "hydra.sweep.dir=sweeps/s_finalists")
+    # what five seeds can tell apart at the search's noise: h at n = 5 for the 3 finalists (found running the
+    # finalists of the committed search: five seeds left 9 of 11 undecided)
+    from ablate.report import best, collect, stats
+
+    s = stats.analyse(collect(tmp_path / "sweep").runs).best.std
+    h = best.dunnett_critical(2, 2 * 4) * s * (2 / 5) ** 0.5
     assert ("- finalists: the 3 designs that may be the best are `model/s_finalist_1.yaml` to "
             f"`model/s_finalist_3.yaml`, best mean first; to decide between them, train them with the search's recipe "
-            "on five fresh seeds: "
-            f"`{command}`") in md
+            f"on five fresh seeds (at the search's noise, s = {s:.2f}, five seeds tell apart designs about {h:.2f} "
+            f"points apart): `{command}`") in md
 
 
 def test_no_finalists_where_the_search_also_varied_the_recipe_or_the_best_is_decided(tmp_path):
@@ -329,7 +335,8 @@ def test_finalists_of_a_search_on_a_data_config_of_ones_own_still_write_the_repo
     assert len(list((out / "model").glob("s_finalist_*.yaml"))) == 3
     assert ("- finalists: the 3 designs that may be the best are `model/s_finalist_1.yaml` to "
             "`model/s_finalist_3.yaml`, best mean first; to decide between them, train them with the search's recipe "
-            "on five fresh seeds (its data set mydata is not one of ablate's configs: give its folder with "
+            "on five fresh seeds (at the search's noise, s = ") in md
+    assert ("points apart) (its data set mydata is not one of ablate's configs: give its folder with "
             "--config-dir and the search's data and optim settings)") in md
     assert ("model=s_best` (the search's data set mydata is not one of ablate's configs: give its folder with "
             "--config-dir and the search's data and optim settings)") in md
