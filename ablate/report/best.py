@@ -157,13 +157,19 @@ def dunnett_critical(comparisons: int, df: float, alpha: float = ALPHA) -> float
 MAX_SEEDS = 100_000  # seeds_for's search stops here
 
 
+def planned_half_width(settings: int, seeds: int, std: float, alpha: float = ALPHA) -> float:
+    """h = d·s·√(2/n) for `settings` settings on `seeds` seeds each at residual std `std`: the gap such a sweep
+    tells apart (d, the one-sided Dunnett value, at the complete layout's (k − 1)(n − 1) degrees of freedom)."""
+    return dunnett_critical(settings - 1, (settings - 1) * (seeds - 1), alpha) * std * math.sqrt(2.0 / seeds)
+
+
 def seeds_for(target: float, settings: int, std: float, alpha: float = ALPHA) -> int:
     """The fewest seeds per setting at which h = d·s·√(2/n) is at most `target` points for `settings` settings
     whose residual std is `std` (d at (k − 1)(n − 1) degrees of freedom): a planning figure, since s is itself an
     estimate. h falls as n grows (d with its degrees of freedom, and √(2/n)), so bisection finds it."""
 
     def h(n: int) -> float:
-        return dunnett_critical(settings - 1, (settings - 1) * (n - 1), alpha) * std * math.sqrt(2.0 / n)
+        return planned_half_width(settings, n, std, alpha)
 
     if h(2) <= target:
         return 2

@@ -12,7 +12,6 @@ also varied, say, `optim.lr` among them gets a sentence instead.
 
 from __future__ import annotations
 
-import math
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ import pandas as pd
 from ablate.config.schema import override_value
 from ablate.errors import AblateError
 from ablate.report import search
-from ablate.report.best import Best, dunnett_critical
+from ablate.report.best import Best, planned_half_width
 from ablate.report.collect import setting_of
 from ablate.report.output import write_text
 
@@ -79,10 +78,12 @@ def write(study: dict, trials: pd.DataFrame, sweep_dir, out_dir, contest) -> Fin
     shared = picked[0].get("params", {})  # the recipe keys the search varied, which every finalist has alike
     constant = [shlex.quote(f"{k}={override_value(shared.get(k))}") for k in recipe]
     span = f"`model/{names[0]}.yaml` {'and' if n == 2 else 'to'} `model/{names[-1]}.yaml`"
+    # MCB's h for the finalists' grid at the search's noise: what the fresh seeds buy, said before they are spent
+    resolved = planned_half_width(n, FRESH_SEEDS, contest.std, 1 - contest.confidence)
     said = (
         f"finalists: the {n} designs that may be the best are {span}, best mean first; to decide between them, train "
         f"them with the search's recipe on {_count(FRESH_SEEDS)} fresh seeds (at the search's noise, s = "
-        f"{contest.std:.2f}, {_count(FRESH_SEEDS)} seeds tell apart designs about {_resolved(n, contest):.2f} points "
+        f"{contest.std:.2f}, {_count(FRESH_SEEDS)} seeds tell apart designs about {resolved:.2f} points "
         "apart)"
     )
     config = (search.record_of(picked[0].get("user_attrs", {}).get("job_dir")) or {}).get("config") or {}
@@ -147,14 +148,6 @@ def recipe_overrides(config: dict) -> list[str]:
         mine, theirs = config.get(group) or {}, base.get(group) or {}  # type: ignore[union-attr]
         out += [f"{group}.{k}={override_value(v)}" for k, v in mine.items() if k != "name" and theirs.get(k) != v]
     return out
-
-
-def _resolved(finalists: int, contest: Best) -> float:
-    """MCB's h for the finalists' grid on `FRESH_SEEDS` seeds at the search's residual std: the gap that grid can
-    tell apart, so that the line says what five seeds buy before they are spent."""
-    comparisons = finalists - 1
-    d = dunnett_critical(comparisons, comparisons * (FRESH_SEEDS - 1), 1 - contest.confidence)
-    return d * contest.std * math.sqrt(2 / FRESH_SEEDS)
 
 
 def _fresh_seeds(study: dict) -> list[int]:
