@@ -245,7 +245,7 @@ def test_a_folder_store_is_refused_where_the_installed_mlflow_will_not_open_it(m
     from ablate.run.loggers import check_store
 
     monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
-    for uri in ("sqlite:///ml.db", "http://host:5000", "postgresql://u:p@h/db", "databricks", None):
+    for uri in ("sqlite:///ml.db", "postgresql://u:p@h/db", "databricks", None):
         assert check_store("trainer.mlflow_uri", uri) == uri
     with pytest.raises(ConfigError) as e:
         check_store("trainer.mlflow_uri", "file:///data/mlruns/")
@@ -258,6 +258,26 @@ def test_a_folder_store_is_refused_where_the_installed_mlflow_will_not_open_it(m
     assert f"trainer.mlflow_uri=sqlite:///{Path('~/mlruns').expanduser()}/mlflow.db" in str(e.value)
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
     assert check_store("trainer.mlflow_uri", "mlruns") == "mlruns"
+
+
+def test_a_tracking_server_that_cannot_be_reached_is_refused_in_one_sentence():
+    """Found by hand: `trainer.mlflow_uri=http://127.0.0.1:1` (no server there) hung the run in MLflow's HTTP retries
+    (killed after 100 s, nothing logged). A server URI is now tried once, briefly, when the config is checked."""
+    import socket
+
+    from ablate.errors import ConfigError
+    from ablate.run.loggers import check_store
+
+    with socket.socket() as server:  # a listening server: reachable
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        assert check_store("trainer.mlflow_uri", f"http://127.0.0.1:{port}") == f"http://127.0.0.1:{port}"
+    with pytest.raises(ConfigError) as e:  # the same port, closed
+        check_store("trainer.mlflow_uri", f"http://127.0.0.1:{port}")
+    assert str(e.value).startswith(f"trainer.mlflow_uri='http://127.0.0.1:{port}' cannot be reached (")
+    assert str(e.value).endswith("): start the MLflow tracking server there, or give a database such as "
+                                 "trainer.mlflow_uri=sqlite:///mlflow.db.")
 
 
 def test_a_folder_store_in_the_environment_is_refused_when_mlflow_logs(monkeypatch):

@@ -57,6 +57,7 @@ REPORT_RUN = "report"  # the MLflow run that holds a sweep's report
 TAG_RUN_DIR, TAG_HASH, TAG_KIND = "ablate.run_dir", "ablate.config_hash", "ablate.kind"
 PARAM_CHUNK = 100  # MLflow's limit of params per log_batch call
 PARAM_LENGTH = 6000  # MLflow's limit on a param value's length
+SERVER_WAIT_S = 5.0  # how long the config check waits for a tracking server to take a connection
 
 
 # ----------------------------------------------------------------------------- the config check
@@ -75,12 +76,21 @@ def check_installed(key: str, names: Sequence[str]) -> tuple[str, ...]:
 
 
 def check_store(key: str, uri: Any) -> Any:
-    """`uri` (a checked `trainer.mlflow_uri`, or None) unless it is a folder store that the installed MLflow refuses
-    to open: MLflow 3 raises for `./mlruns`-style stores unless `MLFLOW_ALLOW_FILE_STORE=true`, so a run would train
-    and log nothing; ConfigError with the database to give instead. Nothing is imported: MLflow's own list of
-    environment variables says whether it has that gate."""
+    """`uri` (a checked `trainer.mlflow_uri`, or None) unless it is a tracking server that takes no connection
+    (`_unreachable`), or a folder store that the installed MLflow refuses to open: MLflow 3 raises for
+    `./mlruns`-style stores unless `MLFLOW_ALLOW_FILE_STORE=true`, so a run would train and log nothing;
+    ConfigError with the database to give instead. Nothing is imported: MLflow's own list of environment variables
+    says whether it has that gate."""
     from urllib.parse import urlparse
 
+    if isinstance(uri, str) and urlparse(uri).scheme in ("http", "https"):
+        unreachable = _unreachable(uri)
+        if unreachable is not None:
+            raise ConfigError(
+                f"{key}={uri!r} cannot be reached ({unreachable}): start the MLflow tracking server there, or give a "
+                f"database such as {key}=sqlite:///{MLFLOW_DB}."
+            )
+        return uri
     if not isinstance(uri, str) or not _folder_stores_refused():
         return uri
     scheme = urlparse(uri).scheme
@@ -92,6 +102,21 @@ def check_store(key: str, uri: Any) -> Any:
         f"MLFLOW_ALLOW_FILE_STORE=true: give a database such as {key}=sqlite:///{folder.rstrip('/')}/{MLFLOW_DB}, "
         "or set MLFLOW_ALLOW_FILE_STORE=true."
     )
+
+
+def _unreachable(uri: str) -> str | None:
+    """Why a tracking server's host and port take no connection within `SERVER_WAIT_S`, or None where one does.
+    MLflow's own client retries for minutes (with back-off) before it gives up, so a run would hang instead."""
+    import socket
+    from urllib.parse import urlparse
+
+    parsed = urlparse(uri)
+    try:
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        with socket.create_connection((parsed.hostname or "", port), timeout=SERVER_WAIT_S):
+            return None
+    except (OSError, ValueError) as e:
+        return " ".join(str(e).split()) or type(e).__name__
 
 
 def check_environment_store(loggers: Sequence[str], uri: Any) -> None:
