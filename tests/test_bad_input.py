@@ -292,6 +292,11 @@ CASES = [
          ["model.cardinality=choice()", "hydra.sweep.dir={sweep}", "-m"], 2,
          "ablate: model.cardinality=choice() cannot be evaluated: choice() raised ValueError: empty choice is not "
          "legal.", target="none"),
+    # Found by hand: joblib's n_jobs=0 ended the sweep in a ValueError traceback from joblib (exit 1)
+    Case("launcher-joblib-zero-jobs", "sweep", "ablate",
+         ["hydra/launcher=joblib", "hydra.launcher.n_jobs=0", "model.cardinality=1,2", "hydra.sweep.dir={sweep}", "-m"],
+         2, "ablate: hydra.launcher.n_jobs=0 is invalid: give how many jobs run at once, 1 or more (or -1 for one per "
+            "core, as joblib counts).", target="none"),
     # Found by hand: a sweep of no values launched nothing and ended in "no member of the sweep recorded a result:
     # … holds no runs"
     Case("sweep-no-values", "sweep", "ablate",

@@ -33,9 +33,9 @@ class RefuseCallback(Callback):
             sys.exit(EXIT_USAGE)
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        from ablate.config.loading import launcher_near_miss
+        from ablate.config.loading import launcher_near_miss, launcher_value
 
-        near_miss = untargeted_callback(config, multirun=True) or launcher_near_miss(config)
+        near_miss = untargeted_callback(config, multirun=True) or launcher_near_miss(config) or launcher_value(config)
         if near_miss is not None:
             print(f"ablate: {near_miss}", file=sys.stderr)
             sys.exit(EXIT_USAGE)

@@ -416,6 +416,24 @@ def launcher_near_miss(config: Any) -> str | None:
     return None
 
 
+JOBLIB_LAUNCHER = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
+
+
+def launcher_value(config: Any) -> str | None:
+    """The sentence for a launcher field whose value the launcher's typed config takes but the launcher cannot run:
+    joblib's `n_jobs=0` ("has no meaning" to joblib, which raises once the sweep has started)."""
+    from omegaconf import OmegaConf
+
+    if OmegaConf.select(config, "hydra.launcher._target_", default=None) != JOBLIB_LAUNCHER:
+        return None
+    if OmegaConf.select(config, "hydra.launcher.n_jobs", default=None) == 0:
+        return (
+            "hydra.launcher.n_jobs=0 is invalid: give how many jobs run at once, 1 or more (or -1 for one per core, "
+            "as joblib counts)."
+        )
+    return None
+
+
 def _typed(key: str, overrides: Sequence[str], default: str) -> str:
     """The (first) override of `key` as the user typed it, else `default`."""
     return next((o for o in overrides if _key(o) == key), default)
