@@ -122,20 +122,13 @@ def empty_sweep(config: DictConfig) -> str | None:
     """The sentence for a grid axis that gives no value (`range(5,1)`, `shuffle()`), or None: the basic and the
     repeats sweepers would launch no member, and the multirun would end with nothing to say but that no run wrote a
     result."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    from ablate.report.collect import BASIC_SWEEPER, REPEATS_SWEEPER
+    from ablate.report.collect import BASIC_SWEEPER, REPEATS_SWEEPER, sweep_overrides
 
     if OmegaConf.select(config, "hydra.sweeper._target_", default=None) not in (BASIC_SWEEPER, REPEATS_SWEEPER):
         return None
-    params = OmegaConf.select(config, "hydra.sweeper.params", default=None)
-    task = [str(o) for o in OmegaConf.select(config, "hydra.overrides.task", default=None) or []]
-    lines = [f"{k!s}={v!s}" for k, v in (params.items() if isinstance(params, DictConfig) else ())] + task
-    try:
-        parsed = OverridesParser.create().parse_overrides(lines)
-    except Exception:  # Hydra said so already, or will, in its own words
-        return None
-    for o in parsed:
+    multirun = OmegaConf.to_container(config, resolve=False)
+    parsed = sweep_overrides(multirun if isinstance(multirun, dict) else None)  # None: Hydra says why, its own way
+    for o in parsed or ():
         if o.is_sweep_override() and o.is_discrete_sweep() and not list(o.sweep_string_iterator()):
             key = o.get_key_element()
             why = (

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import MISSING as NO_DEFAULT
 from dataclasses import dataclass, field, fields, make_dataclass
 from typing import Any, ClassVar, cast
@@ -431,17 +431,20 @@ def check_images(data: DataConfig, batch: int) -> None:
         raise batch_too_large(batch, images, f"{data.name}/train", data.train_subset)
 
 
-def misfit(data_name: str, fields: Sequence[tuple[str, int, int]]) -> ConfigError:
-    """The sentence for the model fields (field, the model's value, the data set's) that do not fit the data set (at
-    compose time, or once loaded): all of them at once, so that one command fixes them."""
+def misfit(data_name: str, template: Any, have: Mapping[str, int]) -> ConfigError | None:
+    """The sentence for the model fields that do not fit the data set's (`have`: field → the data set's value), all
+    of them at once so that one command fixes them (at compose time, or once loaded); None where all fit."""
+    wrong = [(k, getattr(template, k), v) for k, v in have.items() if getattr(template, k) != v]
+    if not wrong:
+        return None
 
     def listed(items: list[str]) -> str:
         return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
-    ours = listed([f"model.{field}={want}" for field, want, _ in fields])
-    theirs = listed([f"{field} {have}" for field, _, have in fields])
-    fix = " ".join(f"model.{field}={have}" for field, _, have in fields)
-    verb = "does" if len(fields) == 1 else "do"
+    ours = listed([f"model.{field}={want}" for field, want, _ in wrong])
+    theirs = listed([f"{field} {value}" for field, _, value in wrong])
+    fix = " ".join(f"model.{field}={value}" for field, _, value in wrong)
+    verb = "does" if len(wrong) == 1 else "do"
     return ConfigError(
         f"{ours} {verb} not fit data={data_name}, which has {theirs}: set {fix} or choose another data set."
     )
@@ -796,10 +799,9 @@ def check(cfg: Any, searchpath: tuple[str, ...] | None = None, *, training: bool
     check_keys("optim", values["optim"], OptimConfig)
     _apply("optim", values["optim"], OptimConfig)
     data = data_config(values["data"])
-    wrong = [(k, getattr(template, k), have) for k, have in (data.fixes() if training else {}).items()]
-    wrong = [(k, want, have) for k, want, have in wrong if want != have]
-    if wrong:
-        raise misfit(data.name, wrong)
+    unfit = misfit(data.name, template, data.fixes()) if training else None
+    if unfit is not None:
+        raise unfit
     if training:
         check_images(data, values["optim"]["batch_size"])
     check_keys("trainer", values["trainer"], TrainerConfig)

@@ -152,17 +152,26 @@ def expected_members(multirun: dict | None) -> list[list[str]]:
     return _grid(multirun)
 
 
-def _grid(multirun: dict | None) -> list[list[str]]:
-    """The override lists of the grid that multirun.yaml's sweeper params and command line span."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+def sweep_overrides(multirun: dict | None) -> list | None:
+    """The parsed overrides (Hydra's `Override`s) of multirun.yaml's sweeper params and command line, in that order,
+    or None where Hydra's parser refuses them."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     params = nested(multirun, "hydra", "sweeper", "params") or {}
     task = nested(multirun, "hydra", "overrides", "task") or []
-    lines = [f"{k}={v}" for k, v in params.items()] + list(task)
     try:
-        overrides = OverridesParser.create().parse_overrides(lines)
-        return BasicSweeper.split_arguments(overrides, None)[0]
+        return OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()] + list(task))
+    except Exception:
+        return None
+
+
+def _grid(multirun: dict | None) -> list[list[str]]:
+    """The override lists of the grid that multirun.yaml's sweeper params and command line span."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+    overrides = sweep_overrides(multirun)
+    try:
+        return BasicSweeper.split_arguments(overrides, None)[0] if overrides is not None else []
     except Exception:  # a sweep the parser cannot expand (glob, range): the expected ones are those that ran
         return []
 

@@ -12,6 +12,7 @@ also varied, say, `optim.lr` among them gets a sentence instead.
 
 from __future__ import annotations
 
+import functools
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,19 +136,27 @@ def recipe_overrides(config: dict) -> list[str]:
     (its `data` and `optim` fields that differ from the default's, `data=NAME` first where the data set differs):
     the search's sweep config set them (`optim.epochs=2`, `data.train_subset=10000`), and a grid without that sweep
     config must say them."""
+    chosen, base = _default_recipe((config.get("data") or {}).get("name"))
+    out = list(chosen)
+    for group in RECIPE_GROUPS:
+        mine, theirs = config.get(group) or {}, base.get(group) or {}
+        out += [f"{group}.{k}={override_value(v)}" for k, v in mine.items() if k != "name" and theirs.get(k) != v]
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _default_recipe(data: str | None) -> tuple[tuple[str, ...], dict]:
+    """`data=NAME` where the data set is not the default's, and the default config's recipe groups with it
+    (read-only): composed once per data set, as the best model's line and the finalists' both ask for it."""
     from omegaconf import OmegaConf
 
     from ablate.config.loading import compose
 
-    data = (config.get("data") or {}).get("name")
     default = compose([])
-    chosen = [f"data={data}"] if data and data != default.data.name else []
-    base = OmegaConf.to_container(compose(chosen) if chosen else default, resolve=True)
-    out = list(chosen)
-    for group in RECIPE_GROUPS:
-        mine, theirs = config.get(group) or {}, base.get(group) or {}  # type: ignore[union-attr]
-        out += [f"{group}.{k}={override_value(v)}" for k, v in mine.items() if k != "name" and theirs.get(k) != v]
-    return out
+    chosen = (f"data={data}",) if data and data != default.data.name else ()
+    composed = OmegaConf.to_container(compose(list(chosen)) if chosen else default, resolve=True)
+    assert isinstance(composed, dict)
+    return chosen, {group: composed.get(group) or {} for group in RECIPE_GROUPS}
 
 
 def _fresh_seeds(study: dict) -> list[int]:

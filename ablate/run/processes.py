@@ -383,11 +383,9 @@ def _check_data(data: Dataset, template: Template) -> None:
     from ablate.config.schema import misfit
 
     loaded = {"in_channels": data.in_channels, "resolution": data.resolution, "num_classes": data.num_classes}
-    wrong = [
-        (field, getattr(template, field), have) for field, have in loaded.items() if getattr(template, field) != have
-    ]
-    if wrong:
-        raise misfit(data.name, wrong)
+    unfit = misfit(data.name, template, loaded)
+    if unfit is not None:
+        raise unfit
 
 
 def _throughput(
