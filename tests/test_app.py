@@ -360,6 +360,45 @@ def test_cli_single_bad_run_prints_one_sentence_and_exits_2(tmp_path):
     assert not (tmp_path / "bad").exists()  # refused before Hydra makes the run's folder (ablate.config.callback)
 
 
+BROKEN_BLOCK = """
+from ablate.engine.blocks import Bottleneck
+
+
+class Broken(Bottleneck):
+    \"\"\"Counts as ablate's bottleneck; its module's forward has a bug (a TypeError).\"\"\"
+
+    def module(self, shape, form):
+        from torch import nn
+
+        class Module(nn.Module):
+            def forward(self, x):
+                return x + "oops"
+
+        return Module()
+"""
+
+
+@pytest.mark.parametrize("multirun", [False, True])
+def test_an_unexpected_error_says_where_its_traceback_is(tmp_path, multirun):
+    """Found by hand: a block of one's own whose forward raised ended in `ablate: TypeError: … .` alone, and nothing
+    said that the run's folder holds the traceback (error.log), the one thing a user needs to find the bug."""
+    (tmp_path / "broken_blocks.py").write_text(BROKEN_BLOCK)
+    common = [*SMALL, "optim.epochs=1", "model.block=broken_blocks:Broken"]
+    if multirun:
+        proc = cli("-m", *common, "model.cardinality=1,2", f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path)
+        logs = sorted((tmp_path / "sweep").glob("*/error.log"))
+        assert len(logs) == 2
+        tail = "tracebacks in each member's error.log, e.g. " + str(logs[0].parent.parent)
+    else:
+        proc = cli(*common, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+        tail = "its traceback: " + str(tmp_path / "run" / "error.log")
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "TypeError: unsupported operand type(s) for +" in last and tail in last, last
+    if multirun:
+        assert any(f"e.g. {log}" in last for log in logs), last
+
+
 def test_cli_multirun_records_every_member_then_exits_1(tmp_path):
     """A member's failure is recorded and the sweep goes on to the next member; the command then exits 1."""
     proc = cli("-m", *SMALL, "optim.epochs=1", "model.cardinality=0,1", f"hydra.sweep.dir={tmp_path / 'sweep'}",

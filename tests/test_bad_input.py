@@ -181,7 +181,7 @@ CASES = [
     Case("budget-metric", "budget", "ablate", ["budget=params", "budget.metric=latency"], 2,
          "ablate: budget.metric='latency' is unknown: valid metrics are params, flops, acts."),
     Case("budget-tolerance", "budget", "ablate", ["budget=params", "budget.tolerance=-0.1"], 2,
-         "ablate: budget.tolerance=-0.1 is invalid: it must be a relative deviation of 0 or more, e.g. 0.05."),
+         "ablate: budget.tolerance=-0.1 is invalid: it must be a finite relative deviation of 0 or more, e.g. 0.05."),
     Case("budget-vary", "budget", "ablate", ["budget=params", "budget.vary=height"], 2,
          "ablate: budget.vary='height' is unknown: valid choices are bottleneck_width, width, cardinality, depth."),
     Case("budget-scale", "budget", "ablate", ["budget=flops", "budget.scale=0"], 2,
@@ -251,6 +251,12 @@ CASES = [
          "error: --cardinality='0,x' is invalid: give whole numbers of at least 1, e.g. 1,2,4,8,32."),
     Case("cli-budget-scale", "cli", "budget", ["--scale", "-1"], 2,
          "error: --scale=-1.0 is invalid: it must be a positive number, e.g. 2."),
+    # Found by hand: the flag's sentence named the config field (`budget.tolerance=-0.1 is invalid`), not the flag;
+    # an infinite tolerance, which makes every design "fit", was taken
+    Case("cli-budget-tolerance", "cli", "budget", ["--tolerance", "-0.1"], 2,
+         "error: --tolerance=-0.1 is invalid: it must be a finite relative deviation of 0 or more, e.g. 0.05."),
+    Case("cli-budget-tolerance-inf", "cli", "budget", ["--tolerance", "inf"], 2,
+         "error: --tolerance=inf is invalid: it must be a finite relative deviation of 0 or more, e.g. 0.05."),
     Case("cli-budget-metric", "cli", "budget", ["--metric", "latency"], 2,
          "python -m ablate.budget: error: argument --metric: invalid choice: 'latency' (choose from 'params', "
          "'flops', 'acts')", line="last"),

@@ -101,22 +101,45 @@ def test_a_budget_range_gives_each_design_its_own_scale():
 
 
 def test_a_space_whose_every_draw_is_off_the_budget_is_refused():
-    space = sampler.spaces_of({"huge": {"cardinality": [64], "width": [256]}})["huge"]
+    space = sampler.spaces_of({"huge": {"cardinality": [32, 64], "width": [256]}})["huge"]
     with pytest.raises(ConfigError) as e:
-        sampler.sample(space, TINY, budget, 4, draws=5)
-    assert str(e.value).startswith("design space 'huge' (C ∈ {64}, width ∈ {256}) has no design on the budget: all "
-                                   "5 draws were off it (params=207,818 ±0.1; the first: budget params=207,818 is "
-                                   "out of reach by varying bottleneck_width")
+        sampler.sample(space, TINY, budget, 2, draws=50)
+    # the draws stop once both designs were drawn: neither is solved again on each of the other draws
+    assert str(e.value).startswith("design space 'huge' (C ∈ {32, 64}, width ∈ {256}) has no design on the budget: "
+                                   "its 2 designs are all off it (params=207,818 ±0.1; the first: budget "
+                                   "params=207,818 is out of reach by varying bottleneck_width")
+    with pytest.raises(ConfigError, match="^design space 'huge' .* on the budget: all 5 draws were off it "):
+        sampler.sample(space, TINY, budget, 2, draws=5, scale_range=(1.0, 1.01))  # scales: a draw is new each time
     # the solver's sentence ends inside the brackets without its full stop (not 'width=1.):')
     assert str(e.value).endswith(" and up; even cardinality=1 needs 2,830,275 at bottleneck_width=1): widen the space or "
                                  "loosen budget.tolerance.")
 
 
-def test_a_space_too_small_for_n_distinct_designs_is_refused():
+def test_a_space_smaller_than_n_is_refused_before_any_draw(monkeypatch):
+    """Found by hand: samples=100000 (draws=1000000) sat solving draw after draw of a space of a few hundred designs,
+    with nothing said; a space that holds fewer designs than asked for is refused at once."""
     space = sampler.spaces_of({"two": {"cardinality": [1], "width": [24, 32], "depths": [1, 1, 1, 1]}})["two"]
-    with pytest.raises(ConfigError, match=r"^hydra.sweeper.samples=3 is more than the 2 distinct on-budget designs "
-                                          r"design space 'two' gave in 50 draws \(0 off the budget, 48 repeats\)"):
+    monkeypatch.setattr(sampler, "solve", lambda *a, **k: pytest.fail("no design needs solving"))
+    with pytest.raises(ConfigError) as e:
         sampler.sample(space, TINY, budget, 3, draws=50)
+    assert str(e.value) == ("hydra.sweeper.samples=3 is more than the 2 designs design space 'two' (C ∈ {1}, width ∈ "
+                            "{24, 32}, depths ∈ [1]×[1]×[1]×[1]) holds: give fewer samples, or widen the space.")
+
+
+def test_a_space_too_small_for_n_distinct_designs_is_refused_once_every_design_was_drawn(monkeypatch):
+    """Four designs, two of them on the budget (C = 64 is out of its reach): the draws stop once all four were seen,
+    and each design is solved once, however often it is drawn."""
+    space = sampler.spaces_of({"four": {"cardinality": [1, 64], "width": [24, 32], "depths": [1, 1, 1, 1]}})["four"]
+    solved = []
+    real = sampler.solve
+    monkeypatch.setattr(sampler, "solve", lambda t, *a, **k: solved.append((t.cardinality, t.width)) or real(t, *a, **k))
+    with pytest.raises(ConfigError) as e:
+        sampler.sample(space, TINY, budget, 3, draws=1_000_000)
+    assert sorted(solved) == [(1, 24), (1, 32), (64, 24), (64, 32)]
+    taken = int(str(e.value).split(" gave in ")[1].split()[0])
+    assert 4 <= taken < 100
+    assert str(e.value).startswith("hydra.sweeper.samples=3 is more than the 2 distinct on-budget designs design space "
+                                   f"'four' gave in {taken} draws (")
 
 
 @pytest.mark.parametrize("changes, sentence", [

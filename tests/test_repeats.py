@@ -134,6 +134,11 @@ def test_boundaries_of_the_default_plan_spend_alpha_on_simulated_paths(spending)
     assert crossed == pytest.approx(spent, abs=1e-3)  # 4.4 Monte Carlo standard errors at α = 0.05
 
 
+def test_a_plan_of_a_hundred_looks_is_taken():
+    assert len(plan(2, 101, 1, 0.05, 0.2).looks) == 100
+    assert len(plan(2, 100000, 1011, 0.05, 0.2).looks) == 100  # the batch the sentence below asks for
+
+
 @pytest.mark.parametrize(
     "kwargs, sentence",
     [
@@ -144,6 +149,18 @@ def test_boundaries_of_the_default_plan_spend_alpha_on_simulated_paths(spending)
             "of a setting to be judged).",
         ),
         ({"batch": 0}, "hydra.sweeper.batch=0 is invalid: give a whole number of at least 1."),
+        # found by hand: hydra.sweeper.max=100000 sat computing 99,999 looks' boundaries (about 25 ms each, and
+        # once per Holm share) before the first run, with nothing said
+        (
+            {"min": 2, "max": 100000, "batch": 1},
+            "hydra.sweeper.max=100000 makes 99,999 looks at hydra.sweeper.min=2 and hydra.sweeper.batch=1, more "
+            "than the 100 whose boundaries ablate computes: give hydra.sweeper.batch=1011 or more, or a smaller max.",
+        ),
+        (
+            {"min": 2, "max": 102, "batch": 1},
+            "hydra.sweeper.max=102 makes 101 looks at hydra.sweeper.min=2 and hydra.sweeper.batch=1, more "
+            "than the 100 whose boundaries ablate computes: give hydra.sweeper.batch=2 or more, or a smaller max.",
+        ),
         (
             {"alpha": 1.5},
             "hydra.sweeper.alpha=1.5 is invalid: give the error rate as a fraction between 0 and 1, such as 0.05.",

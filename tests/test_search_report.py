@@ -175,7 +175,8 @@ def test_a_search_without_repeats_is_told_to_add_seeds_to_its_own_command(tmp_pa
 
     sweep = SimpleNamespace(directory=write_search(tmp_path / "sweep"),
                             command="python -m ablate +sweep=search_budget seed=3 -m")
-    assert tables.head_notes(sweep, SimpleNamespace(repeats=False)) == [
+    completed = SimpleNamespace(repeats=False, frame=pd.DataFrame({"n": [1, 1]}))  # one completed run per design
+    assert tables.head_notes(sweep, completed) == [
         "**No difference can be judged: a search runs each design once**, so seed-to-seed noise is unknown; "
         "`search_trials.md` ranks its trials. To judge differences, search with repeats: "
         "`python -m ablate +sweep=search_budget seed=0,1,2 -m` trains every trial's design with each seed and "

@@ -506,6 +506,12 @@ def test_a_sweep_whose_every_member_failed_says_so_and_names_no_reference(tmp_pa
     assert "?×?d" not in md and "| tiny " in md  # the model's name where C and d were never solved
     assert "first setting with a completed run" not in md
     assert "- No setting has a completed run: nothing is compared; the members that did not complete say why." in md
+    # found by hand as well: the first lines said that seeds were missing and to add `seed=0,1,2`, which would
+    # only fail three times as often
+    assert md.splitlines()[2] == ("**Nothing can be compared: no member completed**; the members that did not "
+                                  "complete say why (below).")
+    assert "seed=0,1,2" not in md and "No difference can be judged" not in md
+    assert "<b>Nothing can be compared: no member completed</b>" in (out / "index.html").read_text()
     table = pd.read_csv(out / "table.csv")
     assert table.verdict.tolist() == ["no completed run (1 failed)", "no completed run (1 failed)"]
     assert table.width.tolist() == [16, 32]  # from the overrides: what tells the settings apart

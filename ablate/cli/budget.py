@@ -32,7 +32,7 @@ from ablate.cli.common import (
 )
 from ablate.config import budget_from_cfg, check, compose, searchpath_of, template_from_cfg
 from ablate.config.loading import sweep_params
-from ablate.config.schema import plain
+from ablate.config.schema import TOLERANCE, plain
 from ablate.engine.budget import (
     METRICS,
     SCOPES,
@@ -110,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     overrides, typed_sweeps = split_sweeps(with_config_dir(args.config_dir, args.overrides))
     if args.scale is not None and not args.scale > 0:
         raise ConfigError(f"--scale={args.scale!r} is invalid: it must be a positive number, e.g. 2.")
+    if args.tolerance is not None:
+        TOLERANCE("--tolerance", args.tolerance)
     searchpath = searchpath_of(overrides)
     cfg = compose(overrides)
     flags = {field: getattr(args, field) for field in FLAG_FIELDS if getattr(args, field) is not None}

@@ -235,6 +235,14 @@ def at_least(minimum: float = 0.0) -> Rule:
     return Rule(lambda v: is_number(v) and v >= minimum, f"is invalid: it must be a number >= {minimum}", float)
 
 
+# a budget's tolerance as a user gives it (the engine also takes math.inf: "any deviation", for Table 2's rows)
+TOLERANCE = Rule(
+    lambda v: is_number(v) and v >= 0,
+    "is invalid: it must be a finite relative deviation of 0 or more, e.g. 0.05",
+    float,
+)
+
+
 def _pair_ok(v: Any) -> bool:
     return isinstance(v, (list, tuple)) and len(v) == 2 and all(is_number(x) and x > 0 for x in v) and v[0] <= v[1]
 
@@ -723,6 +731,7 @@ def check_budget(budget: Any, template: Template, searchpath: tuple[str, ...] | 
             raise ConfigError(no_budget_field(f"budget.{added[0]}={values[added[0]]!r}", added[0]))
         return None
     check_keys("budget", values, BudgetConfig)
+    TOLERANCE("budget.tolerance", values["tolerance"])  # finite here; the engine also takes inf (any deviation)
     result = budget_from_cfg(values, searchpath)
     check_vary(template, values["vary"], values["stage"], values["scope"], prefix="budget.")
     return result

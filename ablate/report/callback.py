@@ -174,14 +174,34 @@ def sweep_verdict(sweep_dir, out=None) -> tuple[int, list[str]]:
     failed = failed.drop(index=list(holders))  # held by a live launch, or finished by it since the records were read
     if len(failed):
         reasons = {_reason(r.status, r.reason) for _, r in failed.iterrows()}
+        logs = _tracebacks(sweep_dir, failed)
         if len(failed) > 1 and len(reasons) == 1:  # one cause behind every failure (a batch above the subset)
-            lines.append(f"{len(failed)} of {total} members failed, each with: {reasons.pop()}{where}.")
+            also = f"; tracebacks in each member's error.log, e.g. {next(iter(logs.values()))}" if logs else ""
+            lines.append(f"{len(failed)} of {total} members failed, each with: {reasons.pop()}{also}{where}.")
         else:
-            listed = [f"{names[i]} ({_reason(r.status, r.reason)})" for i, r in failed.head(SHOWN).iterrows()]
+            listed = [
+                f"{names[i]} ({_reason(r.status, r.reason)}{f'; traceback: {logs[i]}' if i in logs else ''})"
+                for i, r in failed.head(SHOWN).iterrows()
+            ]
             more = f"; and {len(failed) - SHOWN} more" if len(failed) > SHOWN else ""
             lines.append(f"{len(failed)} of {total} members failed: {'; '.join(listed)}{more}{where}.")
         code = code or 1
     return code, lines
+
+
+def _tracebacks(sweep_dir, failed) -> dict:
+    """{row: path} of the failed members whose folder holds the traceback of an unexpected error (error.log)."""
+    from ablate.run.record import ERROR_LOG
+
+    logs = {}
+    for i, row in failed.iterrows():
+        if (
+            row.status == "failed"
+            and isinstance(row.run, str)
+            and (log := Path(sweep_dir) / row.run / ERROR_LOG).exists()
+        ):
+            logs[i] = log
+    return logs
 
 
 def _live_holders(sweep_dir, unfinished) -> dict:

@@ -93,6 +93,7 @@ from ablate.report.options import Options
 
 PLAN_FILE = "repeats.json"  # in the sweep folder: the plan the sweep started with, and where each setting stands
 FINISHED = ("completed", "diverged", "failed")  # a run that will not produce more data if launched again
+MAX_LOOKS = 100  # a plan's looks at most: each look's boundary is a numerical integration, once per Holm share
 FUTILITY = 0.3  # stop undecided below this predictive probability of a verdict by max (see the module docstring)
 PLAUSIBLE = 0.05  # … but not while |Δ| ≥ 2δ is inside the one-sided (1 − PLAUSIBLE) bound
 
@@ -182,6 +183,13 @@ def plan(min: int, max: int, batch: int, alpha: float, resolution: float, prefix
             raise ConfigError(f"{prefix}{name}={value!r} is invalid: give a whole number of at least {least}{why}.")
     if min > max:
         raise ConfigError(f"{prefix}min={min} is more than {prefix}max={max}: give min ≤ max.")
+    looks = len(range(min, max, batch)) + 1
+    if looks > MAX_LOOKS:
+        least = -(-(max - min) // (MAX_LOOKS - 1))  # the smallest batch that makes at most MAX_LOOKS looks
+        raise ConfigError(
+            f"{prefix}max={max} makes {looks:,} looks at {prefix}min={min} and {prefix}batch={batch}, more than the "
+            f"{MAX_LOOKS} whose boundaries ablate computes: give {prefix}batch={least} or more, or a smaller max."
+        )
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
         raise ConfigError(
             f"{prefix}alpha={alpha!r} is invalid: give the error rate as a fraction between 0 and 1, such as 0.05."

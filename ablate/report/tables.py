@@ -638,9 +638,12 @@ def header(name: str, items: list[tuple[str, str]], notes: Sequence[str] = ()) -
 
 
 def head_notes(sweep, analysis: stats.Analysis) -> list[str]:
-    """The report's first lines when no setting has repeats: no difference can be judged, and how to get one."""
+    """The report's first lines when no setting has repeats: no difference can be judged, and how to get one (or,
+    where no member completed, that nothing can be compared)."""
     if analysis.repeats:
         return []
+    if len(analysis.frame) and not analysis.frame.n.any():  # more seeds would only fail as often
+        return ["**Nothing can be compared: no member completed**; the members that did not complete say why (below)."]
     if search.applies(sweep.directory):  # a search takes seed=0,1,2 as every trial's repeats
         command = repeats_command(sweep.command)
         how = f"`{command}`" if command else f"`{REPEATS}` on the search's command line"

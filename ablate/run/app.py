@@ -288,6 +288,8 @@ def _fail(record: RunRecord, run_dir: Path, error: Exception, started: float) ->
     if not isinstance(error, AblateError):
         text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
         atomic_write_bytes(run_dir / ERROR_LOG, text.encode())
+    else:  # an earlier launch's traceback would be taken for this failure's
+        (run_dir / ERROR_LOG).unlink(missing_ok=True)
     record.finish("failed", reason, time.perf_counter() - started)
     record.save(run_dir)
     log.error("run failed: %s", reason)
@@ -421,7 +423,10 @@ def _job(cfg: DictConfig, hc: Any, multirun: bool) -> float | None:
 
         end_interrupted(line, stop.exit_code)  # exits, or in a pool's worker raises JobInterrupted
     if record.status == "failed" and not multirun:
-        print(f"ablate: {record.reason}", file=sys.stderr)
+        line = f"ablate: {record.reason}"
+        if error is not None and not isinstance(error, AblateError):  # a bug, maybe in user code: where to look
+            line = f"{line.rstrip('.')}; its traceback: {Path(hc.runtime.output_dir) / ERROR_LOG}."
+        print(line, file=sys.stderr)
         sys.exit(2 if error is None or isinstance(error, AblateError) else 1)
     final = record.final
     return final.val_err if record.status == "completed" and final else None

@@ -48,6 +48,13 @@ class Space:
             "depths": None if self.depths is None else [list(r) for r in self.depths],
         }
 
+    def size(self) -> int:
+        """How many distinct designs (C, width, depths) the space holds; a field left out counts once."""
+        count = len(self.cardinality or (0,)) * len(self.width or (0,))
+        for lo, hi in self.depths or ():
+            count *= hi - lo + 1
+        return count
+
     def describe(self) -> str:
         """`C ∈ {2, 4}, width ∈ {16, 32}, depths ∈ [1–3]×[1–2]` (fields left out: the model's own)."""
         parts = []
@@ -283,9 +290,16 @@ def sample(
     """
     import numpy as np
 
+    size = space.size()
+    if scale_range is None and n > size:  # no draw can give more designs than the space holds
+        raise ConfigError(
+            f"{PREFIX}samples={n} is more than the {size} designs design space {space.name!r} ({space.describe()}) "
+            "holds: give fewer samples, or widen the space."
+        )
     rng = np.random.default_rng(_seed_of(seed, space.name))
     designs: list[Design] = []
     seen: set[tuple] = set()
+    refused: dict[tuple, str] = {}  # designs off the budget: drawn again, they are passed over without solving
     off = repeats = taken = 0
     first: str | None = None
     budget_text = None
@@ -306,17 +320,25 @@ def sample(
         if scale_range is not None:
             lo, hi = scale_range
             scale = float(f"{math.exp(rng.uniform(math.log(lo), math.log(hi))):.3g}")
+        key = (int(c), depths, int(w), scale)
+        if key in refused:
+            off += 1
+            continue
+        if key in seen:
+            repeats += 1
+            if scale_range is None and len(seen) + len(refused) == size:  # every design drawn: no new one can come
+                break
+            continue
         try:
             b = budget(scale)
             budget_text = budget_text or _budget_text(b, scale_range)
             solution = solve(base.replace(cardinality=int(c), width=int(w), depths=depths), b, vary=vary, stage=stage)
         except (BudgetError, TemplateError) as e:
             off += 1
+            refused[key] = str(e)
             first = first or str(e)
-            continue
-        key = (int(c), depths, int(w), scale)
-        if key in seen:
-            repeats += 1
+            if scale_range is None and len(seen) + len(refused) == size:
+                break
             continue
         seen.add(key)
         t = solution.template
@@ -339,10 +361,14 @@ def sample(
             break
     result = Sample(space, tuple(designs), taken, off, repeats, first)
     if not designs:
+        every = scale_range is None and len(refused) == size  # every design of the space was drawn
+        what = (
+            (f"its {size} designs are all" if size > 1 else "its one design is") if every else f"all {taken} draws were"
+        )
         raise ConfigError(
-            f"design space {space.name!r} ({space.describe()}) has no design on the budget: all "
-            f"{taken} draws were off it ({budget_text or 'the budget'}; the first: {str(first).rstrip('.')}): widen "
-            "the space or loosen budget.tolerance."
+            f"design space {space.name!r} ({space.describe()}) has no design on the budget: {what} off it "
+            f"({budget_text or 'the budget'}; the first: {str(first).rstrip('.')}): widen the space or loosen "
+            "budget.tolerance."
         )
     if len(designs) < n:
         raise ConfigError(
