@@ -111,6 +111,8 @@ def test_a_sweep_member_whose_config_a_sibling_folder_finished_takes_its_record(
 
 
 def test_a_bad_config_is_recorded_as_failed_without_raising(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / runs.ERROR_LOG).write_text("Traceback of an earlier launch")  # not this failure's: removed
     record = run(tmp_path, "model.cardinality=0")
     assert record.status == "failed"
     assert record.reason == "model.cardinality=0 is invalid: it must be a whole number of at least 1."
