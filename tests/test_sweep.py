@@ -142,3 +142,17 @@ def test_every_member_of_the_default_sweeps_solves(name):
         solved.append((template.cardinality, template.bottleneck_width, template.depths, template.shortcut))
     # every member is a different network, except cardinality_growth's two series, which start from the same one
     assert len(set(solved)) == len(members) - (1 if name == "cardinality_growth" else 0)
+
+
+def test_a_large_grid_says_that_hydra_composes_every_member_before_the_first_starts(tmp_path):
+    """Found by hand: `model.width=range(16,2000)` printed nothing for minutes: Hydra's basic sweeper composes every
+    member's config (about half a second each on a 2-core CPU) before it launches the first. The sweep says so, and
+    how to start sooner. (Every member here is refused alike, so the sweep ends before anything trains.)"""
+    proc = ablate(["model.cardinality=range(1,22)", "optim.lr=-1", f"hydra.sweep.dir={tmp_path / 'big'}", "-m"],
+                  tmp_path)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    said = proc.stdout + proc.stderr
+    assert ("21 members: Hydra composes each member's config before it launches the first; "
+            "hydra.sweeper.max_batch_size=N launches them N at a time, each batch checked as it starts.") in said
+    small = ablate(["model.cardinality=1,2", "optim.lr=-1", f"hydra.sweep.dir={tmp_path / 'small'}", "-m"], tmp_path)
+    assert small.returncode == 2 and "Hydra composes" not in small.stdout + small.stderr

@@ -13,12 +13,15 @@ member runs. A run this callback passes is checked again by its job (no bypass).
 
 from __future__ import annotations
 
+import logging
 import sys
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from ablate.cli.common import EXIT_USAGE
+
+log = logging.getLogger(__name__)
 
 
 class RefuseCallback(Callback):
@@ -43,6 +46,9 @@ class RefuseCallback(Callback):
         if empty is not None:
             print(f"ablate: {empty}", file=sys.stderr)
             sys.exit(EXIT_USAGE)
+        note = large_grid(config)
+        if note is not None:
+            log.info(note)
         sentence = unanimous_refusal(config)
         if sentence is not None:
             print(f"ablate: {sentence.rstrip('.')} (in every member of the sweep).", file=sys.stderr)
@@ -138,6 +144,26 @@ def empty_sweep(config: DictConfig) -> str | None:
             )
             return f"{o.input_line} gives no value to sweep: give at least one, e.g. {key}=1,2{why}."
     return None
+
+
+LARGE_GRID = 20  # members above which a grid says why its first member takes a while to start
+
+
+def large_grid(config: DictConfig) -> str | None:
+    """For a grid of Hydra's basic sweeper with more than LARGE_GRID members in one batch: the line that says why
+    nothing starts for a while (Hydra composes every member's config before it launches the first), else None."""
+    from ablate.report.collect import expected_members
+
+    if OmegaConf.select(config, "hydra.sweeper.max_batch_size", default=None) is not None:
+        return None
+    multirun = OmegaConf.to_container(config, resolve=False)
+    n = len(expected_members(multirun if isinstance(multirun, dict) else None))
+    if n <= LARGE_GRID:
+        return None
+    return (
+        f"{n:,} members: Hydra composes each member's config before it launches the first; "
+        "hydra.sweeper.max_batch_size=N launches them N at a time, each batch checked as it starts."
+    )
 
 
 def unanimous_refusal(config: DictConfig) -> str | None:
