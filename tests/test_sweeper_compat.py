@@ -251,3 +251,25 @@ def test_motpe_is_refused_with_the_way_on(tmp_path):
         multirun(quadratic, tmp_path, "x=interval(-4,4)", "hydra/sweeper/sampler=motpe")
     assert str(e.value) == ("The 'motpe' sampler was removed in Optuna 4.0 (hydra/sweeper/sampler=motpe): use "
                             "hydra/sweeper/sampler=tpe (TPE handles several objectives) or nsgaii.")
+
+
+def test_a_large_grid_from_the_search_space_is_not_copied_into_a_config_node(tmp_path, monkeypatch):
+    """Found by hand: `hydra/sweeper/sampler=grid model.width=range(16,2000000)` sat for minutes before its first
+    trial: the grid's two million values went through Hydra's `instantiate`, which wraps each in an OmegaConf node
+    (about 0.2 ms each). The grid built from the search space is handed to GridSampler as it is."""
+    import hydra.utils
+
+    given = []
+    real = hydra.utils.instantiate
+
+    def spy(config, *args, **kwargs):
+        given.append(config)
+        return real(config, *args, **kwargs)
+
+    monkeypatch.setattr(hydra.utils, "instantiate", spy)
+    multirun(quadratic, tmp_path, "x=choice(-1,1)", "y=range(0,50000)", "hydra.sweeper.n_trials=2",
+             "hydra/sweeper/sampler=grid")
+    samplers = [c for c in given if isinstance(c, dict) and c.get("_target_") == "optuna.samplers.GridSampler"]
+    assert samplers and all("search_space" not in c for c in samplers)
+    trials = load(tmp_path).get_trials()
+    assert len(trials) == 2 and all(t.params["x"] in (-1, 1) and 0 <= t.params["y"] < 50000 for t in trials)

@@ -288,10 +288,15 @@ class AblateOptunaSweeper(Sweeper):
             factory = _locate(target)
             if _takes(factory, "seed"):
                 kwargs["seed"] = seed
+            grid = None  # the grid built from the search space: handed over as it is, not as a config node
             if factory is optuna.samplers.GridSampler:
-                kwargs.setdefault("search_space", search_space.grid_axes(space))
-                self.grid_points = math.prod(len(axis) for axis in kwargs["search_space"].values())
-            sampler = instantiate({"_target_": target, **kwargs})
+                if "search_space" not in kwargs:
+                    grid = search_space.grid_axes(space)
+                axes = kwargs["search_space"] if grid is None else grid
+                self.grid_points = math.prod(len(axis) for axis in axes.values())
+            sampler = instantiate({"_target_": target, **kwargs}, _partial_=grid is not None)
+            if grid is not None:  # instantiate would wrap every grid value in an OmegaConf node
+                sampler = sampler(search_space=grid)
         except ConfigError:
             raise
         except Exception as e:
