@@ -537,3 +537,16 @@ def test_a_resumed_run_tells_its_trial_the_epochs_of_its_checkpoint_first(tmp_pa
     record = run(tmp_path, "optim.epochs=3")
     assert record.status == "completed"
     assert told == [(e.epoch, e.val_err) for e in record.epochs] and [e for e, _ in told] == [1, 2, 3]
+
+
+def test_an_allocation_the_machine_cannot_make_is_said_as_out_of_memory():
+    """Found by hand: `model.width=100000` ended in `RuntimeError: a DDP process failed with RuntimeError: [enforce
+    fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you tried to allocate
+    80000000000 bytes. Error code 12 …`: what failed is there, in torch's words. The sentence says it in a user's."""
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
+    error = RuntimeError("a DDP process failed with RuntimeError: [enforce fail at alloc_cpu.cpp:127] err == 0. "
+                         "DefaultCPUAllocator: can't allocate memory: you tried to allocate 80000000000 bytes. Error "
+                         "code 12 (Cannot allocate memory)")
+    assert app._reason(error) == (f"out of memory: one tensor of 80.0 GB could not be allocated (this machine has "
+                                  f"{ram:.1f} GB in all): give a smaller model, or a smaller optim.batch_size.")
+    assert app._reason(RuntimeError("boom")) == "RuntimeError: boom."

@@ -26,6 +26,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import re
 import shlex
 import signal
 import sys
@@ -356,11 +357,20 @@ def _container(cfg: DictConfig | dict) -> dict:
     return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
 
 
+_CPU_OOM = re.compile(r"DefaultCPUAllocator: can't allocate memory: you tried to allocate (\d+) bytes")
+
+
 def _reason(error: BaseException) -> str:
     """One sentence: an AblateError's message, or the exception's type and first line."""
     if isinstance(error, AblateError):
         return " ".join(str(error).split())
     message = " ".join(str(error).split()) or "no message"
+    if (oom := _CPU_OOM.search(message)) is not None:  # torch's allocator, in this process or a DDP one
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
+        return (
+            f"out of memory: one tensor of {int(oom.group(1)) / 1e9:.1f} GB could not be allocated (this machine has "
+            f"{ram:.1f} GB in all): give a smaller model, or a smaller optim.batch_size."
+        )
     sentence = f"{type(error).__name__}: {message}"
     return sentence if sentence.endswith(".") else sentence + "."
 
