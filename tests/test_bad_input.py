@@ -303,6 +303,11 @@ CASES = [
          ["hydra/launcher=joblib", "hydra.launcher.n_jobs=0", "model.cardinality=1,2", "hydra.sweep.dir={sweep}", "-m"],
          2, "ablate: hydra.launcher.n_jobs=0 is invalid: give how many jobs run at once, 1 or more (or -1 for one per "
             "core, as joblib counts).", target="none"),
+    # Found by hand: the basic sweeper's max_batch_size=0 (or -1) ended in an AssertionError traceback (exit 1)
+    Case("sweeper-batch-size-zero", "sweep", "ablate",
+         ["hydra.sweeper.max_batch_size=0", "model.cardinality=1,2", "hydra.sweep.dir={sweep}", "-m"], 2,
+         "ablate: hydra.sweeper.max_batch_size=0 is invalid: give how many members to launch at a time, 1 or more, "
+         "or null for all at once.", target="none"),
     # Found by hand: a sweep of no values launched nothing and ended in "no member of the sweep recorded a result:
     # … holds no runs"
     Case("sweep-no-values", "sweep", "ablate",

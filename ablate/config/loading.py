@@ -420,10 +420,20 @@ JOBLIB_LAUNCHER = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLau
 
 
 def launcher_value(config: Any) -> str | None:
-    """The sentence for a launcher field whose value the launcher's typed config takes but the launcher cannot run:
-    joblib's `n_jobs=0` ("has no meaning" to joblib, which raises once the sweep has started)."""
+    """The sentence for a launcher (or sweeper) field whose value its typed config takes but the plugin cannot run:
+    joblib's `n_jobs=0` ("has no meaning" to joblib, which raises once the sweep has started), the basic sweeper's
+    `max_batch_size` below 1 (an assertion)."""
     from omegaconf import OmegaConf
 
+    from ablate.report.collect import BASIC_SWEEPER
+
+    batch = OmegaConf.select(config, "hydra.sweeper.max_batch_size", default=None)
+    basic = OmegaConf.select(config, "hydra.sweeper._target_", default=None) == BASIC_SWEEPER
+    if basic and isinstance(batch, int) and batch < 1:  # Hydra's basic sweeper asserts it, once the sweep started
+        return (
+            f"hydra.sweeper.max_batch_size={batch} is invalid: give how many members to launch at a time, 1 or more, "
+            "or null for all at once."
+        )
     if OmegaConf.select(config, "hydra.launcher._target_", default=None) != JOBLIB_LAUNCHER:
         return None
     if OmegaConf.select(config, "hydra.launcher.n_jobs", default=None) == 0:
