@@ -447,6 +447,25 @@ def test_milestones_past_the_last_epoch_are_named_in_one_warning(caplog):
         "schedule never lowers the learning rate there; give milestones below 2, or optim.schedule=cosine."]
 
 
+def test_a_warm_up_as_long_as_the_run_is_said_in_one_warning(caplog):
+    """Found by hand: `optim.warmup_epochs=5 optim.epochs=1` trained at a rate that only ever rose, never reaching
+    optim.lr nor decaying, and nothing said so (as milestones past the last epoch are said)."""
+    from ablate.run.trainer import long_warmup
+
+    assert long_warmup(compose([*SMALL, "optim.warmup_epochs=5", "optim.epochs=1"]).optim) == (
+        "optim.warmup_epochs=5 with optim.epochs=1: the warm-up lasts the whole run, so the learning rate never "
+        "reaches optim.lr and the schedule never lowers it; give a warm-up shorter than 1 epoch.")
+    assert long_warmup(compose([*SMALL, "optim.warmup_epochs=2"]).optim).startswith(
+        "optim.warmup_epochs=2 with optim.epochs=2: ")
+    assert long_warmup(compose([*SMALL, "optim.warmup_epochs=1.5"]).optim) is None
+    cfg, model, data, expected = setup(["optim.warmup_epochs=2.5"])
+    with caplog.at_level("WARNING", logger="ablate.run.trainer"):
+        fit(model, data, cfg, torch.device("cpu"), run_dir=None, expected=expected)
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        "optim.warmup_epochs=2.5 with optim.epochs=2: the warm-up lasts the whole run, so the learning rate never "
+        "reaches optim.lr and the schedule never lowers it; give a warm-up shorter than 2 epochs."]
+
+
 def test_a_rank_with_no_validation_images_evaluates_without_error():
     """Second read of the top-5 change: a DDP rank whose share of a tiny validation split is empty (1 image, 2
     ranks) ran no batch, and the class count was read from a batch's output that never existed (NameError)."""

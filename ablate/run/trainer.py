@@ -90,6 +90,19 @@ def late_milestones(optim_cfg) -> str | None:
     )
 
 
+def long_warmup(optim_cfg) -> str | None:
+    """The warning for a warm-up that lasts the whole run, whose rate therefore only rises (never reaching `lr`,
+    never decaying); None where the warm-up ends before the last epoch does."""
+    warmup, epochs = float(optim_cfg.warmup_epochs), int(optim_cfg.epochs)
+    if warmup < epochs:
+        return None
+    return (
+        f"optim.warmup_epochs={warmup:g} with optim.epochs={epochs}: the warm-up lasts the whole run, so the learning "
+        f"rate never reaches optim.lr and the schedule never lowers it; give a warm-up shorter than {epochs} "
+        f"epoch{'s' * (epochs != 1)}."
+    )
+
+
 def lr_factor(optim_cfg, steps_per_epoch: int):
     """The learning-rate multiplier of step s (0-based), for `LambdaLR`.
 
@@ -454,9 +467,9 @@ def fit(
     opt = optimizer(model, optim_cfg)
     steps = data.train.num_batches(batch, True, rank=rank, world_size=world_size)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(optim_cfg, steps))
-    late = late_milestones(optim_cfg)
-    if late is not None and rank == 0:
-        log.warning(late)
+    for warning in (late_milestones(optim_cfg), long_warmup(optim_cfg)):
+        if warning is not None and rank == 0:
+            log.warning(warning)
     scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
     criterion = nn.CrossEntropyLoss(label_smoothing=float(optim_cfg.label_smoothing))
     # what a checkpoint holds besides its epoch and history, and what a resume restores
