@@ -299,11 +299,13 @@ def sample(
     rng = np.random.default_rng(_seed_of(seed, space.name))
     designs: list[Design] = []
     seen: set[tuple] = set()
-    refused: dict[tuple, str] = {}  # designs off the budget: drawn again, they are passed over without solving
+    refused: set[tuple] = set()  # designs off the budget: drawn again, they are passed over without solving
     off = repeats = taken = 0
     first: str | None = None
     budget_text = None
     for k in range(draws):
+        if scale_range is None and len(seen) + len(refused) == size:  # every design was drawn: no new one can come
+            break
         taken = k + 1
         c = (
             base.cardinality
@@ -326,8 +328,6 @@ def sample(
             continue
         if key in seen:
             repeats += 1
-            if scale_range is None and len(seen) + len(refused) == size:  # every design drawn: no new one can come
-                break
             continue
         try:
             b = budget(scale)
@@ -335,10 +335,8 @@ def sample(
             solution = solve(base.replace(cardinality=int(c), width=int(w), depths=depths), b, vary=vary, stage=stage)
         except (BudgetError, TemplateError) as e:
             off += 1
-            refused[key] = str(e)
+            refused.add(key)
             first = first or str(e)
-            if scale_range is None and len(seen) + len(refused) == size:
-                break
             continue
         seen.add(key)
         t = solution.template
