@@ -426,6 +426,32 @@ def test_a_report_never_overwrites_another_sweeps_report(tmp_path, monkeypatch, 
     assert report_main([str(second)]) == 2 and "holds the report of another sweep, a/run" in capsys.readouterr().err
 
 
+def test_a_folder_of_other_files_is_not_filled_with_a_report(tmp_path):
+    """Found by hand: `python -m ablate.report SWEEP --out /` wrote seventeen files into the root folder (and `--out .`
+    would scatter them in a project). A folder that holds files but no report is refused; a new or empty folder, or
+    a report folder of this sweep (even one whose writing was cut short), is written."""
+    from ablate.errors import ConfigError
+    from ablate.report.output import check_owner
+
+    sweep = tmp_path / "sweeps" / "x"
+    sweep.mkdir(parents=True)
+    crowded = tmp_path / "project"
+    (crowded / "src").mkdir(parents=True)
+    for name in ("setup.py", "notes.md", "data.csv", "zz.txt"):
+        (crowded / name).write_text("mine")
+    with pytest.raises(ConfigError) as e:
+        check_owner(crowded, sweep, "--out DIR")
+    assert str(e.value) == (f"the report folder {str(crowded)!r} holds other files and no report (data.csv, notes.md, "
+                            "setup.py, src, …): give the report a new or empty folder with --out DIR.")
+    assert sorted(p.name for p in crowded.iterdir()) == ["data.csv", "notes.md", "setup.py", "src", "zz.txt"]
+    check_owner(tmp_path / "new", sweep)  # no refusal
+    (tmp_path / "empty").mkdir()
+    check_owner(tmp_path / "empty", sweep)
+    (tmp_path / "cut").mkdir()
+    (tmp_path / "cut" / "runs.csv").write_text("")  # the first file a report writes; report.json is its last
+    check_owner(tmp_path / "cut", sweep)
+
+
 def test_a_report_moved_with_its_sweep_still_belongs_to_it(tmp_path):
     """A committed report (reports/X beside sweeps/X) cloned to another path is still the same sweep's report:
     report.json keeps the sweep folder relative to the report, not the absolute path where it was written."""

@@ -111,13 +111,27 @@ def source_of(out: Path) -> Path | None:
     return Path(found["dir"]).resolve() if found else Path()
 
 
+FIRST = "runs.csv"  # the first file a report writes (report.json, SOURCE, is its last)
+SHOWN = 4  # names of a crowded folder's files in the refusal
+
+
 def check_owner(out: Path, sweep_dir: Path, option: str = "--out DIR") -> None:
     """Refuse to write a sweep's report into `out` when `out` holds the report of another sweep folder (a report
-    of the same sweep is brought up to date); `option` is how the user names another folder. Raises ConfigError."""
+    of the same sweep is brought up to date), or files but no report at all (`--out /`, `--out .`); `option` is how
+    the user names another folder. Raises ConfigError."""
     from ablate.errors import ConfigError
 
     theirs = source_of(out)
-    if theirs is None or theirs == Path(sweep_dir).resolve():
+    if theirs is None:
+        others = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+        if others and not {SOURCE, PAGE, FIRST} & set(others):  # no report, not even one cut short
+            shown = ", ".join(others[:SHOWN]) + (", …" if len(others) > SHOWN else "")
+            raise ConfigError(
+                f"the report folder {str(out)!r} holds other files and no report ({shown}): give the report a new or "
+                f"empty folder with {option}."
+            )
+        return
+    if theirs == Path(sweep_dir).resolve():
         return
     what = (
         f"the report of another sweep, {os.path.relpath(theirs)}"
