@@ -118,7 +118,10 @@ def test_an_integer_for_a_float_field_stays_as_typed():
     (["model.cardinality=abc"], "model.cardinality='abc' is invalid: it must be a whole number of at least 1."),
     (["model.depths=[3,0]"], "model.depths[1]=0 is invalid: every stage needs a whole number of at least 1 block."),
     (["optim.momentum=abc"], "optim.momentum='abc' is invalid: it must be a number at least 0 and below 1, e.g. 0.9."),
-    (["optim.gamma=null"], "optim.gamma=None is invalid: it must be a number above 0, e.g. 0.1."),
+    # found by hand: null and booleans were shown as Python writes them (`seed=None`), not as the user typed them
+    (["optim.gamma=null"], "optim.gamma=null is invalid: it must be a number above 0, e.g. 0.1."),
+    (["seed=null"], "seed=null is invalid: it must be a whole number such as 0."),
+    (["optim.epochs=true"], "optim.epochs=true is invalid: it must be a whole number of at least 1."),
     (["optim.nesterov=maybe"], "optim.nesterov='maybe' is invalid: it must be true or false."),
     (["optim.milestones=[10,x]"], "optim.milestones=[10, 'x'] is invalid: it must be a list of epochs such as "
                                   "[150,225]."),

@@ -106,7 +106,8 @@ class Rule:
         if self.normalize is not None:
             value = self.normalize(value)
         if not self.ok(value):
-            raise ConfigError(f"{key}={value!r} {self.tail}.")
+            shown = override_value(value) if value is None or isinstance(value, bool) else repr(value)  # null, true
+            raise ConfigError(f"{key}={shown} {self.tail}.")
         return self.convert(value) if self.convert else value
 
 
