@@ -247,6 +247,14 @@ CASES = [
          ["model.cardinality=1,2", "hydra.sweep.dir={afile}/sweep", "-m"], 2,
          "ablate: hydra.sweep.dir={afile}/sweep cannot be used: {afile}/sweep cannot be created (Not a directory); "
          "give a folder that can be written.", target="none"),
+    # Found by hand: `--config-dir` naming a file said it "does not exist", and describe and the app said it in two
+    # different sentences
+    Case("config-dir-a-file", "config dir", "ablate", ["--config-dir", "{afile}"], 2,
+         "ablate: --config-dir {afile} is not a folder: give the folder that holds your config groups "
+         "(DIR/model/NAME.yaml, DIR/sweep/NAME.yaml), e.g. examples/se_resnext.", target="none"),
+    Case("config-dir-a-file-describe", "config dir", "describe", ["--config-dir", "{afile}"], 2,
+         "error: --config-dir {afile} is not a folder: give the folder that holds your config groups "
+         "(DIR/model/NAME.yaml, DIR/sweep/NAME.yaml), e.g. examples/se_resnext.", target="none"),
     Case("cli-budget-cardinality", "cli", "budget", ["--cardinality", "0,x"], 2,
          "error: --cardinality='0,x' is invalid: give whole numbers of at least 1, e.g. 1,2,4,8,32."),
     Case("cli-budget-scale", "cli", "budget", ["--scale", "-1"], 2,

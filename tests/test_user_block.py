@@ -301,8 +301,8 @@ def test_describe_names_the_override(capsys, tmp_path):
     )
     assert describe(["--config-dir", str(tmp_path / "nope"), "model=tiny"]) == 2
     assert capsys.readouterr().err.strip() == (
-        f"error: --config-dir={tmp_path / 'nope'} is not a folder: give the folder that holds your config groups, "
-        "e.g. examples/se_resnext (with model/NAME.yaml inside)."
+        f"error: --config-dir {tmp_path / 'nope'} is not a folder: give the folder that holds your config groups "
+        "(DIR/model/NAME.yaml, DIR/sweep/NAME.yaml), e.g. examples/se_resnext."
     )
 
 

@@ -48,12 +48,11 @@ def with_config_dir(config_dir: str | None, overrides: list[str]) -> list[str]:
     """`overrides` with `--config-dir`'s folder added to Hydra's config search path, as the app adds it."""
     if config_dir is None:
         return list(overrides)
+    from ablate.config.loading import not_a_config_dir
+
     folder = Path(config_dir).resolve()
     if not folder.is_dir():
-        raise ConfigError(
-            f"--config-dir={config_dir} is not a folder: give the folder that holds your "
-            "config groups, e.g. examples/se_resnext (with model/NAME.yaml inside)."
-        )
+        raise ConfigError(not_a_config_dir(config_dir))
     return [f"hydra.searchpath=[file://{folder}]", *overrides]
 
 

@@ -203,10 +203,7 @@ def hydra_sentence(error: BaseException, overrides: Sequence[str] = ()) -> str |
         return added
     path = _quoted(text, "Additional config directory '")
     if path is not None:
-        return (
-            f"--config-dir {path} does not exist: give the folder that holds your configs "
-            "(DIR/model/NAME.yaml, DIR/sweep/NAME.yaml)."
-        )
+        return not_a_config_dir(path)
     full = getattr(error, "full_key", None) or getattr(error.__cause__, "full_key", None)
     typed = _typed(str(full), overrides, "") if full else ""
     kind = re.search(r"could not be converted to (\w+)|is not a valid (bool)\b", str(error.__cause__ or error))
@@ -417,6 +414,14 @@ def launcher_near_miss(config: Any) -> str | None:
 
 
 JOBLIB_LAUNCHER = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
+
+
+def not_a_config_dir(path: Any) -> str:
+    """The sentence for a `--config-dir` that is not a folder (missing, or a file), for the app and every CLI."""
+    return (
+        f"--config-dir {path} is not a folder: give the folder that holds your config groups "
+        "(DIR/model/NAME.yaml, DIR/sweep/NAME.yaml), e.g. examples/se_resnext."
+    )
 
 
 def launcher_value(config: Any) -> str | None:
