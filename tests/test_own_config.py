@@ -62,7 +62,7 @@ def test_the_budget_table_takes_config_dir_as_describe_does(myconf):
     assert [r["cardinality"] for r in rows] == [1, 2]
     assert rows[0]["params"] == 72_730  # rx3_w48 as written (ablate.describe prints the same)
     proc = ablate(myconf, "--config-dir", "nowhere", "model=rx3_w48", module="ablate.budget")
-    assert proc.returncode == 2 and proc.stderr.startswith("error: --config-dir=nowhere is not a folder")
+    assert proc.returncode == 2 and proc.stderr.startswith("error: --config-dir nowhere is not a folder")
 
 
 def test_a_sweep_config_without_its_package_line_is_one_sentence(myconf):
