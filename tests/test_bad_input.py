@@ -247,6 +247,11 @@ CASES = [
          ["model.cardinality=1,2", "hydra.sweep.dir={afile}/sweep", "-m"], 2,
          "ablate: hydra.sweep.dir={afile}/sweep cannot be used: {afile}/sweep cannot be created (Not a directory); "
          "give a folder that can be written.", target="none"),
+    # Found by hand: a group added twice ended in Hydra's defaults-list words, "Multiple values for sweep. To override
+    # a value use 'override sweep: search_budget'", after every override of the command line
+    Case("group-added-twice", "overrides", "ablate", ["+sweep=cardinality_vs_width", "+sweep=search_budget", "-m"], 2,
+         "ablate: +sweep=cardinality_vs_width and +sweep=search_budget both choose sweep, which takes one option: "
+         "give one.", target="none"),
     # Found by hand: `--config-dir` naming a file said it "does not exist", and describe and the app said it in two
     # different sentences
     Case("config-dir-a-file", "config dir", "ablate", ["--config-dir", "{afile}"], 2,

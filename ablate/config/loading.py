@@ -179,6 +179,14 @@ def hydra_sentence(error: BaseException, overrides: Sequence[str] = ()) -> str |
     key = _quoted(text, "Could not delete from config. '")
     if key is not None:
         return f"{_typed(key, overrides, '~' + key)}: the config has no {key} to delete."
+    twice = re.search(r"Multiple values for (\S+)\. To override a value use", text)
+    if twice is not None:  # one config group chosen twice with +group=option
+        given = [o for o in overrides if _key(o) == twice[1]]
+        if len(given) > 1:
+            listed = ", ".join(given[:-1]) + " and " + given[-1]
+            return (
+                f"{listed} {'both' if len(given) == 2 else 'all'} choose {twice[1]}, which takes one option: give one."
+            )
     first = " ".join(text.split()).split(" See https://hydra.cc")[0].rstrip(". ")
     if isinstance(error, OverrideParseException):
         key, _, value = str(error.override).partition("=")
