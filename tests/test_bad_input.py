@@ -249,15 +249,15 @@ CASES = [
          "give a folder that can be written.", target="none"),
     # Found by hand: a group added twice ended in Hydra's defaults-list words, "Multiple values for sweep. To override
     # a value use 'override sweep: search_budget'", after every override of the command line
-    Case("group-added-twice", "overrides", "ablate", ["+sweep=cardinality_vs_width", "+sweep=search_budget", "-m"], 2,
+    Case("group-added-twice", "config unknown group", "ablate", ["+sweep=cardinality_vs_width", "+sweep=search_budget", "-m"], 2,
          "ablate: +sweep=cardinality_vs_width and +sweep=search_budget both choose sweep, which takes one option: "
          "give one.", target="none"),
     # Found by hand: `--config-dir` naming a file said it "does not exist", and describe and the app said it in two
     # different sentences
-    Case("config-dir-a-file", "config dir", "ablate", ["--config-dir", "{afile}"], 2,
+    Case("config-dir-a-file", "cli", "ablate", ["--config-dir", "{afile}"], 2,
          "ablate: --config-dir {afile} is not a folder: give the folder that holds your config groups "
          "(DIR/model/NAME.yaml, DIR/sweep/NAME.yaml), e.g. examples/se_resnext.", target="none"),
-    Case("config-dir-a-file-describe", "config dir", "describe", ["--config-dir", "{afile}"], 2,
+    Case("config-dir-a-file-describe", "cli", "describe", ["--config-dir", "{afile}"], 2,
          "error: --config-dir {afile} is not a folder: give the folder that holds your config groups "
          "(DIR/model/NAME.yaml, DIR/sweep/NAME.yaml), e.g. examples/se_resnext.", target="none"),
     Case("cli-budget-cardinality", "cli", "budget", ["--cardinality", "0,x"], 2,
