@@ -403,6 +403,14 @@ CASES = [
     Case("launcher-type", "sweep", "ablate",
          ["+sweep=cardinality_vs_width", "hydra/launcher=joblib", "hydra.launcher.n_jobs=two", "hydra.sweep.dir={sweep}",
           "-m"], 2, "ablate: hydra.launcher.n_jobs=two is invalid: it must be a whole number.", target="none"),
+    # Found by hand: null for a plugin's field that takes no null ended in Hydra's words ('Error merging override
+    # hydra.sweeper.n_trials=null')
+    Case("sweeper-null", "sweep", "ablate",
+         ["+sweep=search_budget", "hydra.sweeper.n_trials=null", "hydra.sweep.dir={sweep}", "-m"], 2,
+         "ablate: hydra.sweeper.n_trials=null is invalid: it must be a whole number.", target="none"),
+    Case("launcher-null", "sweep", "ablate",
+         ["+sweep=cardinality_vs_width", "hydra/launcher=joblib", "hydra.launcher.n_jobs=null", "hydra.sweep.dir={sweep}",
+          "-m"], 2, "ablate: hydra.launcher.n_jobs=null is invalid: it must be a whole number.", target="none"),
     # Found by hand: a float interval on a field of whole numbers failed every trial (model.width=42.64… is
     # invalid) until the failure rate stopped the study
     Case("search-fraction-on-whole", "sweep", "ablate",

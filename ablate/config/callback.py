@@ -36,9 +36,9 @@ class RefuseCallback(Callback):
             sys.exit(EXIT_USAGE)
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        from ablate.config.loading import launcher_near_miss, launcher_value
+        from ablate.config.loading import launcher_near_miss, plugin_value
 
-        near_miss = untargeted_callback(config, multirun=True) or launcher_near_miss(config) or launcher_value(config)
+        near_miss = untargeted_callback(config, multirun=True) or launcher_near_miss(config) or plugin_value(config)
         if near_miss is not None:
             print(f"ablate: {near_miss}", file=sys.stderr)
             sys.exit(EXIT_USAGE)
@@ -46,10 +46,14 @@ class RefuseCallback(Callback):
         if empty is not None:
             print(f"ablate: {empty}", file=sys.stderr)
             sys.exit(EXIT_USAGE)
-        note = large_grid(config)
+        from ablate.report.collect import expected_members
+
+        multirun = OmegaConf.to_container(config, resolve=False)
+        members = expected_members(multirun if isinstance(multirun, dict) else None)
+        note = large_grid(config, len(members))
         if note is not None:
             log.info(note)
-        sentence = unanimous_refusal(config)
+        sentence = unanimous_refusal(config, members)
         if sentence is not None:
             print(f"ablate: {sentence.rstrip('.')} (in every member of the sweep).", file=sys.stderr)
             sys.exit(EXIT_USAGE)
@@ -149,15 +153,11 @@ def empty_sweep(config: DictConfig) -> str | None:
 LARGE_GRID = 20  # members above which a grid says why its first member takes a while to start
 
 
-def large_grid(config: DictConfig) -> str | None:
-    """For a grid of Hydra's basic sweeper with more than LARGE_GRID members in one batch: the line that says why
+def large_grid(config: DictConfig, n: int) -> str | None:
+    """For a grid of Hydra's basic sweeper of `n` members, more than LARGE_GRID in one batch: the line that says why
     nothing starts for a while (Hydra composes every member's config before it launches the first), else None."""
-    from ablate.report.collect import expected_members
-
     if OmegaConf.select(config, "hydra.sweeper.max_batch_size", default=None) is not None:
         return None
-    multirun = OmegaConf.to_container(config, resolve=False)
-    n = len(expected_members(multirun if isinstance(multirun, dict) else None))
     if n <= LARGE_GRID:
         return None
     return (
@@ -166,7 +166,7 @@ def large_grid(config: DictConfig) -> str | None:
     )
 
 
-def unanimous_refusal(config: DictConfig) -> str | None:
+def unanimous_refusal(config: DictConfig, members: list[list[str]]) -> str | None:
     """For a multirun of Hydra's basic sweeper (whose members are known before they run): the one sentence every
     member's config is refused with, as a constant override that no member can take (`optim.lr=-1`,
     `+budget.bogus=1`); None when a member is accepted or two are refused differently, a sweep value's own fault,
@@ -174,10 +174,6 @@ def unanimous_refusal(config: DictConfig) -> str | None:
     ends the search, so a sweep that starts costs one composition."""
     from hydra.core.global_hydra import GlobalHydra
 
-    from ablate.report.collect import expected_members
-
-    multirun = OmegaConf.to_container(config, resolve=False)
-    members = expected_members(multirun if isinstance(multirun, dict) else None)
     if not members or not GlobalHydra.instance().is_initialized():
         return None
     loader = GlobalHydra.instance().config_loader()

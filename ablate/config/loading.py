@@ -218,6 +218,9 @@ def hydra_sentence(error: BaseException, overrides: Sequence[str] = ()) -> str |
     if typed and kind is not None:  # a typed field of a plugin's node (a sweeper's, a launcher's)
         name = kind[1] or kind[2]
         return f"{typed} is invalid: it must be {_KINDS.get(name, name.lower())}."
+    if typed and "is not Optional" in str(error.__cause__ or error):  # null for a plugin's field that takes none
+        field_kind = _field_kind(error.__cause__ or error)
+        return f"{typed} is invalid: it must be {_KINDS[field_kind] if field_kind else 'a value, not null'}."
     if typed:  # an override's value that does not resolve, or does not fit its node
         return f"{typed} cannot be applied: {first}."
     return f"the overrides {' '.join(overrides) or '(none)'} cannot be applied: {first}."
@@ -355,6 +358,19 @@ def _in_file(error: Any, text: str) -> str | None:
 
 # OmegaConf's type names, in its "could not be converted to X" and "is not a valid bool" errors
 _KINDS = {"Integer": "a whole number", "Float": "a number", "Boolean": "true or false", "bool": "true or false"}
+_ANNOTATIONS = {int: "Integer", float: "Float", bool: "Boolean", "int": "Integer", "float": "Float", "bool": "Boolean"}
+
+
+def _field_kind(error: BaseException) -> str | None:
+    """The kind (a key of _KINDS) of the typed field an OmegaConf error names, read from its dataclass; None when
+    the field is not a number or a flag."""
+    import dataclasses
+
+    owner, key = getattr(error, "object_type", None), str(getattr(error, "key", "") or "")
+    if owner is None or not dataclasses.is_dataclass(owner):
+        return None
+    field = next((f for f in dataclasses.fields(owner) if f.name == key), None)
+    return None if field is None else _ANNOTATIONS.get(field.type)
 
 
 def _quoted(text: str, before: str) -> str | None:
@@ -432,10 +448,10 @@ def not_a_config_dir(path: Any) -> str:
     )
 
 
-def launcher_value(config: Any) -> str | None:
-    """The sentence for a launcher (or sweeper) field whose value its typed config takes but the plugin cannot run:
-    joblib's `n_jobs=0` ("has no meaning" to joblib, which raises once the sweep has started), the basic sweeper's
-    `max_batch_size` below 1 (an assertion)."""
+def plugin_value(config: Any) -> str | None:
+    """The sentence for a field of a Hydra plugin (a launcher, a sweeper) whose value its typed config takes but the
+    plugin cannot run: joblib's `n_jobs=0` ("has no meaning" to joblib, which raises once the sweep has started),
+    the basic sweeper's `max_batch_size` below 1 (an assertion)."""
     from omegaconf import OmegaConf
 
     from ablate.report.collect import BASIC_SWEEPER
