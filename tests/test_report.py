@@ -105,6 +105,25 @@ def test_failed_and_missing_members_are_listed(report):
     assert "cannot be met within tolerance 0" in page and page.count("<b>missing</b>") == 2
 
 
+def test_a_failed_members_traceback_is_linked_from_the_report(sweep_dir, tmp_path):
+    """Noticed in session 23: the terminal named a failed member's error.log, the report did not, so a reader of
+    the report had to guess which folder held the traceback. A member with error.log links it, relative to the
+    report (Markdown and HTML); a failure without one (the user's, said in its sentence) links nothing."""
+    failed = sorted(p.parent for p in sweep_dir.glob("*/result.json") if '"failed"' in p.read_text())
+    assert len(failed) == 2
+    (failed[0] / "error.log").write_text("Traceback (most recent call last):\nTypeError: boom\n")
+    try:
+        out = write_report(sweep_dir, tmp_path / "report")
+    finally:
+        (failed[0] / "error.log").unlink()
+    link = os.path.relpath(failed[0] / "error.log", out)
+    assert link.startswith("../") and link.endswith(f"{failed[0].name}/error.log")
+    md = (out / "table.md").read_text()
+    assert md.count("traceback: [error.log](") == 1 and f"[error.log]({link})" in md
+    page = (out / "index.html").read_text()
+    assert page.count(">error.log</a>") == 1 and f"<a href='{link}'>error.log</a>" in page
+
+
 def test_header_names_command_and_wall_time(report):
     md = (report / "table.md").read_text()
     assert "- command: `python -m ablate +sweep=cardinality_vs_width model=resnet50 seed=0,1 -m`" in md

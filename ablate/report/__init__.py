@@ -13,9 +13,10 @@ a multirun. Every file is written to a temporary name and renamed (`ablate.repor
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from ablate.report.collect import Sweep, collect
+from ablate.report.collect import Sweep, collect, tracebacks
 from ablate.report.options import ReportConfig
 from ablate.report.output import write_text
 
@@ -62,13 +63,14 @@ def write_report(
     labels = tables.labels(table)
     about = tables.about(sweep)
     head, foot = tables.head_notes(sweep, analysis), tables.foot_notes(analysis, labels)
+    logs = {i: os.path.relpath(p, out) for i, p in tracebacks(sweep.directory, sweep.runs).items()}
     output.write_table(
         out,
         "table",
         table,
         shown,
         tables.header(sweep.title, about, head),
-        "\n\n".join(p for p in ("\n".join(f"- {n}" for n in foot), tables.problems(sweep.runs)) if p),
+        "\n\n".join(p for p in ("\n".join(f"- {n}" for n in foot), tables.problems(sweep.runs, logs)) if p),
     )
     t2 = tables.table2_of(sweep)
     t2_shown = tables.table2_display(t2.frame) if t2 else None
@@ -92,7 +94,9 @@ def write_report(
         sections += [p.name for p in design_spaces.write(sweep, out)]
     write_text(
         out / "index.html",
-        html.page(sweep, shown, t2_shown, t2.title if t2 else None, figs, about, sections, head=head, foot=foot),
+        html.page(
+            sweep, shown, t2_shown, t2.title if t2 else None, figs, about, sections, head=head, foot=foot, logs=logs
+        ),
     )
     output.write_source(out, sweep.directory, sweep.title)
     return out

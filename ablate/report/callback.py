@@ -139,7 +139,7 @@ def sweep_verdict(sweep_dir, out=None) -> tuple[int, list[str]]:
     result (completed, diverged, pruned); 2 when members hold runs of another config; 1 when members failed or
     no member recorded anything. `out` is the report folder the lines point to."""
     from ablate.errors import DataError
-    from ablate.report.collect import RESULTS, collect
+    from ablate.report.collect import RESULTS, collect, tracebacks
 
     if not Path(sweep_dir).is_dir():  # nothing was launched (Hydra has said why): nothing to judge
         return 0, []
@@ -174,7 +174,7 @@ def sweep_verdict(sweep_dir, out=None) -> tuple[int, list[str]]:
     failed = failed.drop(index=list(holders))  # held by a live launch, or finished by it since the records were read
     if len(failed):
         reasons = {_reason(r.status, r.reason) for _, r in failed.iterrows()}
-        logs = _tracebacks(sweep_dir, failed)
+        logs = tracebacks(sweep_dir, failed)
         if len(failed) > 1 and len(reasons) == 1:  # one cause behind every failure (a batch above the subset)
             also = f"; tracebacks in each member's error.log, e.g. {next(iter(logs.values()))}" if logs else ""
             lines.append(f"{len(failed)} of {total} members failed, each with: {reasons.pop()}{also}{where}.")
@@ -187,21 +187,6 @@ def sweep_verdict(sweep_dir, out=None) -> tuple[int, list[str]]:
             lines.append(f"{len(failed)} of {total} members failed: {'; '.join(listed)}{more}{where}.")
         code = code or 1
     return code, lines
-
-
-def _tracebacks(sweep_dir, failed) -> dict:
-    """{row: path} of the failed members whose folder holds the traceback of an unexpected error (error.log)."""
-    from ablate.run.record import ERROR_LOG
-
-    logs = {}
-    for i, row in failed.iterrows():
-        if (
-            row.status == "failed"
-            and isinstance(row.run, str)
-            and (log := Path(sweep_dir) / row.run / ERROR_LOG).exists()
-        ):
-            logs[i] = log
-    return logs
 
 
 def _live_holders(sweep_dir, unfinished) -> dict:

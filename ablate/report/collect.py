@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 from ablate.config.schema import RUNTIME_KEYS
 from ablate.errors import DataError
-from ablate.run.record import RESULT, Epoch, RecordError, RunRecord
+from ablate.run.record import ERROR_LOG, RESULT, Epoch, RecordError, RunRecord
 
 if TYPE_CHECKING:  # pandas loads on the first collect(): the callbacks' module imports this one in every Hydra process
     import pandas as pd
@@ -143,6 +143,20 @@ def setting_of(overrides) -> str:
             and not override_key(o).startswith(REPORT_PREFIX)
         )
     )
+
+
+def tracebacks(directory: Path, runs: pd.DataFrame) -> dict:
+    """{row: path} of the failed members among `runs` whose folder holds the traceback of an unexpected error
+    (error.log); a failure that is the user's says all in its sentence and has none."""
+    logs = {}
+    for i, row in runs.iterrows():
+        if (
+            row.status == "failed"
+            and isinstance(row.run, str)
+            and (log := Path(directory) / row.run / ERROR_LOG).exists()
+        ):
+            logs[i] = log
+    return logs
 
 
 def expected_members(multirun: dict | None) -> list[list[str]]:

@@ -11,7 +11,7 @@ every file. Each string that comes from a config or a run record passes through
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from html import escape
 
 import pandas as pd
@@ -41,9 +41,11 @@ def page(
     search: Sequence[str] = (),
     head: Sequence[str] = (),
     foot: Sequence[str] = (),
+    logs: Mapping | None = None,
 ) -> str:
     """The page's HTML text; `search` names the files of an Optuna search report beside it; `head` and
-    `foot` are the table's notes (Markdown with `code` and **bold** only) above the header and under the table."""
+    `foot` are the table's notes (Markdown with `code` and **bold** only) above the header and under the table;
+    `logs` maps a failed member's row to the link of its traceback (error.log, relative to the page)."""
     name = escape(sweep.title)
     parts = [
         f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'><title>{name}</title>",
@@ -61,11 +63,13 @@ def page(
     bad = sweep.runs[sweep.runs.status != "completed"]
     if len(bad):
         parts.append("<h2>Members that did not complete</h2><ul>")
-        for r in bad.itertuples():
+        for i, r in bad.iterrows():
             where = escape(r.run) if isinstance(r.run, str) else "(no folder)"
             reason = escape(r.reason) if isinstance(r.reason, str) else "no reason recorded"
+            log = f" (traceback: <a href='{escape(logs[i])}'>error.log</a>)" if logs and i in logs else ""
             parts.append(
-                f"<li><code>{where}</code> [{escape(str(r.overrides))}]: <b>{escape(str(r.status))}</b> — {reason}</li>"
+                f"<li><code>{where}</code> [{escape(str(r.overrides))}]: <b>{escape(str(r.status))}</b> — {reason}"
+                f"{log}</li>"
             )
         parts.append("</ul>")
     if figures:

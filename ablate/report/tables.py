@@ -17,7 +17,7 @@ import functools
 import json
 import math
 import shlex
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -798,15 +798,17 @@ def _pooled(analysis: stats.Analysis) -> list[str]:
     return ["Seed-to-seed std: unknown, no setting has two completed runs."]
 
 
-def problems(runs: pd.DataFrame) -> str:
-    """Markdown list of the members that did not complete, with their reason."""
+def problems(runs: pd.DataFrame, logs: Mapping | None = None) -> str:
+    """Markdown list of the members that did not complete, with their reason; `logs` maps a row to the link of
+    its traceback (error.log, relative to the report)."""
     bad = runs[runs.status != "completed"]
     if not len(bad):
         return ""
     lines = ["## Members that did not complete", ""]
-    for r in bad.itertuples():
+    for i, r in bad.iterrows():
         where = f"`{r.run}`" if isinstance(r.run, str) else "(no folder)"
-        lines.append(f"- {where} [{r.overrides}]: **{r.status}** — {_text(r.reason) or 'no reason recorded'}")
+        log = f" (traceback: [error.log]({logs[i]}))" if logs and i in logs else ""
+        lines.append(f"- {where} [{r.overrides}]: **{r.status}** — {_text(r.reason) or 'no reason recorded'}{log}")
     return "\n".join(lines)
 
 
