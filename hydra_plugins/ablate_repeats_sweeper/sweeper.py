@@ -9,7 +9,6 @@ mixing two plans. `repeats.json` in the sweep folder says where each setting sta
 stopped; the report reads it.
 """
 
-import itertools
 import logging
 from pathlib import Path
 from typing import Any
@@ -97,28 +96,26 @@ class AblateRepeatsSweeper(Sweeper):
 
 
 def settings(params: dict, arguments: list[str]) -> list[list[str]]:
-    """The grid's settings (override lists), as the basic sweeper expands `params` and the command line: one
-    axis per key, a later value of a key (the command line's) replacing an earlier one (the config's) in place."""
+    """The grid's settings (override lists), expanded by the basic sweeper's own rule from `params` and the command
+    line (one axis per key, a later value of a key replacing an earlier one in place), after refusing what this
+    sweeper cannot take: a seed (it chooses the seeds) and a sweep that is not a list of values."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     lines = [f"{k}={v}" for k, v in (params or {}).items()] + list(arguments)
-    axes: dict[str, list[str]] = {}
-    for o in OverridesParser.create().parse_overrides(lines):
+    parsed = OverridesParser.create().parse_overrides(lines)
+    for o in parsed:
         if o.key_or_group == SEED:
             raise SweepConfigError(
                 f"{o.input_line!r}: hydra/sweeper=ablate_repeats chooses the seeds itself "
                 "(hydra.sweeper.min to hydra.sweeper.max): leave seed= out."
             )
-        if o.is_sweep_override():
-            if not o.is_discrete_sweep():
-                raise SweepConfigError(
-                    f"{o.input_line!r} is not a list of values: hydra/sweeper=ablate_repeats "
-                    "sweeps choices and ranges, such as model.cardinality=1,2,4."
-                )
-            axes[o.get_key_element()] = [f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()]
-        else:
-            axes[o.get_key_element()] = [str(o.input_line)]
-    return [list(p) for p in itertools.product(*axes.values())]
+        if o.is_sweep_override() and not o.is_discrete_sweep():
+            raise SweepConfigError(
+                f"{o.input_line!r} is not a list of values: hydra/sweeper=ablate_repeats "
+                "sweeps choices and ranges, such as model.cardinality=1,2,4."
+            )
+    return [list(p) for p in BasicSweeper.split_arguments(parsed, None)[0]]
 
 
 def _runs(sweep_dir: Path):
