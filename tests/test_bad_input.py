@@ -262,6 +262,9 @@ CASES = [
          "(DIR/model/NAME.yaml, DIR/sweep/NAME.yaml), e.g. examples/se_resnext.", target="none"),
     Case("cli-budget-cardinality", "cli", "budget", ["--cardinality", "0,x"], 2,
          "error: --cardinality='0,x' is invalid: give whole numbers of at least 1, e.g. 1,2,4,8,32."),
+    # Found by hand: a C given twice made two identical rows of Table 2
+    Case("cli-budget-cardinality-twice", "cli", "budget", ["--cardinality", "1,1,2"], 2,
+         "error: --cardinality='1,1,2' gives C=1 twice: give each cardinality once, e.g. 1,2."),
     Case("cli-budget-scale", "cli", "budget", ["--scale", "-1"], 2,
          "error: --scale=-1.0 is invalid: it must be a positive number, e.g. 2."),
     # Found by hand: the flag's sentence named the config field (`budget.tolerance=-0.1 is invalid`), not the flag;

@@ -62,6 +62,14 @@ def test_infeasible_budget_names_the_reachable_range():
                             "bottleneck_width=1.")
 
 
+def test_a_budget_below_one_unit_is_not_said_as_zero():
+    """Found by hand: `python -m ablate.budget --scale 1e-9` said `budget params=0 is out of reach`, a target no
+    one asked for; a target below 1 is said with its own digits."""
+    with pytest.raises(BudgetError) as e:
+        solve(load_template("tiny"), Budget.relative(load_template("tiny"), scale=1e-9))
+    assert str(e.value).startswith("budget params=0.00021 is out of reach by varying bottleneck_width: ")
+
+
 def test_an_unreachable_budget_says_the_largest_cardinality_that_reaches_it():
     """Found by hand: `python -m ablate budget=params model.cardinality=64` (tiny) said only that the budget is out
     of reach; what to change is the cardinality, and the solver knows up to which C even d = 1 fits."""

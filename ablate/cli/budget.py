@@ -40,6 +40,7 @@ from ablate.engine.budget import (
     Budget,
     Row,
     Solution,
+    amount,
     check_vary,
     solve_row,
     table2,
@@ -56,6 +57,9 @@ def _cardinalities(text: str) -> list[int]:
         values = []
     if not values or any(v < 1 for v in values):
         raise ConfigError(f"--cardinality={text!r} is invalid: give whole numbers of at least 1, e.g. 1,2,4,8,32.")
+    twice = next((v for i, v in enumerate(values) if v in values[:i]), None)
+    if twice is not None:  # a second, identical row of Table 2
+        raise ConfigError(f"--cardinality={text!r} gives C={twice} twice: give each cardinality once, e.g. 1,2.")
     return values
 
 
@@ -263,7 +267,7 @@ def _rows(reference: Template, budget: Budget, vary: str, stage: int | None, giv
 
 def _print_table(model: str, budget: Budget, vary: str, rows: list[dict]) -> None:
     print(
-        f"{model}: {budget.metric} at scope {budget.scope} = {budget.target:,.0f} "
+        f"{model}: {budget.metric} at scope {budget.scope} = {amount(budget.target)} "
         f"({human(budget.target)}), varying {vary}"
     )
     print(f"{'C':>4} {'d':>5} {'C·d':>6} {'width':>6} {'params':>14} {'FLOPs':>16} {'deviation':>10}")

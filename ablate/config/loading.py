@@ -20,7 +20,7 @@ from functools import lru_cache
 from typing import Any
 
 from ablate.config.schema import Config, no_budget_field, override_value, plain, prefixed, template_of
-from ablate.engine.budget import Budget, Solution, solve
+from ablate.engine.budget import Budget, Solution, amount, solve
 from ablate.engine.template import Template
 from ablate.errors import BudgetError, ConfigError
 
@@ -660,7 +660,7 @@ def _with_origin(text: str, budget: Budget, unlike: str = "") -> str:
     (budget.target=1000) is out of reach …`), so that the user sees what to change. A reference's complexity is
     its config file's: `model.width=48` on the command line changes the model, not the reference; `unlike` says
     how (`_unlike_reference`), since a user who changed the model may have expected the reference to follow."""
-    head = f"budget {budget.metric}={budget.target:,.0f} "
+    head = f"budget {budget.metric}={amount(budget.target)} "
     if not text.startswith(head) or (budget.scale == 1 and not unlike):  # the reference's own: nothing to add
         return text
     also = f" as its config file gives it, {unlike}" if unlike else ""

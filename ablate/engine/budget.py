@@ -215,7 +215,7 @@ def solve(template: Template, budget: Budget, vary: str = "bottleneck_width", st
         raise BudgetError(f"the budget cannot be solved by varying {vary}: {e}") from None
     if low_cost > target * (1 + budget.tolerance):
         raise BudgetError(
-            f"budget {budget.metric}={target:,.0f} is out of reach by varying {vary}: this template needs at least "
+            f"budget {budget.metric}={amount(target)} is out of reach by varying {vary}: this template needs at least "
             f"{low_cost:,}; the reachable range is {low_cost:,} and up{_fewer_groups(template, budget, vary)}."
         )
     candidates = [v for lo, hi in _pieces(template, vary) for v in _bracket(cost, target, lo, hi)]
@@ -226,11 +226,11 @@ def solve(template: Template, budget: Budget, vary: str = "bottleneck_width", st
         top = _pieces(template, vary)[-1][1]
         if cost(top) == low_cost:  # flat: a block of one's own that ignores the field (doubling ran to the cap)
             raise BudgetError(
-                f"budget {budget.metric}={target:,.0f} cannot be met by varying {vary}: this template has "
+                f"budget {budget.metric}={amount(target)} cannot be met by varying {vary}: this template has "
                 f"{low_cost:,} {budget.metric} whatever {vary} is (its block does not use it); vary another field."
             )
         raise BudgetError(
-            f"budget {budget.metric}={target:,.0f} cannot be met within tolerance {budget.tolerance:g} by varying "
+            f"budget {budget.metric}={amount(target)} cannot be met within tolerance {budget.tolerance:g} by varying "
             f"{vary}: the nearest is {solution.achieved:,} at {vary}={value} ({solution.deviation:+.2%}); "
             f"the reachable range is {low_cost:,} and up, in steps of this size."
         )
@@ -282,6 +282,12 @@ def check_vary(
             f"depth; use {prefix}scope='network'."
         )
     return stage
+
+
+def amount(target: float) -> str:
+    """A budget's target as sentences say it: a whole count with separators (207,818), or its own digits below 1
+    (0.00021), which a rounded count would say as 0."""
+    return f"{target:,.0f}" if target >= 1 else f"{target:.2g}"
 
 
 Row = Solution | BudgetError | TemplateError  # a row of `table2(..., errors=True)`
