@@ -110,3 +110,12 @@ def test_the_solver_never_imports_hydra_or_omegaconf():
             "print(sorted({'hydra', 'omegaconf', 'torch'} & {m.split('.')[0] for m in sys.modules}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("n, text", [(207_818, "207.8k"), (4_232_994_816, "4.2G"), (47_745_244_547_072, "47.7T"),
+                                     (999, "999"), (-25_000_000, "-25.0M")])
+def test_counts_are_said_in_the_papers_style_up_to_tera(n, text):
+    """Found by hand: describe said a 47.7-tera-FLOP model (resnet50, model.width=100000) as 47745.2G."""
+    from ablate.cli.common import human
+
+    assert human(n) == text

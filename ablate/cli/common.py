@@ -62,8 +62,8 @@ def print_json(obj) -> None:
 
 
 def human(n: float) -> str:
-    """A count in the paper's style: 25.0M, 4.2G."""
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+    """A count in the paper's style: 25.0M, 4.2G (and T above that)."""
+    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(n) >= scale:
             return f"{n / scale:.1f}{unit}"
     return f"{n:.0f}"
