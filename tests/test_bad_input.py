@@ -90,7 +90,7 @@ CASES = [
          "ablate: optim.label_smoothing=1.5 is invalid: it must be a number at least 0 and below 1, e.g. 0.1.",
          target="fresh"),
     Case("type-samples", "config type", "ablate", ["data.num_samples=abc"], 2,
-         "ablate: data.num_samples='abc' is invalid: it must be a positive integer.", target="fresh"),
+         "ablate: data.num_samples='abc' is invalid: it must be a whole number of at least 1.", target="fresh"),
     Case("type-world", "config type", "ablate", ["trainer.world_size=two"], 2,
          "ablate: trainer.world_size='two' is invalid: give the number of DDP processes, 1 or more, or auto (the "
          "CPU: one single-threaded process per core of this job; CUDA: 1).", target="fresh"),

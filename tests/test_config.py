@@ -135,8 +135,8 @@ def test_an_integer_for_a_float_field_stays_as_typed():
                                      "null for twice the per-process training batch."),
     (["trainer.peak_flops=fast"], "trainer.peak_flops='fast' is invalid: give the machine's FLOP/s as a positive "
                                   "number, or null to measure it."),
-    (["data.pad=-1"], "data.pad=-1 is invalid: it must be an integer >= 0."),
-    (["data.mean=[0.1,0.2]"], "data.mean=[0.1, 0.2] is invalid: it must be a list of 1 numbers (one per channel) "
+    (["data.pad=-1"], "data.pad=-1 is invalid: it must be a whole number of at least 0."),
+    (["data.mean=[0.1,0.2]"], "data.mean=[0.1, 0.2] is invalid: it must be a list of 1 number (one per channel) "
                               "or null."),
     (["data=imagenet", "data.mean=null"], "data.mean and data.std must be lists of 3 numbers for data=imagenet: it "
                                           "streams its images, so they cannot be measured at load."),

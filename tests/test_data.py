@@ -515,10 +515,10 @@ def test_subset_of_a_data_set_is_balanced(fmnist):
 @pytest.mark.parametrize("field, value, message", [
     ("train_subset", 61, r"data\.train_subset=61 is larger than the 60 images of the Fashion-MNIST train split: use at most 60"),
     ("val_subset", 21, r"data\.val_subset=21 is larger than the 20 images .* use at most 20"),
-    ("train_subset", 0, r"data\.train_subset=0 is invalid: it must be a positive integer or null"),
-    ("pad", -1, r"data\.pad=-1 is invalid: it must be an integer >= 0"),
-    ("mean", [0.1, 0.2], r"data\.mean=\[0\.1, 0\.2\] is invalid: it must be a list of 1 numbers"),
-    ("std", [0.0], r"data\.std=\[0\.0\] is invalid: it must be a list of 1 positive numbers"),
+    ("train_subset", 0, r"data\.train_subset=0 is invalid: it must be a whole number of at least 1 or null"),
+    ("pad", -1, r"data\.pad=-1 is invalid: it must be a whole number of at least 0"),
+    ("mean", [0.1, 0.2], r"data\.mean=\[0\.1, 0\.2\] is invalid: it must be a list of 1 number "),
+    ("std", [0.0], r"data\.std=\[0\.0\] is invalid: it must be a list of 1 positive number"),
     ("augment", "yes", r"data\.augment='yes' is invalid: it must be true or false"),
 ])
 def test_bad_fields_name_field_value_and_valid(fmnist, field, value, message):

@@ -224,12 +224,9 @@ def precision(value: Any) -> str:
     return PRECISION("trainer.precision", value)
 
 
-# data fields keep the data layer's sentences: `data.pad=-1 is invalid: it must be an integer >= 0`
 def count(minimum: int = 1) -> Rule:
-    return Rule(
-        lambda v: is_whole(v, minimum),
-        "is invalid: it must be " + ("a positive integer" if minimum == 1 else f"an integer >= {minimum}"),
-    )
+    """A whole number of at least `minimum` (`data.pad=-1 is invalid: it must be a whole number of at least 0`)."""
+    return Rule(lambda v: is_whole(v, minimum), f"is invalid: it must be a whole number of at least {minimum}")
 
 
 def at_least(minimum: float = 0.0) -> Rule:
@@ -273,7 +270,7 @@ def channels(n: int, positive: bool = False) -> Rule:
             return None
         return tuple(float(x) for x in (v if isinstance(v, (list, tuple)) else [v] * n))
 
-    what = f"a list of {n} {'positive ' if positive else ''}numbers (one per channel) or null"
+    what = f"a list of {n} {'positive ' if positive else ''}number{'s' if n != 1 else ''} (one per channel) or null"
     return Rule(ok, f"is invalid: it must be {what}", convert)
 
 

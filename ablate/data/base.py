@@ -31,9 +31,9 @@ from ablate.errors import ConfigError
 def _check_batching(batch_size, rank, world_size) -> None:
     """The arguments of `Split`'s methods (a library API, also called outside a checked config)."""
     if not is_whole(batch_size):
-        raise ConfigError(f"batch_size={batch_size!r} is invalid: it must be a positive integer.")
+        raise ConfigError(f"batch_size={batch_size!r} is invalid: it must be a whole number of at least 1.")
     if not is_whole(world_size):
-        raise ConfigError(f"world_size={world_size!r} is invalid: it must be a positive integer.")
+        raise ConfigError(f"world_size={world_size!r} is invalid: it must be a whole number of at least 1.")
     if not is_whole(rank, 0) or not rank < world_size:
         raise ConfigError(f"rank={rank!r} is invalid: it must be an integer in [0, {world_size - 1}].")
 
