@@ -447,6 +447,23 @@ def test_milestones_past_the_last_epoch_are_named_in_one_warning(caplog):
         "schedule never lowers the learning rate there; give milestones below 2, or optim.schedule=cosine."]
 
 
+def test_a_pad_as_wide_as_the_image_is_said_with_the_share_of_empty_crops():
+    """Found by hand: `data.pad=100` on 28×28 images trained without a word on crops most of which hold no pixel
+    of the image. The share is counted here by enumerating every crop offset of the augmentation."""
+    from ablate.data.base import wide_pad
+
+    def empty_share(pad: int, size: int) -> float:  # every (dy, dx) in [0, 2·pad]²: does the crop miss the image?
+        hits = sum(1 for d in range(2 * pad + 1) if abs(d - pad) < size)
+        return 1 - (hits / (2 * pad + 1)) ** 2
+
+    assert wide_pad(100, 28) == (
+        f"data.pad=100 with 28×28 images: {empty_share(100, 28):.0%} of the random crops hold no pixel of the image; "
+        "give a pad below 28, such as 2 (the default) or 4 (the paper's CIFAR recipe).")
+    assert f"{empty_share(100, 28):.0%}" == "93%"
+    assert wide_pad(28, 28).startswith(f"data.pad=28 with 28×28 images: {empty_share(28, 28):.0%} of the random")
+    assert empty_share(27, 28) == 0 and wide_pad(27, 28) is None and wide_pad(0, 28) is None
+
+
 def test_a_warm_up_as_long_as_the_run_is_said_in_one_warning(caplog):
     """Found by hand: `optim.warmup_epochs=5 optim.epochs=1` trained at a rate that only ever rose, never reaching
     optim.lr nor decaying, and nothing said so (as milestones past the last epoch are said)."""

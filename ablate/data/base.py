@@ -203,6 +203,18 @@ class Dataset:
     root: str | None = field(default=None, compare=False)
 
 
+def wide_pad(pad: int, size: int) -> str | None:
+    """The warning for a crop padding as wide as the image or wider, where some random crops (offsets uniform in
+    [0, 2·pad] on each axis) hold no pixel of the image, with their share; None for a narrower pad."""
+    if pad < size:
+        return None
+    hits = (2 * size - 1) / (2 * pad + 1)  # the share of offsets on one axis whose crop overlaps the image
+    return (
+        f"data.pad={pad} with {size}×{size} images: {1 - hits * hits:.0%} of the random crops hold no pixel of the "
+        f"image; give a pad below {size}, such as 2 (the default) or 4 (the paper's CIFAR recipe)."
+    )
+
+
 def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-channel mean and std of uint8 images [N, C, H, W], in [0, 1] units."""
     x = images.transpose(0, 1).reshape(images.shape[1], -1).to(torch.float64) / 255.0

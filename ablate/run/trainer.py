@@ -34,6 +34,7 @@ import torch.distributed as dist
 from torch import nn
 
 from ablate.config.schema import batch_too_large
+from ablate.data.base import wide_pad
 from ablate.errors import CheckpointError, ConfigError
 from ablate.run import device as devices
 from ablate.run import kernels
@@ -467,7 +468,8 @@ def fit(
     opt = optimizer(model, optim_cfg)
     steps = data.train.num_batches(batch, True, rank=rank, world_size=world_size)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(optim_cfg, steps))
-    for warning in (late_milestones(optim_cfg), long_warmup(optim_cfg)):
+    pad = wide_pad(getattr(data.train, "pad", 0), data.resolution)  # a streamed split crops its own way
+    for warning in (late_milestones(optim_cfg), long_warmup(optim_cfg), pad):
         if warning is not None and rank == 0:
             log.warning(warning)
     scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
