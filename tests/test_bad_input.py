@@ -302,8 +302,15 @@ CASES = [
     Case("sweep-reference", "sweep", "ablate",
          ["+sweep=cardinality_vs_width", 'report.reference="model.cardinality=3"', "hydra.sweep.dir={sweep}", "-m"],
          2, "ablate: report.reference='model.cardinality=3' is not a setting of this sweep: give one of "
-            "'model.cardinality=1', 'model.cardinality=2', 'model.cardinality=4', 'model.cardinality=8', "
-            "'model.cardinality=32'.", target="none"),
+            "'model.cardinality=1' (1×12d), 'model.cardinality=2' (2×8d), 'model.cardinality=4' (4×5d), "
+            "'model.cardinality=8' (8×3d), 'model.cardinality=32' (32×1d).", target="none"),
+    # Found by hand: a reference by label or value was checked only when the report was written, after every
+    # member had trained
+    Case("sweep-reference-label", "sweep", "ablate",
+         ["+sweep=cardinality_vs_width", "report.reference=1x99d", "hydra.sweep.dir={sweep}", "-m"],
+         2, "ablate: report.reference='1x99d' is not a setting of this sweep: give one of "
+            "'model.cardinality=1' (1×12d), 'model.cardinality=2' (2×8d), 'model.cardinality=4' (4×5d), "
+            "'model.cardinality=8' (8×3d), 'model.cardinality=32' (32×1d).", target="none"),
     Case("sweep-reference-unquoted", "sweep", "ablate",  # Hydra's grammar takes no second = in a value
          ["+sweep=cardinality_vs_width", "report.reference=model.cardinality=1", "hydra.sweep.dir={sweep}", "-m"], 2,
          "ablate: report.reference=model.cardinality=1 cannot be parsed: a value that holds = is quoted for Hydra "

@@ -98,9 +98,10 @@ class StatusCallback(Callback):
 def options_refusal(config) -> str | None:
     """Why a multirun's report options cannot be met, in one sentence, or None: δ and the reference's form
     (`ablate.report.options.check`) and, for the basic sweeper, whose members are known before they run, a
-    reference given as overrides that none or several of them hold. Checked when the multirun starts, so that an
-    hour of training does not end in a report that cannot be written; a reference by label (`1×64d`) or for
-    another sweeper's members is checked when the report is written."""
+    reference that names none or several of them (by overrides, value or label; for a label each member up to
+    LABELLED is composed and solved). Checked when the multirun starts, so that an hour of training does not end
+    in a report that cannot be written; a reference among another sweeper's members, which are not known before
+    they run, is checked when the report is written."""
     from omegaconf import OmegaConf
 
     from ablate.errors import ConfigError
@@ -111,15 +112,50 @@ def options_refusal(config) -> str | None:
     multirun = container if isinstance(container, dict) else None
     try:
         checked = options.from_sweep(multirun)
-        if checked.reference is not None and "=" in checked.reference:
-            settings = list(dict.fromkeys(setting_of(m) for m in expected_members(multirun)))
-            if settings:
-                from ablate.report.stats import find_reference
+        reference = checked.reference
+        members = expected_members(multirun) if reference is not None else []
+        settings = list(dict.fromkeys(setting_of(m) for m in members))
+        if reference is not None and settings:
+            from ablate.report.stats import find_reference
 
-                find_reference(settings, checked.reference, {}, checked.name("reference"))
+            name = checked.name("reference")
+            try:  # by overrides or by value: the members' overrides suffice
+                find_reference(settings, reference, {}, name)
+            except ConfigError:  # by label (C×d), or wrong: the labels decide, and name each choice
+                if len(members) > LABELLED:
+                    raise
+                find_reference(settings, reference, _labels(config, members), name)
     except ConfigError as e:
         return str(e)
     return None
+
+
+LABELLED = 20  # members up to which a multirun's start composes each to know its label (C×d)
+
+
+def _labels(config, members: list[list[str]]) -> dict[str, str]:
+    """{setting: C×d} of the members of a multirun about to start, each composed and solved as its run will be; a
+    member refused or not composable has no label (its run will say why)."""
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    from ablate.config.loading import job_searchpath, solve_cfg
+    from ablate.config.schema import check
+    from ablate.report.collect import setting_of
+
+    if not GlobalHydra.instance().is_initialized():
+        return {}
+    loader, searchpath, labels = GlobalHydra.instance().config_loader(), job_searchpath(config), {}
+    for overrides in members:
+        try:
+            member = loader.load_sweep_config(config, list(overrides))
+            run = OmegaConf.masked_copy(member, [str(k) for k in member if k != "hydra"])
+            check(run, searchpath)
+            template, _ = solve_cfg(run, searchpath)
+        except Exception:
+            continue
+        labels[setting_of(overrides)] = f"{template.cardinality}×{template.bottleneck_width}d"
+    return labels
 
 
 def exit_with_verdict(sweep_dir, out=None, unwritten: tuple[int, str] | None = None) -> None:
