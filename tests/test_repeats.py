@@ -578,3 +578,27 @@ def test_the_sweepers_log_names_each_setting_by_what_sets_it_apart(tmp_path, cap
     assert "Adaptive repeats: 3 settings against model.cardinality=1; " in text
     assert "model.cardinality=2: better at look 1 of 3 (3 seeds)" in text
     assert "+tag=shared" not in text
+
+
+def test_a_reference_by_label_is_found_before_any_run(tmp_path):
+    """Found by hand: `+repeats=auto report.reference=2x8d` was refused ('not a setting of this sweep') though the
+    report of the same sweep takes labels: the sweeper looked the reference up without them. Before any run, the
+    members are composed and solved to know their labels."""
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    from ablate.config.schema import register as register_schema
+    from ablate.report.callback import reference_before_runs
+
+    register_schema()
+    GlobalHydra.instance().clear()
+    members = [["+sweep=cardinality_vs_width", f"model.cardinality={c}"] for c in (1, 2, 4)]  # as Hydra lists them
+    with initialize_config_module("ablate.conf", version_base="1.3"):
+        config = compose("config", ["+sweep=cardinality_vs_width"], return_hydra_config=True)
+        assert reference_before_runs(config, members, "2x8d", "report.reference") == " ".join(members[1])
+        assert reference_before_runs(config, members, "4×5d", "report.reference") == " ".join(members[2])
+        with pytest.raises(ConfigError) as refused:
+            reference_before_runs(config, members, "2x9d", "report.reference")
+    assert str(refused.value) == (
+        "report.reference='2x9d' is not a setting of this sweep: give one of 'model.cardinality=1' (1×12d), "
+        "'model.cardinality=2' (2×8d), 'model.cardinality=4' (4×5d).")

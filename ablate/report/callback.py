@@ -106,31 +106,38 @@ def options_refusal(config) -> str | None:
 
     from ablate.errors import ConfigError
     from ablate.report import options
-    from ablate.report.collect import expected_members, setting_of
+    from ablate.report.collect import expected_members
 
     container = OmegaConf.to_container(config, resolve=False)  # what multirun.yaml will hold, read as the report does
     multirun = container if isinstance(container, dict) else None
     try:
         checked = options.from_sweep(multirun)
-        reference = checked.reference
-        members = expected_members(multirun) if reference is not None else []
-        settings = list(dict.fromkeys(setting_of(m) for m in members))
-        if reference is not None and settings:
-            from ablate.report.stats import find_reference
-
-            name = checked.name("reference")
-            try:  # by overrides or by value: the members' overrides suffice
-                find_reference(settings, reference, {}, name)
-            except ConfigError:  # by label (C×d), or wrong: the labels decide, and name each choice
-                if len(members) > LABELLED:
-                    raise
-                find_reference(settings, reference, _labels(config, members), name)
+        members = expected_members(multirun) if checked.reference is not None else []
+        if checked.reference is not None and members:
+            reference_before_runs(config, members, checked.reference, checked.name("reference"))
     except ConfigError as e:
         return str(e)
     return None
 
 
 LABELLED = 20  # members up to which a multirun's start composes each to know its label (C×d)
+
+
+def reference_before_runs(config, members: list[list[str]], reference: str, name: str) -> str:
+    """The setting `reference` names among the members of a multirun about to start (`find_reference`): by their
+    overrides or a value alone, else by label (C×d), for which up to LABELLED members are composed and solved.
+    Raises `ConfigError` naming each setting (with its label where known) when it names none or several."""
+    from ablate.errors import ConfigError
+    from ablate.report.collect import setting_of
+    from ablate.report.stats import find_reference
+
+    settings = list(dict.fromkeys(setting_of(m) for m in members))
+    try:
+        return find_reference(settings, reference, {}, name)
+    except ConfigError:  # a label, or wrong: the labels decide, and name each choice
+        if len(members) > LABELLED:
+            raise
+        return find_reference(settings, reference, _labels(config, members), name)
 
 
 def _labels(config, members: list[list[str]]) -> dict[str, str]:

@@ -57,6 +57,7 @@ class AblateRepeatsSweeper(Sweeper):
 
     def _sweep(self, arguments: list[str]) -> None:
         from ablate.report import options, sequential, stats
+        from ablate.report.callback import reference_before_runs
         from ablate.report.collect import setting_of
 
         assert self.config is not None and self.launcher is not None
@@ -68,7 +69,7 @@ class AblateRepeatsSweeper(Sweeper):
         reference = (
             keys[0]
             if report.reference is None
-            else stats.find_reference(keys, report.reference, {}, report.name("reference"))
+            else reference_before_runs(self.config, members, report.reference, report.name("reference"))
         )
         _same_plan(self.sweep_dir, plan, keys, reference)
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
