@@ -415,6 +415,13 @@ CASES = [
           "-m"], 2, "ablate: hydra.launcher.n_jobs=two is invalid: it must be a whole number.", target="none"),
     # Found by hand: null for a plugin's field that takes no null ended in Hydra's words ('Error merging override
     # hydra.sweeper.n_trials=null')
+    # Found by hand: an unknown option of a group the sweeper's config chooses was said to be named by that file's
+    # defaults list ('hydra/sweeper/ablate_optuna.yaml's defaults list names hydra/sweeper/sampler/nope'), not by
+    # the override the user typed
+    Case("sweeper-sampler-unknown", "config unknown group", "ablate",
+         ["+sweep=search_budget", "hydra/sweeper/sampler=nope", "hydra.sweep.dir={sweep}", "-m"], 2,
+         "ablate: hydra/sweeper/sampler=nope is unknown (did you mean hydra/sweeper/sampler=motpe?): available "
+         "hydra/sweeper/sampler configs are auto, cmaes, gp, grid, motpe, nsgaii, qmc, random, tpe.", target="none"),
     Case("sweeper-null", "sweep", "ablate",
          ["+sweep=search_budget", "hydra.sweeper.n_trials=null", "hydra.sweep.dir={sweep}", "-m"], 2,
          "ablate: hydra.sweeper.n_trials=null is invalid: it must be a whole number.", target="none"),

@@ -157,7 +157,7 @@ def hydra_sentence(error: BaseException, overrides: Sequence[str] = ()) -> str |
         return None
     overrides = [str(o) for o in overrides]
     text = str(error)
-    in_file = _packaged(text) or _other_sweeper(text, overrides) or _in_file(error, text)
+    in_file = _packaged(text) or _other_sweeper(text, overrides) or _in_file(error, text, overrides)
     if in_file is not None:
         return in_file
     if isinstance(error, MissingConfigException):
@@ -322,9 +322,10 @@ def _other_sweeper(text: str, overrides: Sequence[str]) -> str | None:
     )
 
 
-def _in_file(error: Any, text: str) -> str | None:
+def _in_file(error: Any, text: str, overrides: Sequence[str] = ()) -> str | None:
     """The sentence for an error inside a config file (Hydra's `In 'model/mine': …`), naming the file: a defaults
-    list entry that does not exist, or a key its node has no field of; None for any other error."""
+    list entry that does not exist (named as typed where an override chose it: `hydra/sweeper/sampler=nope`), or a
+    key its node has no field of; None for any other error."""
     import dataclasses
 
     from ablate.config import schema
@@ -341,6 +342,10 @@ def _in_file(error: Any, text: str) -> str | None:
         nearest = _nearest(name, options)
         hint = f" (did you mean {nearest}?)" if nearest else ""
         listed = f": available {group} configs are {', '.join(options)}" if options else ""
+        typed = next((o for o in overrides if _key(o) == group and o.split("=", 1)[-1] == name), None)
+        if typed is not None:  # the override replaced the file's choice
+            hint = f" (did you mean {typed.split('=', 1)[0]}={nearest}?)" if nearest else ""
+            return f"{typed} is unknown{hint}{listed}."
         return f"{file}'s defaults list names {missing}, which does not exist{hint}{listed}."
     k = re.search(r"Key '([^']+)' not in '(\w+)'\s+full_key: (\S+)", text)
     node = getattr(schema, k[2], None) if k else None
