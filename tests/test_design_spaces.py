@@ -150,6 +150,10 @@ def test_a_space_too_small_for_n_distinct_designs_is_refused_once_every_design_w
                                         "resnext."),
     ({"compare": ["resnet"]}, "hydra.sweeper.compare=['resnet'] gives 1 design space: a comparison needs two or "
                               "more, such as hydra.sweeper.compare=[resnet,resnext]."),
+    # Found by hand: with one space defined, the sentence offered compare=[resnet], one space again
+    ({"spaces": {"resnet": {}}}, "hydra.sweeper.spaces gives 1 design space: a comparison needs two or more: define "
+                                 "another beside resnet, e.g. '+hydra.sweeper.spaces.other={cardinality:[2,4],"
+                                 "width:[32],depths:[[1,3],[1,3],[1,3],[1,2]]}'."),
     ({"spaces": {"resnet": {"widths": [16]}, "b": {}}}, "hydra.sweeper.spaces.resnet.widths is not a design-space "
                                                        "field: valid fields are cardinality, width, depths (d is "
                                                        "solved for the budget)."),

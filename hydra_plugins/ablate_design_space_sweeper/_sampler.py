@@ -210,11 +210,17 @@ def chosen(spaces: Mapping[str, Space], compare: Sequence[str] | None) -> list[S
             )
     if len(set(names)) != len(names):
         raise ConfigError(f"{PREFIX}compare={names!r} names a space twice: give each space once.")
-    if len(names) < 2:
-        where = f"{PREFIX}compare={names!r}" if compare is not None else f"{PREFIX}spaces"
+    if len(names) < 2 and len(spaces) >= 2:  # more are defined: compare them
         raise ConfigError(
-            f"{where} gives {len(names)} design space: a comparison needs two or more, such as "
-            f"{PREFIX}compare=[{','.join(list(spaces)[:2]) or 'resnet,resnext'}]."
+            f"{PREFIX}compare={names!r} gives {len(names)} design space{'s' * (len(names) != 1)}: a comparison "
+            f"needs two or more, such as {PREFIX}compare=[{','.join(list(spaces)[:2])}]."
+        )
+    if len(names) < 2:  # too few defined: define another
+        beside = f"another beside {', '.join(spaces)}" if spaces else "two"
+        raise ConfigError(
+            f"{PREFIX}spaces gives {len(names)} design space{'s' * (len(names) != 1)}: a comparison needs two or "
+            f"more: define {beside}, e.g. '+{PREFIX}spaces.other={{cardinality:[2,4],width:[32],"
+            "depths:[[1,3],[1,3],[1,3],[1,2]]}'."
         )
     return [spaces[n] for n in names]
 
