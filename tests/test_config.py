@@ -120,7 +120,11 @@ def test_an_integer_for_a_float_field_stays_as_typed():
     (["optim.momentum=abc"], "optim.momentum='abc' is invalid: it must be a number at least 0 and below 1, e.g. 0.9."),
     # found by hand: null and booleans were shown as Python writes them (`seed=None`), not as the user typed them
     (["optim.gamma=null"], "optim.gamma=null is invalid: it must be a number above 0, e.g. 0.1."),
-    (["seed=null"], "seed=null is invalid: it must be a whole number such as 0."),
+    # found by hand: a seed torch cannot take ended in a traceback (ValueError: Overflow when unpacking long long)
+    (["seed=18446744073709551616"], "seed=18446744073709551616 is invalid: it must be a whole number such as 0, at "
+                                    "least -2**63 and below 2**64 (what torch seeds with)."),
+    (["seed=null"], "seed=null is invalid: it must be a whole number such as 0, at least -2**63 and below 2**64 "
+                    "(what torch seeds with)."),
     (["optim.epochs=true"], "optim.epochs=true is invalid: it must be a whole number of at least 1."),
     (["optim.nesterov=maybe"], "optim.nesterov='maybe' is invalid: it must be true or false."),
     (["optim.milestones=[10,x]"], "optim.milestones=[10, 'x'] is invalid: it must be a list of epochs such as "
@@ -142,7 +146,8 @@ def test_an_integer_for_a_float_field_stays_as_typed():
                                           "streams its images, so they cannot be measured at load."),
     (["+data.num_samples=5"], "data.num_samples is not a data field: valid fields are augment, download, mean, name, "
                               "pad, root, std, train_subset, url, val_subset."),
-    (["seed=abc"], "seed='abc' is invalid: it must be a whole number such as 0."),
+    (["seed=abc"], "seed='abc' is invalid: it must be a whole number such as 0, at least -2**63 and below 2**64 "
+                   "(what torch seeds with)."),
     (["budget=params", "budget.reference=resnet5"], "budget.reference='resnet5' is unknown: available models are "
                                                     f"{', '.join(available('model'))}."),
     (["budget=params", "budget.vary=depth", "budget.stage=7"], "budget.stage=7 is invalid: this template has stages 0 "

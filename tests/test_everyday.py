@@ -396,7 +396,8 @@ def test_describe_and_budget_say_the_same_sentences(override, capsys):
 
 
 @pytest.mark.parametrize("override, sentence", [
-    ("seed=abc", "seed='abc' is invalid: it must be a whole number such as 0."),
+    ("seed=abc", "seed='abc' is invalid: it must be a whole number such as 0, at least -2**63 and below 2**64 "
+                 "(what torch seeds with)."),
     ("+model.cardinality=8", "+model.cardinality=8: model.cardinality is already in the config, so drop the +: "
                              "model.cardinality=8."),
     ("hydra.sweep.dirr=x", "hydra.sweep.dirr=x: hydra.sweep has no field dirr (did you mean hydra.sweep.dir=x?); its "

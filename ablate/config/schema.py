@@ -533,7 +533,10 @@ DATA: dict[str, type[DataConfig]] = {
 }
 
 
-SEED = Rule(lambda v: is_whole(v, None), "is invalid: it must be a whole number such as 0")
+SEED = Rule(  # the range torch.manual_seed takes
+    lambda v: is_whole(v, -(2**63)) and v < 2**64,
+    "is invalid: it must be a whole number such as 0, at least -2**63 and below 2**64 (what torch seeds with)",
+)
 
 # Root keys a sweep member may carry beyond `Config`'s, added by its sweeper with `+KEY=VALUE`: absent from every other
 # run, so no other run's config (nor its hash) changes. `design_space`: the design space a member of
