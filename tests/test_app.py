@@ -514,6 +514,23 @@ def test_more_threads_than_cores_is_said_in_the_log(caplog, monkeypatch):
     ]
 
 
+def test_threads_past_what_a_machine_can_start_are_refused(monkeypatch):
+    """Found by hand: `trainer.num_threads=999999` warned that the threads would share the cores, then the process
+    died of a segmentation fault (exit 139) as OpenMP failed to start them. Past 64 threads per core (more only
+    share the cores) the run is refused in one sentence."""
+    from ablate.run import parallel
+
+    monkeypatch.setattr(parallel, "cpu_count", lambda: 2)
+    assert processes.threads_per_process(128, 1) == 128
+    with pytest.raises(ConfigError) as refused:
+        processes.threads_per_process(999_999, 1)
+    assert str(refused.value) == (
+        "trainer.num_threads=999999 is more than 64 threads per core of this machine's 2 cores: give at most 128 "
+        "(more threads than cores only share them), or null for each process its share.")
+    with pytest.raises(ConfigError):  # per process: two DDP ranks of 65 threads each on 2 cores
+        processes.threads_per_process(65, 2)
+
+
 def test_a_resumed_run_tells_its_trial_the_epochs_of_its_checkpoint_first(tmp_path, monkeypatch):
     """A search's retried trial resumes its original's checkpoint under a new trial number: the new trial has none
     of the checkpoint's epochs, so the run reports them before its own, in order, each once."""

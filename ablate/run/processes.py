@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ablate.errors import AblateError
+from ablate.errors import AblateError, ConfigError
 from ablate.run.pruning import Report, never, reporter
 from ablate.run.record import RESULT, EnvSection, RunRecord, ThroughputSection
 
@@ -227,12 +227,23 @@ def _start_method() -> str:
     return "forkserver"
 
 
+MAX_THREADS_PER_CORE = 64  # past it a process may fail to start its threads (a segfault in OpenMP); none would help
+
+
 def threads_per_process(num_threads: int | None, world_size: int) -> int | None:
     """CPU threads per process: `trainer.num_threads`, else this job's share of the cores
     (`ablate.run.parallel`: members of a multirun running at once split them), split among DDP ranks."""
     from ablate.run.parallel import cpu_count, threads_for_job
 
     if num_threads is not None:
+        if num_threads * world_size > MAX_THREADS_PER_CORE * cpu_count():  # OpenMP fails to start them, or crashes
+            most = max(MAX_THREADS_PER_CORE * cpu_count() // world_size, 1)
+            ranks = f" with {world_size} processes" if world_size > 1 else ""
+            raise ConfigError(
+                f"trainer.num_threads={num_threads}{ranks} is more than {MAX_THREADS_PER_CORE} threads per core of "
+                f"this machine's {cpu_count()} cores: give at most {most} (more threads than cores only share "
+                "them), or null for each process its share."
+            )
         if num_threads * world_size > cpu_count():
             processes = f"{world_size} process{'es' * (world_size != 1)}"
             log.warning(
