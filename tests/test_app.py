@@ -567,3 +567,17 @@ def test_an_allocation_the_machine_cannot_make_is_said_as_out_of_memory():
     assert app._reason(error) == (f"out of memory: one tensor of 80.0 GB could not be allocated (this machine has "
                                   f"{ram:.1f} GB in all): give a smaller model, or a smaller optim.batch_size.")
     assert app._reason(RuntimeError("boom")) == "RuntimeError: boom."
+
+
+def test_processes_past_what_a_machine_can_start_are_refused(monkeypatch):
+    """The same limit for DDP processes, each of which starts at least one thread: `trainer.world_size=200` with a
+    batch that splits (`optim.batch_size=200`) on 2 cores is refused naming the world size, not the threads."""
+    from ablate.run import parallel
+
+    monkeypatch.setattr(parallel, "cpu_count", lambda: 2)
+    assert processes.threads_per_process(1, 128) == 1
+    with pytest.raises(ConfigError) as refused:
+        processes.threads_per_process(1, 200)
+    assert str(refused.value) == (
+        "trainer.world_size=200 is more than 64 processes per core of this machine's 2 cores: give at most 128 "
+        "(more processes than cores only share them), or auto for one per core.")

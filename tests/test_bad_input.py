@@ -95,6 +95,10 @@ CASES = [
          "ablate: trainer.world_size='two' is invalid: give the number of DDP processes, 1 or more, or auto (the "
          "CPU: one single-threaded process per core of this job; CUDA: 1).", target="fresh"),
     # -- configs: ranges
+    # Found by hand: the batch's split was checked in each DDP process, after a thousand had been started
+    Case("range-world-split", "config range", "ablate", ["trainer.world_size=1000"], 2,
+         "ablate: optim.batch_size=32 does not split over trainer.world_size=1000 processes: make it a multiple of "
+         "the world size.", target="fresh"),
     Case("range-cardinality", "config range", "ablate", ["model.cardinality=0"], 2,
          "ablate: model.cardinality=0 is invalid: it must be a whole number of at least 1."),
     Case("range-width", "config range", "ablate", ["model.width=-64"], 2,

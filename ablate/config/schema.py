@@ -422,6 +422,16 @@ def batch_too_large(batch: int, images: int, where: str, subset: int | None) -> 
     )
 
 
+def uneven_batch(batch: int, world_size: int) -> ConfigError | None:
+    """The sentence for a global batch that does not split evenly over `world_size` DDP processes, else None."""
+    if batch % world_size == 0:
+        return None
+    return ConfigError(
+        f"optim.batch_size={batch} does not split over trainer.world_size={world_size} processes: make it a "
+        "multiple of the world size."
+    )
+
+
 def check_images(data: DataConfig, batch: int) -> None:
     """Subsets and the batch against the images of a data set whose size its config tells."""
     sizes = data.sizes()
@@ -817,6 +827,10 @@ def check(cfg: Any, searchpath: tuple[str, ...] | None = None, *, training: bool
     check_keys("trainer", values["trainer"], TrainerConfig)
     trainer = _apply("trainer", values["trainer"], TrainerConfig)
     if training:
+        if trainer["world_size"] != "auto":  # known at compose time, not only once the processes have started
+            uneven = uneven_batch(values["optim"]["batch_size"], trainer["world_size"])
+            if uneven is not None:
+                raise uneven
         from ablate.run.loggers import check_environment_store
 
         check_environment_store(trainer["loggers"], trainer["mlflow_uri"])

@@ -235,6 +235,12 @@ def threads_per_process(num_threads: int | None, world_size: int) -> int | None:
     (`ablate.run.parallel`: members of a multirun running at once split them), split among DDP ranks."""
     from ablate.run.parallel import cpu_count, threads_for_job
 
+    if world_size > MAX_THREADS_PER_CORE * cpu_count():  # each process starts at least one thread
+        raise ConfigError(
+            f"trainer.world_size={world_size} is more than {MAX_THREADS_PER_CORE} processes per core of this "
+            f"machine's {cpu_count()} cores: give at most {MAX_THREADS_PER_CORE * cpu_count()} (more processes than "
+            "cores only share them), or auto for one per core."
+        )
     if num_threads is not None:
         if num_threads * world_size > MAX_THREADS_PER_CORE * cpu_count():  # OpenMP fails to start them, or crashes
             most = max(MAX_THREADS_PER_CORE * cpu_count() // world_size, 1)

@@ -33,7 +33,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from ablate.config.schema import batch_too_large
+from ablate.config.schema import batch_too_large, uneven_batch
 from ablate.data.base import wide_pad
 from ablate.errors import CheckpointError, ConfigError
 from ablate.run import device as devices
@@ -408,11 +408,9 @@ def _check_batch(cfg, world_size: int, train) -> int:
     """The per-process batch, after checking `optim.batch_size` against the world size and the training
     split (each rank needs at least one whole batch of its shard): the checks that need run-time facts."""
     batch = cfg.optim.batch_size
-    if batch % world_size:
-        raise ConfigError(
-            f"optim.batch_size={batch} does not split over trainer.world_size={world_size} processes: "
-            "make it a multiple of the world size."
-        )
+    uneven = uneven_batch(batch, world_size)  # `auto` resolves to a count that splits; a given one is checked
+    if uneven is not None:
+        raise uneven
     per_rank = len(train) // world_size
     if per_rank < batch // world_size:
         chosen = cfg.data.get("train_subset")
