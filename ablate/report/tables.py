@@ -465,8 +465,9 @@ def about(sweep) -> list[tuple[str, str]]:
     if sweep.repeated:
         pairs = "; ".join(f"{left} as {kept}" for left, kept in sweep.repeated[:3])
         more = f"; and {len(sweep.repeated) - 3} more" if len(sweep.repeated) > 3 else ""
-        folders = f"{len(sweep.repeated)} more folder{'s' * (len(sweep.repeated) != 1)}"
-        members += f"; {folders} hold a run of the same config as another ({pairs}{more}): each is counted once"
+        one = len(sweep.repeated) == 1
+        folders = f"{len(sweep.repeated)} more folder{'' if one else 's'} hold{'s' if one else ''}"
+        members += f"; {folders} a run of the same config as another ({pairs}{more}): each is counted once"
     items.append(("members", members))
     models = runs.model.dropna().unique()
     if len(models) == 1:
