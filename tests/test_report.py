@@ -285,6 +285,26 @@ def test_the_curves_of_forty_settings_keep_their_plot_and_legend(tmp_path):
     assert fig.get_figheight() > 4.5 + 40 * 0.1  # grown by the legend's rows
 
 
+def test_one_epoch_of_settings_with_long_labels_keeps_its_plot(tmp_path):
+    """Found by hand: the report of a folder of several sweeps (one epoch each) wrote matplotlib's warning that the
+    axes collapsed to zero on stderr: the one-epoch figure's row labels, each setting's label in full, took all of
+    its 6-inch width. The figure widens with its longest label."""
+    import warnings
+
+    from ablate.report import figures
+    from ablate.report.output import write_figure
+
+    names = [f"model.width={w}" for w in range(8)]
+    rows = [{"setting": s, "epoch": 1, "train_err": 30.0 - i, "val_err": 25.0 - i} for i, s in enumerate(names)]
+    labels = {s: f"1×{i}d · depths=3-3-3-2 · width={i} · design_space=resnet · sweep=design_spaces · "
+                 "data.train_subset=640 · data.val_subset=640 · optim.epochs=1" for i, s in enumerate(names)}
+    fig = figures.curves(pd.DataFrame(rows), labels)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        write_figure(fig, tmp_path / "curves")
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == list(labels.values())
+
+
 # ----------------------------------------------------------------------------- a report that stands alone
 DEPTH_MULTIRUN = """
 hydra:

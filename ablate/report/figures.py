@@ -30,6 +30,7 @@ from ablate.report.tables import varying_overrides
 SERIES_COLUMNS = ("variant", "budget_vary", "shortcut")
 MARKED_EPOCHS = 12  # curves of this many epochs or fewer mark each epoch
 LEGEND_INSIDE = 12  # settings whose legend fits inside the axes; more go below them
+LABEL_INCHES = 0.075  # the width of a character of a small tick label
 ANNOTATED_LABEL = 24  # the longest label written in full beside a point of the complexity figure
 DESIGN_SPACE = "design_space"  # the key of the override (+design_space=NAME) a design-space sweep gives each member
 VERDICT_COLORS = {"better": "tab:green", "worse": "tab:red", "equivalent": "tab:blue"}
@@ -94,7 +95,8 @@ def one_epoch(epochs: pd.DataFrame, labels: dict) -> Figure:
     """Runs of one epoch: each setting's train (open) and validation (filled) error after it, the mean over seeds
     with its 95% CI, one row per setting — a single point per setting on an epoch axis would be no curve."""
     order = _in_table_order(epochs, labels)
-    fig = _figure(1, height=max(2.5, 1.2 + 0.45 * len(order)))
+    longest = max((len(labels.get(s, s)) for s in order), default=0)  # the row labels are set beside the axes
+    fig = _figure(1, height=max(2.5, 1.2 + 0.45 * len(order)), width=max(6.0, 3.0 + LABEL_INCHES * longest))
     ax = fig.axes[0]
     ax.set(
         xlabel="top-1 error (%) after epoch 1, mean and 95% CI over seeds",
