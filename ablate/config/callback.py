@@ -93,18 +93,25 @@ def untargeted_callback(config: DictConfig, multirun: bool) -> str | None:
     return None
 
 
+def solved_template(config: DictConfig):
+    """The template a run's composed config (hydra node included) trains, after the same schema check and budget
+    solve its job makes; raises what they raise."""
+    from ablate.config.loading import job_searchpath, solve_cfg
+    from ablate.config.schema import check
+
+    searchpath = job_searchpath(config)  # the user's config folders: a budget may name a model there
+    run = OmegaConf.masked_copy(config, [str(k) for k in config if k != "hydra"])  # its fields alone
+    check(run, searchpath)
+    return solve_cfg(run, searchpath)[0]
+
+
 def refusal(config: DictConfig) -> str | None:
     """The sentence a run's composed config (hydra node included) is refused with by its schema and budget, or
     None: accepted, or failing on something only the job resolves (an interpolation of the job's own)."""
-    from ablate.config.loading import job_searchpath, solve_cfg
-    from ablate.config.schema import check
     from ablate.errors import AblateError
 
     try:
-        searchpath = job_searchpath(config)  # the user's config folders: a budget may name a model there
-        run = OmegaConf.masked_copy(config, [str(k) for k in config if k != "hydra"])  # its fields alone
-        check(run, searchpath)
-        solve_cfg(run, searchpath)
+        solved_template(config)
     except AblateError as e:
         return _from_variant(" ".join(str(e).split()), config)
     except Exception:

@@ -144,21 +144,16 @@ def _labels(config, members: list[list[str]]) -> dict[str, str]:
     """{setting: C×d} of the members of a multirun about to start, each composed and solved as its run will be; a
     member refused or not composable has no label (its run will say why)."""
     from hydra.core.global_hydra import GlobalHydra
-    from omegaconf import OmegaConf
 
-    from ablate.config.loading import job_searchpath, solve_cfg
-    from ablate.config.schema import check
+    from ablate.config.callback import solved_template
     from ablate.report.collect import setting_of
 
     if not GlobalHydra.instance().is_initialized():
         return {}
-    loader, searchpath, labels = GlobalHydra.instance().config_loader(), job_searchpath(config), {}
+    loader, labels = GlobalHydra.instance().config_loader(), {}
     for overrides in members:
         try:
-            member = loader.load_sweep_config(config, list(overrides))
-            run = OmegaConf.masked_copy(member, [str(k) for k in member if k != "hydra"])
-            check(run, searchpath)
-            template, _ = solve_cfg(run, searchpath)
+            template = solved_template(loader.load_sweep_config(config, list(overrides)))
         except Exception:
             continue
         labels[setting_of(overrides)] = f"{template.cardinality}×{template.bottleneck_width}d"

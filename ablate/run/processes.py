@@ -232,7 +232,8 @@ MAX_THREADS_PER_CORE = 64  # past it a process may fail to start its threads (a 
 
 def threads_per_process(num_threads: int | None, world_size: int) -> int | None:
     """CPU threads per process: `trainer.num_threads`, else this job's share of the cores
-    (`ablate.run.parallel`: members of a multirun running at once split them), split among DDP ranks."""
+    (`ablate.run.parallel`: members of a multirun running at once split them), split among DDP ranks. Refuses
+    (ConfigError) more processes, or threads in all, than MAX_THREADS_PER_CORE per core of this machine."""
     from ablate.run.parallel import cpu_count, threads_for_job
 
     if world_size > MAX_THREADS_PER_CORE * cpu_count():  # each process starts at least one thread
