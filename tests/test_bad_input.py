@@ -80,7 +80,7 @@ CASES = [
     Case("type-batch", "config type", "ablate", ["optim.batch_size=abc"], 2,
          "ablate: optim.batch_size='abc' is invalid: it must be a whole number of at least 1.", target="fresh"),
     Case("type-lr", "config type", "ablate", ["optim.lr=abc"], 2,
-         "ablate: optim.lr='abc' is invalid: it must be a positive, finite number such as 0.1.", target="fresh"),
+         "ablate: optim.lr='abc' is invalid: it must be a positive number such as 0.1, at most 3.4e+38 (the largest fp32 value).", target="fresh"),
     Case("type-momentum", "config type", "ablate", ["optim.momentum=abc"], 2,
          "ablate: optim.momentum='abc' is invalid: it must be a number at least 0 and below 1, e.g. 0.9.",
          target="fresh"),
@@ -106,7 +106,7 @@ CASES = [
     Case("range-block", "config range", "ablate", ["model.block=inception"], 2,
          "ablate: model.block='inception' is unknown: valid blocks are bottleneck, basic."),
     Case("range-lr", "config range", "ablate", ["optim.lr=-0.1"], 2,
-         "ablate: optim.lr=-0.1 is invalid: it must be a positive, finite number such as 0.1.", target="fresh"),
+         "ablate: optim.lr=-0.1 is invalid: it must be a positive number such as 0.1, at most 3.4e+38 (the largest fp32 value).", target="fresh"),
     Case("range-epochs", "config range", "ablate", ["optim.epochs=0"], 2,
          "ablate: optim.epochs=0 is invalid: it must be a whole number of at least 1.", target="fresh"),
     Case("range-batch", "config range", "ablate", ["optim.batch_size=4096"], 2,
@@ -345,7 +345,7 @@ CASES = [
     # recorded failed, and the sweep ended "2 of 2 members failed, each with: ..." (exit 1): it is bad input
     Case("sweep-constant-refused", "sweep", "ablate",
          ["model.cardinality=1,2", "optim.lr=-1", "hydra.sweep.dir={sweep}", "-m"], 2,
-         "ablate: optim.lr=-1 is invalid: it must be a positive, finite number such as 0.1 (in every member of the "
+         "ablate: optim.lr=-1 is invalid: it must be a positive number such as 0.1, at most 3.4e+38 (the largest fp32 value) (in every member of the "
          "sweep).", target="none"),
     Case("sweep-constant-unknown-key", "sweep", "ablate",
          ["+sweep=cardinality_vs_width", "+budget.bogus=1", "hydra.sweep.dir={sweep}", "-m"], 2,
@@ -353,7 +353,7 @@ CASES = [
          "target, tolerance, vary (in every member of the sweep).", target="none"),
     Case("search-constant-refused", "sweep", "ablate",  # found by hand: each trial failed until the failure rate
          ["+sweep=search_budget", "optim.lr=-1", "hydra.sweep.dir={sweep}", "-m"], 2,
-         "ablate: optim.lr=-1 is invalid: it must be a positive, finite number such as 0.1 (in every trial of the "
+         "ablate: optim.lr=-1 is invalid: it must be a positive number such as 0.1, at most 3.4e+38 (the largest fp32 value) (in every trial of the "
          "search).", target="none"),
     # Found by hand: a misspelt key added to the launcher's node went to joblib's backend silently, and the sweep
     # ran on every core (n_jobs=-1); a key that is no near miss of a field still passes, as Hydra's launcher allows

@@ -123,6 +123,11 @@ def test_an_integer_for_a_float_field_stays_as_typed():
     # found by hand: a seed torch cannot take ended in a traceback (ValueError: Overflow when unpacking long long)
     (["seed=18446744073709551616"], "seed=18446744073709551616 is invalid: it must be a whole number such as 0, at "
                                     "least -2**63 and below 2**64 (what torch seeds with)."),
+    # found by hand: a finite rate above fp32's range ended in a traceback (value cannot be converted to type float)
+    (["optim.lr=1e308"], "optim.lr=1e+308 is invalid: it must be a positive number such as 0.1, at most 3.4e+38 (the "
+                         "largest fp32 value)."),
+    (["optim.weight_decay=1e308"], "optim.weight_decay=1e+308 is invalid: it must be a number at least 0 and at most "
+                                   "3.40282e+38, e.g. 1e-4."),
     (["seed=null"], "seed=null is invalid: it must be a whole number such as 0, at least -2**63 and below 2**64 "
                     "(what torch seeds with)."),
     (["optim.epochs=true"], "optim.epochs=true is invalid: it must be a whole number of at least 1."),

@@ -125,6 +125,9 @@ def whole(minimum: int = 1, tail: str | None = None) -> Rule:
     return Rule(lambda v: is_whole(v, minimum), tail or f"is invalid: it must be a whole number of at least {minimum}")
 
 
+FP32_MAX = 3.4028234663852886e38  # the largest fp32 value: rates above it cannot be held by the optimizer
+
+
 def real(
     low: float, high: float | None = None, example: str = "0.1", low_open: bool = False, high_open: bool = True
 ) -> Rule:
@@ -315,12 +318,15 @@ class OptimConfig:
 
     batch_size: int = _rule(whole())  # the global batch, split over trainer.world_size processes
     epochs: int = _rule(whole())
-    lr: float = _rule(
-        Rule(lambda v: is_number(v) and v > 0, "is invalid: it must be a positive, finite number such as 0.1")
+    lr: float = _rule(  # the optimizer holds it in fp32
+        Rule(
+            lambda v: is_number(v) and 0 < v <= FP32_MAX,
+            "is invalid: it must be a positive number such as 0.1, at most 3.4e+38 (the largest fp32 value)",
+        )
     )
     momentum: float = _rule(real(0.0, 1.0, "0.9"))
     nesterov: bool = _rule(FLAG)
-    weight_decay: float = _rule(real(0.0, example="1e-4"))
+    weight_decay: float = _rule(real(0.0, FP32_MAX, example="1e-4", high_open=False))
     decay_norm_and_bias: bool = _rule(FLAG)  # false: no weight decay on BN weights and biases
     schedule: str = _rule(choice(SCHEDULES, "schedules"))
     milestones: list[int] | None = _rule(Rule(_epochs, "is invalid: it must be a list of epochs such as [150,225]"))
