@@ -4,6 +4,7 @@ on the user's search path, and one list of run-time keys for the record hash and
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import subprocess
@@ -12,6 +13,8 @@ from dataclasses import fields
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
 from ablate.config import RUNTIME_KEYS, available, check, compose, load_template, schema, searchpath_of, solve_cfg
@@ -127,7 +130,15 @@ def test_an_integer_for_a_float_field_stays_as_typed():
     (["optim.lr=1e308"], "optim.lr=1e+308 is invalid: it must be a positive number such as 0.1, at most 3.4e+38 (the "
                          "largest fp32 value)."),
     (["optim.weight_decay=1e308"], "optim.weight_decay=1e+308 is invalid: it must be a number at least 0 and at most "
-                                   "3.40282e+38, e.g. 1e-4."),
+                                   "3.4e+38 (the largest fp32 value), e.g. 1e-4."),
+    # found by hand: a step schedule whose gamma raises the rate past fp32's range ended in a traceback (torch's
+    # overflow, or Python's when gamma ** k itself overflowed)
+    (["optim.gamma=1e308", "optim.schedule=step", "optim.milestones=[0]"],
+     "optim.gamma=1e+308 with optim.lr=0.2 and optim.milestones=[0] raises the learning rate to 2e+307 (gamma to the "
+     "power of 1 milestone), above 3.4e+38 (the largest fp32 value): give optim.gamma at most 1.7e+39."),
+    (["optim.gamma=1e30", "optim.schedule=step", "optim.milestones=[0,1,1]", "optim.epochs=2"],
+     "optim.gamma=1e+30 with optim.lr=0.2 and optim.milestones=[0, 1, 1] raises the learning rate to 2e+89 (gamma to "
+     "the power of 3 milestones), above 3.4e+38 (the largest fp32 value): give optim.gamma at most 1.19e+13."),
     (["seed=null"], "seed=null is invalid: it must be a whole number such as 0, at least -2**63 and below 2**64 "
                     "(what torch seeds with)."),
     (["optim.epochs=true"], "optim.epochs=true is invalid: it must be a whole number of at least 1."),
@@ -165,6 +176,22 @@ def test_an_integer_for_a_float_field_stays_as_typed():
 ])
 def test_check_names_the_field_the_user_typed(overrides, sentence):
     assert refusal(overrides) == sentence
+
+
+@given(lr=st.floats(1e-30, 1e30), gamma=st.floats(1.0001, 1e300), k=st.integers(1, 50))
+def test_the_largest_gamma_named_is_accepted_and_above_it_is_not(lr, gamma, k):
+    """The bound a refusal names for optim.gamma is one the check accepts (rounded down, never up), and a
+    gamma 1 % above the true bound is refused."""
+    optim = {"schedule": "step", "gamma": gamma, "lr": lr, "milestones": list(range(k)), "epochs": k}
+    refusal = schema.rate_overflow(optim)
+    if refusal is None:
+        assert math.log10(lr) + k * math.log10(gamma) <= math.log10(schema.FP32_MAX)
+        return
+    most = float(str(refusal).rsplit(" ", 1)[1].rstrip("."))
+    assert schema.rate_overflow({**optim, "gamma": most}) is None
+    exact = 10 ** ((math.log10(schema.FP32_MAX) - math.log10(lr)) / k)
+    assert most <= exact and most >= exact * 0.99
+    assert schema.rate_overflow({**optim, "gamma": exact * 1.01}) is not None
 
 
 def test_check_is_one_place_no_getter_with_a_default_remains():

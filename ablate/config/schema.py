@@ -126,6 +126,7 @@ def whole(minimum: int = 1, tail: str | None = None) -> Rule:
 
 
 FP32_MAX = 3.4028234663852886e38  # the largest fp32 value: rates above it cannot be held by the optimizer
+FP32_MAX_TEXT = "3.4e+38 (the largest fp32 value)"
 
 
 def real(
@@ -141,7 +142,9 @@ def real(
         )
 
     lo = f"{'above' if low_open else 'at least'} {low:g}"
-    hi = "" if high is None else f" and {'below' if high_open else 'at most'} {high:g}"
+    hi = ""
+    if high is not None:
+        hi = f" and {'below' if high_open else 'at most'} {FP32_MAX_TEXT if high == FP32_MAX else f'{high:g}'}"
     return Rule(ok, f"is invalid: it must be a number {lo}{hi}, e.g. {example}")
 
 
@@ -321,7 +324,7 @@ class OptimConfig:
     lr: float = _rule(  # the optimizer holds it in fp32
         Rule(
             lambda v: is_number(v) and 0 < v <= FP32_MAX,
-            "is invalid: it must be a positive number such as 0.1, at most 3.4e+38 (the largest fp32 value)",
+            f"is invalid: it must be a positive number such as 0.1, at most {FP32_MAX_TEXT}",
         )
     )
     momentum: float = _rule(real(0.0, 1.0, "0.9"))
@@ -435,6 +438,40 @@ def uneven_batch(batch: int, world_size: int) -> ConfigError | None:
     return ConfigError(
         f"optim.batch_size={batch} does not split over trainer.world_size={world_size} processes: make it a "
         "multiple of the world size."
+    )
+
+
+def _scientific(log10: float, down: bool = False) -> str:
+    """A positive number given by its base-10 logarithm, to 3 significant digits (rounded `down`: a bound that
+    holds), also where it lies beyond a float's range."""
+    exponent = math.floor(log10)
+    mantissa = 10 ** (log10 - exponent)
+    mantissa = math.floor(mantissa * 100) / 100 if down else round(mantissa, 2)
+    if mantissa >= 10:
+        mantissa, exponent = mantissa / 10, exponent + 1
+    if abs(exponent) < 300:
+        return f"{mantissa * 10.0**exponent:.3g}"
+    return f"{mantissa:g}e{exponent:+03d}"
+
+
+def rate_overflow(optim: Mapping) -> ConfigError | None:
+    """The sentence for a step schedule whose `gamma` above 1 raises the learning rate, over the milestones the run
+    reaches, past the largest fp32 value the optimizer holds it in; else None."""
+    if optim["schedule"] != "step" or optim["gamma"] <= 1:
+        return None
+    reached = [m for m in optim["milestones"] or () if m < optim["epochs"]]
+    if not reached:
+        return None
+    lr, gamma, k = float(optim["lr"]), float(optim["gamma"]), len(reached)
+    peak = math.log10(lr) + k * math.log10(gamma)
+    if peak <= math.log10(FP32_MAX):
+        return None
+    most = (math.log10(FP32_MAX) - math.log10(lr)) / k
+    shown = [int(m) for m in optim["milestones"]]
+    return ConfigError(
+        f"optim.gamma={gamma:g} with optim.lr={lr:g} and optim.milestones={shown} raises the learning rate to "
+        f"{_scientific(peak)} (gamma to the power of {k} milestone{'s' * (k > 1)}), above {FP32_MAX_TEXT}: give "
+        f"optim.gamma at most {_scientific(most, down=True)}."
     )
 
 
@@ -824,6 +861,9 @@ def check(cfg: Any, searchpath: tuple[str, ...] | None = None, *, training: bool
     check_budget(values["budget"], template, searchpath)
     check_keys("optim", values["optim"], OptimConfig)
     _apply("optim", values["optim"], OptimConfig)
+    overflow = rate_overflow(values["optim"])
+    if overflow is not None:
+        raise overflow
     data = data_config(values["data"])
     unfit = misfit(data.name, template, data.fixes()) if training else None
     if unfit is not None:
