@@ -339,13 +339,12 @@ def _in_file(error: Any, text: str, overrides: Sequence[str] = ()) -> str | None
         group, _, name = missing.rpartition("/")
         searchpath = re.findall(r"path=(file://\S+)", text)  # the user's folders, as Hydra lists them
         options = available(group, searchpath) if group else []
+        typed = next((o for o in overrides if _key(o) == group and o.split("=", 1)[-1] == name), None)
+        if typed is not None:  # the override replaced the file's choice
+            return _unknown_choice(typed, group, options)
         nearest = _nearest(name, options)
         hint = f" (did you mean {nearest}?)" if nearest else ""
         listed = f": available {group} configs are {', '.join(options)}" if options else ""
-        typed = next((o for o in overrides if _key(o) == group and o.split("=", 1)[-1] == name), None)
-        if typed is not None:  # the override replaced the file's choice
-            hint = f" (did you mean {typed.split('=', 1)[0]}={nearest}?)" if nearest else ""
-            return f"{typed} is unknown{hint}{listed}."
         return f"{file}'s defaults list names {missing}, which does not exist{hint}{listed}."
     k = re.search(r"Key '([^']+)' not in '(\w+)'\s+full_key: (\S+)", text)
     node = getattr(schema, k[2], None) if k else None
@@ -506,11 +505,18 @@ def _unknown_option(error: Any, overrides: Sequence[str]) -> str:
     group, _, name = (error.missing_cfg_file or "").rpartition("/")
     if not group or error.options is None:  # not a group's option (a file of a defaults list)
         return " ".join(str(error).split("Available options")[0].split()).rstrip(". ") + "."
-    options = sorted(error.options)
     typed = next((o for o in overrides if _key(o) == group and o.split("=", 1)[-1] == name), f"{group}={name}")
+    return _unknown_choice(typed, group, sorted(error.options))
+
+
+def _unknown_choice(typed: str, group: str, options: Sequence[str]) -> str:
+    """The sentence for an override choosing an option its group does not have, as typed (`+model=x`, `model=x`),
+    with the nearest option and every option."""
+    key, _, name = typed.partition("=")
     nearest = _nearest(name, options)
-    hint = f" (did you mean {typed.split('=', 1)[0]}={nearest}?)" if nearest else ""
-    return f"{typed} is unknown{hint}: available {group} configs are {', '.join(options)}."
+    hint = f" (did you mean {key}={nearest}?)" if nearest else ""
+    listed = f": available {group} configs are {', '.join(options)}" if options else ""
+    return f"{typed} is unknown{hint}{listed}."
 
 
 def _unknown_key(key: str, cause: BaseException | None, overrides: Sequence[str]) -> str:
