@@ -66,6 +66,16 @@ def test_cosine_schedule_with_linear_warmup():
     assert math.isclose(f(100), 0.0, abs_tol=1e-12) and f(99) > 0
 
 
+def test_a_warm_up_longer_than_a_float_holds_in_steps_stays_at_its_start():
+    """Found by hand: `optim.warmup_epochs=1e308` (a finite number of epochs, but more steps than a float holds)
+    ended in a traceback (OverflowError: cannot convert float infinity to integer, exit 1); the rate stays at
+    warmup_start × lr, as the warm-up's ramp says, and the run trains (with the long warm-up's warning)."""
+    for schedule in ("cosine", "step"):
+        cfg = compose(["optim.warmup_epochs=1e308", "optim.warmup_start=0.25", f"optim.schedule={schedule}"])
+        f = lr_factor(cfg.optim, steps_per_epoch=10)
+        assert [f(s) for s in (0, 1, 10**6)] == [0.25, 0.25, 0.25]
+
+
 def test_no_weight_decay_on_norm_and_bias_on_request():
     cfg, model, _, _ = setup(["optim.decay_norm_and_bias=false", "optim.weight_decay=0.01"])
     decay, no_decay = optimizer(model, cfg.optim).param_groups

@@ -113,7 +113,8 @@ def lr_factor(optim_cfg, steps_per_epoch: int):
     """
     schedule = optim_cfg.schedule
     total = int(optim_cfg.epochs) * steps_per_epoch
-    warm = round(float(optim_cfg.warmup_epochs) * steps_per_epoch)
+    warm = float(optim_cfg.warmup_epochs) * steps_per_epoch
+    warm = round(warm) if math.isfinite(warm) else warm  # inf: more steps than a float holds, the ramp stays at start
     start = float(optim_cfg.warmup_start)
     milestones = sorted(int(m) * steps_per_epoch for m in optim_cfg.milestones or ())
     gamma = float(optim_cfg.gamma)
