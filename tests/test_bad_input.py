@@ -271,6 +271,13 @@ CASES = [
          "error: --cardinality='1,1,2' gives C=1 twice: give each cardinality once, e.g. 1,2."),
     Case("cli-budget-scale", "cli", "budget", ["--scale", "-1"], 2,
          "error: --scale=-1.0 is invalid: it must be a positive number, e.g. 2."),
+    # Found by hand: a scale whose target is more than a float holds was said as `budget.target=inf is invalid`
+    Case("cli-budget-scale-huge", "cli", "budget", ["--scale", "1e308"], 2,
+         "error: --scale=1e+308 is too large: 1e+308 × tiny's 207,818 params is more than a float holds; give a "
+         "scale of at most 8.65e+302."),
+    Case("budget-scale-huge", "budget", "ablate", ["budget=params", "budget.scale=1e308"], 2,
+         "ablate: budget.scale=1e+308 is too large: 1e+308 × tiny's 207,818 params is more than a float holds; give a "
+         "scale of at most 8.65e+302."),
     # Found by hand: the flag's sentence named the config field (`budget.tolerance=-0.1 is invalid`), not the flag;
     # an infinite tolerance, which makes every design "fit", was taken
     Case("cli-budget-tolerance", "cli", "budget", ["--tolerance", "-0.1"], 2,

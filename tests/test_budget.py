@@ -70,6 +70,29 @@ def test_a_budget_below_one_unit_is_not_said_as_zero():
     assert str(e.value).startswith("budget params=0.00021 is out of reach by varying bottleneck_width: ")
 
 
+def test_a_scale_whose_target_is_more_than_a_float_holds_names_the_scale():
+    """Found by hand: `budget=params budget.scale=1e308` was refused as `budget.target=inf is invalid`, a field
+    the user did not type; the sentence names the scale and the largest that works."""
+    tiny = load_template("tiny")
+    for scale, shown in ((1e308, "1e+308"), (float("inf"), "inf")):
+        with pytest.raises(BudgetError) as e:
+            Budget.relative(tiny, scale=scale, name="tiny")
+        assert str(e.value) == (f"budget.scale={shown} is too large: {shown} × tiny's 207,818 params is more than a "
+                                "float holds; give a scale of at most 8.65e+302.")
+    assert Budget.relative(tiny, scale=8.65e302).target < float("inf")
+
+
+def test_a_huge_target_is_said_in_figures_not_in_hundreds_of_digits():
+    """Found by hand: `budget.target=1e308` was said with its 309 digits and 102 separators."""
+    with pytest.raises(BudgetError) as e:
+        solve(load_template("tiny"), Budget("params", 1e308, "network"))
+    assert str(e.value).startswith("budget params=1e+308 cannot be met within tolerance 0.05 by varying "
+                                   "bottleneck_width: the nearest is ")
+    with pytest.raises(BudgetError) as e:
+        solve(load_template("tiny"), Budget("params", 123456789012345678, "network"))
+    assert str(e.value).startswith("budget params=123,456,789,012,345,678 cannot be met")
+
+
 def test_an_unreachable_budget_says_the_largest_cardinality_that_reaches_it():
     """Found by hand: `python -m ablate budget=params model.cardinality=64` (tiny) said only that the budget is out
     of reach; what to change is the cardinality, and the solver knows up to which C even d = 1 fits."""

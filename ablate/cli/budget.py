@@ -122,23 +122,29 @@ def main(argv: list[str] | None = None) -> int:
     configured = cfg.budget.metric is not None
     if configured and flags:  # each flag sets its field of the configured budget
         cfg = compose([*overrides, *(f"budget.{field}={value}" for field, value in flags.items())])
-    check(cfg, searchpath, training=False)  # the table reads the model; the data set is not its concern
-    reference = template_from_cfg(cfg.model)
-    if configured:
-        budget = budget_from_cfg(cfg.budget, searchpath)
-        assert budget is not None  # a metric is set
-        vary, stage = str(cfg.budget.vary), cfg.budget.stage
-    else:
-        flags = {**FLAG_DEFAULTS, **flags}
-        budget = Budget.relative(
-            reference,
-            flags["scale"],
-            metric=flags["metric"],
-            scope=flags["scope"],
-            tolerance=flags["tolerance"],
-            name=cfg.model.name,
-        )
-        vary, stage = flags["vary"], flags.get("stage")
+    try:  # a scale too large for its reference is known only once the budget is built
+        check(cfg, searchpath, training=False)  # the table reads the model; the data set is not its concern
+        reference = template_from_cfg(cfg.model)
+        if configured:
+            budget = budget_from_cfg(cfg.budget, searchpath)
+            assert budget is not None  # a metric is set
+            vary, stage = str(cfg.budget.vary), cfg.budget.stage
+        else:
+            flags = {**FLAG_DEFAULTS, **flags}
+            budget = Budget.relative(
+                reference,
+                flags["scale"],
+                metric=flags["metric"],
+                scope=flags["scope"],
+                tolerance=flags["tolerance"],
+                name=cfg.model.name,
+            )
+            vary, stage = flags["vary"], flags.get("stage")
+    except BudgetError as e:
+        if args.scale is None or not str(e).startswith("budget.scale="):
+            raise
+        raise BudgetError(f"--scale={str(e).removeprefix('budget.scale=')}") from None  # the flag the user typed
+    if not configured:
         _check_flags(reference, vary, stage, flags["scope"])
     params = {**sweep_params(overrides), **typed_sweeps}  # a +sweep's axes and the command line's, which win
     axes = _sweep_values(params)

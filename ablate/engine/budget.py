@@ -10,6 +10,8 @@ two values that bracket the target; the nearer one wins, and on a tie the smalle
 
 from __future__ import annotations
 
+import math
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal, overload
@@ -79,9 +81,17 @@ class Budget:
         if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
             raise BudgetError(f"budget.scale={scale!r} is invalid: it must be a positive number, e.g. 2.0.")
         _check_kind(metric, scope)
+        count = measure(reference, metric, scope)
+        if not math.isfinite(scale * count):
+            largest = sys.float_info.max / count
+            unit = 10.0 ** (math.floor(math.log10(largest)) - 2)  # 3 significant digits, rounded down
+            raise BudgetError(
+                f"budget.scale={scale:g} is too large: {scale:g} × {name or 'the reference'}'s {count:,} {metric} "
+                f"is more than a float holds; give a scale of at most {math.floor(largest / unit) * unit:.3g}."
+            )
         return cls(
             metric=metric,
-            target=scale * measure(reference, metric, scope),
+            target=scale * count,
             scope=scope,
             tolerance=tolerance,
             scale=scale,
@@ -285,9 +295,14 @@ def check_vary(
 
 
 def amount(target: float) -> str:
-    """A budget's target as sentences say it: a whole count with separators (207,818), or its own digits below 1
-    (0.00021), which a rounded count would say as 0."""
-    return f"{target:,.0f}" if target >= 1 else f"{target:.2g}"
+    """A budget's target as sentences say it: a whole count with separators (207,818), its own digits below 1
+    (0.00021), which a rounded count would say as 0, and 3 figures from 1e18 up (1e+308), beyond any network's
+    count, where the digits would fill lines."""
+    if target >= 1e18:  # beyond any network's count: its digits would say nothing more
+        return f"{target:.3g}"
+    if target < 1:
+        return f"{target:.2g}"
+    return f"{target:,}" if isinstance(target, int) else f"{target:,.0f}"
 
 
 Row = Solution | BudgetError | TemplateError  # a row of `table2(..., errors=True)`
