@@ -36,7 +36,14 @@ def cli() -> None:
     import hydra_plugins.ablate_design_space_sweeper as design_spaces
     import hydra_plugins.ablate_optuna_sweeper as optuna
     import hydra_plugins.ablate_repeats_sweeper as repeats
-    from ablate.cli.argv import flags_first, glob_on_a_field, multirun_and_show, overrides_of, sweep_without_m
+    from ablate.cli.argv import (
+        flags_first,
+        glob_on_a_field,
+        multirun_and_show,
+        overrides_of,
+        shell_completion_command,
+        sweep_without_m,
+    )
     from ablate.config.loading import hydra_sentence, unwritable_folder
     from ablate.errors import AblateError
     from ablate.run.interrupt import JobInterrupted
@@ -46,7 +53,12 @@ def cli() -> None:
     sys.argv[1:] = flags_first(sys.argv[1:])
     args = sys.argv[1:]
     overrides = overrides_of(args)
-    refusal = sweep_without_m(args, overrides) or glob_on_a_field(overrides) or multirun_and_show(args)
+    refusal = (
+        sweep_without_m(args, overrides)
+        or glob_on_a_field(overrides)
+        or multirun_and_show(args)
+        or shell_completion_command(args, overrides)
+    )
     if refusal is not None:
         print(f"ablate: {refusal}", file=sys.stderr)
         sys.exit(EXIT_USAGE)

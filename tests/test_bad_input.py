@@ -242,6 +242,17 @@ CASES = [
     Case("cli-m-and-info", "cli", "ablate", ["+sweep=cardinality_vs_width", "--info", "-m"], 2,
          "ablate: -m and --info cannot be given together (Hydra does one of -m, --cfg, --info per command): drop -m "
          "to see what --info shows for the config a sweep's members start from.", target="none"),
+    # Found by hand: shell completion without its command, or with a shell Hydra has no plugin for, ended in a
+    # ValueError traceback from Hydra (exit 1)
+    Case("cli-shell-completion-no-command", "cli", "ablate", ["--shell-completion"], 2,
+         "ablate: --shell-completion needs one command of install=SHELL, uninstall=SHELL or query=SHELL, with SHELL "
+         "one of bash, fish, zsh: e.g. python -m ablate -sc install=bash.", target="none"),
+    Case("cli-shell-completion-two-commands", "cli", "ablate", ["-sc", "install=bash", "uninstall=bash"], 2,
+         "ablate: -sc needs one command of install=SHELL, uninstall=SHELL or query=SHELL, with SHELL one of bash, "
+         "fish, zsh: e.g. python -m ablate -sc install=bash.", target="none"),
+    Case("cli-shell-completion-shell", "cli", "ablate", ["-sc", "install=tcsh"], 2,
+         "ablate: -sc install=tcsh names a shell Hydra has no completion for: give one of bash, fish, zsh.",
+         target="none"),
     # Found by hand: a run or sweep folder that cannot be made (under a file, or a folder one cannot write) ended
     # in a NotADirectoryError traceback from Hydra's mkdir
     Case("run-dir-under-a-file", "run directory", "ablate", ["hydra.run.dir={afile}/run"], 2,

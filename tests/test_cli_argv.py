@@ -131,3 +131,13 @@ def test_an_interrupt_that_reaches_the_command_line_is_one_line_and_exit_130(mon
         "ablate: interrupted by Ctrl-C (SIGINT): run the same command to go on (what finished is kept, and an "
         "Optuna search runs its interrupted trials again).\n"
     )
+
+
+def test_the_shells_named_in_refusals_are_hydras_completion_plugins():
+    """`ablate.cli.argv.SHELLS` says which shells `-sc install=SHELL` takes: Hydra's own completion plugins."""
+    from hydra._internal.core_plugins import bash_completion, fish_completion, zsh_completion
+
+    from ablate.cli.argv import SHELLS
+
+    plugins = (bash_completion.BashCompletion, fish_completion.FishCompletion, zsh_completion.ZshCompletion)
+    assert SHELLS == tuple(sorted(plugin.provides() for plugin in plugins))

@@ -6,7 +6,8 @@ seed=0,1,2". `flags_first` moves every flag (with its value) in front of the ove
 the order within each, which is what argparse accepts; the meaning of the line is unchanged (a bare
 `--info` is written `--info all`, what it means, so that it does not take the first override as its value).
 Lines Hydra would run wrongly or answer with a traceback are refused in one sentence: a sweep config without
--m (`sweep_without_m`), glob() on a field (`glob_on_a_field`) and -m beside --cfg or --info (`multirun_and_show`).
+-m (`sweep_without_m`), glob() on a field (`glob_on_a_field`), -m beside --cfg or --info (`multirun_and_show`) and
+shell completion without its one command (`shell_completion_command`).
 """
 
 from __future__ import annotations
@@ -111,6 +112,28 @@ def glob_on_a_field(overrides: list[str]) -> str | None:
                 f"{override} selects nothing: glob() chooses among a config group's options, such as "
                 f"model=glob(resnext*); list the field's values instead: {key}=A,B,C."
             )
+    return None
+
+
+COMPLETION_FLAGS = ("--shell-completion", "-sc")
+COMPLETION_COMMANDS = ("install", "uninstall", "query")
+SHELLS = ("bash", "fish", "zsh")  # Hydra 1.3's completion plugins (a test holds them equal)
+
+
+def shell_completion_command(args: list[str], overrides: list[str]) -> str | None:
+    """The refusal of shell completion without exactly one command, or for a shell Hydra has no plugin for, which
+    Hydra answers with a ValueError traceback; None otherwise."""
+    flag = next((f for f in split(args)[0] if f in COMPLETION_FLAGS), None)
+    if flag is None:
+        return None
+    commands = [o for o in overrides if o.partition("=")[0] in COMPLETION_COMMANDS]
+    if len(commands) != 1:
+        return (
+            f"{flag} needs one command of install=SHELL, uninstall=SHELL or query=SHELL, with SHELL one of "
+            f"{', '.join(SHELLS)}: e.g. python -m ablate -sc install=bash."
+        )
+    if commands[0].partition("=")[2] not in SHELLS:
+        return f"{flag} {commands[0]} names a shell Hydra has no completion for: give one of {', '.join(SHELLS)}."
     return None
 
 
