@@ -4,8 +4,9 @@ Thin Hydra entry point; the work is in `ablate.run.app`. The task function retur
 final val top-1 error (%), or None for a run that did not complete, for sweepers to optimise.
 
 `cli()` is the command line: it lets overrides stand on both sides of `-m`, refuses a sweep config
-(`+sweep=…`, `+repeats=…`) without `-m` (it would train one member silently), glob() on a field (no job)
-and `-m` beside `--cfg` or `--info` (a traceback in Hydra), and says Hydra's own errors — an unknown
+(`+sweep=…`, `+repeats=…`) without `-m` (it would train one member silently), glob() on a field (no job),
+`-m` beside `--cfg` or `--info`, shell completion without its command and a `--config-path` without the config
+(tracebacks or misleading words in Hydra; `ablate.cli.argv`), and says Hydra's own errors — an unknown
 group option, key or field, an override it cannot parse, a run folder it cannot create — in one
 sentence with exit status 2, as ablate's other refusals (`ablate.config.loading.hydra_sentence`,
 `unwritable_folder`). Hydra prints those errors and exits 1 inside `run_and_report` unless
@@ -37,6 +38,7 @@ def cli() -> None:
     import hydra_plugins.ablate_optuna_sweeper as optuna
     import hydra_plugins.ablate_repeats_sweeper as repeats
     from ablate.cli.argv import (
+        config_path_refusal,
         flags_first,
         glob_on_a_field,
         multirun_and_show,
@@ -58,6 +60,7 @@ def cli() -> None:
         or glob_on_a_field(overrides)
         or multirun_and_show(args)
         or shell_completion_command(args, overrides)
+        or config_path_refusal(args)
     )
     if refusal is not None:
         print(f"ablate: {refusal}", file=sys.stderr)

@@ -242,6 +242,19 @@ CASES = [
     Case("cli-m-and-info", "cli", "ablate", ["+sweep=cardinality_vs_width", "--info", "-m"], 2,
          "ablate: -m and --info cannot be given together (Hydra does one of -m, --cfg, --info per command): drop -m "
          "to see what --info shows for the config a sweep's members start from.", target="none"),
+    # Found by hand: -cp naming a folder without config.yaml was said as `--config-name config is unknown`, a flag
+    # not typed; a relative -cp was read from ablate's package folder and said in Hydra's words
+    Case("cli-config-path-no-config", "cli", "ablate", ["-cp", "{empty}", "--cfg", "job"], 2,
+         "ablate: -cp {empty} holds no config.yaml: --config-path replaces ablate's own configs with that folder's; "
+         "to add configs of your own to ablate's, give --config-dir {empty}.", target="none"),
+    Case("cli-config-path-relative", "cli", "ablate", ["--config-path", "myconf"], 2,
+         "ablate: --config-path myconf is read from ablate's package folder, as Hydra reads a relative config path "
+         "from the app's file, and is not a folder there: give an absolute path (--config-dir DIR adds configs of "
+         "your own to ablate's).", target="none"),
+    Case("cli-experimental-rerun-missing", "cli", "ablate", ["--experimental-rerun", "{nowhere}/config.pickle"], 2,
+         "ablate: --experimental-rerun {nowhere}/config.pickle is not a file: give the config.pickle that Hydra's "
+         "PickleJobInfoCallback wrote into a run's .hydra folder; to resume a run, run its command again with "
+         "hydra.run.dir=ITS_FOLDER.", target="none"),
     # Found by hand: shell completion without its command, or with a shell Hydra has no plugin for, ended in a
     # ValueError traceback from Hydra (exit 1)
     Case("cli-shell-completion-no-command", "cli", "ablate", ["--shell-completion"], 2,

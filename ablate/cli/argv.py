@@ -6,8 +6,9 @@ seed=0,1,2". `flags_first` moves every flag (with its value) in front of the ove
 the order within each, which is what argparse accepts; the meaning of the line is unchanged (a bare
 `--info` is written `--info all`, what it means, so that it does not take the first override as its value).
 Lines Hydra would run wrongly or answer with a traceback are refused in one sentence: a sweep config without
--m (`sweep_without_m`), glob() on a field (`glob_on_a_field`), -m beside --cfg or --info (`multirun_and_show`) and
-shell completion without its one command (`shell_completion_command`).
+-m (`sweep_without_m`), glob() on a field (`glob_on_a_field`), -m beside --cfg or --info (`multirun_and_show`),
+shell completion without its one command (`shell_completion_command`), and a --config-path without the config or an
+--experimental-rerun without its file (`config_path_refusal`).
 """
 
 from __future__ import annotations
@@ -134,6 +135,48 @@ def shell_completion_command(args: list[str], overrides: list[str]) -> str | Non
         )
     if commands[0].partition("=")[2] not in SHELLS:
         return f"{flag} {commands[0]} names a shell Hydra has no completion for: give one of {', '.join(SHELLS)}."
+    return None
+
+
+def _flag_value(flags: list[str], names: tuple[str, ...]) -> tuple[str, str] | None:
+    """The last of `names` among `flags` (as `split` gives them) and its value, as typed; None if absent."""
+    found = [(flags[i], flags[i + 1]) for i in range(len(flags) - 1) if flags[i] in names]
+    return found[-1] if found else None
+
+
+def config_path_refusal(args: list[str]) -> str | None:
+    """The refusal of `--config-path` naming a folder without the primary config (Hydra: "--config-name config is
+    unknown", a flag not typed; a relative path is read from the app's package folder, which surprises), and of
+    `--experimental-rerun` naming no file (a ValueError traceback in Hydra); None otherwise."""
+    from pathlib import Path
+
+    flags = split(args)[0]
+    rerun = _flag_value(flags, ("--experimental-rerun",))
+    if rerun is not None and not Path(rerun[1]).is_file():
+        return (
+            f"--experimental-rerun {rerun[1]} is not a file: give the config.pickle that Hydra's "
+            "PickleJobInfoCallback wrote into a run's .hydra folder; to resume a run, run its command again with "
+            "hydra.run.dir=ITS_FOLDER."
+        )
+    given = _flag_value(flags, ("--config-path", "-cp"))
+    if given is None or "://" in given[1]:  # pkg:// and file:// paths are Hydra's to find
+        return None
+    flag, value = given
+    name = (_flag_value(flags, ("--config-name", "-cn")) or ("", "config"))[1].removesuffix(".yaml")
+    folder = Path(value) if Path(value).is_absolute() else Path(__file__).parents[1] / value
+    if not folder.is_dir():
+        if Path(value).is_absolute():
+            return f"{flag} {value} is not a folder: give the folder that holds your {name}.yaml."
+        return (
+            f"{flag} {value} is read from ablate's package folder, as Hydra reads a relative config path from the "
+            "app's file, and is not a folder there: give an absolute path (--config-dir DIR adds configs of your "
+            "own to ablate's)."
+        )
+    if not (folder / f"{name}.yaml").is_file():
+        return (
+            f"{flag} {value} holds no {name}.yaml: --config-path replaces ablate's own configs with that folder's; "
+            f"to add configs of your own to ablate's, give --config-dir {value}."
+        )
     return None
 
 
