@@ -386,6 +386,28 @@ CASES = [
          ["+sweep=search_budget", "optim.lr=-1", "hydra.sweep.dir={sweep}", "-m"], 2,
          "ablate: optim.lr=-1 is invalid: it must be a positive number such as 0.1, at most 3.4e+38 (the largest fp32 value) (in every trial of the "
          "search).", target="none"),
+    # Found by hand: a misspelt key of the run record in an objective or a constraint trained a trial, then stopped
+    # the search ("result.json of job … has no model.complexity.flop"); it is checked before any trial runs
+    Case("search-objective-key", "sweep", "ablate",
+         ["+sweep=search_budget", "hydra.sweeper.objectives=[return,model.complexity.flop]", "hydra.sweep.dir={sweep}",
+          "-m"], 2,
+         "ablate: hydra.sweeper.objectives names model.complexity.flop, which no run's result.json holds (did you "
+         "mean model.complexity.flops?): name a number of the run record, such as final.val_err, "
+         "model.complexity.params or budget.deviation, or config.KEY for a config value.", target="none"),
+    Case("search-constraint-key", "sweep", "ablate",
+         ["+sweep=search_budget", "hydra.sweeper.constraints=['abs(budget.deviaton) <= 0.1']",
+          "hydra.sweep.dir={sweep}", "-m"], 2,
+         "ablate: hydra.sweeper.constraints entry 'abs(budget.deviaton) <= 0.1' names budget.deviaton, which no "
+         "run's result.json holds (did you mean budget.deviation?): name a number of the run record, such as "
+         "final.val_err, model.complexity.params or budget.deviation, or config.KEY for a config value.",
+         target="none"),
+    Case("search-config-key", "sweep", "ablate",
+         ["+sweep=search_budget", "hydra.sweeper.constraints=['config.optim.lrr <= 1']", "hydra.sweep.dir={sweep}",
+          "-m"], 2,
+         "ablate: hydra.sweeper.constraints entry 'config.optim.lrr <= 1' names config.optim.lrr, which no run's "
+         "result.json holds (did you mean config.optim.lr?): name a number of the run record, such as "
+         "final.val_err, model.complexity.params or budget.deviation, or config.KEY for a config value.",
+         target="none"),
     # Found by hand: a misspelt key added to the launcher's node went to joblib's backend silently, and the sweep
     # ran on every core (n_jobs=-1); a key that is no near miss of a field still passes, as Hydra's launcher allows
     Case("launcher-field-added", "sweep", "ablate",

@@ -126,6 +126,26 @@ def test_model_and_budget_sections_match_the_engine():
 V1 = Path(__file__).parent / "data" / "result_v1.json"  # written by `python -m ablate` before RunRecord existed
 
 
+def test_every_number_of_a_record_is_named_by_number_keys():
+    """A sweeper's objectives and constraints are checked against `number_keys` before any trial runs: every number
+    a written record holds (sections, list entries, the template, the config) must be among them."""
+    data = RunRecord.read(V1).to_dict()
+    keys = runs.number_keys(data["config"])
+
+    def leaves(node, key):
+        if isinstance(node, dict):
+            return [k for name, value in node.items() for k in leaves(value, f"{key}.{name}" if key else name)]
+        if isinstance(node, list):
+            return [k for i, value in enumerate(node) for k in leaves(value, f"{key}.{i}")]
+        return [key] if isinstance(node, (int, float)) and not isinstance(node, bool) else []
+
+    found = leaves(data, "")
+    assert len(found) > 40 and [k for k in found if not runs.is_number_key(k, keys)] == []
+    assert {"model.complexity.flops", "budget.deviation", "config.optim.lr", "model.template.width"} <= set(keys)
+    assert runs.is_number_key("epochs.7.val_err", keys) and not runs.is_number_key("epochs.x.val_err", keys)
+    assert not {"model.complexity.flop", "status", "model.template.shortcut", "config.model.name"} & set(keys)
+
+
 def test_a_version_1_record_reads_field_by_field_and_writes_back_the_same_json_plus_version_2_fields(tmp_path):
     record = RunRecord.read(V1)
     assert record.status == "completed" and record.reason is None and record.job_num == 4

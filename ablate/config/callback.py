@@ -8,7 +8,8 @@ stderr and exit status 2 (Hydra's callback runner turns exceptions into warnings
 report callback does). Multirun members are not judged here: each is checked in its own job, and a refused member
 is recorded as failed so the sweep goes on, unless every member is refused with the same sentence: then a
 constant override is at fault (bad input), and the multirun ends in that sentence and exit status 2 before any
-member runs. A run this callback passes is checked again by its job (no bypass).
+member runs; so does an Optuna search whose objectives or constraints name a number no run record holds. A run
+this callback passes is checked again by its job (no bypass).
 """
 
 from __future__ import annotations
@@ -53,10 +54,53 @@ class RefuseCallback(Callback):
         note = large_grid(config, len(members))
         if note is not None:
             log.info(note)
+        unknown = unknown_record_key(config)
+        if unknown is not None:
+            print(f"ablate: {unknown}", file=sys.stderr)
+            sys.exit(EXIT_USAGE)
         sentence = unanimous_refusal(config, members)
         if sentence is not None:
             print(f"ablate: {sentence.rstrip('.')} (in every member of the sweep).", file=sys.stderr)
             sys.exit(EXIT_USAGE)
+
+
+def unknown_record_key(config: DictConfig) -> str | None:
+    """The sentence for an Optuna search whose objectives or constraints name a key that no run's result.json holds
+    as a number (a misspelt `model.complexity.flop`), which would fail the first trial after training it and stop
+    the search; None where every key is one (`ablate.run.record.number_keys`), or for another sweeper or result file."""
+    from ablate.config.loading import _nearest
+    from ablate.run.record import RESULT, is_number_key, number_keys
+
+    sweeper = config.hydra.sweeper
+    if not str(sweeper.get("_target_", "")).endswith("AblateOptunaSweeper") or sweeper.get("result_file") != RESULT:
+        return None
+    from hydra_plugins.ablate_optuna_sweeper._objectives import RETURN, Constraint
+
+    named = [("hydra.sweeper.objectives", str(o)) for o in sweeper.get("objectives") or () if str(o) != RETURN]
+    for text in sweeper.get("constraints") or ():
+        try:
+            constraint = Constraint.parse(str(text))
+        except Exception:  # not of the form LHS <= RHS: the sweeper says so
+            return None
+        where = f"hydra.sweeper.constraints entry {str(text)!r}"
+        named += [(where, term.key) for term in (constraint.lhs, constraint.rhs) if term.key is not None]
+    run = OmegaConf.masked_copy(config, [str(k) for k in config if k != "hydra"])
+    try:
+        values = OmegaConf.to_container(run, resolve=True)
+    except Exception:  # an interpolation only the job resolves: config keys are the job's to judge
+        values = None
+    keys = number_keys(values)
+    swept = [f"config.{str(k).lstrip('+~')}" for k in sweeper.get("params") or {}]  # a key a trial adds
+    for where, key in named:
+        if is_number_key(key, keys) or key in swept or (values is None and key.startswith("config.")):
+            continue
+        nearest = _nearest(key, keys)
+        hint = f" (did you mean {nearest}?)" if nearest else ""
+        return (
+            f"{where} names {key}, which no run's result.json holds{hint}: name a number of the run record, such as "
+            "final.val_err, model.complexity.params or budget.deviation, or config.KEY for a config value."
+        )
+    return None
 
 
 def untargeted_callback(config: DictConfig, multirun: bool) -> str | None:

@@ -487,3 +487,49 @@ class RunRecord:
         self.wall_seconds = round(wall_seconds, 3)
         self.summarise()
         return self
+
+
+# ----------------------------------------------------------------------------- the record's numbers by dotted key
+def number_keys(config: Any = None) -> list[str]:
+    """Every dotted key that names a number of a `result.json` (a sweeper's objectives and constraints name them:
+    `model.complexity.flops`, `budget.deviation`), list entries by index 0 (`epochs.0.val_err`), a template field
+    by name (`model.template.width`), and `config.KEY` for each number of `config` (a resolved config, as a dict)."""
+    import typing
+
+    from ablate.engine.template import Template
+
+    def walk(cls: type, prefix: str) -> list[str]:
+        out = []
+        for name, hint in typing.get_type_hints(cls).items():
+            if prefix == "model." and name == "template":
+                out += walk(Template, "model.template.")
+            elif name != "config":
+                out += leaves(hint, prefix + name)
+        return out
+
+    def leaves(hint: Any, key: str) -> list[str]:
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        origin = typing.get_origin(hint)
+        if origin in (list, tuple) and args:
+            return leaves(args[0], f"{key}.0")
+        if origin is not None:  # X | None
+            return [k for a in args for k in leaves(a, key)]
+        if isinstance(hint, type) and hasattr(hint, "__dataclass_fields__"):
+            return walk(hint, f"{key}.")
+        return [key] if hint in (int, float) else []
+
+    def numbers(node: Any, key: str) -> list[str]:
+        if isinstance(node, dict):
+            return [k for name, value in node.items() for k in numbers(value, f"{key}.{name}")]
+        if isinstance(node, (list, tuple)):
+            return [k for i, value in enumerate(node) for k in numbers(value, f"{key}.{i}")]
+        return [key] if isinstance(node, (int, float)) and not isinstance(node, bool) else []
+
+    return walk(RunRecord, "") + numbers(config or {}, "config")
+
+
+def is_number_key(key: str, keys: list[str]) -> bool:
+    """Whether `key` is one of `keys` (`number_keys`), a list entry given by any index."""
+    parts = key.split(".")
+    indexed = ".".join("0" if p.isdigit() and p != "0" else p for p in parts)
+    return key in keys or indexed in keys
