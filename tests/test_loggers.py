@@ -260,6 +260,27 @@ def test_a_folder_store_is_refused_where_the_installed_mlflow_will_not_open_it(m
     assert check_store("trainer.mlflow_uri", "mlruns") == "mlruns"
 
 
+def test_a_store_of_a_scheme_mlflow_has_no_store_for_is_refused(monkeypatch):
+    """Found by hand: `trainer.mlflow_uri=ftp://x` passed the config check; the run trained with the MLflow logger
+    dropped at its start (a warning: "unsupported URI 'ftp://x'"), so nothing was tracked. The schemes are MLflow's
+    own (a test holds them equal to its tracking-store registry); a database driver (`postgresql+psycopg2`) is
+    its database's."""
+    from ablate.errors import ConfigError
+    from ablate.run.loggers import STORE_SCHEMES, check_store
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    for uri in ("postgresql+psycopg2://u:p@h/db", "mssql://h/db", "databricks-uc", "uc", "./mlruns"):
+        assert check_store("trainer.mlflow_uri", uri) == uri
+    with pytest.raises(ConfigError) as e:
+        check_store("trainer.mlflow_uri", "ftp://x")
+    assert str(e.value) == (
+        "trainer.mlflow_uri='ftp://x' is not a store MLflow tracks to (scheme ftp): give a database such as "
+        "trainer.mlflow_uri=sqlite:///mlflow.db, a tracking server such as http://host:5000, or a folder.")
+    from mlflow.tracking._tracking_service.utils import _tracking_store_registry
+
+    assert set(STORE_SCHEMES) == set(_tracking_store_registry._registry)
+
+
 def test_a_tracking_server_that_cannot_be_reached_is_refused_in_one_sentence():
     """Found by hand: `trainer.mlflow_uri=http://127.0.0.1:1` (no server there) hung the run in MLflow's HTTP retries
     (killed after 100 s, nothing logged). A server URI is now tried once, briefly, when the config is checked."""

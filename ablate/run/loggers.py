@@ -75,6 +75,22 @@ def check_installed(key: str, names: Sequence[str]) -> tuple[str, ...]:
     return tuple(names)
 
 
+# the URI schemes MLflow keeps a tracking store for ('': a folder); a test holds them equal to MLflow's registry
+STORE_SCHEMES = (
+    "",
+    "file",
+    "http",
+    "https",
+    "sqlite",
+    "postgresql",
+    "mysql",
+    "mssql",
+    "databricks",
+    "databricks-uc",
+    "uc",
+)
+
+
 def check_store(key: str, uri: Any) -> Any:
     """`uri` (a checked `trainer.mlflow_uri`, or None) unless it is a tracking server that takes no connection
     (`_unreachable`), or a folder store that the installed MLflow refuses to open: MLflow 3 raises for
@@ -83,7 +99,13 @@ def check_store(key: str, uri: Any) -> Any:
     says whether it has that gate."""
     from urllib.parse import urlparse
 
-    if isinstance(uri, str) and urlparse(uri).scheme in ("http", "https"):
+    scheme = urlparse(uri).scheme.partition("+")[0] if isinstance(uri, str) else ""  # postgresql+psycopg2: a driver
+    if scheme not in STORE_SCHEMES:
+        raise ConfigError(
+            f"{key}={uri!r} is not a store MLflow tracks to (scheme {scheme}): give a database such as "
+            f"{key}=sqlite:///{MLFLOW_DB}, a tracking server such as http://host:5000, or a folder."
+        )
+    if scheme in ("http", "https"):
         unreachable = _unreachable(uri)
         if unreachable is not None:
             raise ConfigError(
@@ -93,7 +115,6 @@ def check_store(key: str, uri: Any) -> Any:
         return uri
     if not isinstance(uri, str) or not _folder_stores_refused():
         return uri
-    scheme = urlparse(uri).scheme
     if scheme not in ("", "file") or uri in ("databricks", "databricks-uc", "uc"):
         return uri
     folder = os.path.expanduser(urlparse(uri).path if scheme == "file" else uri)  # sqlite:/// does not expand ~
