@@ -569,6 +569,43 @@ def test_an_allocation_the_machine_cannot_make_is_said_as_out_of_memory():
     assert app._reason(RuntimeError("boom")) == "RuntimeError: boom."
 
 
+def test_a_model_whose_weights_alone_exceed_the_memory_is_refused_before_training(tmp_path, monkeypatch):
+    """Found by hand: `model.cardinality=2**70` ended in `RuntimeError: a DDP process failed with "` (the last line
+    of torch's many-line overflow error) after the data loaded; a model whose fp32 weights, gradients and momentum
+    alone, in each training process, exceed the machine's memory cannot train: refused in one sentence first."""
+    from ablate.config import template_from_cfg
+
+    monkeypatch.setattr(processes, "memory_bytes", lambda: 24e9)
+    huge = template_from_cfg(compose([*SMALL, "model.cardinality=1180591620717411303424"]).model)
+    with pytest.raises(ConfigError) as refused:
+        processes.check_memory(huge, 2)
+    assert str(refused.value) == (
+        "the model has 4.72e+24 params: their fp32 weights, gradients and momentum alone need 1.13e+17 GB in 2 "
+        "training processes, more than this machine's 24 GB of memory: give a smaller model (python -m "
+        "ablate.describe shows a config's size).")
+    tiny = template_from_cfg(compose(SMALL).model)
+    processes.check_memory(tiny, 2)
+    record = run(tmp_path, "model.cardinality=1180591620717411303424")
+    assert record.status == "failed" and record.reason.startswith("the model has 4.72e+24 params: their fp32 ")
+    assert record.reason.endswith(" more than this machine's 24 GB of memory: give a smaller model (python -m "
+                                  "ablate.describe shows a config's size).")
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_a_ddp_process_error_of_several_lines_is_named_by_its_first():
+    """Found by hand: torch's overflow error runs over many lines (its C++ frames, then a lone quote), and the
+    sentence took the traceback's last line: `a DDP process failed with "`. It takes the exception's header line."""
+    text = ('Traceback (most recent call last):\n  File "x.py", line 1, in <module>\n'
+            'TypeError: empty(): argument \'size\' failed to unpack the object at pos 1 with error "Overflow when '
+            'unpacking long long\nException raised from THPUtils_unpackLong at python_numbers.h:79:\n'
+            'frame #0: c10::Error::Error(c10::SourceLocation) + 0x9d (0x7f in libc10.so)\n"\n')
+    assert str(processes._child_error(RuntimeError(text))) == (
+        'a DDP process failed with TypeError: empty(): argument \'size\' failed to unpack the object at pos 1 with '
+        'error "Overflow when unpacking long long')
+    one = 'Traceback (most recent call last):\n  File "x.py", line 1\nablate.errors.DataError: data.root is bad.\n'
+    assert repr(processes._child_error(RuntimeError(one))) == "DataError('data.root is bad.')"
+
+
 def test_processes_past_what_a_machine_can_start_are_refused(monkeypatch):
     """The same limit for DDP processes, each of which starts at least one thread: `trainer.world_size=200` with a
     batch that splits (`optim.batch_size=200`) on 2 cores is refused naming the world size, not the threads."""

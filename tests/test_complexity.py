@@ -113,9 +113,11 @@ def test_the_solver_never_imports_hydra_or_omegaconf():
 
 
 @pytest.mark.parametrize("n, text", [(207_818, "207.8k"), (4_232_994_816, "4.2G"), (47_745_244_547_072, "47.7T"),
-                                     (999, "999"), (-25_000_000, "-25.0M")])
+                                     (999, "999"), (-25_000_000, "-25.0M"), (5.85e43, "5.85e+43"),
+                                     (999_900_000_000_000, "999.9T"), (1e15, "1e+15")])
 def test_counts_are_said_in_the_papers_style_up_to_tera(n, text):
-    """Found by hand: describe said a 47.7-tera-FLOP model (resnet50, model.width=100000) as 47745.2G."""
+    """Found by hand: describe said a 47.7-tera-FLOP model (resnet50, model.width=100000) as 47745.2G, and a model
+    of 5.85e+43 params (model.width=2**70) as 58539456146142881754356784300032.0T: past 999.9T, 3 figures."""
     from ablate.cli.common import human
 
     assert human(n) == text

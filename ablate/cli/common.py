@@ -62,7 +62,9 @@ def print_json(obj) -> None:
 
 
 def human(n: float) -> str:
-    """A count in the paper's style: 25.0M, 4.2G (and T above that)."""
+    """A count in the paper's style: 25.0M, 4.2G (and T above that; 3 figures past 999.9T, 5.85e+43)."""
+    if abs(n) >= 999.95e12:
+        return f"{n:.3g}"
     for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(n) >= scale:
             return f"{n / scale:.1f}{unit}"

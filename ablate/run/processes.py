@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import logging.config
 import os
+import re
 import tempfile
 import threading
 import time
@@ -95,6 +96,8 @@ def plan_for(cfg: DictConfig, template: Template, expected: dict, run_dir: Path,
         batch=int(cfg.optim.batch_size),
         num_threads=cfg.trainer.num_threads,
     )
+    if not devices.wants_cuda(cfg.trainer.device):  # on a GPU the device's memory counts, and torch says so
+        check_memory(template, world_size)
     threads = threads_per_process(cfg.trainer.num_threads, world_size)
     _fork_server(world_size)  # started already where `start_fork_server` foresaw this count
     return RunPlan(
@@ -228,6 +231,38 @@ def _start_method() -> str:
 
 
 MAX_THREADS_PER_CORE = 64  # past it a process may fail to start its threads (a segfault in OpenMP); none would help
+
+
+TRAINING_BYTES_PER_PARAM = 12  # fp32 weight, gradient and SGD momentum buffer: the least a trained parameter holds
+
+
+def memory_bytes() -> float:
+    """This machine's memory in all, in bytes."""
+    return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def check_memory(template: Template, world_size: int) -> None:
+    """Refuse (ConfigError) a model whose fp32 weights, gradients and momentum alone, in each of `world_size` CPU
+    training processes, exceed this machine's memory: it cannot train, and torch would say so only after the data
+    loaded, in its own words (an allocation failure, or an overflow of a layer's size)."""
+    from ablate.engine.complexity import totals
+
+    try:
+        params = totals(template).params
+    except Exception:  # a block of one's own that cannot be counted is the build's to report
+        return
+    need = TRAINING_BYTES_PER_PARAM * params * world_size
+    if need <= memory_bytes():
+        return
+    processes = f"{world_size} training process{'es' * (world_size != 1)}"
+    count = f"{params:,}" if params < 1e15 else f"{params:.3g}"
+    gb = need / 1e9
+    needed = f"{gb:,.0f}" if 100 <= gb < 1e9 else f"{gb:.3g}"
+    raise ConfigError(
+        f"the model has {count} params: their fp32 weights, gradients and momentum alone need {needed} GB in "
+        f"{processes}, more than this machine's {memory_bytes() / 1e9:.3g} GB of memory: give a smaller model "
+        "(python -m ablate.describe shows a config's size)."
+    )
 
 
 def threads_per_process(num_threads: int | None, world_size: int) -> int | None:
@@ -382,13 +417,17 @@ def _rank0_record(rank: int, plan: RunPlan) -> RunRecord | None:
     return record
 
 
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit|Iteration|Warning)(: |$)")
+
+
 def _child_error(error: Exception) -> Exception:
     """The error a DDP process died of, from the traceback text `spawn` hands back: an
     AblateError as itself (its sentence), anything else as a RuntimeError naming it."""
     import ablate.errors
 
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    last = lines[-1] if lines else str(error)
+    headers = [line for line in lines if _EXCEPTION_LINE.match(line)]  # a message may run over lines (torch's C++)
+    last = headers[-1] if headers else lines[-1] if lines else str(error)
     name, _, message = last.partition(": ")
     kind = getattr(ablate.errors, name.rsplit(".", 1)[-1], None)
     if isinstance(kind, type) and issubclass(kind, AblateError):
