@@ -156,6 +156,8 @@ def test_an_integer_for_a_float_field_stays_as_typed():
     (["trainer.peak_flops=fast"], "trainer.peak_flops='fast' is invalid: give the machine's FLOP/s as a positive "
                                   "number, or null to measure it."),
     (["data.pad=-1"], "data.pad=-1 is invalid: it must be a whole number of at least 0."),
+    # found by hand: the one field that said `>= 0.0` where every other says `at least 0, e.g. …`
+    (["data=synthetic", "data.noise=-1"], "data.noise=-1 is invalid: it must be a number at least 0, e.g. 16."),
     (["data.mean=[0.1,0.2]"], "data.mean=[0.1, 0.2] is invalid: it must be a list of 1 number (one per channel) "
                               "or null."),
     (["data=imagenet", "data.mean=null"], "data.mean and data.std must be lists of 3 numbers for data=imagenet: it "

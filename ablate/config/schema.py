@@ -235,8 +235,9 @@ def count(minimum: int = 1) -> Rule:
     return Rule(lambda v: is_whole(v, minimum), f"is invalid: it must be a whole number of at least {minimum}")
 
 
-def at_least(minimum: float = 0.0) -> Rule:
-    return Rule(lambda v: is_number(v) and v >= minimum, f"is invalid: it must be a number >= {minimum}", float)
+def at_least(minimum: float = 0.0, example: str = "0.1") -> Rule:
+    """A number of at least `minimum`, as a float (`real`'s sentence)."""
+    return Rule(lambda v: is_number(v) and v >= minimum, real(minimum, example=example).tail, float)
 
 
 # a budget's tolerance as a user gives it (the engine also takes math.inf: "any deviation", for Table 2's rows)
@@ -567,7 +568,7 @@ class SyntheticData(DataConfig):
     resolution: int = _rule(count())
     in_channels: int = _rule(count())
     num_classes: int = _rule(count(2))
-    noise: float = _rule(at_least(0.0))
+    noise: float = _rule(at_least(0.0, example="16"))
     pad: int = _rule(count(0))
 
     def fixes(self) -> dict[str, int]:
