@@ -167,6 +167,7 @@ def test_a_space_too_small_for_n_distinct_designs_is_refused_once_every_design_w
                               "scales with low ≤ high, such as [0.5,2.0], or null for one budget."),
     ({"draws": 1}, "hydra.sweeper.draws=1 is invalid: give a whole number of draws per space of at least "
                    "hydra.sweeper.samples=20."),
+    ({"seed": -1}, "hydra.sweeper.seed=-1 is invalid: give a whole number of at least 0, such as 0."),
 ])
 def test_bad_settings_are_one_sentence(changes, sentence):
     cfg = compose(["+sweep=design_spaces"])

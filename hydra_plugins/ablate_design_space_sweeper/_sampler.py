@@ -245,7 +245,7 @@ def check_draws(draws: Any, samples: int) -> int:
 
 def check_seed(seed: Any) -> int:
     if not _whole(seed, 0):
-        raise ConfigError(f"{PREFIX}seed={seed!r} is invalid: give a whole number of 0 or more, such as 0.")
+        raise ConfigError(f"{PREFIX}seed={seed!r} is invalid: give a whole number of at least 0, such as 0.")
     return seed
 
 
