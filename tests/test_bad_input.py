@@ -361,6 +361,12 @@ CASES = [
          ["hydra/launcher=joblib", "hydra.launcher.n_jobs=0", "model.cardinality=1,2", "hydra.sweep.dir={sweep}", "-m"],
          2, "ablate: hydra.launcher.n_jobs=0 is invalid: give how many jobs run at once, 1 or more (or -1 for one per "
             "core, as joblib counts).", target="none"),
+    # Found by hand: joblib's backend=threading (or any other) was dropped silently: Hydra's launcher runs loky
+    Case("launcher-joblib-backend", "sweep", "ablate",
+         ["hydra/launcher=joblib", "hydra.launcher.backend=threading", "model.cardinality=1,2",
+          "hydra.sweep.dir={sweep}", "-m"], 2,
+         "ablate: hydra.launcher.backend=threading would be ignored: Hydra's joblib launcher always runs loky "
+         "(one process per job); drop it, or give hydra.launcher.backend=loky.", target="none"),
     # Found by hand: the basic sweeper's max_batch_size=0 (or -1) ended in an AssertionError traceback (exit 1)
     Case("sweeper-batch-size-zero", "sweep", "ablate",
          ["hydra.sweeper.max_batch_size=0", "model.cardinality=1,2", "hydra.sweep.dir={sweep}", "-m"], 2,

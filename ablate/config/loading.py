@@ -455,7 +455,8 @@ def not_a_config_dir(path: Any) -> str:
 def plugin_value(config: Any) -> str | None:
     """The sentence for a field of a Hydra plugin (a launcher, a sweeper) whose value its typed config takes but the
     plugin cannot run: joblib's `n_jobs=0` ("has no meaning" to joblib, which raises once the sweep has started),
-    the basic sweeper's `max_batch_size` below 1 (an assertion)."""
+    a joblib `backend` other than loky (Hydra's launcher replaces it silently), the basic sweeper's
+    `max_batch_size` below 1 (an assertion)."""
     from omegaconf import OmegaConf
 
     from ablate.report.collect import BASIC_SWEEPER
@@ -473,6 +474,12 @@ def plugin_value(config: Any) -> str | None:
         return (
             "hydra.launcher.n_jobs=0 is invalid: give how many jobs run at once, 1 or more (or -1 for one per core, "
             "as joblib counts)."
+        )
+    backend = OmegaConf.select(config, "hydra.launcher.backend", default=None)
+    if backend not in (None, "loky"):  # Hydra's launcher sets loky whatever the config says
+        return (
+            f"hydra.launcher.backend={backend} would be ignored: Hydra's joblib launcher always runs loky (one process "
+            "per job); drop it, or give hydra.launcher.backend=loky."
         )
     return None
 
