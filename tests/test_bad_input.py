@@ -367,6 +367,17 @@ CASES = [
           "hydra.sweep.dir={sweep}", "-m"], 2,
          "ablate: hydra.launcher.backend=threading would be ignored: Hydra's joblib launcher always runs loky "
          "(one process per job); drop it, or give hydra.launcher.backend=loky.", target="none"),
+    # Found by hand: submitit's SLURM launcher off a cluster, and a timeout of 0 minutes, ended in tracebacks (exit 1)
+    Case("launcher-slurm-off-cluster", "sweep", "ablate",
+         ["hydra/launcher=submitit_slurm", "model.cardinality=1,2", "hydra.sweep.dir={sweep}", "-m"], 2,
+         "ablate: hydra/launcher=submitit_slurm submits to a SLURM cluster, and this machine has no srun: run the "
+         "command on the cluster's login node, or launch here with hydra/launcher=submitit_local or joblib.",
+         target="none"),
+    Case("launcher-submitit-timeout", "sweep", "ablate",
+         ["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=0", "model.cardinality=1,2",
+          "hydra.sweep.dir={sweep}", "-m"], 2,
+         "ablate: hydra.launcher.timeout_min=0 is invalid: give the minutes each member may run, 1 or more (submitit "
+         "stops a member at its timeout).", target="none"),
     # Found by hand: the basic sweeper's max_batch_size=0 (or -1) ended in an AssertionError traceback (exit 1)
     Case("sweeper-batch-size-zero", "sweep", "ablate",
          ["hydra.sweeper.max_batch_size=0", "model.cardinality=1,2", "hydra.sweep.dir={sweep}", "-m"], 2,

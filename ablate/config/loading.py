@@ -442,6 +442,31 @@ def launcher_near_miss(config: Any) -> str | None:
 
 
 JOBLIB_LAUNCHER = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
+SUBMITIT_LAUNCHERS = {
+    f"hydra_plugins.hydra_submitit_launcher.submitit_launcher.{kind}Launcher": option
+    for kind, option in (("Local", "submitit_local"), ("Slurm", "submitit_slurm"))
+}
+
+
+def _submitit_value(config: Any, launcher: str) -> str | None:
+    """The sentence for submitit's launchers where they would end in a traceback: a timeout below a minute (the
+    member is killed at once), the SLURM launcher on a machine without `srun`."""
+    import shutil
+
+    from omegaconf import OmegaConf
+
+    timeout = OmegaConf.select(config, "hydra.launcher.timeout_min", default=None)
+    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout < 1:
+        return (
+            f"hydra.launcher.timeout_min={timeout} is invalid: give the minutes each member may run, 1 or more "
+            "(submitit stops a member at its timeout)."
+        )
+    if SUBMITIT_LAUNCHERS[launcher] == "submitit_slurm" and shutil.which("srun") is None:
+        return (
+            "hydra/launcher=submitit_slurm submits to a SLURM cluster, and this machine has no srun: run the command "
+            "on the cluster's login node, or launch here with hydra/launcher=submitit_local or joblib."
+        )
+    return None
 
 
 def not_a_config_dir(path: Any) -> str:
@@ -468,7 +493,10 @@ def plugin_value(config: Any) -> str | None:
             f"hydra.sweeper.max_batch_size={batch} is invalid: give how many members to launch at a time, 1 or more, "
             "or null for all at once."
         )
-    if OmegaConf.select(config, "hydra.launcher._target_", default=None) != JOBLIB_LAUNCHER:
+    launcher = OmegaConf.select(config, "hydra.launcher._target_", default=None)
+    if launcher in SUBMITIT_LAUNCHERS:
+        return _submitit_value(config, launcher)
+    if launcher != JOBLIB_LAUNCHER:
         return None
     if OmegaConf.select(config, "hydra.launcher.n_jobs", default=None) == 0:
         return (
