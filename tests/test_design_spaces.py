@@ -165,8 +165,15 @@ def test_a_space_too_small_for_n_distinct_designs_is_refused_once_every_design_w
                                                          "such as [2,4,8,16,32]."),
     ({"scale_range": [2, 1]}, "hydra.sweeper.scale_range=[2, 1] is invalid: give [low, high], two positive budget "
                               "scales with low ≤ high, such as [0.5,2.0], or null for one budget."),
-    ({"draws": 1}, "hydra.sweeper.draws=1 is invalid: give a whole number of draws per space of at least "
-                   "hydra.sweeper.samples=20."),
+    # found by hand: hydra.sweeper.samples=1000000000 was refused as `hydra.sweeper.draws=1000 is invalid` only;
+    # either side of the relation may be the one typed, so the sentence names both
+    ({"draws": 1}, "hydra.sweeper.draws=1 is fewer than hydra.sweeper.samples=20: a space needs at least one draw "
+                   "per design sampled; raise hydra.sweeper.draws to 20 or more, or lower hydra.sweeper.samples."),
+    ({"samples": 1000000000}, "hydra.sweeper.draws=1000 is fewer than hydra.sweeper.samples=1000000000: a space "
+                              "needs at least one draw per design sampled; raise hydra.sweeper.draws to 1000000000 "
+                              "or more, or lower hydra.sweeper.samples."),
+    ({"draws": 2.5}, "hydra.sweeper.draws=2.5 is invalid: give a whole number of draws per space, at least "
+                     "hydra.sweeper.samples=20."),
     ({"seed": -1}, "hydra.sweeper.seed=-1 is invalid: give a whole number of at least 0, such as 0."),
 ])
 def test_bad_settings_are_one_sentence(changes, sentence):

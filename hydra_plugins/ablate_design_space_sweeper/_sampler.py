@@ -235,9 +235,16 @@ def check_samples(samples: Any) -> int:
 
 
 def check_draws(draws: Any, samples: int) -> int:
+    """The most draws per space: a whole number, no fewer than the designs sampled per space (either field may be
+    the one typed, so a shortfall names both)."""
+    if _whole(draws, 1) and draws < samples:
+        raise ConfigError(
+            f"{PREFIX}draws={draws} is fewer than {PREFIX}samples={samples}: a space needs at least one draw per "
+            f"design sampled; raise {PREFIX}draws to {samples} or more, or lower {PREFIX}samples."
+        )
     if not _whole(draws, samples):
         raise ConfigError(
-            f"{PREFIX}draws={draws!r} is invalid: give a whole number of draws per space of at least "
+            f"{PREFIX}draws={draws!r} is invalid: give a whole number of draws per space, at least "
             f"{PREFIX}samples={samples}."
         )
     return draws
