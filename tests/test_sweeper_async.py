@@ -92,3 +92,35 @@ def test_a_slot_that_fails_leaves_no_trial_running(tmp_path, loky):
     assert trials and all(t.state == optuna.trial.TrialState.FAIL for t in trials)
     assert all(t.user_attrs["fail_reason"].startswith("the sweep stopped before the trial ran: ValueError")
                for t in trials)
+
+
+def test_a_design_another_worker_is_still_suggesting_is_waited_for(monkeypatch):
+    """Found in CI: two workers sharing a PostgreSQL study both ran the one design of the space. Optuna writes a
+    trial (RUNNING, no parameters) before its parameters, one by one; the second worker looked for an earlier trial
+    of its design in between, saw none, and ran it too. An earlier running trial whose parameters so far are a part
+    of this trial's is waited for (briefly), then judged."""
+    import optuna
+
+    from hydra_plugins.ablate_optuna_sweeper import _loop
+
+    study = optuna.create_study()
+    earlier, later = study.ask(), study.ask()  # the other worker's trial, not yet given its parameters
+    later.suggest_int("x", 1, 1)
+    later.suggest_int("y", 3, 3)
+    waits = []
+
+    def other_worker_suggests(seconds):
+        waits.append(seconds)
+        earlier.suggest_int("x", 1, 1) if len(waits) == 1 else earlier.suggest_int("y", 3, 3)
+
+    monkeypatch.setattr(_loop.time, "sleep", other_worker_suggests)
+    assert _loop.source_of(study, later).number == earlier.number and len(waits) == 2
+    other = study.ask()  # a trial of another design, or one never given its parameters: not waited for forever
+    other.suggest_int("x", 2, 2)
+    stuck = study.ask()
+    stuck.suggest_int("x", 1, 1)
+    monkeypatch.setattr(_loop.time, "sleep", lambda seconds: waits.append(seconds))
+    mine = study.ask()
+    mine.suggest_int("x", 1, 1)
+    mine.suggest_int("y", 4, 4)
+    assert _loop.source_of(study, mine, wait_s=0.2) is None and len(waits) > 2

@@ -57,6 +57,7 @@ STUDY_RECORD = "study.json"
 RESULTS = "optimization_results.yaml"
 MAX_COPIES_IN_A_ROW = 50  # designs already run, proposed in a row: the sampler has run out of new ones
 WAIT_S = 1.0  # how often the end of a run looks at trials another worker is running
+SETUP_WAIT_S = 2.0  # the longest wait for an earlier trial that another worker is still giving its parameters
 RECORD_EVERY_S = 1.0  # study.json is rewritten after a trial ends, at most this often (and at the end)
 _ACTIVE_RUNS: set[str] = set()  # the runs alive in this process: a trial of any other one is stale
 _RESET = (  # a retried trial's old ones
@@ -299,23 +300,7 @@ class Search:
         return trial
 
     def _source(self, trial):
-        """A trial that ran the design `trial` sampled, or one running it that was asked earlier, or None; finished
-        ones first. Only earlier running trials count, so that two workers asking the same design at once never
-        wait for each other: the later one waits."""
-        from optuna.trial import TrialState
-
-        design = _design(trial.params)
-        states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
-        same = [
-            t
-            for t in self.study.get_trials(deepcopy=False, states=states)
-            if t.number != trial.number
-            and t.user_attrs.get("copy_of") is None
-            and _design(t.params) == design
-            and (t.state.is_finished() or t.number < trial.number)
-        ]
-        finished = [t for t in same if t.state.is_finished()]
-        return (finished or same or [None])[0]
+        return source_of(self.study, trial)
 
     def _label(self, trial, run: bool = True) -> None:
         """Write what users and other workers read about a trial of this run: its heartbeat, worker, sweep folder;
@@ -809,6 +794,39 @@ def _counted(study) -> int:
 
     states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
     return sum(t.user_attrs.get("copy_of") is None for t in study.get_trials(deepcopy=False, states=states))
+
+
+def source_of(study, trial, wait_s: float = SETUP_WAIT_S):
+    """A trial that ran the design `trial` sampled, or one running it that was asked earlier, or None; finished
+    ones first. Only earlier running trials count, so that two workers asking the same design at once never wait
+    for each other: the later one waits. Optuna stores a trial before its parameters, one at a time: an earlier
+    running trial whose parameters so far agree with this one's, but are fewer, may be this design in another
+    worker's hands, so it is looked at again (for up to `wait_s`: a worker that died there leaves it so)."""
+    from optuna.trial import TrialState
+
+    design = _design(trial.params)
+    states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+    deadline = time.monotonic() + wait_s
+    while True:
+        earlier = [
+            t
+            for t in study.get_trials(deepcopy=False, states=states)
+            if t.number != trial.number
+            and t.user_attrs.get("copy_of") is None
+            and (t.state.is_finished() or t.number < trial.number)
+        ]
+        same = [t for t in earlier if _design(t.params) == design]
+        unfinished = [
+            t
+            for t in earlier
+            if t.state == TrialState.RUNNING
+            and len(t.params) < len(trial.params)
+            and set(_design(t.params)) <= set(design)
+        ]
+        if same or not unfinished or time.monotonic() >= deadline:
+            finished = [t for t in same if t.state.is_finished()]
+            return (finished or same or [None])[0]
+        time.sleep(0.05)
 
 
 def _design(params: dict) -> tuple:
