@@ -33,6 +33,7 @@ for several objectives), as the official Optuna sweeper writes it.
 """
 
 import contextlib
+import datetime
 import json
 import logging
 import os
@@ -801,7 +802,8 @@ def source_of(study, trial, wait_s: float = SETUP_WAIT_S):
     ones first. Only earlier running trials count, so that two workers asking the same design at once never wait
     for each other: the later one waits. Optuna stores a trial before its parameters, one at a time: an earlier
     running trial whose parameters so far agree with this one's, but are fewer, may be this design in another
-    worker's hands, so it is looked at again (for up to `wait_s`: a worker that died there leaves it so)."""
+    worker's hands, so it is looked at again (for up to `wait_s`: a worker that died there leaves it so), if it
+    started within `wait_s` (an older one is a design of fewer parameters, in a conditional search space)."""
     from optuna.trial import TrialState
 
     design = _design(trial.params)
@@ -816,12 +818,14 @@ def source_of(study, trial, wait_s: float = SETUP_WAIT_S):
             and (t.state.is_finished() or t.number < trial.number)
         ]
         same = [t for t in earlier if _design(t.params) == design]
+        fresh = datetime.datetime.now() - datetime.timedelta(seconds=wait_s)  # Optuna's local start times
         unfinished = [
             t
             for t in earlier
             if t.state == TrialState.RUNNING
             and len(t.params) < len(trial.params)
             and set(_design(t.params)) <= set(design)
+            and (t.datetime_start is None or t.datetime_start >= fresh)  # older: a design of fewer parameters
         ]
         if same or not unfinished or time.monotonic() >= deadline:
             finished = [t for t in same if t.state.is_finished()]
