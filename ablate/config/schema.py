@@ -32,7 +32,7 @@ from omegaconf import MISSING
 
 from ablate.engine.blocks import BLOCKS, block_name, block_type
 from ablate.engine.blocks import FORMS as BLOCK_FORMS
-from ablate.engine.budget import Budget, check_vary
+from ablate.engine.budget import Budget, check_vary, figures
 from ablate.engine.template import Template
 from ablate.errors import AblateError, ConfigError, TemplateError
 
@@ -442,19 +442,6 @@ def uneven_batch(batch: int, world_size: int) -> ConfigError | None:
     )
 
 
-def _scientific(log10: float, down: bool = False) -> str:
-    """A positive number given by its base-10 logarithm, to 3 significant digits (rounded `down`: a bound that
-    holds), also where it lies beyond a float's range."""
-    exponent = math.floor(log10)
-    mantissa = 10 ** (log10 - exponent)
-    mantissa = math.floor(mantissa * 100) / 100 if down else round(mantissa, 2)
-    if mantissa >= 10:
-        mantissa, exponent = mantissa / 10, exponent + 1
-    if abs(exponent) < 300:
-        return f"{mantissa * 10.0**exponent:.3g}"
-    return f"{mantissa:g}e{exponent:+03d}"
-
-
 def rate_overflow(optim: Mapping) -> ConfigError | None:
     """The sentence for a step schedule whose `gamma` above 1 raises the learning rate, over the milestones the run
     reaches, past the largest fp32 value the optimizer holds it in; else None."""
@@ -471,8 +458,8 @@ def rate_overflow(optim: Mapping) -> ConfigError | None:
     shown = [int(m) for m in optim["milestones"]]
     return ConfigError(
         f"optim.gamma={gamma:g} with optim.lr={lr:g} and optim.milestones={shown} raises the learning rate to "
-        f"{_scientific(peak)} (gamma to the power of {k} milestone{'s' * (k > 1)}), above {FP32_MAX_TEXT}: give "
-        f"optim.gamma at most {_scientific(most, down=True)}."
+        f"{figures(peak)} (gamma to the power of {k} milestone{'s' * (k > 1)}), above {FP32_MAX_TEXT}: give "
+        f"optim.gamma at most {figures(most, down=True)}."
     )
 
 

@@ -83,11 +83,10 @@ class Budget:
         _check_kind(metric, scope)
         count = measure(reference, metric, scope)
         if not math.isfinite(scale * count):
-            largest = sys.float_info.max / count
-            unit = 10.0 ** (math.floor(math.log10(largest)) - 2)  # 3 significant digits, rounded down
+            most = figures(math.log10(sys.float_info.max) - math.log10(count), down=True)
             raise BudgetError(
                 f"budget.scale={scale:g} is too large: {scale:g} × {name or 'the reference'}'s {count:,} {metric} "
-                f"is more than a float holds; give a scale of at most {math.floor(largest / unit) * unit:.3g}."
+                f"is more than a float holds; give a scale of at most {most}."
             )
         return cls(
             metric=metric,
@@ -292,6 +291,19 @@ def check_vary(
             f"depth; use {prefix}scope='network'."
         )
     return stage
+
+
+def figures(log10: float, down: bool = False) -> str:
+    """A positive number given by its base-10 logarithm, to 3 significant digits (rounded `down`: a bound that
+    holds), also where it lies beyond a float's range."""
+    exponent = math.floor(log10)
+    mantissa = 10 ** (log10 - exponent)
+    mantissa = math.floor(mantissa * 100) / 100 if down else round(mantissa, 2)
+    if mantissa >= 10:
+        mantissa, exponent = mantissa / 10, exponent + 1
+    if abs(exponent) < 300:
+        return f"{mantissa * 10.0**exponent:.3g}"
+    return f"{mantissa:g}e{exponent:+03d}"
 
 
 def amount(target: float) -> str:
