@@ -217,6 +217,31 @@ def test_cli_default_out_and_bad_input(sweep_dir, tmp_path, monkeypatch, capsys)
     assert err.startswith(f"error: the report directory '{blocker / 'report'}' cannot be written") and err.count("\n") == 0
 
 
+def test_a_folder_of_sweeps_is_refused_not_pooled(tmp_path, monkeypatch, capsys):
+    # Found by hand: `python -m ablate.report sweeps` (the folder that holds every sweep) wrote one report of all
+    # their runs, pooling members of different sweeps whose overrides read alike into one setting
+    from tests.fake_sweeps import write_sweep
+
+    sweeps = tmp_path / "sweeps"
+    for name in ("b_sweep", "a_sweep", "c_sweep"):
+        write_sweep(sweeps / name, {"model.cardinality=1": {0: 10.0}}, multirun="hydra: {}\n")
+    monkeypatch.chdir(tmp_path)
+    assert report_main([str(sweeps)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: SWEEP_DIR='{sweeps}' holds 3 sweeps (a_sweep, b_sweep, c_sweep), not one: give one of them, "
+        f"such as {sweeps / 'a_sweep'}."
+    )
+    assert not (tmp_path / "reports").exists()
+    assert report_main([str(sweeps / "a_sweep")]) == 0  # each of them is a sweep
+    capsys.readouterr()
+    shutil.copytree(sweeps / "a_sweep", tmp_path / "one" / "runs" / "a_sweep")
+    assert report_main([str(tmp_path / "one")]) == 2  # a folder above one sweep
+    assert capsys.readouterr().err.strip() == (
+        f"error: SWEEP_DIR='{tmp_path / 'one'}' holds a sweep, runs/a_sweep, and is not one: "
+        f"give {tmp_path / 'one' / 'runs' / 'a_sweep'}."
+    )
+
+
 def test_callback_writes_report_then_exits_with_the_sweeps_status(sweep_dir, tmp_path, caplog):
     from omegaconf import OmegaConf
 

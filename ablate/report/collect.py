@@ -200,6 +200,7 @@ def collect(sweep_dir) -> Sweep:
         raise DataError(
             f"SWEEP_DIR={str(directory)!r} is not a directory: give a sweep folder such as sweeps/cardinality_vs_width."
         )
+    _refuse_folder_of_sweeps(directory)
     multirun = _read_multirun(directory / MULTIRUN)
     sweeper = nested(multirun, "hydra", "sweeper", "_target_")
     grid = _grid(multirun) if sweeper in (BASIC_SWEEPER, REPEATS_SWEEPER) else []  # another sweeper picks as it goes
@@ -472,6 +473,28 @@ def first_difference(theirs, ours, prefix: str = "") -> tuple[str, object, objec
 def _text(value) -> str:
     """A config value as it is written in an override (`null`, `true`, `[1,2]`)."""
     return json.dumps(value, separators=(",", ":")) if not isinstance(value, str) else value
+
+
+def _refuse_folder_of_sweeps(directory: Path) -> None:
+    """A folder without `multirun.yaml` whose subfolders hold sweeps is where sweeps are kept, not one sweep: its
+    records are of different configs whose overrides may read alike, so pooling them would average unlike runs."""
+    if (directory / MULTIRUN).is_file():
+        return
+    inner = sorted(
+        p.parent.relative_to(directory).as_posix()
+        for p in directory.rglob(MULTIRUN)
+        if not _hidden(p.relative_to(directory))
+    )
+    if len(inner) == 1:
+        raise DataError(
+            f"SWEEP_DIR={str(directory)!r} holds a sweep, {inner[0]}, and is not one: give {directory / inner[0]}."
+        )
+    if inner:
+        shown = ", ".join(inner[:4]) + (", …" if len(inner) > 4 else "")
+        raise DataError(
+            f"SWEEP_DIR={str(directory)!r} holds {len(inner)} sweeps ({shown}), not one: give one of them, "
+            f"such as {directory / inner[0]}."
+        )
 
 
 def _read_multirun(path: Path) -> dict | None:
