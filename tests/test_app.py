@@ -592,6 +592,40 @@ def test_a_model_whose_weights_alone_exceed_the_memory_is_refused_before_trainin
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
 
 
+def test_a_data_set_too_large_to_hold_in_memory_is_refused_before_it_loads(tmp_path, monkeypatch):
+    """Found by hand: `data.pad=1000` (Fashion-MNIST's training images stored zero-padded to 2028×2028, 247 GB)
+    and `data=synthetic data.num_samples=100000000000` ended, in the data load, in "out of memory: … give a smaller
+    model, or a smaller optim.batch_size", which names neither cause. What each training process holds of an
+    in-memory data set is known from the config: one that cannot fit is refused first, naming the field."""
+    from ablate.data.base import held_bytes
+    from ablate.data.options import options
+
+    monkeypatch.setattr(processes, "memory_bytes", lambda: 24e9)
+    fmnist = options({"name": "fashion_mnist", "pad": 1000})
+    # the loaded splits, then the kept training images stored padded: 1 byte a pixel, 8 a label
+    assert held_bytes(fmnist) == 60_000 * (2028 * 2028 + 8) + 10_000 * (28 * 28 + 8)
+    assert held_bytes(options({"name": "fashion_mnist", "pad": 0})) == 70_000 * (28 * 28 + 8)
+    assert held_bytes(options({"name": "imagenet"})) is None  # its size is known once its folders are read
+    with pytest.raises(ConfigError) as refused:
+        processes.check_data_memory(fmnist, 2)
+    assert str(refused.value) == (
+        "data.pad=1000 stores each of the 60,000 training images of Fashion-MNIST zero-padded to 2028×2028: "
+        "494 GB in 2 training processes, more than this machine's 24 GB of memory: give a pad below 28, such as 2 "
+        "(the default) or 4 (the paper's CIFAR recipe).")
+    processes.check_data_memory(options({"name": "fashion_mnist", "pad": 1000, "train_subset": 1000}), 2)
+    processes.check_data_memory(options({"name": "fashion_mnist", "pad": 1000, "augment": False}), 2)
+    synthetic = options({"name": "synthetic", "num_samples": 100_000_000_000})
+    with pytest.raises(ConfigError) as refused:
+        processes.check_data_memory(synthetic, 1)
+    assert str(refused.value) == (
+        "data=synthetic holds 100,000,000,000 training and 512 val images of 1×28×28 in memory: 79,200 GB in 1 "
+        "training process, more than this machine's 24 GB of memory: give fewer images (data.num_samples, "
+        "data.val_samples).")
+    record = run(tmp_path, "data.num_samples=100000000000")
+    assert record.status == "failed" and record.reason.startswith("data=synthetic holds 100,000,000,000 training ")
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
 def test_a_ddp_process_error_of_several_lines_is_named_by_its_first():
     """Found by hand: torch's overflow error runs over many lines (its C++ frames, then a lone quote), and the
     sentence took the traceback's last line: `a DDP process failed with "`. It takes the exception's header line."""

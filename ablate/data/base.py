@@ -203,6 +203,11 @@ class Dataset:
     root: str | None = field(default=None, compare=False)
 
 
+def pad_fix(size: int) -> str:
+    """The way on from a crop padding too wide for `size`×`size` images."""
+    return f"give a pad below {size}, such as 2 (the default) or 4 (the paper's CIFAR recipe)"
+
+
 def wide_pad(pad: int, size: int) -> str | None:
     """The warning for a crop padding as wide as the image or wider, where some random crops (offsets uniform in
     [0, 2·pad] on each axis) hold no pixel of the image, with their share; None for a narrower pad."""
@@ -211,8 +216,30 @@ def wide_pad(pad: int, size: int) -> str | None:
     hits = (2 * size - 1) / (2 * pad + 1)  # the share of offsets on one axis whose crop overlaps the image
     return (
         f"data.pad={pad} with {size}×{size} images: {1 - hits * hits:.0%} of the random crops hold no pixel of the "
-        f"image; give a pad below {size}, such as 2 (the default) or 4 (the paper's CIFAR recipe)."
+        f"image; {pad_fix(size)}."
     )
+
+
+LABEL_BYTES = 8  # an int64 label
+
+
+def held_bytes(opts) -> int | None:
+    """The least memory one process holds of an in-memory data set (`memory_dataset`'s layout: uint8 images and
+    int64 labels; the kept training images stored zero-padded by `pad` when augmenting): the larger of the loaded
+    splits and the data set it keeps. None where the config does not tell the data set's size or image shape."""
+    sizes, shape = opts.sizes(), opts.fixes()
+    if sizes is None or not {"in_channels", "resolution"} <= shape.keys():
+        return None
+    _, train, val = sizes
+    channels, side = shape["in_channels"], shape["resolution"]
+    pad = getattr(opts, "pad", 0) if opts.augment else 0
+    kept_train = train if opts.train_subset is None else opts.train_subset
+    kept_val = val if opts.val_subset is None else opts.val_subset
+    loaded = (train + val) * (channels * side * side + LABEL_BYTES)
+    kept = kept_train * (channels * (side + 2 * pad) ** 2 + LABEL_BYTES) + kept_val * (
+        channels * side * side + LABEL_BYTES
+    )
+    return max(loaded, kept)
 
 
 def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     import torch
     from omegaconf import DictConfig
 
+    from ablate.config.schema import DataConfig
     from ablate.data.base import Dataset
     from ablate.engine.template import Template
 
@@ -97,7 +98,10 @@ def plan_for(cfg: DictConfig, template: Template, expected: dict, run_dir: Path,
         num_threads=cfg.trainer.num_threads,
     )
     if not devices.wants_cuda(cfg.trainer.device):  # on a GPU the device's memory counts, and torch says so
+        from ablate.data.options import options
+
         check_memory(template, world_size)
+        check_data_memory(options(cfg.data), world_size)
     threads = threads_per_process(cfg.trainer.num_threads, world_size)
     _fork_server(world_size)  # started already where `start_fork_server` foresaw this count
     return RunPlan(
@@ -254,15 +258,49 @@ def check_memory(template: Template, world_size: int) -> None:
     need = TRAINING_BYTES_PER_PARAM * params * world_size
     if need <= memory_bytes():
         return
-    processes = f"{world_size} training process{'es' * (world_size != 1)}"
     count = f"{params:,}" if params < 1e15 else f"{params:.3g}"
-    gb = need / 1e9
-    needed = f"{gb:,.0f}" if 100 <= gb < 1e9 else f"{gb:.3g}"
     raise ConfigError(
-        f"the model has {count} params: their fp32 weights, gradients and momentum alone need {needed} GB in "
-        f"{processes}, more than this machine's {memory_bytes() / 1e9:.3g} GB of memory: give a smaller model "
+        f"the model has {count} params: their fp32 weights, gradients and momentum alone need "
+        f"{_beyond_memory(need, world_size)}: give a smaller model "
         "(python -m ablate.describe shows a config's size)."
     )
+
+
+def check_data_memory(opts: DataConfig, world_size: int) -> None:
+    """Refuse (ConfigError) an in-memory data set that, in each of `world_size` CPU training processes, exceeds this
+    machine's memory (`ablate.data.base.held_bytes`), naming the field that made it so: a crop padding that
+    multiplies the stored training images, else the count of images."""
+    from ablate.data.base import held_bytes, pad_fix
+
+    held = held_bytes(opts)
+    if held is None or held * world_size <= memory_bytes():
+        return
+    need = _beyond_memory(held * world_size, world_size)
+    title, train, val = opts.sizes() or ("", 0, 0)  # told: held_bytes counted them
+    channels, side = opts.fixes()["in_channels"], opts.fixes()["resolution"]
+    pad = getattr(opts, "pad", 0) if opts.augment else 0
+    unpadded = held_bytes(dataclasses.replace(opts, augment=False)) or 0
+    if pad and unpadded * world_size <= memory_bytes():
+        kept = train if opts.train_subset is None else opts.train_subset
+        raise ConfigError(
+            f"data.pad={pad} stores each of the {kept:,} training images of {title} zero-padded to "
+            f"{side + 2 * pad}×{side + 2 * pad}: {need}: {pad_fix(side)}."
+        )
+    fields = (
+        "data.num_samples, data.val_samples" if hasattr(opts, "num_samples") else "data.train_subset, data.val_subset"
+    )
+    raise ConfigError(
+        f"data={opts.name} holds {train:,} training and {val:,} val images of {channels}×{side}×{side} in memory: "
+        f"{need}: give fewer images ({fields})."
+    )
+
+
+def _beyond_memory(need: float, world_size: int) -> str:
+    """`494 GB in 2 training processes, more than this machine's 25.3 GB of memory`: bytes needed in all."""
+    gb = need / 1e9
+    shown = f"{gb:,.0f}" if 100 <= gb < 1e9 else f"{gb:.3g}"  # whole GB from 100 on, 3 figures past a billion
+    processes = f"{world_size} training process{'es' * (world_size != 1)}"
+    return f"{shown} GB in {processes}, more than this machine's {memory_bytes() / 1e9:.3g} GB of memory"
 
 
 def threads_per_process(num_threads: int | None, world_size: int) -> int | None:
