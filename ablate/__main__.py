@@ -43,6 +43,7 @@ def cli() -> None:
         glob_on_a_field,
         multirun_and_show,
         overrides_of,
+        rerun_refusal,
         shell_completion_command,
         sweep_without_m,
     )
@@ -60,6 +61,7 @@ def cli() -> None:
         or glob_on_a_field(overrides)
         or multirun_and_show(args)
         or shell_completion_command(args, overrides)
+        or rerun_refusal(args)
         or config_path_refusal(args)
     )
     if refusal is not None:

@@ -124,3 +124,34 @@ def test_a_design_another_worker_is_still_suggesting_is_waited_for(monkeypatch):
     mine.suggest_int("x", 1, 1)
     mine.suggest_int("y", 4, 4)
     assert _loop.source_of(study, mine, wait_s=0.2) is None and len(waits) > 2
+
+
+def test_an_older_running_trial_of_fewer_parameters_is_not_waited_for(monkeypatch):
+    """An earlier running trial whose parameters are a part of this one's but that started longer ago than the wait
+    is a design of a conditional search space (it has fewer parameters for good), not one still being suggested:
+    judged at once, at every proposal, rather than waited for each time."""
+    import datetime
+    import types
+
+    import optuna
+
+    from hydra_plugins.ablate_optuna_sweeper import _loop
+
+    study = optuna.create_study()
+    shallow = study.ask()  # a design of one parameter, running
+    shallow.suggest_int("x", 1, 1)
+    deep = study.ask()
+    deep.suggest_int("x", 1, 1)
+    deep.suggest_int("y", 3, 3)
+    waits = []
+    monkeypatch.setattr(_loop.time, "sleep", lambda seconds: waits.append(seconds))
+
+    class Later(datetime.datetime):  # the clock a wait later: the running trial started before the wait
+        @classmethod
+        def now(cls, tz=None):
+            return datetime.datetime.now(tz) + datetime.timedelta(seconds=_loop.SETUP_WAIT_S + 1)
+
+    assert _loop.source_of(study, deep) is None and waits  # started within the wait: looked at again
+    waits.clear()
+    monkeypatch.setattr(_loop, "datetime", types.SimpleNamespace(datetime=Later, timedelta=datetime.timedelta))
+    assert _loop.source_of(study, deep) is None and waits == []

@@ -7,8 +7,8 @@ the order within each, which is what argparse accepts; the meaning of the line i
 `--info` is written `--info all`, what it means, so that it does not take the first override as its value).
 Lines Hydra would run wrongly or answer with a traceback are refused in one sentence: a sweep config without
 -m (`sweep_without_m`), glob() on a field (`glob_on_a_field`), -m beside --cfg or --info (`multirun_and_show`),
-shell completion without its one command (`shell_completion_command`), and a --config-path without the config or an
---experimental-rerun without its file (`config_path_refusal`).
+shell completion without its one command (`shell_completion_command`), a --config-path without the config
+(`config_path_refusal`) and an --experimental-rerun without its file (`rerun_refusal`).
 """
 
 from __future__ import annotations
@@ -144,20 +144,27 @@ def _flag_value(flags: list[str], names: tuple[str, ...]) -> tuple[str, str] | N
     return found[-1] if found else None
 
 
+def rerun_refusal(args: list[str]) -> str | None:
+    """The refusal of `--experimental-rerun` naming no file (a ValueError traceback in Hydra); None otherwise."""
+    from pathlib import Path
+
+    rerun = _flag_value(split(args)[0], ("--experimental-rerun",))
+    if rerun is None or Path(rerun[1]).is_file():
+        return None
+    return (
+        f"--experimental-rerun {rerun[1]} is not a file: give the config.pickle that Hydra's "
+        "PickleJobInfoCallback wrote into a run's .hydra folder; to resume a run, run its command again with "
+        "hydra.run.dir=ITS_FOLDER."
+    )
+
+
 def config_path_refusal(args: list[str]) -> str | None:
     """The refusal of `--config-path` naming a folder without the primary config (Hydra: "--config-name config is
-    unknown", a flag not typed; a relative path is read from the app's package folder, which surprises), and of
-    `--experimental-rerun` naming no file (a ValueError traceback in Hydra); None otherwise."""
+    unknown", a flag not typed; a relative path is read from the app's package folder, which surprises); None
+    otherwise."""
     from pathlib import Path
 
     flags = split(args)[0]
-    rerun = _flag_value(flags, ("--experimental-rerun",))
-    if rerun is not None and not Path(rerun[1]).is_file():
-        return (
-            f"--experimental-rerun {rerun[1]} is not a file: give the config.pickle that Hydra's "
-            "PickleJobInfoCallback wrote into a run's .hydra folder; to resume a run, run its command again with "
-            "hydra.run.dir=ITS_FOLDER."
-        )
     given = _flag_value(flags, ("--config-path", "-cp"))
     if given is None or "://" in given[1]:  # pkg:// and file:// paths are Hydra's to find
         return None

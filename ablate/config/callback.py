@@ -68,7 +68,7 @@ def unknown_record_key(config: DictConfig) -> str | None:
     """The sentence for an Optuna search whose objectives or constraints name a key that no run's result.json holds
     as a number (a misspelt `model.complexity.flop`), which would fail the first trial after training it and stop
     the search; None where every key is one (`ablate.run.record.number_keys`), or for another sweeper or result file."""
-    from ablate.config.loading import _nearest
+    from ablate.config.loading import nearest_name
     from ablate.run.record import RESULT, is_number_key, number_keys
 
     sweeper = config.hydra.sweeper
@@ -94,7 +94,7 @@ def unknown_record_key(config: DictConfig) -> str | None:
     for where, key in named:
         if is_number_key(key, keys) or key in swept or (values is None and key.startswith("config.")):
             continue
-        nearest = _nearest(key, keys)
+        nearest = nearest_name(key, keys)
         hint = f" (did you mean {nearest}?)" if nearest else ""
         return (
             f"{where} names {key}, which no run's result.json holds{hint}: name a number of the run record, such as "

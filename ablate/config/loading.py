@@ -342,7 +342,7 @@ def _in_file(error: Any, text: str, overrides: Sequence[str] = ()) -> str | None
         typed = next((o for o in overrides if _key(o) == group and o.split("=", 1)[-1] == name), None)
         if typed is not None:  # the override replaced the file's choice
             return _unknown_choice(typed, group, options)
-        nearest = _nearest(name, options)
+        nearest = nearest_name(name, options)
         hint = f" (did you mean {nearest}?)" if nearest else ""
         listed = f": available {group} configs are {', '.join(options)}" if options else ""
         return f"{file}'s defaults list names {missing}, which does not exist{hint}{listed}."
@@ -355,7 +355,7 @@ def _in_file(error: Any, text: str, overrides: Sequence[str] = ()) -> str | None
     names = (
         list(schema.MODEL_FIELDS) if node is schema.ModelConfig else sorted(f.name for f in dataclasses.fields(node))
     )
-    nearest = _nearest(key, names)
+    nearest = nearest_name(key, names)
     hint = f" (did you mean {nearest}?)" if nearest else ""
     return f"{file} sets {full}, a field {parent} does not have{hint}; its fields are {', '.join(names)}."
 
@@ -410,7 +410,7 @@ def _unexpected_argument(text: str, overrides: Sequence[str]) -> str | None:
     node, key = m[3].rstrip("."), m[2]
     typed = _typed(f"{node}.{key}", overrides, f"+{node}.{key}")
     value = typed.split("=", 1)[1] if "=" in typed else None
-    nearest = _nearest(key, names)
+    nearest = nearest_name(key, names)
     hint = f" (did you mean {node}.{nearest}{'' if value is None else '=' + value}?)" if nearest else ""
     return f"{typed}: {node} has no field {key}{hint}; its fields are {', '.join(names)}."
 
@@ -517,7 +517,7 @@ def _typed(key: str, overrides: Sequence[str], default: str) -> str:
     return next((o for o in overrides if _key(o) == key), default)
 
 
-def _nearest(name: str, names: Iterable[str]) -> str | None:
+def nearest_name(name: str, names: Iterable[str]) -> str | None:
     """The valid name closest in spelling, else the one `name` extends by a word (`max_seeds`: `max`)."""
     import difflib
 
@@ -548,7 +548,7 @@ def _unknown_choice(typed: str, group: str, options: Sequence[str]) -> str:
     """The sentence for an override choosing an option its group does not have, as typed (`+model=x`, `model=x`),
     with the nearest option and every option."""
     key, _, name = typed.partition("=")
-    nearest = _nearest(name, options)
+    nearest = nearest_name(name, options)
     hint = f" (did you mean {key}={nearest}?)" if nearest else ""
     listed = f": available {group} configs are {', '.join(options)}" if options else ""
     return f"{typed} is unknown{hint}{listed}."
@@ -578,7 +578,7 @@ def _unknown_key(key: str, cause: BaseException | None, overrides: Sequence[str]
     else:
         names = list(MODEL_FIELDS) if parent == "model" else sorted(names)
         where, kind, listed = parent or "the config", "field", "its fields"
-    nearest = _nearest(missing, [n.lstrip("+") for n in names])
+    nearest = nearest_name(missing, [n.lstrip("+") for n in names])
     hint = ""
     if nearest is not None:
         plus = "+" if f"+{nearest}" in names else ""
