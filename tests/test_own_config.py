@@ -86,6 +86,12 @@ def test_a_sweep_config_without_its_package_line_is_one_sentence(myconf):
      "configs are {models}."),
     ("defaults:\n  - tiny\n  - _self_\nname: mine\nwidht: 48\n",
      "model/mine.yaml sets model.widht, a field model does not have (did you mean width?); its fields are {fields}."),
+    # found by hand: a YAML syntax error in one's own file was a traceback ending in PyYAML's ParserError, exit 1
+    ("defaults:\n  - tiny\n  - _self_\nname: mine\ndepths: [1, 1\n",
+     "{path} is not valid YAML: expected ',' or ']', but got '<stream end>' at line 6, column 1 (while parsing a flow "
+     "sequence from line 5, column 9): mend the file."),
+    ("defaults:\n  - tiny\n\t- _self_\n",
+     "{path} is not valid YAML: found character '\\t' that cannot start any token at line 3, column 1: mend the file."),
 ])
 def test_an_error_inside_a_model_file_of_your_own_names_the_file(tmp_path, text, sentence):
     """Found by hand: a typo in one's own model file came through as Hydra's text (`In 'model/mine': Could not
@@ -97,7 +103,7 @@ def test_an_error_inside_a_model_file_of_your_own_names_the_file(tmp_path, text,
     (tmp_path / "myconf/model").mkdir(parents=True)
     (tmp_path / "myconf/model/mine.yaml").write_text(text)
     models = ", ".join(available("model", [f"file://{tmp_path / 'myconf'}"]))
-    expected = sentence.format(models=models, fields=", ".join(MODEL_FIELDS))
+    expected = sentence.format(models=models, fields=", ".join(MODEL_FIELDS), path=tmp_path / "myconf/model/mine.yaml")
     proc = ablate(tmp_path, "--config-dir", "myconf", "model=mine", module="ablate.describe")
     assert (proc.returncode, proc.stderr.strip()) == (2, f"error: {expected}")
     proc = ablate(tmp_path, "--config-dir", "myconf", "budget=params", "budget.reference=mine", "--cfg", "job")

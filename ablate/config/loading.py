@@ -153,6 +153,9 @@ def hydra_sentence(error: BaseException, overrides: Sequence[str] = ()) -> str |
     from hydra.errors import HydraException, MissingConfigException, OverrideParseException
     from omegaconf.errors import OmegaConfBaseException
 
+    bad_yaml = _bad_yaml(error)
+    if bad_yaml is not None:
+        return bad_yaml
     if not isinstance(error, (HydraException, OmegaConfBaseException)):
         return None
     overrides = [str(o) for o in overrides]
@@ -529,6 +532,22 @@ def nearest_name(name: str, names: Iterable[str]) -> str | None:
     return words[0] if len(words) == 1 else None
 
 
+def _bad_yaml(error: BaseException | None) -> str | None:
+    """The sentence for a config file PyYAML cannot parse (Hydra lets its error through, or wraps it), naming the
+    file and the place as PyYAML does, lines and columns counted from 1; None for any other error."""
+    import yaml
+
+    while error is not None and not isinstance(error, yaml.MarkedYAMLError):
+        error = error.__cause__ or error.__context__
+    if error is None or error.problem_mark is None:
+        return None
+    mark, context = error.problem_mark, error.context_mark
+    where = f"at line {mark.line + 1}, column {mark.column + 1}"
+    if error.context and context is not None and (context.line, context.column) != (mark.line, mark.column):
+        where += f" ({error.context} from line {context.line + 1}, column {context.column + 1})"
+    return f"{mark.name} is not valid YAML: {error.problem} {where}: mend the file."
+
+
 def _unknown_option(error: Any, overrides: Sequence[str]) -> str:
     """`model=resnext50_32x4 is unknown (did you mean model=resnext50_32x4d?): available model configs are ...`."""
     primary = _quoted(str(error), "Cannot find primary config '")
@@ -625,7 +644,7 @@ def model_config(name: str, searchpath: Sequence[str] | None = None, field: str 
             raise
         raise ConfigError(sentence) from None
     except Exception as e:  # an error inside the model's file: the file named, as when it is the run's model
-        sentence = _in_file(e, str(e))
+        sentence = _bad_yaml(e) or _in_file(e, str(e))
         if sentence is None:
             raise
         raise ConfigError(sentence) from None
