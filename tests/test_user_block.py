@@ -284,6 +284,26 @@ def test_an_unusable_block_is_one_sentence(block, sentence):
     assert str(e.value) == sentence
 
 
+def test_a_block_that_does_not_import_or_build_is_one_sentence(tmp_path, monkeypatch):
+    """Found by hand: a block module with a syntax error, and a block class whose constructor takes arguments, passed
+    the config check's import and ended the run in a traceback (`SyntaxError: invalid syntax (syn.py, line 1)`,
+    `TypeError: B.__init__() missing 1 required positional argument`), exit 1, where a missing module is refused."""
+    (tmp_path / "broken_blocks.py").write_text("def f(:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(TemplateError) as e:
+        Template(block="broken_blocks:SE")
+    assert str(e.value) == (
+        f"block='broken_blocks:SE' cannot be imported: invalid syntax in {tmp_path / 'broken_blocks.py'}, line 1."
+    )
+    with pytest.raises(TemplateError) as e:
+        Template(block="tests.user_blocks:NeedsArguments")
+    assert str(e.value) == (
+        "block='tests.user_blocks:NeedsArguments' cannot be built: NeedsArguments(reduction) takes arguments, "
+        "and ablate builds a block type once without any (each method is given its block's shape); give its "
+        "settings defaults or class attributes."
+    )
+
+
 def test_a_block_that_cannot_be_counted_is_one_sentence():
     t = Template(block="tests.user_blocks:NoModule")  # importable and a block class: valid until counted
     with pytest.raises(TemplateError) as e:

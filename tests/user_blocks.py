@@ -35,6 +35,11 @@ class NoModule(Block):
     """Lists nothing and builds nothing: it cannot be counted."""
 
 
+class NeedsArguments(Bottleneck):  # a block type is built once, with no arguments
+    def __init__(self, reduction):
+        self.reduction = reduction
+
+
 class NotABlock:
     """Any other class."""
 

@@ -22,6 +22,7 @@ path of a user's own type, `package.module:Class`. No torch import here.
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Iterable, Iterator
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
@@ -294,6 +295,8 @@ def _import(path: str) -> type[Block]:
         obj: Any = importlib.import_module(module_name)
     except (ImportError, ValueError) as e:
         raise TemplateError(f"block={path!r} cannot be imported: {e}.") from None
+    except SyntaxError as e:  # the user's module does not compile: where, as Python says it
+        raise TemplateError(f"block={path!r} cannot be imported: {e.msg} in {e.filename}, line {e.lineno}.") from None
     for part in attr.split("."):
         if not hasattr(obj, part):
             raise TemplateError(f"block={path!r} cannot be imported: {obj.__name__!r} has no attribute {part!r}.")
@@ -302,6 +305,15 @@ def _import(path: str) -> type[Block]:
         raise TemplateError(
             f"block={path!r} is not a block class: {obj!r} does not subclass ablate.engine.blocks.Block."
         )
+    signature = inspect.signature(obj)
+    try:
+        signature.bind()
+    except TypeError:
+        raise TemplateError(
+            f"block={path!r} cannot be built: {obj.__name__}{signature} takes arguments, and ablate builds a block "
+            "type once without any (each method is given its block's shape); give its settings defaults or class "
+            "attributes."
+        ) from None
     return obj
 
 
