@@ -465,6 +465,34 @@ def test_imagenet_workers_are_forked_from_the_training_process(folders, monkeypa
     assert "fork" in multiprocessing.get_all_start_methods()
 
 
+@pytest.mark.parametrize("workers", [0, 2])
+def test_an_unreadable_image_is_one_sentence_from_any_worker(folders, workers):
+    """Found by hand: a file that is no image, decoded in a DataLoader worker, ended the run in torch's re-raise of
+    the error, whose message is the worker's whole traceback ("Caught DataError in DataLoader worker process 0.
+    Original Traceback …"). The sentence is the error's own, as without workers."""
+    bad = folders / "train" / "n02" / "n02_9.png"
+    bad.write_bytes(b"not an image")
+    data = load(in_cfg(folders, workers=workers), CPU, 0)
+    with pytest.raises(DataError) as e:
+        x_of(data.train, 4, train=True, epoch=0, seed=0)
+    assert str(e.value) == (
+        f"{bad} is not a readable image (cannot identify image file '{bad}'); remove or replace it."
+    )
+
+
+def test_a_training_class_folder_without_images_is_refused(folders):
+    """Found by hand: an empty class folder under train/ counted as a class (the model was asked for one output
+    more) whose images never come: a class no run can learn. It is refused, naming the folder."""
+    (folders / "train" / "n04").mkdir()
+    (folders / "train" / "n04" / "notes.txt").write_text("")
+    with pytest.raises(DataError) as e:
+        load(in_cfg(folders), CPU, 0)
+    assert str(e.value) == (
+        f"{folders / 'train' / 'n04'} holds no images (.jpeg, .jpg, .png, .ppm, .bmp, .webp): each class folder "
+        "under train/ needs at least one; add its images or remove the folder."
+    )
+
+
 def test_imagenet_needs_a_root(tmp_path):
     with pytest.raises(DataError, match=r"data\.root=null is not a directory: data=imagenet needs"):
         load({"name": "imagenet"}, CPU, 0)

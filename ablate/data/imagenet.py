@@ -66,6 +66,11 @@ def scan(root: Path) -> tuple[list[str], dict[str, tuple[list[str], list[int]]]]
                     f"{folder} is a class that {train_dir} does not have: val classes must be train classes."
                 )
             files = sorted(f for f in folder.iterdir() if f.suffix.lower() in EXTENSIONS and f.is_file())
+            if split == "train" and not files:  # a class no run can learn (val may leave classes out)
+                raise DataError(
+                    f"{folder} holds no images ({', '.join(EXTENSIONS)}): each class folder under train/ needs at "
+                    "least one; add its images or remove the folder."
+                )
             paths += [str(f) for f in files]
             labels += [index[folder.name]] * len(files)
         if not paths:
@@ -165,9 +170,20 @@ class FolderSplit(Split):
             # server would take its own start method, whose new server imports torch afresh for every epoch's workers
             multiprocessing_context=FORK if self.workers else None,
         )
-        for x, y in loader:
-            x = x.to(self.device, non_blocking=cuda).permute(0, 3, 1, 2)  # NHWC storage = channels_last NCHW
-            yield self.normalize(x), y.to(self.device, non_blocking=cuda)
+        try:
+            for x, y in loader:
+                x = x.to(self.device, non_blocking=cuda).permute(0, 3, 1, 2)  # NHWC storage = channels_last NCHW
+                yield self.normalize(x), y.to(self.device, non_blocking=cuda)
+        except DataError as e:
+            raise DataError(worker_sentence(str(e))) from None
+
+
+def worker_sentence(message: str) -> str:
+    """A `DataError`'s own sentence from the message torch re-raises it with out of a DataLoader worker ("Caught
+    DataError in DataLoader worker process 0.", then the worker's traceback, whose last line is the error's)."""
+    if not message.startswith("Caught DataError in DataLoader worker"):
+        return message
+    return message.strip().splitlines()[-1].split(": ", 1)[-1]
 
 
 def prepare(opts: ImageNetData) -> Path:
