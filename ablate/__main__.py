@@ -41,6 +41,7 @@ def cli() -> None:
         config_path_refusal,
         flags_first,
         glob_on_a_field,
+        info_choice,
         multirun_and_show,
         overrides_of,
         rerun_refusal,
@@ -53,11 +54,13 @@ def cli() -> None:
 
     for plugin in (optuna, repeats, design_spaces):
         plugin.register()  # an editable install hides hydra_plugins/ from Hydra's scan outside the checkout
-    sys.argv[1:] = flags_first(sys.argv[1:])
+    typed = sys.argv[1:]
+    sys.argv[1:] = flags_first(typed)
     args = sys.argv[1:]
     overrides = overrides_of(args)
     refusal = (
-        sweep_without_m(args, overrides)
+        info_choice(typed)  # as typed: flags_first reads a word that is no choice as an override
+        or sweep_without_m(args, overrides)
         or glob_on_a_field(overrides)
         or multirun_and_show(args)
         or shell_completion_command(args, overrides)

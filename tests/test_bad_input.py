@@ -255,6 +255,11 @@ CASES = [
          "ablate: --experimental-rerun {nowhere}/config.pickle is not a file: give the config.pickle that Hydra's "
          "PickleJobInfoCallback wrote into a run's .hydra folder; to resume a run, run its command again with "
          "hydra.run.dir=ITS_FOLDER.", target="none"),
+    # Found by hand: a mistyped --info choice was read as an override (the bare --info means all), and after
+    # printing Hydra's info header the line ended in "defualts cannot be parsed (… missing EQUAL …)"
+    Case("cli-info-unknown-choice", "cli", "ablate", ["--info", "defualts"], 2,
+         "ablate: --info defualts is not one of its choices (did you mean defaults?): --info shows all, config, "
+         "defaults, defaults-tree, plugins or searchpath, and all without one.", target="none"),
     # Found by hand: shell completion without its command, or with a shell Hydra has no plugin for, ended in a
     # ValueError traceback from Hydra (exit 1)
     Case("cli-shell-completion-no-command", "cli", "ablate", ["--shell-completion"], 2,

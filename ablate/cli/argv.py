@@ -7,13 +7,15 @@ the order within each, which is what argparse accepts; the meaning of the line i
 `--info` is written `--info all`, what it means, so that it does not take the first override as its value).
 Lines Hydra would run wrongly or answer with a traceback are refused in one sentence: a sweep config without
 -m (`sweep_without_m`), glob() on a field (`glob_on_a_field`), -m beside --cfg or --info (`multirun_and_show`),
-shell completion without its one command (`shell_completion_command`), a --config-path without the config
+an --info choice mistyped (`info_choice`), shell completion without its one command
+(`shell_completion_command`), a --config-path without the config
 (`config_path_refusal`) and an --experimental-rerun without its file (`rerun_refusal`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 
 # Hydra 1.3's flags that take a value; `--info` takes one optionally, from its choices.
 VALUE_FLAGS = frozenset(
@@ -119,6 +121,25 @@ def glob_on_a_field(overrides: list[str]) -> str | None:
 COMPLETION_FLAGS = ("--shell-completion", "-sc")
 COMPLETION_COMMANDS = ("install", "uninstall", "query")
 SHELLS = ("bash", "fish", "zsh")  # Hydra 1.3's completion plugins (a test holds them equal)
+
+
+def info_choice(args: list[str]) -> str | None:
+    """The refusal of `--info WORD` where WORD is none of its choices and no override (no `=`, no `~`): a mistyped
+    choice, which Hydra would read as an override after printing its info header; None otherwise."""
+    for flag, word in pairwise(args):
+        if flag == "--":
+            return None
+        if flag in INFO_FLAGS and word not in INFO_CHOICES and not word.startswith(("-", "~")) and "=" not in word:
+            from ablate.config.loading import nearest_name
+
+            nearest = nearest_name(word, sorted(INFO_CHOICES))
+            hint = f" (did you mean {nearest}?)" if nearest else ""
+            choices = sorted(INFO_CHOICES - {INFO_DEFAULT})
+            return (
+                f"{flag} {word} is not one of its choices{hint}: {flag} shows {INFO_DEFAULT}, "
+                f"{', '.join(choices[:-1])} or {choices[-1]}, and {INFO_DEFAULT} without one."
+            )
+    return None
 
 
 def shell_completion_command(args: list[str], overrides: list[str]) -> str | None:
