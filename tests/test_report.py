@@ -242,6 +242,21 @@ def test_a_folder_of_sweeps_is_refused_not_pooled(tmp_path, monkeypatch, capsys)
     )
 
 
+def test_a_sweep_inside_a_sweep_folder_is_not_pooled_into_it(tmp_path):
+    """A sweep started into a folder inside another's (hydra.sweep.dir=sweeps/a/more) has its own multirun.yaml:
+    its runs are its own, not members of the outer sweep, whose report leaves them out."""
+    from tests.fake_sweeps import write_sweep
+
+    outer = write_sweep(tmp_path / "a", {"model.cardinality=1": {0: 10.0}}, multirun="hydra: {}\n")
+    write_sweep(outer / "more", {"model.cardinality=1": {0: 30.0}, "model.cardinality=2": {0: 20.0}},
+                multirun="hydra: {}\n")
+    (outer / "more" / "model.cardinality=2,seed=0" / ".hydra").mkdir()
+    (outer / "more" / "model.cardinality=2,seed=0" / ".hydra" / "overrides.yaml").write_text("- model.cardinality=2\n- seed=0\n")
+    runs = collect(outer).runs
+    assert runs.setting.tolist() == ["model.cardinality=1"] and runs.final_val_err.tolist() == [10.0]
+    assert len(collect(outer / "more").runs) == 2
+
+
 def test_callback_writes_report_then_exits_with_the_sweeps_status(sweep_dir, tmp_path, caplog):
     from omegaconf import OmegaConf
 

@@ -200,19 +200,20 @@ def collect(sweep_dir) -> Sweep:
         raise DataError(
             f"SWEEP_DIR={str(directory)!r} is not a directory: give a sweep folder such as sweeps/cardinality_vs_width."
         )
-    _refuse_folder_of_sweeps(directory)
+    inner = _inner_sweeps(directory)
+    _refuse_folder_of_sweeps(directory, inner)
     multirun = _read_multirun(directory / MULTIRUN)
     sweeper = nested(multirun, "hydra", "sweeper", "_target_")
     grid = _grid(multirun) if sweeper in (BASIC_SWEEPER, REPEATS_SWEEPER) else []  # another sweeper picks as it goes
     expected = grid if sweeper == BASIC_SWEEPER else []  # the basic sweeper launches the whole grid
     latest = {setting_of(m) for m in grid}  # the settings of the latest command into the folder (adaptive: its plan)
-    records = sorted(p for p in directory.rglob(RESULT) if not _hidden(p.relative_to(directory)))
+    records = sorted(p for p in directory.rglob(RESULT) if _ours(p, directory, inner))
     if not records:
         hint = f"; multirun.yaml expects {len(expected)} members, none wrote one" if expected else ""
         raise DataError(f"SWEEP_DIR={str(directory)!r} holds no runs: no {RESULT} under it{hint}.")
 
     order = {member_key(o): i for i, o in enumerate(expected)}
-    started = _started_members(directory)
+    started = _started_members(directory, inner)
     rows, epochs, seen = [], [], set()
     for path in records:
         run = path.parent.relative_to(directory).as_posix()
@@ -475,16 +476,25 @@ def _text(value) -> str:
     return json.dumps(value, separators=(",", ":")) if not isinstance(value, str) else value
 
 
-def _refuse_folder_of_sweeps(directory: Path) -> None:
+def _inner_sweeps(directory: Path) -> list[Path]:
+    """The folders below `directory` that hold a `multirun.yaml` of their own: other sweeps, whose runs are theirs
+    (a sweep started into a folder inside another's, or the sweeps of a folder that keeps them)."""
+    return sorted(
+        p.parent for p in directory.rglob(MULTIRUN) if p.parent != directory and not _hidden(p.relative_to(directory))
+    )
+
+
+def _ours(path: Path, directory: Path, inner: list[Path]) -> bool:
+    """Whether the file `path` below `directory` belongs to its sweep: not hidden, nor inside an inner sweep."""
+    return not _hidden(path.relative_to(directory)) and not any(path.is_relative_to(d) for d in inner)
+
+
+def _refuse_folder_of_sweeps(directory: Path, folders: list[Path]) -> None:
     """A folder without `multirun.yaml` whose subfolders hold sweeps is where sweeps are kept, not one sweep: its
     records are of different configs whose overrides may read alike, so pooling them would average unlike runs."""
     if (directory / MULTIRUN).is_file():
         return
-    inner = sorted(
-        p.parent.relative_to(directory).as_posix()
-        for p in directory.rglob(MULTIRUN)
-        if not _hidden(p.relative_to(directory))
-    )
+    inner = [d.relative_to(directory).as_posix() for d in folders]
     if len(inner) == 1:
         raise DataError(
             f"SWEEP_DIR={str(directory)!r} holds a sweep, {inner[0]}, and is not one: give {directory / inner[0]}."
@@ -509,14 +519,14 @@ def _read_multirun(path: Path) -> dict | None:
     return tree if isinstance(tree, dict) else None
 
 
-def _started_members(directory: Path) -> dict[str, list[str]]:
-    """Member folders Hydra created (`.hydra/overrides.yaml`) → their overrides."""
+def _started_members(directory: Path, inner: list[Path]) -> dict[str, list[str]]:
+    """Member folders Hydra created (`.hydra/overrides.yaml`) → their overrides (not those of `inner` sweeps)."""
     import yaml
 
     out = {}
     for path in sorted(directory.rglob("overrides.yaml")):
         member = path.parent.parent
-        if path.parent.name != ".hydra" or member == directory or _hidden(member.relative_to(directory)):
+        if path.parent.name != ".hydra" or member == directory or not _ours(member, directory, inner):
             continue
         try:
             overrides = yaml.safe_load(path.read_text()) or []
