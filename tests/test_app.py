@@ -597,15 +597,18 @@ def test_a_data_set_too_large_to_hold_in_memory_is_refused_before_it_loads(tmp_p
     and `data=synthetic data.num_samples=100000000000` ended, in the data load, in "out of memory: … give a smaller
     model, or a smaller optim.batch_size", which names neither cause. What each training process holds of an
     in-memory data set is known from the config: one that cannot fit is refused first, naming the field."""
-    from ablate.data.base import held_bytes
+    from ablate.data.base import footprint
     from ablate.data.options import options
 
     monkeypatch.setattr(processes, "memory_bytes", lambda: 24e9)
     fmnist = options({"name": "fashion_mnist", "pad": 1000})
     # the loaded splits, then the kept training images stored padded: 1 byte a pixel, 8 a label
-    assert held_bytes(fmnist) == 60_000 * (2028 * 2028 + 8) + 10_000 * (28 * 28 + 8)
-    assert held_bytes(options({"name": "fashion_mnist", "pad": 0})) == 70_000 * (28 * 28 + 8)
-    assert held_bytes(options({"name": "imagenet"})) is None  # its size is known once its folders are read
+    assert footprint(fmnist).bytes() == 60_000 * (2028 * 2028 + 8) + 10_000 * (28 * 28 + 8)
+    assert footprint(fmnist).bytes(pad=0) == 70_000 * (28 * 28 + 8)
+    assert footprint(options({"name": "fashion_mnist", "pad": 0})).bytes() == 70_000 * (28 * 28 + 8)
+    # a subset keeps fewer images than are loaded: the loaded splits are what is held at least
+    assert footprint(options({"name": "fashion_mnist", "pad": 0, "train_subset": 10})).bytes() == 70_000 * 792
+    assert footprint(options({"name": "imagenet"})) is None  # its size is known once its folders are read
     with pytest.raises(ConfigError) as refused:
         processes.check_data_memory(fmnist, 2)
     assert str(refused.value) == (

@@ -223,23 +223,47 @@ def wide_pad(pad: int, size: int) -> str | None:
 LABEL_BYTES = 8  # an int64 label
 
 
-def held_bytes(opts) -> int | None:
-    """The least memory one process holds of an in-memory data set (`memory_dataset`'s layout: uint8 images and
-    int64 labels; the kept training images stored zero-padded by `pad` when augmenting): the larger of the loaded
-    splits and the data set it keeps. None where the config does not tell the data set's size or image shape."""
+@dataclass(frozen=True)
+class Footprint:
+    """What one process holds of an in-memory data set (`memory_dataset`'s layout: uint8 images and int64 labels;
+    the kept training images stored zero-padded by `pad` when augmenting), in the parts a refusal names."""
+
+    title: str
+    train: int  # images of each split as loaded
+    val: int
+    kept_train: int  # images of each split kept (`data.train_subset`, `data.val_subset`)
+    kept_val: int
+    channels: int
+    side: int
+    pad: int  # the zero padding each kept training image is stored with; 0 without augmentation
+
+    def bytes(self, pad: int | None = None) -> int:
+        """The least memory held, with the training images padded by `pad` (None: this footprint's own): the larger
+        of the loaded splits and the data set kept."""
+        pad = self.pad if pad is None else pad
+        image = self.channels * self.side * self.side
+        loaded = (self.train + self.val) * (image + LABEL_BYTES)
+        kept = self.kept_train * (self.channels * (self.side + 2 * pad) ** 2 + LABEL_BYTES)
+        return max(loaded, kept + self.kept_val * (image + LABEL_BYTES))
+
+
+def footprint(opts) -> Footprint | None:
+    """The `Footprint` of the data set `opts` configures; None where the config does not tell its size or image
+    shape (a folder data set is measured once its folders are read)."""
     sizes, shape = opts.sizes(), opts.fixes()
     if sizes is None or not {"in_channels", "resolution"} <= shape.keys():
         return None
-    _, train, val = sizes
-    channels, side = shape["in_channels"], shape["resolution"]
-    pad = getattr(opts, "pad", 0) if opts.augment else 0
-    kept_train = train if opts.train_subset is None else opts.train_subset
-    kept_val = val if opts.val_subset is None else opts.val_subset
-    loaded = (train + val) * (channels * side * side + LABEL_BYTES)
-    kept = kept_train * (channels * (side + 2 * pad) ** 2 + LABEL_BYTES) + kept_val * (
-        channels * side * side + LABEL_BYTES
+    title, train, val = sizes
+    return Footprint(
+        title=title,
+        train=train,
+        val=val,
+        kept_train=train if opts.train_subset is None else opts.train_subset,
+        kept_val=val if opts.val_subset is None else opts.val_subset,
+        channels=shape["in_channels"],
+        side=shape["resolution"],
+        pad=getattr(opts, "pad", 0) if opts.augment else 0,
     )
-    return max(loaded, kept)
 
 
 def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:

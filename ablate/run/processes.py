@@ -268,30 +268,26 @@ def check_memory(template: Template, world_size: int) -> None:
 
 def check_data_memory(opts: DataConfig, world_size: int) -> None:
     """Refuse (ConfigError) an in-memory data set that, in each of `world_size` CPU training processes, exceeds this
-    machine's memory (`ablate.data.base.held_bytes`), naming the field that made it so: a crop padding that
+    machine's memory (`ablate.data.base.footprint`), naming the field that made it so: a crop padding that
     multiplies the stored training images, else the count of images."""
-    from ablate.data.base import held_bytes, pad_fix
+    from ablate.data.base import footprint, pad_fix
 
-    held = held_bytes(opts)
-    if held is None or held * world_size <= memory_bytes():
+    held = footprint(opts)
+    if held is None or held.bytes() * world_size <= memory_bytes():
         return
-    need = _beyond_memory(held * world_size, world_size)
-    title, train, val = opts.sizes() or ("", 0, 0)  # told: held_bytes counted them
-    channels, side = opts.fixes()["in_channels"], opts.fixes()["resolution"]
-    pad = getattr(opts, "pad", 0) if opts.augment else 0
-    unpadded = held_bytes(dataclasses.replace(opts, augment=False)) or 0
-    if pad and unpadded * world_size <= memory_bytes():
-        kept = train if opts.train_subset is None else opts.train_subset
+    need = _beyond_memory(held.bytes() * world_size, world_size)
+    side = held.side
+    if held.pad and held.bytes(pad=0) * world_size <= memory_bytes():
         raise ConfigError(
-            f"data.pad={pad} stores each of the {kept:,} training images of {title} zero-padded to "
-            f"{side + 2 * pad}×{side + 2 * pad}: {need}: {pad_fix(side)}."
+            f"data.pad={held.pad} stores each of the {held.kept_train:,} training images of {held.title} zero-padded "
+            f"to {side + 2 * held.pad}×{side + 2 * held.pad}: {need}: {pad_fix(side)}."
         )
     fields = (
         "data.num_samples, data.val_samples" if hasattr(opts, "num_samples") else "data.train_subset, data.val_subset"
     )
     raise ConfigError(
-        f"data={opts.name} holds {train:,} training and {val:,} val images of {channels}×{side}×{side} in memory: "
-        f"{need}: give fewer images ({fields})."
+        f"data={opts.name} holds {held.train:,} training and {held.val:,} val images of "
+        f"{held.channels}×{side}×{side} in memory: {need}: give fewer images ({fields})."
     )
 
 
