@@ -5,6 +5,24 @@ of `AblateError` whose message names the field, the value and what would be vali
 command-line entry points print that sentence alone and exit with status 2.
 """
 
+import re
+
+_WORKER = re.compile(r"Caught \w+ in DataLoader worker process \d+\.")
+
+
+def own_message(message: str) -> str:
+    """An error's own message out of the one torch re-raises it with from a DataLoader worker ("Caught X in
+    DataLoader worker process 0.", then the worker's traceback, ending in "module.X: the message"); any other
+    message as it is."""
+    if _WORKER.match(message) is None:
+        return message
+    lines = message.strip().splitlines()
+    start = max(i for i, line in enumerate(lines) if line.startswith(("Traceback", "Original Traceback")))
+    own = next((i for i in range(start + 1, len(lines)) if not lines[i].startswith(" ")), len(lines) - 1)
+    text = "\n".join(lines[own:])
+    head, sep, tail = text.partition(": ")
+    return tail if sep and re.fullmatch(r"[\w.]+", head) else ""
+
 
 class AblateError(Exception):
     """Base of every error caused by user input; its message is one sentence."""

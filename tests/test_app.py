@@ -592,6 +592,28 @@ def test_a_model_whose_weights_alone_exceed_the_memory_is_refused_before_trainin
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
 
 
+@pytest.mark.parametrize("error", [ValueError("pixel 3 is negative,\nfar below 0"), KeyError("n07"), OSError()])
+def test_an_error_a_dataloader_worker_raised_is_said_as_its_own(error):
+    """An error raised in a DataLoader worker comes back as torch's re-raise, whose message is the worker's whole
+    traceback ("Caught ValueError in DataLoader worker process 0. Original Traceback …"); the run's sentence is the
+    error's own, as without workers, for any error type (the second read of a fix that covered DataError alone)."""
+    import multiprocessing
+
+    class Failing(torch.utils.data.Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            raise error
+
+    loader = torch.utils.data.DataLoader(Failing(), num_workers=1, multiprocessing_context=multiprocessing.get_context("fork"))
+    with pytest.raises(type(error)) as raised:
+        next(iter(loader))
+    assert "DataLoader worker" in str(raised.value)  # torch's re-raise, or this test checks nothing
+    own = {ValueError: "ValueError: pixel 3 is negative, far below 0.", KeyError: "KeyError: 'n07'.", OSError: "OSError: no message."}
+    assert app._reason(raised.value) == own[type(error)]
+
+
 def test_a_data_set_too_large_to_hold_in_memory_is_refused_before_it_loads(tmp_path, monkeypatch):
     """Found by hand: `data.pad=1000` (Fashion-MNIST's training images stored zero-padded to 2028×2028, 247 GB)
     and `data=synthetic data.num_samples=100000000000` ended, in the data load, in "out of memory: … give a smaller

@@ -28,6 +28,7 @@ from ablate.config import compose
 from ablate.data import available, cifar, fashion_mnist, load
 from ablate.data.base import channel_stats
 from ablate.data.options import defaults
+from ablate.run.app import _reason
 from ablate.data.seeds import generator
 from ablate.data.subset import balanced_subset, class_counts
 from ablate.errors import ConfigError, DataError
@@ -475,7 +476,7 @@ def test_an_unreadable_image_is_one_sentence_from_any_worker(folders, workers):
     data = load(in_cfg(folders, workers=workers), CPU, 0)
     with pytest.raises(DataError) as e:
         x_of(data.train, 4, train=True, epoch=0, seed=0)
-    assert str(e.value) == (
+    assert _reason(e.value) == (
         f"{bad} is not a readable image (cannot identify image file '{bad}'); remove or replace it."
     )
 

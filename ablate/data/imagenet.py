@@ -170,20 +170,9 @@ class FolderSplit(Split):
             # server would take its own start method, whose new server imports torch afresh for every epoch's workers
             multiprocessing_context=FORK if self.workers else None,
         )
-        try:
-            for x, y in loader:
-                x = x.to(self.device, non_blocking=cuda).permute(0, 3, 1, 2)  # NHWC storage = channels_last NCHW
-                yield self.normalize(x), y.to(self.device, non_blocking=cuda)
-        except DataError as e:
-            raise DataError(worker_sentence(str(e))) from None
-
-
-def worker_sentence(message: str) -> str:
-    """A `DataError`'s own sentence from the message torch re-raises it with out of a DataLoader worker ("Caught
-    DataError in DataLoader worker process 0.", then the worker's traceback, whose last line is the error's)."""
-    if not message.startswith("Caught DataError in DataLoader worker"):
-        return message
-    return message.strip().splitlines()[-1].split(": ", 1)[-1]
+        for x, y in loader:
+            x = x.to(self.device, non_blocking=cuda).permute(0, 3, 1, 2)  # NHWC storage = channels_last NCHW
+            yield self.normalize(x), y.to(self.device, non_blocking=cuda)
 
 
 def prepare(opts: ImageNetData) -> Path:

@@ -37,7 +37,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ablate.errors import AblateError, CheckpointError, ConfigError
+from ablate.errors import AblateError, CheckpointError, ConfigError, own_message
 from ablate.run import processes
 from ablate.run.record import (
     ERROR_LOG,
@@ -361,10 +361,12 @@ _CPU_OOM = re.compile(r"DefaultCPUAllocator: can't allocate memory: you tried to
 
 
 def _reason(error: BaseException) -> str:
-    """One sentence: an AblateError's message, or the exception's type and first line."""
+    """One sentence: an AblateError's message, or the exception's type and message (its own where a DataLoader
+    worker raised it, not torch's re-raise with the worker's traceback)."""
+    message = " ".join(own_message(str(error)).split())
     if isinstance(error, AblateError):
-        return " ".join(str(error).split())
-    message = " ".join(str(error).split()) or "no message"
+        return message
+    message = message or "no message"
     if (oom := _CPU_OOM.search(message)) is not None:  # torch's allocator, in this process or a DDP one
         ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
         return (
