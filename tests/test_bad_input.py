@@ -295,6 +295,9 @@ CASES = [
          "(DIR/model/NAME.yaml, DIR/sweep/NAME.yaml), e.g. examples/se_resnext.", target="none"),
     Case("cli-budget-cardinality", "cli", "budget", ["--cardinality", "0,x"], 2,
          "error: --cardinality='0,x' is invalid: give whole numbers of at least 1, e.g. 1,2,4,8,32."),
+    # Found by hand: an empty entry (a number left out, `1,,2`) was dropped without a word
+    Case("cli-budget-cardinality-empty", "cli", "budget", ["--cardinality", "1,,2"], 2,
+         "error: --cardinality='1,,2' is invalid: give whole numbers of at least 1, e.g. 1,2,4,8,32.", target="none"),
     # Found by hand: a C given twice made two identical rows of Table 2
     Case("cli-budget-cardinality-twice", "cli", "budget", ["--cardinality", "1,1,2"], 2,
          "error: --cardinality='1,1,2' gives C=1 twice: give each cardinality once, e.g. 1,2."),

@@ -52,7 +52,7 @@ from ablate.errors import BudgetError, ConfigError
 
 def _cardinalities(text: str) -> list[int]:
     try:
-        values = [int(v) for v in text.split(",") if v.strip()]
+        values = [int(v) for v in text.split(",")]  # an empty entry is a number left out: refused
     except ValueError:
         values = []
     if not values or any(v < 1 for v in values):
