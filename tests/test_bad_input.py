@@ -462,6 +462,11 @@ CASES = [
          "has no field n_warmup_steps; a node in braces merges into the config's own hydra.sweeper.pruner: to "
          "replace it, set it to null first: hydra.sweeper.pruner=null "
          "'hydra.sweeper.pruner={{_target_:optuna.pruners.MedianPruner,n_warmup_steps:2}}'.", target="none"),
+    # Found by hand: an empty study name was taken for none, the job's name, without a word
+    Case("sweeper-study-name-empty", "sweep", "ablate",
+         ["+sweep=search_budget", "hydra.sweeper.study_name=''", "hydra.sweep.dir={sweep}", "-m"], 2,
+         "ablate: hydra.sweeper.study_name='' is empty: give the study a name, or null for the job's name "
+         "(ablate).", target="none"),
     Case("sweeper-type", "sweep", "ablate",  # found by hand: "cannot be applied: Error merging override ..."
          ["+sweep=cardinality_vs_width", "+repeats=auto", "hydra.sweeper.alpha=abc", "hydra.sweep.dir={sweep}", "-m"],
          2, "ablate: hydra.sweeper.alpha=abc is invalid: it must be a number.", target="none"),

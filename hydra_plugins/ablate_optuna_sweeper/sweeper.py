@@ -68,6 +68,7 @@ class AblateOptunaSweeper(Sweeper):
             max_retry=max_retry,
             asynchronous=asynchronous,
             prune_objective=prune_objective,
+            study_name=study_name,
         )
         self.sampler = sampler
         self.pruner_node = pruner
@@ -95,8 +96,15 @@ class AblateOptunaSweeper(Sweeper):
         max_retry,
         asynchronous,
         prune_objective,
+        study_name,
+        job_name: str,
     ) -> None:
         """Validate the settings, one sentence per mistake (ConfigError)."""
+        if study_name is not None and not str(study_name).strip():  # not taken for null, the job's name, unsaid
+            raise ConfigError(
+                f"hydra.sweeper.study_name={study_name!r} is empty: give the study a name, or null for the job's "
+                f"name ({job_name})."
+            )
         self.directions = _directions(direction)
         self.objectives = None if objectives is None else [str(o) for o in _plain(objectives)]
         if self.objectives is not None and len(self.objectives) != len(self.directions):
@@ -151,7 +159,7 @@ class AblateOptunaSweeper(Sweeper):
     def setup(self, *, hydra_context, task_function, config: DictConfig) -> None:
         from hydra.core.plugins import Plugins
 
-        self._check_args(**self._args)
+        self._check_args(**self._args, job_name=str(config.hydra.job.name))
         if not isinstance(self.params, dict):
             raise ConfigError(
                 f"hydra.sweeper.params={self.params!r} is invalid: give a node of sweeps, e.g. "
