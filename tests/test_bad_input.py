@@ -336,6 +336,10 @@ CASES = [
          "error: model=nope is unknown: available model configs are {models}."),
     Case("cli-report-no-dir", "cli", "report", [], 2,
          "python -m ablate.report: error: the following arguments are required: SWEEP_DIR", line="last"),
+    # Found by hand: a single run took any report option (it writes no report), even one every sweep refuses
+    Case("range-report-resolution-single-run", "config range", "ablate", ["report.resolution=-1"], 2,
+         "ablate: report.resolution=-1 is invalid: the resolution δ must be a positive number of top-1 error "
+         "points, such as 0.2."),
     # -- a sweep's own options (its report's), refused before any member runs: a sweep that trains for an hour
     # and then cannot write its report is the bad input found too late; the existing sweep folder is the target
     Case("sweep-resolution", "sweep", "ablate",

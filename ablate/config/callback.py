@@ -31,7 +31,7 @@ class RefuseCallback(Callback):
     sentence, before any member runs."""
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
-        sentence = untargeted_callback(config, multirun=False) or refusal(config)
+        sentence = untargeted_callback(config, multirun=False) or refusal(config) or report_refusal(config)
         if sentence is not None:
             print(f"ablate: {sentence}", file=sys.stderr)
             sys.exit(EXIT_USAGE)
@@ -159,6 +159,23 @@ def refusal(config: DictConfig) -> str | None:
     except AblateError as e:
         return _from_variant(" ".join(str(e).split()), config)
     except Exception:
+        return None
+    return None
+
+
+def report_refusal(config: DictConfig) -> str | None:
+    """The sentence a single run's report options (`report:`, which no single run uses, but a sweep of the same
+    config would) are refused with, or None: a value every sweep refuses is not taken here either. A multirun checks
+    them, and its reference among its members, when it starts (`ablate.report.callback.options_refusal`)."""
+    from ablate.errors import ConfigError
+    from ablate.report.options import check
+
+    node = OmegaConf.select(config, "report", default=None)
+    try:
+        check(OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node)
+    except ConfigError as e:
+        return str(e)
+    except Exception:  # an interpolation only the job resolves
         return None
     return None
 
