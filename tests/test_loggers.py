@@ -260,6 +260,29 @@ def test_a_folder_store_is_refused_where_the_installed_mlflow_will_not_open_it(m
     assert check_store("trainer.mlflow_uri", "mlruns") == "mlruns"
 
 
+def test_a_sqlite_store_whose_file_cannot_be_made_is_refused(tmp_path):
+    """Found by hand: `trainer.mlflow_uri=sqlite:////tmp/afile/x.db` (under a file) passed the config check; the run
+    trained with the MLflow logger dropped at its start ("MlflowLogger stopped logging: FileExistsError"), so
+    nothing was tracked. Where the database file cannot be made (its folder is a file, or it is a folder itself),
+    the store is refused when the config is checked; a folder still to be made is made by the run."""
+    from ablate.errors import ConfigError
+    from ablate.run.loggers import check_store
+
+    (tmp_path / "afile").write_text("")
+    for fine in (f"sqlite:///{tmp_path}/new/sub/ml.db", f"sqlite:///{tmp_path}/ml.db", "sqlite:///:memory:"):
+        assert check_store("trainer.mlflow_uri", fine) == fine
+    with pytest.raises(ConfigError) as e:
+        check_store("trainer.mlflow_uri", f"sqlite:///{tmp_path}/afile/sub/x.db")
+    assert str(e.value) == (
+        f"trainer.mlflow_uri='sqlite:///{tmp_path}/afile/sub/x.db' cannot hold its database: {tmp_path}/afile is a "
+        "file, not a folder: give a database file in a folder, such as trainer.mlflow_uri=sqlite:///mlflow.db.")
+    with pytest.raises(ConfigError) as e:
+        check_store("trainer.mlflow_uri", f"sqlite:///{tmp_path}")
+    assert str(e.value) == (
+        f"trainer.mlflow_uri='sqlite:///{tmp_path}' cannot hold its database: {tmp_path} is a folder, not a "
+        "database file: give a database file in a folder, such as trainer.mlflow_uri=sqlite:///mlflow.db.")
+
+
 def test_a_store_of_a_scheme_mlflow_has_no_store_for_is_refused(monkeypatch):
     """Found by hand: `trainer.mlflow_uri=ftp://x` passed the config check; the run trained with the MLflow logger
     dropped at its start (a warning: "unsupported URI 'ftp://x'"), so nothing was tracked. The schemes are MLflow's

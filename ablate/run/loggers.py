@@ -113,6 +113,9 @@ def check_store(key: str, uri: Any) -> Any:
                 f"database such as {key}=sqlite:///{MLFLOW_DB}."
             )
         return uri
+    if scheme == "sqlite":
+        _check_database_file(key, uri)
+        return uri
     if not isinstance(uri, str) or not _folder_stores_refused():
         return uri
     if scheme not in ("", "file") or uri in ("databricks", "databricks-uc", "uc"):
@@ -122,6 +125,27 @@ def check_store(key: str, uri: Any) -> Any:
         f"{key}={uri!r} is a folder store, which the installed MLflow writes to only with "
         f"MLFLOW_ALLOW_FILE_STORE=true: give a database such as {key}=sqlite:///{folder.rstrip('/')}/{MLFLOW_DB}, "
         "or set MLFLOW_ALLOW_FILE_STORE=true."
+    )
+
+
+def _check_database_file(key: str, uri: str) -> None:
+    """ConfigError where a SQLite store's file cannot be made: its path is a folder, or a file stands where a folder
+    of its path would be (MLflow would fail at the run's start, and the run would train tracking nothing). Folders
+    still to be made are made by the run (`store`); nothing is written here."""
+    path = uri.partition(":///")[2].partition("?")[0]
+    if path in ("", ":memory:"):
+        return
+    db = Path(path)
+    if db.is_dir():
+        where, what = db, "a folder, not a database file"
+    else:
+        where = next(folder for folder in db.parents if folder.exists())
+        if where.is_dir():
+            return
+        what = "a file, not a folder"
+    raise ConfigError(
+        f"{key}={uri!r} cannot hold its database: {where} is {what}: give a database file in a folder, such as "
+        f"{key}=sqlite:///{MLFLOW_DB}."
     )
 
 
