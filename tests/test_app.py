@@ -215,10 +215,22 @@ def test_an_interrupted_run_resumes_on_relaunch(tmp_path, monkeypatch):
 
 
 def test_a_checkpoint_of_another_architecture_leaves_the_directory_alone(tmp_path):
+    """A completed run's folder is refused by its record, which names the first difference and trainer.replace=true
+    (found by hand: its checkpoint's sentence came first, and deleting the checkpoint as it said only led to the
+    record's); a checkpoint alone by its own sentence. Neither touches a file."""
     run(tmp_path, "optim.epochs=1")
     files = {p: p.read_bytes() for p in (tmp_path / "run").iterdir()}
-    record = run(tmp_path, "optim.epochs=1", "model.cardinality=2", "model.bottleneck_width=4")
+    other = ("optim.epochs=1", "model.cardinality=2", "model.bottleneck_width=4")
+    record = run(tmp_path, *other)
     assert record.status == "failed"
+    assert "holds a completed run of another config (model.bottleneck_width=8 there, 4 in this run; hash" in (
+        record.reason
+    )
+    assert record.reason.endswith("choose another run directory, or add trainer.replace=true to replace it.")
+    assert {p: p.read_bytes() for p in (tmp_path / "run").iterdir()} == files
+    (tmp_path / "run" / runs.RESULT).unlink()
+    files = {p: p.read_bytes() for p in (tmp_path / "run").iterdir()}
+    record = run(tmp_path, *other)
     assert "holds another architecture (model.bottleneck_width=8 there, 4 in this run)" in record.reason
     assert {p: p.read_bytes() for p in (tmp_path / "run").iterdir()} == files
 

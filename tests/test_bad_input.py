@@ -224,12 +224,17 @@ CASES = [
          "ablate: the checkpoint {run}/checkpoint.pt is unreadable (corrupt or not a torch file): {replace}.",
          target="held", setup="ckpt-text"),
     # -- a run directory that holds another run
+    # Found by hand: a completed run's folder (record and checkpoint) run again with another config was refused by
+    # its checkpoint ("delete checkpoint.pt or choose another run directory"), whose deletion only led to the
+    # record's refusal; the record's sentence comes first, naming trainer.replace=true, which clears both
     Case("other-config-checkpoint", "run directory", "ablate", ["seed=5"], 2,
-         "ablate: the checkpoint {existing}/checkpoint.pt holds another config (config.seed=0 there, 5 in this run): "
-         "delete {existing}/checkpoint.pt or choose another run directory."),
+         "ablate: {existing} holds a completed run of another config (seed=0 there, 5 in this run; hash "
+         "{existing_hash} there, {seed5_hash} in this run): choose another run directory, or add trainer.replace=true "
+         "to replace it."),
     Case("other-config-record", "run directory", "ablate", ["seed=5"], 2,
-         "ablate: {run} holds a completed run of another config (hash {existing_hash} there, {seed5_hash} in this "
-         "run): choose another run directory, or add trainer.replace=true to replace it.", target="held",
+         "ablate: {run} holds a completed run of another config (seed=0 there, 5 in this run; hash {existing_hash} "
+         "there, {seed5_hash} in this run): choose another run directory, or add trainer.replace=true to replace it.",
+         target="held",
          setup="record-only"),
     # -- command-line arguments
     Case("cli-ablate-flag", "cli", "ablate", ["--nonsense"], 2,

@@ -445,7 +445,7 @@ def member_config(member: Path) -> dict | None:
 def _stale(record: RunRecord, member: Path) -> str | None:
     """Why `record` is not a result of the member's newest launch (another config's), or None when it is or when
     that cannot be told (no `.hydra/config.yaml`, no hash in the record)."""
-    from ablate.run.record import config_hash, hashed_config
+    from ablate.run.record import config_hash, first_difference, hashed_config
 
     if not record.config_hash or record.status == "missing":
         return None
@@ -458,17 +458,6 @@ def _stale(record: RunRecord, member: Path) -> str | None:
     diff = first_difference(hashed_config(record.config), hashed_config(current))
     what = f"{diff[0]}={_text(diff[1])} there, {_text(diff[2])} in this sweep; " if diff else ""
     return f"a {record.status} run of another config ({what}its config hash {record.config_hash}): {STALE_HINT}."
-
-
-def first_difference(theirs, ours, prefix: str = "") -> tuple[str, object, object] | None:
-    """The first dotted key (in sorted order) whose value differs between two configs: (key, theirs, ours)."""
-    if isinstance(theirs, dict) and isinstance(ours, dict):
-        for key in sorted(set(theirs) | set(ours), key=str):
-            found = first_difference(theirs.get(key), ours.get(key), f"{prefix}{key}.")
-            if found is not None:
-                return found
-        return None
-    return None if theirs == ours else (prefix.rstrip("."), theirs, ours)
 
 
 def _text(value) -> str:

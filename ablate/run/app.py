@@ -37,6 +37,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ablate.config.schema import override_value
 from ablate.errors import AblateError, CheckpointError, ConfigError, own_message
 from ablate.run import processes
 from ablate.run.record import (
@@ -47,6 +48,7 @@ from ablate.run.record import (
     RunRecord,
     ThroughputSection,
     atomic_write_bytes,
+    first_difference,
     hashed_config,
 )
 
@@ -128,7 +130,9 @@ def _execute(
             raise refusal
     except Exception as e:
         if isinstance(e, CheckpointError) or refusal is not None:
-            # a checkpoint or a finished record that is not ours: leave every file in the directory as it is
+            # a checkpoint or a finished record that is not ours: leave every file in the directory as it is; the
+            # record's refusal before its checkpoint's, as it names the way on for both (trainer.replace=true)
+            e = refusal if refusal is not None and isinstance(e, CheckpointError) else e
             log.error("%s", e)
             return record.finish("failed", _reason(e), time.perf_counter() - started), e
         return _fail(record, run_dir, e, started)
@@ -168,8 +172,10 @@ def _resume_or_refuse(record: RunRecord, run_dir: Path, replace: bool) -> tuple[
             "" if done.status == "completed" else f" (delete {run_dir / RESULT} to train it again)",
         )
         return done, None
+    diff = first_difference(hashed_config(done.config), hashed_config(record.config))
+    what = f"{diff[0]}={override_value(diff[1])} there, {override_value(diff[2])} in this run; " if diff else ""
     return None, ConfigError(
-        f"{run_dir} holds a {done.status} run of another config (hash {done.config_hash} "
+        f"{run_dir} holds a {done.status} run of another config ({what}hash {done.config_hash} "
         f"there, {record.config_hash} in this run): choose another run directory, or add "
         "trainer.replace=true to replace it."
     )

@@ -124,6 +124,18 @@ def config_hash(config: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
+def first_difference(theirs: Any, ours: Any, prefix: str = "") -> tuple[str, Any, Any] | None:
+    """The first dotted key (in sorted order) whose value differs between two nested dicts: (key, theirs, ours);
+    None where they are equal. Sentences that refuse or set aside another config's run name it."""
+    if isinstance(theirs, dict) and isinstance(ours, dict):
+        for key in sorted(set(theirs) | set(ours), key=str):
+            found = first_difference(theirs.get(key), ours.get(key), f"{prefix}{key}.")
+            if found is not None:
+                return found
+        return None
+    return None if theirs == ours else (prefix.rstrip("."), theirs, ours)
+
+
 def now() -> str:
     """The current time, ISO 8601 with the UTC offset."""
     return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")

@@ -38,7 +38,7 @@ from ablate.data.base import wide_pad
 from ablate.errors import CheckpointError, ConfigError
 from ablate.run import device as devices
 from ablate.run import kernels
-from ablate.run.record import atomic_write_bytes
+from ablate.run.record import atomic_write_bytes, first_difference
 
 log = logging.getLogger(__name__)
 
@@ -143,17 +143,6 @@ def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def _first_difference(a, b, prefix: str = ""):
-    """The first dotted key where two nested dicts differ, with both values, or None."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        for key in sorted(set(a) | set(b), key=str):
-            found = _first_difference(a.get(key), b.get(key), f"{prefix}{key}.")
-            if found:
-                return found
-        return None
-    return None if a == b else (prefix.rstrip("."), a, b)
-
-
 def load_checkpoint(path: str | os.PathLike, expected: dict | None = None) -> dict:
     """Load a checkpoint (weights_only: no code runs) and check it belongs to this run.
 
@@ -177,7 +166,7 @@ def load_checkpoint(path: str | os.PathLike, expected: dict | None = None) -> di
         )
     if expected is not None:
         for what, key in (("architecture", "template"), ("architecture", "form"), ("config", "config")):
-            diff = _first_difference({key: state.get(key)}, {key: expected[key]})
+            diff = first_difference({key: state.get(key)}, {key: expected[key]})
             if diff:
                 name, theirs, ours = diff
                 name = name.replace("template.", "model.", 1)
