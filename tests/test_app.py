@@ -689,3 +689,24 @@ def test_processes_past_what_a_machine_can_start_are_refused(monkeypatch):
     assert str(refused.value) == (
         "trainer.world_size=200 is more than 64 processes per core of this machine's 2 cores: give at most 128 "
         "(more processes than cores only share them), or auto for one per core.")
+
+
+def test_a_given_peak_below_the_rate_the_run_reached_is_said_and_no_share_is_recorded(caplog):
+    """Found by hand: `trainer.peak_flops=1` ended in "1004 img/s (fp32), 5623129584097% of the fp32 matmul peak": a
+    peak is the most the machine does, so a run above it shows the given figure is wrong. The share is left out of
+    the record (null), and the log says why; a peak above the rate gives the share as before."""
+    from types import SimpleNamespace as ns
+
+    record = ns(
+        epochs=[ns(images_per_s=500.0), ns(images_per_s=1000.0)],
+        model=ns(complexity=ns(flops=10_000_000)),
+        throughput=runs.ThroughputSection(),
+    )
+    cpu = torch.device("cpu")
+    low = processes._throughput(record, ns(peak_flops=1.0, precision="fp32"), cpu, 1)
+    assert (low.train_flops_per_s, low.peak_flops) == (6e10, 1.0)  # 6 FLOPs a multiply-add of the forward pass
+    assert low.machine_fraction is None and low.fp32_fraction is None
+    assert "the run reached 6e+10 FLOP/s, more than trainer.peak_flops=1, the most the machine does: the share of " \
+           "the peak is left out; give the machine's peak FLOP/s, or null to measure it" in caplog.text
+    high = processes._throughput(record, ns(peak_flops=1.2e11, precision="fp32"), cpu, 1)
+    assert (high.machine_fraction, high.fp32_fraction) == (0.5, 0.5)

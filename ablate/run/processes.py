@@ -503,12 +503,20 @@ def _throughput(
         fp32_peak = peak if dtype is None else devices.peak_flops(device, None) * world_size
     elif dtype is None:
         fp32_peak = float(peak)
+    exceeded = trainer.peak_flops is not None and flops > trainer.peak_flops  # a given peak, wrong: the run beat it
+    if exceeded:
+        log.warning(
+            "the run reached %.3g FLOP/s, more than trainer.peak_flops=%g, the most the machine does: the share of "
+            "the peak is left out; give the machine's peak FLOP/s, or null to measure it",
+            flops,
+            trainer.peak_flops,
+        )
     return ThroughputSection(
         images_per_s=images_per_s,
         train_flops_per_s=flops,
         precision=devices.precision_name(dtype),
         peak_flops=peak,
-        machine_fraction=flops / peak if peak else None,
+        machine_fraction=flops / peak if peak and not exceeded else None,
         fp32_peak_flops=fp32_peak,
-        fp32_fraction=flops / fp32_peak if fp32_peak else None,
+        fp32_fraction=flops / fp32_peak if fp32_peak and not exceeded else None,
     )
