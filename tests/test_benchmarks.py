@@ -153,3 +153,32 @@ def test_targets_read_the_right_figures():
     assert statuses[1] == "met"  # +2.1% ≤ 3%
     assert statuses[2] == "missed (40%), missed (50%)"  # 38% inside the runs
     assert statuses[-1] == "met"  # 2,002× ≥ 1000×
+
+
+@pytest.mark.parametrize("only", [",", "", " , "])
+def test_an_only_that_names_no_group_is_refused(only, capsys):
+    """Found by hand: `--only ,` ended in an UnboundLocalError traceback after running nothing, and `--only ''`
+    (empty, so read as not given) ran every group, an hour or more."""
+    from benchmarks.__main__ import parse
+
+    with pytest.raises(SystemExit) as e:
+        parse(["--only", only])
+    assert e.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"python -m benchmarks: error: --only {only!r} names no group: give one or more of ceilings, models, grouped, "
+        "variants, trainer, step_profile, merged_groups, analytic, repeats, search_slots, pruning, pruning_replay.")
+
+
+def test_an_out_folder_that_cannot_be_written_is_refused_before_anything_runs(tmp_path, capsys):
+    """Found by hand: `--out` under a file ran the groups, then ended in a NotADirectoryError traceback when it wrote
+    their figures, which were lost."""
+    from benchmarks.__main__ import parse
+
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(SystemExit) as e:
+        parse(["--only", "analytic", "--out", str(tmp_path / "afile" / "x")])
+    assert e.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"python -m benchmarks: error: --out {tmp_path / 'afile' / 'x'} cannot be written (Not a directory): give a "
+        "folder one can write.")
+    assert parse(["--only", "analytic", "--out", str(tmp_path / "new" / "bench")]).groups == ["analytic"]
