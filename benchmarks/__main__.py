@@ -16,6 +16,7 @@ import time
 from datetime import datetime, timezone
 
 from benchmarks import GROUPS, machine
+from benchmarks.cli import chosen, writable
 from benchmarks.report import markdown, targets
 from benchmarks.workload import ROOT
 
@@ -27,35 +28,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--out", default=None, help="output folder (default reports/bench, or reports/bench/partial "
                                                "for --quick/--only)")
     args = p.parse_args(argv)
-    if args.only is not None:
-        names = [n.strip() for n in args.only.split(",") if n.strip()]
-        if not names:  # not read as no --only: that runs every group, an hour or more
-            p.error(f"--only {args.only!r} names no group: give one or more of {', '.join(GROUPS)}.")
-        unknown = [n for n in names if n not in GROUPS]
-        if unknown:
-            p.error(f"--only {unknown[0]!r} is not a group: valid groups are {', '.join(GROUPS)}.")
-        args.groups = [g for g in GROUPS if g in names]
-    else:
-        args.groups = list(GROUPS)
+    args.groups = list(GROUPS) if args.only is None else chosen(p, args.only, GROUPS, "group")
     if args.out is None:
         partial = args.quick or args.only
         args.out = os.path.join(ROOT, "reports", "bench", "partial" if partial else "")
-    unwritable = _unwritable(args.out)
-    if unwritable is not None:  # found before the groups run, not when their figures are written
-        p.error(f"--out {args.out} cannot be written ({unwritable}): give a folder one can write.")
+    writable(p, args.out)
     return args
-
-
-def _unwritable(out: str) -> str | None:
-    """Why files cannot be written into folder `out` (made if missing), or None where they can."""
-    import tempfile
-
-    try:
-        os.makedirs(out, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            return None
-    except OSError as e:
-        return e.strerror or type(e).__name__
 
 
 def write(report: dict, results: dict, out: str) -> str:

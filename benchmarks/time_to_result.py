@@ -11,7 +11,7 @@ Wall time is the command's, from start to exit (Python start-up, Hydra, every me
 Each figure is one run: on a shared machine run it with nothing else running, and name the CPU
 (written with the figures). Not part of `python -m benchmarks` (it takes about 40 minutes on 2
 cores); it writes `time_to_result.json` and `.md` to `--out` (default reports/bench/), where a job measured now
-replaces that job's earlier row from the same CPU kind and keeps the others.
+replaces that job's earlier row from the same CPU kind (name and vector-unit flags) and keeps the others of that kind.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from benchmarks import machine
+from benchmarks.cli import chosen, writable
 from benchmarks.workload import ROOT
 
 SWEEP = "+sweep=cardinality_vs_width"
@@ -73,10 +74,18 @@ def time_job(name: str, tmp: Path) -> dict:
     }
 
 
+def _kind(row: dict, machine: dict | None = None) -> tuple:
+    """The CPU kind a row (or a machine) was measured on: its name and vector-unit flags, which tell apart kinds of
+    one name (AMD EPYC with AVX-512 BF16, and with AVX2 only); a row without flags has its file's machine's."""
+    flags = row.get("cpu_flags", (machine or {}).get("cpu_flags"))
+    return row.get("cpu"), tuple(flags or ())
+
+
 def markdown(report: dict) -> str:
     m = report["machine"]
+    flags = f"{' '.join(m['cpu_flags'])}, " if m.get("cpu_flags") else ""
     lines = [
-        f"# Time to result ({m.get('cpu')}, {m.get('cores')} cores)",
+        f"# Time to result ({m.get('cpu')}, {flags}{m.get('cores')} cores)",
         "",
         "| job | command | wall | target | members | lowest accuracy | met |",
         "|---|---|---|---|---|---|---|",
@@ -97,21 +106,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", default=",".join(JOBS), help=f"comma-separated jobs, of: {', '.join(JOBS)}")
     p.add_argument("--out", default=os.path.join(ROOT, "reports", "bench"))
     args = p.parse_args(argv)
-    names = [n.strip() for n in args.only.split(",") if n.strip()]
-    unknown = [n for n in names if n not in JOBS]
-    if unknown:
-        p.error(f"--only {unknown[0]!r} is not a job: valid jobs are {', '.join(JOBS)}.")
+    names = chosen(p, args.only, JOBS, "job")
+    writable(p, args.out)
     info = machine.describe("cpu")
     info["load_average_start"] = machine.load_average()
     path = Path(args.out, "time_to_result.json")
     earlier = json.loads(path.read_text()) if path.exists() else {}
-    kept = [r for r in earlier.get("jobs", []) if r["job"] not in names and r.get("cpu") == info["cpu"]]
-    report: dict = {"machine": info, "jobs": kept}  # a job measured now replaces its earlier row on this CPU
+    kind = _kind(info)
+    kept = [r for r in earlier.get("jobs", []) if r["job"] not in names and _kind(r, earlier.get("machine")) == kind]
+    report: dict = {"machine": info, "jobs": kept}  # a job measured now replaces its earlier row on this CPU kind
     with tempfile.TemporaryDirectory(prefix="ablate-ttr-") as tmp:
         for name in names:
             print(f"[time_to_result] {name} ...", file=sys.stderr, flush=True)
             load = machine.load_average()
-            row = {**time_job(name, Path(tmp)), "cpu": info["cpu"], "load_average_before": load,
+            row = {**time_job(name, Path(tmp)), "cpu": info["cpu"], "cpu_flags": info.get("cpu_flags"),
+                   "load_average_before": load,
                    "measured_at": time.strftime("%Y-%m-%d %H:%M")}
             report["jobs"].append(row)
             print(
@@ -121,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
     info["load_average"] = machine.load_average()
-    os.makedirs(args.out, exist_ok=True)
+    report["jobs"].sort(key=lambda r: list(JOBS).index(r["job"]))
     path.write_text(json.dumps(report, indent=1, default=str))
     text = markdown(report)
     Path(args.out, "time_to_result.md").write_text(text)

@@ -35,3 +35,58 @@ def test_time_to_result_table(tmp_path):
     lines = time_to_result.markdown(report).splitlines()
     assert lines[0] == "# Time to result (AMD EPYC, 2 cores)"
     assert lines[4] == "| default | `python -m ablate ` | 131 s | ≤ 150 s | 1 | 90.42% (≥ 90%) | yes |"
+
+
+@pytest.mark.parametrize("only", [",", ""])
+def test_time_to_result_refuses_an_only_that_names_no_job(only, capsys, tmp_path):
+    """Found by hand: `--only ,` ran nothing and rewrote the committed report's machine and load average, exit 0."""
+    with pytest.raises(SystemExit) as e:
+        time_to_result.main(["--only", only, "--out", str(tmp_path)])
+    assert e.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"python -m benchmarks.time_to_result: error: --only {only!r} names no job: give one or more of default, "
+        "main, seeds.")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_time_to_result_refuses_an_out_that_cannot_be_written_before_any_job(capsys, tmp_path, monkeypatch):
+    """Found by hand: `--out` under a file ran the job (minutes), then lost its figures in a traceback."""
+    monkeypatch.setattr(time_to_result, "time_job", lambda *a: pytest.fail("a job ran"))
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(SystemExit) as e:
+        time_to_result.main(["--only", "default", "--out", str(tmp_path / "afile" / "x")])
+    assert e.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"python -m benchmarks.time_to_result: error: --out {tmp_path / 'afile' / 'x'} cannot be written (Not a "
+        "directory): give a folder one can write.")
+
+
+def test_time_to_result_keeps_only_rows_of_the_same_cpu_kind(tmp_path, monkeypatch):
+    """Found by hand: rows were kept by the CPU's name alone, and both AMD EPYC kinds (AVX-512 BF16; AVX2 only) have
+    the same one: timing `default` on the AVX2 kind kept `main` from the AVX-512 kind under this machine's header.
+    A row now carries its CPU's flags; rows of another kind (a row without flags: the file's machine's) are left
+    out, and the header names the kind."""
+    import json
+
+    from benchmarks import machine
+
+    avx512 = ["avx2", "avx512_bf16", "avx512f", "fma"]
+    row = {"command": "python -m ablate ", "wall_seconds": 100.0, "target_seconds": 150, "members": 1,
+           "min_accuracy": 90.5, "accuracy_floor": 90.0, "met": True, "exit_status": 0, "cpu": "AMD EPYC"}
+    earlier = {"machine": {"cpu": "AMD EPYC", "cpu_flags": avx512, "cores": 2},
+               "jobs": [{**row, "job": "default"}, {**row, "job": "main"}]}
+    (tmp_path / "time_to_result.json").write_text(json.dumps(earlier))
+    monkeypatch.setattr(machine, "describe", lambda device: {"cpu": "AMD EPYC", "cpu_flags": ["avx2", "fma"],
+                                                              "cores": 2})
+    monkeypatch.setattr(time_to_result, "time_job", lambda name, tmp: {**row, "job": name, "wall_seconds": 200.0})
+    assert time_to_result.main(["--only", "default", "--out", str(tmp_path)]) == 0
+    written = json.loads((tmp_path / "time_to_result.json").read_text())
+    assert [(r["job"], r["wall_seconds"], r["cpu_flags"]) for r in written["jobs"]] == [
+        ("default", 200.0, ["avx2", "fma"])]
+    assert (tmp_path / "time_to_result.md").read_text().splitlines()[0] == (
+        "# Time to result (AMD EPYC, avx2 fma, 2 cores)")
+    monkeypatch.setattr(machine, "describe", lambda device: {"cpu": "AMD EPYC", "cpu_flags": avx512, "cores": 2})
+    (tmp_path / "time_to_result.json").write_text(json.dumps(earlier))
+    time_to_result.main(["--only", "default", "--out", str(tmp_path)])
+    written = json.loads((tmp_path / "time_to_result.json").read_text())
+    assert [(r["job"], r["wall_seconds"]) for r in written["jobs"]] == [("default", 200.0), ("main", 100.0)]
