@@ -35,6 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.cli import writable
+
 SEED = 0
 LENGTHS = "2-12,0.5-3"  # seconds a trial sleeps, shortest-longest: trials of a few seconds, and of under one
 TRIALS, SLOTS = 24, 4
@@ -161,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
                                                    f"(default {LENGTHS})")
     p.add_argument("--out", default=None, help="folder for search_slots.json (default: print only)")
     args = p.parse_args(argv)
+    if args.out:
+        writable(p, args.out)
     sizes = dict(QUICK) if args.quick else {"trials": TRIALS, "slots": SLOTS, "lengths": LENGTHS}
     sizes.update({k: v for k, v in (("trials", args.trials), ("slots", args.slots), ("lengths", args.lengths))
                   if v is not None})
@@ -172,7 +176,6 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join("| " + " | ".join(r) + " |" for r in t["rows"]))
     print("\n".join(f"- {n}" for n in notes(result)))
     if args.out:
-        os.makedirs(args.out, exist_ok=True)
         with open(os.path.join(args.out, "search_slots.json"), "w") as f:
             json.dump({"trials": sizes["trials"], "slots": sizes["slots"], "seed": SEED, "rows": rows}, f, indent=1)
     return 0
