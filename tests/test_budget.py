@@ -83,14 +83,20 @@ def test_a_scale_whose_target_is_more_than_a_float_holds_names_the_scale():
 
 
 def test_a_huge_target_is_said_in_figures_not_in_hundreds_of_digits():
-    """Found by hand: `budget.target=1e308` was said with its 309 digits and 102 separators."""
+    """Found by hand: `budget.target=1e308` was said with its 309 digits and 102 separators; and then as "the
+    nearest is … at bottleneck_width=1048576 (-100.00%); the reachable range is 52,707 and up": the range has a top,
+    the largest value the solver takes, and the sentence says it."""
+    tiny = load_template("tiny")
+    top = measure(tiny.replace(bottleneck_width=1 << 20), "params")
     with pytest.raises(BudgetError) as e:
-        solve(load_template("tiny"), Budget("params", 1e308, "network"))
-    assert str(e.value).startswith("budget params=1e+308 cannot be met within tolerance 0.05 by varying "
-                                   "bottleneck_width: the nearest is ")
+        solve(tiny, Budget("params", 1e308, "network"))
+    assert str(e.value) == (
+        f"budget params=1e+308 is out of reach by varying bottleneck_width: this template reaches at most {top:,} (at "
+        f"bottleneck_width=1048576, the largest value the solver takes); the reachable range is "
+        f"{measure(tiny.replace(bottleneck_width=1), 'params'):,} to {top:,}.")
     with pytest.raises(BudgetError) as e:
-        solve(load_template("tiny"), Budget("params", 123456789012345678, "network"))
-    assert str(e.value).startswith("budget params=123,456,789,012,345,678 cannot be met")
+        solve(tiny, Budget("params", 123456789012345678, "network"))
+    assert str(e.value).startswith("budget params=123,456,789,012,345,678 is out of reach")
 
 
 def test_an_unreachable_budget_says_the_largest_cardinality_that_reaches_it():
@@ -119,6 +125,16 @@ def test_budget_between_steps_outside_tolerance():
         solve(base, Budget("params", 25_028_904 * 1.02, tolerance=0.001))
     assert str(e.value).startswith("budget params=25,529,482 cannot be met within tolerance 0.001 by varying "
                                    "bottleneck_width: the nearest is ")
+    # found by hand: it ended "the reachable range is … and up, in steps of this size"; it names the value on the
+    # target's other side and what to do
+    d = int(str(e.value).split("at bottleneck_width=")[1].split(" ")[0])
+    other = int(str(e.value).split("and bottleneck_width=")[1].split(" ")[0])
+    assert abs(d - other) == 1
+    assert str(e.value).endswith(
+        f"and bottleneck_width={other} gives {measure(base.replace(bottleneck_width=other), 'params'):,} "
+        f"({measure(base.replace(bottleneck_width=other), 'params') / (25_028_904 * 1.02) - 1:+.2%}); "
+        "bottleneck_width moves params in steps coarser than the tolerance here: widen budget.tolerance, or vary "
+        "another field.")
 
 
 @pytest.mark.parametrize("kwargs, sentence", [

@@ -462,8 +462,10 @@ def test_the_budget_table_keeps_its_feasible_rows(capsys):
     assert [r[0] for r in rows] == ["1", "2", "4", "8", "16"]
     assert rows[3][:2] == ["8", "3"]  # C=8: d=3
     assert " ".join(rows[4]) == ("16 - infeasible: budget params=207,818 cannot be met within tolerance 0.05 by "
-                                 "varying bottleneck_width: the nearest is 229,738 at bottleneck_width=2 (+10.55%); "
-                                 "the reachable range is 126,522 and up, in steps of this size.")
+                                 "varying bottleneck_width: the nearest is 229,738 at bottleneck_width=2 (+10.55%), "
+                                 "and bottleneck_width=1 gives 126,522 (-39.12%); bottleneck_width moves params in "
+                                 "steps coarser than the tolerance here: widen budget.tolerance, or vary another "
+                                 "field.")
     assert err.strip() == "error: 1 of 5 rows cannot meet the budget: C=16 (its row says why)."
 
 
@@ -531,7 +533,8 @@ def test_an_unmet_budget_names_its_reference_as_written(capsys):
     assert capsys.readouterr().err.strip() == (
         "error: budget params=207,818 (budget.reference=tiny's as its config file gives it, at width=32 where this "
         "model has width=48) cannot be met within tolerance 0.05 by varying bottleneck_width: the nearest is 228,874 "
-        "at bottleneck_width=2 (+10.13%); the reachable range is 161,010 and up, in steps of this size."
+        "at bottleneck_width=2 (+10.13%), and bottleneck_width=1 gives 161,010 (-22.52%); bottleneck_width moves "
+        "params in steps coarser than the tolerance here: widen budget.tolerance, or vary another field."
     )
     # along the solver's own fields (C and d here) the model is the reference's: nothing to add
     assert describe.main(["model.cardinality=64", "budget=params"]) == 2

@@ -238,10 +238,21 @@ def solve(template: Template, budget: Budget, vary: str = "bottleneck_width", st
                 f"budget {budget.metric}={amount(target)} cannot be met by varying {vary}: this template has "
                 f"{low_cost:,} {budget.metric} whatever {vary} is (its block does not use it); vary another field."
             )
+        if value == top and solution.achieved < target:  # past the largest value the solver takes
+            raise BudgetError(
+                f"budget {budget.metric}={amount(target)} is out of reach by varying {vary}: this template reaches at "
+                f"most {solution.achieved:,} (at {vary}={top}, the largest value the solver takes); the reachable "
+                f"range is {low_cost:,} to {solution.achieved:,}."
+            )
+        other = next((v for v in candidates if v != value and (cost(v) < target) != (solution.achieved < target)), None)
+        beside = (
+            "" if other is None else f", and {vary}={other} gives {cost(other):,} ({cost(other) / target - 1:+.2%})"
+        )
         raise BudgetError(
             f"budget {budget.metric}={amount(target)} cannot be met within tolerance {budget.tolerance:g} by varying "
-            f"{vary}: the nearest is {solution.achieved:,} at {vary}={value} ({solution.deviation:+.2%}); "
-            f"the reachable range is {low_cost:,} and up, in steps of this size."
+            f"{vary}: the nearest is {solution.achieved:,} at {vary}={value} ({solution.deviation:+.2%}){beside}; "
+            f"{vary} moves {budget.metric} in steps coarser than the tolerance here: widen budget.tolerance, or vary "
+            "another field."
         )
     return solution
 
