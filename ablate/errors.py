@@ -17,11 +17,14 @@ def own_message(message: str) -> str:
     if _WORKER.match(message) is None:
         return message
     lines = message.strip().splitlines()
-    start = max(i for i, line in enumerate(lines) if line.startswith(("Traceback", "Original Traceback")))
+    tracebacks = [i for i, line in enumerate(lines) if line.startswith(("Traceback", "Original Traceback"))]
+    start = max(tracebacks, default=0)  # the last: a chained error's traceback comes after its cause's
     own = next((i for i in range(start + 1, len(lines)) if not lines[i].startswith(" ")), len(lines) - 1)
     text = "\n".join(lines[own:])
+    if re.fullmatch(r"[\w.]+", text):  # the error's type alone: it has no message
+        return ""
     head, sep, tail = text.partition(": ")
-    return tail if sep and re.fullmatch(r"[\w.]+", head) else ""
+    return tail if sep and re.fullmatch(r"[\w.]+", head) else text
 
 
 class AblateError(Exception):

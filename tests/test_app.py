@@ -710,3 +710,20 @@ def test_a_given_peak_below_the_rate_the_run_reached_is_said_and_no_share_is_rec
            "the peak is left out; give the machine's peak FLOP/s, or null to measure it" in caplog.text
     high = processes._throughput(record, ns(peak_flops=1.2e11, precision="fp32"), cpu, 1)
     assert (high.machine_fraction, high.fp32_fraction) == (0.5, 0.5)
+
+
+def test_own_message_reads_a_worker_reraise_of_any_shape():
+    """The second read of `own_message`: a re-raise without a traceback (torch's format changed) is kept whole, not
+    an error of its own (`max()` of no lines); a chained error's message is the last traceback's; a type alone is
+    no message."""
+    from ablate.errors import own_message
+
+    head = "Caught ValueError in DataLoader worker process 0.\n"
+    assert own_message(head) == "Caught ValueError in DataLoader worker process 0."
+    chained = (head + "Original Traceback (most recent call last):\n  File \"a.py\", line 1, in f\n    g()\n"
+               "KeyError: 'n07'\n\nThe above exception was the direct cause of the following exception:\n\n"
+               "Traceback (most recent call last):\n  File \"b.py\", line 2, in h\n    raise ValueError(x)\n"
+               "ValueError: pixel 3: negative")
+    assert own_message(chained) == "pixel 3: negative"
+    assert own_message(head + "Traceback (most recent call last):\n  File \"c.py\", line 3\nablate.errors.DataError") == ""
+    assert own_message("plain words: no worker") == "plain words: no worker"
