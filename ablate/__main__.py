@@ -45,6 +45,7 @@ def cli() -> None:
         multirun_and_show,
         overrides_of,
         rerun_refusal,
+        schema_group,
         shell_completion_command,
         sweep_without_m,
     )
@@ -62,6 +63,7 @@ def cli() -> None:
         info_choice(typed)  # as typed: flags_first reads a word that is no choice as an override
         or sweep_without_m(args, overrides)
         or glob_on_a_field(overrides)
+        or schema_group(overrides)
         or multirun_and_show(args)
         or shell_completion_command(args, overrides)
         or rerun_refusal(args)

@@ -298,6 +298,20 @@ CASES = [
     Case("config-dir-a-file-describe", "cli", "describe", ["--config-dir", "{afile}"], 2,
          "error: --config-dir {afile} is not a folder: give the folder that holds your config groups "
          "(DIR/model/NAME.yaml, DIR/sweep/NAME.yaml), e.g. examples/se_resnext.", target="none"),
+    # Found by hand: --help lists the schema groups (its footer says they are not chosen on the command line), and
+    # +schema=optim was refused as if schema/optim.yaml were a file of the user's with a missing package line
+    Case("cli-schema-group", "cli", "ablate", ["+schema=optim"], 2,
+         "ablate: +schema=optim chooses from schema, the group of the structured configs that check every YAML option, "
+         "which is not chosen on the command line: choose an option of optim instead, optim=NAME (python -m ablate "
+         "--help lists each group's options).", target="none"),
+    Case("cli-schema-data-group", "cli", "ablate", ["schema/data=cifar"], 2,
+         "ablate: schema/data=cifar chooses from schema/data, the group of the structured configs that check every "
+         "YAML option, which is not chosen on the command line: choose an option of data instead, data=NAME (python -m "
+         "ablate --help lists each group's options).", target="none"),
+    Case("cli-schema-group-describe", "cli", "describe", ["+schema=trainer"], 2,
+         "error: +schema=trainer chooses from schema, the group of the structured configs that check every YAML "
+         "option, which is not chosen on the command line: choose an option of trainer instead, trainer=NAME (python -m "
+         "ablate --help lists each group's options).", target="none"),
     Case("cli-budget-cardinality", "cli", "budget", ["--cardinality", "0,x"], 2,
          "error: --cardinality='0,x' is invalid: give whole numbers of at least 1, e.g. 1,2,4,8,32."),
     # Found by hand: an empty entry (a number left out, `1,,2`) was dropped without a word

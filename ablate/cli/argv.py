@@ -7,9 +7,9 @@ the order within each, which is what argparse accepts; the meaning of the line i
 `--info` is written `--info all`, what it means, so that it does not take the first override as its value).
 Lines Hydra would run wrongly or answer with a traceback are refused in one sentence: a sweep config without
 -m (`sweep_without_m`), glob() on a field (`glob_on_a_field`), -m beside --cfg or --info (`multirun_and_show`),
-an --info choice mistyped (`info_choice`), shell completion without its one command
-(`shell_completion_command`), a --config-path without the config
-(`config_path_refusal`) and an --experimental-rerun without its file (`rerun_refusal`).
+an --info choice mistyped (`info_choice`), an option of the schema groups (`schema_group`), shell completion
+without its one command (`shell_completion_command`), a --config-path without the config (`config_path_refusal`)
+and an --experimental-rerun without its file (`rerun_refusal`).
 """
 
 from __future__ import annotations
@@ -114,6 +114,26 @@ def glob_on_a_field(overrides: list[str]) -> str | None:
             return (
                 f"{override} selects nothing: glob() chooses among a config group's options, such as "
                 f"model=glob(resnext*); list the field's values instead: {key}=A,B,C."
+            )
+    return None
+
+
+SCHEMA_GROUP = "schema"  # ablate.config.schema's structured configs: what YAML options start from, never chosen
+SCHEMA_OF = ("model", "optim", "trainer", "budget")  # schema=NAME nodes that check the group of the same name
+
+
+def schema_group(overrides: list[str]) -> str | None:
+    """The refusal of an option of the schema groups on the command line (`+schema=optim`, `schema/data=cifar`), which
+    --help lists beside the others and Hydra would merge in as a package it cannot place; None otherwise."""
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        group = key.lstrip("+~")
+        if sep and (group == SCHEMA_GROUP or group.startswith(SCHEMA_GROUP + "/")):
+            target = group.partition("/")[2] or (value if value in SCHEMA_OF else "model")
+            return (
+                f"{override} chooses from {group}, the group of the structured configs that check every YAML option, "
+                f"which is not chosen on the command line: choose an option of {target} instead, {target}=NAME "
+                "(python -m ablate --help lists each group's options)."
             )
     return None
 

@@ -24,11 +24,11 @@ from pathlib import Path
 from ablate.cli.common import (
     EXIT_USAGE,
     add_config_dir,
+    app_overrides,
     human,
     print_json,
     split_sweeps,
     user_errors,
-    with_config_dir,
 )
 from ablate.config import budget_from_cfg, check, compose, searchpath_of, template_from_cfg
 from ablate.config.loading import sweep_params
@@ -111,7 +111,7 @@ def _parser() -> argparse.ArgumentParser:
 @user_errors
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    overrides, typed_sweeps = split_sweeps(with_config_dir(args.config_dir, args.overrides))
+    overrides, typed_sweeps = split_sweeps(app_overrides(args.config_dir, args.overrides))
     if args.scale is not None and not args.scale > 0:
         raise ConfigError(f"--scale={args.scale!r} is invalid: it must be a positive number, e.g. 2.")
     if args.tolerance is not None:

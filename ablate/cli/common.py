@@ -44,8 +44,14 @@ def add_config_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config-dir", "-cd", help="a folder of your own configs (e.g. DIR/model/NAME.yaml)")
 
 
-def with_config_dir(config_dir: str | None, overrides: list[str]) -> list[str]:
-    """`overrides` with `--config-dir`'s folder added to Hydra's config search path, as the app adds it."""
+def app_overrides(config_dir: str | None, overrides: list[str]) -> list[str]:
+    """`overrides` as the training app takes them: `--config-dir`'s folder added to Hydra's config search path, and
+    an option of the schema groups refused (ConfigError), as the app refuses it (`ablate.cli.argv.schema_group`)."""
+    from ablate.cli.argv import schema_group
+
+    refusal = schema_group(list(overrides))
+    if refusal is not None:
+        raise ConfigError(refusal)
     if config_dir is None:
         return list(overrides)
     from ablate.config.loading import not_a_config_dir

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ablate.cli.common import add_config_dir, human, print_json, split_sweeps, user_errors, with_config_dir
+from ablate.cli.common import add_config_dir, app_overrides, human, print_json, split_sweeps, user_errors
 from ablate.config import check, compose, searchpath_of, solve_cfg
 from ablate.engine.blocks import BlockShape, block_type
 from ablate.engine.complexity import complexity
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     add_config_dir(parser)
     args = parser.parse_args(argv)
-    overrides, sweeps = split_sweeps(with_config_dir(args.config_dir, args.overrides))  # a seed sweep is dropped
+    overrides, sweeps = split_sweeps(app_overrides(args.config_dir, args.overrides))  # a seed sweep is dropped
     if sweeps:
         from hydra.core.override_parser.overrides_parser import OverridesParser
 
