@@ -7,6 +7,7 @@ when first used.
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -38,7 +39,10 @@ __all__ = [
     "solve",
     "totals",
 ]
-__version__ = "0.1.0"
+try:
+    __version__ = importlib.metadata.version("ablate")  # the installed package's (pyproject.toml): one place
+except importlib.metadata.PackageNotFoundError:  # a checkout on sys.path without `pip install`
+    __version__ = "0+unknown"
 
 
 class Results(NamedTuple):

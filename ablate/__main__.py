@@ -47,6 +47,7 @@ def cli() -> None:
         rerun_refusal,
         schema_group,
         shell_completion_command,
+        split,
         sweep_without_m,
     )
     from ablate.config.loading import hydra_sentence, unwritable_folder
@@ -56,6 +57,13 @@ def cli() -> None:
     for plugin in (optuna, repeats, design_spaces):
         plugin.register()  # an editable install hides hydra_plugins/ from Hydra's scan outside the checkout
     typed = sys.argv[1:]
+    if "--version" in split(typed)[0]:  # Hydra's own flag says Hydra's version alone
+        import hydra
+
+        from ablate import __version__
+
+        print(f"ablate {__version__} (Hydra {hydra.__version__})")
+        return
     sys.argv[1:] = flags_first(typed)
     args = sys.argv[1:]
     overrides = overrides_of(args)

@@ -141,3 +141,19 @@ def test_the_shells_named_in_refusals_are_hydras_completion_plugins():
 
     plugins = (bash_completion.BashCompletion, fish_completion.FishCompletion, zsh_completion.ZshCompletion)
     assert SHELLS == tuple(sorted(plugin.provides() for plugin in plugins))
+
+
+def test_version_names_ablate_and_the_hydra_it_runs_on(tmp_path):
+    """Found by hand: `python -m ablate --version` printed "Hydra 1.3.8", the version of a library, not of the app. It
+    names ablate's version (the installed package's, from its metadata: one place) and then Hydra's."""
+    from importlib.metadata import version
+
+    import hydra
+
+    import ablate
+
+    proc = subprocess.run([sys.executable, "-m", "ablate", "--version"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"ablate {version('ablate')} (Hydra {hydra.__version__})\n"
+    assert ablate.__version__ == version("ablate")
