@@ -47,6 +47,7 @@ def cli() -> None:
         rerun_refusal,
         schema_group,
         shell_completion_command,
+        shown_package,
         split,
         sweep_without_m,
     )
@@ -83,7 +84,11 @@ def cli() -> None:
     full = os.environ.get("HYDRA_FULL_ERROR")
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises its errors instead of printing them and exiting 1
     try:
-        main()
+        shown = shown_package(args)
+        if shown is None:
+            main()
+        else:
+            _show_package(*shown)
     except (KeyboardInterrupt, JobInterrupted):  # each run's job said where it stopped; this is the sweep's line
         print(
             "ablate: interrupted by Ctrl-C (SIGINT): run the same command to go on (what finished is kept, and an "
@@ -106,6 +111,28 @@ def cli() -> None:
             os.environ.pop("HYDRA_FULL_ERROR", None)
         else:
             os.environ["HYDRA_FULL_ERROR"] = full
+
+
+def _show_package(flag: str, package: str, kind: str) -> None:
+    """`--cfg KIND --package PACKAGE` as Hydra runs it, except where the package names nothing: Hydra then writes
+    "package '…' not found in config" and exits with status 1; the sentence is ablate's, and the status 2."""
+    import contextlib
+    import io
+
+    from ablate.cli.argv import package_refusal
+
+    said = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(said):
+            main()
+    except SystemExit as e:
+        if e.code == 1 and said.getvalue().strip() == f"package '{package}' not found in config":
+            print(f"ablate: {package_refusal(flag, package, kind)}", file=sys.stderr)
+            sys.exit(EXIT_USAGE)
+        raise
+    finally:  # anything else Hydra wrote (a warning, another error) as it would have
+        if "not found in config" not in said.getvalue():
+            sys.stderr.write(said.getvalue())
 
 
 if __name__ == "__main__":

@@ -312,6 +312,13 @@ CASES = [
          "error: +schema=trainer chooses from schema, the group of the structured configs that check every YAML "
          "option, which is not chosen on the command line: choose an option of trainer instead, trainer=NAME (python -m "
          "ablate --help lists each group's options).", target="none"),
+    # Found by hand: --package naming no node ended in Hydra's "package 'mdel' not found in config" and exit status 1
+    Case("cli-package-unknown", "cli", "ablate", ["--cfg", "job", "--package", "mdel"], 2,
+         "ablate: --package mdel names nothing that --cfg job shows (did you mean model?): give a dotted key of it, "
+         "such as model, optim.lr or seed, or leave --package out for the whole config.", target="none"),
+    Case("cli-package-null", "cli", "ablate", ["--cfg", "job", "-p", "data.root"], 2,
+         "ablate: -p data.root names nothing that --cfg job shows (a key that is missing, or null): give a dotted key "
+         "of it, such as model, optim.lr or seed, or leave -p out for the whole config.", target="none"),
     Case("cli-budget-cardinality", "cli", "budget", ["--cardinality", "0,x"], 2,
          "error: --cardinality='0,x' is invalid: give whole numbers of at least 1, e.g. 1,2,4,8,32."),
     # Found by hand: an empty entry (a number left out, `1,,2`) was dropped without a word

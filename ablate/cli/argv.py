@@ -228,6 +228,41 @@ def config_path_refusal(args: list[str]) -> str | None:
     return None
 
 
+PACKAGE_EXAMPLES = {
+    "job": "model, optim.lr or seed",
+    "hydra": "hydra.run or hydra.sweeper",
+    "all": "model or hydra.run",
+}
+
+
+def shown_package(args: list[str]) -> tuple[str, str, str] | None:
+    """(the flag as typed, its package, what --cfg shows) for `--cfg KIND --package PACKAGE`; None otherwise."""
+    flags = split(args)[0]
+    package, cfg = _flag_value(flags, ("--package", "-p")), _flag_value(flags, ("--cfg", "-c"))
+    return None if package is None or cfg is None else (package[0], package[1], cfg[1])
+
+
+def package_refusal(flag: str, package: str, kind: str) -> str:
+    """The sentence for `--package PACKAGE` naming nothing that `--cfg KIND` shows (Hydra: "package '…' not found in
+    config", exit status 1): the nearest root key where the first part is none, else that the key is missing or
+    null (Hydra reads a null value as no package)."""
+    from dataclasses import fields
+
+    from ablate.config.loading import nearest_name
+    from ablate.config.schema import Config
+
+    keys = [f.name for f in fields(Config)] + ["hydra"]
+    first = package.split(".")[0]
+    nearest = None if first in keys else nearest_name(first, keys)
+    why = (
+        f"did you mean {nearest}?" if nearest else "a key that is missing, or null" if first in keys else "no such key"
+    )
+    return (
+        f"{flag} {package} names nothing that --cfg {kind} shows ({why}): give a dotted key of it, such as "
+        f"{PACKAGE_EXAMPLES.get(kind, PACKAGE_EXAMPLES['all'])}, or leave {flag} out for the whole config."
+    )
+
+
 MULTIRUN = frozenset({"-m", "--multirun"})
 SHOWS = {"--cfg": "--cfg", "-c": "--cfg", "--info": "--info", "-i": "--info"}  # flags that show instead of running
 
