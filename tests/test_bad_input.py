@@ -150,6 +150,13 @@ CASES = [
          # sentence named budget.vary='bottleneck_width' as if typed, and its way on repeated it
          "ablate: +variant=wider sets budget.vary='bottleneck_width', which budget=none (the default) does not have: "
          "choose a budget with it, e.g. +variant=wider budget=params (or budget=flops)."),
+    # Found by hand: describe and budget said it as if budget.vary had been typed, as the app once did
+    Case("variant-without-budget-describe", "config unknown key", "describe", ["+variant=deeper"], 2,
+         "error: +variant=deeper sets budget.vary='depth', which budget=none (the default) does not have: "
+         "choose a budget with it, e.g. +variant=deeper budget=params (or budget=flops).", target="none"),
+    Case("variant-without-budget-budget", "config unknown key", "budget", ["+variant=wider"], 2,
+         "error: +variant=wider sets budget.vary='bottleneck_width', which budget=none (the default) does not have: "
+         "choose a budget with it, e.g. +variant=wider budget=params (or budget=flops).", target="none"),
     Case("value-needs-hydra-quotes", "config type", "ablate", ["trainer.mlflow_uri=~/mlruns"], 2,  # found by hand:
          # the way on was "quote it for the shell, e.g. 'model.depths=[1,2,1,1]'", though the shell had quoted it
          """ablate: trainer.mlflow_uri=~/mlruns cannot be parsed: Hydra's grammar takes ~ in a value only inside """

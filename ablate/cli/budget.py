@@ -31,7 +31,7 @@ from ablate.cli.common import (
     user_errors,
 )
 from ablate.config import budget_from_cfg, check, compose, searchpath_of, template_from_cfg
-from ablate.config.loading import sweep_params
+from ablate.config.loading import sweep_params, typed_variant, variant_sentence
 from ablate.config.schema import TOLERANCE, plain
 from ablate.engine.budget import (
     METRICS,
@@ -123,7 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     if configured and flags:  # each flag sets its field of the configured budget
         cfg = compose([*overrides, *(f"budget.{field}={value}" for field, value in flags.items())])
     try:  # a scale too large for its reference is known only once the budget is built
-        check(cfg, searchpath, training=False)  # the table reads the model; the data set is not its concern
+        try:
+            check(cfg, searchpath, training=False)  # the table reads the model; the data set is not its concern
+        except ConfigError as e:  # a field a +variant= file set, said as the app says it
+            raise ConfigError(variant_sentence(str(e), typed_variant(overrides), overrides)) from None
         reference = template_from_cfg(cfg.model)
         if configured:
             budget = budget_from_cfg(cfg.budget, searchpath)

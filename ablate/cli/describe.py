@@ -13,6 +13,7 @@ import sys
 
 from ablate.cli.common import add_config_dir, app_overrides, human, print_json, split_sweeps, user_errors
 from ablate.config import check, compose, searchpath_of, solve_cfg
+from ablate.config.loading import typed_variant, variant_sentence
 from ablate.engine.blocks import BlockShape, block_type
 from ablate.engine.complexity import complexity
 from ablate.engine.template import Network, derive
@@ -77,8 +78,11 @@ def main(argv: list[str] | None = None) -> int:
             + (" (python -m ablate.budget shows a row per C)." if key == "model.cardinality" else ".")
         )
     searchpath = searchpath_of(overrides)  # the user's configs: also where budget.reference=NAME is found
-    cfg = compose(overrides)
-    check(cfg, searchpath, training=False)  # the model alone; the data set is not its concern
+    try:
+        cfg = compose(overrides)
+        check(cfg, searchpath, training=False)  # the model alone; the data set is not its concern
+    except ConfigError as e:  # a field a +variant= file set, said as the app says it
+        raise ConfigError(variant_sentence(str(e), typed_variant(overrides), overrides)) from None
     template, solution = solve_cfg(cfg, searchpath)
     net = derive(template)
     if args.json:

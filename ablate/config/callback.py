@@ -152,12 +152,15 @@ def solved_template(config: DictConfig):
 def refusal(config: DictConfig) -> str | None:
     """The sentence a run's composed config (hydra node included) is refused with by its schema and budget, or
     None: accepted, or failing on something only the job resolves (an interpolation of the job's own)."""
+    from ablate.config.loading import variant_sentence
     from ablate.errors import AblateError
 
     try:
         solved_template(config)
     except AblateError as e:
-        return _from_variant(" ".join(str(e).split()), config)
+        variant = OmegaConf.select(config, "hydra.runtime.choices.variant", default=None)
+        task = [str(o) for o in OmegaConf.select(config, "hydra.overrides.task", default=None) or []]
+        return variant_sentence(" ".join(str(e).split()), variant, task)
     except Exception:
         return None
     return None
@@ -178,22 +181,6 @@ def report_refusal(config: DictConfig) -> str | None:
     except Exception:  # an interpolation only the job resolves
         return None
     return None
-
-
-def _from_variant(sentence: str, config: DictConfig) -> str:
-    """A budget field that budget=none lacks, set by a `+variant=` file rather than typed (`+variant=wider` sets
-    budget.vary): the sentence names the variant, and its way on adds a budget to it."""
-    import re
-
-    m = re.match(r"(budget\.(\w+)=.*?): budget=none \(the default\) has no field", sentence)
-    variant = OmegaConf.select(config, "hydra.runtime.choices.variant", default=None)
-    task = [str(o) for o in OmegaConf.select(config, "hydra.overrides.task", default=None) or []]
-    if m is None or not variant or any(o.lstrip("+~").split("=", 1)[0] == f"budget.{m[2]}" for o in task):
-        return sentence
-    return (
-        f"+variant={variant} sets {m[1]}, which budget=none (the default) does not have: choose a budget with it, "
-        f"e.g. +variant={variant} budget=params (or budget=flops)."
-    )
 
 
 def empty_sweep(config: DictConfig) -> str | None:

@@ -520,6 +520,27 @@ def _typed(key: str, overrides: Sequence[str], default: str) -> str:
     return next((o for o in overrides if _key(o) == key), default)
 
 
+def variant_sentence(sentence: str, variant: str | None, typed: Sequence[str]) -> str:
+    """`sentence` (a refusal of the composed config) said in the terms of the `+variant=` file that set the field, where
+    it names a budget field that budget=none lacks and the command line did not type (`+variant=wider` sets
+    budget.vary): its way on adds a budget to the variant. Any other sentence as it is."""
+    import re
+
+    m = re.match(r"(budget\.(\w+)=.*?): budget=none \(the default\) has no field", sentence)
+    if m is None or not variant or any(o.lstrip("+~").split("=", 1)[0] == f"budget.{m[2]}" for o in typed):
+        return sentence
+    return (
+        f"+variant={variant} sets {m[1]}, which budget=none (the default) does not have: choose a budget with it, "
+        f"e.g. +variant={variant} budget=params (or budget=flops)."
+    )
+
+
+def typed_variant(overrides: Sequence[str]) -> str | None:
+    """The option a command line's `+variant=NAME` chooses (the last one), or None."""
+    chosen = [o.split("=", 1)[1] for o in overrides if "=" in o and o.split("=", 1)[0].lstrip("+") == "variant"]
+    return chosen[-1] if chosen else None
+
+
 def nearest_name(name: str, names: Iterable[str]) -> str | None:
     """The valid name closest in spelling, else the one `name` extends by a word (`max_seeds`: `max`)."""
     import difflib
