@@ -146,6 +146,15 @@ CASES = [
          # whole budget node, still carries its sweep's fields)
          "ablate: budget.scale=2: budget=none (the default) has no field scale, it matches no budget: choose one "
          "with it, e.g. budget=params budget.scale=2 (or budget=flops)."),
+    # Found by hand: budget.metric=params on budget=none (a budget asked for by its field) said "budget.target is
+    # missing: give it a value", though budget=params, the way meant, sets no target (the model's own)
+    Case("budget-metric-on-none", "budget", "ablate", ["budget.metric=params"], 2,
+         "ablate: budget.metric='params' on budget=none (the default) leaves every other field of the budget unset: "
+         "choose the budget's config instead, budget=params (its target: the model's own params)."),
+    Case("budget-metric-acts-on-none", "budget", "describe", ["budget.metric=acts"], 2,
+         "error: budget.metric='acts' on budget=none (the default) leaves every other field of the budget unset: "
+         "choose the budget's config instead, budget=params budget.metric=acts (its target: the model's own acts).",
+         target="none"),
     Case("variant-without-budget", "config unknown key", "ablate", ["+variant=wider"], 2,  # found by hand: the
          # sentence named budget.vary='bottleneck_width' as if typed, and its way on repeated it
          "ablate: +variant=wider sets budget.vary='bottleneck_width', which budget=none (the default) does not have: "

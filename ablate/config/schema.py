@@ -32,7 +32,7 @@ from omegaconf import MISSING
 
 from ablate.engine.blocks import BLOCKS, block_name, block_type
 from ablate.engine.blocks import FORMS as BLOCK_FORMS
-from ablate.engine.budget import Budget, check_vary, figures
+from ablate.engine.budget import METRICS, Budget, check_vary, figures
 from ablate.engine.template import Template
 from ablate.errors import AblateError, ConfigError, TemplateError
 
@@ -772,6 +772,15 @@ def check_budget(budget: Any, template: Template, searchpath: tuple[str, ...] | 
             # keeps its sweep's fields on purpose
             raise ConfigError(no_budget_field(f"budget.{added[0]}={values[added[0]]!r}", added[0]))
         return None
+    if set(values) == {"metric"}:  # budget=none's {metric: null} given a metric: a budget asked for by its field
+        metric = values["metric"]
+        if metric not in METRICS:
+            raise ConfigError(f"budget.metric={metric!r} is unknown: valid metrics are {', '.join(METRICS)}.")
+        way = f"budget={metric}" if metric in ("params", "flops") else f"budget=params budget.metric={metric}"
+        raise ConfigError(
+            f"budget.metric={metric!r} on budget=none (the default) leaves every other field of the budget unset: "
+            f"choose the budget's config instead, {way} (its target: the model's own {metric})."
+        )
     check_keys("budget", values, BudgetConfig)
     TOLERANCE("budget.tolerance", values["tolerance"])  # finite here; the engine also takes inf (any deviation)
     result = budget_from_cfg(values, searchpath)
