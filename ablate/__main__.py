@@ -129,10 +129,12 @@ def _show_package(flag: str, package: str, kind: str) -> None:
         if e.code == 1 and said.getvalue().strip() == f"package '{package}' not found in config":
             print(f"ablate: {package_refusal(flag, package, kind)}", file=sys.stderr)
             sys.exit(EXIT_USAGE)
+        sys.stderr.write(said.getvalue())  # anything else Hydra wrote, as it would have
         raise
-    finally:  # anything else Hydra wrote (a warning, another error) as it would have
-        if "not found in config" not in said.getvalue():
-            sys.stderr.write(said.getvalue())
+    except BaseException:
+        sys.stderr.write(said.getvalue())
+        raise
+    sys.stderr.write(said.getvalue())  # a warning Hydra wrote while it showed the package
 
 
 if __name__ == "__main__":

@@ -25,13 +25,14 @@ from ablate.cli.common import (
     EXIT_USAGE,
     add_config_dir,
     app_overrides,
+    check_model,
     human,
     print_json,
     split_sweeps,
     user_errors,
 )
-from ablate.config import budget_from_cfg, check, compose, searchpath_of, template_from_cfg
-from ablate.config.loading import sweep_params, typed_variant, variant_sentence
+from ablate.config import budget_from_cfg, compose, searchpath_of, template_from_cfg
+from ablate.config.loading import sweep_params
 from ablate.config.schema import TOLERANCE, plain
 from ablate.engine.budget import (
     METRICS,
@@ -123,10 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     if configured and flags:  # each flag sets its field of the configured budget
         cfg = compose([*overrides, *(f"budget.{field}={value}" for field, value in flags.items())])
     try:  # a scale too large for its reference is known only once the budget is built
-        try:
-            check(cfg, searchpath, training=False)  # the table reads the model; the data set is not its concern
-        except ConfigError as e:  # a field a +variant= file set, said as the app says it
-            raise ConfigError(variant_sentence(str(e), typed_variant(overrides), overrides)) from None
+        check_model(cfg, searchpath, overrides)  # the table reads the model
         reference = template_from_cfg(cfg.model)
         if configured:
             budget = budget_from_cfg(cfg.budget, searchpath)

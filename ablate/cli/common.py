@@ -62,6 +62,19 @@ def app_overrides(config_dir: str | None, overrides: list[str]) -> list[str]:
     return [f"hydra.searchpath=[file://{folder}]", *overrides]
 
 
+def check_model(cfg, searchpath, overrides: list[str]) -> None:
+    """`ablate.config.check` of a composed config for the model tools (`training=False`: the data set is not their
+    concern), its refusal said as the app says it: a budget field a `+variant=` file set names the variant
+    (`ablate.config.loading.variant_sentence`)."""
+    from ablate.config import check
+    from ablate.config.loading import typed_variant, variant_sentence
+
+    try:
+        check(cfg, searchpath, training=False)
+    except ConfigError as e:
+        raise ConfigError(variant_sentence(str(e), typed_variant(overrides), overrides)) from None
+
+
 def print_json(obj) -> None:
     json.dump(obj, sys.stdout, indent=2)
     sys.stdout.write("\n")

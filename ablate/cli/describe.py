@@ -11,9 +11,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ablate.cli.common import add_config_dir, app_overrides, human, print_json, split_sweeps, user_errors
-from ablate.config import check, compose, searchpath_of, solve_cfg
-from ablate.config.loading import typed_variant, variant_sentence
+from ablate.cli.common import (
+    add_config_dir,
+    app_overrides,
+    check_model,
+    human,
+    print_json,
+    split_sweeps,
+    user_errors,
+)
+from ablate.config import compose, searchpath_of, solve_cfg
 from ablate.engine.blocks import BlockShape, block_type
 from ablate.engine.complexity import complexity
 from ablate.engine.template import Network, derive
@@ -78,11 +85,8 @@ def main(argv: list[str] | None = None) -> int:
             + (" (python -m ablate.budget shows a row per C)." if key == "model.cardinality" else ".")
         )
     searchpath = searchpath_of(overrides)  # the user's configs: also where budget.reference=NAME is found
-    try:
-        cfg = compose(overrides)
-        check(cfg, searchpath, training=False)  # the model alone; the data set is not its concern
-    except ConfigError as e:  # a field a +variant= file set, said as the app says it
-        raise ConfigError(variant_sentence(str(e), typed_variant(overrides), overrides)) from None
+    cfg = compose(overrides)
+    check_model(cfg, searchpath, overrides)  # the model alone
     template, solution = solve_cfg(cfg, searchpath)
     net = derive(template)
     if args.json:

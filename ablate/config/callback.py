@@ -168,18 +168,16 @@ def refusal(config: DictConfig) -> str | None:
 
 def report_refusal(config: DictConfig) -> str | None:
     """The sentence a single run's report options (`report:`, which no single run uses, but a sweep of the same
-    config would) are refused with, or None: a value every sweep refuses is not taken here either. A multirun checks
-    them, and its reference among its members, when it starts (`ablate.report.callback.options_refusal`)."""
+    config would) are refused with, or None: read and checked as a multirun reads them when it starts
+    (`ablate.report.options.from_sweep`; the multirun also checks its reference among its members)."""
     from ablate.errors import ConfigError
-    from ablate.report.options import check
+    from ablate.report.options import from_sweep
 
-    node = OmegaConf.select(config, "report", default=None)
+    container = OmegaConf.to_container(config, resolve=False)
     try:
-        check(OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node)
+        from_sweep(container if isinstance(container, dict) else None)
     except ConfigError as e:
         return str(e)
-    except Exception:  # an interpolation only the job resolves
-        return None
     return None
 
 
