@@ -27,6 +27,36 @@ def own_message(message: str) -> str:
     return tail if sep and re.fullmatch(r"[\w.]+", head) else text
 
 
+def override_value(value: object) -> str:
+    """A value as an override on the command line gives it, for sentences that tell the user what to type:
+    `[16,24]`, `null`, `true`, `{metric:params}`."""
+    if isinstance(value, (list, tuple)):
+        return f"[{','.join(_item(x) for x in value)}]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{_item(x)}" for k, x in value.items()) + "}"
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    return str(value)
+
+
+def _item(value: object) -> str:
+    """An item of a list or a mapping, quoted where the override grammar would not read it back as this text
+    (`'flops <= 250'`, `'true'`, `''`)."""
+    if isinstance(value, str) and (_PLAIN.fullmatch(value) is None or value in ("null", "true", "false")):
+        return repr(value)
+    return override_value(value)
+
+
+_PLAIN = re.compile(r"[A-Za-z_/][\w./:@+-]*")  # a text the grammar reads unquoted as itself, not as a number
+
+
+def shown(value: object) -> str:
+    """A value a user gave, in a sentence about it: a text quoted (`'abc'`, and `'1'` reads as text, not a number),
+    anything else as the override grammar writes it (`[width,depth]`, `null`, `true`), never as Python's repr of a
+    list (`['width', 'depth']`), which is not what the user typed."""
+    return repr(value) if isinstance(value, str) else override_value(value)
+
+
 class AblateError(Exception):
     """Base of every error caused by user input; its message is one sentence."""
 

@@ -185,6 +185,19 @@ CASES = [
          "model, optim, report, seed, trainer, +sweep, +variant, +repeats."),
     Case("unknown-data-name", "config unknown group", "ablate", ["data.name=nope"], 2,
          "ablate: data.name='nope' is unknown: available data sets are {data_sets}.", target="fresh"),
+    Case("list-data-name", "config unknown group", "ablate", ["data.name=[nope]"], 2,  # was a TypeError traceback
+         "ablate: data.name=[nope] is unknown: available data sets are {data_sets}.", target="fresh"),
+    Case("list-data-choice", "config unknown group", "ablate", ["data=[nope]"], 2,  # was Hydra's search path
+         "ablate: data=[nope] names nope, which is unknown: available data configs are {data_sets}.", target="none"),
+    Case("list-data-kinds", "config unknown group", "ablate", ["data=[fashion_mnist,synthetic]"], 2,
+         "ablate: data=[fashion_mnist,synthetic] merges data configs of different kinds (SyntheticData onto "
+         "FashionMNISTData), which one config cannot be: choose one, or add -m to run one job each with "
+         "data=fashion_mnist,synthetic.", target="none"),
+    Case("list-device", "config type", "ablate", ["trainer.device=[cpu]"], 2,  # was said as "['cpu']"
+         "ablate: trainer.device=[cpu] is unknown: valid devices are auto, cpu, cuda or cuda:N.", target="fresh"),
+    Case("list-vary", "budget", "ablate", ["budget=params", "budget.vary=[width,depth]"], 2,
+         "ablate: budget.vary=[width,depth] is unknown: valid choices are bottleneck_width, width, cardinality, depth.",
+         target="none"),
     # -- budgets
     Case("budget-infeasible", "budget", "ablate", ["budget=params", "budget.target=1000"], 2,
          "ablate: budget params=1,000 (budget.target=1000) is out of reach by varying bottleneck_width: this template "
@@ -406,6 +419,10 @@ CASES = [
          """inside the shell's quotes: 'report.reference="model.cardinality=1"'.""", target="none"),
     # Found by hand: a sweep function Hydra parses but cannot evaluate was told to be quoted for the shell, as a
     # value the shell had split would be; what is wrong is the function's arguments
+    Case("sweep-repeats-one-setting", "sweep", "ablate", ["+repeats=auto", "hydra.sweep.dir={sweep}", "-m"], 2,
+         "ablate: +repeats=auto adds seeds where a setting's verdict against the reference is undecided, and this "
+         "sweep has one setting: sweep a field, such as model.cardinality=1,2,4, or run fixed repeats without it: "
+         "seed=0,1,2.", target="none"),
     Case("sweep-empty-choice", "sweep", "ablate",
          ["model.cardinality=choice()", "hydra.sweep.dir={sweep}", "-m"], 2,
          "ablate: model.cardinality=choice() cannot be evaluated: choice() raised ValueError: empty choice is not "

@@ -137,13 +137,13 @@ def test_an_integer_for_a_float_field_stays_as_typed():
      "optim.gamma=1e+308 with optim.lr=0.2 and optim.milestones=[0] raises the learning rate to 2e+307 (gamma to the "
      "power of 1 milestone), above 3.4e+38 (the largest fp32 value): give optim.gamma at most 1.7e+39."),
     (["optim.gamma=1e30", "optim.schedule=step", "optim.milestones=[0,1,1]", "optim.epochs=2"],
-     "optim.gamma=1e+30 with optim.lr=0.2 and optim.milestones=[0, 1, 1] raises the learning rate to 2e+89 (gamma to "
+     "optim.gamma=1e+30 with optim.lr=0.2 and optim.milestones=[0,1,1] raises the learning rate to 2e+89 (gamma to "
      "the power of 3 milestones), above 3.4e+38 (the largest fp32 value): give optim.gamma at most 1.19e+13."),
     (["seed=null"], "seed=null is invalid: it must be a whole number such as 0, at least -2**63 and below 2**64 "
                     "(what torch seeds with)."),
     (["optim.epochs=true"], "optim.epochs=true is invalid: it must be a whole number of at least 1."),
     (["optim.nesterov=maybe"], "optim.nesterov='maybe' is invalid: it must be true or false."),
-    (["optim.milestones=[10,x]"], "optim.milestones=[10, 'x'] is invalid: it must be a list of epochs such as "
+    (["optim.milestones=[10,x]"], "optim.milestones=[10,x] is invalid: it must be a list of epochs such as "
                                   "[150,225]."),
     (["trainer.precision=INT8"], "trainer.precision='int8' is unknown: valid precisions are auto, fp32, bf16, fp16."),
     (["trainer.device=TPU"], "trainer.device='tpu' is unknown: valid devices are auto, cpu, cuda or cuda:N."),
@@ -158,7 +158,7 @@ def test_an_integer_for_a_float_field_stays_as_typed():
     (["data.pad=-1"], "data.pad=-1 is invalid: it must be a whole number of at least 0."),
     # found by hand: the one field that said `>= 0.0` where every other says `at least 0, e.g. …`
     (["data=synthetic", "data.noise=-1"], "data.noise=-1 is invalid: it must be a number at least 0, e.g. 16."),
-    (["data.mean=[0.1,0.2]"], "data.mean=[0.1, 0.2] is invalid: it must be a list of 1 number (one per channel) "
+    (["data.mean=[0.1,0.2]"], "data.mean=[0.1,0.2] is invalid: it must be a list of 1 number (one per channel) "
                               "or null."),
     (["data=imagenet", "data.mean=null"], "data.mean and data.std must be lists of 3 numbers for data=imagenet: it "
                                           "streams its images, so they cannot be measured at load."),

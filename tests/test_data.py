@@ -546,7 +546,7 @@ def test_subset_of_a_data_set_is_balanced(fmnist):
     ("val_subset", 21, r"data\.val_subset=21 is larger than the 20 images .* use at most 20"),
     ("train_subset", 0, r"data\.train_subset=0 is invalid: it must be a whole number of at least 1 or null"),
     ("pad", -1, r"data\.pad=-1 is invalid: it must be a whole number of at least 0"),
-    ("mean", [0.1, 0.2], r"data\.mean=\[0\.1, 0\.2\] is invalid: it must be a list of 1 number "),
+    ("mean", [0.1, 0.2], r"data\.mean=\[0\.1,0\.2\] is invalid: it must be a list of 1 number "),
     ("std", [0.0], r"data\.std=\[0\.0\] is invalid: it must be a list of 1 positive number"),
     ("augment", "yes", r"data\.augment='yes' is invalid: it must be true or false"),
 ])

@@ -145,10 +145,10 @@ def test_a_space_too_small_for_n_distinct_designs_is_refused_once_every_design_w
 @pytest.mark.parametrize("changes, sentence", [
     ({"samples": 1}, "hydra.sweeper.samples=1 is invalid: give a whole number of at least 2 designs per space (an "
                      "error distribution and a test between spaces need two or more)."),
-    ({"compare": ["resnet", "resnxt"]}, "hydra.sweeper.compare=['resnet', 'resnxt'] names 'resnxt', which is not a "
+    ({"compare": ["resnet", "resnxt"]}, "hydra.sweeper.compare=[resnet,resnxt] names 'resnxt', which is not a "
                                         "design space: the spaces defined in hydra.sweeper.spaces are resnet, "
                                         "resnext."),
-    ({"compare": ["resnet"]}, "hydra.sweeper.compare=['resnet'] gives 1 design space: a comparison needs two or "
+    ({"compare": ["resnet"]}, "hydra.sweeper.compare=[resnet] gives 1 design space: a comparison needs two or "
                               "more, such as hydra.sweeper.compare=[resnet,resnext]."),
     # Found by hand: with one space defined, the sentence offered compare=[resnet], one space again
     ({"spaces": {"resnet": {}}}, "hydra.sweeper.spaces gives 1 design space: a comparison needs two or more: define "
@@ -157,13 +157,13 @@ def test_a_space_too_small_for_n_distinct_designs_is_refused_once_every_design_w
     ({"spaces": {"resnet": {"widths": [16]}, "b": {}}}, "hydra.sweeper.spaces.resnet.widths is not a design-space "
                                                        "field: valid fields are cardinality, width, depths (d is "
                                                        "solved for the budget)."),
-    ({"spaces": {"a": {"depths": [[3, 1]]}, "b": {}}}, "hydra.sweeper.spaces.a.depths=[[3, 1]] is invalid: give one "
+    ({"spaces": {"a": {"depths": [[3, 1]]}, "b": {}}}, "hydra.sweeper.spaces.a.depths=[[3,1]] is invalid: give one "
                                                       "[fewest, most] range of blocks per stage (a number fixes a "
                                                       "stage), such as [[1,3],[1,3],[1,3],[1,2]]."),
-    ({"spaces": {"a": {"cardinality": [0, 2]}, "b": {}}}, "hydra.sweeper.spaces.a.cardinality=[0, 2] is invalid: "
+    ({"spaces": {"a": {"cardinality": [0, 2]}, "b": {}}}, "hydra.sweeper.spaces.a.cardinality=[0,2] is invalid: "
                                                          "give a list of whole numbers of at least 1 to choose from, "
                                                          "such as [2,4,8,16,32]."),
-    ({"scale_range": [2, 1]}, "hydra.sweeper.scale_range=[2, 1] is invalid: give [low, high], two positive budget "
+    ({"scale_range": [2, 1]}, "hydra.sweeper.scale_range=[2,1] is invalid: give [low, high], two positive budget "
                               "scales with low ≤ high, such as [0.5,2.0], or null for one budget."),
     # found by hand: hydra.sweeper.samples=1000000000 was refused as `hydra.sweeper.draws=1000 is invalid` only;
     # either side of the relation may be the one typed, so the sentence names both

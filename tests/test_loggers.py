@@ -46,9 +46,9 @@ def test_loggers_are_checked_and_csv_is_the_default():
     assert list(compose(SMALL).trainer.loggers) == ["csv"] and compose(SMALL).trainer.mlflow_uri is None
     with pytest.raises(ConfigError) as e:
         check(compose([*SMALL, "trainer.loggers=[csv,wandb]"]))
-    assert str(e.value) == ("trainer.loggers=['csv', 'wandb'] is invalid: give a list of distinct loggers from csv, "
+    assert str(e.value) == ("trainer.loggers=[csv,wandb] is invalid: give a list of distinct loggers from csv, "
                             "tensorboard, mlflow, such as [csv,tensorboard], or [] for none.")
-    with pytest.raises(ConfigError, match=r"^trainer\.loggers=\['csv', 'csv'\] is invalid"):
+    with pytest.raises(ConfigError, match=r"^trainer\.loggers=\[csv,csv\] is invalid"):
         check(compose([*SMALL, "trainer.loggers=[csv,csv]"]))
     check(compose([*SMALL, "trainer.loggers=[]"]))
 

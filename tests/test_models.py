@@ -226,7 +226,8 @@ def test_model_keeps_template_and_form():
 def test_unknown_form_is_one_sentence(form):
     with pytest.raises(ConfigError) as err:
         build(SMALL, form)
-    assert str(err.value) == f"form={form!r} is unknown: valid forms are a, b, c, auto."
+    shown = {None: "null", 3: "3"}.get(form, repr(form))  # as typed: a text quoted, null and numbers as such
+    assert str(err.value) == f"form={shown} is unknown: valid forms are a, b, c, auto."
     with pytest.raises(ConfigError, match="valid forms are a, b, c, auto"):
         convert(build(SMALL), form)
 

@@ -300,8 +300,8 @@ def test_bad_input_sentences_keep_the_stored_trials(tmp_path):
     assert refused("hydra.sweeper.direction=minimise") == (
         "hydra.sweeper.direction='minimise' is invalid: valid directions are minimize and maximize.")
     assert refused("hydra.sweeper.direction=maximize") == (
-        "hydra.sweeper.direction=['maximize'] does not match the stored study 'sweep_test', whose directions are "
-        "['minimize']: use those directions or another hydra.sweeper.study_name.")
+        "hydra.sweeper.direction='maximize' does not match the stored study 'sweep_test', whose direction is "
+        "'minimize': use those directions or another hydra.sweeper.study_name.")
     message = refused("hydra.sweeper.storage=postgresql://ablate:s3cret@127.0.0.1:9/nodb")
     assert message.startswith("hydra.sweeper.storage='postgresql://ablate:***@127.0.0.1:9/nodb' cannot be reached (")
     assert message.endswith("): give a reachable SQLAlchemy URL, or null for a SQLite file in the sweep folder.")
@@ -482,5 +482,5 @@ def test_params_set_to_null_are_replaced_by_the_node_given_next(tmp_path):
 def test_params_that_are_not_a_node_are_one_sentence(tmp_path):
     with pytest.raises(ConfigError) as e:
         multirun(quadratic, tmp_path, "hydra.sweeper.params=null", "hydra.sweeper.params=[1,2]")
-    assert str(e.value) == ("hydra.sweeper.params=[1, 2] is invalid: give a node of sweeps, e.g. "
+    assert str(e.value) == ("hydra.sweeper.params=[1,2] is invalid: give a node of sweeps, e.g. "
                             "{model.cardinality: 'choice(1,2,4)'}, or null.")

@@ -373,6 +373,12 @@ def test_settings_expand_as_the_basic_sweeper():
     ]
     with pytest.raises(ConfigError, match=r"^'seed=0,1,2': hydra/sweeper=ablate_repeats chooses the seeds itself"):
         settings({}, ["seed=0,1,2"])
+    # found by hand: one setting ran its min seeds and stopped "until every other setting stopped", comparing nothing
+    with pytest.raises(ConfigError) as e:
+        settings({}, ["+sweep=x", "model.cardinality=4"])
+    assert str(e.value) == (
+        "+repeats=auto adds seeds where a setting's verdict against the reference is undecided, and this sweep has "
+        "one setting: sweep a field, such as model.cardinality=1,2,4, or run fixed repeats without it: seed=0,1,2.")
 
 
 def test_a_command_line_value_replaces_the_sweep_configs_as_in_the_basic_sweeper():

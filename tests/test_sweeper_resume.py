@@ -40,13 +40,13 @@ def test_a_rerun_that_searches_something_else_is_refused(tmp_path):
     assert refused(*SPACE, "+model.depth=choice(1,2)") == (
         f"{differs} (+model.depth=choice(1,2) is new){ending}")
     assert refused(*SPACE, "hydra.sweeper.objectives=[model.complexity.flops]") == (
-        "hydra.sweeper.objectives=['model.complexity.flops'] differs from the ['return'] stored with study "
+        "hydra.sweeper.objectives=[model.complexity.flops] differs from the [return] stored with study "
         "'sweep_test': use the stored value, or give another hydra.sweeper.study_name.")
     assert refused(*SPACE, "hydra.sweeper.constraints=['model.complexity.flops <= 250']") == (
         "hydra.sweeper.constraints=['model.complexity.flops <= 250'] differs from the [] stored with study "
         "'sweep_test': use the stored value, or give another hydra.sweeper.study_name.")
     assert refused(*SPACE, "hydra.sweeper.direction=maximize").startswith(
-        "hydra.sweeper.direction=['maximize'] does not match the stored study 'sweep_test'")
+        "hydra.sweeper.direction='maximize' does not match the stored study 'sweep_test'")
     assert len(load(tmp_path).get_trials()) == 2  # nothing in the study lost or added
     multirun(quadratic, tmp_path, "y=choice(1,2,3)", "x=interval(-4,4)", "hydra.sweeper.n_trials=3")  # order: no change
     assert len(load(tmp_path).get_trials()) == 3

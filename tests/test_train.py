@@ -445,7 +445,7 @@ def test_milestones_past_the_last_epoch_are_named_in_one_warning(caplog):
 
     cfg = compose([*SMALL, "optim.schedule=step", "optim.milestones=[1,2,5]", "optim.epochs=2"])
     assert late_milestones(cfg.optim) == (
-        "optim.milestones=[1, 2, 5] with optim.epochs=2: the run ends before epochs 2 and 5, so the step schedule "
+        "optim.milestones=[1,2,5] with optim.epochs=2: the run ends before epochs 2 and 5, so the step schedule "
         "never lowers the learning rate there; give milestones below 2, or optim.schedule=cosine.")
     assert late_milestones(compose([*SMALL, "optim.schedule=step", "optim.milestones=[1]"]).optim) is None
     assert late_milestones(compose([*SMALL, "optim.schedule=cosine", "optim.milestones=[9]"]).optim) is None
@@ -453,7 +453,7 @@ def test_milestones_past_the_last_epoch_are_named_in_one_warning(caplog):
     with caplog.at_level("WARNING", logger="ablate.run.trainer"):
         fit(model, data, cfg, torch.device("cpu"), run_dir=None, expected=expected)
     assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
-        "optim.milestones=[150, 225] with optim.epochs=2: the run ends before epochs 150 and 225, so the step "
+        "optim.milestones=[150,225] with optim.epochs=2: the run ends before epochs 150 and 225, so the step "
         "schedule never lowers the learning rate there; give milestones below 2, or optim.schedule=cosine."]
 
 

@@ -19,10 +19,10 @@ from dataclasses import fields
 from functools import lru_cache
 from typing import Any
 
-from ablate.config.schema import Config, no_budget_field, override_value, plain, prefixed, template_of
+from ablate.config.schema import Config, no_budget_field, plain, prefixed, template_of
 from ablate.engine.budget import Budget, Solution, amount, solve
 from ablate.engine.template import Template
-from ablate.errors import BudgetError, ConfigError
+from ablate.errors import BudgetError, ConfigError, override_value
 
 CONFIG_MODULE = "ablate.conf"
 
@@ -190,6 +190,9 @@ def hydra_sentence(error: BaseException, overrides: Sequence[str] = ()) -> str |
             return (
                 f"{listed} {'both' if len(given) == 2 else 'all'} choose {twice[1]}, which takes one option: give one."
             )
+    merged = _merged_kinds(text, overrides)
+    if merged is not None:
+        return merged
     first = " ".join(text.split()).split(" See https://hydra.cc")[0].rstrip(". ")
     if isinstance(error, OverrideParseException):
         key, _, value = str(error.override).partition("=")
@@ -578,10 +581,41 @@ def _unknown_option(error: Any, overrides: Sequence[str]) -> str:
             f"--config-dir DIR with DIR/{primary}.yaml."
         )
     group, _, name = (error.missing_cfg_file or "").rpartition("/")
+    listed = next((o for o in overrides if _key(o) == group and name in _choices(o)), None)
+    if group and error.options is None and listed is not None:  # one item of a list of options (`data=[a,b]`)
+        options = available(group, re.findall(r"path=(file://\S+)", str(error)))
+        nearest = nearest_name(name, options)
+        hint = f" (did you mean {nearest}?)" if nearest else ""
+        return f"{listed} names {name}, which is unknown{hint}: available {group} configs are {', '.join(options)}."
     if not group or error.options is None:  # not a group's option (a file of a defaults list)
         return " ".join(str(error).split("Available options")[0].split()).rstrip(". ") + "."
     typed = next((o for o in overrides if _key(o) == group and o.split("=", 1)[-1] == name), f"{group}={name}")
     return _unknown_choice(typed, group, sorted(error.options))
+
+
+def _merged_kinds(text: str, overrides: Sequence[str]) -> str | None:
+    """The sentence for a list of a group's options whose configs are of different schema classes (`data=[
+    fashion_mnist,synthetic]`): Hydra merges such a list into one config, which cannot take two kinds."""
+    m = re.search(r"Merge error: (\w+) is not a subclass of (\w+)", text)
+    if m is None:
+        return None
+    listed = next((o for o in overrides if len(_choices(o)) > 1), None)
+    if listed is None:
+        return None
+    key = _key(listed)
+    values = ",".join(_choices(listed))
+    return (
+        f"{listed} merges {key} configs of different kinds ({m[1]} onto {m[2]}), which one config cannot be: "
+        f"choose one, or add -m to run one job each with {key}={values}."
+    )
+
+
+def _choices(override: str) -> list[str]:
+    """The options a group override lists (`data=[a,b]`: a and b), or none where its value is not a list."""
+    value = override.split("=", 1)[-1].strip()
+    if not (value.startswith("[") and value.endswith("]")):
+        return []
+    return [item.strip() for item in value[1:-1].split(",")]
 
 
 def _unknown_choice(typed: str, group: str, options: Sequence[str]) -> str:

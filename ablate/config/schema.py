@@ -34,7 +34,7 @@ from ablate.engine.blocks import BLOCKS, block_name, block_type
 from ablate.engine.blocks import FORMS as BLOCK_FORMS
 from ablate.engine.budget import METRICS, Budget, check_vary, figures
 from ablate.engine.template import Template
-from ablate.errors import AblateError, ConfigError, TemplateError
+from ablate.errors import AblateError, ConfigError, TemplateError, override_value, shown
 
 # How a run executes, not what it computes: left out of the run's config hash (`ablate.run.record`) and out of a
 # multirun member's folder name (Hydra's `override_dirname.exclude_keys`, from the `ablate.runtime_keys` resolver).
@@ -70,18 +70,6 @@ DEVICES = "auto, cpu, cuda or cuda:N"
 
 
 # ----------------------------------------------------------------------------- rules
-def override_value(value: Any) -> str:
-    """A value as an override on the command line gives it, for sentences that tell the user what to type:
-    `[16,24]`, `null`, `true`, `{metric:params}`."""
-    if isinstance(value, (list, tuple)):
-        return f"[{','.join(override_value(x) for x in value)}]"
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{k}:{override_value(x)}" for k, x in value.items()) + "}"
-    if value is None or isinstance(value, bool):
-        return {None: "null", True: "true", False: "false"}[value]
-    return str(value)
-
-
 def is_whole(value: Any, minimum: int | None = 1) -> bool:
     """The one whole-number test: an int (not a bool) of at least `minimum` (None: any)."""
     return isinstance(value, int) and not isinstance(value, bool) and (minimum is None or value >= minimum)
@@ -106,8 +94,7 @@ class Rule:
         if self.normalize is not None:
             value = self.normalize(value)
         if not self.ok(value):
-            shown = override_value(value) if value is None or isinstance(value, bool) else repr(value)  # null, true
-            raise ConfigError(f"{key}={shown} {self.tail}.")
+            raise ConfigError(f"{key}={shown(value)} {self.tail}.")
         return self.convert(value) if self.convert else value
 
 
@@ -196,7 +183,9 @@ def _epochs(v: Any) -> bool:
     return v is None or (isinstance(v, (list, tuple)) and all(is_whole(m, 0) for m in v))
 
 
-def _device_ok(spec: str) -> bool:
+def _device_ok(spec: Any) -> bool:
+    if not isinstance(spec, str):
+        return False
     if spec in ("auto", "cpu", "cuda"):
         return True
     index = spec[len("cuda:") :] if spec.startswith("cuda:") else ""
@@ -215,8 +204,12 @@ WORKERS = Rule(
     "or auto (one per thread of the training process, at most 8)",
     normalize=lambda v: v.strip().lower() if isinstance(v, str) else v,
 )
-DEVICE = Rule(_device_ok, f"is unknown: valid devices are {DEVICES}", normalize=lambda v: str(v).strip().lower())
-PRECISION = choice(PRECISIONS, "precisions", normalize=lambda v: str(v).lower())
+DEVICE = Rule(
+    _device_ok,
+    f"is unknown: valid devices are {DEVICES}",
+    normalize=lambda v: v.strip().lower() if isinstance(v, str) else v,
+)
+PRECISION = choice(PRECISIONS, "precisions", normalize=lambda v: v.lower() if isinstance(v, str) else v)
 
 
 def device_spec(spec: Any) -> tuple[str, int | None]:
@@ -455,11 +448,11 @@ def rate_overflow(optim: Mapping) -> ConfigError | None:
     if peak <= math.log10(FP32_MAX):
         return None
     most = (math.log10(FP32_MAX) - math.log10(lr)) / k
-    shown = [int(m) for m in optim["milestones"]]
+    milestones = [int(m) for m in optim["milestones"]]
     return ConfigError(
-        f"optim.gamma={gamma:g} with optim.lr={lr:g} and optim.milestones={shown} raises the learning rate to "
-        f"{figures(peak)} (gamma to the power of {k} milestone{'s' * (k > 1)}), above {FP32_MAX_TEXT}: give "
-        f"optim.gamma at most {figures(most, down=True)}."
+        f"optim.gamma={gamma:g} with optim.lr={lr:g} and optim.milestones={override_value(milestones)} raises the "
+        f"learning rate to {figures(peak)} (gamma to the power of {k} milestone{'s' * (k > 1)}), above "
+        f"{FP32_MAX_TEXT}: give optim.gamma at most {figures(most, down=True)}."
     )
 
 
@@ -715,7 +708,9 @@ def template_of(model: Any) -> Template:
     kwargs = {k: v for k, v in values.items() if k in TEMPLATE_FIELDS}
     if "depths" in kwargs:
         if not isinstance(kwargs["depths"], (list, tuple)):
-            raise ConfigError(f"model.depths={kwargs['depths']!r} is invalid: it must be a list such as [3,4,6,3].")
+            raise ConfigError(
+                f"model.depths={shown(kwargs['depths'])} is invalid: it must be a list such as [3,4,6,3]."
+            )
         kwargs["depths"] = tuple(kwargs["depths"])
     try:
         return Template(**kwargs)
@@ -770,15 +765,15 @@ def check_budget(budget: Any, template: Template, searchpath: tuple[str, ...] | 
         if added and len(added) < len(names) - 1:  # fields added to budget=none's {metric: null} (+budget.scale=2)
             # would be ignored; a variant's `metric: null` over a whole budget node (complexity_2x's baseline)
             # keeps its sweep's fields on purpose
-            raise ConfigError(no_budget_field(f"budget.{added[0]}={values[added[0]]!r}", added[0]))
+            raise ConfigError(no_budget_field(f"budget.{added[0]}={shown(values[added[0]])}", added[0]))
         return None
     if set(values) == {"metric"}:  # budget=none's {metric: null} given a metric: a budget asked for by its field
         metric = values["metric"]
         if metric not in METRICS:
-            raise ConfigError(f"budget.metric={metric!r} is unknown: valid metrics are {', '.join(METRICS)}.")
+            raise ConfigError(f"budget.metric={shown(metric)} is unknown: valid metrics are {', '.join(METRICS)}.")
         way = f"budget={metric}" if metric in ("params", "flops") else f"budget=params budget.metric={metric}"
         raise ConfigError(
-            f"budget.metric={metric!r} on budget=none (the default) leaves every other field of the budget unset: "
+            f"budget.metric={shown(metric)} on budget=none (the default) leaves every other field of the budget unset: "
             f"choose the budget's config instead, {way} (its target: the model's own {metric})."
         )
     check_keys("budget", values, BudgetConfig)
@@ -792,8 +787,8 @@ def data_config(node: Any) -> DataConfig:
     """The data node as its data set's typed, checked dataclass (every field present: see `ablate.data.options`)."""
     values = plain(node)
     name = values.get("name")
-    if name not in DATA:
-        raise ConfigError(f"data.name={name!r} is unknown: available data sets are {', '.join(sorted(DATA))}.")
+    if not isinstance(name, str) or name not in DATA:
+        raise ConfigError(f"data.name={shown(name)} is unknown: available data sets are {', '.join(sorted(DATA))}.")
     cls = DATA[name]
     check_keys("data", values, cls)
     typed = _apply("data", values, cls)

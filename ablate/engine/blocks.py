@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
-from ablate.errors import TemplateError
+from ablate.errors import TemplateError, shown
 
 FORMS = ("a", "b", "c")  # the paper's three equivalent forms of a block (Fig. 3); `auto` picks one
 
@@ -327,7 +327,7 @@ def block_type(name: Any) -> Block:
     if cls is None:
         if not isinstance(name, str) or ":" not in name:
             hint = ", or a block of your own as module:Class" if isinstance(name, str) and "." in name else ""
-            raise TemplateError(f"block={name!r} is unknown: valid blocks are {', '.join(BLOCKS)}{hint}.")
+            raise TemplateError(f"block={shown(name)} is unknown: valid blocks are {', '.join(BLOCKS)}{hint}.")
         cls = _import(name)
     return _instance(cls)
 

@@ -18,7 +18,7 @@ from typing import Literal, overload
 
 from ablate.engine.complexity import block_complexity, totals
 from ablate.engine.template import Template
-from ablate.errors import BudgetError, TemplateError
+from ablate.errors import BudgetError, TemplateError, shown
 
 METRICS = ("params", "flops", "acts")
 SCOPES = ("network", "block")
@@ -50,10 +50,10 @@ class Budget:
             or not self.target > 0
             or self.target == float("inf")
         ):
-            raise BudgetError(f"budget.target={self.target!r} is invalid: it must be a positive, finite number.")
+            raise BudgetError(f"budget.target={shown(self.target)} is invalid: it must be a positive, finite number.")
         if isinstance(self.tolerance, bool) or not isinstance(self.tolerance, (int, float)) or not self.tolerance >= 0:
             raise BudgetError(
-                f"budget.tolerance={self.tolerance!r} is invalid: it must be a relative deviation of 0 or more, "
+                f"budget.tolerance={shown(self.tolerance)} is invalid: it must be a relative deviation of 0 or more, "
                 "e.g. 0.05."
             )
 
@@ -79,7 +79,7 @@ class Budget:
                 "ablate.config.load_template first."
             )
         if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
-            raise BudgetError(f"budget.scale={scale!r} is invalid: it must be a positive number, e.g. 2.0.")
+            raise BudgetError(f"budget.scale={shown(scale)} is invalid: it must be a positive number, e.g. 2.0.")
         _check_kind(metric, scope)
         count = measure(reference, metric, scope)
         if not math.isfinite(scale * count):
@@ -100,9 +100,9 @@ class Budget:
 
 def _check_kind(metric: str, scope: str) -> None:
     if metric not in METRICS:
-        raise BudgetError(f"budget.metric={metric!r} is unknown: valid metrics are {', '.join(METRICS)}.")
+        raise BudgetError(f"budget.metric={shown(metric)} is unknown: valid metrics are {', '.join(METRICS)}.")
     if scope not in SCOPES:
-        raise BudgetError(f"budget.scope={scope!r} is unknown: valid scopes are {', '.join(SCOPES)}.")
+        raise BudgetError(f"budget.scope={shown(scope)} is unknown: valid scopes are {', '.join(SCOPES)}.")
 
 
 @dataclass(frozen=True)
@@ -283,18 +283,18 @@ def check_vary(
     be varied, a stage the template lacks, or depth at block scope: one sentence naming each field as the caller's
     user typed it, `prefix` + name (`budget.vary` in a config, `--vary` on the budget table's command line)."""
     if vary not in VARY:
-        raise BudgetError(f"{prefix}vary={vary!r} is unknown: valid choices are {', '.join(VARY)}.")
+        raise BudgetError(f"{prefix}vary={shown(vary)} is unknown: valid choices are {', '.join(VARY)}.")
     if vary != "depth":
         if stage is not None:
             raise BudgetError(
-                f"{prefix}stage={stage!r} is used only when the solver varies depth: with {prefix}vary={vary!r} "
-                f"every stage changes; drop {prefix}stage, or vary depth."
+                f"{prefix}stage={shown(stage)} is used only when the solver varies depth: "
+                f"with {prefix}vary={shown(vary)} every stage changes; drop {prefix}stage, or vary depth."
             )
         return 0
     stage = _default_stage(template) if stage is None else stage
     if isinstance(stage, bool) or not isinstance(stage, int) or not 0 <= stage < len(template.depths):
         raise BudgetError(
-            f"{prefix}stage={stage!r} is invalid: this template has stages 0 to {len(template.depths) - 1}."
+            f"{prefix}stage={shown(stage)} is invalid: this template has stages 0 to {len(template.depths) - 1}."
         )
     if scope == "block":
         raise BudgetError(

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from ablate.engine.blocks import block_type
-from ablate.errors import TemplateError
+from ablate.errors import TemplateError, shown
 
 STEMS = ("imagenet", "cifar")
 
@@ -68,25 +68,25 @@ class Template:
 
 def _positive_int(name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise TemplateError(f"{name}={value!r} is invalid: it must be a whole number of at least 1.")
+        raise TemplateError(f"{name}={shown(value)} is invalid: it must be a whole number of at least 1.")
 
 
 def validate(t: Template) -> None:
     """Raise `TemplateError` with one sentence for the first invalid field of `t`."""
     if t.stem not in STEMS:
-        raise TemplateError(f"stem={t.stem!r} is unknown: valid stems are {', '.join(STEMS)}.")
+        raise TemplateError(f"stem={shown(t.stem)} is unknown: valid stems are {', '.join(STEMS)}.")
     block_type(t.block)  # a name in BLOCKS or a block class's import path, module:Class
     if not t.depths:
         raise TemplateError("depths=[] is invalid: give at least one stage, e.g. depths=[3,4,6,3].")
     for i, depth in enumerate(t.depths):
         if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
             raise TemplateError(
-                f"depths[{i}]={depth!r} is invalid: every stage needs a whole number of at least 1 block."
+                f"depths[{i}]={shown(depth)} is invalid: every stage needs a whole number of at least 1 block."
             )
     for name in ("width", "cardinality", "bottleneck_width", "stem_width", "in_channels", "resolution", "num_classes"):
         _positive_int(name, getattr(t, name))
     if not isinstance(t.shortcut, bool):
-        raise TemplateError(f"shortcut={t.shortcut!r} is invalid: it must be true or false.")
+        raise TemplateError(f"shortcut={shown(t.shortcut)} is invalid: it must be true or false.")
     # The resolution must survive every downsampling: a stride-2 step needs at least 2 pixels.
     r = t.resolution
     for name, stride in _downsamplings(t):

@@ -15,7 +15,7 @@ from torch import nn
 
 from ablate.engine.blocks import FORMS, BlockShape, block_type
 from ablate.engine.template import Network, Template, derive
-from ablate.errors import ConfigError
+from ablate.errors import ConfigError, shown
 
 
 def resolve_form(form: str) -> str:
@@ -31,7 +31,7 @@ def resolve_form(form: str) -> str:
         return "c"
     if form in FORMS:
         return form
-    raise ConfigError(f"form={form!r} is unknown: valid forms are a, b, c, auto.")
+    raise ConfigError(f"form={shown(form)} is unknown: valid forms are a, b, c, auto.")
 
 
 class ResNeXt(nn.Module):

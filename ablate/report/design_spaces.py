@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from ablate.config.schema import override_value
+from ablate.errors import override_value
 from ablate.report import stats
 from ablate.report.collect import Sweep, override_key
 from ablate.report.output import markdown, write_figure, write_text

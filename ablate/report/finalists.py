@@ -19,8 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ablate.config.schema import override_value
-from ablate.errors import AblateError
+from ablate.errors import AblateError, override_value
 from ablate.report import search
 from ablate.report.best import Best, planned_half_width
 from ablate.report.collect import setting_of

@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from ablate.errors import ConfigError
+from ablate.errors import ConfigError, shown
 
 # How each option is named in sentences, by where its value came from.
 CONFIG_NAMES = {"reference": "report.reference", "resolution": "report.resolution"}
@@ -56,7 +56,7 @@ def check(config: ReportConfig | Any = None, names: dict[str, str] | None = None
     reference, resolution = _field(config, "reference", None), _field(config, "resolution", ReportConfig.resolution)
     if reference is not None and not str(reference).strip():
         raise ConfigError(
-            f"{names['reference']}={reference!r} is invalid: give a setting of the sweep, "
+            f"{names['reference']}={shown(reference)} is invalid: give a setting of the sweep, "
             "such as 'model.cardinality=1', or null for the sweep's first setting."
         )
     try:

@@ -30,8 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ablate.config.schema import override_value
-from ablate.errors import AblateError, DataError
+from ablate.errors import AblateError, DataError, override_value
 from ablate.report.collect import nested
 from ablate.report.output import markdown as markdown_table
 from ablate.report.output import write_figure, write_text, yaml

@@ -86,7 +86,7 @@ import pandas as pd
 from scipy import optimize
 from scipy import stats as sp
 
-from ablate.errors import ConfigError
+from ablate.errors import ConfigError, shown
 from ablate.report import stats
 from ablate.report.best import pooled_variance
 from ablate.report.options import Options
@@ -180,7 +180,9 @@ def plan(min: int, max: int, batch: int, alpha: float, resolution: float, prefix
     for name, value, least in (("min", min, 2), ("max", max, 2), ("batch", batch, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             why = " (a difference needs two runs of a setting to be judged)" if name == "min" else ""
-            raise ConfigError(f"{prefix}{name}={value!r} is invalid: give a whole number of at least {least}{why}.")
+            raise ConfigError(
+                f"{prefix}{name}={shown(value)} is invalid: give a whole number of at least {least}{why}."
+            )
     if min > max:
         raise ConfigError(f"{prefix}min={min} is more than {prefix}max={max}: give min ≤ max.")
     looks = len(range(min, max, batch)) + 1
@@ -192,11 +194,11 @@ def plan(min: int, max: int, batch: int, alpha: float, resolution: float, prefix
         )
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
         raise ConfigError(
-            f"{prefix}alpha={alpha!r} is invalid: give the error rate as a fraction between 0 and 1, such as 0.05."
+            f"{prefix}alpha={shown(alpha)} is invalid: give the error rate as a fraction between 0 and 1, such as 0.05."
         )
     if not (isinstance(resolution, (int, float)) and math.isfinite(resolution) and resolution > 0):
         raise ConfigError(
-            f"report.resolution={resolution!r} is invalid: the resolution δ must be a positive number "
+            f"report.resolution={shown(resolution)} is invalid: the resolution δ must be a positive number "
             "of top-1 error points, such as 0.2."
         )
     return Plan(min, max, batch, float(alpha), float(resolution))
@@ -566,8 +568,8 @@ def analyse(runs: pd.DataFrame, options: Options, stored: tuple[Plan, str, list[
         if chosen != reference:
             planned = stats.distinguishing(settings, labels).get(reference, reference)
             raise ConfigError(
-                f"{options.name('reference')}={options.reference!r} is not the reference this "
-                f"adaptive sweep was planned against ({planned!r}): its verdicts hold against that "
+                f"{options.name('reference')}={shown(options.reference)} is not the reference this "
+                f"adaptive sweep was planned against ({shown(planned)}): its verdicts hold against that "
                 "one only."
             )
     if options.resolution != plan.resolution:

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ablate.errors import ConfigError
+from ablate.errors import ConfigError, shown
 from ablate.report import best as mcb
 from ablate.report.collect import override_key
 from ablate.report.options import Options
@@ -348,10 +348,10 @@ def find_reference(settings: Sequence[str], reference: str, labels: dict[str, st
         repr(named[s]) + (f" ({labels[s]})" if labels.get(s) not in (None, named[s]) else "") for s in settings
     )
     if not hits:
-        raise ConfigError(f"{name}={reference!r} is not a setting of this sweep: give one of {choices}.")
+        raise ConfigError(f"{name}={shown(reference)} is not a setting of this sweep: give one of {choices}.")
     found = ", ".join(repr(named[s]) for s in hits)
     raise ConfigError(
-        f"{name}={reference!r} matches {len(hits)} settings of this sweep ({found}): give one of {choices}."
+        f"{name}={shown(reference)} matches {len(hits)} settings of this sweep ({found}): give one of {choices}."
     )
 
 

@@ -37,8 +37,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ablate.config.schema import override_value
-from ablate.errors import AblateError, CheckpointError, ConfigError, own_message
+from ablate.errors import AblateError, CheckpointError, ConfigError, override_value, own_message
 from ablate.run import processes
 from ablate.run.record import (
     ERROR_LOG,

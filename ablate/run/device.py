@@ -24,7 +24,7 @@ import torch
 
 from ablate.config.schema import device_spec
 from ablate.config.schema import precision as checked_precision
-from ablate.errors import ConfigError
+from ablate.errors import ConfigError, shown
 from ablate.run.parallel import cpu_count
 
 if TYPE_CHECKING:
@@ -111,7 +111,7 @@ def choose(spec: str = "auto", job_num: int | None = None, rank: int = 0, world_
         return torch.device("cpu")
     if count == 0:
         raise ConfigError(
-            f"trainer.device={spec!r} asks for CUDA, but this machine has no CUDA device: "
+            f"trainer.device={shown(spec)} asks for CUDA, but this machine has no CUDA device: "
             "use trainer.device=cpu or auto."
         )
     if world_size > count:
@@ -123,7 +123,7 @@ def choose(spec: str = "auto", job_num: int | None = None, rank: int = 0, world_
     if index is not None:
         if index >= count:
             raise ConfigError(
-                f"trainer.device={spec!r} is out of range: this machine has CUDA devices 0 to {count - 1}."
+                f"trainer.device={shown(spec)} is out of range: this machine has CUDA devices 0 to {count - 1}."
             )
         return torch.device("cuda", (index + rank) % count)
     first = ((job_num or 0) * world_size) % count

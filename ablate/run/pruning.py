@@ -93,10 +93,10 @@ def check_target(pruner: Any) -> None:
     is touched, so that no trial is spent on it."""
     kind = pruner.get("_target_") if isinstance(pruner, Mapping) else None
     if not (isinstance(kind, str) and kind.startswith("optuna.pruners.")):
-        from ablate.errors import ConfigError
+        from ablate.errors import ConfigError, shown
 
         raise ConfigError(
-            f"hydra.sweeper.pruner._target_={kind!r} is not one of optuna.pruners' classes, the only pruners a "
+            f"hydra.sweeper.pruner._target_={shown(kind)} is not one of optuna.pruners' classes, the only pruners a "
             "job builds: give one, e.g. optuna.pruners.HyperbandPruner."
         )
 

@@ -35,7 +35,7 @@ from torch import nn
 
 from ablate.config.schema import batch_too_large, uneven_batch
 from ablate.data.base import wide_pad
-from ablate.errors import CheckpointError, ConfigError
+from ablate.errors import CheckpointError, ConfigError, override_value
 from ablate.run import device as devices
 from ablate.run import kernels
 from ablate.run.record import atomic_write_bytes, first_difference
@@ -85,9 +85,9 @@ def late_milestones(optim_cfg) -> str | None:
         return None
     named = " and ".join([", ".join(map(str, late[:-1])), str(late[-1])] if len(late) > 1 else [str(late[0])])
     return (
-        f"optim.milestones={milestones} with optim.epochs={epochs}: the run ends before epoch{'s' * (len(late) > 1)} "
-        f"{named}, so the step schedule never lowers the learning rate there; give milestones below {epochs}, or "
-        "optim.schedule=cosine."
+        f"optim.milestones={override_value(milestones)} with optim.epochs={epochs}: the run ends before "
+        f"epoch{'s' * (len(late) > 1)} {named}, so the step schedule never lowers the learning rate there; "
+        f"give milestones below {epochs}, or optim.schedule=cosine."
     )
 
 

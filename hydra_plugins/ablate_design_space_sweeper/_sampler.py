@@ -25,7 +25,7 @@ from typing import Any
 
 from ablate.engine.budget import Budget, solve
 from ablate.engine.template import Template
-from ablate.errors import BudgetError, ConfigError, TemplateError
+from ablate.errors import BudgetError, ConfigError, TemplateError, shown
 
 FIELDS = ("cardinality", "width", "depths")
 PREFIX = "hydra.sweeper."
@@ -143,7 +143,7 @@ def _choices(name: str, field: str, value: Any) -> tuple[int, ...] | None:
     if not values or not all(_whole(v) for v in values):
         example = "[2,4,8,16,32]" if field == "cardinality" else "[16,32]"
         raise ConfigError(
-            f"{PREFIX}spaces.{name}.{field}={value!r} is invalid: give a list of whole numbers of at "
+            f"{PREFIX}spaces.{name}.{field}={shown(value)} is invalid: give a list of whole numbers of at "
             f"least 1 to choose from, such as {example}."
         )
     return tuple(dict.fromkeys(values))  # a repeated choice would weigh double: once each
@@ -161,7 +161,7 @@ def _depths(name: str, value: Any) -> tuple[tuple[int, int], ...] | None:
         ranges.append((int(pair[0]), int(pair[1])))
     if not ranges:
         raise ConfigError(
-            f"{PREFIX}spaces.{name}.depths={value!r} is invalid: give one [fewest, most] range of "
+            f"{PREFIX}spaces.{name}.depths={shown(value)} is invalid: give one [fewest, most] range of "
             "blocks per stage (a number fixes a stage), such as [[1,3],[1,3],[1,3],[1,2]]."
         )
     return tuple(ranges)
@@ -172,7 +172,7 @@ def spaces_of(node: Any) -> dict[str, Space]:
     example = f"{PREFIX}spaces.resnet={{cardinality:[1]}}"
     if not isinstance(node, Mapping) or not node:
         raise ConfigError(
-            f"{PREFIX}spaces={node!r} defines no design space: give two or more, each a mapping of "
+            f"{PREFIX}spaces={shown(node)} defines no design space: give two or more, each a mapping of "
             f"{', '.join(FIELDS)}, such as {example}."
         )
     out = {}
@@ -180,7 +180,7 @@ def spaces_of(node: Any) -> dict[str, Space]:
         name = str(name)
         if not isinstance(fields, Mapping):
             raise ConfigError(
-                f"{PREFIX}spaces.{name}={fields!r} is invalid: a design space is a mapping of "
+                f"{PREFIX}spaces.{name}={shown(fields)} is invalid: a design space is a mapping of "
                 f"{', '.join(FIELDS)}, such as {example}."
             )
         unknown = sorted(str(k) for k in fields if k not in FIELDS)
@@ -205,14 +205,14 @@ def chosen(spaces: Mapping[str, Space], compare: Sequence[str] | None) -> list[S
     for name in names:
         if name not in spaces:
             raise ConfigError(
-                f"{PREFIX}compare={names!r} names {name!r}, which is not a design space: the spaces "
+                f"{PREFIX}compare={shown(names)} names {name!r}, which is not a design space: the spaces "
                 f"defined in {PREFIX}spaces are {defined}."
             )
     if len(set(names)) != len(names):
-        raise ConfigError(f"{PREFIX}compare={names!r} names a space twice: give each space once.")
+        raise ConfigError(f"{PREFIX}compare={shown(names)} names a space twice: give each space once.")
     if len(names) < 2 and len(spaces) >= 2:  # more are defined: compare them
         raise ConfigError(
-            f"{PREFIX}compare={names!r} gives {len(names)} design space{'s' * (len(names) != 1)}: a comparison "
+            f"{PREFIX}compare={shown(names)} gives {len(names)} design space{'s' * (len(names) != 1)}: a comparison "
             f"needs two or more, such as {PREFIX}compare=[{','.join(list(spaces)[:2])}]."
         )
     if len(names) < 2:  # too few defined: define another
@@ -228,7 +228,7 @@ def chosen(spaces: Mapping[str, Space], compare: Sequence[str] | None) -> list[S
 def check_samples(samples: Any) -> int:
     if not _whole(samples, 2):
         raise ConfigError(
-            f"{PREFIX}samples={samples!r} is invalid: give a whole number of at least 2 designs per "
+            f"{PREFIX}samples={shown(samples)} is invalid: give a whole number of at least 2 designs per "
             "space (an error distribution and a test between spaces need two or more)."
         )
     return samples
@@ -244,7 +244,7 @@ def check_draws(draws: Any, samples: int) -> int:
         )
     if not _whole(draws, samples):
         raise ConfigError(
-            f"{PREFIX}draws={draws!r} is invalid: give a whole number of draws per space, at least "
+            f"{PREFIX}draws={shown(draws)} is invalid: give a whole number of draws per space, at least "
             f"{PREFIX}samples={samples}."
         )
     return draws
@@ -252,7 +252,7 @@ def check_draws(draws: Any, samples: int) -> int:
 
 def check_seed(seed: Any) -> int:
     if not _whole(seed, 0):
-        raise ConfigError(f"{PREFIX}seed={seed!r} is invalid: give a whole number of at least 0, such as 0.")
+        raise ConfigError(f"{PREFIX}seed={shown(seed)} is invalid: give a whole number of at least 0, such as 0.")
     return seed
 
 
@@ -268,12 +268,12 @@ def check_scale_range(value: Any, absolute_target: bool) -> tuple[float, float] 
     )
     if not ok:
         raise ConfigError(
-            f"{PREFIX}scale_range={value!r} is invalid: give [low, high], two positive budget scales "
+            f"{PREFIX}scale_range={shown(value)} is invalid: give [low, high], two positive budget scales "
             "with low ≤ high, such as [0.5,2.0], or null for one budget."
         )
     if absolute_target:
         raise ConfigError(
-            f"{PREFIX}scale_range={pair!r} needs a budget relative to a model (budget.target=null): "
+            f"{PREFIX}scale_range={shown(pair)} needs a budget relative to a model (budget.target=null): "
             "an absolute budget.target does not scale."
         )
     return float(pair[0]), float(pair[1])

@@ -21,7 +21,7 @@ from hydra.errors import CompactHydraException
 from hydra.plugins.sweeper import Sweeper
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from ablate.errors import AblateError, ConfigError
+from ablate.errors import AblateError, ConfigError, shown
 from hydra_plugins.ablate_design_space_sweeper import _config  # noqa: F401  (stores the config node)
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,8 @@ def plan(config: DictConfig, options: dict, arguments: list[str]) -> tuple[dict,
     bins = options.get("bins")
     if not sampler._whole(bins):
         raise ConfigError(
-            f"{sampler.PREFIX}bins={bins!r} is invalid: give a whole number of at least 1 complexity bins, such as 5."
+            f"{sampler.PREFIX}bins={shown(bins)} is invalid: give a whole number of at least 1 complexity bins, "
+            "such as 5."
         )
     budget_node = plain(config.budget)
     if budget_node.get("metric") is None:
@@ -116,7 +117,7 @@ def plan(config: DictConfig, options: dict, arguments: list[str]) -> tuple[dict,
     scale_range = sampler.check_scale_range(options.get("scale_range"), budget_node.get("target") is not None)
     if scale_range is not None and any(o.partition("=")[0].lstrip("+~") == "budget.scale" for o in fixed):
         raise ConfigError(
-            f"budget.scale on the command line and {sampler.PREFIX}scale_range={list(scale_range)!r} "
+            f"budget.scale on the command line and {sampler.PREFIX}scale_range={shown(list(scale_range))} "
             "both set the budget: give one of them."
         )
     base = template_of(config.model)

@@ -16,6 +16,7 @@ import time
 import warnings
 from pathlib import Path
 
+from ablate.errors import shown
 from hydra_plugins.ablate_optuna_sweeper._errors import SweepConfigError as ConfigError
 
 DEFAULT_FILE = "study.db"
@@ -135,9 +136,11 @@ def load_study(storage, study_name: str, directions: list[str], sampler=None, pr
     )
     stored = [d.name.lower() for d in study.directions]
     if stored != directions:
+        given, held = (d[0] if len(d) == 1 else d for d in (directions, stored))  # as typed: one, or a list
         raise ConfigError(
-            f"hydra.sweeper.direction={directions} does not match the stored study {study_name!r}, whose directions "
-            f"are {stored}: use those directions or another hydra.sweeper.study_name."
+            f"hydra.sweeper.direction={shown(given)} does not match the stored study {study_name!r}, whose "
+            f"direction{'s are' if len(stored) > 1 else ' is'} {shown(held)}: use those directions or another "
+            "hydra.sweeper.study_name."
         )
     return study
 
@@ -180,8 +183,8 @@ def check_settings(study, settings: dict) -> None:
     for key in ("custom_search_space", "objectives", "directions", "constraints"):
         if stored.get(key) != settings[key]:
             raise ConfigError(
-                f"hydra.sweeper.{key if key != 'directions' else 'direction'}={settings[key]} differs "
-                f"from the {stored.get(key)} stored with study {name!r}: use the stored value, or give "
+                f"hydra.sweeper.{key if key != 'directions' else 'direction'}={shown(settings[key])} differs "
+                f"from the {shown(stored.get(key))} stored with study {name!r}: use the stored value, or give "
                 "another hydra.sweeper.study_name."
             )
 

@@ -16,6 +16,7 @@ from typing import Any
 from hydra.plugins.sweeper import Sweeper
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from ablate.errors import shown
 from hydra_plugins.ablate_optuna_sweeper import _config  # noqa: F401  (stores the config node)
 from hydra_plugins.ablate_optuna_sweeper import _objectives as obj
 from hydra_plugins.ablate_optuna_sweeper import _search_space as search_space
@@ -102,7 +103,7 @@ class AblateOptunaSweeper(Sweeper):
         """Validate the settings, one sentence per mistake (ConfigError)."""
         if study_name is not None and not str(study_name).strip():  # not taken for null, the job's name, unsaid
             raise ConfigError(
-                f"hydra.sweeper.study_name={study_name!r} is empty: give the study a name, or null for the job's "
+                f"hydra.sweeper.study_name={shown(study_name)} is empty: give the study a name, or null for the job's "
                 f"name ({job_name})."
             )
         self.directions = _directions(direction)
@@ -121,7 +122,7 @@ class AblateOptunaSweeper(Sweeper):
             or not 0.0 <= max_failure_rate <= 1.0
         ):
             raise ConfigError(
-                f"hydra.sweeper.max_failure_rate={max_failure_rate!r} is invalid: give a fraction from 0.0 to 1.0."
+                f"hydra.sweeper.max_failure_rate={shown(max_failure_rate)} is invalid: give a fraction from 0.0 to 1.0."
             )
         self.max_failure_rate = float(max_failure_rate)
         self.heartbeat_interval = (
@@ -129,7 +130,7 @@ class AblateOptunaSweeper(Sweeper):
         )
         self.max_retry = None if max_retry is None else _count("max_retry", max_retry, 0)
         if asynchronous is not None and not isinstance(asynchronous, bool):
-            raise ConfigError(f"hydra.sweeper.asynchronous={asynchronous!r} is invalid: give true, false or null.")
+            raise ConfigError(f"hydra.sweeper.asynchronous={shown(asynchronous)} is invalid: give true, false or null.")
         self.asynchronous = asynchronous
         self.prune_index = self._prune_index(prune_objective)
 
@@ -152,7 +153,7 @@ class AblateOptunaSweeper(Sweeper):
         if str(prune_objective) in names:
             return names.index(str(prune_objective))
         raise ConfigError(
-            f"hydra.sweeper.prune_objective={prune_objective!r} is not an objective of this study: "
+            f"hydra.sweeper.prune_objective={shown(prune_objective)} is not an objective of this study: "
             f"valid names are {', '.join(names)}."
         )
 
@@ -162,7 +163,7 @@ class AblateOptunaSweeper(Sweeper):
         self._check_args(**self._args, job_name=str(config.hydra.job.name))
         if not isinstance(self.params, dict):
             raise ConfigError(
-                f"hydra.sweeper.params={self.params!r} is invalid: give a node of sweeps, e.g. "
+                f"hydra.sweeper.params={shown(self.params)} is invalid: give a node of sweeps, e.g. "
                 "{model.cardinality: 'choice(1,2,4)'}, or null."
             )
         self.config = config
@@ -277,8 +278,8 @@ class AblateOptunaSweeper(Sweeper):
         node = _plain(self.sampler)
         node = {} if node is None else node
         self._check_option(node)
-        shown = {k: v for k, v in node.items() if v is not None} if isinstance(node, dict) else node
-        where = f"hydra.sweeper.sampler={shown}"
+        given = {k: v for k, v in node.items() if v is not None} if isinstance(node, dict) else node
+        where = f"hydra.sweeper.sampler={shown(given)}"
         if not isinstance(node, dict):
             raise ConfigError(
                 f"{where} is not a sampler node: give an option of hydra/sweeper/sampler "
@@ -286,7 +287,9 @@ class AblateOptunaSweeper(Sweeper):
             )
         kwargs = {k: v for k, v in node.items() if v is not None and k != "seed"}
         if node.get("seed") is not None and (isinstance(node["seed"], bool) or not isinstance(node["seed"], int)):
-            raise ConfigError(f"hydra.sweeper.sampler.seed={node['seed']!r} is invalid: give a whole number, e.g. 123.")
+            raise ConfigError(
+                f"hydra.sweeper.sampler.seed={shown(node['seed'])} is invalid: give a whole number, e.g. 123."
+            )
         seed = ((self.seed if node.get("seed") is None else node["seed"]) + offset * SEED_STRIDE) % 2**32
         target = kwargs.pop("_target_", None)
         if target is None:
@@ -406,13 +409,15 @@ def _directions(direction: Any) -> list[str]:
     names = [getattr(d, "name", d) for d in items]  # the official plugin's Direction enum, or its name
     for d in names:
         if str(d).lower() not in DIRECTIONS:
-            raise ConfigError(f"hydra.sweeper.direction={d!r} is invalid: valid directions are minimize and maximize.")
+            raise ConfigError(
+                f"hydra.sweeper.direction={shown(d)} is invalid: valid directions are minimize and maximize."
+            )
     return [str(d).lower() for d in names]
 
 
 def _count(name: str, value: Any, least: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise ConfigError(f"hydra.sweeper.{name}={value!r} is invalid: give a whole number of at least {least}.")
+        raise ConfigError(f"hydra.sweeper.{name}={shown(value)} is invalid: give a whole number of at least {least}.")
     return value
 
 

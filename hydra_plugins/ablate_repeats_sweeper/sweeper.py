@@ -99,7 +99,8 @@ class AblateRepeatsSweeper(Sweeper):
 def settings(params: dict, arguments: list[str]) -> list[list[str]]:
     """The grid's settings (override lists), expanded by the basic sweeper's own rule from `params` and the command
     line (one axis per key, a later value of a key replacing an earlier one in place), after refusing what this
-    sweeper cannot take: a seed (it chooses the seeds) and a sweep that is not a list of values."""
+    sweeper cannot take: a seed (it chooses the seeds), a sweep that is not a list of values, and a grid of one
+    setting (no verdict to decide)."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
@@ -116,7 +117,14 @@ def settings(params: dict, arguments: list[str]) -> list[list[str]]:
                 f"{o.input_line!r} is not a list of values: hydra/sweeper=ablate_repeats "
                 "sweeps choices and ranges, such as model.cardinality=1,2,4."
             )
-    return [list(p) for p in BasicSweeper.split_arguments(parsed, None)[0]]
+    members = [list(p) for p in BasicSweeper.split_arguments(parsed, None)[0]]
+    if len(members) < 2:  # nothing to compare: the min seeds would run and stop with no verdict to decide
+        raise SweepConfigError(
+            "+repeats=auto adds seeds where a setting's verdict against the reference is undecided, and this sweep "
+            "has one setting: sweep a field, such as model.cardinality=1,2,4, or run fixed repeats without it: "
+            "seed=0,1,2."
+        )
+    return members
 
 
 def _runs(sweep_dir: Path):
