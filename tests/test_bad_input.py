@@ -22,6 +22,7 @@ import contextlib
 import gzip
 import hashlib
 import io
+import json
 import logging
 import os
 import struct
@@ -845,6 +846,23 @@ def test_a_single_run_refused_by_its_config_is_one_line_and_makes_no_run_folder(
                           capture_output=True, text=True, timeout=120, env=env)
     assert (proc.returncode, proc.stderr, proc.stdout) == (2, f"ablate: {sentence}\n", "")
     assert not (tmp_path / "outputs").exists()
+
+
+def test_a_single_run_that_fails_says_its_sentence_once_and_logs_it_to_its_file(tmp_path):
+    """Found by hand: a single run that failed once running (here the precision its device cannot run) printed its
+    sentence twice on the terminal, the log line on stdout (`[ablate][ERROR] - run failed: …`) and the sentence on
+    stderr. The sentence is on stderr once; the run's log file keeps the log line; its record says failed."""
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
+    run_dir = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-m", "ablate", "trainer.precision=fp16", "trainer.device=cpu",
+                           "data=synthetic", f"hydra.run.dir={run_dir}"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, env=env)
+    sentence = ("trainer.precision='fp16' needs a CUDA device, and this run is on cpu: use trainer.precision=bf16, "
+                "fp32 or auto.")
+    assert (proc.returncode, proc.stderr) == (2, f"ablate: {sentence}\n")
+    assert sentence not in proc.stdout
+    assert f"[ablate][ERROR] - run failed: {sentence}" in (run_dir / "ablate.log").read_text()
+    assert json.loads((run_dir / "result.json").read_text())["status"] == "failed"
 
 
 def test_the_matrix_covers_every_kind_of_bad_input():

@@ -298,7 +298,7 @@ def _fail(record: RunRecord, run_dir: Path, error: Exception, started: float) ->
         (run_dir / ERROR_LOG).unlink(missing_ok=True)
     record.finish("failed", reason, time.perf_counter() - started)
     record.save(run_dir)
-    log.error("run failed: %s", reason)
+    log.error("run failed: %s", reason, extra={SAID_ON_STDERR: True})
     return record, error
 
 
@@ -328,7 +328,7 @@ def _interrupted(
         time.perf_counter() - started,
     )
     record.save(run_dir)
-    log.warning("run interrupted: %s", record.reason)
+    log.warning("run interrupted: %s", record.reason, extra={SAID_ON_STDERR: True})
     return stop
 
 
@@ -414,12 +414,47 @@ def main(cfg: DictConfig) -> float | None:
         return _job(cfg, hc, multirun=True)
 
 
+SAID_ON_STDERR = "ablate_said_on_stderr"  # a log record's flag: a single run's command says it on stderr itself
+
+
+class _NotOnTerminal(logging.Filter):
+    """Keeps off the terminal's handlers a record that a single run's command says on stderr as its last line (how
+    it failed, where it was interrupted), so that the sentence is read once; the run's log file still holds it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(record, SAID_ON_STDERR, False)
+
+
+@contextlib.contextmanager
+def _said_once(multirun: bool) -> Iterator[None]:
+    """Within: for a single run, `_NotOnTerminal` on the root logger's terminal handlers (Hydra's console handler;
+    not its file handler). A multirun keeps each member's line: its progress log is where a member's end is read."""
+    handlers = (
+        []
+        if multirun
+        else [
+            h
+            for h in logging.getLogger().handlers
+            if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+        ]
+    )
+    quiet = _NotOnTerminal()
+    for h in handlers:
+        h.addFilter(quiet)
+    try:
+        yield
+    finally:
+        for h in handlers:
+            h.removeFilter(quiet)
+
+
 def _job(cfg: DictConfig, hc: Any, multirun: bool) -> float | None:
     """`main`'s body: run the job, and say how it ended where it failed or was interrupted."""
     job_num = hc.job.num if multirun else None
     _from_launch_folder(cfg, hc)
     try:
-        record, error = execute(cfg, hc.runtime.output_dir, list(hc.overrides.task), job_num)
+        with _said_once(multirun):
+            record, error = execute(cfg, hc.runtime.output_dir, list(hc.overrides.task), job_num)
     except KeyboardInterrupt as e:  # one line, no traceback, the shell's exit status for the signal
         stop = e if isinstance(e, RunInterrupted) else RunInterrupted(signal.SIGINT)
         again = (
