@@ -55,8 +55,22 @@ def check_md5(path: Path, expected: str, fix: str) -> None:
 
 
 def fetch(url: str, dest: Path, md5: str, fix: str) -> Path:
-    """Download `url` to `dest`, verifying its MD5; a failure raises DataError saying what would fix it."""
+    """Download `url` to `dest`, verifying its MD5; a failure raises DataError saying what would fix it, and
+    removes the folders made for it that are still empty (a mistyped data.root is not left behind)."""
+    made = [p for p in (dest.parent, *dest.parent.parents) if not p.exists()]  # deepest first
     dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return _fetch(url, dest, md5, fix)
+    except DataError:
+        for folder in made:
+            try:
+                folder.rmdir()
+            except OSError:  # holds something: another file's download, or another process's
+                break
+        raise
+
+
+def _fetch(url: str, dest: Path, md5: str, fix: str) -> Path:
     part = dest.with_name(dest.name + ".part")
     digest = hashlib.md5(usedforsecurity=False)
     log.info("downloading %s to %s", url, dest)
