@@ -229,6 +229,22 @@ def test_a_model_of_your_own_is_a_budget_reference_and_listed(myconf):
         compose([f"hydra.searchpath=[file://{myconf}]", "model=nope"])
 
 
+def test_a_metric_on_no_budget_names_a_budget_config_of_your_own(tmp_path):
+    """budget.metric=acts on budget=none is told the way to a budget: budget=params with the metric, or a budget
+    config of the user's named for it (the sentence named only ablate's own params and flops)."""
+    own = tmp_path / "conf"
+    (own / "budget").mkdir(parents=True)
+    (own / "budget" / "acts.yaml").write_text("defaults:\n  - /schema/budget@_here_\n  - _self_\n\nmetric: acts\n")
+    head = "budget.metric='acts' on budget=none (the default) leaves every other field of the budget unset: "
+    assert refusal(["budget.metric=acts"]) == (
+        f"{head}choose the budget's config instead, budget=params budget.metric=acts (its target: the model's own acts).")
+    assert refusal([f"hydra.searchpath=[file://{own}]", "budget.metric=acts"]) == (
+        f"{head}choose the budget's config instead, budget=acts (its target: the model's own acts).")
+    cfg = compose([f"hydra.searchpath=[file://{own}]", "budget=acts"])
+    check(cfg, (f"file://{own}",))
+    assert solve_cfg(cfg, (f"file://{own}",))[1].budget.metric == "acts"
+
+
 def test_the_app_solves_a_budget_on_a_model_of_your_own(myconf, tmp_path):
     """The command of the issue, as a new user types it: the job finds the model on its own search path."""
     run = tmp_path / "run"

@@ -771,7 +771,12 @@ def check_budget(budget: Any, template: Template, searchpath: tuple[str, ...] | 
         metric = values["metric"]
         if metric not in METRICS:
             raise ConfigError(f"budget.metric={shown(metric)} is unknown: valid metrics are {', '.join(METRICS)}.")
-        way = f"budget={metric}" if metric in ("params", "flops") else f"budget=params budget.metric={metric}"
+        from ablate.config.loading import available
+
+        # a budget config named for the metric (ablate's params and flops, or one of the user's), else params'
+        way = (
+            f"budget={metric}" if metric in available("budget", searchpath) else f"budget=params budget.metric={metric}"
+        )
         raise ConfigError(
             f"budget.metric={shown(metric)} on budget=none (the default) leaves every other field of the budget unset: "
             f"choose the budget's config instead, {way} (its target: the model's own {metric})."
