@@ -42,12 +42,13 @@ def override_value(value: object) -> str:
 def _item(value: object) -> str:
     """An item of a list or a mapping, quoted where the override grammar would not read it back as this text
     (`'flops <= 250'`, `'true'`, `''`)."""
-    if isinstance(value, str) and (_PLAIN.fullmatch(value) is None or value in ("null", "true", "false")):
+    if isinstance(value, str) and (_PLAIN.fullmatch(value) is None or value in _WORDS):
         return repr(value)
     return override_value(value)
 
 
 _PLAIN = re.compile(r"[A-Za-z_/][\w./:@+-]*")  # a text the grammar reads unquoted as itself, not as a number
+_WORDS = ("null", "true", "false", "inf", "nan")  # plain texts the grammar reads as another type
 
 
 def shown(value: object) -> str:

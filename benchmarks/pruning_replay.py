@@ -42,6 +42,7 @@ from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from pathlib import Path
 
+from ablate.errors import override_value
 from benchmarks import pruning
 from benchmarks.workload import ROOT
 
@@ -234,13 +235,6 @@ def search(curves: dict, seed: int, pruner: dict | None, sweep_dir: Path, node: 
     return {"seed": seed, "epochs": sum(j["epochs"] for j in jobs), "runs": len(jobs),
             "pruned": sum(j["status"] == "pruned" for j in jobs), "best_val_err": best,
             "best_design": fate(jobs, best_designs(table)), "seconds": round(time.perf_counter() - tic, 2)}
-
-
-def override_value(node: dict | None) -> str:
-    """A flat node in Hydra's override grammar: `{_target_: optuna.pruners.HyperbandPruner, min_resource: 1}`."""
-    if node is None:
-        return "null"
-    return "{" + ", ".join(f"{k}: {'null' if v is None else v}" for k, v in node.items()) + "}"
 
 
 def _best(sweep_dir: Path) -> float | None:

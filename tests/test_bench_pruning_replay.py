@@ -103,7 +103,7 @@ def test_the_replay_is_a_benchmark_group_and_its_sweep_is_the_pruning_search():
     nodes = replay.pruner_nodes(["sweep", "hyperband-rf2"], node)
     assert nodes["sweep"] == node["pruner"] and nodes["hyperband-rf2"]["max_resource"] == node["pruner"]["max_resource"]
     assert replay.override_value({"_target_": "optuna.pruners.MedianPruner", "n_startup_trials": 4}) == (
-        "{_target_: optuna.pruners.MedianPruner, n_startup_trials: 4}")
+        "{_target_:optuna.pruners.MedianPruner,n_startup_trials:4}")  # ablate.errors'
 
 
 def test_tpe_under_hyperband_models_every_trial_not_only_its_brackets():
