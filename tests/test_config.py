@@ -369,13 +369,13 @@ def test_commands_that_read_only_the_model_ignore_the_data_set(capsys):
 def test_a_sweep_files_unknown_sweeper_key_is_another_sweepers_only_when_an_override_chose_one():
     """The sentence for `+sweep=search_budget +repeats=auto` (the file's study_name on the repeats sweeper) is not
     given to a typo in a sweep file whose own sweeper is in use: no override chose another sweeper."""
-    from ablate.config import loading
+    from ablate.config import sentences
 
     text = ("In 'sweep/mine': ConfigKeyError raised while composing config:\nKey 'n_trails' not in "
             "'AblateOptunaSweeperConf'\n    full_key: hydra.sweeper.n_trails\n    object_type=AblateOptunaSweeperConf")
-    assert loading._other_sweeper(text, ["+sweep=mine", "-m"]) is None
+    assert sentences._other_sweeper(text, ["+sweep=mine", "-m"]) is None
     repeats = text.replace("n_trails", "n_trials").replace("AblateOptuna", "AblateRepeats")
-    assert loading._other_sweeper(repeats, ["+sweep=mine", "+repeats=auto", "-m"]) == (
+    assert sentences._other_sweeper(repeats, ["+sweep=mine", "+repeats=auto", "-m"]) == (
         "sweep/mine.yaml sets hydra.sweeper.n_trials, which the sweeper in use does not have (ablate_repeats, "
         "chosen by +repeats=auto): the two need different sweepers, so use one of them (for repeats in a search, "
         "give it seed=0,1,2: every trial then trains its design with each seed).")
@@ -386,7 +386,7 @@ def test_a_launcher_key_added_with_plus_is_refused_only_as_a_near_miss_of_a_fiel
     a key that is no near miss of a field passes on, as Hydra's launcher allows."""
     from omegaconf import OmegaConf
 
-    from ablate.config.loading import launcher_near_miss
+    from ablate.config.sentences import launcher_near_miss
 
     def config(added: str):
         key, value = added.lstrip("+").removeprefix("hydra.launcher.").split("=")

@@ -150,7 +150,7 @@ def info_choice(args: list[str]) -> str | None:
         if flag == "--":
             return None
         if flag in INFO_FLAGS and word not in INFO_CHOICES and not word.startswith(("-", "~")) and "=" not in word:
-            from ablate.config.loading import nearest_name
+            from ablate.config.sentences import nearest_name
 
             nearest = nearest_name(word, sorted(INFO_CHOICES))
             hint = f" (did you mean {nearest}?)" if nearest else ""
@@ -248,8 +248,8 @@ def package_refusal(flag: str, package: str, kind: str) -> str:
     null (Hydra reads a null value as no package)."""
     from dataclasses import fields
 
-    from ablate.config.loading import nearest_name
     from ablate.config.schema import Config
+    from ablate.config.sentences import nearest_name
 
     keys = [f.name for f in fields(Config)] + ["hydra"]
     first = package.split(".")[0]

@@ -54,7 +54,7 @@ def app_overrides(config_dir: str | None, overrides: list[str]) -> list[str]:
         raise ConfigError(refusal)
     if config_dir is None:
         return list(overrides)
-    from ablate.config.loading import not_a_config_dir
+    from ablate.config.sentences import not_a_config_dir
 
     folder = Path(config_dir).resolve()
     if not folder.is_dir():
@@ -65,9 +65,9 @@ def app_overrides(config_dir: str | None, overrides: list[str]) -> list[str]:
 def check_model(cfg, searchpath, overrides: list[str]) -> None:
     """`ablate.config.check` of a composed config for the model tools (`training=False`: the data set is not their
     concern), its refusal said as the app says it: a budget field a `+variant=` file set names the variant
-    (`ablate.config.loading.variant_sentence`)."""
+    (`ablate.config.sentences.variant_sentence`)."""
     from ablate.config import check
-    from ablate.config.loading import typed_variant, variant_sentence
+    from ablate.config.sentences import typed_variant, variant_sentence
 
     try:
         check(cfg, searchpath, training=False)

@@ -37,7 +37,7 @@ class RefuseCallback(Callback):
             sys.exit(EXIT_USAGE)
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        from ablate.config.loading import launcher_near_miss, plugin_value
+        from ablate.config.sentences import launcher_near_miss, plugin_value
 
         near_miss = untargeted_callback(config, multirun=True) or launcher_near_miss(config) or plugin_value(config)
         if near_miss is not None:
@@ -68,7 +68,7 @@ def unknown_record_key(config: DictConfig) -> str | None:
     """The sentence for an Optuna search whose objectives or constraints name a key that no run's result.json holds
     as a number (a misspelt `model.complexity.flop`), which would fail the first trial after training it and stop
     the search; None where every key is one (`ablate.run.record.number_keys`), or for another sweeper or result file."""
-    from ablate.config.loading import nearest_name
+    from ablate.config.sentences import nearest_name
     from ablate.run.record import RESULT, is_number_key, number_keys
 
     sweeper = config.hydra.sweeper
@@ -152,7 +152,7 @@ def solved_template(config: DictConfig):
 def refusal(config: DictConfig) -> str | None:
     """The sentence a run's composed config (hydra node included) is refused with by its schema and budget, or
     None: accepted, or failing on something only the job resolves (an interpolation of the job's own)."""
-    from ablate.config.loading import variant_sentence
+    from ablate.config.sentences import variant_sentence
     from ablate.errors import AblateError
 
     try:
