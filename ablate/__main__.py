@@ -39,6 +39,7 @@ def cli() -> None:
     import hydra_plugins.ablate_repeats_sweeper as repeats
     from ablate.cli.argv import (
         config_path_refusal,
+        empty_choice,
         flags_first,
         glob_on_a_field,
         info_choice,
@@ -73,6 +74,7 @@ def cli() -> None:
         or sweep_without_m(args, overrides)
         or glob_on_a_field(overrides)
         or schema_group(overrides)
+        or empty_choice(overrides)
         or multirun_and_show(args)
         or shell_completion_command(args, overrides)
         or rerun_refusal(args)

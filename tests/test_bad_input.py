@@ -330,6 +330,17 @@ CASES = [
          "(DIR/model/NAME.yaml, DIR/sweep/NAME.yaml), e.g. examples/se_resnext.", target="none"),
     # Found by hand: --help lists the schema groups (its footer says they are not chosen on the command line), and
     # +schema=optim was refused as if schema/optim.yaml were a file of the user's with a missing package line
+    # Found by hand: an empty list for a group (data=[]) composed no data node: a ValueError traceback from inside
+    # the run (exit 1); model=[] said "model.name is missing", a field the user never touched
+    Case("cli-empty-group-list", "cli", "ablate", ["data=[]"], 2,
+         "ablate: data=[] chooses no data config (an empty list): choose one, data=NAME, or leave the override out "
+         "(python -m ablate --help lists each group's options).", target="none"),
+    Case("cli-empty-group-list-describe", "cli", "describe", ["model=[]"], 2,
+         "error: model=[] chooses no model config (an empty list): choose one, model=NAME, or leave the override out "
+         "(python -m ablate --help lists each group's options).", target="none"),
+    Case("cli-empty-group-list-launcher", "cli", "ablate", ["hydra/launcher=[]", "-m"], 2,
+         "ablate: hydra/launcher=[] chooses no hydra/launcher config (an empty list): choose one, hydra/launcher=NAME, "
+         "or leave the override out (python -m ablate --help lists each group's options).", target="none"),
     Case("cli-schema-group", "cli", "ablate", ["+schema=optim"], 2,
          "ablate: +schema=optim chooses from schema, the group of the structured configs that check every YAML option, "
          "which is not chosen on the command line: choose an option of optim instead, optim=NAME (python -m ablate "

@@ -157,3 +157,19 @@ def test_version_names_ablate_and_the_hydra_it_runs_on(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == f"ablate {version('ablate')} (Hydra {hydra.__version__})\n"
     assert ablate.__version__ == version("ablate")
+
+
+def test_the_groups_an_empty_list_is_refused_for_are_the_config_trees():
+    """`ablate.cli.argv.GROUPS` names ablate's config groups (the folders of `conf/`), for the refusal of
+    `GROUP=[]` before Hydra composes a config without the group's node."""
+    from pathlib import Path
+
+    import ablate.conf
+    from ablate.cli.argv import GROUPS, empty_choice
+
+    folders = {p.name for p in Path(ablate.conf.__file__).parent.iterdir() if p.is_dir() and p.name != "hydra"}
+    assert set(GROUPS) == folders - {"__pycache__"}
+    assert empty_choice(["+sweep=[]"]) == (
+        "+sweep=[] chooses no sweep config (an empty list): choose one, +sweep=NAME, or leave the override out "
+        "(python -m ablate --help lists each group's options).")
+    assert empty_choice(["seed=[]", "model.depths=[]", "data=[cifar10]", "~data=[]"]) is None  # fields; a list; a delete

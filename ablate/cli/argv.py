@@ -7,7 +7,8 @@ the order within each, which is what argparse accepts; the meaning of the line i
 `--info` is written `--info all`, what it means, so that it does not take the first override as its value).
 Lines Hydra would run wrongly or answer with a traceback are refused in one sentence: a sweep config without
 -m (`sweep_without_m`), glob() on a field (`glob_on_a_field`), -m beside --cfg or --info (`multirun_and_show`),
-an --info choice mistyped (`info_choice`), an option of the schema groups (`schema_group`), shell completion
+an --info choice mistyped (`info_choice`), an option of the schema groups (`schema_group`), an empty list for a
+config group (`empty_choice`), shell completion
 without its one command (`shell_completion_command`), a --config-path without the config (`config_path_refusal`)
 and an --experimental-rerun without its file (`rerun_refusal`).
 """
@@ -134,6 +135,24 @@ def schema_group(overrides: list[str]) -> str | None:
                 f"{override} chooses from {group}, the group of the structured configs that check every YAML option, "
                 f"which is not chosen on the command line: choose an option of {target} instead, {target}=NAME "
                 "(python -m ablate --help lists each group's options)."
+            )
+    return None
+
+
+GROUPS = ("budget", "data", "model", "optim", "repeats", "sweep", "trainer", "variant")  # conf/'s config groups
+
+
+def empty_choice(overrides: list[str]) -> str | None:
+    """The refusal of an empty list for a config group (`data=[]`, `hydra/launcher=[]`), which Hydra composes into
+    a config without that group's node, or with the schema's unset fields, refused later for a field the user never
+    touched; None otherwise. A list that names options (`model=[tiny]`) is Hydra's, merged in order."""
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        group = key.lstrip("+")
+        if sep and value.replace(" ", "") == "[]" and not key.startswith("~") and (group in GROUPS or "/" in group):
+            return (
+                f"{override} chooses no {group} config (an empty list): choose one, {key}=NAME, or leave the override "
+                "out (python -m ablate --help lists each group's options)."
             )
     return None
 

@@ -46,10 +46,11 @@ def add_config_dir(parser: argparse.ArgumentParser) -> None:
 
 def app_overrides(config_dir: str | None, overrides: list[str]) -> list[str]:
     """`overrides` as the training app takes them: `--config-dir`'s folder added to Hydra's config search path, and
-    an option of the schema groups refused (ConfigError), as the app refuses it (`ablate.cli.argv.schema_group`)."""
-    from ablate.cli.argv import schema_group
+    an option of the schema groups or an empty list for a group refused (ConfigError), as the app refuses them
+    (`ablate.cli.argv.schema_group`, `empty_choice`)."""
+    from ablate.cli.argv import empty_choice, schema_group
 
-    refusal = schema_group(list(overrides))
+    refusal = schema_group(list(overrides)) or empty_choice(list(overrides))
     if refusal is not None:
         raise ConfigError(refusal)
     if config_dir is None:
