@@ -324,6 +324,19 @@ def test_a_setting_outside_the_sweep_is_one_sentence(tmp_path, capsys):
         stats.analyse(collect(sweep).runs, check({"reference": "seed=0"}))
 
 
+def test_a_list_reference_in_the_config_is_its_value_as_typed(tmp_path):
+    """Found by hand: report.reference=[a] (a list, as Hydra parses it) was said as "['a']", Python's text of the
+    list; a list is the value as typed, so a sweep over lists (model.depths=[1,1],[2,2]) takes one as its reference."""
+    assert check({"reference": ["a"]}).reference == "[a]"
+    sweep = write_sweep(tmp_path / "sweep", {"model.depths=[1,1]": {0: 10.0, 1: 11.0},
+                                             "model.depths=[2,2]": {0: 9.0, 1: 10.5}})
+    table = pd.read_csv(write_report(sweep, tmp_path / "r", reference=check({"reference": [2, 2]}).reference)
+                        / "table.csv")
+    assert table.verdict.tolist() == ["undecided (n=2)", "reference"]
+    with pytest.raises(ConfigError, match=r"^report.reference='\[a\]' is not a setting of this sweep"):
+        stats.analyse(collect(sweep).runs, check({"reference": ["a"]}))
+
+
 def test_an_ambiguous_reference_is_one_sentence(tmp_path):
     sweep = write_sweep(tmp_path / "sweep", {"model.cardinality=1 model.shortcut=true": {0: 10.0},
                                              "model.cardinality=1 model.shortcut=false": {0: 11.0}})

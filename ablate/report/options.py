@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from ablate.errors import ConfigError, shown
+from ablate.errors import ConfigError, override_value, shown
 
 # How each option is named in sentences, by where its value came from.
 CONFIG_NAMES = {"reference": "report.reference", "resolution": "report.resolution"}
@@ -68,9 +68,8 @@ def check(config: ReportConfig | Any = None, names: dict[str, str] | None = None
             f"{names['resolution']}={resolution} is invalid: the resolution δ must be a positive "
             "number of top-1 error points, such as 0.2."
         )
-    return Options(
-        reference=None if reference is None else str(reference).strip(), resolution=delta, names=tuple(names.items())
-    )
+    text = None if reference is None else override_value(reference).strip()  # a list as typed: [1,1], not ['1', '1']
+    return Options(reference=text, resolution=delta, names=tuple(names.items()))
 
 
 def from_sweep(multirun: dict | None, reference: str | None = None, resolution: float | str | None = None) -> Options:
