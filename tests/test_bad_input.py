@@ -220,6 +220,19 @@ CASES = [
          "ablate: budget.vary='height' is unknown: valid choices are bottleneck_width, width, cardinality, depth."),
     Case("budget-scale", "budget", "ablate", ["budget=flops", "budget.scale=0"], 2,
          "ablate: budget.scale=0 is invalid: it must be a positive number, e.g. 2.0."),
+    # Found by hand (every field given [x] and {a:1}): a list or a mapping as the reference ended in Hydra's
+    # MissingConfigException / OverrideParseException from inside the run, with a traceback file
+    Case("budget-reference-list", "budget", "ablate", ["budget=params", "budget.reference=[resnet50]"], 2,
+         "ablate: budget.reference=[resnet50] is invalid: give the name of a model config, such as resnet50, or "
+         "null with budget.target set.", target="fresh"),
+    Case("budget-reference-mapping", "budget", "ablate", ["budget=params", "budget.reference={{a:1}}"], 2,
+         "ablate: budget.reference={{a:1}} is invalid: give the name of a model config, such as resnet50, or "
+         "null with budget.target set.", target="fresh"),
+    Case("type-depths-mapping", "config type", "ablate", ["model.depths={{a:1}}"], 2,  # was "Error merging override"
+         "ablate: model.depths={{a:1}} is invalid: model.depths takes a list, not a mapping.", target="fresh"),
+    Case("type-resolution-list", "config type", "ablate", ["report.resolution=[x]"], 2,  # was said as ['x']
+         "ablate: report.resolution=[x] is invalid: the resolution δ must be a positive number of top-1 error "
+         "points, such as 0.2.", target="fresh"),
     Case("budget-reference", "budget", "ablate", ["budget=params", "budget.reference=resnet5"], 2,  # not model=
          "ablate: budget.reference='resnet5' is unknown: available models are {models}."),
     # -- data (Fashion-MNIST from data.root)

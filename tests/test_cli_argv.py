@@ -173,3 +173,9 @@ def test_the_groups_an_empty_list_is_refused_for_are_the_config_trees():
         "+sweep=[] chooses no sweep config (an empty list): choose one, +sweep=NAME, or leave the override out "
         "(python -m ablate --help lists each group's options).")
     assert empty_choice(["seed=[]", "model.depths=[]", "data=[cifar10]", "~data=[]"]) is None  # fields; a list; a delete
+    # found by hand: model=[1] ended in Hydra's own TypeError traceback ("argument of type 'int' is not iterable")
+    assert empty_choice(["model=[tiny, 1]"]) == (
+        "model=[tiny, 1] lists 1, which Hydra does not read as a config name: give names, such as model=NAME "
+        "(python -m ablate --help lists each group's options).")
+    assert empty_choice(["model=[tiny,]"]).startswith("model=[tiny,] lists an empty item, ")
+    assert empty_choice(["model=['1']", "data=[fashion_mnist,synthetic]"]) is None

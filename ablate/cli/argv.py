@@ -143,18 +143,45 @@ GROUPS = ("budget", "data", "model", "optim", "repeats", "sweep", "trainer", "va
 
 
 def empty_choice(overrides: list[str]) -> str | None:
-    """The refusal of an empty list for a config group (`data=[]`, `hydra/launcher=[]`), which Hydra composes into
-    a config without that group's node, or with the schema's unset fields, refused later for a field the user never
-    touched; None otherwise. A list that names options (`model=[tiny]`) is Hydra's, merged in order."""
+    """The refusal of a list for a config group that names no config: empty (`data=[]`, `hydra/launcher=[]`), which
+    Hydra composes into a config without that group's node, or with the schema's unset fields, refused later for a
+    field the user never touched; or with an item Hydra reads as another type (`model=[1]`, which ends in a
+    TypeError inside Hydra). None otherwise: a list that names options (`model=[tiny]`) is Hydra's, merged in order."""
     for override in overrides:
         key, sep, value = override.partition("=")
         group = key.lstrip("+")
-        if sep and value.replace(" ", "") == "[]" and not key.startswith("~") and (group in GROUPS or "/" in group):
+        if not sep or key.startswith("~") or not (group in GROUPS or "/" in group):
+            continue
+        listed = value.strip()
+        if not (listed.startswith("[") and listed.endswith("]")):
+            continue
+        items = [item.strip() for item in listed[1:-1].split(",")]
+        if items == [""]:
             return (
                 f"{override} chooses no {group} config (an empty list): choose one, {key}=NAME, or leave the override "
                 "out (python -m ablate --help lists each group's options)."
             )
+        odd = next((item for item in items if not _a_name(item)), None)
+        if odd is not None:
+            return (
+                f"{override} lists {odd or 'an empty item'}, which Hydra does not read as a config name: give names, "
+                f"such as {key}=NAME (python -m ablate --help lists each group's options)."
+            )
     return None
+
+
+def _a_name(item: str) -> bool:
+    """Whether an item of a group's list is read by Hydra's grammar as a name (not a number, null, a bool or a
+    nested list or mapping); a quoted item is a name."""
+    if item[:1] in ("'", '"'):
+        return True
+    if not item or item[0] in "[{" or item.lower() in ("null", "true", "false", "inf", "nan", "-inf", "+inf"):
+        return False
+    try:
+        float(item)
+    except ValueError:
+        return True
+    return False
 
 
 COMPLETION_FLAGS = ("--shell-completion", "-sc")

@@ -241,6 +241,12 @@ TOLERANCE = Rule(
 )
 
 
+# a relative budget's reference model: a model config's name (null only beside an absolute target)
+REFERENCE = optional(
+    TEXT, "is invalid: give the name of a model config, such as resnet50, or null with budget.target set"
+)
+
+
 def _pair_ok(v: Any) -> bool:
     return isinstance(v, (list, tuple)) and len(v) == 2 and all(is_number(x) and x > 0 for x in v) and v[0] <= v[1]
 
@@ -783,6 +789,7 @@ def check_budget(budget: Any, template: Template, searchpath: tuple[str, ...] | 
         )
     check_keys("budget", values, BudgetConfig)
     TOLERANCE("budget.tolerance", values["tolerance"])  # finite here; the engine also takes inf (any deviation)
+    REFERENCE("budget.reference", values["reference"])
     result = budget_from_cfg(values, searchpath)
     check_vary(template, values["vary"], values["stage"], values["scope"], prefix="budget.")
     return result

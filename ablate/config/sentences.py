@@ -107,7 +107,12 @@ def hydra_sentence(error: BaseException, overrides: Sequence[str] = ()) -> str |
     if path is not None:
         return not_a_config_dir(path)
     full = getattr(error, "full_key", None) or getattr(error.__cause__, "full_key", None)
-    typed = _typed(str(full), overrides, "") if full else ""
+    merging = re.fullmatch(r"Error merging override (\S+)", text.strip())  # Hydra names the override it applied
+    typed = merging[1] if merging else _typed(str(full), overrides, "") if full else ""
+    target = re.search(r"Cannot merge DictConfig with ListConfig.*object_type=(list|dict)", str(error.__cause__), re.S)
+    if typed and full and target is not None:  # a mapping for a list field, or a list for a node of fields
+        wanted, got = ("a list", "a mapping") if target[1] == "list" else ("a mapping of its fields", "a list")
+        return f"{typed} is invalid: {full} takes {wanted}, not {got}."
     kind = re.search(r"could not be converted to (\w+)|is not a valid (bool)\b", str(error.__cause__ or error))
     if typed and kind is not None:  # a typed field of a plugin's node (a sweeper's, a launcher's)
         name = kind[1] or kind[2]

@@ -65,7 +65,8 @@ def check(config: ReportConfig | Any = None, names: dict[str, str] | None = None
         delta = math.nan
     if isinstance(resolution, bool) or not (math.isfinite(delta) and delta > 0):
         raise ConfigError(
-            f"{names['resolution']}={resolution} is invalid: the resolution δ must be a positive "
+            f"{names['resolution']}={resolution if isinstance(resolution, str) else shown(resolution)} is invalid: "
+            "the resolution δ must be a positive "
             "number of top-1 error points, such as 0.2."
         )
     text = None if reference is None else override_value(reference).strip()  # a list as typed: [1,1], not ['1', '1']
