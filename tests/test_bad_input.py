@@ -448,6 +448,22 @@ CASES = [
          "ablate: +repeats=auto adds seeds where a setting's verdict against the reference is undecided, and this "
          "sweep has one setting: sweep a field, such as model.cardinality=1,2,4, or run fixed repeats without it: "
          "seed=0,1,2.", target="none"),
+    # Found by hand, giving every field of the Optuna sweeper [x] and {a:1}: Hydra's "Error merging override" for a
+    # text field; Python's repr of the pruner node; a mapping for direction said as its first key ('a')
+    Case("sweep-study-name-list", "sweep", "ablate",
+         ["hydra/sweeper=ablate_optuna", "model.cardinality=choice(1,2)", "hydra.sweeper.study_name=[x]",
+          "hydra.sweep.dir={sweep}", "-m"], 2,
+         "ablate: hydra.sweeper.study_name=[x] is invalid: it must be a text.", target="none"),
+    Case("sweep-pruner-list", "sweep", "ablate",
+         ["hydra/sweeper=ablate_optuna", "model.cardinality=choice(1,2)", "hydra.sweeper.pruner=[x]",
+          "hydra.sweep.dir={sweep}", "-m"], 2,
+         "ablate: hydra.sweeper.pruner=[x] has no _target_: name a class in optuna.pruners, e.g. "
+         "{{_target_: optuna.pruners.MedianPruner}}, or give null.", target="none"),
+    Case("sweep-direction-mapping", "sweep", "ablate",
+         ["hydra/sweeper=ablate_optuna", "model.cardinality=choice(1,2)", "hydra.sweeper.direction={{a:1}}",
+          "hydra.sweep.dir={sweep}", "-m"], 2,
+         "ablate: hydra.sweeper.direction={{a:1}} is invalid: give minimize or maximize, or a list of them.",
+         target="none"),
     Case("sweep-empty-choice", "sweep", "ablate",
          ["model.cardinality=choice()", "hydra.sweep.dir={sweep}", "-m"], 2,
          "ablate: model.cardinality=choice() cannot be evaluated: choice() raised ValueError: empty choice is not "

@@ -109,13 +109,16 @@ def hydra_sentence(error: BaseException, overrides: Sequence[str] = ()) -> str |
     full = getattr(error, "full_key", None) or getattr(error.__cause__, "full_key", None)
     merging = re.fullmatch(r"Error merging override (\S+)", text.strip())  # Hydra names the override it applied
     typed = merging[1] if merging else _typed(str(full), overrides, "") if full else ""
-    target = re.search(r"Cannot merge DictConfig with ListConfig.*object_type=(list|dict)", str(error.__cause__), re.S)
+    target = re.search(r"Cannot merge DictConfig with ListConfig.*object_type=(\w+)", str(error.__cause__), re.S)
     if typed and full and target is not None:  # a mapping for a list field, or a list for a node of fields
         wanted, got = ("a list", "a mapping") if target[1] == "list" else ("a mapping of its fields", "a list")
         return f"{typed} is invalid: {full} takes {wanted}, not {got}."
-    kind = re.search(r"could not be converted to (\w+)|is not a valid (bool)\b", str(error.__cause__ or error))
+    kind = re.search(
+        r"could not be converted to (\w+)|is not a valid (bool)\b|Cannot convert '\w+' to (string)",
+        str(error.__cause__ or error),
+    )
     if typed and kind is not None:  # a typed field of a plugin's node (a sweeper's, a launcher's)
-        name = kind[1] or kind[2]
+        name = kind[1] or kind[2] or kind[3]
         return f"{typed} is invalid: it must be {_KINDS.get(name, name.lower())}."
     if typed and "is not Optional" in str(error.__cause__ or error):  # null for a plugin's field that takes none
         field_kind = _field_kind(error.__cause__ or error)
@@ -260,7 +263,13 @@ def in_file(error: Any, text: str, overrides: Sequence[str] = ()) -> str | None:
 
 
 # OmegaConf's type names, in its "could not be converted to X" and "is not a valid bool" errors
-_KINDS = {"Integer": "a whole number", "Float": "a number", "Boolean": "true or false", "bool": "true or false"}
+_KINDS = {
+    "Integer": "a whole number",
+    "Float": "a number",
+    "Boolean": "true or false",
+    "bool": "true or false",
+    "string": "a text",
+}
 _ANNOTATIONS = {int: "Integer", float: "Float", bool: "Boolean", "int": "Integer", "float": "Float", "bool": "Boolean"}
 
 

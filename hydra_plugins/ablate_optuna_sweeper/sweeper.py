@@ -352,7 +352,7 @@ class AblateOptunaSweeper(Sweeper):
         node = _plain(self.pruner_node)
         if node is None:
             return None
-        where = f"hydra.sweeper.pruner={node}"
+        where = f"hydra.sweeper.pruner={shown(node)}"
         if not isinstance(node, dict) or "_target_" not in node:
             raise ConfigError(
                 f"{where} has no _target_: name a class in optuna.pruners, e.g. "
@@ -403,6 +403,10 @@ def _plain(node: Any) -> Any:
 
 def _directions(direction: Any) -> list[str]:
     items = _plain(direction)
+    if isinstance(items, dict):  # a list would be iterated for its items; a mapping only for its keys
+        raise ConfigError(
+            f"hydra.sweeper.direction={shown(items)} is invalid: give minimize or maximize, or a list of them."
+        )
     items = [items] if isinstance(items, str) else list(items or [])
     if not items:
         raise ConfigError("hydra.sweeper.direction is empty: give minimize or maximize, or a list of them.")
