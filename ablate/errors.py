@@ -6,6 +6,7 @@ command-line entry points print that sentence alone and exit with status 2.
 """
 
 import re
+from collections.abc import Mapping, Sequence
 
 _WORKER = re.compile(r"Caught \w+ in DataLoader worker process \d+\.")
 
@@ -30,9 +31,9 @@ def own_message(message: str) -> str:
 def override_value(value: object) -> str:
     """A value as an override on the command line gives it, for sentences that tell the user what to type:
     `[16,24]`, `null`, `true`, `{metric:params}`."""
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):  # a list, and OmegaConf's ListConfig
         return f"[{','.join(_item(x) for x in value)}]"
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):  # a dict, and OmegaConf's DictConfig
         return "{" + ",".join(f"{k}:{_item(x)}" for k, x in value.items()) + "}"
     if value is None or isinstance(value, bool):
         return {None: "null", True: "true", False: "false"}[value]

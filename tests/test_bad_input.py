@@ -464,6 +464,24 @@ CASES = [
           "hydra.sweep.dir={sweep}", "-m"], 2,
          "ablate: hydra.sweeper.direction={{a:1}} is invalid: give minimize or maximize, or a list of them.",
          target="none"),
+    # Found by hand: a mapping for the repeats sweeper's params ended in an AttributeError traceback from OmegaConf
+    # (it cannot merge a node into a null Dict); a text for compare was read for its letters ([r,e,s,n,e,t]); a list
+    # for samples was said as Python's repr of OmegaConf's ListConfig
+    Case("sweep-repeats-params-mapping", "sweep", "ablate",
+         ["+repeats=auto", "model.cardinality=1,2", "hydra.sweeper.params={{a:1}}", "hydra.sweep.dir={sweep}", "-m"],
+         2, "ablate: hydra.sweeper.params={{a:1}}: hydra.sweeper.params has no field a; a node in braces merges into "
+            "the config's own hydra.sweeper.params without adding keys: to add them, write "
+            "'+hydra.sweeper.params={{a:1}}'; to replace the node, set it to null first: hydra.sweeper.params=null "
+            "'hydra.sweeper.params={{a:1}}'.", target="none"),
+    Case("sweep-design-compare-text", "sweep", "ablate",
+         ["+sweep=design_spaces", "hydra.sweeper.compare=resnet", "hydra.sweep.dir={sweep}", "-m"], 2,
+         "ablate: hydra.sweeper.compare='resnet' is invalid: give a list of the spaces to compare, such as "
+         "hydra.sweeper.compare=[resnet,resnext], or null for every space defined (resnet, resnext).",
+         target="none"),
+    Case("sweep-design-samples-list", "sweep", "ablate",
+         ["+sweep=design_spaces", "hydra.sweeper.samples=[x]", "hydra.sweep.dir={sweep}", "-m"], 2,
+         "ablate: hydra.sweeper.samples=[x] is invalid: give a whole number of at least 2 designs per space (an "
+         "error distribution and a test between spaces need two or more).", target="none"),
     Case("sweep-empty-choice", "sweep", "ablate",
          ["model.cardinality=choice()", "hydra.sweep.dir={sweep}", "-m"], 2,
          "ablate: model.cardinality=choice() cannot be evaluated: choice() raised ValueError: empty choice is not "

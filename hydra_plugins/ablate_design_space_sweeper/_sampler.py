@@ -200,8 +200,13 @@ def spaces_of(node: Any) -> dict[str, Space]:
 
 def chosen(spaces: Mapping[str, Space], compare: Sequence[str] | None) -> list[Space]:
     """The spaces `hydra.sweeper.compare` names (None: every space defined), two or more, each defined once."""
-    names = list(spaces) if compare is None else [str(c) for c in compare]
     defined = ", ".join(spaces)
+    if compare is not None and (isinstance(compare, (str, Mapping)) or not isinstance(compare, Sequence)):
+        raise ConfigError(  # a text or a mapping would be read for its letters or its keys
+            f"{PREFIX}compare={shown(compare)} is invalid: give a list of the spaces to compare, such as "
+            f"{PREFIX}compare=[{','.join(list(spaces)[:2])}], or null for every space defined ({defined})."
+        )
+    names = list(spaces) if compare is None else [str(c) for c in compare]
     for name in names:
         if name not in spaces:
             raise ConfigError(

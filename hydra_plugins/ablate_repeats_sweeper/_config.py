@@ -5,7 +5,7 @@ and Ray launchers, skips modules whose names start with `_`; the sweeper module 
 once per process. Kept cheap all the same (no optuna, torch or pandas import).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
@@ -25,7 +25,8 @@ class AblateRepeatsSweeperConf:
     """
 
     _target_: str = "hydra_plugins.ablate_repeats_sweeper.sweeper.AblateRepeatsSweeper"
-    params: dict[str, Any] | None = None
+    # Any with {} as the Optuna sweeper's: OmegaConf cannot merge a node into a null Dict (an AttributeError)
+    params: Any = field(default_factory=dict)
     min: int = 2  # the same defaults as ablate.report.sequential.Plan (a test holds them equal)
     max: int = 10
     batch: int = 1
