@@ -454,6 +454,11 @@ CASES = [
          ["hydra/sweeper=ablate_optuna", "model.cardinality=choice(1,2)", "hydra.sweeper.study_name=[x]",
           "hydra.sweep.dir={sweep}", "-m"], 2,
          "ablate: hydra.sweeper.study_name=[x] is invalid: it must be a text.", target="none"),
+    Case("sweep-objectives-text", "sweep", "ablate",
+         ["hydra/sweeper=ablate_optuna", "model.cardinality=choice(1,2)", "hydra.sweeper.objectives=final.val_err",
+          "hydra.sweep.dir={sweep}", "-m"], 2,
+         "ablate: hydra.sweeper.objectives=final.val_err is invalid: hydra.sweeper.objectives takes a list, such as "
+         "hydra.sweeper.objectives=[final.val_err].", target="none"),
     Case("sweep-pruner-list", "sweep", "ablate",
          ["hydra/sweeper=ablate_optuna", "model.cardinality=choice(1,2)", "hydra.sweeper.pruner=[x]",
           "hydra.sweep.dir={sweep}", "-m"], 2,

@@ -113,6 +113,10 @@ def hydra_sentence(error: BaseException, overrides: Sequence[str] = ()) -> str |
     if typed and full and target is not None:  # a mapping for a list field, or a list for a node of fields
         wanted, got = ("a list", "a mapping") if target[1] == "list" else ("a mapping of its fields", "a list")
         return f"{typed} is invalid: {full} takes {wanted}, not {got}."
+    scalar = re.search(r"Invalid value assigned: (\w+) is not a ListConfig, list or tuple", str(error.__cause__))
+    if typed and full and scalar is not None:  # a single value for a list field of a plugin's node
+        value = typed.split("=", 1)[-1]
+        return f"{typed} is invalid: {full} takes a list, such as {full}=[{value}]."
     kind = re.search(
         r"could not be converted to (\w+)|is not a valid (bool)\b|Cannot convert '\w+' to (string)",
         str(error.__cause__ or error),
