@@ -7,10 +7,10 @@ the order within each, which is what argparse accepts; the meaning of the line i
 `--info` is written `--info all`, what it means, so that it does not take the first override as its value).
 Lines Hydra would run wrongly or answer with a traceback are refused in one sentence: a sweep config without
 -m (`sweep_without_m`), glob() on a field (`glob_on_a_field`), -m beside --cfg or --info (`multirun_and_show`),
-an --info choice mistyped (`info_choice`), an option of the schema groups (`schema_group`), an empty list for a
-config group (`empty_choice`), shell completion
-without its one command (`shell_completion_command`), a --config-path without the config (`config_path_refusal`)
-and an --experimental-rerun without its file (`rerun_refusal`).
+an --info choice mistyped (`info_choice`), an option of the schema groups (`schema_group`), a list for a config
+group that names no config (`empty_choice`), shell completion without its one command
+(`shell_completion_command`), a --config-path without the config (`config_path_refusal`) and an
+--experimental-rerun without its file (`rerun_refusal`).
 """
 
 from __future__ import annotations
