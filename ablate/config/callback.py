@@ -43,9 +43,9 @@ class RefuseCallback(Callback):
         if near_miss is not None:
             print(f"ablate: {near_miss}", file=sys.stderr)
             sys.exit(EXIT_USAGE)
-        empty = empty_sweep(config)
-        if empty is not None:
-            print(f"ablate: {empty}", file=sys.stderr)
+        axis = axis_refusal(config)
+        if axis is not None:
+            print(f"ablate: {axis}", file=sys.stderr)
             sys.exit(EXIT_USAGE)
         from ablate.report.collect import expected_members
 
@@ -181,10 +181,11 @@ def report_refusal(config: DictConfig) -> str | None:
     return None
 
 
-def empty_sweep(config: DictConfig) -> str | None:
-    """The sentence for a grid axis that gives no value (`range(5,1)`, `shuffle()`), or None: the basic and the
-    repeats sweepers would launch no member, and the multirun would end with nothing to say but that no run wrote a
-    result."""
+def axis_refusal(config: DictConfig) -> str | None:
+    """The sentence for a grid axis that gives no value (`range(5,1)`, `shuffle()`), or one value twice (`seed=0,0`),
+    or None. The basic and the repeats sweepers would launch no member, and the multirun would end with nothing to
+    say but that no run wrote a result; or launch one setting twice into its one folder, where the second finds the
+    first's run (or, on a pool launcher, the folder in use)."""
     from ablate.report.collect import BASIC_SWEEPER, REPEATS_SWEEPER, sweep_overrides
 
     if OmegaConf.select(config, "hydra.sweeper._target_", default=None) not in (BASIC_SWEEPER, REPEATS_SWEEPER):
@@ -192,7 +193,14 @@ def empty_sweep(config: DictConfig) -> str | None:
     multirun = OmegaConf.to_container(config, resolve=False)
     parsed = sweep_overrides(multirun if isinstance(multirun, dict) else None)  # None: Hydra says why, its own way
     for o in parsed or ():
-        if o.is_sweep_override() and o.is_discrete_sweep() and not list(o.sweep_string_iterator()):
+        values = list(o.sweep_string_iterator()) if o.is_sweep_override() and o.is_discrete_sweep() else None
+        twice = next((v for i, v in enumerate(values or ()) if v in values[:i]), None) if values else None
+        if twice is not None:
+            return (
+                f"{o.input_line} gives {twice} twice: each value is one setting, run once in its own folder, so give "
+                "it once."
+            )
+        if values is not None and not values:
             key = o.get_key_element()
             why = (
                 " (range(start,stop) counts up from start and stops before stop)"
