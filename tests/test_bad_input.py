@@ -490,8 +490,8 @@ CASES = [
     # Found by hand: a value given twice (seed=0,0) launched the same run twice into one folder: the second member
     # found it done, or, on the joblib launcher, logged an ERROR that the folder was in use by the first
     Case("sweep-duplicate-value", "sweep", "ablate", ["model.cardinality=1,2,1", "hydra.sweep.dir={sweep}", "-m"], 2,
-         "ablate: model.cardinality=1,2,1 gives 1 twice: each value is one setting, run once in its own folder, so "
-         "give it once.", target="none"),
+         "ablate: model.cardinality=1,2,1 gives model.cardinality=1 twice: each value is one setting, run once in its "
+         "own folder, so give it once.", target="none"),
     Case("sweep-empty-choice", "sweep", "ablate",
          ["model.cardinality=choice()", "hydra.sweep.dir={sweep}", "-m"], 2,
          "ablate: model.cardinality=choice() cannot be evaluated: choice() raised ValueError: empty choice is not "

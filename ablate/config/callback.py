@@ -197,8 +197,8 @@ def axis_refusal(config: DictConfig) -> str | None:
         twice = next((v for i, v in enumerate(values or ()) if v in values[:i]), None) if values else None
         if twice is not None:
             return (
-                f"{o.input_line} gives {twice} twice: each value is one setting, run once in its own folder, so give "
-                "it once."
+                f"{o.input_line} gives {o.get_key_element()}={twice} twice: each value is one setting, run once in "
+                "its own folder, so give it once."
             )
         if values is not None and not values:
             key = o.get_key_element()
