@@ -876,6 +876,11 @@ def check(cfg: Any, searchpath: tuple[str, ...] | None = None, *, training: bool
         check_images(data, values["optim"]["batch_size"])
     check_keys("trainer", values["trainer"], TrainerConfig)
     trainer = _apply("trainer", values["trainer"], TrainerConfig)
+    if trainer["precision"] == "fp16" and trainer["device"] == "cpu":  # known here; on device=auto only in the job
+        raise ConfigError(
+            "trainer.precision='fp16' needs a CUDA device, and trainer.device=cpu: use trainer.precision=bf16, fp32 "
+            "or auto, or a CUDA device."
+        )
     if training:
         if trainer["world_size"] != "auto":  # known at compose time, not only once the processes have started
             uneven = uneven_batch(values["optim"]["batch_size"], trainer["world_size"])
