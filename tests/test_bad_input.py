@@ -506,6 +506,26 @@ CASES = [
          2, "ablate: hydra.launcher.n_jobs=0 is invalid: give how many jobs run at once, 1 or more (or -1 for one per "
             "core, as joblib counts).", target="none"),
     # Found by hand: joblib's backend=threading (or any other) was dropped silently: Hydra's launcher runs loky
+    # Found by hand, giving every joblib field a value it cannot run: prefer, require, batch_size, pre_dispatch and
+    # max_nbytes ended in joblib's ValueError traceback once the sweep had started
+    Case("launcher-joblib-prefer", "sweep", "ablate",
+         ["hydra/launcher=joblib", "hydra.launcher.prefer=x", "model.cardinality=1,2", "hydra.sweep.dir={sweep}",
+          "-m"], 2,
+         "ablate: hydra.launcher.prefer=x is invalid: give processes, threads or null.", target="none"),
+    Case("launcher-joblib-batch-size", "sweep", "ablate",
+         ["hydra/launcher=joblib", "hydra.launcher.batch_size=x", "model.cardinality=1,2", "hydra.sweep.dir={sweep}",
+          "-m"], 2,
+         "ablate: hydra.launcher.batch_size=x is invalid: give auto or a whole number of at least 1.", target="none"),
+    Case("launcher-joblib-pre-dispatch", "sweep", "ablate",
+         ["hydra/launcher=joblib", "hydra.launcher.pre_dispatch=x", "model.cardinality=1,2", "hydra.sweep.dir={sweep}",
+          "-m"], 2,
+         "ablate: hydra.launcher.pre_dispatch=x is invalid: give all, a whole number, or an expression of n_jobs such "
+         "as 2*n_jobs.", target="none"),
+    Case("launcher-joblib-max-nbytes", "sweep", "ablate",
+         ["hydra/launcher=joblib", "hydra.launcher.max_nbytes=x", "model.cardinality=1,2", "hydra.sweep.dir={sweep}",
+          "-m"], 2,
+         "ablate: hydra.launcher.max_nbytes=x is invalid: give a size such as 1M, 500K or 10G, or null.",
+         target="none"),
     Case("launcher-joblib-backend", "sweep", "ablate",
          ["hydra/launcher=joblib", "hydra.launcher.backend=threading", "model.cardinality=1,2",
           "hydra.sweep.dir={sweep}", "-m"], 2,
@@ -683,9 +703,9 @@ CASES = [
     Case("search-seed-one", "sweep", "ablate",  # one seed is no search: choice(1) runs as seed=1 would
          ["+sweep=search_pruning", "seed=choice(1)", "hydra.sweeper.pruner.min_resource=0", "hydra.sweep.dir={sweep}",
           "-m"], 2,  # the pruner's refusal comes after the seed's: choice(1) passed it
-         "ablate: hydra.sweeper.pruner={{'_target_': 'optuna.pruners.HyperbandPruner', 'min_resource': 0, "
-         "'max_resource': 8, 'reduction_factor': 3}} fails when it judges a trial (ZeroDivisionError: division by "
-         "zero): check its arguments against optuna.pruners.HyperbandPruner.", target="none"),
+         "ablate: hydra.sweeper.pruner={{_target_:optuna.pruners.HyperbandPruner,min_resource:0,max_resource:8,"
+         "reduction_factor:3}} fails when it judges a trial (ZeroDivisionError: division by zero): check its "
+         "arguments against optuna.pruners.HyperbandPruner.", target="none"),
     # Found by hand: the sentence's way on, hydra.sweeper.params=null, was refused too (params took no null), and
     # it did not say that + adds keys to the node
     Case("sweep-params-merged", "sweep", "ablate",

@@ -421,7 +421,60 @@ def plugin_value(config: Any) -> str | None:
             f"hydra.launcher.backend={backend} would be ignored: Hydra's joblib launcher always runs loky (one process "
             "per job); drop it, or give hydra.launcher.backend=loky."
         )
+    return _joblib_value(config)
+
+
+def _joblib_value(config: Any) -> str | None:
+    """The sentence for a joblib field of a value joblib refuses with a ValueError only once the sweep has started:
+    prefer, require, batch_size, pre_dispatch, max_nbytes (read by joblib's own helpers where it has them)."""
+    from omegaconf import OmegaConf
+
+    def value(name: str) -> Any:
+        return OmegaConf.select(config, f"hydra.launcher.{name}", default=None)
+
+    if value("prefer") not in (None, "processes", "threads"):
+        return f"hydra.launcher.prefer={value('prefer')} is invalid: give processes, threads or null."
+    if value("require") not in (None, "sharedmem"):
+        return f"hydra.launcher.require={value('require')} is invalid: give sharedmem or null."
+    batch = value("batch_size")
+    if batch not in (None, "auto") and not (str(batch).isdigit() and int(batch) >= 1):
+        return f"hydra.launcher.batch_size={batch} is invalid: give auto or a whole number of at least 1."
+    dispatch = value("pre_dispatch")
+    if dispatch not in (None, "all") and not _evaluates(str(dispatch).replace("n_jobs", "1")):
+        return (
+            f"hydra.launcher.pre_dispatch={dispatch} is invalid: give all, a whole number, or an expression of "
+            "n_jobs such as 2*n_jobs."
+        )
+    size = value("max_nbytes")
+    if size is not None and not _a_size(size):
+        return f"hydra.launcher.max_nbytes={size} is invalid: give a size such as 1M, 500K or 10G, or null."
     return None
+
+
+def _evaluates(expression: str) -> bool:
+    """Whether joblib's arithmetic evaluator takes `expression` (its `pre_dispatch`, with n_jobs put in)."""
+    try:
+        from joblib._utils import eval_expr
+    except ImportError:  # a joblib without it: joblib says it, its own way
+        return True
+    try:
+        eval_expr(expression)
+    except (ValueError, TypeError, SyntaxError, ZeroDivisionError):
+        return False
+    return True
+
+
+def _a_size(size: Any) -> bool:
+    """Whether joblib reads `size` as its `max_nbytes` (a whole number of bytes, or a text such as 1M)."""
+    from joblib.disk import memstr_to_bytes
+
+    if isinstance(size, int) and not isinstance(size, bool):
+        return size >= 0
+    try:
+        memstr_to_bytes(str(size))
+    except (ValueError, KeyError, IndexError):
+        return False
+    return True
 
 
 def _typed(key: str, overrides: Sequence[str], default: str) -> str:
