@@ -526,6 +526,11 @@ CASES = [
           "-m"], 2,
          "ablate: hydra.launcher.max_nbytes=x is invalid: give a size such as 1M, 500K or 10G, or null.",
          target="none"),
+    Case("launcher-submitit-tasks", "sweep", "ablate",  # was submitit's "AssertionError: Nothing to do!" traceback
+         ["hydra/launcher=submitit_local", "hydra.launcher.tasks_per_node=0", "model.cardinality=1,2",
+          "hydra.sweep.dir={sweep}", "-m"], 2,
+         "ablate: hydra.launcher.tasks_per_node=0 is invalid: give the processes each member runs, 1 or more "
+         "(ablate's DDP takes its processes from trainer.world_size; 1 is right for it).", target="none"),
     Case("launcher-joblib-backend", "sweep", "ablate",
          ["hydra/launcher=joblib", "hydra.launcher.backend=threading", "model.cardinality=1,2",
           "hydra.sweep.dir={sweep}", "-m"], 2,

@@ -362,7 +362,8 @@ SUBMITIT_LAUNCHERS = {
 
 def _submitit_value(config: Any, launcher: str) -> str | None:
     """The sentence for submitit's launchers where they would end in a traceback: a timeout below a minute (the
-    member is killed at once), the SLURM launcher on a machine without `srun`."""
+    member is killed at once), fewer than one task per node (submitit's assertion), the SLURM launcher on a machine
+    without `srun`."""
     import shutil
 
     from omegaconf import OmegaConf
@@ -372,6 +373,12 @@ def _submitit_value(config: Any, launcher: str) -> str | None:
         return (
             f"hydra.launcher.timeout_min={timeout} is invalid: give the minutes each member may run, 1 or more "
             "(submitit stops a member at its timeout)."
+        )
+    tasks = OmegaConf.select(config, "hydra.launcher.tasks_per_node", default=None)
+    if isinstance(tasks, int) and not isinstance(tasks, bool) and tasks < 1:  # submitit asserts "Nothing to do!"
+        return (
+            f"hydra.launcher.tasks_per_node={tasks} is invalid: give the processes each member runs, 1 or more "
+            "(ablate's DDP takes its processes from trainer.world_size; 1 is right for it)."
         )
     if SUBMITIT_LAUNCHERS[launcher] == "submitit_slurm" and shutil.which("srun") is None:
         return (
