@@ -337,6 +337,19 @@ def test_a_list_reference_in_the_config_is_its_value_as_typed(tmp_path):
         stats.analyse(collect(sweep).runs, check({"reference": ["a"]}))
 
 
+def test_a_damaged_multirun_yaml_is_said_in_the_report(tmp_path):
+    """Found by hand: a sweep folder whose multirun.yaml is not valid YAML got a report that said nothing of it,
+    silently without the command line and the sweep's options; the report keeps being written, and says why those
+    are missing."""
+    sweep = known_sweep(tmp_path / "sweep")
+    (sweep / "multirun.yaml").write_text("hydra: [unclosed\n")
+    md = (write_report(sweep, tmp_path / "r") / "table.md").read_text()
+    line = next(line for line in md.splitlines() if line.startswith("- multirun.yaml:"))
+    assert line.startswith("- multirun.yaml: cannot be read (")
+    assert line.endswith("): the sweep's command line, its report options and the members that never wrote a result "
+                         "are not known, so the report is written without them")
+
+
 def test_an_ambiguous_reference_is_one_sentence(tmp_path):
     sweep = write_sweep(tmp_path / "sweep", {"model.cardinality=1 model.shortcut=true": {0: 10.0},
                                              "model.cardinality=1 model.shortcut=false": {0: 11.0}})

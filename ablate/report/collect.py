@@ -81,6 +81,7 @@ class Sweep:
     epochs: pd.DataFrame  # one row per run and epoch
     multirun: dict | None  # multirun.yaml as plain containers (unresolved), None when absent
     repeated: tuple[tuple[str, str], ...] = ()  # (folder left out, folder kept): one config's result in two folders
+    unread: str | None = None  # why multirun.yaml could not be read, when it is there and damaged
 
     @property
     def sweep_config(self) -> str | None:
@@ -202,7 +203,7 @@ def collect(sweep_dir) -> Sweep:
         )
     inner = _inner_sweeps(directory)
     _refuse_folder_of_sweeps(directory, inner)
-    multirun = _read_multirun(directory / MULTIRUN)
+    multirun, unread = _read_multirun(directory / MULTIRUN)
     sweeper = nested(multirun, "hydra", "sweeper", "_target_")
     grid = _grid(multirun) if sweeper in (BASIC_SWEEPER, REPEATS_SWEEPER) else []  # another sweeper picks as it goes
     expected = grid if sweeper == BASIC_SWEEPER else []  # the basic sweeper launches the whole grid
@@ -268,6 +269,7 @@ def collect(sweep_dir) -> Sweep:
         epochs=epochs_frame,
         multirun=multirun,
         repeated=repeated,
+        unread=unread,
     )
 
 
@@ -496,16 +498,20 @@ def _refuse_folder_of_sweeps(directory: Path, folders: list[Path]) -> None:
         )
 
 
-def _read_multirun(path: Path) -> dict | None:
+def _read_multirun(path: Path) -> tuple[dict | None, str | None]:
+    """multirun.yaml as plain containers (None when absent or damaged) and why a damaged one could not be read: it
+    costs the report its command line, options and missing members, not the report itself."""
     if not path.is_file():
-        return None
+        return None, None
     from omegaconf import OmegaConf
 
     try:
         tree = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
-    except Exception:  # a damaged multirun.yaml costs the list of missing members, not the report
-        return None
-    return tree if isinstance(tree, dict) else None
+    except Exception as e:
+        return None, " ".join(str(e).split()) or type(e).__name__
+    if not isinstance(tree, dict):
+        return None, "it holds no mapping"
+    return tree, None
 
 
 def _started_members(directory: Path, inner: list[Path]) -> dict[str, list[str]]:

@@ -445,6 +445,14 @@ def about(sweep) -> list[tuple[str, str]]:
     items = [("sweep", f"{sweep.name} ({sweep.directory})")]
     if sweep.command:
         items.append(("command", sweep.command))
+    if sweep.unread:
+        items.append(
+            (
+                "multirun.yaml",
+                f"cannot be read ({sweep.unread.rstrip('.')}): the sweep's command line, its report options and the "
+                "members that never wrote a result are not known, so the report is written without them",
+            )
+        )
     envs = runs.env.dropna()
     if len(envs):
         env = json.loads(envs.iloc[0])
