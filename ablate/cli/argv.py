@@ -152,10 +152,13 @@ def empty_choice(overrides: list[str]) -> str | None:
         group = key.lstrip("+")
         if not sep or key.startswith("~") or not (group in GROUPS or "/" in group):
             continue
-        listed = value.strip()
-        if not (listed.startswith("[") and listed.endswith("]")):
+        if not value.strip().startswith("["):
             continue
-        items = [item.strip() for item in listed[1:-1].split(",")]
+        from ablate.config.sentences import listed_options
+
+        items = listed_options(override)
+        if not items:  # not a list after all (`[a` or `[a]b`): Hydra's parser says why
+            continue
         if items == [""]:
             return (
                 f"{override} chooses no {group} config (an empty list): choose one, {key}=NAME, or leave the override "

@@ -547,7 +547,7 @@ def _unknown_option(error: Any, overrides: Sequence[str]) -> str:
             f"--config-dir DIR with DIR/{primary}.yaml."
         )
     group, _, name = (error.missing_cfg_file or "").rpartition("/")
-    listed = next((o for o in overrides if _key(o) == group and name in _choices(o)), None)
+    listed = next((o for o in overrides if _key(o) == group and name in listed_options(o)), None)
     if group and error.options is None and listed is not None:  # one item of a list of options (`data=[a,b]`)
         options = available(group, re.findall(r"path=(file://\S+)", str(error)))
         nearest = nearest_name(name, options)
@@ -565,19 +565,20 @@ def _merged_kinds(text: str, overrides: Sequence[str]) -> str | None:
     m = re.search(r"Merge error: (\w+) is not a subclass of (\w+)", text)
     if m is None:
         return None
-    listed = next((o for o in overrides if len(_choices(o)) > 1), None)
+    listed = next((o for o in overrides if len(listed_options(o)) > 1), None)
     if listed is None:
         return None
     key = _key(listed)
-    values = ",".join(_choices(listed))
+    values = ",".join(listed_options(listed))
     return (
         f"{listed} merges {key} configs of different kinds ({m[1]} onto {m[2]}), which one config cannot be: "
         f"choose one, or add -m to run one job each with {key}={values}."
     )
 
 
-def _choices(override: str) -> list[str]:
-    """The options a group override lists (`data=[a,b]`: a and b), or none where its value is not a list."""
+def listed_options(override: str) -> list[str]:
+    """The options a group override lists (`data=[a,b]`: a and b; `data=[]`: one empty item), or none where its
+    value is not a list. Read from the text as typed, before Hydra parses it (`ablate.cli.argv.empty_choice`)."""
     value = override.split("=", 1)[-1].strip()
     if not (value.startswith("[") and value.endswith("]")):
         return []
