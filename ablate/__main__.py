@@ -7,7 +7,8 @@ final val top-1 error (%), or None for a run that did not complete, for sweepers
 (`+sweep=…`, `+repeats=…`) without `-m` (it would train one member silently), glob() on a field (no job),
 `-m` beside `--cfg` or `--info`, shell completion without its command and a `--config-path` without the config
 (tracebacks or misleading words in Hydra; `ablate.cli.argv`), and says Hydra's own errors — an unknown
-group option, key or field, an override it cannot parse, a run folder it cannot create — in one
+group option, key or field, an override it cannot parse, a run folder it cannot create, a Ray cluster it cannot
+reach — in one
 sentence with exit status 2, as ablate's other refusals (`ablate.config.sentences.hydra_sentence`,
 `unwritable_folder`). Hydra prints those errors and exits 1 inside `run_and_report` unless
 HYDRA_FULL_ERROR=1, which makes it re-raise them:
@@ -52,6 +53,7 @@ def cli() -> None:
         split,
         sweep_without_m,
     )
+    from ablate.config.plugins import ray_unreachable
     from ablate.config.sentences import hydra_sentence, unwritable_folder
     from ablate.errors import AblateError
     from ablate.run.interrupt import JobInterrupted
@@ -103,7 +105,7 @@ def cli() -> None:
             raise
         sentence = str(e) if isinstance(e, AblateError) else hydra_sentence(e, overrides)
         if sentence is None and isinstance(e, OSError):  # Hydra making the run's or sweep's folder
-            sentence = unwritable_folder(e, overrides)
+            sentence = unwritable_folder(e, overrides) or ray_unreachable(e, overrides)
         if sentence is None:  # not a user's error: Hydra's own report of it, as without this wrapper
             raise
         print(f"ablate: {sentence}", file=sys.stderr)

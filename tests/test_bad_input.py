@@ -531,6 +531,31 @@ CASES = [
           "hydra.sweep.dir={sweep}", "-m"], 2,
          "ablate: hydra.launcher.tasks_per_node=0 is invalid: give the processes each member runs, 1 or more "
          "(ablate's DDP takes its processes from trainer.world_size; 1 is right for it).", target="none"),
+    # Found by hand, giving Ray's launcher fields it cannot run: a member asking for more CPUs (or GPUs) than the Ray
+    # started here has waited without end; a negative count, a misspelt option ended in Ray's traceback
+    Case("launcher-ray-too-many-cpus", "sweep", "ablate",
+         ["hydra/launcher=ray", "hydra.launcher.ray.init.address=local", "+hydra.launcher.ray.init.num_cpus=2",
+          "+hydra.launcher.ray.remote.num_cpus=3", "model.cardinality=1,2", "hydra.sweep.dir={sweep}", "-m"], 2,
+         "ablate: +hydra.launcher.ray.remote.num_cpus=3: each member asks Ray for 3 CPUs, and the Ray that "
+         "hydra/launcher=ray starts on this machine has 2 (hydra.launcher.ray.init.num_cpus): no member could ever "
+         "start (Ray would wait without end); ask for at most 2, or give the address of a Ray cluster that has them "
+         "in hydra.launcher.ray.init.address.", target="none"),
+    Case("launcher-ray-no-cpu", "sweep", "ablate",
+         ["hydra/launcher=ray", "hydra.launcher.ray.init.address=local", "+hydra.launcher.ray.init.num_cpus=0",
+          "model.cardinality=1,2", "hydra.sweep.dir={sweep}", "-m"], 2,
+         "ablate: +hydra.launcher.ray.init.num_cpus=0: the Ray that hydra/launcher=ray starts on this machine would "
+         "have no CPU, and each member asks for 1 (a Ray task's default): no member could ever start (Ray would wait "
+         "without end); give it 1 or more, or null for this machine's cores.", target="none"),
+    Case("launcher-ray-negative", "sweep", "ablate",
+         ["hydra/launcher=ray", "+hydra.launcher.ray.remote.num_gpus=-1", "model.cardinality=1,2",
+          "hydra.sweep.dir={sweep}", "-m"], 2,
+         "ablate: +hydra.launcher.ray.remote.num_gpus=-1 is invalid: the quantity of resource num_gpus cannot be "
+         "negative.", target="none"),
+    Case("launcher-ray-type", "sweep", "ablate",
+         ["hydra/launcher=ray", "+hydra.launcher.ray.remote.max_retries=x", "model.cardinality=1,2",
+          "hydra.sweep.dir={sweep}", "-m"], 2,
+         "ablate: +hydra.launcher.ray.remote.max_retries=x is invalid: Ray takes a whole number or null there.",
+         target="none"),
     Case("launcher-joblib-backend", "sweep", "ablate",
          ["hydra/launcher=joblib", "hydra.launcher.backend=threading", "model.cardinality=1,2",
           "hydra.sweep.dir={sweep}", "-m"], 2,

@@ -386,7 +386,7 @@ def test_a_launcher_key_added_with_plus_is_refused_only_as_a_near_miss_of_a_fiel
     a key that is no near miss of a field passes on, as Hydra's launcher allows."""
     from omegaconf import OmegaConf
 
-    from ablate.config.sentences import launcher_near_miss
+    from ablate.config.plugins import launcher_near_miss
 
     def config(added: str):
         key, value = added.lstrip("+").removeprefix("hydra.launcher.").split("=")

@@ -2,8 +2,12 @@
 
 Importing this package registers ablate's OmegaConf resolvers (`ablate.config.resolvers`), which the
 config tree in `conf/` uses, and stores the schema (`ablate.config.schema`) in Hydra's ConfigStore, which
-`conf/config.yaml` and the group presets start from.
+`conf/config.yaml` and the group presets start from. `conf/hydra/launcher/ray.yaml` gives Hydra's Ray launcher
+one field of ablate's (see that file) and is checked against the plugin's schema of the same name, as Hydra does
+with a warning that such matching is deprecated: ablate means it, so that warning is not shown.
 """
+
+import warnings
 
 from ablate.config import resolvers, schema
 from ablate.config.loading import (
@@ -21,6 +25,9 @@ from ablate.config.schema import RUNTIME_KEYS, check
 
 resolvers.register()
 schema.register()
+warnings.filterwarnings(
+    "ignore", message=r"\s*'hydra/launcher/ray' is validated against ConfigStore schema", category=UserWarning
+)
 
 __all__ = [
     "RUNTIME_KEYS",

@@ -37,7 +37,7 @@ class RefuseCallback(Callback):
             sys.exit(EXIT_USAGE)
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        from ablate.config.sentences import launcher_near_miss, plugin_value
+        from ablate.config.plugins import launcher_near_miss, plugin_value
 
         near_miss = untargeted_callback(config, multirun=True) or launcher_near_miss(config) or plugin_value(config)
         if near_miss is not None:

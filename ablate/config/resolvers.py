@@ -4,6 +4,10 @@
 computes: `conf/config.yaml` gives it to Hydra as `override_dirname.exclude_keys`, so a member's folder name and the
 run's config hash (`ablate.run.record`) leave out the same keys.
 
+`ablate.ray_object_store` is the object store that `hydra/launcher=ray` (`conf/hydra/launcher/ray.yaml`) gives
+`ray.init`: Hydra's launcher's 75 MiB for a Ray it starts on this machine, none for a running cluster, which refuses
+one (`ablate.config.plugins.object_store`).
+
 `ablate.dirname` is what the config tree applies to the folders it names after config values (`hydra.run.dir` after
 `model.name`, `hydra.sweep.subdir` after a member's overrides), so a value such as
 `model.name=../../elsewhere` names one folder inside the outputs or the sweep, never a path out.
@@ -35,9 +39,18 @@ def runtime_keys() -> list[str]:
     return list(RUNTIME_KEYS)
 
 
+def ray_object_store(address) -> int | None:
+    """`ray.init`'s object_store_memory for `address` (`ablate.config.plugins.object_store`; imports Ray)."""
+    from ablate.config.plugins import object_store
+
+    return object_store(address)
+
+
 def register() -> None:
     """Register the resolvers (idempotent): the app, `compose` and the launchers' workers call it."""
     if not OmegaConf.has_resolver("ablate.dirname"):
         OmegaConf.register_new_resolver("ablate.dirname", dirname)
     if not OmegaConf.has_resolver("ablate.runtime_keys"):
         OmegaConf.register_new_resolver("ablate.runtime_keys", runtime_keys)
+    if not OmegaConf.has_resolver("ablate.ray_object_store"):
+        OmegaConf.register_new_resolver("ablate.ray_object_store", ray_object_store)
