@@ -712,6 +712,32 @@ def test_a_given_peak_below_the_rate_the_run_reached_is_said_and_no_share_is_rec
     assert (high.machine_fraction, high.fp32_fraction) == (0.5, 0.5)
 
 
+def test_a_measured_peak_below_the_rate_the_run_reached_is_said_and_no_share_is_recorded(caplog):
+    """Found by hand: two Ray members on a machine whose cores another job kept busy ended in "175 img/s (bf16), 334%
+    of the fp32 matmul peak": the peak, measured in a fraction of a second beside the run, read low. A rate above
+    the measured peak of the run's own precision says the measurement was disturbed: the shares are left out (null)
+    and the log says why; a measured peak above the rate gives the shares as before."""
+    from types import SimpleNamespace as ns
+
+    record = ns(
+        epochs=[ns(images_per_s=500.0), ns(images_per_s=1000.0)],
+        model=ns(complexity=ns(flops=10_000_000)),
+        throughput=runs.ThroughputSection(),
+    )
+    cpu = torch.device("cpu")
+    trainer = ns(peak_flops=None, precision="fp32")
+    low = processes._throughput(record, trainer, cpu, 1, peaks=(2e10, 2e10))
+    assert (low.train_flops_per_s, low.peak_flops) == (6e10, 2e10)
+    assert low.machine_fraction is None and low.fp32_fraction is None
+    assert "the run reached 6e+10 FLOP/s, more than the 2e+10 FLOP/s matmul peak measured beside it: the machine " \
+           "was busy while the peak was measured, so the shares of the peak are left out (trainer.peak_flops sets " \
+           "the peak instead)" in caplog.text
+    high = processes._throughput(record, trainer, cpu, 1, peaks=(1.2e11, 1.2e11))
+    assert (high.machine_fraction, high.fp32_fraction) == (0.5, 0.5)
+    bf16 = processes._throughput(record, ns(peak_flops=None, precision="bf16"), cpu, 1, peaks=(1.2e11, 3e10))
+    assert bf16.fp32_fraction == 2.0  # bf16 beats the fp32 peak by right: only its own precision's peak bounds it
+
+
 def test_own_message_reads_a_worker_reraise_of_any_shape():
     """The second read of `own_message`: a re-raise without a traceback (torch's format changed) is kept whole, not
     an error of its own (`max()` of no lines); a chained error's message is the last traceback's; a type alone is

@@ -503,13 +503,21 @@ def _throughput(
         fp32_peak = peak if dtype is None else devices.peak_flops(device, None) * world_size
     elif dtype is None:
         fp32_peak = float(peak)
-    exceeded = trainer.peak_flops is not None and flops > trainer.peak_flops  # a given peak, wrong: the run beat it
-    if exceeded:
+    exceeded = bool(peak) and flops > peak  # a peak is the most the machine does: a run above it shows it wrong
+    if exceeded and trainer.peak_flops is not None:
         log.warning(
             "the run reached %.3g FLOP/s, more than trainer.peak_flops=%g, the most the machine does: the share of "
             "the peak is left out; give the machine's peak FLOP/s, or null to measure it",
             flops,
             trainer.peak_flops,
+        )
+    elif exceeded:  # measured in a fraction of a second beside the run, on cores something else kept busy
+        log.warning(
+            "the run reached %.3g FLOP/s, more than the %.3g FLOP/s matmul peak measured beside it: the machine was "
+            "busy while the peak was measured, so the shares of the peak are left out (trainer.peak_flops sets the "
+            "peak instead)",
+            flops,
+            peak,
         )
     return ThroughputSection(
         images_per_s=images_per_s,
