@@ -125,6 +125,8 @@ def _compose(*overrides):
     from hydra import compose, initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
 
+    import ablate.config  # noqa: F401  the schema in Hydra's ConfigStore and the resolvers, whatever ran before
+
     GlobalHydra.instance().clear()
     with initialize_config_module("ablate.conf", version_base="1.3"):
         return compose("config", overrides=["+sweep=search_budget", *overrides], return_hydra_config=True)

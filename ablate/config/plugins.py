@@ -199,6 +199,12 @@ def _typed_as(key: str, value: Any, overrides: Sequence[str]) -> str:
     return next((o for o in overrides if override_key(o) == key), f"{key}={shown(value)}")
 
 
+_NAMED = {
+    RAY_INIT: ("ray.init takes no argument", "its arguments"),
+    RAY_REMOTE: ("a Ray task has no option", "its options"),
+}
+
+
 def _ray_keys(init: dict, remote: dict, overrides: Sequence[str]) -> str | None:
     """An argument of `ray.init` or an option of a Ray task that Ray does not have (`num_cpu`). `ray.init` passes
     unknown arguments on to a `ray://` client, so they are judged only where the address is not one."""
@@ -217,14 +223,7 @@ def _ray_keys(init: dict, remote: dict, overrides: Sequence[str]) -> str | None:
             near = nearest_name(key, valid)
             value = typed.split("=", 1)[1]
             hint = f" (did you mean {node}.{near}={value}?)" if near else ""
-            what, listed = (
-                ("ray.init takes no argument", "its arguments")
-                if node == RAY_INIT
-                else (
-                    "a Ray task has no option",
-                    "its options",
-                )
-            )
+            what, listed = _NAMED[node]
             public = sorted(name for name in valid if not name.startswith("_"))
             return f"{typed}: {what} {key}{hint}; {listed} are {', '.join(public)}."
     return None
@@ -280,7 +279,7 @@ def _ray_fits(init: dict, remote: dict, overrides: Sequence[str]) -> str | None:
     }
     for name, amount in asked.items():
         there = have.get(name, 0)
-        if there is None or not amount or amount <= there:  # None: a count Ray's own detection could not give
+        if not _counts(there, amount) or not amount or amount <= there:  # there None: Ray's detection gave no count
             continue
         option = {"CPU": "num_cpus", "GPU": "num_gpus"}.get(name)
         if option == "num_cpus" and remote.get("num_cpus") is None:  # Ray's default of 1, and init gave it 0
@@ -303,6 +302,10 @@ def _ray_fits(init: dict, remote: dict, overrides: Sequence[str]) -> str | None:
             f"that has them in {RAY_INIT}.address."
         )
     return None
+
+
+def _counts(*values: Any) -> bool:
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
 
 
 def local_head(init: dict) -> bool:
