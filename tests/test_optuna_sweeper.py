@@ -143,6 +143,24 @@ def test_bad_search_spaces_one_sentence_each():
         search_space.parse({"lr": "tag(log, interval(0, 1))"})
 
 
+def test_a_choice_giving_a_value_twice_is_refused():
+    """Found by hand: `model.cardinality=choice(1,1,2)` ran, its TPE proposing C = 1 twice as often as C = 2 (and a
+    GridSampler would run it twice), while a grid sweep's `model.cardinality=1,2,1` is refused. The values compare as
+    the override text they become, so `choice([1,2],[1, 2])` is the same list twice."""
+    from optuna.distributions import CategoricalDistribution
+
+    with pytest.raises(ConfigError) as e:
+        search_space.check_distinct(search_space.parse({}, ["model.cardinality=choice(1,1,2)"]))
+    assert str(e.value) == (
+        "model.cardinality=choice(1,1,2) in the command line gives model.cardinality=1 twice: each choice is one "
+        "design, which the sampler would propose twice as often, so give it once.")
+    with pytest.raises(ConfigError, match=r"gives model.depths=\[1,2\] twice: each choice is one design"):
+        search_space.check_distinct(search_space.parse({"model.depths": "choice([1,2],[1, 2])"}))
+    space = search_space.parse({"model.depths": "choice([1,2],[2,1])"})
+    search_space.check_distinct(space)
+    assert space.distributions["model.depths"] == CategoricalDistribution(("[1,2]", "[2,1]"))
+
+
 # -- one objective -----------------------------------------------------------------------------------------------------
 
 def test_single_objective_tells_each_jobs_value(tmp_path):

@@ -194,7 +194,7 @@ def axis_refusal(config: DictConfig) -> str | None:
     parsed = sweep_overrides(multirun if isinstance(multirun, dict) else None)  # None: Hydra says why, its own way
     for o in parsed or ():
         values = list(o.sweep_string_iterator()) if o.is_sweep_override() and o.is_discrete_sweep() else None
-        twice = _first_repeat(values or [])
+        twice = first_repeat(values or [])
         if twice is not None:
             return (
                 f"{o.input_line} gives {o.get_key_element()}={twice} twice: each value is one setting, run once in "
@@ -211,7 +211,7 @@ def axis_refusal(config: DictConfig) -> str | None:
     return None
 
 
-def _first_repeat(values: list[str]) -> str | None:
+def first_repeat(values: list[str]) -> str | None:
     """The first value that comes a second time in `values`, or None."""
     seen: set[str] = set()
     for value in values:

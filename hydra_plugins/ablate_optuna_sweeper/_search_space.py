@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ablate.config.callback import first_repeat
 from hydra_plugins.ablate_optuna_sweeper._errors import SweepConfigError as ConfigError
 
 _PLAIN = re.compile(r"[\w\-+./:@%*?|]+")  # a string Hydra reads back unchanged without quotes
@@ -235,7 +236,7 @@ def take_repeats(space: SearchSpace, key: str | None) -> None:
             f"{key}=range(3)."
         )
     texts = [value_text(v) for v in values]
-    twice = next((t for i, t in enumerate(texts) if t in texts[:i]), None)
+    twice = first_repeat(texts)
     if twice is not None:
         raise ConfigError(
             f"{key}={space.lines.get(key, '')} in {space.sources.get(key, 'the sweep')} gives {key}={twice} twice: "
@@ -243,6 +244,23 @@ def take_repeats(space: SearchSpace, key: str | None) -> None:
         )
     del space.distributions[key]
     space.repeat_key, space.repeats = key, texts
+
+
+def check_distinct(space: SearchSpace) -> None:
+    """A `choice` that gives a value twice (`choice(1,1,2)`, `choice([1,2],[1, 2])`: the values compared as the
+    override text each becomes): ConfigError. The sampler would propose that value twice as often, and a grid sweep's
+    repeated value is refused too. After `take_repeats`, whose own sentence says it for the repeat key."""
+    from hydra.core.override_parser.types import Transformer
+
+    for key, override in space.overrides.items():
+        if key not in space.distributions or not override.is_choice_sweep():
+            continue
+        repeat = first_repeat([str(e) for e in override.sweep_iterator(transformer=Transformer.encode)])
+        if repeat is not None:
+            raise ConfigError(
+                f"{key}={space.lines.get(key, '')} in {space.sources.get(key, 'the sweep')} gives {key}={repeat} "
+                "twice: each choice is one design, which the sampler would propose twice as often, so give it once."
+            )
 
 
 def check_constant(space: SearchSpace, config, loader) -> None:

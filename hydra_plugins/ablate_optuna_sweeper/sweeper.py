@@ -202,6 +202,7 @@ class AblateOptunaSweeper(Sweeper):
         space = search_space.parse(self.params, arguments, self.hydra_context.config_loader)
         search_space.check_keys(space, self.config)
         search_space.take_repeats(space, self._repeat_key())  # before the checks of what is sampled
+        search_space.check_distinct(space)
         search_space.check_fractions(space, self.config)
         search_space.check_constant(space, self.config, self.hydra_context.config_loader)
         self.make_sampler(space)  # a bad sampler, pruner or function is refused before the study is touched
