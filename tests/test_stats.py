@@ -507,6 +507,19 @@ def test_a_label_typed_with_the_letter_x_names_its_setting(typed):
         stats.find_reference(settings, "4x24d", labels, "report.reference")
 
 
+@pytest.mark.parametrize("typed", ["model.depths=[1, 2]", "[1, 2]", "model.depths=[ 1,2 ]", "model.depths=[1,2]"])
+def test_a_list_typed_with_spaces_names_its_setting(typed):
+    """Found by hand: `--reference 'model.depths=[1, 2]'` was not a setting of a sweep whose member is
+    `model.depths=[1,2]`: the reference was split at every space, `[1,` and `2]`. Spaces inside brackets are no
+    separators and no part of the value (Hydra's grammar reads `[1, 2]` as `[1,2]`); inside quotes they are."""
+    settings = ["model.depths=[1,1]", "model.depths=[1,2]", "model.name='a b'"]
+    labels = {s: "1×12d" for s in settings}
+    assert stats.find_reference(settings, typed, labels, "report.reference") == "model.depths=[1,2]"
+    assert stats.find_reference(settings, "model.name='a b'", labels, "report.reference") == "model.name='a b'"
+    with pytest.raises(ConfigError, match=r"is not a setting of this sweep"):
+        stats.find_reference(settings, "model.depths=[1, 3]", labels, "report.reference")
+
+
 def test_a_setting_without_a_completed_run_says_what_its_runs_ended_as(tmp_path):
     """Found by hand (a pruned search's report): a setting whose one run was pruned read `undecided (n=0): no
     completed run`, as if it had never run."""

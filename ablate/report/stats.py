@@ -338,8 +338,8 @@ def find_reference(settings: Sequence[str], reference: str, labels: dict[str, st
     A label may be typed with the letter x for its ×.
     """
     as_label = re.sub(r"\b(\d+)x(\d+d)\b", r"\1×\2", reference)  # 2x40d: the sign × typed as the letter x
-    exact = [s for s in settings if reference in (s, labels.get(s)) or as_label == labels.get(s)]
-    tokens = reference.split()
+    tokens = _tokens(reference)
+    exact = [s for s in settings if reference in (s, labels.get(s)) or as_label == labels.get(s) or tokens == [s]]
     hits = exact or [s for s in settings if all(any(_matches(t, o) for o in s.split()) for t in tokens)]
     if len(hits) == 1:
         return hits[0]
@@ -363,6 +363,32 @@ def distinguishing(settings: Sequence[str], labels: dict[str, str] | None = None
         own = " ".join(o for o in s.split() if o not in common)
         out[s] = own or (labels or {}).get(s) or s
     return out
+
+
+def _tokens(text: str) -> list[str]:
+    """`text` split into overrides at the spaces outside brackets and quotes; a space inside brackets (outside
+    quotes) is dropped, as Hydra's grammar drops it (`model.depths=[1, 2]` is the member `model.depths=[1,2]`)."""
+    tokens: list[str] = []
+    current: list[str] = []
+    depth, quote = 0, ""
+    for char in text:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "[{(":
+            depth += 1
+        elif char in "]})":
+            depth = max(depth - 1, 0)
+        elif char.isspace():  # outside quotes: a separator at depth 0, nothing inside brackets
+            if depth == 0 and current:
+                tokens.append("".join(current))
+                current = []
+            continue
+        current.append(char)
+    if current:
+        tokens.append("".join(current))
+    return tokens
 
 
 def _matches(token: str, override: str) -> bool:
