@@ -210,14 +210,13 @@ def test_a_ray_member_that_could_never_start_is_refused(monkeypatch):
     monkeypatch.setattr(plugins, "_ray_cpus", lambda: 2)
 
     def said(*overrides):
-        cfg = OmegaConf.create({"hydra": {
-            "launcher": {"_target_": RAY, "ray": {"init": {"address": "local"}, "remote": {}}},
-            "overrides": {"hydra": ["hydra/launcher=ray", *overrides]}}})
+        """The refusal of `hydra/launcher=ray` with `overrides` (each `+hydra.launcher.ray.NODE.KEY=NUMBER`)."""
+        ray = {"init": {"address": "local"}, "remote": {}}
         for o in overrides:
-            OmegaConf.update(cfg, o.lstrip("+").split("=")[0], OmegaConf.create({"v": o.split("=", 1)[1]}).v
-                             if not o.split("=", 1)[1].lstrip("-").isdigit() else int(o.split("=", 1)[1]),
-                             force_add=True)
-        return plugins.plugin_value(cfg)
+            node, key = o.split("=")[0].split(".")[-2:]
+            ray[node][key] = int(o.split("=")[1])
+        return plugins.plugin_value(OmegaConf.create({"hydra": {
+            "launcher": {"_target_": RAY, "ray": ray}, "overrides": {"hydra": ["hydra/launcher=ray", *overrides]}}}))
 
     assert said("+hydra.launcher.ray.remote.num_gpus=1") == (
         "+hydra.launcher.ray.remote.num_gpus=1: each member asks Ray for 1 GPU, and the Ray that hydra/launcher=ray "

@@ -13,7 +13,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from ablate.config.sentences import nearest_name
+from ablate.config.sentences import nearest_name, typed_as
 from ablate.errors import shown
 from ablate.report.collect import BASIC_SWEEPER, override_key
 
@@ -196,7 +196,7 @@ def _container(node: Any) -> dict:
 
 def _typed_as(key: str, value: Any, overrides: Sequence[str]) -> str:
     """`key=value` as the user typed it (with its `+`), else as the config holds it."""
-    return next((o for o in overrides if override_key(o) == key), f"{key}={shown(value)}")
+    return typed_as(key, overrides, f"{key}={shown(value)}")
 
 
 _NAMED = {
@@ -365,7 +365,7 @@ def ray_unreachable(error: BaseException, overrides: Sequence[str] = ()) -> str 
     if not any(f"{os.sep}ray{os.sep}" in frame.filename for frame in frames[-3:]):
         return None
     key = f"{RAY_INIT}.address"
-    typed = next((o for o in overrides if override_key(o) == key), None)
+    typed = typed_as(key, overrides, "")
     where = typed or (f"RAY_ADDRESS={os.environ['RAY_ADDRESS']}" if os.environ.get("RAY_ADDRESS") else key)
     reason = str(error).split(". ")[0].rstrip(".")
     return (

@@ -65,11 +65,11 @@ def hydra_sentence(error: BaseException, overrides: Sequence[str] = ()) -> str |
         return _sweep_over_hydra(swept)
     key = _quoted(text, "An item is already at '")
     if key is not None:
-        typed = _typed(key, overrides, f"+{key}=VALUE")
+        typed = typed_as(key, overrides, f"+{key}=VALUE")
         return f"{typed}: {key} is already in the config, so drop the +: {key}={typed.split('=', 1)[-1]}."
     key = _quoted(text, "Could not delete from config. '")
     if key is not None:
-        return f"{_typed(key, overrides, '~' + key)}: the config has no {key} to delete."
+        return f"{typed_as(key, overrides, '~' + key)}: the config has no {key} to delete."
     twice = re.search(r"Multiple values for (\S+)\. To override a value use", text)
     if twice is not None:  # one config group chosen twice with +group=option
         given = [o for o in overrides if _key(o) == twice[1]]
@@ -108,7 +108,7 @@ def hydra_sentence(error: BaseException, overrides: Sequence[str] = ()) -> str |
         return not_a_config_dir(path)
     full = getattr(error, "full_key", None) or getattr(error.__cause__, "full_key", None)
     merging = re.fullmatch(r"Error merging override (\S+)", text.strip())  # Hydra names the override it applied
-    typed = merging[1] if merging else _typed(str(full), overrides, "") if full else ""
+    typed = merging[1] if merging else typed_as(str(full), overrides, "") if full else ""
     target = re.search(r"Cannot merge DictConfig with ListConfig.*object_type=(\w+)", str(error.__cause__), re.S)
     if typed and full and target is not None:  # a mapping for a list field, or a list for a node of fields
         wanted, got = ("a list", "a mapping") if target[1] == "list" else ("a mapping of its fields", "a list")
@@ -320,7 +320,7 @@ def _unexpected_argument(text: str, overrides: Sequence[str]) -> str | None:
         return None
     names = sorted(p for p, v in params.items() if p != "self" and v.kind in (v.POSITIONAL_OR_KEYWORD, v.KEYWORD_ONLY))
     node, key = m[3].rstrip("."), m[2]
-    typed = _typed(f"{node}.{key}", overrides, f"+{node}.{key}")
+    typed = typed_as(f"{node}.{key}", overrides, f"+{node}.{key}")
     value = typed.split("=", 1)[1] if "=" in typed else None
     nearest = nearest_name(key, names)
     hint = f" (did you mean {node}.{nearest}{'' if value is None else '=' + value}?)" if nearest else ""
@@ -335,7 +335,7 @@ def not_a_config_dir(path: Any) -> str:
     )
 
 
-def _typed(key: str, overrides: Sequence[str], default: str) -> str:
+def typed_as(key: str, overrides: Sequence[str], default: str) -> str:
     """The (first) override of `key` as the user typed it, else `default`."""
     return next((o for o in overrides if _key(o) == key), default)
 
@@ -453,7 +453,7 @@ def _unknown_key(key: str, cause: BaseException | None, overrides: Sequence[str]
 
     from ablate.config.schema import MODEL_FIELDS
 
-    typed = _typed(key, overrides, key)
+    typed = typed_as(key, overrides, key)
     value = typed.split("=", 1)[1] if "=" in typed else None
     full = str(getattr(cause, "full_key", None) or key)
     missing = str(getattr(cause, "key", None) or full.rsplit(".", 1)[-1])
