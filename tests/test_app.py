@@ -753,3 +753,54 @@ def test_own_message_reads_a_worker_reraise_of_any_shape():
     assert own_message(chained) == "pixel 3: negative"
     assert own_message(head + "Traceback (most recent call last):\n  File \"c.py\", line 3\nablate.errors.DataError") == ""
     assert own_message("plain words: no worker") == "plain words: no worker"
+
+
+def test_members_sharing_a_gpu_measure_no_peak_beside_each_other(monkeypatch, caplog):
+    """Found on the first GPU lent (H200, `benchmarks/gpu.sh`): five members packed on one GPU
+    (`trainer.jobs_per_gpu=5`) each measured the GPU's bf16 matmul peak while the others trained, and read 134–404
+    TFLOP/s where one member alone read 682–714: their shares of the peak were up to 6× too high. Members that share
+    a GPU by design measure no peak: the shares are left out (null) and the log says why, unless trainer.peak_flops
+    gives the peak; one member per GPU measures as before."""
+    from types import SimpleNamespace as ns
+
+    from ablate.run import device as devices
+
+    caplog.set_level("INFO")
+    measured = []
+    monkeypatch.setattr(devices, "peak_flops", lambda device, dtype=None: measured.append(device) or 1e15)
+    record = ns(
+        epochs=[ns(images_per_s=500.0), ns(images_per_s=1000.0)],
+        model=ns(complexity=ns(flops=10_000_000)),
+        throughput=runs.ThroughputSection(),
+    )
+    gpu = torch.device("cuda", 0)
+    packed = processes._throughput(record, ns(peak_flops=None, precision="fp32", jobs_per_gpu=5), gpu, 1)
+    assert measured == []
+    assert (packed.train_flops_per_s, packed.peak_flops, packed.machine_fraction, packed.fp32_fraction) == (
+        6e10, None, None, None)
+    assert "the GPU's peak is not measured while trainer.jobs_per_gpu=5 members share cuda:0 (each would read a " \
+           "fraction of it): the shares of the peak are left out; trainer.peak_flops gives the GPU's peak" in caplog.text
+    given = processes._throughput(record, ns(peak_flops=1.2e11, precision="fp32", jobs_per_gpu=5), gpu, 1)
+    assert (given.machine_fraction, given.fp32_fraction) == (0.5, 0.5)
+    alone = processes._throughput(record, ns(peak_flops=None, precision="fp32", jobs_per_gpu=1), gpu, 1)
+    assert measured == [gpu] and alone.machine_fraction == 6e-5
+
+
+def test_the_end_of_run_line_gives_the_share_in_the_runs_own_precision_and_small_shares_in_digits():
+    """Found on the first GPU lent: a bf16 run on an H200 ended in "12910 img/s (bf16), 0% of the fp32 matmul
+    peak": a share under 1 % read as none, and only against fp32 while the run trained in bf16. The line gives the
+    share of its own precision's peak first, then the fp32 one; shares under 10 % keep two significant digits."""
+    from ablate.run.app import _speed
+
+    gpu = runs.ThroughputSection(images_per_s=12910.5, precision="bf16", machine_fraction=0.00054,
+                                 fp32_fraction=0.0011)
+    assert _speed(gpu) == "; 12910 img/s (bf16), 0.054% of the bf16 matmul peak, 0.11% of the fp32 one"
+    cpu = runs.ThroughputSection(images_per_s=1655.0, precision="bf16", machine_fraction=0.21, fp32_fraction=0.48)
+    assert _speed(cpu) == "; 1655 img/s (bf16), 21% of the bf16 matmul peak, 48% of the fp32 one"
+    fp32 = runs.ThroughputSection(images_per_s=851.0, precision="fp32", machine_fraction=0.28, fp32_fraction=0.28)
+    assert _speed(fp32) == "; 851 img/s (fp32), 28% of the fp32 matmul peak"
+    given = runs.ThroughputSection(images_per_s=851.0, precision="bf16", machine_fraction=0.05)
+    assert _speed(given) == "; 851 img/s (bf16), 5.0% of the bf16 matmul peak"
+    assert _speed(runs.ThroughputSection(images_per_s=851.0, precision="bf16")) == "; 851 img/s (bf16)"
+    edge = runs.ThroughputSection(images_per_s=851.0, precision="fp32", machine_fraction=0.0996, fp32_fraction=0.0996)
+    assert _speed(edge) == "; 851 img/s (fp32), 10% of the fp32 matmul peak"

@@ -496,8 +496,16 @@ def _throughput(
     dtype = devices.autocast_dtype(trainer.precision, device)
     peak = trainer.peak_flops
     fp32_peak = None
+    shared_gpu = device.type == "cuda" and trainer.jobs_per_gpu > 1
     if peak is None and peaks is not None:  # measured by the job's process before training
         peak, fp32_peak = peaks
+    elif peak is None and shared_gpu:  # the other members' steps would take most of the GPU from the measurement
+        log.info(
+            "the GPU's peak is not measured while trainer.jobs_per_gpu=%d members share %s (each would read a "
+            "fraction of it): the shares of the peak are left out; trainer.peak_flops gives the GPU's peak",
+            trainer.jobs_per_gpu,
+            device,
+        )
     elif peak is None:  # each process measured its own device or its share of the cores
         peak = devices.peak_flops(device, dtype) * world_size
         fp32_peak = peak if dtype is None else devices.peak_flops(device, None) * world_size

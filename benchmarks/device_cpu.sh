@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The built-in default on the GPU machine's own CPU (an Intel Xeon with AMX there), pinned to 2 cores as on this
+# project's CPU machines, with the GPU hidden; beside its second run, the compiled cases of the GPU speed table.
+#
+#   benchmarks/device_cpu.sh OUT_DIR     # on the GPU machine, with .whl/gpu and data/fashion-mnist carried along
+#
+# A 2-core slice of a larger VM is not a 2-core machine (more L3 per core, memory bandwidth to itself), and the
+# machine's torch is its own (not this project's pinned one): its figures are an approximation of the Intel kind.
+# Writes OUT_DIR/install.log, run1.log (alone), run2.log and compiled.json/compiled.log (side by side), times.txt.
+set -uo pipefail
+export LC_ALL=C PYTHONUNBUFFERED=1 PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+cd "$(dirname "$0")/.."
+out=${1:?usage: benchmarks/device_cpu.sh OUT_DIR}
+mkdir -p "$out"
+venv=${TMPDIR:-/tmp}/ablate-cpu-venv
+now() { date +%s.%N; }
+t0=$(now)
+{
+    python3 -m venv --system-site-packages --without-pip "$venv"
+    site=$("$venv/bin/python" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+    python3 -c "import sys; print('\n'.join(p for p in sys.path if p.endswith(('site-packages', 'dist-packages'))))" \
+        > "$site/_machine_packages.pth"
+    "$venv/bin/python" -m pip install -q --no-index --find-links .whl/gpu hydra-core omegaconf optuna tabulate
+    "$venv/bin/python" -m pip install -q --no-index --find-links .whl/gpu --no-deps -e .
+} > "$out/install.log" 2>&1 || { echo "install failed"; tail "$out/install.log"; exit 1; }
+run() {  # run N: the default run on cores 0 and 1, CPU only
+    local a b
+    a=$(now)
+    CUDA_VISIBLE_DEVICES= taskset -c 0,1 "$venv/bin/python" -m ablate trainer.device=cpu trainer.progress=false \
+        data.root="$PWD/data/fashion-mnist" data.download=false hydra.run.dir="/tmp/run$1" > "$out/run$1.log" 2>&1
+    local rc=$?
+    b=$(now)
+    echo "run$1 rc=$rc wall=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", b - a }') s" | tee -a "$out/times.txt"
+}
+echo "install $(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }') s" | tee "$out/times.txt"
+lscpu | grep -E 'Model name|CPU family|Model:|L3' >> "$out/times.txt"
+python3 -c "import torch; print('torch', torch.__version__)" >> "$out/times.txt"
+run 1
+taskset -c 2-15 python3 benchmarks/gpu_check.py --modes compiled --sources ablate --forms c --cudnn on \
+    --budget "${COMPILE_BUDGET:-200}" --out "$out/compiled.json" > "$out/compiled.log" 2>&1 &
+run 2
+wait
+echo "total $(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }') s" | tee -a "$out/times.txt"
