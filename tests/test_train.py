@@ -384,6 +384,34 @@ def test_a_resume_with_another_thread_count_says_so_in_one_line(tmp_path, caplog
                      "process and thread count, so its numbers may differ from a straight run's"]
 
 
+def test_a_resume_on_another_device_says_that_and_not_the_thread_count(tmp_path, caplog):
+    """Found on the first GPU lent (`benchmarks/gpu.sh`): a run stopped on an H200 and resumed with no GPU visible
+    warned "resuming with 4 processes × 4 CPU threads a run trained with 16 CPU threads so far", naming the CPU
+    threads of a GPU run and not that it moved from the GPU to the CPU. The checkpoint records the device; a resume
+    on another kind of device says so in one line, and the thread and merged-group lines (CPU matters) stay silent."""
+    args = ["model.cardinality=4", "model.bottleneck_width=2"]  # a conv that merges on the CPU, as built on a GPU
+    cfg, model, data, expected = setup(args)
+
+    def stop_after_first(entry, epochs):
+        if entry["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, data, cfg, torch.device("cpu"), run_dir=tmp_path, expected=expected, on_epoch=stop_after_first)
+    path = tmp_path / "checkpoint.pt"
+    state = torch.load(path, weights_only=False)
+    assert state["device"] == "cpu"
+    state.update(device="cuda:0", threads=16, merged_groups=0)  # what the GPU run's checkpoint holds
+    torch.save(state, path)
+    cfg, model, data, expected = setup(args)
+    with caplog.at_level("WARNING", logger="ablate.run.trainer"):
+        result = fit(model, data, cfg, torch.device("cpu"), run_dir=tmp_path, expected=expected)
+    assert result.status == "completed" and result.resumed_from == 1
+    assert [r.getMessage() for r in caplog.records if r.name == "ablate.run.trainer"] == [
+        "resuming on cpu a run trained on cuda:0 so far: the two run other kernels, so its numbers may differ from a "
+        "straight run's"]
+
+
 @pytest.mark.parametrize("native", [False, True])
 def test_bf16_asked_for_on_a_cpu_without_native_bf16_says_so_in_one_line(native, monkeypatch, caplog):
     """bf16 is emulated on a CPU without AVX-512 BF16 or AMX, many times slower than fp32: the run says so once."""

@@ -564,6 +564,7 @@ class _State:
             "scheduler": self.sched.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "rng": _rng_state(self.device),
+            "device": str(self.device),
             "threads": torch.get_num_threads(),
             "world_size": self.world_size,
             "merged_groups": self.merged,
@@ -588,6 +589,15 @@ class _State:
         return list(state["history"]), epoch
 
     def _warn_if_executed_differently(self, state: dict) -> None:
+        was_on = state.get("device")  # None: a checkpoint from before devices were recorded
+        if was_on is not None and torch.device(was_on).type != self.device.type:
+            log.warning(
+                "resuming on %s a run trained on %s so far: the two run other kernels, so its numbers may differ "
+                "from a straight run's",
+                self.device,
+                was_on,
+            )
+            return  # the CPU's threads and merged groups are beside the point
         # CPU kernels split their sums by thread, and BN takes its statistics per process: results depend on both
         now = (self.world_size, torch.get_num_threads())
         then = (int(state.get("world_size", 1)), int(state.get("threads") or 0))
