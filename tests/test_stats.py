@@ -241,6 +241,25 @@ def test_single_runs_say_no_difference_can_be_judged(tmp_path):
     assert "<p class='warning'><b>No difference can be judged" in page and "<code>python -m ablate" in page
 
 
+@pytest.mark.parametrize("launched", ["moved", "timestamped", "here"])
+def test_the_repeats_command_names_the_folder_it_must_add_to(tmp_path, launched):
+    """Found by hand: a sweep run on a GPU machine into /tmp/g/main/packed, copied here and reported, said "Add
+    repeats with `python -m ablate … hydra.sweep.dir=/tmp/g/main/packed seed=0,1,2 -m`": new seeds into the old place,
+    not beside the runs reported. A sweep without a sweep config, whose folder is named by its launch time
+    (`sweeps/config/${now:…}`), was told a command that makes a new folder. The command names the reported folder
+    wherever the one launched would write elsewhere, and stays as launched where it writes here."""
+    sweep = tmp_path / "sweep"
+    where = {"moved": "/elsewhere/packed", "timestamped": "sweeps/${hydra.job.config_name}/${now:%Y-%m-%d_%H-%M-%S}",
+             "here": "sweep"}[launched]
+    multirun = MULTIRUN.format(seeds="0").replace(
+        "  overrides:", f"  sweep:\n    dir: '{where}'\n  runtime:\n    cwd: {tmp_path}\n  overrides:")
+    write_sweep(sweep, {"model.cardinality=1": {0: 10.0}, "model.cardinality=2": {0: 8.0}}, extra=[SWEEP],
+                multirun=multirun)
+    md = (write_report(sweep, tmp_path / "report") / "table.md").read_text()
+    pinned = f" hydra.sweep.dir={sweep.resolve()}" if launched != "here" else ""
+    assert f"`python -m ablate +sweep=cardinality_vs_width{pinned} seed=0,1,2 -m`" in md.splitlines()[2]
+
+
 def test_two_seeds_each(tmp_path):
     sweep = write_sweep(tmp_path / "sweep", {"model.cardinality=1": {0: 10.0, 1: 11.0},
                                              "model.cardinality=2": {0: 9.0, 1: 10.5}})

@@ -102,6 +102,26 @@ class Sweep:
         hydra = [o for o in nested(self.multirun, "hydra", "overrides", "hydra") or [] if o != "hydra.mode=MULTIRUN"]
         return " ".join(["python -m ablate", *self._config_dir(), *(shlex.quote(o) for o in [*task, *hydra]), "-m"])
 
+    @property
+    def command_into_folder(self) -> str | None:
+        """The sweep's command, naming this folder (`hydra.sweep.dir=…`) wherever the command as launched would write
+        elsewhere: the folder was moved or copied since, or its name held the launch's time (`${now:…}`). As
+        launched where it writes here, or where multirun.yaml does not say where it wrote."""
+        command = self.command
+        launched = nested(self.multirun, "hydra", "sweep", "dir")
+        if command is None or launched is None:
+            return command
+        if "${" not in str(launched):
+            cwd = nested(self.multirun, "hydra", "runtime", "cwd")
+            where = Path(str(launched))
+            if not where.is_absolute() and cwd is None:
+                return command
+            if (Path(str(cwd or "")) / where).resolve() == self.directory.resolve():
+                return command
+        words = [w for w in shlex.split(command) if not ("=" in w and override_key(w) == "hydra.sweep.dir")]
+        at = len(words) - 1 if words[-1] in ("-m", "--multirun") else len(words)
+        return shlex.join([*words[:at], f"hydra.sweep.dir={self.directory.resolve()}", *words[at:]])
+
     def _config_dir(self) -> list[str]:
         """`--config-dir DIR` where the sweep was launched with one (Hydra records it among the config sources);
         DIR relative to the folder the sweep ran in when it lies inside it, as the user most likely typed it."""

@@ -653,7 +653,7 @@ def head_notes(sweep, analysis: stats.Analysis) -> list[str]:
         return []
     if len(analysis.frame) and not analysis.frame.n.any():  # more seeds would only fail as often
         return ["**Nothing can be compared: no member completed**; the members that did not complete say why (below)."]
-    if search.applies(sweep.directory):  # a search takes seed=0,1,2 as every trial's repeats
+    if search.applies(sweep.directory):  # a search takes seed=0,1,2 as every trial's repeats, in a new folder
         command = repeats_command(sweep.command)
         how = f"`{command}`" if command else f"`{REPEATS}` on the search's command line"
         return [
@@ -662,7 +662,7 @@ def head_notes(sweep, analysis: stats.Analysis) -> list[str]:
             "trial's design with each seed and tells the trial their mean (in a new sweep folder: a study keeps "
             "the repeats it started with)."
         ]
-    command = repeats_command(sweep.command)
+    command = repeats_command(sweep.command_into_folder)
     how = f"`{command}`" if command else f"`{REPEATS}` on the sweep's command line"
     return [
         f"**No difference can be judged: no setting has two completed runs**, so seed-to-seed noise is unknown. "
