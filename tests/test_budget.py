@@ -1,5 +1,7 @@
 """The budget solver: Table 2, Table 4, rounding, infeasible budgets and properties."""
 
+import json
+
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -234,3 +236,17 @@ def test_the_largest_cardinality_named_for_an_unreachable_budget_is_the_largest_
         solve(t, Budget(metric, target, tolerance=0.0))
     largest = int(str(e.value).split("cardinality ≤ ")[1].split(" ")[0])
     assert at_d1[largest - 1] <= target < at_d1[largest]
+
+
+def test_the_budget_command_names_its_own_flags_where_a_step_is_coarser_than_the_tolerance(capsys):
+    """Found by hand: `python -m ablate.budget --tolerance 0` said "… widen budget.tolerance, or vary another
+    field" on every row it could not land: the command's knobs are its flags. A budget from the config (`budget=
+    params`, no flag) keeps the config's names."""
+    from ablate.cli import budget
+
+    assert budget.main(["--tolerance", "0", "--cardinality", "8", "--json"]) == 2
+    (row,) = json.loads(capsys.readouterr().out)["rows"]
+    assert row["error"].endswith("steps coarser than the tolerance here: widen --tolerance, or give another --vary.")
+    assert budget.main(["budget=params", "budget.tolerance=0", "--cardinality", "8", "--json"]) == 2
+    (row,) = json.loads(capsys.readouterr().out)["rows"]
+    assert row["error"].endswith("steps coarser than the tolerance here: widen budget.tolerance, or vary another field.")

@@ -95,6 +95,24 @@ def test_auto_warns_in_one_line_when_cuda_is_built_but_no_gpu_is_visible(gpus, m
     assert not [r for r in caplog.records if r.name == "ablate.run.device"]
 
 
+def test_the_no_gpu_warning_speaks_of_ray_only_under_ray(gpus, monkeypatch, caplog):
+    """Found on the first GPU lent: a run resumed with CUDA_VISIBLE_DEVICES='' (no Ray anywhere) was told "with Ray,
+    give members GPUs with +hydra.launcher.ray.remote.num_gpus". The Ray advice is for a Ray worker alone."""
+    import sys
+
+    gpus(0)
+    monkeypatch.setattr(torch.backends.cuda, "is_built", lambda: True)
+    monkeypatch.delitem(sys.modules, "ray", raising=False)
+    with caplog.at_level(logging.WARNING, logger="ablate.run.device"):
+        device.choose("auto")
+        monkeypatch.setitem(sys.modules, "ray", object())
+        device.choose("auto")
+    plain, ray = [r.getMessage() for r in caplog.records if r.name == "ablate.run.device"]
+    assert plain.endswith("training on the CPU (set trainer.device=cpu to choose it on purpose).")
+    assert ray.endswith("training on the CPU (set trainer.device=cpu to choose it on purpose; with Ray, give members "
+                        "GPUs with +hydra.launcher.ray.remote.num_gpus).")
+
+
 # ----------------------------------------------------------------------------- precision
 @pytest.mark.parametrize("capability, dtype", [((7, 0), torch.float16), ((7, 5), torch.float16),
                                                ((8, 0), torch.bfloat16), ((8, 6), torch.bfloat16),

@@ -464,8 +464,7 @@ def test_the_budget_table_keeps_its_feasible_rows(capsys):
     assert " ".join(rows[4]) == ("16 - infeasible: budget params=207,818 cannot be met within tolerance 0.05 by "
                                  "varying bottleneck_width: the nearest is 229,738 at bottleneck_width=2 (+10.55%), "
                                  "and bottleneck_width=1 gives 126,522 (-39.12%); bottleneck_width moves params in "
-                                 "steps coarser than the tolerance here: widen budget.tolerance, or vary another "
-                                 "field.")
+                                 "steps coarser than the tolerance here: widen --tolerance, or give another --vary.")
     assert err.strip() == "error: 1 of 5 rows cannot meet the budget: C=16 (its row says why)."
 
 

@@ -35,6 +35,7 @@ from ablate.config import budget_from_cfg, compose, searchpath_of, template_from
 from ablate.config.loading import sweep_params
 from ablate.config.schema import TOLERANCE, plain
 from ablate.engine.budget import (
+    COARSE_ADVICE,
     METRICS,
     SCOPES,
     VARY,
@@ -155,6 +156,10 @@ def main(argv: list[str] | None = None) -> int:
         del axes["model.cardinality"]  # the table's rows
     note = _sweep_note(overrides, params, axes, typed_sweeps)
     rows = _rows(reference, budget, vary, stage, given)
+    if not configured or args.tolerance is not None:  # the knob the user turns here is the flag, not budget.…
+        for row in rows:
+            if row["error"]:
+                row["error"] = row["error"].replace(COARSE_ADVICE, FLAG_ADVICE)
     feasible = [row for row in rows if row["error"] is None]
     if args.write:
         model_cfg = plain(cfg.model)
@@ -291,6 +296,9 @@ def _print_table(model: str, budget: Budget, vary: str, rows: list[dict]) -> Non
 DEFAULT_CARDINALITIES = "1,2,4,8,32"
 
 
+FLAG_ADVICE = (
+    "widen --tolerance, or give another --vary"  # ablate.engine.budget's COARSE_ADVICE in this command's flags
+)
 FLAG_FIELDS = ("metric", "scope", "scale", "tolerance", "vary", "stage")  # each also a field of `budget`
 FLAG_DEFAULTS = {"metric": "params", "scope": "network", "scale": 1.0, "tolerance": 0.05, "vary": "bottleneck_width"}
 

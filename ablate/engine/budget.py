@@ -21,6 +21,7 @@ from ablate.engine.template import Template
 from ablate.errors import BudgetError, TemplateError, shown
 
 METRICS = ("params", "flops", "acts")
+COARSE_ADVICE = "widen budget.tolerance, or vary another field"  # python -m ablate.budget says it in its flags
 SCOPES = ("network", "block")
 VARY = ("bottleneck_width", "width", "cardinality", "depth")
 MAX_VALUE = 1 << 20  # no sane template has a dimension this large
@@ -251,8 +252,7 @@ def solve(template: Template, budget: Budget, vary: str = "bottleneck_width", st
         raise BudgetError(
             f"budget {budget.metric}={amount(target)} cannot be met within tolerance {budget.tolerance:g} by varying "
             f"{vary}: the nearest is {solution.achieved:,} at {vary}={value} ({solution.deviation:+.2%}){beside}; "
-            f"{vary} moves {budget.metric} in steps coarser than the tolerance here: widen budget.tolerance, or vary "
-            "another field."
+            f"{vary} moves {budget.metric} in steps coarser than the tolerance here: {COARSE_ADVICE}."
         )
     return solution
 

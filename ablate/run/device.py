@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from functools import cache
 from typing import TYPE_CHECKING
@@ -100,13 +101,14 @@ def choose(spec: str = "auto", job_num: int | None = None, rank: int = 0, world_
         return torch.device("cpu")
     if kind == "auto" and count == 0:
         if rank == 0 and torch.backends.cuda.is_built():
+            under_ray = "ray" in sys.modules  # a Ray worker: its task asked for no GPU
             log.warning(
                 "trainer.device=auto sees no GPU although torch %s is built with CUDA %s%s: training on the "
-                "CPU (set trainer.device=cpu to choose it on purpose; with Ray, give members GPUs with "
-                "+hydra.launcher.ray.remote.num_gpus).",
+                "CPU (set trainer.device=cpu to choose it on purpose%s).",
                 torch.__version__,
                 torch.version.cuda,
                 _visible_note(),
+                "; with Ray, give members GPUs with +hydra.launcher.ray.remote.num_gpus" if under_ray else "",
             )
         return torch.device("cpu")
     if count == 0:
