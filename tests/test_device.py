@@ -234,14 +234,47 @@ def test_a_member_that_does_not_fit_in_the_free_memory_is_refused(gpus):
 
 
 # ----------------------------------------------------------------------------- the record's env
+@pytest.mark.parametrize("info, kind", [
+    ({"model name": "AMD EPYC", "cpu family": "25", "model": "17", "flags": "fpu avx2 avx512f avx512_bf16"},
+     "AMD EPYC (family 25, model 17; AVX-512 BF16)"),  # Zen 4, this project's 2026-12-04 machine
+    ({"model name": "AMD EPYC", "cpu family": "25", "model": "1", "flags": "fpu avx2"},
+     "AMD EPYC (family 25, model 1; AVX2)"),  # Zen 3: fp32 only
+    ({"model name": "Intel(R) Xeon(R) Processor", "cpu family": "6", "model": "207",
+      "flags": "avx2 avx512f avx512_bf16 amx_bf16 amx_tile"}, "Intel(R) Xeon(R) Processor (family 6, model 207; AMX)"),
+    ({"model name": "Some CPU", "flags": "fpu sse2"}, "Some CPU"),  # no family, no instruction set that names it
+    ({}, None),  # no /proc/cpuinfo
+])
+def test_cpu_kind_names_the_cpu_its_numbers_and_the_instruction_set_that_picks_its_kernels(info, kind):
+    """#15: a run's numbers depend on the CPU's kind (its instruction sets choose oneDNN's kernels): the record's
+    env names it, from the first processor of /proc/cpuinfo."""
+    assert device.describe_cpu(info) == kind
+
+
+def test_cpuinfo_reads_the_first_processor_only(tmp_path, monkeypatch):
+    import builtins
+
+    text = "processor\t: 0\nmodel name\t: First\nflags\t\t: avx2\n\nprocessor\t: 1\nmodel name\t: Second\n"
+    real_open = builtins.open
+    monkeypatch.setattr(builtins, "open", lambda path, *a, **k: real_open(tmp_path / "cpuinfo", *a, **k)
+                        if path == "/proc/cpuinfo" else real_open(path, *a, **k))
+    (tmp_path / "cpuinfo").write_text(text)
+    device._cpuinfo.cache_clear()
+    try:
+        assert device._cpuinfo() == {"processor": "0", "model name": "First", "flags": "avx2"}
+    finally:
+        device._cpuinfo.cache_clear()
+
+
 def test_env_names_the_gpu_cuda_and_cudnn(gpus, monkeypatch):
     gpus(1, capability=(9, 0), name="NVIDIA H200")
     monkeypatch.setattr(torch.version, "cuda", "12.8")
     monkeypatch.setattr(torch.backends.cudnn, "is_available", lambda: True)
     monkeypatch.setattr(torch.backends.cudnn, "version", lambda: 91002)
+    cpu = device.cpu_kind()  # the host's CPU on either device
     assert device.env(torch.device("cuda", 0)) == {"gpu": "NVIDIA H200", "gpu_capability": "9.0", "cuda": "12.8",
-                                                   "cudnn": "9.10.2"}
-    assert device.env(torch.device("cpu")) == {"gpu": None, "gpu_capability": None, "cuda": None, "cudnn": None}
+                                                   "cudnn": "9.10.2", "cpu": cpu}
+    assert device.env(torch.device("cpu")) == {"gpu": None, "gpu_capability": None, "cuda": None, "cudnn": None,
+                                               "cpu": cpu}
     assert device._cudnn_version(8902) == "8.9.2" and device._cudnn_version(90100) == "9.1.0"
 
 

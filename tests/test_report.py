@@ -758,3 +758,18 @@ hydra:
     assert list(runs.label) == ["1×12d", "finalist_2", "finalist_3"]
     assert list(runs.model) == ["tiny", "finalist_2", "finalist_3"]
     assert list(runs.status) == ["completed", "missing", "missing"]
+
+
+def test_the_machine_line_names_the_gpu_and_the_cpu(tmp_path):
+    """Found on the first GPU lent: a report of the main job on an H200 said "machine: hostname vm, device cuda:0,
+    processes 1, threads per process 3, …", naming neither the GPU (in every record's env) nor, on any machine,
+    the CPU whose kind a CPU run's numbers depend on (#15). It names both, as each record's env gives them."""
+    env = {"device": "cuda:0", "gpu": "NVIDIA H200", "cpu": "Intel(R) Xeon(R) Processor (family 6, model 207; AMX)",
+           "world_size": 1, "threads": 3}
+    for c in (1, 2):
+        written = record([f"model.cardinality={c}"], 0, (10.0,))
+        written["env"].update(env)
+        write_record(tmp_path / "sweep", written)
+    md = (write_report(tmp_path / "sweep", tmp_path / "report") / "table.md").read_text()
+    assert ("- machine: hostname testhost, device cuda:0, gpu NVIDIA H200, cpu Intel(R) Xeon(R) Processor (family 6, "
+            "model 207; AMX), processes 1, threads per process 3, torch 2.13.0+cpu, python 3.11.7") in md

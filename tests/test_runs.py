@@ -85,7 +85,7 @@ def test_new_record_has_every_field_of_the_schema():
     assert RunRecord.from_dict(older).same_as is None
     assert RunRecord.from_dict({**record, "same_as": "model.cardinality=8"}).same_as == "model.cardinality=8"
     assert set(record["env"]) == {"torch", "python", "device", "threads", "seed", "git_commit", "hostname",
-                                  "gpu", "gpu_capability", "cuda", "cudnn", "world_size"}
+                                  "gpu", "gpu_capability", "cuda", "cudnn", "world_size", "cpu"}
     assert set(record["throughput"]) == {"images_per_s", "train_flops_per_s", "precision", "peak_flops",
                                          "machine_fraction", "fp32_peak_flops", "fp32_fraction"}
 
@@ -165,7 +165,7 @@ def test_a_version_1_record_reads_field_by_field_and_writes_back_the_same_json_p
     # every version-1 key keeps its value (readers of the JSON: reports, sweeper keys, user scripts); version 2
     # only adds keys, null where a version-1 record did not know them
     v1, written = json.loads(V1.read_text()), record.to_dict()
-    added = {"model": {"counted"}, "budget": {"scale", "reference"}, "env": {"gpu", "gpu_capability", "cuda", "cudnn", "world_size"}}
+    added = {"model": {"counted"}, "budget": {"scale", "reference"}, "env": {"gpu", "gpu_capability", "cuda", "cudnn", "world_size", "cpu"}}
     assert written["schema_version"] == 2
     for key, value in v1.items():
         if key in added:

@@ -414,6 +414,33 @@ def test_a_resume_on_another_device_says_that_and_not_the_thread_count(tmp_path,
         "straight run's"]
 
 
+def test_a_resume_on_another_cpu_kind_says_so_in_one_line(tmp_path, caplog):
+    """#15: a run's numbers depend on the CPU's kind as on its thread count. The checkpoint records the kind
+    (`env.cpu`'s text); a run moved to a CPU of another kind and resumed there says so in one line."""
+    from ablate.run import device as devices
+
+    cfg, model, data, expected = setup()
+
+    def stop_after_first(entry, epochs):
+        if entry["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, data, cfg, torch.device("cpu"), run_dir=tmp_path, expected=expected, on_epoch=stop_after_first)
+    path = tmp_path / "checkpoint.pt"
+    state = torch.load(path, weights_only=False)
+    assert state["cpu"] == devices.cpu_kind()
+    state["cpu"] = "Intel(R) Xeon(R) Processor (family 6, model 207; AMX)"
+    torch.save(state, path)
+    cfg, model, data, expected = setup()
+    with caplog.at_level("WARNING", logger="ablate.run.trainer"):
+        fit(model, data, cfg, torch.device("cpu"), run_dir=tmp_path, expected=expected)
+    warned = [r.getMessage() for r in caplog.records if r.name == "ablate.run.trainer" and r.levelno >= logging.WARNING]
+    assert warned == [
+        f"resuming on {devices.cpu_kind()} a run trained on Intel(R) Xeon(R) Processor (family 6, model 207; AMX) so "
+        "far: another CPU kind runs other kernels, so its numbers may differ from a straight run's"]
+
+
 @pytest.mark.parametrize("native", [False, True])
 def test_bf16_asked_for_on_a_cpu_without_native_bf16_says_so_in_one_line(native, monkeypatch, caplog):
     """bf16 is emulated on a CPU without AVX-512 BF16 or AMX, many times slower than fp32: the run says so once."""

@@ -81,7 +81,7 @@ TABLE2_COLUMNS = (
     "deviation",
     "note",
 )
-MACHINE_KEYS = ("hostname", "device", "world_size", "threads", "torch", "python")  # of a record's env
+MACHINE_KEYS = ("hostname", "device", "gpu", "cpu", "world_size", "threads", "torch", "python")  # of a record's env
 MACHINE_LABELS = {"world_size": "processes", "threads": "threads per process"}
 # `stats.Analysis.frame` columns carried into the summary (and table.csv).
 EVIDENCE = tuple(c for c in stats.COLUMNS if c not in ("setting", "n", "top1_mean", "top1_std"))

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from ablate.engine.template import Template
 
 SCHEMA_VERSION = 2  # 2 added model.counted, budget.scale/reference, env.gpu/gpu_capability/cuda/cudnn; same_as
-# came later within 2: a key older readers ignore and newer ones read as None where it is absent
+# came later within 2, as did env.cpu: keys older readers ignore and newer ones read as None where absent
 RESULT = "result.json"
 ERROR_LOG = "error.log"
 STATUSES = ("running", "completed", "diverged", "pruned", "failed", "interrupted")  # running, interrupted: resumed
@@ -308,6 +308,7 @@ class EnvSection:
     cuda: str | None = None
     cudnn: str | None = None
     world_size: int | None = None  # the training processes (trainer.world_size resolved: auto is a count here)
+    cpu: str | None = None  # the CPU's kind (ablate.run.device.cpu_kind): another kind may round differently
 
     @classmethod
     def current(

@@ -565,6 +565,7 @@ class _State:
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "rng": _rng_state(self.device),
             "device": str(self.device),
+            "cpu": devices.cpu_kind(),
             "threads": torch.get_num_threads(),
             "world_size": self.world_size,
             "merged_groups": self.merged,
@@ -598,6 +599,14 @@ class _State:
                 was_on,
             )
             return  # the CPU's threads and merged groups are beside the point
+        was_cpu, cpu = state.get("cpu"), devices.cpu_kind()  # None: a checkpoint from before CPU kinds were recorded
+        if self.device.type == "cpu" and was_cpu is not None and cpu is not None and was_cpu != cpu:
+            log.warning(
+                "resuming on %s a run trained on %s so far: another CPU kind runs other kernels, so its numbers may "
+                "differ from a straight run's",
+                cpu,
+                was_cpu,
+            )
         # CPU kernels split their sums by thread, and BN takes its statistics per process: results depend on both
         now = (self.world_size, torch.get_num_threads())
         then = (int(state.get("world_size", 1)), int(state.get("threads") or 0))
