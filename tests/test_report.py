@@ -773,3 +773,17 @@ def test_the_machine_line_names_the_gpu_and_the_cpu(tmp_path):
     md = (write_report(tmp_path / "sweep", tmp_path / "report") / "table.md").read_text()
     assert ("- machine: hostname testhost, device cuda:0, gpu NVIDIA H200, cpu Intel(R) Xeon(R) Processor (family 6, "
             "model 207; AMX), processes 1, threads per process 3, torch 2.13.0+cpu, python 3.11.7") in md
+    assert "- hardware:" not in md  # one kind: the machine line says it
+
+
+def test_runs_on_several_kinds_of_hardware_are_said(tmp_path):
+    """A sweep whose members ran on machines of two CPU kinds (a cluster, or a sweep resumed elsewhere) compares
+    numbers that differ by kernels as well as by seeds: the report's head says how many runs ran on which kind."""
+    zen4, xeon = "AMD EPYC (family 25, model 17; AVX-512 BF16)", "Intel(R) Xeon(R) Processor (family 6, model 207; AMX)"
+    for c, cpu in ((1, zen4), (2, zen4), (4, xeon)):
+        written = record([f"model.cardinality={c}"], 0, (10.0,))
+        written["env"]["cpu"] = cpu
+        write_record(tmp_path / "sweep", written)
+    md = (write_report(tmp_path / "sweep", tmp_path / "report") / "table.md").read_text()
+    assert (f"- hardware: the runs ran on 2 kinds (2 on {zen4}; 1 on {xeon}): their numbers may differ by the kernels "
+            "of each, beside the seeds") in md

@@ -458,6 +458,16 @@ def about(sweep) -> list[tuple[str, str]]:
         env = json.loads(envs.iloc[0])
         machine = ", ".join(f"{MACHINE_LABELS.get(k, k)} {env[k]}" for k in MACHINE_KEYS if env.get(k) is not None)
         items.append(("machine", machine or "unknown"))
+        kinds = _hardware(envs)
+        if len(kinds) > 1:  # a cluster's members: a kind's kernels round differently from another's
+            counted = "; ".join(f"{n} on {kind}" for kind, n in kinds.items())
+            items.append(
+                (
+                    "hardware",
+                    f"the runs ran on {len(kinds)} kinds ({counted}): their numbers may differ by "
+                    "the kernels of each, beside the seeds",
+                )
+            )
         if env.get("git_commit"):
             items.append(("commit", str(env["git_commit"])))
     wall = wall_time(runs)
@@ -636,6 +646,13 @@ def _listed(v: Any) -> str:
 def _share(v: Any) -> str:
     """A tolerance (a fraction) as ±percent."""
     return f"±{100 * float(v):.3g}%" if isinstance(v, (int, float)) and not isinstance(v, bool) else _text(v)
+
+
+def _hardware(envs: pd.Series) -> dict[str, int]:
+    """The runs per kind of hardware (the GPU, else the CPU, of each record's env), most first; records that name
+    neither (written before `env.cpu`) are left out."""
+    kinds = pd.Series([e.get("gpu") or e.get("cpu") for e in map(json.loads, envs)]).dropna()
+    return {str(kind): int(n) for kind, n in kinds.value_counts().items()}
 
 
 def header(name: str, items: list[tuple[str, str]], notes: Sequence[str] = ()) -> str:
