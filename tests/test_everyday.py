@@ -357,7 +357,7 @@ def test_help_says_what_ablate_does_and_lists_the_users_own_configs(tmp_path):
                           "complexity.\n")
     assert "powered by Hydra" not in out
     commands = [line.split("  ")[0].strip() for line in out.splitlines() if line.startswith("python -m ablate")]
-    assert "python -m ablate +sweep=cardinality_vs_width -m" in commands and len(commands) == 11
+    assert "python -m ablate +sweep=cardinality_vs_width -m" in commands and len(commands) == 12
     assert f"model: mine, {MODELS}" in out.splitlines()  # the groups list the user's own configs
     assert out.rstrip().endswith("Hydra's own flags: --hydra-help.")
 
