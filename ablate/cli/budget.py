@@ -296,9 +296,8 @@ def _print_table(model: str, budget: Budget, vary: str, rows: list[dict]) -> Non
 DEFAULT_CARDINALITIES = "1,2,4,8,32"
 
 
-FLAG_ADVICE = (
-    "widen --tolerance, or give another --vary"  # ablate.engine.budget's COARSE_ADVICE in this command's flags
-)
+# ablate.engine.budget's COARSE_ADVICE in this command's flags
+FLAG_ADVICE = "widen --tolerance, or give another --vary"
 FLAG_FIELDS = ("metric", "scope", "scale", "tolerance", "vary", "stage")  # each also a field of `budget`
 FLAG_DEFAULTS = {"metric": "params", "scope": "network", "scale": 1.0, "tolerance": 0.05, "vary": "bottleneck_width"}
 
