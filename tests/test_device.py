@@ -8,6 +8,7 @@ build and on a GPU machine, and they leave the process's torch settings as they 
 from __future__ import annotations
 
 import logging
+import platform
 from types import SimpleNamespace
 
 import pytest
@@ -243,6 +244,7 @@ def test_a_member_that_does_not_fit_in_the_free_memory_is_refused(gpus):
       "flags": "avx2 avx512f avx512_bf16 amx_bf16 amx_tile"}, "Intel(R) Xeon(R) Processor (family 6, model 207; AMX)"),
     ({"model name": "Some CPU", "flags": "fpu sse2"}, "Some CPU"),  # no family, no instruction set that names it
     ({}, None),  # no /proc/cpuinfo
+    ({"processor": "0", "BogoMIPS": "50.00", "Features": "fp asimd"}, platform.machine()),  # Arm: no model name
 ])
 def test_cpu_kind_names_the_cpu_its_numbers_and_the_instruction_set_that_picks_its_kernels(info, kind):
     """#15: a run's numbers depend on the CPU's kind (its instruction sets choose oneDNN's kernels): the record's

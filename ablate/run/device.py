@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import platform
 import sys
 import time
 from functools import cache
@@ -168,7 +169,7 @@ def describe_cpu(info: dict[str, str]) -> str | None:
     isa = next((name for flag, name in ISA_NAMES if flag in flags), None)
     numbers = [f"{k.split()[-1]} {info[k]}" for k in ("cpu family", "model") if info.get(k)]
     detail = "; ".join(x for x in (", ".join(numbers), isa) if x)
-    name = info.get("model name", "unknown CPU")
+    name = info.get("model name") or platform.machine() or "unknown CPU"  # Arm's cpuinfo names no model
     return f"{name} ({detail})" if detail else name
 
 
