@@ -13,6 +13,8 @@ import os
 import platform
 import re
 
+from ablate.run import cpu
+
 
 def _status(field: str) -> int | None:
     """A /proc/self/status field in bytes (None off Linux)."""
@@ -45,27 +47,12 @@ def reset_peak_rss() -> bool:
 
 
 def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return cpu.info().get("model name") or platform.processor() or platform.machine()
 
 
 def cpu_flags() -> list[str]:
     """The vector-unit flags that decide matmul speed (AVX-512, AMX, bf16)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    flags = line.split(":", 1)[1].split()
-                    return sorted(f for f in flags if f.startswith(("avx512f", "avx512_bf16", "amx", "avx2", "fma")))
-    except OSError:
-        pass
-    return []
+    return sorted(f for f in cpu.flags() if f.startswith(("avx512f", "avx512_bf16", "amx", "avx2", "fma")))
 
 
 def load_average() -> tuple[float, float, float] | None:

@@ -17,7 +17,7 @@ import torch
 from ablate.config import compose, template_from_cfg
 from ablate.engine.complexity import totals
 from ablate.errors import ConfigError
-from ablate.run import device
+from ablate.run import cpu, device
 
 GIB = 2**30
 
@@ -246,10 +246,10 @@ def test_a_member_that_does_not_fit_in_the_free_memory_is_refused(gpus):
     ({}, None),  # no /proc/cpuinfo
     ({"processor": "0", "BogoMIPS": "50.00", "Features": "fp asimd"}, platform.machine()),  # Arm: no model name
 ])
-def test_cpu_kind_names_the_cpu_its_numbers_and_the_instruction_set_that_picks_its_kernels(info, kind):
+def test_the_cpu_kind_names_the_cpu_its_numbers_and_the_instruction_set_that_picks_its_kernels(info, kind):
     """#15: a run's numbers depend on the CPU's kind (its instruction sets choose oneDNN's kernels): the record's
     env names it, from the first processor of /proc/cpuinfo."""
-    assert device.describe_cpu(info) == kind
+    assert cpu.describe(info) == kind
 
 
 def test_cpuinfo_reads_the_first_processor_only(tmp_path, monkeypatch):
@@ -260,11 +260,11 @@ def test_cpuinfo_reads_the_first_processor_only(tmp_path, monkeypatch):
     monkeypatch.setattr(builtins, "open", lambda path, *a, **k: real_open(tmp_path / "cpuinfo", *a, **k)
                         if path == "/proc/cpuinfo" else real_open(path, *a, **k))
     (tmp_path / "cpuinfo").write_text(text)
-    device._cpuinfo.cache_clear()
+    cpu.info.cache_clear()
     try:
-        assert device._cpuinfo() == {"processor": "0", "model name": "First", "flags": "avx2"}
+        assert cpu.info() == {"processor": "0", "model name": "First", "flags": "avx2"}
     finally:
-        device._cpuinfo.cache_clear()
+        cpu.info.cache_clear()
 
 
 def test_env_names_the_gpu_cuda_and_cudnn(gpus, monkeypatch):
@@ -272,11 +272,11 @@ def test_env_names_the_gpu_cuda_and_cudnn(gpus, monkeypatch):
     monkeypatch.setattr(torch.version, "cuda", "12.8")
     monkeypatch.setattr(torch.backends.cudnn, "is_available", lambda: True)
     monkeypatch.setattr(torch.backends.cudnn, "version", lambda: 91002)
-    cpu = device.cpu_kind()  # the host's CPU on either device
+    kind = cpu.kind()  # the host's CPU on either device
     assert device.env(torch.device("cuda", 0)) == {"gpu": "NVIDIA H200", "gpu_capability": "9.0", "cuda": "12.8",
-                                                   "cudnn": "9.10.2", "cpu": cpu}
+                                                   "cudnn": "9.10.2", "cpu": kind}
     assert device.env(torch.device("cpu")) == {"gpu": None, "gpu_capability": None, "cuda": None, "cudnn": None,
-                                               "cpu": cpu}
+                                               "cpu": kind}
     assert device._cudnn_version(8902) == "8.9.2" and device._cudnn_version(90100) == "9.1.0"
 
 

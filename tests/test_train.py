@@ -385,12 +385,9 @@ def test_a_resume_with_another_thread_count_says_so_in_one_line(tmp_path, caplog
                      "process and thread count, so its numbers may differ from a straight run's"]
 
 
-def test_a_resume_on_another_device_says_that_and_not_the_thread_count(tmp_path, caplog):
-    """Found on the first GPU lent (`benchmarks/gpu.sh`): a run stopped on an H200 and resumed with no GPU visible
-    warned "resuming with 4 processes × 4 CPU threads a run trained with 16 CPU threads so far", naming the CPU
-    threads of a GPU run and not that it moved from the GPU to the CPU. The checkpoint records the device; a resume
-    on another kind of device says so in one line, and the thread and merged-group lines (CPU matters) stay silent."""
-    args = ["model.cardinality=4", "model.bottleneck_width=2"]  # a conv that merges on the CPU, as built on a GPU
+def _resume_moved(tmp_path, caplog, args: list[str], moved: dict) -> tuple[dict, list[str]]:
+    """Train one epoch of `args` on the CPU and stop; write `moved` into the checkpoint, as if it had been trained
+    elsewhere; resume. The checkpoint as written first, and the trainer's warnings of the resume."""
     cfg, model, data, expected = setup(args)
 
     def stop_after_first(entry, epochs):
@@ -400,15 +397,25 @@ def test_a_resume_on_another_device_says_that_and_not_the_thread_count(tmp_path,
     with pytest.raises(KeyboardInterrupt):
         fit(model, data, cfg, torch.device("cpu"), run_dir=tmp_path, expected=expected, on_epoch=stop_after_first)
     path = tmp_path / "checkpoint.pt"
-    state = torch.load(path, weights_only=False)
-    assert state["device"] == "cpu"
-    state.update(device="cuda:0", threads=16, merged_groups=0)  # what the GPU run's checkpoint holds
-    torch.save(state, path)
+    written = torch.load(path, weights_only=False)
+    torch.save({**written, **moved}, path)
     cfg, model, data, expected = setup(args)
     with caplog.at_level("WARNING", logger="ablate.run.trainer"):
         result = fit(model, data, cfg, torch.device("cpu"), run_dir=tmp_path, expected=expected)
     assert result.status == "completed" and result.resumed_from == 1
-    warned = [r.getMessage() for r in caplog.records if r.name == "ablate.run.trainer" and r.levelno >= logging.WARNING]
+    return written, [r.getMessage() for r in caplog.records
+                     if r.name == "ablate.run.trainer" and r.levelno >= logging.WARNING]
+
+
+def test_a_resume_on_another_device_says_that_and_not_the_thread_count(tmp_path, caplog):
+    """Found on the first GPU lent (`benchmarks/gpu.sh`): a run stopped on an H200 and resumed with no GPU visible
+    warned "resuming with 4 processes × 4 CPU threads a run trained with 16 CPU threads so far", naming the CPU
+    threads of a GPU run and not that it moved from the GPU to the CPU. The checkpoint records the device; a resume
+    on another kind of device says so in one line, and the thread and merged-group lines (CPU matters) stay silent."""
+    args = ["model.cardinality=4", "model.bottleneck_width=2"]  # a conv that merges on the CPU, as built on a GPU
+    gpu_run = {"device": "cuda:0", "threads": 16, "merged_groups": 0}  # what the GPU run's checkpoint holds
+    written, warned = _resume_moved(tmp_path, caplog, args, gpu_run)
+    assert written["device"] == "cpu"
     assert warned == [
         "resuming on cpu a run trained on cuda:0 so far: the two run other kernels, so its numbers may differ from a "
         "straight run's"]
@@ -417,28 +424,13 @@ def test_a_resume_on_another_device_says_that_and_not_the_thread_count(tmp_path,
 def test_a_resume_on_another_cpu_kind_says_so_in_one_line(tmp_path, caplog):
     """#15: a run's numbers depend on the CPU's kind as on its thread count. The checkpoint records the kind
     (`env.cpu`'s text); a run moved to a CPU of another kind and resumed there says so in one line."""
-    from ablate.run import device as devices
+    from ablate.run import cpu
 
-    cfg, model, data, expected = setup()
-
-    def stop_after_first(entry, epochs):
-        if entry["epoch"] == 1:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        fit(model, data, cfg, torch.device("cpu"), run_dir=tmp_path, expected=expected, on_epoch=stop_after_first)
-    path = tmp_path / "checkpoint.pt"
-    state = torch.load(path, weights_only=False)
-    assert state["cpu"] == devices.cpu_kind()
-    state["cpu"] = "Intel(R) Xeon(R) Processor (family 6, model 207; AMX)"
-    torch.save(state, path)
-    cfg, model, data, expected = setup()
-    with caplog.at_level("WARNING", logger="ablate.run.trainer"):
-        fit(model, data, cfg, torch.device("cpu"), run_dir=tmp_path, expected=expected)
-    warned = [r.getMessage() for r in caplog.records if r.name == "ablate.run.trainer" and r.levelno >= logging.WARNING]
-    assert warned == [
-        f"resuming on {devices.cpu_kind()} a run trained on Intel(R) Xeon(R) Processor (family 6, model 207; AMX) so "
-        "far: another CPU kind runs other kernels, so its numbers may differ from a straight run's"]
+    xeon = "Intel(R) Xeon(R) Processor (family 6, model 207; AMX)"
+    written, warned = _resume_moved(tmp_path, caplog, [], {"cpu": xeon})
+    assert written["cpu"] == cpu.kind()
+    assert warned == [f"resuming on {cpu.kind()} a run trained on {xeon} so far: another CPU kind runs other kernels, "
+                      "so its numbers may differ from a straight run's"]
 
 
 @pytest.mark.parametrize("native", [False, True])

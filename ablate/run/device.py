@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-import platform
 import sys
 import time
 from functools import cache
@@ -27,6 +26,7 @@ import torch
 from ablate.config.schema import device_spec
 from ablate.config.schema import precision as checked_precision
 from ablate.errors import ConfigError, shown
+from ablate.run import cpu
 from ablate.run.parallel import cpu_count
 
 if TYPE_CHECKING:
@@ -146,47 +146,7 @@ def cpu_has_bf16() -> bool:
     """Whether this CPU has native bf16 dot products (AVX-512 BF16 or AMX), which oneDNN uses for
     bf16 convs and matmuls: there bf16 runs at about 2× fp32 (`python -m benchmarks --only ceilings`).
     Elsewhere bf16 on the CPU is emulated and slower than fp32."""
-    return bool({"avx512_bf16", "amx_bf16"} & set(_cpuinfo().get("flags", "").split()))
-
-
-# the instruction sets that choose oneDNN's kernels, newest first: a CPU is named by the first it has
-ISA_NAMES = (("amx_bf16", "AMX"), ("avx512_bf16", "AVX-512 BF16"), ("avx512f", "AVX-512"), ("avx2", "AVX2"))
-
-
-@cache
-def cpu_kind() -> str | None:
-    """The CPU's model name, family and model numbers and the newest instruction set that picks its kernels, for
-    the record's `env.cpu`: `AMD EPYC (family 25, model 17; AVX-512 BF16)`. Two CPUs of one kind run the same
-    kernels; another kind may round a run's numbers differently. None where /proc/cpuinfo cannot be read."""
-    return describe_cpu(_cpuinfo())
-
-
-def describe_cpu(info: dict[str, str]) -> str | None:
-    """`cpu_kind` from the `key: value` fields of one processor in /proc/cpuinfo."""
-    if not info:
-        return None
-    flags = set(info.get("flags", "").split())
-    isa = next((name for flag, name in ISA_NAMES if flag in flags), None)
-    numbers = [f"{k.split()[-1]} {info[k]}" for k in ("cpu family", "model") if info.get(k)]
-    detail = "; ".join(x for x in (", ".join(numbers), isa) if x)
-    name = info.get("model name") or platform.machine() or "unknown CPU"  # Arm's cpuinfo names no model
-    return f"{name} ({detail})" if detail else name
-
-
-@cache
-def _cpuinfo() -> dict[str, str]:
-    """The first processor's `key: value` lines of /proc/cpuinfo; empty where it cannot be read (not Linux)."""
-    out: dict[str, str] = {}
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if not line.strip():
-                    break  # the first processor's block ends
-                key, _, value = line.partition(":")
-                out[key.strip()] = value.strip()
-    except OSError:
-        pass
-    return out
+    return bool({"avx512_bf16", "amx_bf16"} & cpu.flags())
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
@@ -391,8 +351,8 @@ def check_memory(
 
 def env(device: torch.device) -> dict[str, str | None]:
     """The hardware a run trains on, for the record's `env`: the GPU's name, compute capability, and the CUDA and
-    cuDNN versions torch uses (all None on the CPU), and the CPU's kind (`cpu_kind`) on either."""
-    out: dict[str, str | None] = {"gpu": None, "gpu_capability": None, "cuda": None, "cudnn": None, "cpu": cpu_kind()}
+    cuDNN versions torch uses (all None on the CPU), and the CPU's kind (`ablate.run.cpu.kind`) on either."""
+    out: dict[str, str | None] = {"gpu": None, "gpu_capability": None, "cuda": None, "cudnn": None, "cpu": cpu.kind()}
     if device.type != "cuda":
         return out
     props = torch.cuda.get_device_properties(device)

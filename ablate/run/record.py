@@ -308,7 +308,7 @@ class EnvSection:
     cuda: str | None = None
     cudnn: str | None = None
     world_size: int | None = None  # the training processes (trainer.world_size resolved: auto is a count here)
-    cpu: str | None = None  # the CPU's kind (ablate.run.device.cpu_kind): another kind may round differently
+    cpu: str | None = None  # the CPU's kind (ablate.run.cpu.kind): another kind may round differently
 
     @classmethod
     def current(

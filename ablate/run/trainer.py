@@ -36,8 +36,8 @@ from torch import nn
 from ablate.config.schema import batch_too_large, uneven_batch
 from ablate.data.base import wide_pad
 from ablate.errors import CheckpointError, ConfigError, override_value
+from ablate.run import cpu, kernels
 from ablate.run import device as devices
-from ablate.run import kernels
 from ablate.run.record import atomic_write_bytes, first_difference
 
 log = logging.getLogger(__name__)
@@ -565,7 +565,7 @@ class _State:
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "rng": _rng_state(self.device),
             "device": str(self.device),
-            "cpu": devices.cpu_kind(),
+            "cpu": cpu.kind(),
             "threads": torch.get_num_threads(),
             "world_size": self.world_size,
             "merged_groups": self.merged,
@@ -599,13 +599,13 @@ class _State:
                 was_on,
             )
             return  # the CPU's threads and merged groups are beside the point
-        was_cpu, cpu = state.get("cpu"), devices.cpu_kind()  # None: a checkpoint from before CPU kinds were recorded
-        if self.device.type == "cpu" and was_cpu is not None and cpu is not None and was_cpu != cpu:
+        was_kind, kind = state.get("cpu"), cpu.kind()  # None: a checkpoint from before CPU kinds were recorded
+        if self.device.type == "cpu" and was_kind is not None and kind is not None and was_kind != kind:
             log.warning(
                 "resuming on %s a run trained on %s so far: another CPU kind runs other kernels, so its numbers may "
                 "differ from a straight run's",
-                cpu,
-                was_cpu,
+                kind,
+                was_kind,
             )
         # CPU kernels split their sums by thread, and BN takes its statistics per process: results depend on both
         now = (self.world_size, torch.get_num_threads())
