@@ -76,6 +76,7 @@ def describe(device: str = "cpu") -> dict:
 
     out = {
         "cpu": cpu_model(),
+        "cpu_kind": cpu.kind(),
         "cpu_flags": cpu_flags(),
         "cores": cores(),
         "logical_cpus": os.cpu_count(),

@@ -75,17 +75,22 @@ def time_job(name: str, tmp: Path) -> dict:
 
 
 def _kind(row: dict, machine: dict | None = None) -> tuple:
-    """The CPU kind a row (or a machine) was measured on: its name and vector-unit flags, which tell apart kinds of
-    one name (AMD EPYC with AVX-512 BF16, and with AVX2 only); a row without flags has its file's machine's."""
+    """The CPU kind a row (or a machine) was measured on: `ablate.run.cpu.kind()` (name, family and model numbers,
+    instruction set), which tells apart two AVX-512 BF16 EPYCs of other generations; for a row written before it, its
+    name and vector-unit flags (AMD EPYC with AVX-512 BF16, and with AVX2 only). A row without either has its file's
+    machine's."""
+    kind = row.get("cpu_kind", (machine or {}).get("cpu_kind"))
+    if kind:
+        return (kind,)
     flags = row.get("cpu_flags", (machine or {}).get("cpu_flags"))
     return row.get("cpu"), tuple(flags or ())
 
 
 def markdown(report: dict) -> str:
     m = report["machine"]
-    flags = f"{' '.join(m['cpu_flags'])}, " if m.get("cpu_flags") else ""
+    flags = f"{' '.join(m['cpu_flags'])}, " if m.get("cpu_flags") and not m.get("cpu_kind") else ""
     lines = [
-        f"# Time to result ({m.get('cpu')}, {flags}{m.get('cores')} cores)",
+        f"# Time to result ({m.get('cpu_kind') or m.get('cpu')}, {flags}{m.get('cores')} cores)",
         "",
         "| job | command | wall | target | members | lowest accuracy | met |",
         "|---|---|---|---|---|---|---|",
@@ -120,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[time_to_result] {name} ...", file=sys.stderr, flush=True)
             load = machine.load_average()
             row = {**time_job(name, Path(tmp)), "cpu": info["cpu"], "cpu_flags": info.get("cpu_flags"),
+                   "cpu_kind": info.get("cpu_kind"),
                    "load_average_before": load,
                    "measured_at": time.strftime("%Y-%m-%d %H:%M")}
             report["jobs"].append(row)

@@ -90,3 +90,29 @@ def test_time_to_result_keeps_only_rows_of_the_same_cpu_kind(tmp_path, monkeypat
     time_to_result.main(["--only", "default", "--out", str(tmp_path)])
     written = json.loads((tmp_path / "time_to_result.json").read_text())
     assert [(r["job"], r["wall_seconds"]) for r in written["jobs"]] == [("default", 200.0), ("main", 100.0)]
+
+
+def test_time_to_result_tells_two_avx512_bf16_epycs_apart(tmp_path, monkeypatch):
+    """Found measuring this project's fourth CPU kind: a Zen 4 and a family-26 EPYC both have AVX-512 BF16, so by
+    name and flags they were one kind, while their main jobs take 501–508 s and 323–401 s. A row carries the CPU's
+    kind (`ablate.run.cpu.kind()`: family and model numbers too); rows of another kind, or written before kinds
+    (name and flags only), are left out, and the header names the kind."""
+    import json
+
+    from benchmarks import machine
+
+    avx512 = ["avx2", "avx512_bf16", "avx512f", "fma"]
+    zen4, zen5 = "AMD EPYC (family 25, model 17; AVX-512 BF16)", "AMD EPYC (family 26, model 2; AVX-512 BF16)"
+    row = {"command": "python -m ablate ", "wall_seconds": 100.0, "target_seconds": 150, "members": 1,
+           "min_accuracy": 90.5, "accuracy_floor": 90.0, "met": True, "exit_status": 0, "cpu": "AMD EPYC",
+           "cpu_flags": avx512}
+    earlier = {"machine": {"cpu": "AMD EPYC", "cpu_flags": avx512, "cpu_kind": zen5, "cores": 2},
+               "jobs": [{**row, "job": "main", "cpu_kind": zen5}, {**row, "job": "seeds"}]}  # seeds: before kinds
+    (tmp_path / "time_to_result.json").write_text(json.dumps(earlier))
+    monkeypatch.setattr(machine, "describe", lambda device: {"cpu": "AMD EPYC", "cpu_flags": avx512, "cores": 2,
+                                                              "cpu_kind": zen4})
+    monkeypatch.setattr(time_to_result, "time_job", lambda name, tmp: {**row, "job": name, "wall_seconds": 126.0})
+    assert time_to_result.main(["--only", "default", "--out", str(tmp_path)]) == 0
+    written = json.loads((tmp_path / "time_to_result.json").read_text())
+    assert [(r["job"], r["cpu_kind"]) for r in written["jobs"]] == [("default", zen4)]
+    assert (tmp_path / "time_to_result.md").read_text().splitlines()[0] == f"# Time to result ({zen4}, 2 cores)"
