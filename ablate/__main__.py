@@ -8,10 +8,9 @@ final val top-1 error (%), or None for a run that did not complete, for sweepers
 `-m` beside `--cfg` or `--info`, shell completion without its command and a `--config-path` without the config
 (tracebacks or misleading words in Hydra; `ablate.cli.argv`), and says Hydra's own errors — an unknown
 group option, key or field, an override it cannot parse, a run folder it cannot create, a Ray cluster it cannot
-reach — in one
-sentence with exit status 2, as ablate's other refusals (`ablate.config.sentences.hydra_sentence`,
-`unwritable_folder`). Hydra prints those errors and exits 1 inside `run_and_report` unless
-HYDRA_FULL_ERROR=1, which makes it re-raise them:
+reach — in one sentence with exit status 2, as ablate's other refusals (`ablate.config.sentences.hydra_sentence`,
+`unwritable_folder`, `ablate.config.plugins.ray_unreachable`). Hydra prints those errors and exits 1 inside
+`run_and_report` unless HYDRA_FULL_ERROR=1, which makes it re-raise them:
 `cli` sets it for the call, so the error reaches it as an exception and no second composition is needed.
 A user who set HYDRA_FULL_ERROR=1 gets Hydra's full traceback, as asked.
 """

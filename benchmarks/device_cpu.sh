@@ -28,13 +28,16 @@ t0=$(now)
     "$venv/bin/python" -m pip install -q --no-index --find-links .whl/gpu hydra-core omegaconf optuna tabulate
     "$venv/bin/python" -m pip install -q --no-index --find-links .whl/gpu --no-deps -e .
 ) > "$out/install.log" 2>&1 || { echo "install failed"; tail "$out/install.log"; exit 1; }
+failed=0
+runs=$(mktemp -d)  # fresh run folders: one left by an earlier call would hold a finished run and train nothing
 run() {  # run NAME [OVERRIDES...]: the default run on cores 0 and 1, CPU only
     local name=$1 a b
     shift
     a=$(now)
     CUDA_VISIBLE_DEVICES= taskset -c 0,1 "$venv/bin/python" -m ablate trainer.device=cpu trainer.progress=false \
-        data.root="$PWD/data/fashion-mnist" data.download=false hydra.run.dir="/tmp/$name" "$@" ${ABLATE_ARGS:-} > "$out/$name.log" 2>&1
+        data.root="$PWD/data/fashion-mnist" data.download=false hydra.run.dir="$runs/$name" "$@" ${ABLATE_ARGS:-} > "$out/$name.log" 2>&1
     local rc=$?
+    (( rc == 0 )) || failed=1
     b=$(now)
     echo "$name rc=$rc wall=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", b - a }') s" | tee -a "$out/times.txt"
 }
@@ -45,6 +48,7 @@ run default
 run fp32 trainer.precision=fp32
 if [ "${COMPILE_BUDGET:-0}" -gt 0 ]; then
     python3 benchmarks/gpu_check.py --modes compiled --sources ablate --forms c --cudnn on \
-        --budget "$COMPILE_BUDGET" --out "$out/compiled.json" > "$out/compiled.log" 2>&1
+        --budget "$COMPILE_BUDGET" --out "$out/compiled.json" > "$out/compiled.log" 2>&1 || failed=1
 fi
 echo "total $(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }') s" | tee -a "$out/times.txt"
+exit "$failed"  # a run that failed fails the script (its log is in OUT_DIR)
