@@ -69,11 +69,12 @@ def targets(results: dict) -> list[dict]:
         from benchmarks.pruning import EPOCH_TARGET, ERROR_TARGET
 
         c = pruning["comparison"]
-        share, diff = c["epoch_share"], c["error_difference"]
+        share, diff, held = c["epoch_share"], c["error_difference"], c.get("heldout_difference")
         out.append({"target": f"Hyperband pruning: best within {ERROR_TARGET} points of the unpruned search with "
                               f"≤ {EPOCH_TARGET:.0%} of its epochs (issue 14)",
                     "measured": ("–" if share is None else f"{share:.0%} of the epochs")
-                    + ("" if diff is None else f", best {diff:+.2f} points"),
+                    + ("" if diff is None else f", best {diff:+.2f} points")
+                    + ("" if held is None else f" ({held[0]:+.2f} held out)"),
                     "value": share,
                     "status": "– (quick: smoke size)" if pruning.get("quick") else _status(c["met"])})
     return out

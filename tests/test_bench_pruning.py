@@ -275,3 +275,32 @@ def test_the_launcher_floor_runs_every_job_once_with_its_number(tmp_path):
                   key=lambda job: job["job_num"])
     assert [j["job_num"] for j in jobs] == [0, 1, 2]
     assert all(0.01 <= j["end"] - j["start"] < 0.5 for j in jobs)  # each job composed with its own overrides
+
+
+def test_the_error_target_is_judged_on_held_out_scores_where_both_searches_have_them(arms):
+    """A search's own best score is the lowest of its completed trials' noisy scores: with held-out scores of the
+    two picked designs, the target is judged on their paired difference, and the table and notes show both."""
+    import torch
+
+    n = 1000
+    pruned = torch.ones(n, dtype=torch.bool)
+    pruned[:200] = False  # 20.0 % held out
+    unpruned = torch.ones(n, dtype=torch.bool)
+    unpruned[:195] = False  # 19.5 % held out
+    scores = {"pruned": {"err": 20.0, "images": n, "correct": pruned},
+              "unpruned": {"err": 19.5, "images": n, "correct": unpruned}}
+    result = pruning.result_of({k: dict(v) for k, v in arms.items()}, seed=0, quick=False, heldout=scores)
+    c = result["comparison"]
+    assert c["error_difference"] == pytest.approx(0.2) and c["error_met"] is True  # own scores: +0.2, met
+    assert c["heldout_difference"][0] == pytest.approx(0.5) and c["heldout_met"] is False
+    assert c["met"] is False  # judged held out
+    assert c["heldout_difference"][1] < 0.5 < c["heldout_difference"][2]
+    assert result["table"]["rows"][0][4] == "16.50%, held out 20.00% (trial 3: cardinality=8)"
+    assert any("on the 1,000 validation images neither search selected on" in note and "+0.50 points" in note
+               and "missed" in note for note in result["notes"])
+    assert any("(target ≤ +0.3 points: met, on the searches' own scores)" in note for note in result["notes"])
+    target = bench_report.targets({"pruning": result})[-1]
+    assert (target["measured"], target["status"]) == ("48% of the epochs, best +0.20 points (+0.50 held out)",
+                                                      "missed")
+    better = pruning.compare(arms["pruned"], arms["unpruned"], (-0.4, -0.9, 0.1))
+    assert (better["heldout_met"], better["met"]) == (True, True)

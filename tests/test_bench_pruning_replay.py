@@ -137,3 +137,39 @@ def test_tpe_under_hyperband_models_every_trial_not_only_its_brackets():
         assert proposals(False) == with_filter
     finally:
         optuna.pruners._filter_study = previous
+
+
+def test_the_held_out_error_of_the_picked_design_is_compared_where_the_curves_hold_it(tmp_path):
+    """The design a search picks is its completed trial with the lowest final value (the first on a tie); with
+    held-out errors in the curves, each search reports its pick's and the summary their differences."""
+    for num, (design, status, value) in enumerate([("a", "completed", 22.0), ("b", "pruned", None),
+                                                   ("c", "completed", 21.0), ("d", "completed", 21.0)]):
+        (tmp_path / str(num)).mkdir()
+        job = {"design": design, "status": status, "epochs": 4, **({"value": value} if value else {})}
+        (tmp_path / str(num) / "replay.json").write_text(json.dumps(job))
+    assert replay.picked(tmp_path) == "c"
+    assert replay.picked(tmp_path / "none") is None
+    held = {**CURVES, "curves": [{**c, "heldout_err": FINAL[c["params"]["model.cardinality"]] + 0.5}
+                                 for c in CURVES["curves"]]}
+    result = replay.replay(held, seeds=2, pruners=MEDIAN, jobs=1, sweep=SWEEP)
+    for seed in (0, 1):
+        assert result["runs"]["unpruned"][seed]["best_heldout_err"] == 21.5 == result["runs"]["median"][seed][
+            "best_heldout_err"]  # C = 4's held-out error: both picked it
+    summary = result["summary"]["median"]
+    assert summary["heldout_difference"] == (0.0, 0.0, 0.0) and summary["seeds_heldout_met"] == 2
+    t = replay.table(result)
+    assert t["headers"][-2].startswith("held-out error of the picked design") and t["rows"][0][-2].startswith("+0.00")
+    assert any("judged on held-out errors" in n for n in replay.notes(result))
+    # curves without held-out errors (those recorded before): no held-out columns
+    plain = replay.replay(CURVES, seeds=1, pruners=MEDIAN, jobs=1, sweep=SWEEP)
+    assert plain["summary"]["median"]["heldout_difference"] is None and len(replay.table(plain)["headers"]) == 5
+
+
+def test_unpruned_and_pruned_differences_count_only_seeds_where_both_picked():
+    unpruned = {0: {"epochs": 100, "best_val_err": 20.0, "best_heldout_err": 21.0},
+                1: {"epochs": 100, "best_val_err": 20.0, "best_heldout_err": 21.0}}
+    pruned = {0: {"epochs": 40, "best_val_err": 20.5, "best_heldout_err": 21.1},
+              1: {"epochs": 60, "best_val_err": None, "best_heldout_err": None}}
+    s = replay.summarise(pruned, unpruned)
+    assert s["heldout_difference"][0] == pytest.approx(0.1) and s["seeds_heldout_met"] == 1
+    assert s["seeds_heldout_both_met"] == 1 and s["seeds_error_met"] == 0 and s["heldout_mean_met"] is True
