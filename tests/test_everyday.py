@@ -292,8 +292,11 @@ def test_a_multirun_without_a_report_says_how_to_write_one(tmp_path, caplog):
     config = OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}, "callbacks": {"status": {}}}})
     with caplog.at_level("INFO", logger="ablate.report.callback"):
         StatusCallback().on_multirun_end(config)
-    assert caplog.messages == [f"No report is written for a multirun without a sweep config: python -m ablate.report "
-                               f"{sweep} writes it (or add hydra/callbacks=report to the command)."]
+    # said of every multirun without a report callback: also of a sweep config's whose callback the command
+    # removed (`+sweep=search_pruning '~hydra.callbacks.report'` was told it had no sweep config)
+    assert caplog.messages == [f"No report is written for a multirun without a report callback (a sweep config adds "
+                               f"one): python -m ablate.report {sweep} writes it (or add hydra/callbacks=report to the "
+                               "command)."]
 
 
 def test_a_member_another_launch_is_training_is_not_a_failure(tmp_path, capsys):

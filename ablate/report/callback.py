@@ -90,8 +90,8 @@ class StatusCallback(Callback):
         sweep_dir = config.hydra.sweep.dir
         exit_with_verdict(sweep_dir)
         log.info(
-            f"No report is written for a multirun without a sweep config: python -m ablate.report {sweep_dir} writes "
-            "it (or add hydra/callbacks=report to the command)."
+            f"No report is written for a multirun without a report callback (a sweep config adds one): python -m "
+            f"ablate.report {sweep_dir} writes it (or add hydra/callbacks=report to the command)."
         )
 
 
