@@ -186,6 +186,21 @@ def test_a_stale_member_is_told_apart_from_a_current_one(tmp_path):
     assert sweep.epochs.run.tolist() == ["model.cardinality=1"] * 2  # the stale run's curve is not drawn
 
 
+def test_a_config_yaml_caught_while_hydra_rewrites_it_gives_no_stale_verdict(tmp_path):
+    """Hydra rewrites a member's .hydra/config.yaml at each launch by truncating it and then writing it: a second
+    launch of the same sweep can read it empty at that moment. An empty file is no config, not another config (CI
+    once ended a launch with 'hold runs of another config (budget={"metric":null} there, null in this sweep)')."""
+    root = tmp_path / "sweep"
+    config = {"budget": {"metric": None}, "model": {"name": "tiny"}, "seed": 0}
+    rec = record(["model.cardinality=1"], 0, [30.0, 20.0], config=config)
+    rec["config_hash"] = config_hash(rec["config"])
+    folder = write_record(root, rec)
+    (folder / ".hydra").mkdir()
+    (folder / ".hydra" / "config.yaml").write_text("")  # truncated, not yet written
+    (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(["model.cardinality=1"]))
+    assert collect(root).runs.status.tolist() == ["completed"]
+
+
 # ----------------------------------------------------------------------------- 2. exit codes of a sweep
 MULTIRUN = f"""
 hydra:

@@ -450,7 +450,8 @@ def _read_record(path: Path, overrides: list[str] | None = None) -> RunRecord:
 
 def member_config(member: Path) -> dict | None:
     """The config the newest launch composed for a member (`.hydra/config.yaml`, which Hydra rewrites at each
-    launch), resolved; None when there is none or it does not resolve here."""
+    launch), resolved; None when there is none, it does not resolve here, or it is empty: Hydra truncates the file
+    and then writes it, so another launch of the same sweep can catch it empty, and an empty file is no config."""
     path = member / ".hydra" / "config.yaml"
     if not path.is_file():
         return None
@@ -459,9 +460,10 @@ def member_config(member: Path) -> dict | None:
     import ablate.config  # noqa: F401  the resolvers a config may use
 
     try:
-        return OmegaConf.to_container(OmegaConf.load(path), resolve=True)  # type: ignore[return-value]
+        config = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
     except Exception:  # an interpolation that needs the running job (or a damaged file): no verdict
         return None
+    return config or None  # type: ignore[return-value]
 
 
 def _stale(record: RunRecord, member: Path) -> str | None:
