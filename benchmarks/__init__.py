@@ -9,5 +9,5 @@ median over repeated timed steps after warm-up (`benchmarks.timing`), with its s
 Imports nothing heavy here: the GPU check imports `benchmarks.workload` without Hydra.
 """
 
-GROUPS = ("ceilings", "models", "grouped", "variants", "trainer", "step_profile", "merged_groups", "analytic",
-          "repeats", "search_slots", "pruning", "pruning_replay")
+GROUPS = ("ceilings", "models", "grouped", "variants", "trainer", "step_profile", "merged_groups", "ddp_step",
+          "analytic", "repeats", "search_slots", "pruning", "pruning_replay")

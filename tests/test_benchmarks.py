@@ -186,7 +186,7 @@ def test_an_only_that_names_no_group_is_refused(only, capsys):
     assert e.value.code == 2
     assert capsys.readouterr().err.splitlines()[-1] == (
         f"python -m benchmarks: error: --only {only!r} names no group: give one or more of ceilings, models, grouped, "
-        "variants, trainer, step_profile, merged_groups, analytic, repeats, search_slots, pruning, pruning_replay.")
+        "variants, trainer, step_profile, merged_groups, ddp_step, analytic, repeats, search_slots, pruning, pruning_replay.")
 
 
 def test_an_out_folder_that_cannot_be_written_is_refused_before_anything_runs(tmp_path, capsys):
