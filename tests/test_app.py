@@ -786,6 +786,42 @@ def test_members_sharing_a_gpu_measure_no_peak_beside_each_other(monkeypatch, ca
     assert measured == [gpu] and alone.machine_fraction == 6e-5
 
 
+def test_cpu_members_that_outnumber_the_cores_measure_no_peak(monkeypatch, caplog):
+    """Found timing the main job with its five members at once on two cores (hydra.launcher.n_jobs=5): each member
+    measured its one-thread matmul peak while the other four trained on the same two cores and recorded 13–30 % of
+    the bf16 peak where one member alone recorded 22–32 %. Members that outnumber the cores measure no peak; as many
+    members as cores (each on a core of its own) measure as before."""
+    from types import SimpleNamespace as ns
+
+    from omegaconf import OmegaConf
+
+    from ablate.run import device as devices
+    from ablate.run import parallel
+
+    caplog.set_level("INFO")
+    measured = []
+    monkeypatch.setattr(devices, "peak_flops", lambda device, dtype=None: measured.append(device) or 1e12)
+    record = ns(
+        epochs=[ns(images_per_s=500.0), ns(images_per_s=1000.0)],
+        model=ns(complexity=ns(flops=10_000_000)),
+        throughput=runs.ThroughputSection(),
+    )
+    cpu, trainer = torch.device("cpu"), ns(peak_flops=None, precision="fp32", jobs_per_gpu=1)
+    joblib = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
+    many = OmegaConf.create({"mode": "MULTIRUN", "launcher": {"_target_": joblib, "n_jobs": 5}, "sweeper": {}})
+    monkeypatch.setattr(parallel, "_running_hydra_cfg", lambda: many)
+    monkeypatch.setattr(parallel, "cpu_count", lambda: 2)
+    packed = processes._throughput(record, trainer, cpu, 1)
+    assert measured == [] and (packed.peak_flops, packed.machine_fraction, packed.fp32_fraction) == (None, None, None)
+    assert packed.train_flops_per_s == 6e10 and packed.images_per_s == 1000.0
+    assert "the CPU's peak is not measured while 5 members share its 2 cores (each would read a fraction of it): " \
+           "the shares of the peak are left out; trainer.peak_flops gives a peak instead" in caplog.text
+    two = OmegaConf.create({"mode": "MULTIRUN", "launcher": {"_target_": joblib, "n_jobs": 2}, "sweeper": {}})
+    monkeypatch.setattr(parallel, "_running_hydra_cfg", lambda: two)
+    alone = processes._throughput(record, trainer, cpu, 1)
+    assert measured == [cpu] and alone.machine_fraction == 0.06
+
+
 def test_the_end_of_run_line_gives_the_share_in_the_runs_own_precision_and_small_shares_in_digits():
     """Found on the first GPU lent: a bf16 run on an H200 ended in "12910 img/s (bf16), 0% of the fp32 matmul
     peak": a share under 1 % read as none, and only against fp32 while the run trained in bf16. The line gives the

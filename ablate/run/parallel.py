@@ -86,6 +86,18 @@ def concurrent_members(hydra_cfg, cores: int) -> int:
     return max(int(n), 1)
 
 
+def members_sharing_cores(hydra_cfg=None, cores: int | None = None) -> int | None:
+    """How many members of this multirun run at once on this machine when they outnumber its cores (each then
+    has a fraction of a core, and a timing taken in one of them reads the others' load); None otherwise."""
+    cores = cores or cpu_count()
+    if hydra_cfg is None:
+        hydra_cfg = _running_hydra_cfg()
+    if hydra_cfg is None or not str(hydra_cfg.get("mode", "")).endswith("MULTIRUN"):
+        return None
+    members = concurrent_members(hydra_cfg, cores)
+    return members if members > cores else None
+
+
 def _running_hydra_cfg():
     try:
         from hydra.core.hydra_config import HydraConfig

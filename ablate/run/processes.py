@@ -123,10 +123,11 @@ def plan_for(cfg: DictConfig, template: Template, expected: dict, run_dir: Path,
 def _cpu_peaks(trainer, world_size: int, threads: int | None) -> tuple[float, float] | None:
     """The matmul peaks of `world_size` CPU processes of `threads` threads each, measured here (once per job
     process: a sweep's members share the figure) rather than by each member's fresh rank 0; None on CUDA, or
-    with `trainer.peak_flops` given."""
+    with `trainer.peak_flops` given, or while more members than cores run at once (`_throughput` says why)."""
     from ablate.run import device as devices
+    from ablate.run.parallel import members_sharing_cores
 
-    if trainer.peak_flops is not None or devices.wants_cuda(trainer.device):
+    if trainer.peak_flops is not None or devices.wants_cuda(trainer.device) or members_sharing_cores():
         return None
     import torch
 
@@ -484,6 +485,7 @@ def _throughput(
 ) -> ThroughputSection:
     """Training images/s over the run's epochs, the FLOP/s they mean, and the fraction of the machine's peak."""
     from ablate.run import device as devices
+    from ablate.run import parallel
 
     rates = [e.images_per_s for e in record.epochs if e.images_per_s]
     if not rates or record.model is None:
@@ -497,6 +499,7 @@ def _throughput(
     peak = trainer.peak_flops
     fp32_peak = None
     shared_gpu = device.type == "cuda" and trainer.jobs_per_gpu > 1
+    sharing = parallel.members_sharing_cores() if device.type == "cpu" and peak is None else None
     if peak is None and peaks is not None:  # measured by the job's process before training
         peak, fp32_peak = peaks
     elif peak is None and shared_gpu:  # the other members' steps would take most of the GPU from the measurement
@@ -505,6 +508,13 @@ def _throughput(
             "fraction of it): the shares of the peak are left out; trainer.peak_flops gives the GPU's peak",
             trainer.jobs_per_gpu,
             device,
+        )
+    elif peak is None and sharing:  # more members than cores: the others train on the cores it would time
+        log.info(
+            "the CPU's peak is not measured while %d members share its %d cores (each would read a fraction of it): "
+            "the shares of the peak are left out; trainer.peak_flops gives a peak instead",
+            sharing,
+            parallel.cpu_count(),
         )
     elif peak is None:  # each process measured its own device or its share of the cores
         peak = devices.peak_flops(device, dtype) * world_size
