@@ -11,7 +11,7 @@ import pytest
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
-from ablate.run.parallel import concurrent_members, cpu_count, ranks_for_job, threads_for_job
+from ablate.run.parallel import concurrent_members, cpu_count, members_sharing_cores, ranks_for_job, threads_for_job
 from tests.test_optuna_sweeper import load, multirun, study_record
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,6 +55,18 @@ LOCAL = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher"
 SLURM = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
 RAY = "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher"
 BASIC = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
+
+
+def test_members_share_cores_only_when_more_run_at_once_than_there_are_cores():
+    """Where each member's one-thread timings (its matmul peak) read the other members' load."""
+    assert members_sharing_cores(_hydra({"_target_": JOBLIB, "n_jobs": 5}), cores=2) == 5
+    assert members_sharing_cores(_hydra({"_target_": JOBLIB, "n_jobs": 2}), cores=2) is None  # a core each
+    assert members_sharing_cores(_hydra({"_target_": JOBLIB, "n_jobs": -1}), cores=2) is None  # joblib: one per core
+    assert members_sharing_cores(_hydra({"_target_": JOBLIB, "n_jobs": 8}, {"n_jobs": 2}), cores=2) is None  # batch
+    assert members_sharing_cores(_hydra({"_target_": LOCAL}, {"n_jobs": 4}), cores=2) == 4
+    assert members_sharing_cores(_hydra({"_target_": BASIC}), cores=2) is None
+    assert members_sharing_cores(_hydra({"_target_": SLURM, "cpus_per_task": 1}), cores=2) is None  # own allocation
+    assert members_sharing_cores(_hydra({"_target_": JOBLIB, "n_jobs": 5}, mode="RUN"), cores=2) is None
 
 
 def test_threads_are_the_cores_shared_among_concurrent_members():
