@@ -52,13 +52,12 @@ def _member(cardinality: int, rank: int, world: int, rounds: int, repeats: int) 
     from ablate.models import build
     from ablate.run import device as devices
     from ablate.run.kernels import merge_groups
-    from benchmarks.merged_groups import member
+    from benchmarks.merged_groups import member, training_step
     from benchmarks.models import cpu_batch
     from benchmarks.timing import measure
 
     dtype = devices.autocast_dtype("auto", torch.device("cpu"))
     batch = cpu_batch() // world
-    criterion = nn.CrossEntropyLoss(label_smoothing=0.1)
     template = member(cardinality)
     torch.manual_seed(rank)
     x = torch.randn(batch, template.in_channels, template.resolution, template.resolution)
@@ -70,22 +69,11 @@ def _member(cardinality: int, rank: int, world: int, rounds: int, repeats: int) 
         merge_groups(model)
         return model
 
-    def stepper(model: nn.Module):
-        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
-
-        def step():
-            with torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
-                loss = criterion(model(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-
-        return step
-
+    ddp = nn.parallel.DistributedDataParallel
     steps = {
-        "independent": stepper(net()),
-        "ddp": stepper(nn.parallel.DistributedDataParallel(net())),
-        "ddp, no buffer broadcast": stepper(nn.parallel.DistributedDataParallel(net(), broadcast_buffers=False)),
+        "independent": training_step(net(), x, y, dtype),
+        "ddp": training_step(ddp(net()), x, y, dtype),
+        "ddp, no buffer broadcast": training_step(ddp(net(), broadcast_buffers=False), x, y, dtype),
     }
     seconds: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(rounds):

@@ -31,11 +31,29 @@ def member(cardinality: int):
     return template
 
 
+def training_step(net, x, y, dtype):
+    """One training step of `net` on the batch (x, y) as ablate's CPU recipe takes it (autocast to `dtype`, label
+    smoothing 0.1, SGD with Nesterov momentum), as a call to time."""
+    import torch
+    from torch import nn
+
+    criterion = nn.CrossEntropyLoss(label_smoothing=0.1)
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+
+    def step():
+        with torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
+            loss = criterion(net(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
 def measure_member(cardinality: int, quick: bool) -> dict:
     import copy
 
     import torch
-    from torch import nn
 
     from ablate.models import build
     from ablate.run import device as devices
@@ -57,21 +75,7 @@ def measure_member(cardinality: int, quick: bool) -> dict:
     x = torch.randn(batch, template.in_channels, template.resolution, template.resolution)
     x = x.contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, template.num_classes, (batch,))
-    criterion = nn.CrossEntropyLoss(label_smoothing=0.1)
-
-    def stepper(net):
-        opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, nesterov=True)
-
-        def step():
-            with torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
-                loss = criterion(net(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-
-        return step
-
-    steps = {name: stepper(net) for name, net in nets.items()}
+    steps = {name: training_step(net, x, y, dtype) for name, net in nets.items()}
     seconds: dict[str, list[float]] = {name: [] for name in steps}
     repeats = 2 if quick else 5
     for _ in range(1 if quick else ROUNDS):

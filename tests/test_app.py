@@ -691,17 +691,23 @@ def test_processes_past_what_a_machine_can_start_are_refused(monkeypatch):
         "(more processes than cores only share them), or auto for one per core.")
 
 
+
+def _finished_run():
+    """A finished run's record as `processes._throughput` reads it: two epochs (500 then 1,000 img/s, the second
+    the steady rate) of a model of 10 MFLOPs a forward pass."""
+    from types import SimpleNamespace as ns
+
+    return ns(epochs=[ns(images_per_s=500.0), ns(images_per_s=1000.0)], model=ns(complexity=ns(flops=10_000_000)),
+              throughput=runs.ThroughputSection())
+
+
 def test_a_given_peak_below_the_rate_the_run_reached_is_said_and_no_share_is_recorded(caplog):
     """Found by hand: `trainer.peak_flops=1` ended in "1004 img/s (fp32), 5623129584097% of the fp32 matmul peak": a
     peak is the most the machine does, so a run above it shows the given figure is wrong. The share is left out of
     the record (null), and the log says why; a peak above the rate gives the share as before."""
     from types import SimpleNamespace as ns
 
-    record = ns(
-        epochs=[ns(images_per_s=500.0), ns(images_per_s=1000.0)],
-        model=ns(complexity=ns(flops=10_000_000)),
-        throughput=runs.ThroughputSection(),
-    )
+    record = _finished_run()
     cpu = torch.device("cpu")
     low = processes._throughput(record, ns(peak_flops=1.0, precision="fp32"), cpu, 1)
     assert (low.train_flops_per_s, low.peak_flops) == (6e10, 1.0)  # 6 FLOPs a multiply-add of the forward pass
@@ -719,11 +725,7 @@ def test_a_measured_peak_below_the_rate_the_run_reached_is_said_and_no_share_is_
     and the log says why; a measured peak above the rate gives the shares as before."""
     from types import SimpleNamespace as ns
 
-    record = ns(
-        epochs=[ns(images_per_s=500.0), ns(images_per_s=1000.0)],
-        model=ns(complexity=ns(flops=10_000_000)),
-        throughput=runs.ThroughputSection(),
-    )
+    record = _finished_run()
     cpu = torch.device("cpu")
     trainer = ns(peak_flops=None, precision="fp32")
     low = processes._throughput(record, trainer, cpu, 1, peaks=(2e10, 2e10))
@@ -768,11 +770,7 @@ def test_members_sharing_a_gpu_measure_no_peak_beside_each_other(monkeypatch, ca
     caplog.set_level("INFO")
     measured = []
     monkeypatch.setattr(devices, "peak_flops", lambda device, dtype=None: measured.append(device) or 1e15)
-    record = ns(
-        epochs=[ns(images_per_s=500.0), ns(images_per_s=1000.0)],
-        model=ns(complexity=ns(flops=10_000_000)),
-        throughput=runs.ThroughputSection(),
-    )
+    record = _finished_run()
     gpu = torch.device("cuda", 0)
     packed = processes._throughput(record, ns(peak_flops=None, precision="fp32", jobs_per_gpu=5), gpu, 1)
     assert measured == []
@@ -801,11 +799,7 @@ def test_cpu_members_that_outnumber_the_cores_measure_no_peak(monkeypatch, caplo
     caplog.set_level("INFO")
     measured = []
     monkeypatch.setattr(devices, "peak_flops", lambda device, dtype=None: measured.append(device) or 1e12)
-    record = ns(
-        epochs=[ns(images_per_s=500.0), ns(images_per_s=1000.0)],
-        model=ns(complexity=ns(flops=10_000_000)),
-        throughput=runs.ThroughputSection(),
-    )
+    record = _finished_run()
     cpu, trainer = torch.device("cpu"), ns(peak_flops=None, precision="fp32", jobs_per_gpu=1)
     joblib = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
     many = OmegaConf.create({"mode": "MULTIRUN", "launcher": {"_target_": joblib, "n_jobs": 5}, "sweeper": {}})
