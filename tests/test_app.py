@@ -784,11 +784,11 @@ def test_members_sharing_a_gpu_measure_no_peak_beside_each_other(monkeypatch, ca
     assert measured == [gpu] and alone.machine_fraction == 6e-5
 
 
-def test_cpu_members_that_outnumber_the_cores_measure_no_peak(monkeypatch, caplog):
+def test_cpu_members_that_outnumber_the_cores_measure_no_peak(tmp_path, monkeypatch, caplog):
     """Found timing the main job with its five members at once on two cores (hydra.launcher.n_jobs=5): each member
-    measured its one-thread matmul peak while the other four trained on the same two cores and recorded 13–30 % of
-    the bf16 peak where one member alone recorded 22–32 %. Members that outnumber the cores measure no peak; as many
-    members as cores (each on a core of its own) measure as before."""
+    measured its one-thread matmul peak while the other four trained on the same two cores and recorded shares of
+    the peak that were too high. The job's process sees the launcher (Hydra's config) and puts the count in the run's
+    plan; members that outnumber the cores measure no peak, as many members as cores measure as before."""
     from types import SimpleNamespace as ns
 
     from omegaconf import OmegaConf
@@ -799,20 +799,28 @@ def test_cpu_members_that_outnumber_the_cores_measure_no_peak(monkeypatch, caplo
     caplog.set_level("INFO")
     measured = []
     monkeypatch.setattr(devices, "peak_flops", lambda device, dtype=None: measured.append(device) or 1e12)
-    record = _finished_run()
-    cpu, trainer = torch.device("cpu"), ns(peak_flops=None, precision="fp32", jobs_per_gpu=1)
-    joblib = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
-    many = OmegaConf.create({"mode": "MULTIRUN", "launcher": {"_target_": joblib, "n_jobs": 5}, "sweeper": {}})
-    monkeypatch.setattr(parallel, "_running_hydra_cfg", lambda: many)
     monkeypatch.setattr(parallel, "cpu_count", lambda: 2)
-    packed = processes._throughput(record, trainer, cpu, 1)
+    joblib = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
+    hydra = {n: OmegaConf.create({"mode": "MULTIRUN", "launcher": {"_target_": joblib, "n_jobs": n}, "sweeper": {}})
+             for n in (2, 5)}
+    plans = {}
+    for n, cfg in hydra.items():
+        monkeypatch.setattr(parallel, "_running_hydra_cfg", lambda cfg=cfg: cfg)
+        for world_size in (1, 2):
+            small = [o for o in SMALL if not o.startswith("trainer.peak_flops")]
+            config = compose([*small, "trainer.device=cpu", f"trainer.world_size={world_size}"])
+            template = template_from_cfg(config.model)
+            plans[n, world_size] = processes.plan_for(config, template, {"form": "c"}, tmp_path, 0)
+    assert {k: p.sharing for k, p in plans.items()} == {(2, 1): None, (2, 2): None, (5, 1): 5, (5, 2): 5}
+    assert plans[5, 2].peaks is None and plans[2, 2].peaks is not None  # the job's process measured only for n=2
+    measured.clear()
+    cpu, trainer = torch.device("cpu"), ns(peak_flops=None, precision="fp32", jobs_per_gpu=1)
+    packed = processes._throughput(_finished_run(), trainer, cpu, 1, sharing=plans[5, 1].sharing)
     assert measured == [] and (packed.peak_flops, packed.machine_fraction, packed.fp32_fraction) == (None, None, None)
     assert packed.train_flops_per_s == 6e10 and packed.images_per_s == 1000.0
     assert "the CPU's peak is not measured while 5 members share its 2 cores (each would read a fraction of it): " \
            "the shares of the peak are left out; trainer.peak_flops gives a peak instead" in caplog.text
-    two = OmegaConf.create({"mode": "MULTIRUN", "launcher": {"_target_": joblib, "n_jobs": 2}, "sweeper": {}})
-    monkeypatch.setattr(parallel, "_running_hydra_cfg", lambda: two)
-    alone = processes._throughput(record, trainer, cpu, 1)
+    alone = processes._throughput(_finished_run(), trainer, cpu, 1, sharing=plans[2, 1].sharing)
     assert measured == [cpu] and alone.machine_fraction == 0.06
 
 

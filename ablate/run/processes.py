@@ -56,6 +56,7 @@ class RunPlan:
     report: Report = never  # after each epoch: the val error to an Optuna trial; True when its pruner stops the run
     logging: dict | None = None  # the job's logging config (Hydra's job_logging), so DDP processes log where it does
     peaks: tuple[float, float] | None = None  # CPU: the matmul peaks (training dtype, fp32) of all processes
+    sharing: int | None = None  # CPU: the members running at once where they outnumber the cores (no peak measured)
 
 
 def start_fork_server(cfg: DictConfig) -> None:
@@ -89,7 +90,7 @@ def _fork_server(world_size: int) -> None:
 def plan_for(cfg: DictConfig, template: Template, expected: dict, run_dir: Path, job_num: int | None) -> RunPlan:
     """The training processes' plan: the solved model, its identity and how many processes and threads."""
     from ablate.run import device as devices
-    from ablate.run.parallel import ranks_for_job
+    from ablate.run.parallel import members_sharing_cores, ranks_for_job
 
     world_size = ranks_for_job(
         cfg.trainer.world_size,
@@ -103,6 +104,7 @@ def plan_for(cfg: DictConfig, template: Template, expected: dict, run_dir: Path,
         check_memory(template, world_size)
         check_data_memory(options(cfg.data), world_size)
     threads = threads_per_process(cfg.trainer.num_threads, world_size)
+    sharing = None if devices.wants_cuda(cfg.trainer.device) else members_sharing_cores()
     _fork_server(world_size)  # started already where `start_fork_server` foresaw this count
     return RunPlan(
         cfg=cfg,
@@ -116,18 +118,18 @@ def plan_for(cfg: DictConfig, template: Template, expected: dict, run_dir: Path,
         run_dir=run_dir,
         report=reporter(),
         logging=job_logging() if world_size > 1 else None,
-        peaks=_cpu_peaks(cfg.trainer, world_size, threads) if world_size > 1 else None,
+        peaks=_cpu_peaks(cfg.trainer, world_size, threads) if world_size > 1 and not sharing else None,
+        sharing=sharing,
     )
 
 
 def _cpu_peaks(trainer, world_size: int, threads: int | None) -> tuple[float, float] | None:
     """The matmul peaks of `world_size` CPU processes of `threads` threads each, measured here (once per job
     process: a sweep's members share the figure) rather than by each member's fresh rank 0; None on CUDA, or
-    with `trainer.peak_flops` given, or while more members than cores run at once (`_throughput` says why)."""
+    with `trainer.peak_flops` given."""
     from ablate.run import device as devices
-    from ablate.run.parallel import members_sharing_cores
 
-    if trainer.peak_flops is not None or devices.wants_cuda(trainer.device) or members_sharing_cores():
+    if trainer.peak_flops is not None or devices.wants_cuda(trainer.device):
         return None
     import torch
 
@@ -417,7 +419,7 @@ def train_process(rank: int, plan: RunPlan) -> None:
                 tell(result.epochs)  # a checkpoint that held every epoch trained none here
                 record.set_epochs(result.epochs)
                 record.status, record.reason = result.status, result.reason
-                record.throughput = _throughput(record, trainer, device, world_size, plan.peaks)
+                record.throughput = _throughput(record, trainer, device, world_size, plan.peaks, plan.sharing)
                 record.save(plan.run_dir)
                 trackers.end(record)
     finally:
@@ -481,11 +483,18 @@ def _check_data(data: Dataset, template: Template) -> None:
 
 
 def _throughput(
-    record: RunRecord, trainer, device: torch.device, world_size: int, peaks: tuple[float, float] | None = None
+    record: RunRecord,
+    trainer,
+    device: torch.device,
+    world_size: int,
+    peaks: tuple[float, float] | None = None,
+    sharing: int | None = None,
 ) -> ThroughputSection:
-    """Training images/s over the run's epochs, the FLOP/s they mean, and the fraction of the machine's peak."""
+    """Training images/s over the run's epochs, the FLOP/s they mean, and the fraction of the machine's peak.
+    `peaks`: measured by the job's process; `sharing`: the members that share this machine's cores, if more than
+    the cores (`RunPlan`)."""
     from ablate.run import device as devices
-    from ablate.run import parallel
+    from ablate.run.parallel import cpu_count
 
     rates = [e.images_per_s for e in record.epochs if e.images_per_s]
     if not rates or record.model is None:
@@ -499,7 +508,6 @@ def _throughput(
     peak = trainer.peak_flops
     fp32_peak = None
     shared_gpu = device.type == "cuda" and trainer.jobs_per_gpu > 1
-    sharing = parallel.members_sharing_cores() if device.type == "cpu" and peak is None else None
     if peak is None and peaks is not None:  # measured by the job's process before training
         peak, fp32_peak = peaks
     elif peak is None and shared_gpu:  # the other members' steps would take most of the GPU from the measurement
@@ -509,12 +517,12 @@ def _throughput(
             trainer.jobs_per_gpu,
             device,
         )
-    elif peak is None and sharing:  # more members than cores: the others train on the cores it would time
+    elif peak is None and sharing and device.type == "cpu":  # the other members train on the cores it would time
         log.info(
             "the CPU's peak is not measured while %d members share its %d cores (each would read a fraction of it): "
             "the shares of the peak are left out; trainer.peak_flops gives a peak instead",
             sharing,
-            parallel.cpu_count(),
+            cpu_count(),
         )
     elif peak is None:  # each process measured its own device or its share of the cores
         peak = devices.peak_flops(device, dtype) * world_size
