@@ -60,17 +60,18 @@ def heldout_error(run_dir: str | Path, scored: bool = False) -> dict:
 
 
 def paired_difference(a: dict, b: dict) -> tuple[float, float, float]:
-    """a's held-out error minus b's, in points, with its 95 % interval (t over the paired per-image differences,
-    SciPy's t distribution): both runs scored on the same images."""
-    from scipy import stats
+    """a's held-out error minus b's, in points, with its 95 % interval (the reports' t interval,
+    `ablate.report.stats.interval`, over the paired per-image differences): both runs scored on the same images.
+    Without spread (the two runs right on the same images) the interval is the mean alone."""
+    import math
+
+    from ablate.report.stats import interval
 
     if a["images"] != b["images"]:
         raise ValueError(f"the runs were held out on {a['images']} and {b['images']} images: not the same images")
     d = (b["correct"].double() - a["correct"].double()) * 100.0  # a's error minus b's, per image, in points
-    mean = d.mean().item()
-    sem = (d.std(unbiased=True) / d.numel() ** 0.5).item()
-    if sem == 0:
-        return mean, mean, mean
-    low, high = stats.t.interval(0.95, d.numel() - 1, loc=mean, scale=sem)
-    return mean, float(low), float(high)
+    ci = interval(d.tolist())
+    if math.isnan(ci.low) or ci.low == ci.high:
+        return ci.mean, ci.mean, ci.mean
+    return ci.mean, ci.low, ci.high
 

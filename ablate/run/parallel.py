@@ -26,9 +26,8 @@ def threads_for_job(hydra_cfg=None, cores: int | None = None) -> int:
     multirun, or with the basic launcher (one member at a time), that is every core.
     """
     cores = cores or cpu_count()
+    hydra_cfg = _multirun(hydra_cfg)
     if hydra_cfg is None:
-        hydra_cfg = _running_hydra_cfg()
-    if hydra_cfg is None or not str(hydra_cfg.get("mode", "")).endswith("MULTIRUN"):
         return cores
     launcher = hydra_cfg.get("launcher") or {}
     target = str(launcher.get("_target_", ""))
@@ -90,12 +89,20 @@ def members_sharing_cores(hydra_cfg=None, cores: int | None = None) -> int | Non
     """How many members of this multirun run at once on this machine when they outnumber its cores (each then
     has a fraction of a core, and a timing taken in one of them reads the others' load); None otherwise."""
     cores = cores or cpu_count()
+    hydra_cfg = _multirun(hydra_cfg)
+    if hydra_cfg is None:
+        return None
+    members = concurrent_members(hydra_cfg, cores)
+    return members if members > cores else None
+
+
+def _multirun(hydra_cfg=None):
+    """`hydra_cfg` (default: the running job's `hydra` node) when it is a multirun's; None otherwise."""
     if hydra_cfg is None:
         hydra_cfg = _running_hydra_cfg()
     if hydra_cfg is None or not str(hydra_cfg.get("mode", "")).endswith("MULTIRUN"):
         return None
-    members = concurrent_members(hydra_cfg, cores)
-    return members if members > cores else None
+    return hydra_cfg
 
 
 def _running_hydra_cfg():

@@ -517,7 +517,7 @@ def _throughput(
             trainer.jobs_per_gpu,
             device,
         )
-    elif peak is None and sharing and device.type == "cpu":  # the other members train on the cores it would time
+    elif peak is None and sharing:  # CPU members beyond the cores: the others train on the cores it would time
         log.info(
             "the CPU's peak is not measured while %d members share its %d cores (each would read a fraction of it): "
             "the shares of the peak are left out; trainer.peak_flops gives a peak instead",
