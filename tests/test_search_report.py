@@ -246,7 +246,7 @@ def write_search_with_repeats(sweep: Path, designs: dict, params=("model.cardina
             job_dir.mkdir(parents=True)
             extra = [f"optim.lr={0.1 * (n + 1):g}"] if "optim.lr" in params else []
             rec = record([f"model.cardinality={c}", *extra, f"seed={seed}"], seed, [err + 5, err], template=_template(c),
-                         config={"optim": {"epochs": 2}}, job_num=3 * n + seed)
+                         config={"optim": {"epochs": 4}}, job_num=3 * n + seed)
             (job_dir / "result.json").write_text(json.dumps(rec))
             dirs.append(str(job_dir))
         trial_params = {"model.cardinality": c} | ({"optim.lr": 0.1 * (n + 1)} if "optim.lr" in params else {})
@@ -282,7 +282,7 @@ def test_a_search_with_repeats_writes_its_finalists_and_the_command_that_decides
     assert OmegaConf.load(out / "model" / "s_finalist_1.yaml").name == "s_finalist_1"
     md = (out / "search_trials.md").read_text()
     command = (f"python -m ablate -m 'hydra.searchpath=[file://{out.resolve()}]' "
-               "model=s_finalist_1,s_finalist_2,s_finalist_3 optim.epochs=2 seed=3,4,5,6,7 hydra/callbacks=report "
+               "model=s_finalist_1,s_finalist_2,s_finalist_3 optim.epochs=4 seed=3,4,5,6,7 hydra/callbacks=report "
                "hydra.sweep.dir=sweeps/s_finalists")
     # what five seeds can tell apart at the search's noise: h at n = 5 for the 3 finalists (found running the
     # finalists of the committed search: five seeds left 9 of 11 undecided)
@@ -315,9 +315,9 @@ def test_the_finalists_command_carries_the_searchs_recipe():
     from ablate.report.finalists import recipe_overrides
     from omegaconf import OmegaConf
 
-    config = OmegaConf.to_container(compose(["optim.epochs=2", "data.train_subset=10000", "trainer.num_threads=1"]),
+    config = OmegaConf.to_container(compose(["optim.epochs=4", "data.train_subset=10000", "trainer.num_threads=1"]),
                                     resolve=True)
-    assert recipe_overrides(config) == ["data.train_subset=10000", "optim.epochs=2"]  # trainer: how, not what
+    assert recipe_overrides(config) == ["data.train_subset=10000", "optim.epochs=4"]  # trainer: how, not what
     cifar = OmegaConf.to_container(compose(["data=cifar10", "optim.lr=0.05"]), resolve=True)
     assert recipe_overrides(cifar) == ["data=cifar10", "optim.lr=0.05"]
     assert recipe_overrides(OmegaConf.to_container(compose([]), resolve=True)) == []
@@ -371,4 +371,4 @@ def test_the_best_line_says_which_recipe_its_command_trains_with(tmp_path, monke
     out = write_report(write_search_with_repeats(Path("sweep"), FINALIST_DESIGNS), Path("r"))
     md = (out / "search_trials.md").read_text()
     assert ("; train it with ablate's default recipe: `python -m ablate 'hydra.searchpath=[file://r]' model=s_best` "
-            "(add `optim.epochs=2` for the search's)") in md
+            "(add `optim.epochs=4` for the search's)") in md

@@ -136,6 +136,9 @@ def _execute(
             return record.finish("failed", _reason(e), time.perf_counter() - started), e
         return _fail(record, run_dir, e, started)
     record.save(run_dir)
+    pad = unused_pad(overrides, augment=config.get("data", {}).get("augment") is not False)
+    if pad is not None:
+        log.warning(pad)
     try:
         processes.train(processes.plan_for(cfg, template, expected, run_dir, job_num))
         record = RunRecord.load(run_dir) or record
@@ -146,6 +149,19 @@ def _execute(
         record = RunRecord.load(run_dir) or record
         return _fail(record, run_dir, e, started)
     return _finish(record, run_dir, started), None
+
+
+def unused_pad(overrides: Iterable[str], augment: bool) -> str | None:
+    """The warning for a `data.pad` given on the command line while `data.augment` is off: the padding is the
+    pad-and-crop augmentation's, so it would change nothing, and say nothing. None where no pad was given, or
+    the images are augmented. (Here, not beside `ablate.data.base.wide_pad`: that module imports torch.)"""
+    given = [o.lstrip("+~") for o in overrides if o.split("=", 1)[0].lstrip("+~") == "data.pad"]
+    if augment or not given:
+        return None
+    return (
+        f"{given[-1]} changes nothing: the training images are not augmented (data.augment=false); "
+        "add data.augment=true to pad and randomly crop them."
+    )
 
 
 # ----------------------------------------------------------------------------- the steps
