@@ -41,9 +41,9 @@ def _records(folder: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(folder.rglob("result.json"))]
 
 
-def time_job(name: str, tmp: Path) -> dict:
-    args, multirun, target, floor = JOBS[name]
-    folder = tmp / name
+def run_ablate(args: list[str], multirun: bool, folder: Path) -> tuple[subprocess.CompletedProcess, float, list[dict]]:
+    """`python -m ablate ARGS` from the repository's root with its run (or sweep and report) in `folder`: the
+    finished process, its wall time from start to exit, and the run records it left."""
     where = (
         [f"hydra.sweep.dir={folder / 'sweep'}", f"++hydra.callbacks.report.out={folder / 'report'}"]
         if multirun
@@ -52,8 +52,12 @@ def time_job(name: str, tmp: Path) -> dict:
     command = [sys.executable, "-m", "ablate", *args, *where]
     start = time.perf_counter()
     proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    records = _records(folder)
+    return proc, time.perf_counter() - start, _records(folder)
+
+
+def time_job(name: str, tmp: Path) -> dict:
+    args, multirun, target, floor = JOBS[name]
+    proc, wall, records = run_ablate(args, multirun, tmp / name)
     errors = [r["final"]["val_err"] for r in records if r.get("final") and r["final"].get("val_err") is not None]
     accuracy = 100 - max(errors) if errors else None
     return {
@@ -124,10 +128,14 @@ def main(argv: list[str] | None = None) -> int:
         for name in names:
             print(f"[time_to_result] {name} ...", file=sys.stderr, flush=True)
             load = machine.load_average()
-            row = {**time_job(name, Path(tmp)), "cpu": info["cpu"], "cpu_flags": info.get("cpu_flags"),
-                   "cpu_kind": info.get("cpu_kind"),
-                   "load_average_before": load,
-                   "measured_at": time.strftime("%Y-%m-%d %H:%M")}
+            row = {
+                **time_job(name, Path(tmp)),
+                "cpu": info["cpu"],
+                "cpu_flags": info.get("cpu_flags"),
+                "cpu_kind": info.get("cpu_kind"),
+                "load_average_before": load,
+                "measured_at": time.strftime("%Y-%m-%d %H:%M"),
+            }
             report["jobs"].append(row)
             print(
                 f"[time_to_result] {name}: {row['wall_seconds']:.0f} s, exit {row['exit_status']}, lowest "
