@@ -4,9 +4,11 @@ each refused in one sentence (argparse's error, exit 2) before anything is measu
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import tempfile
 from collections.abc import Iterable
+from pathlib import Path
 
 
 def chosen(parser: argparse.ArgumentParser, text: str, choices: Iterable[str], what: str) -> list[str]:
@@ -31,3 +33,11 @@ def writable(parser: argparse.ArgumentParser, out: str) -> None:
             return
     except OSError as e:
         parser.error(f"--out {out} cannot be written ({e.strerror or type(e).__name__}): give a folder one can write.")
+
+
+def write_figures(out: str, stem: str, report: dict, text: str) -> None:
+    """Write a benchmark's figures as `<out>/<stem>.json` (the report) and `.md` (its table, `text`), and print
+    the table."""
+    Path(out, f"{stem}.json").write_text(json.dumps(report, indent=1, default=str))
+    Path(out, f"{stem}.md").write_text(text)
+    print(text)

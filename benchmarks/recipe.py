@@ -13,7 +13,6 @@ run it with nothing else running, and name the CPU with its figures.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -21,7 +20,7 @@ import time
 from pathlib import Path
 
 from benchmarks import machine
-from benchmarks.cli import writable
+from benchmarks.cli import writable, write_figures
 from benchmarks.time_to_result import run_ablate
 from benchmarks.workload import ROOT
 
@@ -112,10 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                     flush=True,
                 )
     info["load_average"] = machine.load_average()
-    Path(args.out, "recipe.json").write_text(json.dumps(report, indent=1, default=str))
-    text = markdown(report)
-    Path(args.out, "recipe.md").write_text(text)
-    print(text)
+    write_figures(args.out, "recipe", report, markdown(report))
     return 0 if all(r["exit_status"] == 0 for r in report["runs"]) else 1
 
 

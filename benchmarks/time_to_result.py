@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from benchmarks import machine
-from benchmarks.cli import chosen, writable
+from benchmarks.cli import chosen, writable, write_figures
 from benchmarks.workload import ROOT
 
 SWEEP = "+sweep=cardinality_vs_width"
@@ -145,10 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     info["load_average"] = machine.load_average()
     report["jobs"].sort(key=lambda r: list(JOBS).index(r["job"]))
-    path.write_text(json.dumps(report, indent=1, default=str))
-    text = markdown(report)
-    Path(args.out, "time_to_result.md").write_text(text)
-    print(text)
+    write_figures(args.out, "time_to_result", report, markdown(report))
     return 0 if all(r["exit_status"] == 0 for r in report["jobs"]) else 1
 
 
