@@ -20,9 +20,9 @@ median of each variant's per-round median step on rank 0.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
-import sys
 import tempfile
 
 TITLE = "Two one-thread DDP ranks against two independent processes (a main-job member's step)"
@@ -120,9 +120,14 @@ def run(quick: bool, results: dict | None = None, cardinalities: tuple[int, ...]
     return {"title": TITLE, "rows": rows, "table": table, "notes": notes}
 
 
-def main() -> None:
-    numbers = tuple(int(a) for a in sys.argv[1:] if a.isdigit()) or None
-    result = run("--quick" in sys.argv, None, numbers)
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.ddp_step", description=TITLE)
+    p.add_argument("--quick", action="store_true", help="one member (C=1), two short rounds")
+    p.add_argument("cardinalities", nargs="*", type=int, metavar="C", help=f"members to time (default {CARDINALITIES})")
+    args = p.parse_args(argv)
+    if any(c < 1 for c in args.cardinalities):
+        p.error(f"cardinality {min(args.cardinalities)} is not a member: give whole numbers of at least 1.")
+    result = run(args.quick, None, tuple(args.cardinalities) or None)
     print(json.dumps(result["rows"], indent=1))
     for row in [result["table"]["headers"], *result["table"]["rows"]]:
         print(" | ".join(row))

@@ -328,8 +328,8 @@ def summarise(pruned: dict[int, dict], unpruned: dict[int, dict]) -> dict:
     seeds = sorted(set(pruned) & set(unpruned))
     share = {s: pruned[s]["epochs"] / unpruned[s]["epochs"] for s in seeds}
     share_ci = interval(list(share.values()))
-    own, held = _differences(pruned, unpruned, seeds, "best_val_err"), _differences(pruned, unpruned, seeds,
-                                                                                     "best_heldout_err")
+    own = _differences(pruned, unpruned, seeds, "best_val_err")
+    held = _differences(pruned, unpruned, seeds, "best_heldout_err")
     diff_ci, held_ci = interval(list(own.values())) if own else None, interval(list(held.values())) if held else None
     fates = Counter(pruned[s]["best_design"] for s in seeds if "best_design" in pruned[s])
     return {"seeds": len(seeds), "epoch_share": share_ci, "error_difference": diff_ci,

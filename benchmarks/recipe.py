@@ -3,8 +3,8 @@
 `python -m benchmarks.recipe [--seeds 0,1,2] [--out DIR] [-- OVERRIDE ...]` runs `python -m ablate` once per recipe
 and seed, one after another, each in a fresh folder under a temporary directory, and writes `recipe.json` and
 `recipe.md` to `--out` (default reports/bench/): per recipe, the val error of every seed, their mean, and the wall
-time and images/s of each run. The recipes: the former default (3 epochs on augmented images), the same number of
-epochs unaugmented, and 1, 2 (the default) and 3 epochs each way around it; overrides after `--` go to every run
+time and images/s of each run. The recipes (`RECIPES`): 3 epochs on augmented images (the former default) and 2,
+then 1, 2 (the default) and 3 epochs unaugmented; overrides after `--` go to every run
 (small data for a check: `-- data=synthetic data.num_samples=256`). Why the default trains 2 epochs unaugmented
 is in the README (Benchmarks); this is the command that measures it again on any machine. Each figure is one run:
 run it with nothing else running, and name the CPU with its figures.
@@ -33,8 +33,8 @@ RECIPES = {  # name: overrides of the default's recipe
 }
 
 
-def measure(name: str, seed: int, extra: list[str], tmp: Path) -> dict:
-    folder = tmp / f"{len(list(tmp.iterdir()))}"
+def measure(name: str, seed: int, extra: list[str], folder: Path) -> dict:
+    """One run of recipe `name` with `seed` (and the `extra` overrides) in `folder`, as a row of the report."""
     proc, wall, records = run_ablate([*RECIPES[name], *extra, f"seed={seed}"], False, folder)
     record = records[0] if records else {}
     final = record.get("final") or {}
@@ -100,8 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     report: dict = {"machine": info, "overrides": extra, "measured_at": time.strftime("%Y-%m-%d %H:%M"), "runs": []}
     with tempfile.TemporaryDirectory(prefix="ablate-recipe-") as tmp:
         for seed in seeds:
-            for name in RECIPES:
-                row = measure(name, seed, extra, Path(tmp))
+            for i, name in enumerate(RECIPES):
+                row = measure(name, seed, extra, Path(tmp, f"seed{seed}", str(i)))
                 report["runs"].append(row)
                 print(
                     f"[recipe] {name}, seed {seed}: val error {_listed([row['val_err']], '.2f')} %, "

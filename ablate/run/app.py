@@ -155,11 +155,13 @@ def unused_pad(overrides: Iterable[str], augment: bool) -> str | None:
     """The warning for a `data.pad` given on the command line while `data.augment` is off: the padding is the
     pad-and-crop augmentation's, so it would change nothing, and say nothing. None where no pad was given, or
     the images are augmented. (Here, not beside `ablate.data.base.wide_pad`: that module imports torch.)"""
-    given = [o.lstrip("+~") for o in overrides if o.split("=", 1)[0].lstrip("+~") == "data.pad"]
+    from ablate.report.collect import override_key
+
+    given = [o for o in overrides if override_key(o) == "data.pad"]
     if augment or not given:
         return None
     return (
-        f"{given[-1]} changes nothing: the training images are not augmented (data.augment=false); "
+        f"{given[-1].lstrip('+~')} changes nothing: the training images are not augmented (data.augment=false); "
         "add data.augment=true to pad and randomly crop them."
     )
 
