@@ -28,6 +28,11 @@ def own_message(message: str) -> str:
     return tail if sep and re.fullmatch(r"[\w.]+", head) else text
 
 
+def override_key(override: str) -> str:
+    """`+model.cardinality=8` → `model.cardinality`: the key an override names, without Hydra's `+`, `++` or `~`."""
+    return override.split("=", 1)[0].lstrip("+~")
+
+
 def override_value(value: object) -> str:
     """A value as an override on the command line gives it, for sentences that tell the user what to type:
     `[16,24]`, `null`, `true`, `{metric:params}`."""

@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from itertools import pairwise
 
+from ablate.errors import override_key
+
 # Hydra 1.3's flags that take a value; `--info` takes one optionally, from its choices.
 VALUE_FLAGS = frozenset(
     {
@@ -96,7 +98,7 @@ def sweep_without_m(args: list[str], overrides: list[str]) -> str | None:
     if {"-m", "--multirun"} & set(args) or NOT_A_RUN & set(args) or "hydra.mode=MULTIRUN" in overrides:
         return None
     for override in overrides:
-        group = override.split("=", 1)[0].lstrip("+~")
+        group = override_key(override)
         if group in SWEEP_GROUPS and "=" in override and not override.startswith("~"):
             return (
                 f"{override} sets up a sweep, which runs only with -m: add -m to run its members, or leave out "
@@ -109,8 +111,7 @@ def glob_on_a_field(overrides: list[str]) -> str | None:
     """The refusal of glob() on a field (`model.width=glob(*)`), which selects among a config group's options only:
     Hydra launches no job for it. None otherwise."""
     for override in overrides:
-        key, _, value = override.partition("=")
-        key = key.lstrip("+~")
+        key, value = override_key(override), override.partition("=")[2]
         if value.strip().startswith("glob(") and ("." in key or key == "seed") and not key.startswith("hydra."):
             return (
                 f"{override} selects nothing: glob() chooses among a config group's options, such as "
@@ -127,8 +128,8 @@ def schema_group(overrides: list[str]) -> str | None:
     """The refusal of an option of the schema groups on the command line (`+schema=optim`, `schema/data=cifar`), which
     --help lists beside the others and Hydra would merge in as a package it cannot place; None otherwise."""
     for override in overrides:
-        key, sep, value = override.partition("=")
-        group = key.lstrip("+~")
+        _, sep, value = override.partition("=")
+        group = override_key(override)
         if sep and (group == SCHEMA_GROUP or group.startswith(SCHEMA_GROUP + "/")):
             target = group.partition("/")[2] or (value if value in SCHEMA_OF else "model")
             return (

@@ -21,6 +21,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from ablate.cli.common import EXIT_USAGE
+from ablate.errors import override_key
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def unknown_record_key(config: DictConfig) -> str | None:
     except Exception:  # an interpolation only the job resolves: config keys are the job's to judge
         values = None
     keys = number_keys(values)
-    swept = [f"config.{str(k).lstrip('+~')}" for k in sweeper.get("params") or {}]  # a key a trial adds
+    swept = [f"config.{override_key(str(k))}" for k in sweeper.get("params") or {}]  # a key a trial adds
     for where, key in named:
         if is_number_key(key, keys) or key in swept or (values is None and key.startswith("config.")):
             continue
@@ -117,7 +118,7 @@ def untargeted_callback(config: DictConfig, multirun: bool) -> str | None:
         if not isinstance(node, DictConfig) or "_target_" in node:
             continue
         prefix = f"hydra.callbacks.{name}"
-        keys = {o: o.split("=", 1)[0].lstrip("+~") for o in overrides}
+        keys = {o: override_key(o) for o in overrides}
         typed = next((o for o, k in keys.items() if k == prefix or k.startswith(prefix + ".")), prefix)
         if name == "report":
             if multirun:

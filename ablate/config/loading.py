@@ -19,7 +19,7 @@ from ablate.config.schema import plain, prefixed, template_of
 from ablate.config.sentences import bad_yaml, hydra_sentence, in_file
 from ablate.engine.budget import Budget, Solution, amount, solve
 from ablate.engine.template import Template
-from ablate.errors import BudgetError, ConfigError, override_value
+from ablate.errors import BudgetError, ConfigError, override_key, override_value
 
 CONFIG_MODULE = "ablate.conf"
 
@@ -32,7 +32,7 @@ def searchpath_of(overrides: Iterable[str]) -> tuple[str, ...]:
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     for text in overrides:
-        if text.split("=", 1)[0].lstrip("+~") == "hydra.searchpath":
+        if override_key(text) == "hydra.searchpath":
             value = OverridesParser.create().parse_override(text).value()
             return tuple(str(v) for v in value) if isinstance(value, list) else ()
     return ()

@@ -17,6 +17,7 @@ from dataclasses import fields
 from typing import Any
 
 from ablate.config.schema import Config, no_budget_field
+from ablate.errors import override_key
 
 
 def available(group: str, searchpath: Sequence[str] | None = None) -> list[str]:
@@ -72,7 +73,7 @@ def hydra_sentence(error: BaseException, overrides: Sequence[str] = ()) -> str |
         return f"{typed_as(key, overrides, '~' + key)}: the config has no {key} to delete."
     twice = re.search(r"Multiple values for (\S+)\. To override a value use", text)
     if twice is not None:  # one config group chosen twice with +group=option
-        given = [o for o in overrides if _key(o) == twice[1]]
+        given = [o for o in overrides if override_key(o) == twice[1]]
         if len(given) > 1:
             listed = ", ".join(given[:-1]) + " and " + given[-1]
             return (
@@ -245,7 +246,7 @@ def in_file(error: Any, text: str, overrides: Sequence[str] = ()) -> str | None:
         group, _, name = missing.rpartition("/")
         searchpath = re.findall(r"path=(file://\S+)", text)  # the user's folders, as Hydra lists them
         options = available(group, searchpath) if group else []
-        typed = next((o for o in overrides if _key(o) == group and o.split("=", 1)[-1] == name), None)
+        typed = next((o for o in overrides if override_key(o) == group and o.split("=", 1)[-1] == name), None)
         if typed is not None:  # the override replaced the file's choice
             return _unknown_choice(typed, group, options)
         nearest = nearest_name(name, options)
@@ -295,10 +296,6 @@ def _quoted(text: str, before: str) -> str | None:
     return None if at < 0 else text[at + len(before) :].split("'", 1)[0]
 
 
-def _key(override: str) -> str:
-    return override.split("=", 1)[0].lstrip("+~")
-
-
 def _unexpected_argument(text: str, overrides: Sequence[str]) -> str | None:
     """The sentence for a key added with + to a plugin's node (`+hydra.sweeper.max_seeds=4`) that its class does
     not take: Hydra's "Error in call to target … unexpected keyword argument", said as for the same key without +;
@@ -337,7 +334,7 @@ def not_a_config_dir(path: Any) -> str:
 
 def typed_as(key: str, overrides: Sequence[str], default: str) -> str:
     """The (first) override of `key` as the user typed it, else `default`."""
-    return next((o for o in overrides if _key(o) == key), default)
+    return next((o for o in overrides if override_key(o) == key), default)
 
 
 def variant_sentence(sentence: str, variant: str | None, typed: Sequence[str]) -> str:
@@ -347,7 +344,7 @@ def variant_sentence(sentence: str, variant: str | None, typed: Sequence[str]) -
     import re
 
     m = re.match(r"(budget\.(\w+)=.*?): budget=none \(the default\) has no field", sentence)
-    if m is None or not variant or any(o.lstrip("+~").split("=", 1)[0] == f"budget.{m[2]}" for o in typed):
+    if m is None or not variant or any(override_key(o) == f"budget.{m[2]}" for o in typed):
         return sentence
     return (
         f"+variant={variant} sets {m[1]}, which budget=none (the default) does not have: choose a budget with it, "
@@ -398,7 +395,7 @@ def _unknown_option(error: Any, overrides: Sequence[str]) -> str:
             f"--config-dir DIR with DIR/{primary}.yaml."
         )
     group, _, name = (error.missing_cfg_file or "").rpartition("/")
-    listed = next((o for o in overrides if _key(o) == group and name in listed_options(o)), None)
+    listed = next((o for o in overrides if override_key(o) == group and name in listed_options(o)), None)
     if group and error.options is None and listed is not None:  # one item of a list of options (`data=[a,b]`)
         options = available(group, re.findall(r"path=(file://\S+)", str(error)))
         nearest = nearest_name(name, options)
@@ -406,7 +403,7 @@ def _unknown_option(error: Any, overrides: Sequence[str]) -> str:
         return f"{listed} names {name}, which is unknown{hint}: available {group} configs are {', '.join(options)}."
     if not group or error.options is None:  # not a group's option (a file of a defaults list)
         return " ".join(str(error).split("Available options")[0].split()).rstrip(". ") + "."
-    typed = next((o for o in overrides if _key(o) == group and o.split("=", 1)[-1] == name), f"{group}={name}")
+    typed = next((o for o in overrides if override_key(o) == group and o.split("=", 1)[-1] == name), f"{group}={name}")
     return _unknown_choice(typed, group, sorted(error.options))
 
 
@@ -419,7 +416,7 @@ def _merged_kinds(text: str, overrides: Sequence[str]) -> str | None:
     listed = next((o for o in overrides if len(listed_options(o)) > 1), None)
     if listed is None:
         return None
-    key = _key(listed)
+    key = override_key(listed)
     values = ",".join(listed_options(listed))
     return (
         f"{listed} merges {key} configs of different kinds ({m[1]} onto {m[2]}), which one config cannot be: "
@@ -480,7 +477,7 @@ def _unknown_key(key: str, cause: BaseException | None, overrides: Sequence[str]
     if not names and parent == "budget":  # budget=none is {metric: null}: a budget field needs a budget first
         return no_budget_field(typed, missing)
     tail = f"; {listed} are {', '.join(names)}" if names else ""
-    if not names and value is not None and value.startswith("{") and _key(typed).lstrip("+") == parent:
+    if not names and value is not None and value.startswith("{") and override_key(typed).lstrip("+") == parent:
         # a node in braces merges into the one the config holds: an object (a sweep's pruner or sampler) is
         # replaced by another class's; a mapping (the sweeper's params) may also take more keys, with +
         replace = f"{parent}=null {shlex.quote(typed.lstrip('+'))}"

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ablate.config.schema import RUNTIME_KEYS
-from ablate.errors import DataError
+from ablate.errors import DataError, override_key
 from ablate.run.record import ERROR_LOG, RESULT, Epoch, RecordError, RunRecord
 
 if TYPE_CHECKING:  # pandas loads on the first collect(): the callbacks' module imports this one in every Hydra process
@@ -133,11 +133,6 @@ class Sweep:
         if cwd and Path(folder).is_relative_to(cwd):
             folder = str(Path(folder).relative_to(cwd))
         return ["--config-dir", shlex.quote(folder)]
-
-
-def override_key(override: str) -> str:
-    """`+model.cardinality=8` → `model.cardinality` (the key Hydra's override names)."""
-    return override.split("=", 1)[0].lstrip("+~")
 
 
 def is_runtime(key: str) -> bool:

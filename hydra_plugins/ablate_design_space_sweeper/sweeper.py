@@ -21,7 +21,7 @@ from hydra.errors import CompactHydraException
 from hydra.plugins.sweeper import Sweeper
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from ablate.errors import AblateError, ConfigError, shown
+from ablate.errors import AblateError, ConfigError, override_key, shown
 from hydra_plugins.ablate_design_space_sweeper import _config  # noqa: F401  (stores the config node)
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ def plan(config: DictConfig, options: dict, arguments: list[str]) -> tuple[dict,
             "budget=params or budget=flops."
         )
     scale_range = sampler.check_scale_range(options.get("scale_range"), budget_node.get("target") is not None)
-    if scale_range is not None and any(o.partition("=")[0].lstrip("+~") == "budget.scale" for o in fixed):
+    if scale_range is not None and any(override_key(o) == "budget.scale" for o in fixed):
         raise ConfigError(
             f"budget.scale on the command line and {sampler.PREFIX}scale_range={shown(list(scale_range))} "
             "both set the budget: give one of them."

@@ -16,7 +16,7 @@ from typing import Any
 from hydra.plugins.sweeper import Sweeper
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from ablate.errors import shown
+from ablate.errors import override_key, shown
 from hydra_plugins.ablate_optuna_sweeper import _config  # noqa: F401  (stores the config node)
 from hydra_plugins.ablate_optuna_sweeper import _objectives as obj
 from hydra_plugins.ablate_optuna_sweeper import _search_space as search_space
@@ -191,7 +191,7 @@ class AblateOptunaSweeper(Sweeper):
         assert self.config is not None
         exclude = set(OmegaConf.select(self.config, "hydra.job.config.override_dirname.exclude_keys", default=[]) or [])
         kept = {**space.fixed, **space.deletions}
-        return {key: value for key, value in kept.items() if key.lstrip("+~") not in exclude}
+        return {key: value for key, value in kept.items() if override_key(key) not in exclude}
 
     def sweep(self, arguments: list[str]) -> None:
         """Run trials until the study holds `n_trials` that ran (see `_loop.Search`). Returns None, as the official
