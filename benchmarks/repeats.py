@@ -39,7 +39,7 @@ from pathlib import Path
 TITLE = "Adaptive repeats against a fixed n = max"
 TARGET = 0.60  # issue 13: the same verdicts as a fixed n = max with at most 60% of its runs
 STD = 0.2  # seed-to-seed std (points) when none is given: δ
-DEFAULT_STD = 0.14  # the built-in default's pooled seed-to-seed std (reports/cardinality_vs_width, seed=0,1,2)
+DEFAULT_STD = 0.14  # the built-in default's pooled seed-to-seed std (reports/cardinality_vs_width_3_seeds)
 SHARED = 0.0  # the share of that variance common to all settings of one seed (0: pairing gains nothing)
 SWEEPS = 400
 NULL_SWEEPS = 1000

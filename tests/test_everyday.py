@@ -726,3 +726,19 @@ def test_describe_drops_a_seed_sweep_and_names_a_sweep_of_the_model(capsys):
     assert capsys.readouterr().err.strip() == (
         "error: model.cardinality=1,2 lists several values, and python -m ablate.describe describes one model: give "
         "one, e.g. model.cardinality=1 (python -m ablate.budget shows a row per C).")
+
+
+def test_the_main_jobs_report_is_not_tracked_and_the_committed_reference_is_not_in_its_way():
+    """Found by hand (session 34): `make run` (the README's first command) wrote the main job's one-seed report over
+    the committed three-seed reference report, reports/cardinality_vs_width/, leaving every clone it ran in with
+    modified files and the reference gone. The main job's report folder is ignored by git; the reference lies in a
+    folder of its own, tracked."""
+    root = Path(__file__).resolve().parents[1]
+    if subprocess.run(["git", "rev-parse", "--is-inside-work-tree"], cwd=root, capture_output=True).returncode:
+        pytest.skip("not a git clone: nothing to check")
+    ignored = subprocess.run(["git", "check-ignore", "-q", "reports/cardinality_vs_width/table.md"], cwd=root)
+    assert ignored.returncode == 0
+    tracked = subprocess.run(["git", "ls-files", "reports/cardinality_vs_width_3_seeds", "reports/cardinality_vs_width"],
+                             cwd=root, capture_output=True, text=True).stdout.split()
+    assert "reports/cardinality_vs_width_3_seeds/table.md" in tracked
+    assert not [p for p in tracked if p.startswith("reports/cardinality_vs_width/")]
