@@ -2,8 +2,8 @@
 
 `python -m benchmarks.pruning_replay record [--seed S] [--curves FILE]` trains every design of the search space of
 `conf/sweep/search_pruning.yaml` to the end, once (a GridSampler multirun of that sweep, unpruned), and writes each
-design's val error after every epoch to FILE (default `reports/bench/pruning_curves_seed<S>.json`), and its
-held-out error: its trained model scored on the validation images outside the sweep's `data.val_subset`
+design's val error after every epoch to FILE (default `reports/bench/pruning_curves_<training images>_seed<S>.json`),
+and its held-out error: its trained model scored on the validation images outside the sweep's `data.val_subset`
 (`benchmarks.heldout`), which no search selects on.
 
 `python -m benchmarks.pruning_replay [--curves FILE] [--seeds N] [--pruners NAME,...] [--jobs K] [--json F]` then
@@ -53,7 +53,7 @@ from benchmarks.heldout import heldout_error
 from benchmarks.workload import ROOT
 
 TITLE = "Pruning replayed on recorded curves: many seeds of the same search"
-CURVES = Path(ROOT) / "reports" / "bench" / "pruning_curves_seed0.json"
+BENCH = Path(ROOT) / "reports" / "bench"
 SWEEP_FILE = Path(ROOT) / "conf" / "sweep" / f"{pruning.SWEEP}.yaml"
 SEEDS = 20
 JOBS = 2  # searches at once (each is one process: the sweeper and the lookups use one core)
@@ -69,6 +69,16 @@ PRUNERS: dict[str, dict | None] = {  # "sweep": the sweep file's own pruner node
                                  "reduction_factor": 3, "min_early_stopping_rate": 1},
 }
 DEFAULT_PRUNERS = ("sweep",)
+
+
+def curves_file(seed: int) -> Path:
+    """The curve file of training seed `seed` for the sweep's recipe, named by its training images
+    (`pruning_curves_4000_seed0.json`); the files without a count hold the former recipe's curves (1,000 augmented
+    images)."""
+    from omegaconf import OmegaConf
+
+    images = OmegaConf.load(SWEEP_FILE).data.train_subset
+    return BENCH / f"pruning_curves_{images}_seed{seed}.json"
 
 
 # ---------------------------------------------------------------------------------------------------- recording
@@ -207,6 +217,26 @@ def replayed(table: dict[str, list[float]], names: list[str], cfg) -> float:
     return float(curve[-1])
 
 
+def rung_ranks(curves: dict) -> list[dict]:
+    """For every epoch but the last, how well the designs' val errors after it rank them as their final val errors
+    do, and as their held-out errors do (where the curves hold them): Spearman's rank correlation (`scipy.stats`).
+    A pruner can only keep the designs that finish best if their early ranking is their final one: near 0 at the
+    rungs, it prunes at random."""
+    from scipy import stats
+
+    rows = curves["curves"]
+    final = [c["val_err"][-1] for c in rows]
+    held = [c["heldout_err"] for c in rows] if all("heldout_err" in c for c in rows) else None
+    out = []
+    for epoch in range(1, len(rows[0]["val_err"])):
+        early = [c["val_err"][epoch - 1] for c in rows]
+        row = {"epoch": epoch, "final": float(stats.spearmanr(early, final).statistic)}
+        if held is not None:
+            row["heldout"] = float(stats.spearmanr(early, held).statistic)
+        out.append(row)
+    return out
+
+
 def best_designs(table: dict[str, list[float]]) -> set[str]:
     """The keys of the designs with the lowest final val error (several when they tie)."""
     best = min(curve[-1] for curve in table.values())
@@ -306,7 +336,8 @@ def replay(curves: dict, seeds: int = SEEDS, pruners=DEFAULT_PRUNERS, jobs: int 
     summary = {name: summarise(runs[name], runs["unpruned"]) for name in nodes}
     table_best = min(c["val_err"][-1] for c in curves["curves"])
     return {"title": TITLE, "seeds": seeds, "curves_seed": curves["seed"], "designs": curves["designs"],
-            "best_design_val_err": table_best, "pruners": {k: v for k, v in nodes.items()}, "runs": runs,
+            "best_design_val_err": table_best, "rung_ranks": rung_ranks(curves),
+            "pruners": {k: v for k, v in nodes.items()}, "runs": runs,
             "summary": summary}
 
 
@@ -395,6 +426,12 @@ def notes(result: dict) -> list[str]:
            f"{result['curves_seed']}; the best final val error {result['best_design_val_err']:.2f} %), then each "
            f"search replayed with sampler seeds 0–{result['seeds'] - 1} through the project's sweeper, the curves "
            "looked up instead of trained: pruned and unpruned searches differ only in what the search did."]
+    if result.get("rung_ranks"):
+        ranks = ", ".join(f"{r['epoch']}: {r['final']:+.2f}" + (f" ({r['heldout']:+.2f})" if "heldout" in r else "")
+                          for r in result["rung_ranks"])
+        out.append(f"How the val error after each epoch ranks the designs as their final val error does (held out in "
+                   f"brackets), Spearman's rho by epoch: {ranks}. Near 0 at a rung, the pruner stops designs at "
+                   "random there.")
     for name, s in result["summary"].items():
         verdict = "met" if s["mean_met"] else "missed"
         diff = "no completed trial" if s["error_difference"] is None else f"{s['error_difference'][0]:+.2f}"
@@ -414,7 +451,7 @@ def notes(result: dict) -> list[str]:
 
 def run(quick: bool, results: dict) -> dict:
     """The benchmark group: the committed curves replayed (quick: two seeds, the sweep's pruner only)."""
-    curves = json.loads(CURVES.read_text())
+    curves = json.loads(curves_file(pruning.SEED).read_text())
     result = replay(curves, 2 if quick else SEEDS, DEFAULT_PRUNERS if quick else tuple(PRUNERS))
     return {**result, "quick": quick, "table": table(result), "notes": notes(result)}
 
@@ -423,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.pruning_replay", description=__doc__.splitlines()[0])
     p.add_argument("action", nargs="?", default="replay", choices=("replay", "record"))
     p.add_argument("--curves", default=None, help="the curve file (default: record writes "
-                   "reports/bench/pruning_curves_seed<S>.json, the replay reads the seed-0 one)")
+                   "reports/bench/pruning_curves_<training images>_seed<S>.json, the replay reads the seed-0 one)")
     p.add_argument("--seed", type=int, default=pruning.SEED, help="record: the training seed")
     p.add_argument("--keep", default=None, help="record: keep the grid sweep folder here")
     p.add_argument("--recipe", nargs="*", default=[], metavar="OVERRIDE",
@@ -439,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.action == "record":
         try:
-            out = Path(args.curves) if args.curves else CURVES.with_name(f"pruning_curves_seed{args.seed}.json")
+            out = Path(args.curves) if args.curves else curves_file(args.seed)
             data = record(args.seed, out, Path(args.keep) if args.keep else None, tuple(args.recipe))
         except RuntimeError as e:
             print(f"error: {e}", file=sys.stderr)
@@ -453,7 +490,7 @@ def main(argv: list[str] | None = None) -> int:
             f"--seeds {args.seeds} must be at least 1"
         print(f"error: {what}.", file=sys.stderr)
         return 2
-    curves = json.loads(Path(args.curves or CURVES).read_text())
+    curves = json.loads(Path(args.curves or curves_file(pruning.SEED)).read_text())
     sweep = sweep_node()
     if args.startup_trials is not None:
         sweep["sampler"] = {**(sweep.get("sampler") or {}), "n_startup_trials": args.startup_trials}

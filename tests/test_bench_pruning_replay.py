@@ -173,3 +173,26 @@ def test_unpruned_and_pruned_differences_count_only_seeds_where_both_picked():
     s = replay.summarise(pruned, unpruned)
     assert s["heldout_difference"][0] == pytest.approx(0.1) and s["seeds_heldout_met"] == 1
     assert s["seeds_heldout_both_met"] == 1 and s["seeds_error_met"] == 0 and s["heldout_mean_met"] is True
+
+
+def test_the_rung_ranks_are_scipys_spearman_of_each_epoch_against_the_final_and_held_out_errors():
+    """The shifted curves rank the designs at every epoch as at the last (rho 1); a curve set whose first epoch
+    ranks them in reverse gives -1 there; the held-out column is Spearman's rho against the held-out errors."""
+    assert [r["final"] for r in replay.rung_ranks(CURVES)] == pytest.approx([1.0, 1.0, 1.0])
+    reverse = {**CURVES, "curves": [{**c, "val_err": [100 - c["val_err"][-1], *c["val_err"][1:]],
+                                     "heldout_err": h} for c, h in zip(CURVES["curves"], (3, 1, 2, 6, 5, 4))]}
+    ranks = replay.rung_ranks(reverse)
+    assert ranks[0]["final"] == pytest.approx(-1.0) and ranks[1]["final"] == pytest.approx(1.0)
+    firsts = [c["val_err"][0] for c in reverse["curves"]]
+    assert ranks[0]["heldout"] == pytest.approx(stats.spearmanr(firsts, [3, 1, 2, 6, 5, 4]).statistic)
+    assert "heldout" not in replay.rung_ranks(CURVES)[0]
+
+
+def test_the_default_curve_file_is_named_by_the_sweeps_training_images():
+    """The replay's default curves are those of the sweep file's own recipe: a recipe with another training set
+    (the former 1,000 images) has files of its own, and record never overwrites them by default."""
+    from omegaconf import OmegaConf
+
+    images = OmegaConf.load(replay.SWEEP_FILE).data.train_subset
+    assert replay.curves_file(3).name == f"pruning_curves_{images}_seed3.json"
+    assert replay.curves_file(0).parent == replay.BENCH
