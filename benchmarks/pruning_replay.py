@@ -237,6 +237,21 @@ def rung_ranks(curves: dict) -> list[dict]:
     return out
 
 
+def search_worth(curves: dict, unpruned: dict[int, dict]) -> dict | None:
+    """What the unpruned search's pick is worth against a design picked at random, held out: the space's mean
+    held-out error and best one, and the picks' mean (None for curves without held-out errors). The error target
+    reads against it: a pruned search within 0.3 points of an unpruned one that beats a random pick by little
+    says little about pruning."""
+    held = heldout_lookup(curves)
+    picks = [r["best_heldout_err"] for r in unpruned.values() if r.get("best_heldout_err") is not None]
+    if not held or not picks:
+        return None
+    space = sum(held.values()) / len(held)
+    pick = sum(picks) / len(picks)
+    return {"space_mean": space, "space_best": min(held.values()), "unpruned_pick_mean": pick,
+            "gain_over_random": space - pick}
+
+
 def best_designs(table: dict[str, list[float]]) -> set[str]:
     """The keys of the designs with the lowest final val error (several when they tie)."""
     best = min(curve[-1] for curve in table.values())
@@ -337,6 +352,7 @@ def replay(curves: dict, seeds: int = SEEDS, pruners=DEFAULT_PRUNERS, jobs: int 
     table_best = min(c["val_err"][-1] for c in curves["curves"])
     return {"title": TITLE, "seeds": seeds, "curves_seed": curves["seed"], "designs": curves["designs"],
             "best_design_val_err": table_best, "rung_ranks": rung_ranks(curves),
+            "search_worth": search_worth(curves, runs["unpruned"]),
             "pruners": {k: v for k, v in nodes.items()}, "runs": runs,
             "summary": summary}
 
@@ -432,6 +448,12 @@ def notes(result: dict) -> list[str]:
         out.append(f"How the val error after each epoch ranks the designs as their final val error does (held out in "
                    f"brackets), Spearman's rho by epoch: {ranks}. Near 0 at a rung, the pruner stops designs at "
                    "random there.")
+    worth = result.get("search_worth")
+    if worth:
+        out.append(f"Held out, a design picked at random scores {worth['space_mean']:.2f} % on average (the space's "
+                   f"best {worth['space_best']:.2f} %) and the unpruned search's pick "
+                   f"{worth['unpruned_pick_mean']:.2f} %: the search beats a random pick by "
+                   f"{worth['gain_over_random']:+.2f} points, the yardstick of the differences below.")
     for name, s in result["summary"].items():
         verdict = "met" if s["mean_met"] else "missed"
         diff = "no completed trial" if s["error_difference"] is None else f"{s['error_difference'][0]:+.2f}"

@@ -160,9 +160,15 @@ def test_the_held_out_error_of_the_picked_design_is_compared_where_the_curves_ho
     t = replay.table(result)
     assert t["headers"][-2].startswith("held-out error of the picked design") and t["rows"][0][-2].startswith("+0.00")
     assert any("judged on held-out errors" in n for n in replay.notes(result))
+    # held out, the space averages mean(FINAL) + 0.5 and both picks score 21.5: the search beats a random pick by that
+    space = sum(FINAL.values()) / len(FINAL) + 0.5
+    assert result["search_worth"] == pytest.approx({"space_mean": space, "space_best": 21.5,
+                                                    "unpruned_pick_mean": 21.5, "gain_over_random": space - 21.5})
+    assert any(f"the search beats a random pick by {space - 21.5:+.2f} points" in n for n in replay.notes(result))
     # curves without held-out errors (those recorded before): no held-out columns
     plain = replay.replay(CURVES, seeds=1, pruners=MEDIAN, jobs=1, sweep=SWEEP)
     assert plain["summary"]["median"]["heldout_difference"] is None and len(replay.table(plain)["headers"]) == 5
+    assert plain["search_worth"] is None
 
 
 def test_unpruned_and_pruned_differences_count_only_seeds_where_both_picked():
@@ -180,7 +186,7 @@ def test_the_rung_ranks_are_scipys_spearman_of_each_epoch_against_the_final_and_
     ranks them in reverse gives -1 there; the held-out column is Spearman's rho against the held-out errors."""
     assert [r["final"] for r in replay.rung_ranks(CURVES)] == pytest.approx([1.0, 1.0, 1.0])
     reverse = {**CURVES, "curves": [{**c, "val_err": [100 - c["val_err"][-1], *c["val_err"][1:]],
-                                     "heldout_err": h} for c, h in zip(CURVES["curves"], (3, 1, 2, 6, 5, 4))]}
+                                     "heldout_err": h} for c, h in zip(CURVES["curves"], (3, 1, 2, 6, 5, 4), strict=True)]}
     ranks = replay.rung_ranks(reverse)
     assert ranks[0]["final"] == pytest.approx(-1.0) and ranks[1]["final"] == pytest.approx(1.0)
     firsts = [c["val_err"][0] for c in reverse["curves"]]
