@@ -284,13 +284,15 @@ def base_config(curves: dict) -> dict:
 
 def search(curves: dict, seed: int, pruner: dict | None, sweep_dir: Path, node: dict | None = None) -> dict:
     """One search in this process (Hydra's basic launcher, jobs in this process); its figures. `node`: the sweeper
-    node whose `params`, `n_trials`, `direction` and `sampler` it runs (default: the sweep file's)."""
+    node whose `params`, `n_trials`, `n_jobs` (trials asked at once: TPE proposes each batch's trials without
+    their values), `direction` and `sampler` it runs (default: the sweep file's)."""
     from benchmarks.sweeper_app import multirun
 
     node = node or sweep_node()
     sampler = {**node["sampler"], "seed": seed} if node.get("sampler") else {"seed": seed}
     overrides = ["hydra/launcher=basic", f"hydra.sweep.dir={sweep_dir}",
-                 f"hydra.sweeper.n_trials={node['n_trials']}", f"hydra.sweeper.direction={node['direction']}",
+                 f"hydra.sweeper.n_trials={node['n_trials']}", f"hydra.sweeper.n_jobs={node.get('n_jobs', 1)}",
+                 f"hydra.sweeper.direction={node['direction']}",
                  f"hydra.sweeper.study_name={node.get('study_name') or 'replay'}",
                  f"hydra.sweeper.sampler={override_value(sampler)}",
                  f"hydra.sweeper.pruner={override_value(pruner)}",

@@ -202,3 +202,16 @@ def test_the_default_curve_file_is_named_by_the_sweeps_training_images():
     images = OmegaConf.load(replay.SWEEP_FILE).data.train_subset
     assert replay.curves_file(3).name == f"pruning_curves_{images}_seed3.json"
     assert replay.curves_file(0).parent == replay.BENCH
+
+
+def test_the_replay_asks_as_many_trials_at_once_as_the_sweep_does(tmp_path):
+    """Found by comparing a real pair with its replay (session 34): the replay ran the sweeper's default of two trials
+    per batch, where conf/sweep/search_pruning.yaml asks one at a time, so TPE proposed trial 10 without trial 9's
+    value and the replayed search parted from the real one there. The replayed sweep takes the node's n_jobs."""
+    import yaml
+
+    for n_jobs in (1, 3):
+        replay.search(CURVES, 0, None, tmp_path / str(n_jobs), {**SWEEP, "n_jobs": n_jobs})
+        ran = yaml.safe_load((tmp_path / str(n_jobs) / "multirun.yaml").read_text())["hydra"]["sweeper"]
+        assert ran["n_jobs"] == n_jobs
+    assert replay.sweep_node()["n_jobs"] == 1
