@@ -71,14 +71,25 @@ PRUNERS: dict[str, dict | None] = {  # "sweep": the sweep file's own pruner node
 DEFAULT_PRUNERS = ("sweep",)
 
 
-def curves_file(seed: int) -> Path:
-    """The curve file of training seed `seed` for the sweep's recipe, named by its training images
-    (`pruning_curves_4000_seed0.json`); the files without a count hold the former recipe's curves (1,000 augmented
-    images)."""
+def curves_file(seed: int, recipe: tuple[str, ...] = ()) -> Path:
+    """The curve file of training seed `seed` for the sweep's recipe with the overrides `recipe`, named by its
+    training images and, where it differs from the sweep's, its val subset (`pruning_curves_4000_seed0.json`,
+    `pruning_curves_4000_val5000_seed0.json`); the files without a count hold the former recipe's curves (1,000
+    augmented images). ValueError for a recipe override the name cannot hold: such curves need a name of their own."""
     from omegaconf import OmegaConf
 
-    images = OmegaConf.load(SWEEP_FILE).data.train_subset
-    return BENCH / f"pruning_curves_{images}_seed{seed}.json"
+    from ablate.errors import override_key
+
+    data = OmegaConf.load(SWEEP_FILE).data
+    given = {override_key(o): o.partition("=")[2] for o in recipe}
+    other = sorted(set(given) - {"data.train_subset", "data.val_subset"})
+    if other:
+        raise ValueError(f"--recipe {other[0]}={given[other[0]]} changes more than the training images and the val "
+                         "subset the default curve file is named by: name the file with --curves.")
+    images = given.get("data.train_subset", data.train_subset)
+    val = given.get("data.val_subset", data.val_subset)
+    suffix = "" if str(val) == str(data.val_subset) else f"_val{val}"
+    return BENCH / f"pruning_curves_{images}{suffix}_seed{seed}.json"
 
 
 # ---------------------------------------------------------------------------------------------------- recording
@@ -291,7 +302,8 @@ def search(curves: dict, seed: int, pruner: dict | None, sweep_dir: Path, node: 
     node = node or sweep_node()
     sampler = {**node["sampler"], "seed": seed} if node.get("sampler") else {"seed": seed}
     overrides = ["hydra/launcher=basic", f"hydra.sweep.dir={sweep_dir}",
-                 f"hydra.sweeper.n_trials={node['n_trials']}", f"hydra.sweeper.n_jobs={node.get('n_jobs', 1)}",
+                 f"hydra.sweeper.n_trials={node['n_trials']}",
+                 *([f"hydra.sweeper.n_jobs={node['n_jobs']}"] if "n_jobs" in node else []),  # else the sweeper's
                  f"hydra.sweeper.direction={node['direction']}",
                  f"hydra.sweeper.study_name={node.get('study_name') or 'replay'}",
                  f"hydra.sweeper.sampler={override_value(sampler)}",
@@ -500,7 +512,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.action == "record":
         try:
-            out = Path(args.curves) if args.curves else curves_file(args.seed)
+            out = Path(args.curves) if args.curves else curves_file(args.seed, tuple(args.recipe))
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        try:
             data = record(args.seed, out, Path(args.keep) if args.keep else None, tuple(args.recipe))
         except RuntimeError as e:
             print(f"error: {e}", file=sys.stderr)

@@ -204,6 +204,35 @@ def test_the_default_curve_file_is_named_by_the_sweeps_training_images():
     assert replay.curves_file(0).parent == replay.BENCH
 
 
+def test_the_default_curve_file_follows_the_recipe_overrides():
+    """Found in session 34's second read: `record --recipe data.train_subset=N` without --curves wrote a file named
+    for the sweep file's training images, over that recipe's curves. The name follows the recipe's training images
+    and val subset; an override the name cannot hold is refused (exit 2) before anything trains."""
+    from omegaconf import OmegaConf
+
+    data = OmegaConf.load(replay.SWEEP_FILE).data
+    assert replay.curves_file(0, ("data.train_subset=2000",)).name == "pruning_curves_2000_seed0.json"
+    named = replay.curves_file(1, ("data.val_subset=5000",)).name
+    assert named == f"pruning_curves_{data.train_subset}_val5000_seed1.json"
+    assert replay.curves_file(2, (f"data.val_subset={data.val_subset}",)) == replay.curves_file(2)
+    with pytest.raises(ValueError, match="data.augment=true"):
+        replay.curves_file(0, ("data.augment=true",))
+    assert replay.main(["record", "--recipe", "optim.epochs=3"]) == 2
+
+
+def test_a_node_without_n_jobs_replays_the_sweepers_default(tmp_path):
+    """Noticed in session 34: a sweeper node without n_jobs was replayed one trial at a time, where the sweeper it
+    stands for asks its default (2) at once."""
+    import yaml
+
+    from hydra_plugins.ablate_optuna_sweeper._config import AblateOptunaSweeperConf
+
+    node = {k: v for k, v in SWEEP.items() if k != "n_jobs"}
+    replay.search(CURVES, 0, None, tmp_path / "s", node)
+    ran = yaml.safe_load((tmp_path / "s" / "multirun.yaml").read_text())["hydra"]["sweeper"]
+    assert ran["n_jobs"] == AblateOptunaSweeperConf.n_jobs == 2
+
+
 def test_the_replay_asks_as_many_trials_at_once_as_the_sweep_does(tmp_path):
     """Found by comparing a real pair with its replay (session 34): the replay ran the sweeper's default of two trials
     per batch, where conf/sweep/search_pruning.yaml asks one at a time, so TPE proposed trial 10 without trial 9's
