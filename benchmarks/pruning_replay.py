@@ -2,7 +2,8 @@
 
 `python -m benchmarks.pruning_replay record [--seed S] [--curves FILE]` trains every design of the search space of
 `conf/sweep/search_pruning.yaml` to the end, once (a GridSampler multirun of that sweep, unpruned), and writes each
-design's val error after every epoch to FILE (default `reports/bench/pruning_curves_<training images>_seed<S>.json`),
+design's val error after every epoch to FILE (default
+`reports/bench/pruning_curves_<training images>_val<val images>_seed<S>.json`),
 and its held-out error: its trained model scored on the validation images outside the sweep's `data.val_subset`
 (`benchmarks.heldout`), which no search selects on.
 
@@ -73,9 +74,9 @@ DEFAULT_PRUNERS = ("sweep",)
 
 def curves_file(seed: int, recipe: tuple[str, ...] = ()) -> Path:
     """The curve file of training seed `seed` for the sweep's recipe with the overrides `recipe`, named by its
-    training images and, where it differs from the sweep's, its val subset (`pruning_curves_4000_seed0.json`,
-    `pruning_curves_4000_val5000_seed0.json`); the files without a count hold the former recipe's curves (1,000
-    augmented images). ValueError for a recipe override the name cannot hold: such curves need a name of their own."""
+    training images and val subset (`pruning_curves_4000_val5000_seed0.json`); the files named without them hold
+    the former recipe's curves (1,000 augmented images, val subset 1,000). ValueError for a recipe override the
+    name cannot hold: such curves need a name of their own."""
     from omegaconf import OmegaConf
 
     from ablate.errors import override_key
@@ -88,8 +89,7 @@ def curves_file(seed: int, recipe: tuple[str, ...] = ()) -> Path:
                          "subset the default curve file is named by: name the file with --curves.")
     images = given.get("data.train_subset", data.train_subset)
     val = given.get("data.val_subset", data.val_subset)
-    suffix = "" if str(val) == str(data.val_subset) else f"_val{val}"
-    return BENCH / f"pruning_curves_{images}{suffix}_seed{seed}.json"
+    return BENCH / f"pruning_curves_{images}_val{val}_seed{seed}.json"
 
 
 # ---------------------------------------------------------------------------------------------------- recording
@@ -496,7 +496,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.pruning_replay", description=__doc__.splitlines()[0])
     p.add_argument("action", nargs="?", default="replay", choices=("replay", "record"))
     p.add_argument("--curves", default=None, help="the curve file (default: record writes "
-                   "reports/bench/pruning_curves_<training images>_seed<S>.json, the replay reads the seed-0 one)")
+                   "reports/bench/pruning_curves_<training images>_val<val images>_seed<S>.json, the replay reads "
+                   "the seed-0 one)")
     p.add_argument("--seed", type=int, default=pruning.SEED, help="record: the training seed")
     p.add_argument("--keep", default=None, help="record: keep the grid sweep folder here")
     p.add_argument("--recipe", nargs="*", default=[], metavar="OVERRIDE",

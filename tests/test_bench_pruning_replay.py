@@ -194,13 +194,13 @@ def test_the_rung_ranks_are_scipys_spearman_of_each_epoch_against_the_final_and_
     assert "heldout" not in replay.rung_ranks(CURVES)[0]
 
 
-def test_the_default_curve_file_is_named_by_the_sweeps_training_images():
+def test_the_default_curve_file_is_named_by_the_sweeps_training_images_and_val_subset():
     """The replay's default curves are those of the sweep file's own recipe: a recipe with another training set
-    (the former 1,000 images) has files of its own, and record never overwrites them by default."""
+    (the former 1,000 images) or val subset has files of its own, and record never overwrites them by default."""
     from omegaconf import OmegaConf
 
-    images = OmegaConf.load(replay.SWEEP_FILE).data.train_subset
-    assert replay.curves_file(3).name == f"pruning_curves_{images}_seed3.json"
+    data = OmegaConf.load(replay.SWEEP_FILE).data
+    assert replay.curves_file(3).name == f"pruning_curves_{data.train_subset}_val{data.val_subset}_seed3.json"
     assert replay.curves_file(0).parent == replay.BENCH
 
 
@@ -211,9 +211,9 @@ def test_the_default_curve_file_follows_the_recipe_overrides():
     from omegaconf import OmegaConf
 
     data = OmegaConf.load(replay.SWEEP_FILE).data
-    assert replay.curves_file(0, ("data.train_subset=2000",)).name == "pruning_curves_2000_seed0.json"
-    named = replay.curves_file(1, ("data.val_subset=5000",)).name
-    assert named == f"pruning_curves_{data.train_subset}_val5000_seed1.json"
+    val, images = data.val_subset, data.train_subset
+    assert replay.curves_file(0, ("data.train_subset=2000",)).name == f"pruning_curves_2000_val{val}_seed0.json"
+    assert replay.curves_file(1, ("data.val_subset=777",)).name == f"pruning_curves_{images}_val777_seed1.json"
     assert replay.curves_file(2, (f"data.val_subset={data.val_subset}",)) == replay.curves_file(2)
     with pytest.raises(ValueError, match="data.augment=true"):
         replay.curves_file(0, ("data.augment=true",))
