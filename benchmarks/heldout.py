@@ -1,10 +1,11 @@
 """A trained run's top-1 error on the validation images it was not scored on: its held-out error.
 
-A search picks its best design by the val error of `data.val_subset` images (1,000 for `+sweep=search_pruning`):
-at ~25 % error a score on 1,000 images has a binomial standard error of about 1.4 points, and the lowest of 24
-such scores is lower, by luck, than the lowest of 8. So comparing two searches by their own best scores favours
-the one that completed more trials, whatever designs it found (the winner's curse of selection). The fair
-comparison scores the design each search picked on images neither saw: the rest of the validation split.
+A search picks its best design by the val error of `data.val_subset` images (5,000 for `+sweep=search_pruning`,
+1,000 until 2026-12-05): at ~25 % error a score on 1,000 images has a binomial standard error of about 1.4 points,
+and the lowest of 24 such scores is lower, by luck, than the lowest of 8. So comparing two searches by their
+own best scores favours the one that completed more trials, whatever designs it found (the winner's curse of
+selection). The fair comparison scores the design each search picked on images neither saw: the rest of the
+validation split.
 
 `heldout_error(run_dir)` rebuilds the run's model from its record (template and block form), loads the weights of
 its checkpoint, and evaluates it on every validation image outside the run's own `data.val_subset` (the same

@@ -10,10 +10,11 @@ folder's records (`ablate.report.search`): the epochs trained (over the trials t
 reached), the best val error (the lowest among completed feasible trials: never a pruned one), the wall time.
 Issue 14's target: the pruned search's best within `ERROR_TARGET` points of the unpruned search's, with at most
 `EPOCH_TARGET` of its epochs. Each search's best design is also scored on the validation images neither search
-selected on (`benchmarks.heldout`: the 9,000 of Fashion-MNIST's 10,000 outside `data.val_subset`), and the target
+selected on (`benchmarks.heldout`: Fashion-MNIST's 10,000 val images outside `data.val_subset`), and the target
 is judged on that held-out difference: a search's own best score is the lowest of its completed trials' scores
-on 1,000 images, each uncertain by about 1.4 points, and the lowest of 24 is lower by luck than the lowest of 8,
-so the search that completes more trials wins on its own scores whatever it found. Both searches sample with
+on `data.val_subset` images, each uncertain (on 1,000 at 25 % error by about 1.4 points), and the lowest of 24
+is lower by luck than the lowest of 8, so the search that completes more trials wins on its own scores whatever it
+found. Both searches sample with
 the same seed, but TPE proposes from what it has seen,
 and a pruned trial shows it the epoch it reached and that epoch's value, so after the first trials the two
 searches try different designs: the comparison is of two searches, not of the same designs trained less. The pruned

@@ -202,6 +202,11 @@ def test_the_default_curve_file_is_named_by_the_sweeps_training_images_and_val_s
     data = OmegaConf.load(replay.SWEEP_FILE).data
     assert replay.curves_file(3).name == f"pruning_curves_{data.train_subset}_val{data.val_subset}_seed3.json"
     assert replay.curves_file(0).parent == replay.BENCH
+    # the sweep's own recipe has committed curves, for the benchmark group and the README's figures
+    for seed in (0, 1):
+        recorded = json.loads(replay.curves_file(seed).read_text())
+        assert (recorded["seed"], recorded["designs"], recorded["curves"][0]["heldout_images"]) == (
+            seed, 36, 10_000 - data.val_subset)
 
 
 def test_the_default_curve_file_follows_the_recipe_overrides():
