@@ -140,6 +140,7 @@ def read_curves(sweep_dir: Path, seed: int) -> dict:
         epochs = sorted(record.get("epochs") or [], key=lambda e: e["epoch"])
         held = heldout_error(attrs["job_dir"])
         curves.append({"params": trial["params"], "val_err": [round(float(e["val_err"]), 4) for e in epochs],
+                       "train_loss": [round(float(e["train_loss"]), 6) for e in epochs],
                        "heldout_err": round(held["err"], 4), "heldout_images": held["images"]})
     return {"sweep": pruning.SWEEP, "seed": seed, "precision": ",".join(sorted(map(str, precisions))),
             "designs": len(curves), "curves": curves}
@@ -204,9 +205,23 @@ def picked(sweep_dir: Path) -> str | None:
     return min(done)[2] if done else None
 
 
-def replayed(table: dict[str, list[float]], names: list[str], cfg) -> float:
-    """The Hydra task (with `table` and the parameter `names` bound): the design's recorded curve, reported epoch by
-    epoch; pruned when the pruner says so."""
+def reported_lookup(curves: dict, on: str) -> dict[str, list[float]]:
+    """Each design's per-epoch values of `on` (the sweep's `prune_on`) by its key. ValueError for curves recorded
+    without them."""
+    if on == "val_err":
+        return lookup(curves)
+    if not all(on in c for c in curves["curves"]):
+        raise ValueError(f"the curves hold no {on} of every design, which the sweep's prune_on={on} reports: record "
+                         "them again.")
+    names = sorted(curves["curves"][0]["params"])
+    return {key([c["params"][n] for n in names]): c[on] for c in curves["curves"]}
+
+
+def replayed(table: dict[str, list[float]], names: list[str], cfg, reported: dict[str, list[float]] | None = None
+             ) -> float:
+    """The Hydra task (with `table`, the parameter `names` and `reported` bound): the design's recorded curve,
+    reported epoch by epoch (the values of `reported` where given: the sweep's `prune_on`; else the val errors);
+    pruned when the pruner says so. Its value is the final val error either way."""
     import optuna
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
@@ -219,7 +234,7 @@ def replayed(table: dict[str, list[float]], names: list[str], cfg) -> float:
     curve = table[design]
     report = reporter()
     out = Path(HydraConfig.get().runtime.output_dir)
-    for epoch, value in enumerate(curve, 1):
+    for epoch, value in enumerate((reported or table)[design], 1):
         if report(epoch, value) and epoch < len(curve):
             (out / "replay.json").write_text(json.dumps({"epochs": epoch, "status": "pruned", "design": design}))
             raise optuna.TrialPruned()
@@ -244,6 +259,8 @@ def rung_ranks(curves: dict) -> list[dict]:
         row = {"epoch": epoch, "final": float(stats.spearmanr(early, final).statistic)}
         if held is not None:
             row["heldout"] = float(stats.spearmanr(early, held).statistic)
+        if all("train_loss" in c for c in rows):  # what the mean training loss after the epoch says (prune_on)
+            row["train_loss"] = float(stats.spearmanr([c["train_loss"][epoch - 1] for c in rows], final).statistic)
         out.append(row)
     return out
 
@@ -296,7 +313,8 @@ def base_config(curves: dict) -> dict:
 def search(curves: dict, seed: int, pruner: dict | None, sweep_dir: Path, node: dict | None = None) -> dict:
     """One search in this process (Hydra's basic launcher, jobs in this process); its figures. `node`: the sweeper
     node whose `params`, `n_trials`, `n_jobs` (trials asked at once: TPE proposes each batch's trials without
-    their values), `direction` and `sampler` it runs (default: the sweep file's)."""
+    their values), `direction`, `sampler` and `prune_on` (the curve it reports) it runs (default: the sweep
+    file's)."""
     from benchmarks.sweeper_app import multirun
 
     node = node or sweep_node()
@@ -309,9 +327,11 @@ def search(curves: dict, seed: int, pruner: dict | None, sweep_dir: Path, node: 
                  f"hydra.sweeper.sampler={override_value(sampler)}",
                  f"hydra.sweeper.pruner={override_value(pruner)}",
                  *(f"{name}={text}" for name, text in node["params"].items())]
+    on = node.get("prune_on") or "val_err"
+    overrides.append(f"hydra.sweeper.prune_on={on}")
     tic = time.perf_counter()
     table = lookup(curves)
-    task = partial(replayed, table, sorted(curves["curves"][0]["params"]))
+    task = partial(replayed, table, sorted(curves["curves"][0]["params"]), reported=reported_lookup(curves, on))
     multirun("pruning_replay", base_config(curves), task, overrides)
     jobs = [json.loads(p.read_text()) for p in sweep_dir.glob("*/replay.json")]
     best = _best(sweep_dir)
@@ -462,6 +482,9 @@ def notes(result: dict) -> list[str]:
         out.append(f"How the val error after each epoch ranks the designs as their final val error does (held out in "
                    f"brackets), Spearman's rho by epoch: {ranks}. Near 0 at a rung, the pruner stops designs at "
                    "random there.")
+        if all("train_loss" in r for r in result["rung_ranks"]):
+            losses = ", ".join(f"{r['epoch']}: {r['train_loss']:+.2f}" for r in result["rung_ranks"])
+            out.append(f"The same for the epoch's mean training loss (what `prune_on: train_loss` reports): {losses}.")
     worth = result.get("search_worth")
     if worth:
         out.append(f"Held out, a design picked at random scores {worth['space_mean']:.2f} % on average (the space's "

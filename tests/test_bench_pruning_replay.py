@@ -225,6 +225,29 @@ def test_the_default_curve_file_follows_the_recipe_overrides():
     assert replay.main(["record", "--recipe", "optim.epochs=3"]) == 2
 
 
+CARDINALITY = "model.cardinality"
+
+
+def test_the_replay_reports_the_curve_prune_on_names(tmp_path):
+    """With the sweep's `prune_on: train_loss` the replayed trials report the recorded training losses to the pruner
+    (and still return the final val error); curves recorded without them are refused in one sentence."""
+    import optuna
+
+    losses = {**CURVES, "curves": [{**c, "train_loss": [v / 10 for v in c["val_err"]]} for c in CURVES["curves"]]}
+    nop = {"_target_": "optuna.pruners.NopPruner"}  # a pruner, so that each trial reports; one that stops none
+    result = replay.search(losses, 0, nop, tmp_path / "s", {**SWEEP, "prune_on": "train_loss", "n_jobs": 1})
+    study = optuna.load_study(study_name="replay", storage=f"sqlite:///{tmp_path / 's' / 'study.db'}")
+    ran = [t for t in study.trials if t.user_attrs.get("copy_of") is None]  # copies of a design run already: no curve
+    assert len(ran) == len({t.params[CARDINALITY] for t in study.trials}) >= 3
+    for trial in ran:
+        curve = next(c for c in losses["curves"] if c["params"]["model.cardinality"] == trial.params[CARDINALITY])
+        assert list(trial.intermediate_values.values()) == pytest.approx(curve["train_loss"])
+        assert trial.value == pytest.approx(curve["val_err"][-1])
+    assert result["best_val_err"] == min(FINAL.values())
+    with pytest.raises(ValueError, match="the curves hold no train_loss of every design"):
+        replay.search(CURVES, 0, nop, tmp_path / "t", {**SWEEP, "prune_on": "train_loss"})
+
+
 def test_a_node_without_n_jobs_replays_the_sweepers_default(tmp_path):
     """Noticed in session 34: a sweeper node without n_jobs was replayed one trial at a time, where the sweeper it
     stands for asks its default (2) at once."""

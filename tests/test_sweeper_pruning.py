@@ -93,6 +93,28 @@ def test_a_job_that_raises_trial_pruned_is_pruned(tmp_path):
         assert t.state.name == expected
 
 
+def test_prune_on_names_the_epoch_value_the_trainer_reports(tmp_path):
+    """`hydra.sweeper.prune_on` picks which value of ablate's epoch entries goes to the pruner (val_err by default);
+    anything else is refused in one sentence before any trial runs."""
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    study = optuna.create_study(study_name="s", storage=storage)
+    trial = study.ask()
+    from omegaconf import OmegaConf
+
+    entry = {"epoch": 1, "val_err": 31.0, "val_loss": 0.9, "train_err": 40.0, "train_loss": 1.5}
+    node = {"trial": {"study_name": "s", "storage": storage, "trial_number": trial.number}, "pruner": None}
+    assert pruning.reporter(OmegaConf.create({"hydra": {"sweeper": node}})).on == "val_err"
+    report = pruning.reporter(OmegaConf.create({"hydra": {"sweeper": {**node, "prune_on": "train_loss"}}}))
+    assert report.on == "train_loss" and pruning.report_epoch(report, entry) is False
+    assert study.trials[0].intermediate_values == {1: 1.5}
+    assert pruning.report_epoch(pruning.never, entry) is False  # outside a sweep: nothing told
+    with pytest.raises(ConfigError) as e:
+        multirun(learner, tmp_path / "bad", "x=interval(-4,4)", THRESHOLD, "hydra.sweeper.prune_on=val_acc")
+    assert str(e.value) == ("hydra.sweeper.prune_on='val_acc' is not a value a run reports after each epoch: valid "
+                            "are val_err, val_loss, train_err, train_loss.")
+    assert not (tmp_path / "bad" / "study.db").exists()
+
+
 def test_several_objectives_prune_on_the_named_one(tmp_path):
     two = ("hydra.sweeper.direction=[minimize,minimize]", "hydra.sweeper.objectives=[return,model.complexity.flops]")
     with pytest.raises(ConfigError) as e:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ablate.errors import AblateError, ConfigError
-from ablate.run.pruning import Report, never, reporter
+from ablate.run.pruning import Report, never, report_epoch, reporter
 from ablate.run.record import RESULT, EnvSection, RunRecord, ThroughputSection
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ class RunPlan:
     run_dir: Path
     init_file: str | None = None  # DDP rendezvous file, set by `train` when world_size > 1
     job_pid: int | None = None  # the job's process, which the DDP processes end with (set by `train`)
-    report: Report = never  # after each epoch: the val error to an Optuna trial; True when its pruner stops the run
+    report: Report = never  # after each epoch (report_epoch): a value to an Optuna trial; True: its pruner stops
     logging: dict | None = None  # the job's logging config (Hydra's job_logging), so DDP processes log where it does
     peaks: tuple[float, float] | None = None  # CPU: the matmul peaks (training dtype, fp32) of all processes
     sharing: int | None = None  # CPU: the members running at once where they outnumber the cores (no peak measured)
@@ -392,7 +392,7 @@ def train_process(rank: int, plan: RunPlan) -> None:
             nonlocal told
             stop = False
             for entry in epochs[told:]:
-                stop = plan.report(entry["epoch"], entry["val_err"])
+                stop = report_epoch(plan.report, entry)
             told = len(epochs)
             return stop
 

@@ -9,6 +9,13 @@ describes, and returns a callable `report(epoch, value) -> bool`: it tells the t
 pruner says the trial should stop (`trial.should_prune()`). A job run any other way (a single
 run, another sweeper) gets a callable that reports nothing and always returns False.
 
+Which value ablate's trainer reports (`report_epoch`): the epoch entry's `hydra.sweeper.prune_on`
+(`PRUNE_ON`), by default `val_err`, the measure the objective is. `train_loss`, the mean over the epoch's
+steps, is there because after an early epoch of a short recipe the val error is a snapshot taken at a high
+learning rate and may rank designs far from how they finish, where the epoch's mean training loss ranks them
+more as they finish (the README's pruning section has the curves). Only the pruner sees the reported values:
+the objective is the job's own.
+
 The callable is a small picklable object: build it in the Hydra job's process (where
 `HydraConfig` is set) and hand it to spawned training processes; it opens the storage on its
 first call. The job that stops records status `pruned` (its result file) or raises
@@ -22,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 Report = Callable[[int, float], bool]
+PRUNE_ON = ("val_err", "val_loss", "train_err", "train_loss")  # values of an epoch entry a job can report
 
 
 def never(epoch: int, value: float) -> bool:
@@ -37,6 +45,7 @@ class Reporter:
     storage: str
     trial_number: int
     pruner: dict | None = None
+    on: str = "val_err"  # the epoch entry's value `report_epoch` reports (hydra.sweeper.prune_on)
     _trial: Any = field(default=None, init=False, repr=False, compare=False)
 
     def __call__(self, epoch: int, value: float) -> bool:
@@ -66,6 +75,12 @@ class Reporter:
         return {**self.__dict__, "_trial": None}
 
 
+def report_epoch(report: Report, entry: Mapping[str, Any]) -> bool:
+    """Report one epoch entry of ablate's run record (`epoch`, `val_err`, `train_loss`, …) to `report`: the value
+    its `on` names (`val_err` for a report without one); the pruner's answer."""
+    return report(int(entry["epoch"]), float(entry[getattr(report, "on", "val_err")]))
+
+
 def reporter(cfg: Any = None) -> Report:
     """The per-epoch report of this job (see the module docstring).
 
@@ -84,6 +99,7 @@ def reporter(cfg: Any = None) -> Report:
         storage=str(target["storage"]),
         trial_number=int(target["trial_number"]),
         pruner=pruner,
+        on=str(sweeper.get("prune_on") or "val_err"),
     )
 
 

@@ -70,6 +70,10 @@ class AblateOptunaSweeperConf:
         `ablate.run.pruning.reporter`, which asks it whether to stop.
     prune_objective: with several directions, the objective (an entry of `objectives`, or its
         index) that the per-epoch value measures: Optuna's pruners judge one objective.
+    prune_on: which value of each epoch ablate's trainer reports to the pruner: `val_err` (the
+        objective's own measure), `val_loss`, `train_err` or `train_loss` (the epoch's mean, which on
+        short recipes can rank designs after an early epoch more as they finish than the val error
+        does; `ablate.run.pruning` says why). Only the pruner sees it: the objective is the job's.
     heartbeat_interval: seconds between the heartbeats this sweeper records for its running
         trials; a trial whose heartbeat stops (its worker was killed) is failed by the next worker
         that asks, and retried up to `max_retry` times with the same parameters. null: off.
@@ -106,6 +110,7 @@ class AblateOptunaSweeperConf:
     custom_search_space: Optional[str] = None
     pruner: Any = None
     prune_objective: Optional[str] = None
+    prune_on: str = "val_err"
     heartbeat_interval: Optional[int] = 60
     max_retry: Optional[int] = 3
     asynchronous: Optional[bool] = None

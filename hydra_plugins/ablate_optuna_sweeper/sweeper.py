@@ -17,6 +17,7 @@ from hydra.plugins.sweeper import Sweeper
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from ablate.errors import override_key, shown
+from ablate.run.pruning import PRUNE_ON
 from hydra_plugins.ablate_optuna_sweeper import _config  # noqa: F401  (stores the config node)
 from hydra_plugins.ablate_optuna_sweeper import _objectives as obj
 from hydra_plugins.ablate_optuna_sweeper import _search_space as search_space
@@ -50,6 +51,7 @@ class AblateOptunaSweeper(Sweeper):
         custom_search_space: str | None = None,
         pruner: Any = None,
         prune_objective: str | None = None,
+        prune_on: str = "val_err",
         heartbeat_interval: int | None = 60,
         max_retry: int | None = 3,
         asynchronous: bool | None = None,
@@ -69,6 +71,7 @@ class AblateOptunaSweeper(Sweeper):
             max_retry=max_retry,
             asynchronous=asynchronous,
             prune_objective=prune_objective,
+            prune_on=prune_on,
             study_name=study_name,
         )
         self.sampler = sampler
@@ -97,6 +100,7 @@ class AblateOptunaSweeper(Sweeper):
         max_retry,
         asynchronous,
         prune_objective,
+        prune_on,
         study_name,
         job_name: str,
     ) -> None:
@@ -133,6 +137,11 @@ class AblateOptunaSweeper(Sweeper):
             raise ConfigError(f"hydra.sweeper.asynchronous={shown(asynchronous)} is invalid: give true, false or null.")
         self.asynchronous = asynchronous
         self.prune_index = self._prune_index(prune_objective)
+        if prune_on not in PRUNE_ON:
+            raise ConfigError(
+                f"hydra.sweeper.prune_on={shown(prune_on)} is not a value a run reports after each epoch: valid are "
+                f"{', '.join(PRUNE_ON)}."
+            )
 
     def _objective_names(self) -> list[str]:
         return self.objectives or (
