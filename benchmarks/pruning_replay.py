@@ -49,6 +49,7 @@ from functools import partial
 from pathlib import Path
 
 from ablate.errors import override_value
+from ablate.run.pruning import PRUNE_ON
 from benchmarks import pruning
 from benchmarks.heldout import heldout_error
 from benchmarks.workload import ROOT
@@ -185,15 +186,15 @@ def key(values: list) -> str:
     return json.dumps([_value(v) for v in values])
 
 
-def lookup(curves: dict) -> dict[str, list[float]]:
+def lookup(curves: dict, field: str = "val_err") -> dict:
+    """Each design's `field` (its val errors by default) by its key; designs recorded without it are left out."""
     names = sorted(curves["curves"][0]["params"])
-    return {key([c["params"][n] for n in names]): c["val_err"] for c in curves["curves"]}
+    return {key([c["params"][n] for n in names]): c[field] for c in curves["curves"] if field in c}
 
 
 def heldout_lookup(curves: dict) -> dict[str, float]:
     """Each design's held-out error by its key; empty for curves recorded without them."""
-    names = sorted(curves["curves"][0]["params"])
-    return {key([c["params"][n] for n in names]): c["heldout_err"] for c in curves["curves"] if "heldout_err" in c}
+    return lookup(curves, "heldout_err")
 
 
 def picked(sweep_dir: Path) -> str | None:
@@ -208,13 +209,10 @@ def picked(sweep_dir: Path) -> str | None:
 def reported_lookup(curves: dict, on: str) -> dict[str, list[float]]:
     """Each design's per-epoch values of `on` (the sweep's `prune_on`) by its key. ValueError for curves recorded
     without them."""
-    if on == "val_err":
-        return lookup(curves)
     if not all(on in c for c in curves["curves"]):
         raise ValueError(f"the curves hold no {on} of every design, which the sweep's prune_on={on} reports: record "
-                         "them again.")
-    names = sorted(curves["curves"][0]["params"])
-    return {key([c["params"][n] for n in names]): c[on] for c in curves["curves"]}
+                         "them again, or replay them on their val errors with --prune-on val_err.")
+    return lookup(curves, on)
 
 
 def replayed(table: dict[str, list[float]], names: list[str], cfg, reported: dict[str, list[float]] | None = None
@@ -533,6 +531,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--startup-trials", type=int, default=None,
                    help="replay: TPE's random start-up trials in every search, pruned and unpruned (default: the sweep "
                         "file's sampler, TPE's own 10)")
+    p.add_argument("--prune-on", default=None, choices=PRUNE_ON,
+                   help="replay: the curve each epoch reports to the pruner (default: the sweep file's prune_on; "
+                        "val_err for curve files recorded without training losses)")
     args = p.parse_args(argv)
     if args.action == "record":
         try:
@@ -558,6 +559,13 @@ def main(argv: list[str] | None = None) -> int:
     sweep = sweep_node()
     if args.startup_trials is not None:
         sweep["sampler"] = {**(sweep.get("sampler") or {}), "n_startup_trials": args.startup_trials}
+    if args.prune_on is not None:
+        sweep["prune_on"] = args.prune_on
+    try:
+        reported_lookup(curves, sweep.get("prune_on") or "val_err")  # refused here, before any search starts
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     result = replay(curves, args.seeds, names, args.jobs, sweep=sweep)
     t = table(result)
     print(f"## {TITLE}\n")

@@ -246,6 +246,9 @@ def test_the_replay_reports_the_curve_prune_on_names(tmp_path):
     assert result["best_val_err"] == min(FINAL.values())
     with pytest.raises(ValueError, match="the curves hold no train_loss of every design"):
         replay.search(CURVES, 0, nop, tmp_path / "t", {**SWEEP, "prune_on": "train_loss"})
+    # on the command line: refused in one sentence before any search, exit 2 (the sweep file prunes on train_loss)
+    (tmp_path / "old.json").write_text(json.dumps(CURVES))
+    assert replay.main(["--curves", str(tmp_path / "old.json"), "--seeds", "1"]) == 2
 
 
 def test_a_node_without_n_jobs_replays_the_sweepers_default(tmp_path):
