@@ -223,3 +223,34 @@ def test_ctrl_c_lets_every_running_job_of_the_slots_record_its_end(tmp_path):
     trials = load(sweep).get_trials()
     assert [t.user_attrs["fail_reason"] for t in trials[:2]] == [
         "the sweep stopped while the trial ran: KeyboardInterrupt; queued again"] * 2
+
+
+def test_a_rerun_of_ablate_that_reports_another_value_each_epoch_is_refused(tmp_path):
+    """Found in a second read: a study of ablate's app resumed with another `hydra.sweeper.prune_on` went on, so its
+    trials' intermediate values (the pruner's and the dashboard's curves) mixed two measures, val error and training
+    loss. The measure is stored with the study; another is refused in one sentence, exit 2, nothing lost. The
+    pruner itself may change: it judges the same values differently from then on."""
+    sweep = tmp_path / "sweep"
+    args = [sys.executable, "-m", "ablate", "-m", "hydra/sweeper=ablate_optuna", "model.cardinality=choice(1,2)",
+            "data=synthetic", "data.num_samples=128", "data.val_samples=64", "optim.epochs=2", "optim.batch_size=64",
+            "trainer.progress=false", "model.depths=[1,1]", f"hydra.sweep.dir={sweep}"]
+    proc = subprocess.run([*args, "hydra.sweeper.n_trials=1"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    db = sweep / "study.db"
+    before = db.read_bytes()
+    (trial,) = load(sweep, "ablate").get_trials()
+    assert sorted(trial.intermediate_values) == [1, 2]  # ablate numbers epochs from 1; val_err by default
+    proc = subprocess.run([*args, "hydra.sweeper.n_trials=2", "hydra.sweeper.prune_on=train_loss"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "ablate: hydra.sweeper.prune_on='train_loss' differs from the 'val_err' stored with study 'ablate': the "
+        "stored trials reported val_err after each epoch, and one study's curves hold one measure; use the stored "
+        "value, or give another hydra.sweeper.study_name.")
+    assert db.read_bytes() == before
+    pruner = "hydra.sweeper.pruner={_target_:optuna.pruners.MedianPruner}"
+    proc = subprocess.run([*args, "hydra.sweeper.n_trials=2", pruner], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len(load(sweep, "ablate").get_trials()) == 2

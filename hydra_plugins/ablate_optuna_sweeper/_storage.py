@@ -7,8 +7,8 @@ the storage is Optuna's heartbeat storage: a running trial whose worker stops be
 failed by the next worker that asks, and Optuna's retry callback queues it again.
 
 A study remembers what it searches (`SETTINGS` in its user attributes): a re-run whose search
-space, objectives, directions, constraints or fixed overrides (the recipe every trial gets) differ is refused,
-naming what changed.
+space, objectives, directions, constraints, fixed overrides (the recipe every trial gets) or the value ablate's
+trainer reports after each epoch differ is refused, naming what changed.
 """
 
 import re
@@ -150,8 +150,9 @@ def check_settings(study, settings: dict) -> None:
 
     `settings`: `params` (name -> {distribution, sweep}), `custom_search_space`, `objectives`,
     `directions`, `constraints`, `fixed` (the overrides every trial gets that decide its result), `repeats` (the
-    repeat key and its values, or None). A study made
-    before these were stored adopts the current ones.
+    repeat key and its values, or None), `prune_on` (what ablate's trainer reports after each epoch, or None for
+    another app). A study made before these were stored adopts the current ones. The pruner may change: it judges
+    the same intermediate values differently from then on.
     """
     stored = study.user_attrs.get(SETTINGS)
     if stored is None:
@@ -173,6 +174,14 @@ def check_settings(study, settings: dict) -> None:
             f"{_repeats_text(stored.get('repeats'))} stored): its trials' values are means over the stored repeats, "
             "and a search compares designs on one set of them; give the stored ones again, or start a new study "
             "with another hydra.sweep.dir or hydra.sweeper.study_name."
+        )
+    if "prune_on" not in stored:  # stored before prune_on was
+        study.set_user_attr(SETTINGS, {**stored, "prune_on": settings["prune_on"]})
+    elif None not in (stored["prune_on"], settings["prune_on"]) and stored["prune_on"] != settings["prune_on"]:
+        raise ConfigError(
+            f"hydra.sweeper.prune_on={shown(settings['prune_on'])} differs from the {shown(stored['prune_on'])} "
+            f"stored with study {name!r}: the stored trials reported {stored['prune_on']} after each epoch, and one "
+            "study's curves hold one measure; use the stored value, or give another hydra.sweeper.study_name."
         )
     changes = _space_changes(stored.get("params", {}), settings["params"])
     if changes:

@@ -142,6 +142,7 @@ class AblateOptunaSweeper(Sweeper):
                 f"hydra.sweeper.prune_on={shown(prune_on)} is not a value a run reports after each epoch: valid are "
                 f"{', '.join(PRUNE_ON)}."
             )
+        self.prune_on = prune_on
 
     def _objective_names(self) -> list[str]:
         return self.objectives or (
@@ -234,6 +235,7 @@ class AblateOptunaSweeper(Sweeper):
                 "constraints": [c.text for c in self.constraints],
                 "fixed": self._fixed(space),
                 "repeats": {"key": space.repeat_key, "values": space.repeats} if space.repeat_key else None,
+                "prune_on": self._prune_on(),
             },
         )
         # a resumed study must not replay the samples of its first run: offset the seed by the trials it holds
@@ -263,6 +265,13 @@ class AblateOptunaSweeper(Sweeper):
             f"{n_trials} trials, {self.n_jobs} at once, {mode}."
         )
         Search(self, study, rdb, space, url, n_trials, custom, prune_study).run()
+
+    def _prune_on(self) -> str | None:
+        """The value ablate's trainer reports after each epoch (the trials' intermediate values), or None for another
+        app, which reports what it chooses."""
+        from ablate.config.loading import is_ablate_config
+
+        return self.prune_on if is_ablate_config(self.config) else None
 
     def _repeat_key(self) -> str | None:
         """The key whose sweep gives every trial's repeats: `repeat_key`, else `seed` on ablate's app (whose seed
