@@ -468,6 +468,23 @@ CASES = [
           "hydra.sweep.dir={sweep}", "-m"], 2,
          "ablate: hydra.sweeper.pruner=[x] has no _target_: name a class in optuna.pruners, e.g. "
          "{{_target_: optuna.pruners.MedianPruner}}, or give null.", target="none"),
+    # Found in a second read: a pruner on a maximized objective of ablate's app was judging the val error its trainer
+    # reports after each epoch as if higher were better, so it stopped the best trials
+    Case("sweep-pruner-maximized", "sweep", "ablate",
+         ["hydra/sweeper=ablate_optuna", "model.cardinality=choice(1,2)", "hydra.sweeper.n_trials=1",
+          "hydra.sweeper.direction=[minimize,maximize]", "hydra.sweeper.objectives=[return,throughput.images_per_s]",
+          "hydra.sweeper.prune_objective=throughput.images_per_s",
+          "hydra.sweeper.pruner={{_target_:optuna.pruners.MedianPruner}}", "data=synthetic", "data.num_samples=128",
+          "data.val_samples=32", "optim.epochs=1", "model.depths=[1,1]", "hydra.sweep.dir={sweep}", "-m"], 2,
+         "ablate: hydra.sweeper.prune_objective=throughput.images_per_s is maximized, and ablate's trainer reports "
+         "val_err after each epoch (hydra.sweeper.prune_on), which is better lower: the pruner would stop the best "
+         "trials; prune on a minimized objective, e.g. hydra.sweeper.prune_objective=return.", target="none"),
+    Case("sweep-pruner-maximize-one", "sweep", "ablate",
+         ["hydra/sweeper=ablate_optuna", "model.cardinality=choice(1,2)", "hydra.sweeper.direction=maximize",
+          "hydra.sweeper.pruner={{_target_:optuna.pruners.MedianPruner}}", "hydra.sweep.dir={sweep}", "-m"], 2,
+         "ablate: hydra.sweeper.direction=maximize is set with a pruner, and ablate's trainer reports val_err after "
+         "each epoch (hydra.sweeper.prune_on), which is better lower: the pruner would stop the best trials; minimize "
+         "the objective, or give hydra.sweeper.pruner=null.", target="none"),
     Case("sweep-direction-mapping", "sweep", "ablate",
          ["hydra/sweeper=ablate_optuna", "model.cardinality=choice(1,2)", "hydra.sweeper.direction={{a:1}}",
           "hydra.sweep.dir={sweep}", "-m"], 2,

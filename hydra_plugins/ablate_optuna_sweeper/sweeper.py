@@ -167,6 +167,35 @@ class AblateOptunaSweeper(Sweeper):
             f"valid names are {', '.join(names)}."
         )
 
+    def _check_prune_direction(self) -> None:
+        """ablate's trainer reports an error or a loss after each epoch, better lower: a pruner on a maximized
+        objective would keep the worst trials and stop the best."""
+        index = self.prune_index
+        if (
+            self.pruner_node is None
+            or index is None
+            or self.directions[index] != "maximize"
+            or self._prune_on() is None
+        ):
+            return
+        names = self._objective_names()
+        reports = (
+            f"ablate's trainer reports {self.prune_on} after each epoch (hydra.sweeper.prune_on), which is better lower"
+        )
+        if len(names) == 1:
+            raise ConfigError(
+                f"hydra.sweeper.direction=maximize is set with a pruner, and {reports}: the pruner would stop the "
+                "best trials; minimize the objective, or give hydra.sweeper.pruner=null."
+            )
+        minimized = [n for n, d in zip(names, self.directions, strict=True) if d == "minimize"]
+        hint = (
+            f"e.g. hydra.sweeper.prune_objective={minimized[0]}" if minimized else "or give hydra.sweeper.pruner=null"
+        )
+        raise ConfigError(
+            f"hydra.sweeper.prune_objective={names[index]} is maximized, and {reports}: the pruner would stop the "
+            f"best trials; prune on a minimized objective, {hint}."
+        )
+
     def setup(self, *, hydra_context, task_function, config: DictConfig) -> None:
         from hydra.core.plugins import Plugins
 
@@ -177,6 +206,7 @@ class AblateOptunaSweeper(Sweeper):
                 "{model.cardinality: 'choice(1,2,4)'}, or null."
             )
         self.config = config
+        self._check_prune_direction()
         self.hydra_context = hydra_context
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config
