@@ -275,3 +275,20 @@ def test_the_replay_asks_as_many_trials_at_once_as_the_sweep_does(tmp_path):
         ran = yaml.safe_load((tmp_path / str(n_jobs) / "multirun.yaml").read_text())["hydra"]["sweeper"]
         assert ran["n_jobs"] == n_jobs
     assert replay.sweep_node()["n_jobs"] == 1
+
+
+def test_the_sweeps_search_replayed_on_the_third_seeds_curves_is_the_real_pruned_search(tmp_path):
+    """The independent check of `prune_on: train_loss` (README, session 36): training seed 2's committed curves,
+    the sweep file's search with sampler seed 2, give what the real `python -m ablate -m +sweep=search_pruning
+    seed=2` gave on this recipe (its 24 designs, 16 pruned, 96 of 192 epochs, 12.38 % val, 12.42 % held out), and
+    what the committed replay says for that seed."""
+    curves = json.loads((replay.BENCH / "pruning_curves_4000_val5000_seed2.json").read_text())
+    assert curves["seed"] == 2 and curves["designs"] == 36
+    node = replay.sweep_node()
+    assert node["prune_on"] == "train_loss"
+    pruner = node["pruner"]
+    result = replay.search(curves, 2, pruner, tmp_path / "s", node)
+    real = {"runs": 24, "pruned": 16, "epochs": 96, "best_val_err": 12.38, "best_heldout_err": 12.42}
+    assert {k: result[k] for k in real} == real
+    committed = json.loads((replay.BENCH / "pruning_replay_4000_val5000_train_loss_seed2.json").read_text())
+    assert {k: committed["runs"]["sweep"]["2"][k] for k in real} == real
