@@ -254,3 +254,19 @@ def test_a_rerun_of_ablate_that_reports_another_value_each_epoch_is_refused(tmp_
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert len(load(sweep, "ablate").get_trials()) == 2
+
+
+def test_a_study_stored_before_fixed_and_prune_on_adopts_both_at_once():
+    """Found in a second read: a study stored before both `fixed` and `prune_on` were kept adopted `fixed`, then
+    wrote its settings again from the copy it had read, without `fixed`, so the recipe was not held until a later
+    re-run."""
+    from hydra_plugins.ablate_optuna_sweeper import _storage as storage
+
+    study = optuna.create_study(study_name="old")
+    now = {"params": {}, "custom_search_space": None, "objectives": ["return"], "directions": ["minimize"],
+           "constraints": [], "fixed": {"seed": 1}, "repeats": None, "prune_on": "val_err"}
+    study.set_user_attr(storage.SETTINGS, {k: v for k, v in now.items() if k not in ("fixed", "prune_on")})
+    storage.check_settings(study, now)
+    assert study.user_attrs[storage.SETTINGS] == now
+    with pytest.raises(ConfigError, match="^the fixed overrides differ"):
+        storage.check_settings(study, {**now, "fixed": {"seed": 2}})

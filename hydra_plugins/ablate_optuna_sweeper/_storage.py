@@ -159,9 +159,11 @@ def check_settings(study, settings: dict) -> None:
         study.set_user_attr(SETTINGS, settings)
         return
     name = study.study_name
-    if "fixed" not in stored:  # stored before the fixed overrides were
-        study.set_user_attr(SETTINGS, {**stored, "fixed": settings["fixed"]})
-    elif stored["fixed"] != settings["fixed"]:
+    adopted = {key: settings[key] for key in ("fixed", "prune_on") if key not in stored}  # stored before these were
+    if adopted:
+        stored = {**stored, **adopted}
+        study.set_user_attr(SETTINGS, stored)
+    if stored["fixed"] != settings["fixed"]:
         raise ConfigError(
             f"the fixed overrides differ from those stored with study {name!r} "
             f"({'; '.join(_fixed_changes(stored['fixed'], settings['fixed']))}): its trials ran with the stored ones, "
@@ -175,9 +177,7 @@ def check_settings(study, settings: dict) -> None:
             "and a search compares designs on one set of them; give the stored ones again, or start a new study "
             "with another hydra.sweep.dir or hydra.sweeper.study_name."
         )
-    if "prune_on" not in stored:  # stored before prune_on was
-        study.set_user_attr(SETTINGS, {**stored, "prune_on": settings["prune_on"]})
-    elif None not in (stored["prune_on"], settings["prune_on"]) and stored["prune_on"] != settings["prune_on"]:
+    if None not in (stored["prune_on"], settings["prune_on"]) and stored["prune_on"] != settings["prune_on"]:
         raise ConfigError(
             f"hydra.sweeper.prune_on={shown(settings['prune_on'])} differs from the {shown(stored['prune_on'])} "
             f"stored with study {name!r}: the stored trials reported {stored['prune_on']} after each epoch, and one "
