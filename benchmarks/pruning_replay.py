@@ -49,7 +49,7 @@ from functools import partial
 from pathlib import Path
 
 from ablate.errors import override_value
-from ablate.run.pruning import PRUNE_ON
+from ablate.run.pruning import DEFAULT_ON, PRUNE_ON
 from benchmarks import pruning
 from benchmarks.heldout import heldout_error
 from benchmarks.workload import ROOT
@@ -206,6 +206,11 @@ def picked(sweep_dir: Path) -> str | None:
     return min(done)[2] if done else None
 
 
+def prune_on(node: dict) -> str:
+    """The epoch value a sweeper node reports to its pruner: its `prune_on`, else the sweeper's default."""
+    return node.get("prune_on") or DEFAULT_ON
+
+
 def reported_lookup(curves: dict, on: str) -> dict[str, list[float]]:
     """Each design's per-epoch values of `on` (the sweep's `prune_on`) by its key. ValueError for curves recorded
     without them."""
@@ -215,11 +220,10 @@ def reported_lookup(curves: dict, on: str) -> dict[str, list[float]]:
     return lookup(curves, on)
 
 
-def replayed(table: dict[str, list[float]], names: list[str], cfg, reported: dict[str, list[float]] | None = None
-             ) -> float:
-    """The Hydra task (with `table`, the parameter `names` and `reported` bound): the design's recorded curve,
-    reported epoch by epoch (the values of `reported` where given: the sweep's `prune_on`; else the val errors);
-    pruned when the pruner says so. Its value is the final val error either way."""
+def replayed(table: dict[str, list[float]], reported: dict[str, list[float]], names: list[str], cfg) -> float:
+    """The Hydra task (with `table`, `reported` and the parameter `names` bound): the design's recorded curve of
+    the sweep's `prune_on` (`reported`), reported epoch by epoch; pruned when the pruner says so. Its value is the
+    design's final val error (`table`) either way."""
     import optuna
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
@@ -232,7 +236,7 @@ def replayed(table: dict[str, list[float]], names: list[str], cfg, reported: dic
     curve = table[design]
     report = reporter()
     out = Path(HydraConfig.get().runtime.output_dir)
-    for epoch, value in enumerate((reported or table)[design], 1):
+    for epoch, value in enumerate(reported[design], 1):
         if report(epoch, value) and epoch < len(curve):
             (out / "replay.json").write_text(json.dumps({"epochs": epoch, "status": "pruned", "design": design}))
             raise optuna.TrialPruned()
@@ -325,11 +329,11 @@ def search(curves: dict, seed: int, pruner: dict | None, sweep_dir: Path, node: 
                  f"hydra.sweeper.sampler={override_value(sampler)}",
                  f"hydra.sweeper.pruner={override_value(pruner)}",
                  *(f"{name}={text}" for name, text in node["params"].items())]
-    on = node.get("prune_on") or "val_err"
+    on = prune_on(node)
     overrides.append(f"hydra.sweeper.prune_on={on}")
     tic = time.perf_counter()
     table = lookup(curves)
-    task = partial(replayed, table, sorted(curves["curves"][0]["params"]), reported=reported_lookup(curves, on))
+    task = partial(replayed, table, reported_lookup(curves, on), sorted(curves["curves"][0]["params"]))
     multirun("pruning_replay", base_config(curves), task, overrides)
     jobs = [json.loads(p.read_text()) for p in sweep_dir.glob("*/replay.json")]
     best = _best(sweep_dir)
@@ -562,7 +566,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.prune_on is not None:
         sweep["prune_on"] = args.prune_on
     try:
-        reported_lookup(curves, sweep.get("prune_on") or "val_err")  # refused here, before any search starts
+        reported_lookup(curves, prune_on(sweep))  # refused here, before any search starts
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 Report = Callable[[int, float], bool]
-PRUNE_ON = ("val_err", "val_loss", "train_err", "train_loss")  # values of an epoch entry a job can report
+DEFAULT_ON = "val_err"  # the objective's own measure
+PRUNE_ON = (DEFAULT_ON, "val_loss", "train_err", "train_loss")  # values of an epoch entry a job can report
 
 
 def never(epoch: int, value: float) -> bool:
@@ -45,7 +46,7 @@ class Reporter:
     storage: str
     trial_number: int
     pruner: dict | None = None
-    on: str = "val_err"  # the epoch entry's value `report_epoch` reports (hydra.sweeper.prune_on)
+    on: str = DEFAULT_ON  # the epoch entry's value `report_epoch` reports (hydra.sweeper.prune_on)
     _trial: Any = field(default=None, init=False, repr=False, compare=False)
 
     def __call__(self, epoch: int, value: float) -> bool:
@@ -78,7 +79,7 @@ class Reporter:
 def report_epoch(report: Report, entry: Mapping[str, Any]) -> bool:
     """Report one epoch entry of ablate's run record (`epoch`, `val_err`, `train_loss`, …) to `report`: the value
     its `on` names (`val_err` for a report without one); the pruner's answer."""
-    return report(int(entry["epoch"]), float(entry[getattr(report, "on", "val_err")]))
+    return report(int(entry["epoch"]), float(entry[getattr(report, "on", DEFAULT_ON)]))
 
 
 def reporter(cfg: Any = None) -> Report:
@@ -99,7 +100,7 @@ def reporter(cfg: Any = None) -> Report:
         storage=str(target["storage"]),
         trial_number=int(target["trial_number"]),
         pruner=pruner,
-        on=str(sweeper.get("prune_on") or "val_err"),
+        on=str(sweeper.get("prune_on") or DEFAULT_ON),
     )
 
 
