@@ -18,7 +18,8 @@ stopped (the reference: of the last look at which any setting was still open).
 
 Also: the false better/worse rate of both designs over sweeps with no true difference (five settings, all
 equal), and how the share of runs and the agreement move with the seed-to-seed std and with the futility
-threshold (`Plan.futility`: a setting stops undecided below that predictive chance of a verdict by max).
+threshold (`Plan.futility`: a setting stops undecided below that predictive chance of a verdict by max); and, from
+`benchmarks/repeats_designs.py`, how two rules built for agreement with the fixed report fare on the same sweeps.
 
 On the built-in default (`--sweep DIR`, not run by the benchmark group: it needs real training): a sweep
 with a fixed n = max, such as `python -m ablate +sweep=cardinality_vs_width 'seed=range(10)' -m`, gives
@@ -401,6 +402,9 @@ def run(quick: bool, results: dict) -> dict:
     gammas = futilities(sweeps=5 if quick else 100)
     by_looks = plans(sweeps=5 if quick else 100, null_sweeps=20 if quick else 300)
     by_spending = spendings(sweeps=5 if quick else 200, null_sweeps=20 if quick else 300)
+    from benchmarks import repeats_designs
+
+    by_design = repeats_designs.frontier(sweeps=3 if quick else SWEEPS, null_sweeps=3 if quick else NULL_SWEEPS)
     result["seconds"] = time.perf_counter() - t0
     headers = [
         "std (points)",
@@ -445,7 +449,7 @@ def run(quick: bool, results: dict) -> dict:
     return {
         "title": TITLE,
         "table": table(result),
-        "tables": [default_table, stds, by_gamma, by_plan, spending_table],
+        "tables": [default_table, stds, by_gamma, by_plan, spending_table, repeats_designs.table(by_design)],
         "notes": notes(result, default, false),
         "default": {k: v for k, v in default.items() if k != "rows"},
         "null": false,
@@ -453,6 +457,7 @@ def run(quick: bool, results: dict) -> dict:
         "futilities": gammas,
         "plans": by_looks,
         "spendings": by_spending,
+        "designs": by_design,
         **result,
     }
 

@@ -109,7 +109,7 @@ def test_the_group_is_registered_and_reports_its_tables():
     assert "repeats" in GROUPS
     out = repeats.run(quick=True, results={})
     assert out["title"] == repeats.TITLE and len(out["table"]["rows"]) == 5
-    default, stds, gammas, plans, spendings = out["tables"]
+    default, stds, gammas, plans, spendings, designs = out["tables"]
     assert "0.14" in default["caption"] and len(default["rows"]) == 5
     assert [row[0] for row in stds["rows"]] == ["0.05", "0.1", "0.14", "0.2", "0.3"]
     assert [row[:2] for row in gammas["rows"]][:2] == [["0", "0.2"], ["0", "0.14"]]
@@ -124,6 +124,13 @@ def test_the_group_is_registered_and_reports_its_tables():
     assert [row[0] for row in spendings["rows"]] == [s for s in ("pocock", "linear", "t^2", "obrien-fleming")
                                                      for _ in "ab"]
     assert "the default is pocock" in spendings["caption"] and all(r[1].endswith("%") for r in spendings["rows"])
+    # each stopping rule of benchmarks/repeats_designs.py at both stds, with its false rate over equal settings
+    assert [row[:3] for row in designs["rows"]][:3] == [
+        ["ablate", "futility 0.3", "0.2"],
+        ["ablate", "futility 0.1", "0.2"],
+        ["anchored", "γ (ε = 0.02) 0.7", "0.2"],
+    ]
+    assert len(designs["rows"]) == 12 and all(r[-1].endswith("%") for r in designs["rows"])
     assert sum("target ≤ 60%" in n for n in out["notes"]) == 2
     assert any(n.startswith("No true difference (5 equal settings") for n in out["notes"])
 
