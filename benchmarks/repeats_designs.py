@@ -274,6 +274,57 @@ def frontier(stds=STDS, sweeps: int = SWEEPS, null_sweeps: int = NULL_SWEEPS, de
     return out
 
 
+def on_records(runs_csv: str, orders: int = repeats.ORDERS, designs=DESIGNS, resolution: float = 0.2) -> list[dict]:
+    """Every design on a real sweep's records with a fixed n = max (a report's `runs.csv`: every setting's seeds
+    0…max−1 completed; the reference its first setting), replayed in `orders` random orders of the seeds (one
+    permutation for every setting, so pairs stay pairs; `benchmarks.repeats.reorder`'s seeds): per design, the
+    share of runs and the same verdict as the fixed report of all the records, over the orders."""
+    import dataclasses
+
+    import pandas as pd
+
+    from ablate.errors import DataError
+    from ablate.report import stats
+    from ablate.report.options import Options
+    from ablate.report.sequential import Plan
+
+    runs = stats.completed(pd.read_csv(runs_csv))
+    names = list(dict.fromkeys(runs.setting))
+    n = int(runs.seed.max()) + 1 if len(runs) else 0
+    table = runs.pivot_table(index="setting", columns="seed", values=stats.ERROR, aggfunc="first")
+    if len(names) < 2 or n < Plan().min or table.shape[1] != n or table.isna().any().any():
+        raise DataError(
+            f"{runs_csv!r} does not hold two or more settings with every seed 0…{max(n, 2) - 1} completed: give the "
+            "runs.csv of a sweep with a fixed n = max, such as seed=range(10)."
+        )
+    errors = table.loc[names, list(range(n))].to_numpy(float)
+    rows = [(s, seed, float(errors[i, seed])) for i, s in enumerate(names) for seed in range(n)]
+    fixed = stats.analyse(repeats.runs_frame(rows), Options(reference=names[0], resolution=resolution))
+    verdict = {s: repeats.kind(v) for s, v in zip(fixed.frame.setting, fixed.frame.verdict, strict=True)}
+    plan = dataclasses.replace(Plan(), max=n, resolution=resolution)
+    rng = np.random.default_rng(0)
+    permutations = [np.argsort(rng.permutation(n)) for _ in range(orders)]  # reorder's renaming, as column orders
+    out = []
+    for design in designs:
+        sweeps = []
+        for i, perm in enumerate(permutations):
+            got = decide(*design, errors[:, perm], names, plan, np.random.default_rng([1, i]))
+            sweeps.append((names, {s: {"fixed": verdict[s], "adaptive": got[s][0], "runs": got[s][1]} for s in names}))
+        summary = repeats.summarise(sweeps, plan)
+        out.append(
+            {
+                "rule": design[0],
+                "parameter": design[1],
+                "orders": orders,
+                "run_fraction": summary["run_fraction"],
+                "agreement": summary["agreement"],
+                "contradictions": summary["contradictions"],
+                "fixed": {s: verdict[s] for s in names[1:]},
+            }
+        )
+    return out
+
+
 PARAMETER = {"ablate": "futility", "anchored": f"γ (ε = {EPSILON:g})", "curtailed": "γ"}
 
 
@@ -315,10 +366,29 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--null-sweeps", type=int, default=NULL_SWEEPS, help=f"sweeps of equal settings (default {NULL_SWEEPS})"
     )
+    p.add_argument("--runs", default=None, help="a report's runs.csv with a fixed n = max: every rule on its records")
     p.add_argument("--out", default=None, help="also write the rows, the command and the machine to this JSON file")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
-    rows = frontier(sweeps=args.sweeps, null_sweeps=args.null_sweeps)
+    if args.runs:
+        from ablate.errors import AblateError
+
+        try:
+            rows = on_records(args.runs)
+        except (AblateError, OSError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        lines = [
+            f"{r['rule']} {PARAMETER[r['rule']]} {r['parameter']:g}: runs {r['run_fraction']:.1%} of the fixed n, the "
+            f"same verdict for {r['agreement']:.0%} of the settings, opposite decisions {r['contradictions']:.1%} "
+            f"(over {r['orders']} orders of the seeds)"
+            for r in rows
+        ]
+    else:
+        rows = frontier(sweeps=args.sweeps, null_sweeps=args.null_sweeps)
+        t = table(rows)
+        lines = [t["caption"], "| " + " | ".join(t["headers"]) + " |", "|" + "---|" * len(t["headers"])]
+        lines += ["| " + " | ".join(r) + " |" for r in t["rows"]]
     if args.out:
         from benchmarks import machine
 
@@ -332,11 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.out, "w") as f:
             json.dump(body, f, indent=1, ensure_ascii=False)
             f.write("\n")
-    t = table(rows)
-    print(t["caption"])
-    print("| " + " | ".join(t["headers"]) + " |\n|" + "---|" * len(t["headers"]))
-    print("\n".join("| " + " | ".join(r) + " |" for r in t["rows"]))
-    print(f"({time.perf_counter() - t0:.0f} s)")
+    print("\n".join(lines) + f"\n({time.perf_counter() - t0:.0f} s)")
     return 0
 
 

@@ -7,6 +7,8 @@ the known answers that make its figures mean what they say.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -81,3 +83,28 @@ def test_the_frontier_reports_every_design_on_the_same_sweeps():
     ablate = designs.simulated(0.2, 3, designs=(("ablate", 0.3),))[("ablate", 0.3)]
     same = repeats.summarise(ablate, Plan())
     assert rows[0]["run_fraction"] == pytest.approx(same["run_fraction"])  # the same sweeps (seed 0) for each design
+
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL = str(ROOT / "reports/cardinality_vs_width_10_seeds/runs.csv")  # the built-in default's main job, seed=range(10)
+
+
+def test_on_the_real_records_ablates_rule_replays_the_committed_orders():
+    import json
+
+    rows = designs.on_records(REAL, designs=(("ablate", 0.3),))
+    committed = json.loads((ROOT / "reports/bench/repeats_default.json").read_text())["orders"]
+    # the same 100 seed orders as benchmarks.repeats.reorder, so the same figures as its committed replay
+    assert rows[0]["run_fraction"] == pytest.approx(committed["run_fraction"])
+    assert rows[0]["agreement"] == pytest.approx(committed["agreement"])
+    assert rows[0]["fixed"] == dict.fromkeys(rows[0]["fixed"], "better") and len(rows[0]["fixed"]) == 4
+
+
+def test_records_without_a_fixed_n_are_refused_in_one_sentence(tmp_path, capsys):
+    import pandas as pd
+
+    frame = pd.read_csv(REAL)
+    frame.drop(index=frame.index[(frame.seed == 7)][:1]).to_csv(tmp_path / "runs.csv", index=False)
+    assert designs.main(["--runs", str(tmp_path / "runs.csv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "every seed 0…9 completed" in err and "seed=range(10)" in err
