@@ -1,7 +1,9 @@
 """Stopping rules built for agreement, against `+repeats=auto`'s: how close can a rule come to a fixed n = max?
 
-`python -m benchmarks.repeats_designs [--sweeps K] [--null-sweeps K]`, and a table of `python -m benchmarks --only
-repeats`. Not a test: nothing is asserted; the figures go to the benchmark report and the README.
+`python -m benchmarks.repeats_designs [--sweeps K] [--null-sweeps K] [--runs RUNS_CSV] [--out JSON]`, and a table of
+`python -m benchmarks --only repeats`. Not a test: nothing is asserted; the figures go to the benchmark report and
+the README. With `--runs`, the rules run on a real sweep's records instead (a report's `runs.csv` with a fixed
+n = max, such as the built-in default's with `seed=range(10)`), in the 100 seed orders `benchmarks.repeats` replays.
 
 Issue 13 asks two things of adaptive repeats: the same verdicts as a fixed n = max report with at most 60 % of its
 runs, and a chance of any false better/worse at or below α however often the data are looked at. `+repeats=auto`
