@@ -290,7 +290,13 @@ def on_records(runs_csv: str, orders: int = repeats.ORDERS, designs=DESIGNS, res
     from ablate.report.options import Options
     from ablate.report.sequential import Plan
 
-    runs = stats.completed(pd.read_csv(runs_csv))
+    frame = pd.read_csv(runs_csv)
+    needed = ["setting", "seed", "status", stats.ERROR]
+    if missing := [c for c in needed if c not in frame.columns]:
+        raise DataError(
+            f"{runs_csv!r} has no column {', '.join(missing)}: give a report's runs.csv (columns {', '.join(needed)})."
+        )
+    runs = stats.completed(frame)
     names = list(dict.fromkeys(runs.setting))
     n = int(runs.seed.max()) + 1 if len(runs) else 0
     table = runs.pivot_table(index="setting", columns="seed", values=stats.ERROR, aggfunc="first")

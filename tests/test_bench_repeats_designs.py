@@ -108,3 +108,10 @@ def test_records_without_a_fixed_n_are_refused_in_one_sentence(tmp_path, capsys)
     assert designs.main(["--runs", str(tmp_path / "runs.csv")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "every seed 0…9 completed" in err and "seed=range(10)" in err
+
+
+def test_a_file_that_is_not_a_runs_csv_is_refused_in_one_sentence(tmp_path, capsys):
+    (tmp_path / "other.csv").write_text("a,b\n1,2\n")
+    assert designs.main(["--runs", str(tmp_path / "other.csv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "has no column setting, seed, status, final_val_err" in err
