@@ -97,10 +97,21 @@ def draw(rng, names: list[str], truth: dict[str, float], n: int, std: float, sha
     return [(s, seed, BASE + truth[s] + effect[seed] + rng.normal(0, run_sd)) for s in names for seed in range(n)]
 
 
+def truths(resolution: float, multiples=MULTIPLES) -> dict[str, float]:
+    """The simulated sweep's settings, the reference first, each named by and mapped to its true Δ (m·δ points)."""
+    names = ["reference", *(f"Δ={m}δ" for m in multiples)]
+    return dict(zip(names, [0.0, *(m * resolution for m in multiples)], strict=True))
+
+
+def equal(settings: int) -> dict[str, float]:
+    """`settings` settings with no true difference, the reference first: the sweeps that count false verdicts."""
+    return dict.fromkeys(["reference", *(f"s{i}" for i in range(1, settings))], 0.0)
+
+
 def simulate(rng, plan, std: float, shared: float, multiples=MULTIPLES) -> tuple[list[str], dict]:
     """One simulated sweep's verdicts under both designs (settings named by their true Δ in units of δ)."""
-    names = ["reference", *(f"Δ={m}δ" for m in multiples)]
-    truth = dict(zip(names, [0.0, *(m * plan.resolution for m in multiples)], strict=True))
+    truth = truths(plan.resolution, multiples)
+    names = list(truth)
     rows = draw(rng, names, truth, plan.max, std, shared)
     return names, compare(runs_frame(rows), names, names[0], plan, plan.resolution)
 
@@ -181,11 +192,12 @@ def null(
 
     plan = base or Plan()
     rng = np.random.default_rng(seed)
-    names = ["reference", *(f"s{i}" for i in range(1, settings))]
+    truth = equal(settings)
+    names = list(truth)
     false = Counter()
     for _ in range(sweeps):
         sweep = compare(
-            runs_frame(draw(rng, names, dict.fromkeys(names, 0.0), plan.max, std, shared)),
+            runs_frame(draw(rng, names, truth, plan.max, std, shared)),
             names,
             names[0],
             plan,
@@ -350,8 +362,9 @@ def futilities(values=FUTILITIES, stds=(STD, DEFAULT_STD), sweeps: int = 100) ->
     ]
 
 
-def variants(options: list[tuple[dict, object]], stds=(STD, DEFAULT_STD), sweeps: int = 100,
-             null_sweeps: int = 300) -> list[dict]:
+def variants(
+    options: list[tuple[dict, object]], stds=(STD, DEFAULT_STD), sweeps: int = 100, null_sweeps: int = 300
+) -> list[dict]:
     """Runs spent, agreement and the false better/worse rate (over sweeps of equal settings) of each plan at each
     std; `options` pairs each plan with the labels its rows carry."""
     out = []
@@ -375,8 +388,9 @@ def plans(looks=LOOKS, **kwargs) -> list[dict]:
     """`variants` over (min, batch) plans, max and α alike."""
     from ablate.report.sequential import Plan
 
-    return variants([({"min": first, "batch": batch}, Plan(min=first, batch=batch)) for first, batch in looks],
-                    **kwargs)
+    return variants(
+        [({"min": first, "batch": batch}, Plan(min=first, batch=batch)) for first, batch in looks], **kwargs
+    )
 
 
 def _row(r: dict) -> list[str]:

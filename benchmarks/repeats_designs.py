@@ -215,9 +215,7 @@ def simulated(std: float, sweeps: int = SWEEPS, designs=DESIGNS, seed: int = 0, 
     from ablate.report.sequential import Plan
 
     plan = Plan()
-    if truth is None:
-        names = ["reference", *(f"Δ={m}δ" for m in repeats.MULTIPLES)]
-        truth = dict(zip(names, [0.0, *(m * plan.resolution for m in repeats.MULTIPLES)], strict=True))
+    truth = truth or repeats.truths(plan.resolution)
     names = list(truth)
     rng = np.random.default_rng(seed)
     results: dict[tuple[str, float], list] = {d: [] for d in designs}
@@ -234,13 +232,10 @@ def simulated(std: float, sweeps: int = SWEEPS, designs=DESIGNS, seed: int = 0, 
     return results
 
 
-def false_rate(sweeps: list) -> dict[str, float]:
-    """The share of `simulated` sweeps in which any setting is called better or worse, by the design and by the
-    fixed report (false where no true difference was drawn)."""
-    return {
-        side: sum(any(r[s][side] in ("better", "worse") for s in names[1:]) for names, r in sweeps) / len(sweeps)
-        for side in ("adaptive", "fixed")
-    }
+def false_rate(sweeps: list) -> float:
+    """The share of `simulated` sweeps in which the design calls any setting better or worse (false where no true
+    difference was drawn)."""
+    return sum(any(r[s]["adaptive"] in ("better", "worse") for s in names[1:]) for names, r in sweeps) / len(sweeps)
 
 
 def frontier(stds=STDS, sweeps: int = SWEEPS, null_sweeps: int = NULL_SWEEPS, designs=DESIGNS) -> list[dict]:
@@ -250,8 +245,7 @@ def frontier(stds=STDS, sweeps: int = SWEEPS, null_sweeps: int = NULL_SWEEPS, de
     from ablate.report.sequential import Plan
 
     plan = Plan()
-    names = ["reference", *(f"s{i}" for i in range(1, 5))]
-    null = simulated(repeats.STD, null_sweeps, designs, seed=1, truth=dict.fromkeys(names, 0.0))
+    null = simulated(repeats.STD, null_sweeps, designs, seed=1, truth=repeats.equal(5))
     out = []
     for std in stds:
         result = simulated(std, sweeps, designs)
@@ -269,7 +263,7 @@ def frontier(stds=STDS, sweeps: int = SWEEPS, null_sweeps: int = NULL_SWEEPS, de
                     "contradictions": summary["contradictions"],
                     "false_equivalence": rows["Δ=1δ"]["adaptive"].get("equivalent", 0.0),
                     "found_2δ": rows["Δ=2δ"]["adaptive"].get("worse", 0.0),
-                    "false": false_rate(null[design])["adaptive"],
+                    "false": false_rate(null[design]),
                     "null_sweeps": null_sweeps,
                 }
             )
@@ -279,7 +273,7 @@ def frontier(stds=STDS, sweeps: int = SWEEPS, null_sweeps: int = NULL_SWEEPS, de
 def on_records(runs_csv: str, orders: int = repeats.ORDERS, designs=DESIGNS, resolution: float = 0.2) -> list[dict]:
     """Every design on a real sweep's records with a fixed n = max (a report's `runs.csv`: every setting's seeds
     0…max−1 completed; the reference its first setting), replayed in `orders` random orders of the seeds (one
-    permutation for every setting, so pairs stay pairs; `benchmarks.repeats.reorder`'s seeds): per design, the
+    permutation for every setting, so pairs stay pairs: `benchmarks.repeats.reorder`): per design, the
     share of runs and the same verdict as the fixed report of all the records, over the orders."""
     import dataclasses
 
@@ -299,7 +293,12 @@ def on_records(runs_csv: str, orders: int = repeats.ORDERS, designs=DESIGNS, res
     runs = stats.completed(frame)
     names = list(dict.fromkeys(runs.setting))
     n = int(runs.seed.max()) + 1 if len(runs) else 0
-    table = runs.pivot_table(index="setting", columns="seed", values=stats.ERROR, aggfunc="first")
+
+    def tabled(records: pd.DataFrame) -> pd.DataFrame:
+        """Settings × seeds (in the order of `names`) of the records' top-1 errors."""
+        return records.pivot_table(index="setting", columns="seed", values=stats.ERROR, aggfunc="first")
+
+    table = tabled(runs)
     if len(names) < 2 or n < Plan().min or table.shape[1] != n or table.isna().any().any():
         raise DataError(
             f"{runs_csv!r} does not hold two or more settings with every seed 0…{max(n, 2) - 1} completed: give the "
@@ -310,13 +309,12 @@ def on_records(runs_csv: str, orders: int = repeats.ORDERS, designs=DESIGNS, res
     fixed = stats.analyse(repeats.runs_frame(rows), Options(reference=names[0], resolution=resolution))
     verdict = {s: repeats.kind(v) for s, v in zip(fixed.frame.setting, fixed.frame.verdict, strict=True)}
     plan = dataclasses.replace(Plan(), max=n, resolution=resolution)
-    rng = np.random.default_rng(0)
-    permutations = [np.argsort(rng.permutation(n)) for _ in range(orders)]  # reorder's renaming, as column orders
+    reordered = [tabled(copy).loc[names, list(range(n))].to_numpy(float) for copy in repeats.reorder(runs, n, orders)]
     out = []
     for design in designs:
         sweeps = []
-        for i, perm in enumerate(permutations):
-            got = decide(*design, errors[:, perm], names, plan, np.random.default_rng([1, i]))
+        for i, table_ in enumerate(reordered):
+            got = decide(*design, table_, names, plan, np.random.default_rng([1, i]))
             sweeps.append((names, {s: {"fixed": verdict[s], "adaptive": got[s][0], "runs": got[s][1]} for s in names}))
         summary = repeats.summarise(sweeps, plan)
         out.append(
